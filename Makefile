@@ -1,0 +1,62 @@
+# A thin wrapper around CMake.  The two commands a newcomer needs:
+#   make demo   install dependencies, build, run the demo
+#   make test   install dependencies, build, run every test (also under
+#               AddressSanitizer/UBSan, and the fuzzers for a bounded time)
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+PREFIX     ?= /usr/local
+CMAKE_FLAGS ?=
+
+.PHONY: all build deps test test-unit test-asan test-fuzz demo bench \
+	format format-check install clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	cmake -S . -B $(BUILD) -DPC_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Everything CI runs.  Integration tests need root (mounts, namespaces).
+test: deps build format-check
+	cd $(BUILD) && ctest --output-on-failure -LE fuzz
+	$(MAKE) test-asan
+	$(MAKE) test-fuzz
+
+test-unit: build
+	cd $(BUILD) && ctest --output-on-failure -L unit
+
+test-asan:
+	cmake -S . -B $(ASAN_BUILD) -DPC_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+		-DPC_SANITIZE=address,undefined $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -LE "fuzz|bench-only"
+
+test-fuzz:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DPC_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -L fuzz
+
+demo: deps build
+	./scripts/demo.sh $(BUILD)
+
+bench: build
+	./bench/run.sh $(BUILD)
+
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(SOURCES)
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,22 @@
+/*
+ * pc_util.h - small helpers every module and tool shares: parsing the
+ * human units that appear in configs and flags, printing sizes, and a
+ * monotonic clock.  No dependencies beyond libc.
+ */
+#ifndef PC_UTIL_H
+#define PC_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "90", "90s", "15m", "12h", "7d", "2w" -> seconds.  0 or -EINVAL. */
+int pc_parse_duration(const char *text, uint64_t *seconds);
+/* "4096", "512K", "512M", "5G", "1T" (binary units, optional trailing
+ * "B" or "iB") -> bytes.  0 or -EINVAL. */
+int pc_parse_size(const char *text, uint64_t *bytes);
+/* "1.5 MiB" style into @buf; returns @buf. */
+const char *pc_format_size(uint64_t bytes, char *buf, size_t len);
+/* CLOCK_MONOTONIC in seconds, as a double (for durations and rates). */
+double pc_now_monotonic(void);
+
+#endif
