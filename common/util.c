@@ -62,8 +62,13 @@ int pc_parse_size(const char *text, uint64_t *bytes)
 	if (leading_number(text, &value, &rest) < 0)
 		return -EINVAL;
 	if (*rest) {
+		/* Only a letter may follow: strchr() would match the NUL a
+		 * masked space turns into. */
+		if (!((rest[0] >= 'a' && rest[0] <= 'z') ||
+		      (rest[0] >= 'A' && rest[0] <= 'Z')))
+			return -EINVAL;
 		letter = strchr(letters, rest[0] & ~0x20);
-		if (!letter || rest[0] == '\0')
+		if (!letter)
 			return -EINVAL;
 		for (const char *l = letters; l <= letter; l++)
 			unit *= 1024;

@@ -141,8 +141,8 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 	if (format != PC_HEAD_FORMAT)
 		return pc_fmt_err(-EPROTONOSUPPORT, err, errlen,
 				  "head format %" PRIu64 " is not supported "
-							 "(this build reads "
-							 "%d)",
+				  "(this build reads "
+				  "%d)",
 				  format, PC_HEAD_FORMAT);
 	out->format = (uint32_t)format;
 
@@ -154,7 +154,7 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 				  "head: repository name is too long");
 	memcpy(out->name, value, vlen);
 	out->name[vlen] = '\0';
-	if (!pc_repo_name_valid(out->name))
+	if (strlen(out->name) != vlen || !pc_repo_name_valid(out->name))
 		return pc_fmt_err(-EBADMSG, err, errlen,
 				  "head: invalid repository name");
 

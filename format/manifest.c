@@ -174,9 +174,9 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 				return pc_fmt_err(-EINVAL, err, errlen,
 						  "'%s': chunk %" PRIu32
 						  " has length %" PRIu32 " outs"
-									 "ide "
-									 "1..%"
-									 "u",
+						  "ide "
+						  "1..%"
+						  "u",
 						  e->path, i, e->chunks[i].len,
 						  PC_CHUNK_MAX);
 			sum += e->chunks[i].len;
@@ -185,7 +185,7 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 			return pc_fmt_err(-EINVAL, err, errlen,
 					  "'%s': chunk lengths add up to "
 					  "%" PRIu64 ", not the file size "
-						     "%" PRIu64,
+					  "%" PRIu64,
 					  e->path, sum, e->size);
 		return 0;
 	}
@@ -388,7 +388,7 @@ static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 	if (e->nchunks > (size_t)(cur->end - cur->pos) / CHUNK_LINE_MIN)
 		return pc_fmt_err(-EBADMSG, err, errlen,
 				  "entry %zu: %" PRIu32 " chunks do not fit in "
-							"the manifest",
+				  "the manifest",
 				  idx, e->nchunks);
 	if (e->nchunks == 0)
 		return 0;
@@ -403,10 +403,10 @@ static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 		    pc_parse_u64(field[1], flen[1], PC_CHUNK_MAX, &clen) < 0)
 			return pc_fmt_err(-EBADMSG, err, errlen,
 					  "entry %zu: chunk line %" PRIu32 " is"
-									   " ma"
-									   "lfo"
-									   "rme"
-									   "d",
+					  " ma"
+					  "lfo"
+					  "rme"
+					  "d",
 					  idx, c);
 		e->chunks[c].len = (uint32_t)clen;
 	}
@@ -487,8 +487,8 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
 	if (version != FORMAT_VERSION)
 		return pc_fmt_err(-EPROTONOSUPPORT, err, errlen,
 				  "manifest format %" PRIu64 " is not "
-							     "supported (this "
-							     "build reads %d)",
+				  "supported (this "
+				  "build reads %d)",
 				  version, FORMAT_VERSION);
 	if (pc_cursor_line(cur, &line, &len) < 0 ||
 	    split_fields(line, len, field, flen, 3) < 0 || flen[0] != 4 ||
