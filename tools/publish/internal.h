@@ -44,7 +44,8 @@ void repo_object_path(const struct pc_hash *hash, char *buf);
 /* 1 if the object exists with @len bytes, 0 if absent, -errno otherwise. */
 int repo_object_present(struct repo *repo, const struct pc_hash *hash,
 			uint64_t len);
-/* Writes @data as object @hash (temp file + rename); no-op if present. */
+/* Writes @data as object @hash (temp file + rename).  0 if written, 1 if
+ * it was already present (then nothing is written), -errno. */
 int repo_object_write(struct repo *repo, const struct pc_hash *hash,
 		      const void *data, size_t len);
 /* Reads a whole object of at most @max bytes into a new buffer (caller
@@ -71,6 +72,27 @@ void hash_set_free(struct hash_set *set);
 int repo_load_manifest(struct repo *repo, const struct pc_hash *hash,
 		       uint64_t size, struct pc_manifest **out, char *err,
 		       size_t errlen);
+
+/* pipeline.c: chunking on the calling thread, hashing and storing on
+ * worker threads.  Not thread-safe itself: one caller thread. */
+struct pipeline;
+struct pipeline_stats {
+	uint64_t chunks_new, chunks_reused, bytes_new;
+};
+/* Starts the workers; files go into @manifest (borrowed, must outlive the
+ * pipeline).  NULL if out of memory or threads. */
+struct pipeline *pipeline_new(struct repo *repo, struct pc_manifest *manifest);
+/* Reads @fd to its end and queues its chunks; @entry gives the path, mode
+ * and mtime (copied).  @on_chunk (may be NULL) is told the length of each
+ * chunk as it is cut.  The file reaches the manifest once its chunks are
+ * stored.  -errno of a read, or of an earlier store failure. */
+int pipeline_add_file(struct pipeline *pipe, int fd,
+		      const struct pc_entry *entry,
+		      void (*on_chunk)(void *arg, size_t len), void *arg);
+/* Waits until every chunk is stored and every file is in the manifest. */
+int pipeline_finish(struct pipeline *pipe, struct pipeline_stats *stats);
+/* Stops the workers (after what is queued) and frees; NULL is fine. */
+void pipeline_free(struct pipeline *pipe);
 
 /* publish.c */
 struct publish_opts {

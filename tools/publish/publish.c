@@ -7,8 +7,8 @@
  * new one complete.  Only after the head is in place are old versions
  * dropped and unreferenced chunks removed.
  *
- * Chunking reads each file through one 16 MiB window (read(2), not mmap:
- * a source file truncated while we read it must be an error, not SIGBUS).
+ * The tree is walked on the main thread; file contents go through the
+ * pipeline (pipeline.c), which hashes and stores chunks on worker threads.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,17 +24,15 @@
 #include "internal.h"
 #include "pc_util.h"
 
-#define WINDOW (4 * PC_CHUNK_MAX)
-
 struct publish {
 	const struct publish_opts *opts;
 	struct repo repo;
 	struct pc_manifest *manifest;
-	uint8_t *window;
+	struct pipeline *pipeline;
 	bool counting;	      /* first pass: only sums sizes for progress */
 	uint64_t total_bytes; /* from the counting pass */
 	uint64_t files, dirs, symlinks, skipped, bytes;
-	uint64_t chunks_new, chunks_reused, bytes_new;
+	struct pipeline_stats stats; /* once the pipeline has finished */
 	double started, last_progress;
 };
 
@@ -63,85 +61,13 @@ static void progress(struct publish *pub, bool done)
 		fputc('\n', stderr);
 }
 
-static int store_chunk(struct publish *pub, const uint8_t *data, size_t len,
-		       struct pc_chunk_ref *ref)
+/* Told of each chunk as the pipeline cuts it. */
+static void count_chunk(void *arg, size_t len)
 {
-	int rc;
+	struct publish *pub = arg;
 
-	pc_sha256(data, len, &ref->hash);
-	ref->len = (uint32_t)len;
-	rc = repo_object_present(&pub->repo, &ref->hash, len);
-	if (rc > 0) {
-		pub->chunks_reused++;
-		return 0;
-	}
-	if (rc == 0)
-		rc = repo_object_write(&pub->repo, &ref->hash, data, len);
-	if (rc < 0)
-		return rc;
-	pub->chunks_new++;
-	pub->bytes_new += len;
-	return 0;
-}
-
-/* Fills the window after moving the unconsumed tail to the front. */
-static int refill(int fd, uint8_t *window, size_t *have, size_t *off, bool *eof)
-{
-	memmove(window, window + *off, *have - *off);
-	*have -= *off;
-	*off = 0;
-	while (*have < WINDOW) {
-		ssize_t n = read(fd, window + *have, WINDOW - *have);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0) {
-			*eof = true;
-			break;
-		}
-		*have += (size_t)n;
-	}
-	return 0;
-}
-
-static int chunk_file(struct publish *pub, int fd, struct pc_entry *entry)
-{
-	size_t have = 0, off = 0, cap = 0;
-	bool eof = false;
-	int rc = 0;
-
-	for (;;) {
-		size_t len;
-
-		if (!eof && have - off < PC_CHUNK_MAX) {
-			rc = refill(fd, pub->window, &have, &off, &eof);
-			if (rc < 0)
-				return rc;
-		}
-		if (have == off)
-			return 0;
-		if (entry->nchunks == cap) {
-			struct pc_chunk_ref *grown;
-
-			cap = cap ? cap * 2 : 8;
-			grown = realloc(entry->chunks, cap * sizeof(*grown));
-			if (!grown)
-				return -ENOMEM;
-			entry->chunks = grown;
-		}
-		len = pc_cdc_cut(pub->window + off, have - off);
-		rc = store_chunk(pub, pub->window + off, len,
-				 &entry->chunks[entry->nchunks]);
-		if (rc < 0)
-			return rc;
-		entry->nchunks++;
-		entry->size += len;
-		pub->bytes += len;
-		off += len;
-		progress(pub, false);
-	}
+	pub->bytes += len;
+	progress(pub, false);
 }
 
 static int add_file(struct publish *pub, int dirfd, const char *name,
@@ -153,11 +79,13 @@ static int add_file(struct publish *pub, int dirfd, const char *name,
 		return 0;
 	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
+		rc = -errno;
 		fprintf(stderr, "error: cannot read '%s': %s\n", entry->path,
-			strerror(errno));
-		return -errno;
+			strerror(-rc));
+		return rc;
 	}
-	rc = chunk_file(pub, fd, entry);
+	/* The pipeline adds the entry to the manifest once it is stored. */
+	rc = pipeline_add_file(pub->pipeline, fd, entry, count_chunk, pub);
 	close(fd);
 	if (rc < 0) {
 		fprintf(stderr, "error: cannot publish '%s': %s\n", entry->path,
@@ -165,7 +93,7 @@ static int add_file(struct publish *pub, int dirfd, const char *name,
 		return rc;
 	}
 	pub->files++;
-	return pc_manifest_add(pub->manifest, entry);
+	return 0;
 }
 
 static int walk(struct publish *pub, int dirfd, const char *prefix);
@@ -181,9 +109,10 @@ static int visit(struct publish *pub, int dirfd, const char *name,
 	int rc = 0, sub;
 
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		rc = -errno;
 		fprintf(stderr, "error: cannot stat '%s': %s\n", path,
-			strerror(errno));
-		return -errno;
+			strerror(-rc));
+		return rc;
 	}
 	entry.path = (char *)path;
 	entry.mode = st.st_mode & PC_MODE_MASK;
@@ -199,9 +128,7 @@ static int visit(struct publish *pub, int dirfd, const char *name,
 		if (pub->counting)
 			pub->total_bytes += (uint64_t)st.st_size;
 		entry.type = PC_ENTRY_FILE;
-		rc = add_file(pub, dirfd, name, &entry);
-		free(entry.chunks);
-		return rc;
+		return add_file(pub, dirfd, name, &entry);
 	}
 	if (S_ISLNK(st.st_mode)) {
 		n = readlinkat(dirfd, name, target, sizeof(target));
@@ -228,10 +155,11 @@ static int visit(struct publish *pub, int dirfd, const char *name,
 		sub = openat(dirfd, name,
 			     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sub < 0) {
+			rc = -errno;
 			fprintf(stderr,
 				"error: cannot open directory '%s': %s\n", path,
-				strerror(errno));
-			return -errno;
+				strerror(-rc));
+			return rc;
 		}
 		return walk(pub, sub, path); /* walk closes @sub */
 	}
@@ -253,8 +181,9 @@ static int walk(struct publish *pub, int dirfd, const char *prefix)
 	int rc = 0;
 
 	if (!dir) {
+		rc = -errno;
 		close(dirfd);
-		return -errno;
+		return rc;
 	}
 	while (rc == 0 && (errno = 0, de = readdir(dir)) != NULL) {
 		char *path;
@@ -461,8 +390,9 @@ static void print_summary(struct publish *pub, const struct version_rec *rec,
 	       pc_format_size(pub->bytes, a, sizeof(a)),
 	       pc_format_size(distinct, b, sizeof(b)));
 	printf("  chunks:   %" PRIu64 " new (%s), %" PRIu64 " reused\n",
-	       pub->chunks_new, pc_format_size(pub->bytes_new, c, sizeof(c)),
-	       pub->chunks_reused);
+	       pub->stats.chunks_new,
+	       pc_format_size(pub->stats.bytes_new, c, sizeof(c)),
+	       pub->stats.chunks_reused);
 	printf("  dedup:    %.2fx\n",
 	       distinct ? (double)pub->bytes / (double)distinct : 1.0);
 	printf("  manifest: %s (%" PRIu64 " bytes)\n", hex, rec->manifest_size);
@@ -483,11 +413,12 @@ static int publish_tree(struct publish *pub, struct pc_key *key,
 
 	fd = open(pub->opts->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
 		fprintf(stderr, "error: cannot open source directory %s: %s\n",
-			pub->opts->source, strerror(errno));
+			pub->opts->source, strerror(-rc));
 		if (fd >= 0)
 			close(fd);
-		return -errno;
+		return rc;
 	}
 	if (pub->opts->progress) {
 		pub->counting = true;
@@ -500,11 +431,15 @@ static int publish_tree(struct publish *pub, struct pc_key *key,
 	}
 	pub->manifest =
 		pc_manifest_new(st.st_mode & PC_MODE_MASK, st.st_mtim.tv_sec);
-	if (!pub->manifest) {
+	if (pub->manifest)
+		pub->pipeline = pipeline_new(&pub->repo, pub->manifest);
+	if (!pub->pipeline) {
 		close(fd);
 		return -ENOMEM;
 	}
 	rc = walk(pub, fd, "");
+	if (rc == 0)
+		rc = pipeline_finish(pub->pipeline, &pub->stats);
 	progress(pub, true);
 	if (rc < 0)
 		return rc;
@@ -555,8 +490,7 @@ int publish_run(const struct publish_opts *opts)
 	if (rc < 0)
 		goto out;
 	rec.version++;
-	pub.window = malloc(WINDOW);
-	rc = pub.window ? publish_tree(&pub, key, &rec) : -ENOMEM;
+	rc = publish_tree(&pub, key, &rec);
 	if (rc < 0) {
 		fprintf(stderr,
 			"error: publishing failed (%s); the previous "
@@ -590,7 +524,7 @@ int publish_run(const struct publish_opts *opts)
 	rc = 0;
 out:
 	free(recs);
-	free(pub.window);
+	pipeline_free(pub.pipeline);
 	pc_manifest_free(pub.manifest);
 	repo_close(&pub.repo);
 	pc_key_free(key);

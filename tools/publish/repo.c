@@ -132,7 +132,7 @@ int repo_object_write(struct repo *repo, const struct pc_hash *hash,
 
 	rc = repo_object_present(repo, hash, len);
 	if (rc != 0)
-		return rc < 0 ? rc : 0;
+		return rc;
 	repo_object_path(hash, path);
 	snprintf(dir, sizeof(dir), "%.9s", path); /* "chunks/ab" */
 	if (mkdirat(repo->dirfd, dir, 0755) < 0 && errno != EEXIST)

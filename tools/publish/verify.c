@@ -47,10 +47,8 @@ static int check_chunk(struct repo *repo, const struct pc_chunk_ref *ref,
 		return rc;
 	}
 	if (rc == -EFBIG) {
-		printf("chunk %s (in '%s'): longer than the %" PRIu32 " bytes "
-								      "the "
-								      "manifest"
-								      " says\n",
+		printf("chunk %s (in '%s'): longer than the manifest's "
+		       "%" PRIu32 " bytes\n",
 		       hex, path, ref->len);
 		return rc;
 	}
@@ -274,9 +272,8 @@ int verify_run(const char *repo_path, const char *const *keys, size_t nkeys,
 		if (rc < 0)
 			goto out;
 	}
-	printf("ok: %s version %" PRIu64 ", %zu entries, %zu chunks "
-					 "verified%s%s\n",
-	       head.name, head.version, m->nentries, distinct,
+	printf("ok: %s version %" PRIu64 ", ", head.name, head.version);
+	printf("%zu entries, %zu chunks verified%s%s\n", m->nentries, distinct,
 	       extract_to ? ", extracted to " : "",
 	       extract_to ? extract_to : "");
 out:

@@ -1,0 +1,1 @@
+agent-installer_1.2.3.sh

@@ -1,0 +1,44 @@
+# repo.sh - helpers for tests that publish repositories and look inside
+# them (REPO/head, REPO/chunks/ab/<hex>; docs/FORMAT.md).  Source after
+# common.sh.
+
+PUBLISH="$PC_BIN/peercache-publish"
+
+# pc_keygen PATH: a fresh signing key at PATH and PATH.pub.
+pc_keygen() {
+	"$PUBLISH" keygen "$1" >/dev/null ||
+		fail "peercache-publish keygen $1 failed"
+}
+
+# head_field REPO FIELD: the value of one line "FIELD VALUE" of REPO/head.
+head_field() {
+	local value
+	value=$(awk -v f="$2" '$1 == f { print $2; exit }' "$1/head")
+	[ -n "$value" ] || fail "$1/head has no field '$2'"
+	echo "$value"
+}
+
+# object_path REPO HEX: where the object with that id lives.
+object_path() {
+	echo "$1/chunks/${2:0:2}/$2"
+}
+
+# manifest_path REPO: the manifest object the head names.
+manifest_path() {
+	object_path "$1" "$(head_field "$1" manifest)"
+}
+
+# manifest_chunks MANIFEST_FILE: the chunk ids it lists, one a line, in
+# order of appearance (chunk lines are "<64 hex> <length>").
+manifest_chunks() {
+	grep -E '^[0-9a-f]{64} [0-9]+$' "$1" | cut -d' ' -f1
+}
+
+# manifest_file_chunks MANIFEST_FILE PATH: the chunk ids of one file entry
+# ("F mode mtime size nchunks path", then its chunk lines).  PATH as it is
+# written in the manifest (escaped).
+manifest_file_chunks() {
+	awk -v p="$2" '
+		$1 == "F" && $6 == p { n = $5; next }
+		n > 0 { print $1; n-- }' "$1"
+}
