@@ -1,0 +1,579 @@
+/*
+ * store.c - the store's lifetime: opening the cache directory (lock,
+ * layout, LMDB environment) and closing it; plus the LMDB helpers every
+ * file of store/ uses (error translation, transactions, the meta keys) and
+ * the one logging function.
+ *
+ * One daemon owns a cache: an flock() on CACHE_DIR/lock keeps a second one
+ * out, and the lock file names the holder's pid for the error message.
+ * Tools read the same index through a read-only view while the daemon
+ * runs, which LMDB's multi-process readers make safe.  LMDB forbids opening
+ * one environment twice in a process (its record locks are per process),
+ * so a small registry refuses that instead of corrupting the lock table.
+ *
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAP_SIZE (1ull << 30) /* sparse: LMDB only uses what it needs */
+#define MAX_DBS 16
+#define MAX_READERS 256
+
+/* ---- logging and LMDB errors ---------------------------------------------- */
+
+void store_log(int level, const char *fmt, ...)
+{
+	char line[1024];
+	const char *severity = "";
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (level <= LOG_ERR)
+		severity = "error: ";
+	else if (level == LOG_WARNING)
+		severity = "warning: ";
+	/* One fprintf per event, so lines from threads never interleave. */
+	fprintf(stderr, "peercache: %s%s\n", severity, line);
+}
+
+int store_mdb_error(const char *what, int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_MAP_FULL:
+		store_log(LOG_ERR, "%s: the cache index is full", what);
+		return -ENOSPC;
+	}
+	if (rc > 0) /* LMDB passes system errors through as errno values */
+		return -rc;
+	store_log(LOG_ERR, "%s: %s", what, mdb_strerror(rc));
+	return -EIO;
+}
+
+int store_txn_begin(struct pc_store *store, unsigned int flags, MDB_txn **txn)
+{
+	if (store->readonly && !(flags & MDB_RDONLY))
+		return -EROFS;
+	return store_mdb_error("beginning an index transaction",
+			       mdb_txn_begin(store->env, NULL, flags, txn));
+}
+
+int store_txn_commit(MDB_txn *txn, const char *what)
+{
+	return store_mdb_error(what, mdb_txn_commit(txn));
+}
+
+int store_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
+		   uint64_t fallback, uint64_t *value)
+{
+	MDB_val k = { strlen(key), (void *)key }, v;
+	int rc = store_mdb_error("reading index metadata",
+				 mdb_get(txn, store->dbi.meta, &k, &v));
+
+	if (rc == -ENOENT) {
+		*value = fallback;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (v.mv_size != 8) {
+		store_log(LOG_ERR, "index metadata '%s' is malformed", key);
+		return -EIO;
+	}
+	*value = store_le64_get(v.mv_data);
+	return 0;
+}
+
+int store_meta_read(struct pc_store *store, const char *key, uint64_t fallback,
+		    uint64_t *value)
+{
+	MDB_txn *txn;
+	int rc = store_txn_begin(store, MDB_RDONLY, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = store_meta_get(store, txn, key, fallback, value);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int store_meta_put(struct pc_store *store, MDB_txn *txn, const char *key,
+		   uint64_t value)
+{
+	uint8_t buf[8];
+	MDB_val k = { strlen(key), (void *)key }, v = { 8, buf };
+
+	store_le64_put(buf, value);
+	return store_mdb_error("writing index metadata",
+			       mdb_put(txn, store->dbi.meta, &k, &v, 0));
+}
+
+static uint64_t add_clamped(uint64_t value, int64_t delta)
+{
+	if (delta < 0 && (uint64_t)-delta > value)
+		return 0;
+	return value + (uint64_t)delta;
+}
+
+int store_usage_apply(struct pc_store *store, MDB_txn *txn,
+		      const struct store_usage_delta *delta)
+{
+	uint64_t chunks, bytes;
+	int rc;
+
+	if (!delta->chunks && !delta->bytes)
+		return 0;
+	rc = store_meta_get(store, txn, META_USAGE_CHUNKS, 0, &chunks);
+	if (rc == 0)
+		rc = store_meta_get(store, txn, META_USAGE_BYTES, 0, &bytes);
+	if (rc == 0)
+		rc = store_meta_put(store, txn, META_USAGE_CHUNKS,
+				    add_clamped(chunks, delta->chunks));
+	if (rc == 0)
+		rc = store_meta_put(store, txn, META_USAGE_BYTES,
+				    add_clamped(bytes, delta->bytes));
+	return rc;
+}
+
+static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+/* ---- environments open in this process ------------------------------------ */
+
+struct open_env {
+	dev_t dev;
+	ino_t ino;
+	pid_t pid; /* after fork() a child ignores its parent's entries */
+	struct open_env *next;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct open_env *registry; /* guarded by registry_lock */
+
+static int registry_add(struct pc_store *store)
+{
+	struct open_env *entry;
+	pid_t pid = getpid();
+	int rc = 0;
+
+	pthread_mutex_lock(&registry_lock);
+	for (entry = registry; entry; entry = entry->next) {
+		if (entry->dev == store->index_dev &&
+		    entry->ino == store->index_ino && entry->pid == pid) {
+			rc = -EBUSY;
+			goto out;
+		}
+	}
+	entry = calloc(1, sizeof(*entry));
+	if (!entry) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	entry->dev = store->index_dev;
+	entry->ino = store->index_ino;
+	entry->pid = pid;
+	entry->next = registry;
+	registry = entry;
+out:
+	pthread_mutex_unlock(&registry_lock);
+	return rc;
+}
+
+static void registry_remove(struct pc_store *store)
+{
+	struct open_env **link;
+	pid_t pid = getpid();
+
+	pthread_mutex_lock(&registry_lock);
+	for (link = &registry; *link; link = &(*link)->next) {
+		struct open_env *entry = *link;
+
+		if (entry->dev == store->index_dev &&
+		    entry->ino == store->index_ino && entry->pid == pid) {
+			*link = entry->next;
+			free(entry);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&registry_lock);
+}
+
+/* ---- opening ------------------------------------------------------------- */
+
+static struct pc_store *store_new(const char *cache_dir, bool readonly)
+{
+	struct pc_store *store = calloc(1, sizeof(*store));
+
+	if (!store)
+		return NULL;
+	store->dir = strdup(cache_dir);
+	store->accesses = calloc(STORE_HINTS_MAX, sizeof(*store->accesses));
+	store->accesses_flushing =
+		calloc(STORE_HINTS_MAX, sizeof(*store->accesses_flushing));
+	if (!store->dir || !store->accesses || !store->accesses_flushing) {
+		free(store->dir);
+		free(store->accesses);
+		free(store->accesses_flushing);
+		free(store);
+		return NULL;
+	}
+	store->readonly = readonly;
+	store->lock_fd = -1;
+	store->chunks_fd = -1;
+	store->tmp_fd = -1;
+	pthread_mutex_init(&store->queue_lock, NULL);
+	pthread_mutex_init(&store->flush_lock, NULL);
+	return store;
+}
+
+/* Releases everything store_new() and the open steps acquired. */
+static void store_free(struct pc_store *store)
+{
+	if (store->env)
+		mdb_env_close(store->env);
+	if (store->registered)
+		registry_remove(store);
+	if (store->chunks_fd >= 0)
+		close(store->chunks_fd);
+	if (store->tmp_fd >= 0)
+		close(store->tmp_fd);
+	if (store->lock_fd >= 0)
+		close(store->lock_fd); /* releases the flock */
+	pthread_mutex_destroy(&store->queue_lock);
+	pthread_mutex_destroy(&store->flush_lock);
+	free(store->new_chunks);
+	free(store->accesses);
+	free(store->accesses_flushing);
+	free(store->dir);
+	free(store);
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+	char *path = NULL;
+
+	if (asprintf(&path, "%s/%s", dir, name) < 0)
+		return NULL;
+	return path;
+}
+
+static int make_dir(const char *dir, const char *name, char *err, size_t errlen)
+{
+	char *path = name ? path_join(dir, name) : strdup(dir);
+	int rc = 0;
+
+	if (!path)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		rc = set_err(err, errlen, -errno, "cannot create %s: %s", path,
+			     strerror(errno));
+	free(path);
+	return rc;
+}
+
+static int open_dir(const char *dir, const char *name, int *fd, char *err,
+		    size_t errlen)
+{
+	char *path = path_join(dir, name);
+	int rc = 0;
+
+	if (!path)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*fd < 0)
+		rc = set_err(err, errlen, -errno, "cannot open %s: %s", path,
+			     strerror(errno));
+	free(path);
+	return rc;
+}
+
+/* Takes CACHE_DIR/lock and writes our pid into it. */
+static int take_lock(struct pc_store *store, char *err, size_t errlen)
+{
+	char *path = path_join(store->dir, "lock");
+	char pid[32] = "";
+	ssize_t n;
+	int rc = 0;
+
+	if (!path)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	store->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (store->lock_fd < 0) {
+		rc = set_err(err, errlen, -errno, "cannot open %s: %s", path,
+			     strerror(errno));
+		goto out;
+	}
+	if (flock(store->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			rc = set_err(err, errlen, -errno, "cannot lock %s: %s",
+				     path, strerror(errno));
+			goto out;
+		}
+		n = pread(store->lock_fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		rc = set_err(err, errlen, -EBUSY,
+			     "cache directory %s is in use by another "
+			     "peercache (pid %s)",
+			     store->dir, pid[0] ? pid : "unknown");
+		goto out;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(store->lock_fd, 0) < 0 ||
+	    pwrite(store->lock_fd, pid, (size_t)n, 0) != n)
+		rc = set_err(err, errlen, -errno, "cannot write %s: %s", path,
+			     strerror(errno));
+out:
+	free(path);
+	return rc;
+}
+
+static int open_env(struct pc_store *store, char *err, size_t errlen)
+{
+	unsigned int flags =
+		MDB_NOTLS | (store->readonly ? MDB_RDONLY : MDB_NOMETASYNC);
+	char *path = path_join(store->dir, "index");
+	struct stat st;
+	int rc;
+
+	if (!path)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	if (stat(path, &st) < 0) {
+		rc = set_err(err, errlen, -errno, "cannot open index %s: %s",
+			     path, strerror(errno));
+		goto out;
+	}
+	store->index_dev = st.st_dev;
+	store->index_ino = st.st_ino;
+	rc = store_mdb_error("creating index", mdb_env_create(&store->env));
+	if (rc == 0)
+		rc = store_mdb_error("configuring index",
+				     mdb_env_set_maxdbs(store->env, MAX_DBS));
+	if (rc == 0)
+		rc = store_mdb_error("configuring index",
+				     mdb_env_set_mapsize(store->env, MAP_SIZE));
+	if (rc == 0)
+		rc = store_mdb_error(
+			"configuring index",
+			mdb_env_set_maxreaders(store->env, MAX_READERS));
+	if (rc < 0) {
+		set_err(err, errlen, rc, "cannot create the LMDB environment");
+		goto out;
+	}
+	/* Register before mdb_env_open: opening a second environment on the
+	 * same files in this process would already reset LMDB's locks. */
+	rc = registry_add(store);
+	if (rc < 0) {
+		mdb_env_close(store->env);
+		store->env = NULL;
+		set_err(err, errlen, rc,
+			"cache index %s is already open in this process", path);
+		goto out;
+	}
+	store->registered = true;
+	rc = store_mdb_error("opening index",
+			     mdb_env_open(store->env, path, flags, 0644));
+	if (rc < 0)
+		set_err(err, errlen, rc, "cannot open index %s: %s", path,
+			strerror(-rc));
+out:
+	free(path);
+	return rc;
+}
+
+static int open_dbi(MDB_txn *txn, const char *name, unsigned int flags,
+		    MDB_dbi *dbi)
+{
+	return store_mdb_error("opening an index database",
+			       mdb_dbi_open(txn, name, flags, dbi));
+}
+
+static int open_dbis(struct pc_store *store, MDB_txn *txn)
+{
+	unsigned int flags = store->readonly ? 0 : MDB_CREATE;
+	struct store_dbis *dbi = &store->dbi;
+	int rc;
+
+	rc = open_dbi(txn, "chunks", flags, &dbi->chunks);
+	if (rc == 0)
+		rc = open_dbi(txn, "lru", flags, &dbi->lru);
+	if (rc == 0)
+		rc = open_dbi(txn, "meta", flags, &dbi->meta);
+	if (rc == 0)
+		rc = open_dbi(txn, "versions", flags, &dbi->versions);
+	if (rc == 0)
+		rc = open_dbi(txn, "inodes", flags, &dbi->inodes);
+	if (rc == 0)
+		rc = open_dbi(txn, "idmap", flags, &dbi->idmap);
+	if (rc == 0)
+		rc = open_dbi(txn, "dirents", flags, &dbi->dirents);
+	if (rc == 0)
+		rc = open_dbi(txn, "dirattr", flags, &dbi->dirattr);
+	return rc;
+}
+
+/* Opens the databases, checks (or, rw, writes) the schema and loads the
+ * persisted counters. */
+static int init_index(struct pc_store *store, char *err, size_t errlen)
+{
+	uint64_t schema, next_ino;
+	MDB_txn *txn;
+	int rc;
+
+	rc = store_txn_begin(store, store->readonly ? MDB_RDONLY : 0, &txn);
+	if (rc < 0)
+		return set_err(err, errlen, rc, "cannot read the cache index");
+	rc = open_dbis(store, txn);
+	if (rc < 0) {
+		set_err(err, errlen, rc, "the cache index in %s/index is %s",
+			store->dir, rc == -ENOENT ? "empty" : "unreadable");
+		goto fail;
+	}
+	rc = store_meta_get(store, txn, META_SCHEMA, 0, &schema);
+	if (rc == 0 && schema > STORE_SCHEMA)
+		rc = set_err(err, errlen, -EPROTONOSUPPORT,
+			     "the cache index has schema %llu, newer than "
+			     "this build's %d",
+			     (unsigned long long)schema, STORE_SCHEMA);
+	if (rc == 0 && !store->readonly && schema < STORE_SCHEMA)
+		rc = store_meta_put(store, txn, META_SCHEMA, STORE_SCHEMA);
+	if (rc == 0 && !store->readonly) {
+		rc = store_meta_get(store, txn, META_NEXT_INO, 0, &next_ino);
+		if (rc == 0 && next_ino < STORE_FIRST_INO)
+			rc = store_meta_put(store, txn, META_NEXT_INO,
+					    STORE_FIRST_INO);
+	}
+	if (rc == 0)
+		rc = store_counters_load(store, txn);
+	if (rc < 0)
+		goto fail;
+	/* Committing (also a read-only transaction) keeps the dbi handles. */
+	rc = store_txn_commit(txn, "opening the cache index");
+	if (rc < 0)
+		set_err(err, errlen, rc, "cannot open the cache index");
+	return rc;
+fail:
+	if (err && errlen && !err[0])
+		set_err(err, errlen, rc, "cannot open the cache index: %s",
+			strerror(-rc));
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int pc_store_open(const char *cache_dir, struct pc_store **out, char *err,
+		  size_t errlen)
+{
+	struct pc_store *store;
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	store = store_new(cache_dir, false);
+	if (!store)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	rc = make_dir(cache_dir, NULL, err, errlen);
+	if (rc == 0)
+		rc = take_lock(store, err, errlen);
+	if (rc == 0)
+		rc = make_dir(cache_dir, "chunks", err, errlen);
+	if (rc == 0)
+		rc = make_dir(cache_dir, "tmp", err, errlen);
+	if (rc == 0)
+		rc = make_dir(cache_dir, "index", err, errlen);
+	if (rc == 0)
+		rc = open_dir(cache_dir, "chunks", &store->chunks_fd, err,
+			      errlen);
+	if (rc == 0)
+		rc = open_dir(cache_dir, "tmp", &store->tmp_fd, err, errlen);
+	if (rc == 0)
+		rc = open_env(store, err, errlen);
+	if (rc == 0)
+		rc = init_index(store, err, errlen);
+	if (rc == 0) {
+		rc = store_reconcile(store);
+		if (rc < 0)
+			set_err(err, errlen, rc, "cannot reconcile %s: %s",
+				cache_dir, strerror(-rc));
+	}
+	if (rc < 0) {
+		store_free(store);
+		return rc;
+	}
+	*out = store;
+	return 0;
+}
+
+int pc_store_open_readonly(const char *cache_dir, struct pc_store **out,
+			   char *err, size_t errlen)
+{
+	struct pc_store *store;
+	int rc;
+
+	if (err && errlen)
+		err[0] = '\0';
+	store = store_new(cache_dir, true);
+	if (!store)
+		return set_err(err, errlen, -ENOMEM, "out of memory");
+	rc = open_env(store, err, errlen);
+	if (rc == 0)
+		rc = init_index(store, err, errlen);
+	if (rc == 0)
+		rc = open_dir(cache_dir, "chunks", &store->chunks_fd, err,
+			      errlen);
+	if (rc < 0) {
+		store_free(store);
+		return rc;
+	}
+	*out = store;
+	return 0;
+}
+
+void pc_store_close(struct pc_store *store)
+{
+	int rc;
+
+	if (!store)
+		return;
+	if (!store->readonly) {
+		rc = pc_store_flush(store);
+		if (rc < 0)
+			store_log(LOG_ERR,
+				  "final flush of the cache index failed: %s",
+				  strerror(-rc));
+	}
+	store_free(store);
+}
+
+const char *pc_store_dir(const struct pc_store *store)
+{
+	return store->dir;
+}

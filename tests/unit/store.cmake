@@ -1,0 +1,28 @@
+# Unit tests of store/ (label 'unit'), one executable per test file.
+# Included from tests/CMakeLists.txt, so paths are relative to tests/.
+# The shared fixtures (test_store_util.c) make a small library; the
+# assertion helpers come from unit/'s pc_test_helpers when it exists.
+if(NOT TARGET pc_store)
+  return()
+endif()
+if(NOT TARGET PkgConfig::CMOCKA)
+  pkg_check_modules(CMOCKA REQUIRED IMPORTED_TARGET cmocka)
+endif()
+
+set(PC_STORE_TEST_DIR ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+add_library(pc_test_store_util STATIC ${PC_STORE_TEST_DIR}/test_store_util.c)
+if(TARGET pc_test_helpers)
+  target_link_libraries(pc_test_store_util PUBLIC pc_test_helpers)
+else()
+  target_sources(pc_test_store_util PRIVATE ${PC_STORE_TEST_DIR}/helpers.c)
+endif()
+target_include_directories(pc_test_store_util PUBLIC ${PC_STORE_TEST_DIR})
+target_link_libraries(pc_test_store_util
+  PUBLIC pc_store PkgConfig::CMOCKA Threads::Threads)
+
+foreach(name test_store_chunks test_store_tree test_store_concurrent)
+  add_executable(${name} ${PC_STORE_TEST_DIR}/${name}.c)
+  target_link_libraries(${name} PRIVATE pc_test_store_util)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 120)
+endforeach()
