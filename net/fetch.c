@@ -1,0 +1,728 @@
+/*
+ * fetch.c - getting chunks into the store: single flight, sources in
+ * order, retries, deadlines.
+ *
+ * A table keyed by hash holds one fetch per chunk being fetched; every
+ * request for that hash becomes one more waiter of the same fetch, so a
+ * chunk that fifty readers want crosses the network once.  A fetch tries
+ * its sources in order (the mirrors, in configuration order; a peer source
+ * will go first), streaming the body into a store tmp file that hashes as
+ * it writes.  A source that sends wrong bytes is counted and not asked
+ * again for that chunk; a source that fails otherwise is retried after the
+ * whole list, with a growing pause, while the fetch's deadline allows.
+ *
+ * One uv timer per fetch serves both the overall deadline (fetch_timeout
+ * from the first request) and the pause between rounds.  At most
+ * cfg->max_fetches fetches hold a transfer at once; the rest wait in FIFO
+ * order, readers' fetches before read-ahead.  All of it runs on the loop
+ * thread except the final commit (hash check, sync, rename), which runs on
+ * a libuv worker so that a slow disk does not stall the network.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+#define BACKOFF_FIRST_MS 200
+#define BACKOFF_MAX_MS 5000
+/* Less time than this left: the deadline has come, do not start more. */
+#define ATTEMPT_MIN_MS 50
+
+enum fetch_state {
+	FETCH_QUEUED,  /* waiting for a transfer slot */
+	FETCH_RUNNING, /* an attempt holds a slot */
+	FETCH_BACKOFF, /* every source failed; retrying later */
+};
+
+struct commit_job;
+
+/* Loop thread only, like everything here. */
+struct net_fetch {
+	struct pc_net *net;
+	struct pc_hash hash;
+	char hex[PC_HASH_HEX_LEN + 1];
+	uint64_t len;
+	struct net_fetch *table_next;
+	struct net_list queue_link; /* in a queue while FETCH_QUEUED */
+	enum fetch_state state;
+	bool prefetch;		 /* nobody waits for it (yet) */
+	struct net_req *waiters; /* FIFO, owned */
+	struct net_req **waiters_tail;
+	uint64_t deadline;    /* uv_now() milliseconds */
+	uv_timer_t timer;     /* the deadline, or the end of a pause */
+	size_t source;	      /* index in net->sources being tried */
+	unsigned round;	      /* completed rounds over all sources */
+	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
+
+	/* The attempt in progress. */
+	struct net_xfer *xfer;
+	struct pc_store_tmp *tmp;
+	struct commit_job *commit; /* verifying and syncing on a worker */
+	int store_err;		   /* the store failed while writing */
+	bool too_long;		   /* the body exceeded len */
+	uint64_t discarded;	   /* body bytes of a non-200 response */
+};
+
+/* ---- the table -------------------------------------------------------------- */
+
+static struct net_fetch **bucket(struct pc_net *net, const struct pc_hash *h)
+{
+	/* SHA-256 output is uniform: its first bytes are a good hash. */
+	size_t i = ((size_t)h->bytes[0] | (size_t)h->bytes[1] << 8) %
+		   NET_FETCH_BUCKETS;
+
+	return &net->table[i];
+}
+
+static struct net_fetch *table_find(struct pc_net *net,
+				    const struct pc_hash *hash)
+{
+	struct net_fetch *f = *bucket(net, hash);
+
+	while (f && !pc_hash_equal(&f->hash, hash))
+		f = f->table_next;
+	return f;
+}
+
+static void table_remove(struct pc_net *net, struct net_fetch *fetch)
+{
+	struct net_fetch **slot = bucket(net, &fetch->hash);
+
+	while (*slot != fetch)
+		slot = &(*slot)->table_next;
+	*slot = fetch->table_next;
+}
+
+/* ---- life of a fetch ---------------------------------------------------------- */
+
+static void on_uv_fetch_timer(uv_timer_t *timer);
+static void fetch_pump(struct pc_net *net);
+
+static struct net_fetch *fetch_new(struct pc_net *net,
+				   const struct pc_hash *hash, uint64_t len)
+{
+	struct net_fetch *f = calloc(1, sizeof(*f));
+	struct net_fetch **slot;
+
+	if (!f)
+		return NULL;
+	f->net = net;
+	f->hash = *hash;
+	pc_hash_to_hex(hash, f->hex);
+	f->len = len;
+	f->waiters_tail = &f->waiters;
+	net_list_init(&f->queue_link);
+	uv_timer_init(&net->loop, &f->timer);
+	f->deadline = uv_now(&net->loop) + net->cfg->fetch_timeout * 1000;
+	uv_timer_start(&f->timer, on_uv_fetch_timer,
+		       net->cfg->fetch_timeout * 1000, 0);
+	slot = bucket(net, hash);
+	f->table_next = *slot;
+	*slot = f;
+	return f;
+}
+
+static void add_waiter(struct net_fetch *f, struct net_req *waiter)
+{
+	waiter->next = NULL;
+	*f->waiters_tail = waiter;
+	f->waiters_tail = &waiter->next;
+}
+
+static void enqueue(struct pc_net *net, struct net_fetch *f, bool first)
+{
+	struct net_list *queue =
+		f->prefetch ? &net->prefetch_queue : &net->demand_queue;
+
+	f->state = FETCH_QUEUED;
+	if (f->prefetch)
+		net->prefetch_queued++;
+	if (first)
+		net_list_insert_head(queue, &f->queue_link);
+	else
+		net_list_insert_tail(queue, &f->queue_link);
+}
+
+static void dequeue(struct pc_net *net, struct net_fetch *f)
+{
+	net_list_remove(&f->queue_link);
+	if (f->prefetch)
+		net->prefetch_queued--;
+}
+
+static void on_uv_fetch_closed(uv_handle_t *handle)
+{
+	struct net_fetch *f =
+		container_of((uv_timer_t *)handle, struct net_fetch, timer);
+
+	free(f);
+}
+
+/* Ends @f: every waiter gets @status, once; the memory goes with the
+ * timer's close callback. */
+static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
+{
+	struct net_req *waiter, *next;
+
+	table_remove(net, f);
+	if (f->state == FETCH_QUEUED) {
+		dequeue(net, f);
+	} else if (f->state == FETCH_RUNNING) {
+		net->running--;
+		if (f->source < net->nsources)
+			net->sources[f->source].ops->cancel(net, f);
+	}
+	uv_close((uv_handle_t *)&f->timer, on_uv_fetch_closed);
+	/* Out of the table first: a waiter may ask for the hash again. */
+	for (waiter = f->waiters; waiter; waiter = next) {
+		next = waiter->next;
+		waiter->done(waiter->arg, status);
+		free(waiter);
+	}
+	if (!net->shutting_down)
+		fetch_pump(net);
+}
+
+static bool source_usable(const struct net_fetch *f, size_t i)
+{
+	return !(f->bad_sources & (1u << i));
+}
+
+static bool another_source_left(const struct pc_net *net,
+				const struct net_fetch *f)
+{
+	for (size_t i = f->source + 1; i < net->nsources; i++)
+		if (source_usable(f, i))
+			return true;
+	return false;
+}
+
+/* The deadline has come: readers get -ETIMEDOUT. */
+static void fetch_timed_out(struct pc_net *net, struct net_fetch *f)
+{
+	net_log(net, f->prefetch ? PC_LOG_INFO : PC_LOG_WARN,
+		"chunk %s: not fetched within %" PRIu64 " s", f->hex,
+		net->cfg->fetch_timeout);
+	fetch_finish(net, f, -ETIMEDOUT);
+}
+
+/* Every source failed once more: pause, or give up. */
+static void round_failed(struct pc_net *net, struct net_fetch *f)
+{
+	uint64_t pause = BACKOFF_FIRST_MS, now = uv_now(&net->loop);
+	bool any_usable = false;
+
+	for (size_t i = 0; i < net->nsources; i++)
+		any_usable |= source_usable(f, i);
+	for (unsigned i = 0; i < f->round && pause < BACKOFF_MAX_MS; i++)
+		pause *= 2;
+	if (pause > BACKOFF_MAX_MS)
+		pause = BACKOFF_MAX_MS;
+	f->round++;
+	if (!any_usable || now + pause + ATTEMPT_MIN_MS >= f->deadline) {
+		net_log(net, f->prefetch ? PC_LOG_INFO : PC_LOG_WARN,
+			"chunk %s: no source delivered it, giving up", f->hex);
+		fetch_finish(net, f, -EIO);
+		return;
+	}
+	net_log(net, PC_LOG_INFO,
+		"chunk %s: every source failed, retrying in %" PRIu64 " ms",
+		f->hex, pause);
+	net->running--;
+	f->state = FETCH_BACKOFF;
+	uv_timer_start(&f->timer, on_uv_fetch_timer, pause, 0);
+	fetch_pump(net);
+}
+
+/* Starts the next attempt of a running fetch, from source f->source on. */
+static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
+{
+	uint64_t now, left;
+	int rc;
+
+	for (;; f->source++) {
+		if (f->source >= net->nsources) {
+			round_failed(net, f);
+			return;
+		}
+		if (!source_usable(f, f->source))
+			continue;
+		now = uv_now(&net->loop);
+		left = f->deadline > now ? f->deadline - now : 0;
+		if (left < ATTEMPT_MIN_MS) {
+			fetch_timed_out(net, f);
+			return;
+		}
+		rc = net->sources[f->source].ops->start(
+			net, &net->sources[f->source], f, left);
+		if (rc == 0)
+			return;
+		net_log(net, PC_LOG_WARN, "chunk %s: cannot ask %s: %s", f->hex,
+			net->sources[f->source].base, strerror(-rc));
+	}
+}
+
+/* Gives free transfer slots to waiting fetches: readers first. */
+static void fetch_pump(struct pc_net *net)
+{
+	struct net_list *queue;
+	struct net_fetch *f;
+
+	if (net->pumping)
+		return; /* an outer call is looping already */
+	net->pumping = true;
+	while (net->running < net->cfg->max_fetches) {
+		if (!net_list_empty(&net->demand_queue))
+			queue = &net->demand_queue;
+		else if (!net_list_empty(&net->prefetch_queue))
+			queue = &net->prefetch_queue;
+		else
+			break;
+		f = container_of(queue->next, struct net_fetch, queue_link);
+		dequeue(net, f);
+		f->state = FETCH_RUNNING;
+		net->running++;
+		fetch_attempt(net, f);
+	}
+	net->pumping = false;
+}
+
+static void on_uv_fetch_timer(uv_timer_t *timer)
+{
+	struct net_fetch *f = container_of(timer, struct net_fetch, timer);
+	struct pc_net *net = f->net;
+	uint64_t now = uv_now(&net->loop);
+
+	if (f->state == FETCH_BACKOFF && now + ATTEMPT_MIN_MS < f->deadline) {
+		/* The pause is over: back in line, ahead of newer fetches. */
+		f->source = 0;
+		enqueue(net, f, true);
+		uv_timer_start(&f->timer, on_uv_fetch_timer, f->deadline - now,
+			       0);
+		fetch_pump(net);
+		return;
+	}
+	fetch_timed_out(net, f);
+}
+
+void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
+			    enum net_attempt outcome)
+{
+	const struct net_source *src = &net->sources[f->source];
+
+	switch (outcome) {
+	case NET_ATTEMPT_OK:
+		pc_store_count(net->store, src->ops->bytes_counter, f->len);
+		net_log(net, PC_LOG_DEBUG,
+			"chunk %s: %" PRIu64 " bytes from %s", f->hex, f->len,
+			src->base);
+		fetch_finish(net, f, 0);
+		return;
+	case NET_ATTEMPT_BAD:
+		pc_store_count(net->store, src->ops->bad_counter, 1);
+		f->bad_sources |= 1u << f->source;
+		break;
+	case NET_ATTEMPT_FAILED:
+		break;
+	case NET_ATTEMPT_FATAL:
+		fetch_finish(net, f, -EIO);
+		return;
+	}
+	f->source++;
+	fetch_attempt(net, f);
+}
+
+/* ---- requests ----------------------------------------------------------------- */
+
+/* A reader now waits for @f: it leaves the read-ahead line, and its
+ * deadline starts from now. */
+static void promote(struct pc_net *net, struct net_fetch *f)
+{
+	uint64_t timeout = net->cfg->fetch_timeout * 1000;
+
+	if (f->state == FETCH_QUEUED) {
+		dequeue(net, f);
+		f->prefetch = false;
+		enqueue(net, f, false);
+	}
+	f->prefetch = false;
+	f->deadline = uv_now(&net->loop) + timeout;
+	if (f->state != FETCH_BACKOFF)
+		uv_timer_start(&f->timer, on_uv_fetch_timer, timeout, 0);
+}
+
+static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
+		      uint64_t len, struct net_req *waiter)
+{
+	struct net_fetch *f = table_find(net, hash);
+
+	if (f) {
+		if (f->prefetch)
+			promote(net, f);
+		add_waiter(f, waiter);
+		return;
+	}
+	if (pc_store_chunk_present(net->store, hash)) {
+		waiter->done(waiter->arg, 0);
+		free(waiter);
+		return;
+	}
+	f = fetch_new(net, hash, len);
+	if (!f) {
+		waiter->done(waiter->arg, -EIO);
+		free(waiter);
+		return;
+	}
+	add_waiter(f, waiter);
+	enqueue(net, f, false);
+	fetch_pump(net);
+}
+
+void net_fetch_waiter(struct pc_net *net, struct net_req *waiter)
+{
+	struct pc_hash hash = waiter->ref.hash;
+
+	fetch_get(net, &hash, waiter->ref.len, waiter);
+}
+
+int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
+		     uint64_t len, pc_fetch_done done, void *arg)
+{
+	struct net_req *waiter = calloc(1, sizeof(*waiter));
+
+	if (!waiter)
+		return -ENOMEM;
+	waiter->kind = NET_REQ_FETCH;
+	waiter->done = done;
+	waiter->arg = arg;
+	fetch_get(net, hash, len, waiter);
+	return 0;
+}
+
+void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
+{
+	struct net_fetch *f;
+
+	if (ref->len == 0 || ref->len > PC_CHUNK_MAX ||
+	    net->prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
+	    table_find(net, &ref->hash) ||
+	    pc_store_chunk_present(net->store, &ref->hash))
+		return;
+	f = fetch_new(net, &ref->hash, ref->len);
+	if (!f)
+		return;
+	f->prefetch = true;
+	enqueue(net, f, false);
+	fetch_pump(net);
+}
+
+void net_fetch_init(struct pc_net *net)
+{
+	net_list_init(&net->demand_queue);
+	net_list_init(&net->prefetch_queue);
+}
+
+void net_fetch_shutdown(struct pc_net *net)
+{
+	for (size_t i = 0; i < NET_FETCH_BUCKETS; i++)
+		while (net->table[i])
+			fetch_finish(net, net->table[i], -ECANCELED);
+}
+
+/* ---- the mirror source ------------------------------------------------------ */
+
+static bool mirror_on_data(struct net_xfer *xfer, const void *buf, size_t len)
+{
+	struct net_fetch *f = xfer->ctx;
+	struct pc_net *net = f->net;
+	int rc;
+
+	if (net_xfer_status(xfer) != 200) {
+		f->discarded += len;
+		return f->discarded <= NET_DISCARD_MAX;
+	}
+	if (!f->tmp) {
+		f->tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
+		if (!f->tmp) {
+			f->store_err = errno ? -errno : -EIO;
+			return false;
+		}
+	}
+	rc = pc_store_tmp_write(f->tmp, buf, len);
+	if (rc == -EFBIG)
+		f->too_long = true;
+	else if (rc < 0)
+		f->store_err = rc;
+	return rc == 0;
+}
+
+/*
+ * A complete 200 body is committed on a libuv worker: the store checks the
+ * hash, syncs the file and renames it, and a sync can take long enough on
+ * a busy disk to stall every other transfer if the loop waited for it.
+ * The job owns the tmp file; if the fetch ends meanwhile (deadline,
+ * shutdown) the job is detached and only cleans up.
+ */
+struct commit_job {
+	uv_work_t work;
+	struct net_fetch *fetch; /* NULL once detached */
+	struct pc_store_tmp *tmp;
+	char *url;
+	int rc; /* set by the worker, read in after_commit */
+};
+
+static void work_commit(uv_work_t *work)
+{
+	struct commit_job *job = container_of(work, struct commit_job, work);
+
+	job->rc = pc_store_tmp_commit(job->tmp);
+}
+
+static enum net_attempt commit_outcome(struct pc_net *net, struct net_fetch *f,
+				       int rc, const char *url)
+{
+	if (rc == -EBADMSG) {
+		net_log(net, PC_LOG_WARN, "chunk %s from %s: hash mismatch, %s",
+			f->hex, url,
+			another_source_left(net, f) ? "trying next source"
+						    : "no other source");
+		return NET_ATTEMPT_BAD;
+	}
+	if (rc < 0) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
+			f->hex, strerror(-rc));
+		return NET_ATTEMPT_FATAL;
+	}
+	return NET_ATTEMPT_OK;
+}
+
+static void after_commit(uv_work_t *work, int status)
+{
+	struct commit_job *job = container_of(work, struct commit_job, work);
+	struct net_fetch *f = job->fetch;
+
+	if (status == UV_ECANCELED) { /* never ran */
+		pc_store_tmp_abort(job->tmp);
+		job->rc = -ECANCELED;
+	}
+	if (f) {
+		f->commit = NULL;
+		net_fetch_attempt_done(
+			f->net, f,
+			commit_outcome(f->net, f, job->rc, job->url));
+	}
+	free(job->url);
+	free(job);
+}
+
+/* Hands @tmp (NULL for an empty body) to a worker; false if it cannot
+ * (then @tmp is gone and the store's trouble logged). */
+static bool mirror_commit(struct pc_net *net, struct net_fetch *f,
+			  struct pc_store_tmp *tmp, const char *url)
+{
+	struct commit_job *job;
+
+	if (!tmp) /* an empty body: the store rejects its length */
+		tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
+	if (!tmp) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
+			f->hex, strerror(errno));
+		return false;
+	}
+	job = calloc(1, sizeof(*job));
+	if (job) {
+		/* Complete before the worker can see it. */
+		job->fetch = f;
+		job->tmp = tmp;
+		job->url = strdup(url);
+	}
+	if (!job || !job->url ||
+	    uv_queue_work(&net->loop, &job->work, work_commit, after_commit) <
+		    0) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
+			f->hex, "out of memory");
+		pc_store_tmp_abort(tmp);
+		if (job)
+			free(job->url);
+		free(job);
+		return false;
+	}
+	f->commit = job;
+	return true;
+}
+
+/* Why an attempt delivered nothing usable; logs it once. */
+static enum net_attempt mirror_failure(struct pc_net *net, struct net_fetch *f,
+				       struct net_xfer *xfer,
+				       const struct net_xfer_result *res)
+{
+	const char *next = another_source_left(net, f) ? "trying next source"
+						       : "no other source";
+
+	if (f->store_err) {
+		net_log(net, PC_LOG_ERROR,
+			"chunk %s: cannot write the cache: %s", f->hex,
+			strerror(-f->store_err));
+		return NET_ATTEMPT_FATAL;
+	}
+	if (f->too_long) {
+		net_log(net, PC_LOG_WARN,
+			"chunk %s from %s: more than %" PRIu64 " bytes, %s",
+			f->hex, xfer->url, f->len, next);
+		return NET_ATTEMPT_BAD;
+	}
+	if (res->status != 200 && res->status != 0)
+		net_log(net, PC_LOG_INFO,
+			"chunk %s from %s: HTTP status %ld, %s", f->hex,
+			xfer->url, res->status, next);
+	else
+		net_log(net, PC_LOG_INFO, "chunk %s from %s: %s, %s", f->hex,
+			xfer->url, res->message, next);
+	return NET_ATTEMPT_FAILED;
+}
+
+static void mirror_on_done(struct net_xfer *xfer,
+			   const struct net_xfer_result *res)
+{
+	struct net_fetch *f = xfer->ctx;
+	struct pc_net *net = f->net;
+	struct pc_store_tmp *tmp = f->tmp;
+	bool usable = !f->store_err && !f->too_long && !res->err &&
+		      res->status == 200;
+	enum net_attempt outcome = NET_ATTEMPT_FATAL;
+
+	f->xfer = NULL;
+	f->tmp = NULL;
+	if (usable) {
+		/* The outcome comes from after_commit. */
+		if (mirror_commit(net, f, tmp, xfer->url))
+			return;
+	} else {
+		if (tmp)
+			pc_store_tmp_abort(tmp);
+		outcome = mirror_failure(net, f, xfer, res);
+	}
+	net_fetch_attempt_done(net, f, outcome);
+}
+
+static const struct net_xfer_ops mirror_xfer_ops = {
+	.data = mirror_on_data,
+	.done = mirror_on_done,
+};
+
+static int mirror_start(struct pc_net *net, struct net_source *src,
+			struct net_fetch *f, uint64_t time_left_ms)
+{
+	struct net_xfer_opts opts = {
+		.scheme = src->scheme,
+		.timeout_ms = time_left_ms,
+	};
+	char *url;
+	int rc;
+
+	f->store_err = 0;
+	f->too_long = false;
+	f->discarded = 0;
+	if (asprintf(&url, "%s/chunks/%.2s/%s", src->base, f->hex, f->hex) < 0)
+		return -ENOMEM;
+	opts.url = url;
+	f->xfer = net_xfer_start(net, &opts, &mirror_xfer_ops, f, &rc);
+	free(url);
+	return f->xfer ? 0 : rc;
+}
+
+static void mirror_cancel(struct pc_net *net, struct net_fetch *f)
+{
+	(void)net;
+	if (f->xfer)
+		net_xfer_cancel(f->xfer);
+	if (f->tmp)
+		pc_store_tmp_abort(f->tmp);
+	if (f->commit)
+		f->commit->fetch = NULL; /* it finishes on its own */
+	f->xfer = NULL;
+	f->tmp = NULL;
+	f->commit = NULL;
+}
+
+static const struct net_source_ops mirror_ops = {
+	.kind = "mirror",
+	.bytes_counter = PC_CTR_BYTES_FROM_MIRROR,
+	.bad_counter = PC_CTR_BAD_FROM_MIRROR,
+	.start = mirror_start,
+	.cancel = mirror_cancel,
+};
+
+/* ---- the source list -------------------------------------------------------- */
+
+static int mirror_init(struct net_source *src, const char *url, char *err,
+		       size_t errlen)
+{
+	static const char *const schemes[] = { "http", "https", "file" };
+	size_t len, n = 0;
+	CURLUcode uc;
+	CURLU *u;
+
+	for (size_t i = 0; i < 3 && !n; i++) {
+		len = strlen(schemes[i]);
+		if (strncasecmp(url, schemes[i], len) == 0 &&
+		    strncmp(url + len, "://", 3) == 0) {
+			n = len;
+			strcpy(src->scheme, schemes[i]);
+		}
+	}
+	if (!n) {
+		snprintf(err, errlen,
+			 "mirror %s: only http://, https:// and file:// URLs "
+			 "are supported",
+			 url);
+		return -EINVAL;
+	}
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	uc = curl_url_set(u, CURLUPART_URL, url, 0);
+	curl_url_cleanup(u);
+	if (uc != CURLUE_OK) {
+		snprintf(err, errlen, "mirror %s: not a valid URL: %s", url,
+			 curl_url_strerror(uc));
+		return -EINVAL;
+	}
+	src->base = strdup(url);
+	if (!src->base)
+		return -ENOMEM;
+	len = strlen(src->base);
+	while (len > n + 3 && src->base[len - 1] == '/')
+		src->base[--len] = '\0';
+	src->ops = &mirror_ops;
+	src->serves_head = true;
+	return 0;
+}
+
+int net_sources_init(struct pc_net *net, char *err, size_t errlen)
+{
+	const struct pc_config *cfg = net->cfg;
+	int rc;
+
+	for (size_t i = 0; i < cfg->nmirrors; i++) {
+		rc = mirror_init(&net->sources[net->nsources], cfg->mirrors[i],
+				 err, errlen);
+		if (rc == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		if (rc < 0)
+			return rc;
+		net->nsources++;
+	}
+	return 0;
+}
+
+void net_sources_free(struct pc_net *net)
+{
+	for (size_t i = 0; i < net->nsources; i++)
+		free(net->sources[i].base);
+	net->nsources = 0;
+}

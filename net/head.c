@@ -1,0 +1,525 @@
+/*
+ * head.c - the head poller: which version this node should serve.
+ *
+ * A poll asks the mirrors in order for REPO/head (at most PC_HEAD_MAX
+ * bytes) and judges the first head that arrives: signature by a trusted
+ * key, the expected repository name, a version above the highest ever
+ * accepted (equal means up to date, lower is a rollback), not expired.  A
+ * refused head does not end the poll: the next mirror may serve a good
+ * one.  An accepted head's manifest is fetched like any chunk (verified
+ * against the hash the head names), then parsed and installed on a libuv
+ * worker thread, because a large manifest takes a while; the fs hook runs
+ * back on the loop thread.
+ *
+ * Polls run on a timer (at start, then every poll_interval) and on demand
+ * (pc_net_refresh, the control socket).  A request that arrives during a
+ * poll gets the poll after it, which starts after the request and so sees
+ * what was published before it.  The outcome is kept in the status under
+ * status_lock for any thread to read.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* Fetching and installing the manifest of an accepted head. */
+struct net_install_job {
+	struct pc_net *net;
+	uv_work_t work;
+	struct pc_head head;
+	char source[512]; /* the mirror the head came from */
+	bool detached;	  /* the poll ended without it (shutdown) */
+	/* Set by the worker thread, read in after_install (libuv orders
+	 * the two). */
+	int result;
+	char error[512];
+	struct pc_store_changes changes;
+};
+
+static void poll_start(struct pc_net *net);
+static void ask_mirror(struct pc_net *net);
+
+/* ---- status (any thread, under status_lock) -------------------------------- */
+
+const char *pc_net_state_name(enum pc_net_state state)
+{
+	switch (state) {
+	case PC_STATE_STARTING:
+		return "starting";
+	case PC_STATE_UP_TO_DATE:
+		return "up_to_date";
+	case PC_STATE_STALE:
+		return "stale";
+	case PC_STATE_FAILING:
+		return "failing";
+	}
+	return "unknown";
+}
+
+void pc_net_status(struct pc_net *net, struct pc_net_status *out)
+{
+	pthread_mutex_lock(&net->status_lock);
+	*out = net->status;
+	/* Up to date with a head that has since expired: stale. */
+	if (out->state == PC_STATE_UP_TO_DATE && net->current_expires &&
+	    net_unix_now() >= net->current_expires)
+		out->state = PC_STATE_STALE;
+	pthread_mutex_unlock(&net->status_lock);
+}
+
+void net_status_poll_started(struct pc_net *net)
+{
+	pthread_mutex_lock(&net->status_lock);
+	net->status.last_poll = net_unix_now();
+	pthread_mutex_unlock(&net->status_lock);
+}
+
+void net_status_poll_ended(struct pc_net *net, int result, const char *error,
+			   const char *source)
+{
+	pthread_mutex_lock(&net->status_lock);
+	if (result == 0) {
+		net->status.state = PC_STATE_UP_TO_DATE;
+		net->status.last_poll_ok = net_unix_now();
+		net->status.last_error[0] = '\0';
+		snprintf(net->status.source, sizeof(net->status.source), "%s",
+			 source);
+	} else if (result != -ECANCELED) {
+		net->status.state = PC_STATE_FAILING;
+		snprintf(net->status.last_error, sizeof(net->status.last_error),
+			 "%s", error);
+	}
+	pthread_mutex_unlock(&net->status_lock);
+}
+
+void net_status_set_current(struct pc_net *net, int64_t expires)
+{
+	pthread_mutex_lock(&net->status_lock);
+	net->current_expires = expires;
+	pthread_mutex_unlock(&net->status_lock);
+}
+
+/* ---- the end of a poll ------------------------------------------------------ */
+
+static void call_waiters(struct net_poll_waiter *waiter, int result,
+			 const char *error)
+{
+	struct net_poll_waiter *next;
+
+	for (; waiter; waiter = next) {
+		next = waiter->next;
+		waiter->done(waiter->arg, result, error);
+		free(waiter);
+	}
+}
+
+static void poll_end(struct pc_net *net, int result, const char *error,
+		     const char *source)
+{
+	struct net_head *h = &net->head;
+	struct net_poll_waiter *waiters = h->current;
+
+	h->running = false;
+	h->current = NULL;
+	h->job = NULL;
+	if (result == 0)
+		h->last_warning[0] = '\0';
+	net_status_poll_ended(net, result, error, source);
+	call_waiters(waiters, result, error);
+	if (!net->shutting_down && (h->again || h->next))
+		poll_start(net);
+}
+
+/* ---- judging a head ----------------------------------------------------------- */
+
+/*
+ * 1: a new version to install; 0: the version already accepted; < 0:
+ * refused, with the reason in @why.
+ */
+static int judge(struct pc_net *net, const char *buf, size_t len,
+		 struct pc_head *head, char *why, size_t whylen)
+{
+	const char *want = net->cfg->repository;
+	struct pc_store_version current;
+	uint64_t highest;
+	char when[32];
+	struct tm tm;
+	time_t t;
+	int rc;
+
+	rc = pc_head_parse(buf, len, net->ring, head, why, whylen);
+	if (rc < 0)
+		return rc;
+	if ((!want || !want[0]) && pc_store_current(net->store, &current) == 0)
+		want = current.name;
+	if (want && want[0] && strcmp(head->name, want) != 0) {
+		snprintf(why, whylen, "head is for repository '%s', not '%s'",
+			 head->name, want);
+		return -EPERM;
+	}
+	highest = pc_store_highest_version(net->store);
+	if (head->version == highest)
+		return 0;
+	if (head->version < highest) {
+		snprintf(why, whylen,
+			 "rollback: head version %" PRIu64 " is lower than the "
+			 "highest accepted "
+			 "%" PRIu64,
+			 head->version, highest);
+		return -ESTALE;
+	}
+	if (head->expires <= net_unix_now()) {
+		t = (time_t)head->expires;
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(why, whylen, "head expired at %s", when);
+		return -EKEYEXPIRED;
+	}
+	return 1;
+}
+
+/* ---- installing ---------------------------------------------------------------- */
+
+/* Worker thread: read, parse and install the manifest. */
+static void work_install(uv_work_t *work)
+{
+	struct net_install_job *job =
+		container_of(work, struct net_install_job, work);
+	struct pc_store *store = job->net->store;
+	struct pc_manifest *m = NULL;
+	char hex[PC_HASH_HEX_LEN + 1], why[256] = "";
+	struct stat st;
+	void *map;
+	int fd;
+
+	pc_hash_to_hex(&job->head.manifest, hex);
+	fd = pc_store_chunk_open(store, &job->head.manifest);
+	if (fd < 0) {
+		job->result = fd;
+		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+			 strerror(-fd));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
+	    (uint64_t)st.st_size != job->head.manifest_size) {
+		close(fd);
+		job->result = -EBADMSG;
+		snprintf(job->error, sizeof(job->error),
+			 "manifest %s: not %" PRIu64 " bytes as the head says",
+			 hex, job->head.manifest_size);
+		return;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED) {
+		job->result = -errno;
+		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+			 strerror(errno));
+		return;
+	}
+	job->result = pc_manifest_parse(map, (size_t)st.st_size, &m, why,
+					sizeof(why));
+	munmap(map, (size_t)st.st_size);
+	if (job->result < 0) {
+		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+			 why);
+		return;
+	}
+	job->result = pc_store_install(store, &job->head, m, &job->changes);
+	pc_manifest_free(m);
+	if (job->result < 0)
+		snprintf(job->error, sizeof(job->error),
+			 "installing version %" PRIu64 ": %s",
+			 job->head.version, strerror(-job->result));
+}
+
+static void after_install(uv_work_t *work, int status)
+{
+	struct net_install_job *job =
+		container_of(work, struct net_install_job, work);
+	struct pc_net *net = job->net;
+	void (*hook)(void *, uint64_t, const struct pc_store_changes *) =
+		net->hooks.version_switched;
+
+	if (status == UV_ECANCELED) {
+		job->result = -ECANCELED;
+		snprintf(job->error, sizeof(job->error), "shutting down");
+	}
+	if (job->result == 0) {
+		net_status_set_current(net, job->head.expires);
+		net_log(net, PC_LOG_INFO,
+			"version %" PRIu64 " installed: %zu names changed",
+			job->head.version, job->changes.count);
+		if (hook && !net->shutting_down)
+			hook(net->hooks.arg, job->head.version, &job->changes);
+		pc_store_changes_free(&job->changes);
+	} else if (job->result != -ECANCELED) {
+		net_log(net, PC_LOG_ERROR, "%s", job->error);
+	}
+	if (!job->detached)
+		poll_end(net, job->result, job->error, job->source);
+	free(job);
+}
+
+static void on_manifest_fetched(void *arg, int status)
+{
+	struct net_install_job *job = arg;
+	struct pc_net *net = job->net;
+	char hex[PC_HASH_HEX_LEN + 1];
+	int rc;
+
+	if (status == 0) {
+		rc = uv_queue_work(&net->loop, &job->work, work_install,
+				   after_install);
+		if (rc == 0)
+			return;
+		status = -ENOMEM;
+	}
+	pc_hash_to_hex(&job->head.manifest, hex);
+	snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+		 status == -EIO ? "no mirror delivered it" : strerror(-status));
+	poll_end(net, status, job->error, job->source);
+	free(job);
+}
+
+static void install(struct pc_net *net, const struct pc_head *head,
+		    const char *source)
+{
+	struct net_install_job *job = calloc(1, sizeof(*job));
+	int rc;
+
+	if (!job) {
+		poll_end(net, -ENOMEM, "out of memory", source);
+		return;
+	}
+	job->net = net;
+	job->head = *head;
+	snprintf(job->source, sizeof(job->source), "%s", source);
+	net->head.job = job;
+	rc = net_fetch_object(net, &head->manifest, head->manifest_size,
+			      on_manifest_fetched, job);
+	if (rc < 0) {
+		net->head.job = NULL;
+		free(job);
+		poll_end(net, rc, "out of memory", source);
+	}
+}
+
+/* ---- asking the mirrors ----------------------------------------------------- */
+
+static void refused(struct pc_net *net, const char *mirror, int rc,
+		    const char *why)
+{
+	struct net_head *h = &net->head;
+	char line[sizeof(h->refusal_msg)];
+
+	snprintf(line, sizeof(line), "%s (from %s)", why, mirror);
+	/* A refusal repeated at every poll is logged once. */
+	net_log(net, strcmp(line, h->last_warning) ? PC_LOG_WARN : PC_LOG_DEBUG,
+		"head from %s refused: %s", mirror, why);
+	snprintf(h->last_warning, sizeof(h->last_warning), "%s", line);
+	if (!h->refusal) {
+		h->refusal = rc;
+		snprintf(h->refusal_msg, sizeof(h->refusal_msg), "%s", line);
+	}
+}
+
+static void unreachable(struct pc_net *net, const char *mirror, const char *why)
+{
+	struct net_head *h = &net->head;
+
+	net_log(net, PC_LOG_INFO, "head from %s: %s", mirror, why);
+	if (!h->transport_msg[0])
+		snprintf(h->transport_msg, sizeof(h->transport_msg),
+			 "no mirror answered: %s/head: %s", mirror, why);
+}
+
+static bool head_on_data(struct net_xfer *xfer, const void *buf, size_t len)
+{
+	struct net_head *h = xfer->ctx;
+
+	if (net_xfer_status(xfer) != 200) {
+		h->body_len += len; /* counted, not kept */
+		return h->body_len <= NET_DISCARD_MAX;
+	}
+	if (len > PC_HEAD_MAX - h->body_len) {
+		h->too_large = true;
+		return false;
+	}
+	memcpy(h->body + h->body_len, buf, len);
+	h->body_len += len;
+	return true;
+}
+
+static void head_on_done(struct net_xfer *xfer,
+			 const struct net_xfer_result *res)
+{
+	struct net_head *h = xfer->ctx;
+	struct pc_net *net = container_of(h, struct pc_net, head);
+	const char *mirror = net->sources[h->mirror].base;
+	char why[256];
+	struct pc_head head;
+	int rc;
+
+	h->xfer = NULL;
+	if (h->too_large) {
+		snprintf(why, sizeof(why), "head too large: more than %d bytes",
+			 PC_HEAD_MAX);
+		refused(net, mirror, -EFBIG, why);
+	} else if (res->status != 200 && res->status != 0) {
+		snprintf(why, sizeof(why), "HTTP status %ld", res->status);
+		unreachable(net, mirror, why);
+	} else if (res->err) {
+		unreachable(net, mirror, res->message);
+	} else {
+		rc = judge(net, h->body, h->body_len, &head, why, sizeof(why));
+		if (rc > 0) {
+			net_log(net, PC_LOG_INFO,
+				"head version %" PRIu64 " from %s accepted",
+				head.version, mirror);
+			install(net, &head, mirror);
+			return;
+		}
+		if (rc == 0) {
+			net_log(net, PC_LOG_DEBUG,
+				"head version %" PRIu64 " from %s: up to date",
+				head.version, mirror);
+			poll_end(net, 0, "", mirror);
+			return;
+		}
+		refused(net, mirror, rc, why);
+	}
+	h->mirror++;
+	ask_mirror(net);
+}
+
+static const struct net_xfer_ops head_xfer_ops = {
+	.data = head_on_data,
+	.done = head_on_done,
+};
+
+/* Asks mirror h->mirror, or the next one that can be asked; ends the poll
+ * when none is left. */
+static void ask_mirror(struct pc_net *net)
+{
+	struct net_head *h = &net->head;
+	struct net_xfer_opts opts = {
+		.timeout_ms = net->cfg->fetch_timeout * 1000,
+		.no_cache = true,
+	};
+	const struct net_source *src;
+	char *url;
+	int rc;
+
+	for (; h->mirror < net->nsources; h->mirror++) {
+		src = &net->sources[h->mirror];
+		if (!src->serves_head)
+			continue;
+		if (asprintf(&url, "%s/head", src->base) < 0) {
+			unreachable(net, src->base, "out of memory");
+			continue;
+		}
+		opts.url = url;
+		opts.scheme = src->scheme;
+		h->body_len = 0;
+		h->too_large = false;
+		h->xfer = net_xfer_start(net, &opts, &head_xfer_ops, h, &rc);
+		free(url);
+		if (h->xfer)
+			return;
+		unreachable(net, src->base, strerror(-rc));
+	}
+	if (h->refusal)
+		poll_end(net, h->refusal, h->refusal_msg, "");
+	else
+		poll_end(net, -EHOSTUNREACH,
+			 h->transport_msg[0] ? h->transport_msg
+					     : "no mirror configured",
+			 "");
+}
+
+static void poll_start(struct pc_net *net)
+{
+	struct net_head *h = &net->head;
+
+	h->running = true;
+	h->again = false;
+	h->current = h->next;
+	h->next = NULL;
+	h->mirror = 0;
+	h->refusal = 0;
+	h->refusal_msg[0] = '\0';
+	h->transport_msg[0] = '\0';
+	net_status_poll_started(net);
+	ask_mirror(net);
+}
+
+static void on_uv_head_timer(uv_timer_t *timer)
+{
+	struct pc_net *net = container_of(timer, struct pc_net, head.timer);
+
+	if (!net->head.running)
+		poll_start(net);
+}
+
+int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
+{
+	struct net_head *h = &net->head;
+	struct net_poll_waiter *waiter, **tail = &h->next;
+
+	if (done) {
+		waiter = calloc(1, sizeof(*waiter));
+		if (!waiter)
+			return -ENOMEM;
+		waiter->done = done;
+		waiter->arg = arg;
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = waiter;
+	}
+	if (h->running)
+		h->again = true;
+	else
+		poll_start(net);
+	return 0;
+}
+
+void net_head_init(struct pc_net *net)
+{
+	uv_timer_init(&net->loop, &net->head.timer);
+}
+
+void net_head_start(struct pc_net *net)
+{
+	uint64_t interval = net->cfg->poll_interval * 1000;
+
+	uv_timer_start(&net->head.timer, on_uv_head_timer, 0, interval);
+}
+
+void net_head_shutdown(struct pc_net *net)
+{
+	struct net_head *h = &net->head;
+	struct net_poll_waiter *next = h->next;
+
+	uv_close((uv_handle_t *)&h->timer, NULL);
+	h->next = NULL;
+	if (h->xfer) {
+		net_xfer_cancel(h->xfer);
+		h->xfer = NULL;
+		poll_end(net, -ECANCELED, "shutting down", "");
+	} else if (h->job) {
+		/* Installing on a worker: it cannot be stopped midway, so the
+		 * loop runs until after_install has freed it. */
+		h->job->detached = true;
+		uv_cancel((uv_req_t *)&h->job->work);
+		poll_end(net, -ECANCELED, "shutting down", "");
+	}
+	call_waiters(next, -ECANCELED, "shutting down");
+}

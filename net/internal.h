@@ -1,0 +1,326 @@
+/*
+ * internal.h - what the files of net/ share: struct pc_net itself, the
+ * request queue that other threads feed, the curl transfer abstraction
+ * (curl_uv.c), the fetch table (fetch.c), the head poller (head.c) and the
+ * control socket (control.c).
+ *
+ * Threading rule of the whole folder: everything runs on the one libuv
+ * loop thread, except the few fields that say which lock guards them.  The
+ * loop thread is the only one that touches libuv handles, the curl multi
+ * handle and the fetch table, so none of those need a lock.
+ */
+#ifndef PC_NET_INTERNAL_H
+#define PC_NET_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "pc_net.h"
+
+#define container_of(ptr, type, member) \
+	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* Sources a chunk can come from: mirrors today, a peer slot later. */
+#define NET_MAX_SOURCES (PC_CONFIG_MAX_MIRRORS + 1)
+#define NET_FETCH_BUCKETS 256
+/* Prefetches waiting for a transfer slot; more are dropped. */
+#define NET_PREFETCH_QUEUE_MAX 64
+/* Prefetch refs waiting in the request queue; more are dropped. */
+#define NET_PREFETCH_PENDING_MAX 256
+/* Body bytes of a non-200 response read and thrown away (so that the
+ * connection can be reused) before the transfer is cut instead. */
+#define NET_DISCARD_MAX (64 * 1024)
+
+/* ---- intrusive circular list (libuv's queue, simplified) ---------------- */
+
+struct net_list {
+	struct net_list *prev, *next;
+};
+
+static inline void net_list_init(struct net_list *head)
+{
+	head->prev = head->next = head;
+}
+
+static inline bool net_list_empty(const struct net_list *head)
+{
+	return head->next == head;
+}
+
+static inline void net_list_insert_tail(struct net_list *head,
+					struct net_list *item)
+{
+	item->prev = head->prev;
+	item->next = head;
+	head->prev->next = item;
+	head->prev = item;
+}
+
+static inline void net_list_insert_head(struct net_list *head,
+					struct net_list *item)
+{
+	item->next = head->next;
+	item->prev = head;
+	head->next->prev = item;
+	head->next = item;
+}
+
+static inline void net_list_remove(struct net_list *item)
+{
+	item->prev->next = item->next;
+	item->next->prev = item->prev;
+	net_list_init(item);
+}
+
+/* ---- requests from other threads (loop.c) -------------------------------- */
+
+enum net_req_kind {
+	NET_REQ_FETCH,	  /* a chunk for a waiter */
+	NET_REQ_PREFETCH, /* chunks for nobody in particular */
+	NET_REQ_REFRESH,  /* poll the head now */
+};
+
+struct net_refresh_wait;
+
+/*
+ * One request.  A fetch request becomes the waiter of its fetch: the fetch
+ * owns it from then on and frees it after calling @done.
+ */
+struct net_req {
+	struct net_req *next; /* request queue, then the fetch's waiters */
+	enum net_req_kind kind;
+	struct pc_chunk_ref ref;       /* FETCH */
+	pc_fetch_done done;	       /* FETCH */
+	void *arg;		       /* FETCH */
+	struct pc_chunk_ref *refs;     /* PREFETCH: owned */
+	size_t count;		       /* PREFETCH */
+	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */
+};
+
+/* ---- log ------------------------------------------------------------------ */
+
+void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
+	     ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- sources (fetch.c) ---------------------------------------------------- */
+
+struct net_fetch;
+struct net_source;
+
+/*
+ * How to get a chunk from one kind of source.  A peer source (discovery,
+ * then HTTP from the peer) slots in before the mirrors with its own ops.
+ */
+struct net_source_ops {
+	const char *kind;	       /* "mirror" */
+	enum pc_counter bytes_counter; /* credited on success */
+	enum pc_counter bad_counter;   /* wrong bytes delivered */
+	/* Starts an attempt; its outcome arrives via net_fetch_attempt_done().
+	 * 0, or a negative errno to skip this source. */
+	int (*start)(struct pc_net *net, struct net_source *src,
+		     struct net_fetch *fetch, uint64_t time_left_ms);
+	/* Abandons the attempt in progress (no outcome follows). */
+	void (*cancel)(struct pc_net *net, struct net_fetch *fetch);
+};
+
+struct net_source {
+	const struct net_source_ops *ops;
+	char *base;	  /* mirror URL without trailing '/' (owned) */
+	char scheme[8];	  /* "http", "https" or "file": redirects stay in it */
+	bool serves_head; /* a mirror: the head poller asks it too */
+};
+
+/* ---- curl transfers on libuv (curl_uv.c) -------------------------------- */
+
+struct net_xfer;
+
+struct net_xfer_result {
+	int err;	     /* 0, or the transport error as -errno */
+	long status;	     /* HTTP status; 200 for a file:// success */
+	const char *message; /* transport error text, "" if none */
+};
+
+struct net_xfer_ops {
+	/* Body bytes of the final response; false aborts the transfer. */
+	bool (*data)(struct net_xfer *xfer, const void *buf, size_t len);
+	/* The transfer ended; @xfer is freed when this returns.  Never
+	 * called for a cancelled transfer. */
+	void (*done)(struct net_xfer *xfer, const struct net_xfer_result *res);
+};
+
+struct net_xfer_opts {
+	const char *url;
+	const char *scheme;  /* the only scheme redirects may go to */
+	uint64_t timeout_ms; /* whole transfer (CURLOPT_TIMEOUT_MS) */
+	bool no_cache;	     /* ask caches in between to revalidate */
+};
+
+struct net_xfer {
+	struct pc_net *net;
+	CURL *easy;
+	const struct net_xfer_ops *ops;
+	void *ctx; /* the caller's */
+	char *url; /* owned */
+	bool is_file;
+	char errbuf[CURL_ERROR_SIZE];
+};
+
+int net_curl_init(struct pc_net *net, char *err, size_t errlen);
+/* Closes every curl socket handle and the timer; frees the multi handle.
+ * No transfer may be left. */
+void net_curl_shutdown(struct pc_net *net);
+/* NULL with *@err set (-ENOMEM, -EINVAL). */
+struct net_xfer *net_xfer_start(struct pc_net *net,
+				const struct net_xfer_opts *opts,
+				const struct net_xfer_ops *ops, void *ctx,
+				int *err);
+/* Removes and frees @xfer; no callback follows. */
+void net_xfer_cancel(struct net_xfer *xfer);
+/* Status of the response being received (200 for file://). */
+long net_xfer_status(struct net_xfer *xfer);
+/* The one place CURLcode becomes an errno. */
+int net_curl_errno(CURLcode code);
+
+/* ---- fetches (fetch.c) ---------------------------------------------------- */
+
+enum net_attempt {
+	NET_ATTEMPT_OK,	    /* the chunk is in the store */
+	NET_ATTEMPT_FAILED, /* nothing usable: try the next source */
+	NET_ATTEMPT_BAD,    /* wrong bytes: count, never ask it again */
+	NET_ATTEMPT_FATAL,  /* the store failed: give up */
+};
+
+int net_sources_init(struct pc_net *net, char *err, size_t errlen);
+void net_sources_free(struct pc_net *net);
+void net_fetch_init(struct pc_net *net);
+/* Takes ownership of @waiter (a NET_REQ_FETCH request). */
+void net_fetch_waiter(struct pc_net *net, struct net_req *waiter);
+/* The same for callers on the loop thread; @len may exceed PC_CHUNK_MAX
+ * (manifests).  0 or -ENOMEM. */
+int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
+		     uint64_t len, pc_fetch_done done, void *arg);
+void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref);
+void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *fetch,
+			    enum net_attempt outcome);
+/* Completes every fetch with -ECANCELED. */
+void net_fetch_shutdown(struct pc_net *net);
+
+/* ---- head poller (head.c) ------------------------------------------------- */
+
+/* @error is "" on success. */
+typedef void (*net_poll_done)(void *arg, int result, const char *error);
+
+struct net_poll_waiter {
+	struct net_poll_waiter *next;
+	net_poll_done done;
+	void *arg;
+};
+
+struct net_install_job;
+
+struct net_head {			 /* loop thread only */
+	uv_timer_t timer;		 /* periodic poll */
+	bool running;			 /* a poll is in progress */
+	bool again;			 /* poll once more when this one ends */
+	struct net_poll_waiter *current; /* told when this poll ends */
+	struct net_poll_waiter *next;	 /* told when the next one ends */
+	size_t mirror;			 /* index being asked */
+	struct net_xfer *xfer;		 /* GET head in progress */
+	char body[PC_HEAD_MAX + 1];
+	size_t body_len;
+	bool too_large;
+	int refusal; /* first refusal of this poll */
+	char refusal_msg[512];
+	char transport_msg[512];     /* first transport failure */
+	struct net_install_job *job; /* manifest fetch + install */
+	char last_warning[512];	     /* to log a repeated refusal once */
+};
+
+void net_head_init(struct pc_net *net);
+void net_head_start(struct pc_net *net);
+/* Runs a poll (now, or right after the one in progress); @done may be
+ * NULL.  0 or -ENOMEM. */
+int net_head_request(struct pc_net *net, net_poll_done done, void *arg);
+void net_head_shutdown(struct pc_net *net);
+
+/* ---- control socket (control.c) ------------------------------------------ */
+
+int net_control_init(struct pc_net *net, char *err, size_t errlen);
+void net_control_shutdown(struct pc_net *net);
+
+/* ---- the net ------------------------------------------------------------- */
+
+struct pc_net {
+	/* Set by pc_net_new, read-only afterwards: any thread. */
+	const struct pc_config *cfg;
+	struct pc_store *store;
+	const struct pc_keyring *ring;
+	struct pc_net_hooks hooks;
+	bool log_prefix; /* stderr goes to the journal: "<N>" priorities */
+	struct net_source sources[NET_MAX_SOURCES];
+	size_t nsources;
+	struct curl_slist *no_cache_headers;
+
+	uv_loop_t loop;
+	uv_thread_t thread; /* written before the loop runs, joined by stop */
+	/* Sent from any thread while holding @lock; closed by the loop
+	 * thread after @stopped is set, so no send can follow the close. */
+	uv_async_t wake;
+	uv_timer_t flush_timer; /* loop thread */
+
+	pthread_mutex_t lock;
+	struct net_req *req_head;  /* guarded by lock */
+	struct net_req **req_tail; /* guarded by lock */
+	size_t prefetch_pending;   /* guarded by lock */
+	bool started;		   /* guarded by lock */
+	bool stopped;		   /* guarded by lock */
+
+	/* Loop thread only (or the stopping thread when never started). */
+	bool shutting_down;
+
+	/* curl_uv.c, loop thread only. */
+	CURLM *multi;
+	uv_timer_t curl_timer;
+	struct net_list curl_socks;
+
+	/* fetch.c, loop thread only. */
+	struct net_fetch *table[NET_FETCH_BUCKETS];
+	struct net_list demand_queue;	/* waiting for a slot, FIFO */
+	struct net_list prefetch_queue; /* run when no demand waits */
+	size_t prefetch_queued;
+	size_t running; /* fetches with a transfer (<= cfg->max_fetches) */
+	bool pumping;
+
+	/* head.c, loop thread only. */
+	struct net_head head;
+
+	pthread_mutex_t status_lock;
+	struct pc_net_status status; /* guarded by status_lock */
+	int64_t current_expires;     /* guarded by status_lock; 0: none */
+
+	/* Blocking pc_net_refresh() callers sleep here. */
+	pthread_mutex_t refresh_lock;
+	pthread_cond_t refresh_cond; /* CLOCK_MONOTONIC */
+
+	/* control.c, loop thread only. */
+	uv_pipe_t control;
+	bool control_open;  /* the handle is initialised */
+	bool control_bound; /* the socket file is ours to remove */
+	struct net_list control_clients;
+	size_t control_nclients;
+};
+
+/* Unix time, for status fields and expiry checks. */
+int64_t net_unix_now(void);
+/* Fills the status fields after a poll (any thread that owns no lock). */
+void net_status_poll_started(struct pc_net *net);
+void net_status_poll_ended(struct pc_net *net, int result, const char *error,
+			   const char *source);
+void net_status_set_current(struct pc_net *net, int64_t expires);
+
+#endif /* PC_NET_INTERNAL_H */

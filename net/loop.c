@@ -1,0 +1,518 @@
+/*
+ * loop.c - the net's life and its one thread.
+ *
+ * Every piece of network work happens on a single libuv loop thread, so
+ * the fetch table, the curl multi handle and the head poller need no locks.
+ * Other threads (FUSE workers, the daemon's main thread, tests) only append
+ * requests to a mutex-protected FIFO and wake the loop with uv_async_send();
+ * the loop takes the whole list at once and runs it in order.  The send
+ * happens while the mutex is held, and stopping sets the "stopped" flag
+ * under the same mutex before the loop closes the async handle, so a late
+ * request is refused (-ECANCELED) instead of touching a closed handle.
+ *
+ * Stopping runs on the loop thread too: every waiter completes with
+ * -ECANCELED exactly once, every handle is closed through uv_close(), and
+ * the loop then runs out of handles and returns, which ends the thread.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define FLUSH_INTERVAL_MS 1000
+#define NO_CACHE "Cache-Control: no-cache"
+
+/* A blocking pc_net_refresh() caller; guarded by net->refresh_lock. */
+struct net_refresh_wait {
+	struct pc_net *net;
+	int result;
+	bool done;
+	bool abandoned; /* the caller timed out: the loop frees it */
+};
+
+/* The net whose loop runs on this thread, if any. */
+static __thread struct pc_net *loop_thread_net;
+
+static const char *const level_names[] = { "error", "warning", "info",
+					   "debug" };
+static const int syslog_priority[] = { 3, 4, 6, 7 };
+
+void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
+	     ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (level > net->cfg->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (net->log_prefix)
+		fprintf(stderr, "<%d>net: %s\n", syslog_priority[level], line);
+	else
+		fprintf(stderr, "peercache: net: %s: %s\n", level_names[level],
+			line);
+}
+
+int64_t net_unix_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- the request queue --------------------------------------------------- */
+
+/* Appends @req and wakes the loop; -ECANCELED once stopping began. */
+static int enqueue(struct pc_net *net, struct net_req *req)
+{
+	int rc = 0;
+
+	req->next = NULL;
+	pthread_mutex_lock(&net->lock);
+	if (net->stopped) {
+		rc = -ECANCELED;
+	} else {
+		*net->req_tail = req;
+		net->req_tail = &req->next;
+		if (req->kind == NET_REQ_PREFETCH)
+			net->prefetch_pending += req->count;
+		uv_async_send(&net->wake);
+	}
+	pthread_mutex_unlock(&net->lock);
+	return rc;
+}
+
+static void refresh_wait_done(void *arg, int result, const char *error);
+
+/* Runs one request on the loop thread; @cancel when shutting down. */
+static void run_request(struct pc_net *net, struct net_req *req, bool cancel)
+{
+	int rc;
+
+	switch (req->kind) {
+	case NET_REQ_FETCH:
+		if (!cancel) {
+			net_fetch_waiter(net, req); /* takes ownership */
+			return;
+		}
+		req->done(req->arg, -ECANCELED);
+		break;
+	case NET_REQ_PREFETCH:
+		for (size_t i = 0; i < req->count && !cancel; i++)
+			net_fetch_prefetch(net, &req->refs[i]);
+		free(req->refs);
+		break;
+	case NET_REQ_REFRESH:
+		rc = cancel ? -ECANCELED
+			    : net_head_request(
+				      net, req->wait ? refresh_wait_done : NULL,
+				      req->wait);
+		if (rc < 0 && req->wait)
+			refresh_wait_done(req->wait, rc, "");
+		break;
+	}
+	free(req);
+}
+
+static void shutdown_loop(struct pc_net *net);
+
+static void on_uv_wake(uv_async_t *handle)
+{
+	struct pc_net *net = container_of(handle, struct pc_net, wake);
+	struct net_req *req, *next;
+	size_t prefetched = 0;
+	bool stopped;
+
+	pthread_mutex_lock(&net->lock);
+	req = net->req_head;
+	net->req_head = NULL;
+	net->req_tail = &net->req_head;
+	for (next = req; next; next = next->next)
+		if (next->kind == NET_REQ_PREFETCH)
+			prefetched += next->count;
+	net->prefetch_pending -= prefetched;
+	stopped = net->stopped;
+	pthread_mutex_unlock(&net->lock);
+
+	for (; req; req = next) {
+		next = req->next;
+		run_request(net, req, stopped);
+	}
+	if (stopped && !net->shutting_down)
+		shutdown_loop(net);
+}
+
+static void on_uv_flush_timer(uv_timer_t *timer)
+{
+	struct pc_net *net = container_of(timer, struct pc_net, flush_timer);
+	int rc = pc_store_flush(net->store);
+
+	if (rc < 0)
+		net_log(net, PC_LOG_WARN, "store flush failed: %s",
+			strerror(-rc));
+}
+
+/*
+ * Loop thread (or the stopping thread of a net that never started):
+ * completes everything with -ECANCELED and closes every handle; the loop
+ * then runs dry.
+ */
+static void shutdown_loop(struct pc_net *net)
+{
+	net->shutting_down = true;
+	net_fetch_shutdown(net);
+	net_head_shutdown(net);
+	net_control_shutdown(net);
+	net_curl_shutdown(net);
+	uv_close((uv_handle_t *)&net->flush_timer, NULL);
+	uv_close((uv_handle_t *)&net->wake, NULL);
+	pc_store_flush(net->store);
+}
+
+static void loop_main(void *arg)
+{
+	struct pc_net *net = arg;
+
+	loop_thread_net = net;
+	uv_run(&net->loop, UV_RUN_DEFAULT);
+	loop_thread_net = NULL;
+}
+
+/* ---- lifetime ------------------------------------------------------------- */
+
+static int init_locks(struct pc_net *net)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return -ENOMEM;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&net->refresh_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc != 0)
+		return -rc;
+	pthread_mutex_init(&net->lock, NULL);
+	pthread_mutex_init(&net->status_lock, NULL);
+	pthread_mutex_init(&net->refresh_lock, NULL);
+	return 0;
+}
+
+/* Everything but the loop. */
+static void free_locks_and_net(struct pc_net *net)
+{
+	net_sources_free(net);
+	curl_slist_free_all(net->no_cache_headers);
+	pthread_mutex_destroy(&net->lock);
+	pthread_mutex_destroy(&net->status_lock);
+	pthread_mutex_destroy(&net->refresh_lock);
+	pthread_cond_destroy(&net->refresh_cond);
+	free(net);
+	curl_global_cleanup();
+}
+
+static void free_net(struct pc_net *net)
+{
+	int rc = uv_loop_close(&net->loop);
+
+	if (rc < 0)
+		net_log(net, PC_LOG_ERROR, "loop closed with handles open: %s",
+			uv_strerror(rc));
+	free_locks_and_net(net);
+}
+
+/* Handles that cannot fail to initialise once the loop exists. */
+static int init_handles(struct pc_net *net)
+{
+	int rc = uv_loop_init(&net->loop);
+
+	if (rc < 0)
+		return rc;
+	rc = uv_async_init(&net->loop, &net->wake, on_uv_wake);
+	if (rc < 0) {
+		uv_loop_close(&net->loop);
+		return rc;
+	}
+	uv_timer_init(&net->loop, &net->flush_timer);
+	uv_timer_init(&net->loop, &net->curl_timer);
+	net_fetch_init(net);
+	net_head_init(net);
+	net_list_init(&net->curl_socks);
+	net_list_init(&net->control_clients);
+	return 0;
+}
+
+static void read_current_version(struct pc_net *net)
+{
+	struct pc_store_version current;
+
+	if (pc_store_current(net->store, &current) == 0)
+		net_status_set_current(net, current.expires);
+}
+
+/*
+ * A control client that hangs up before its answer would otherwise kill
+ * the daemon: libuv writes to Unix sockets with plain write(2).  Only a
+ * default disposition is changed; a handler the program set stays.
+ */
+static void ignore_sigpipe(void)
+{
+	struct sigaction old, ignore = { .sa_handler = SIG_IGN };
+
+	if (sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+		sigaction(SIGPIPE, &ignore, NULL);
+}
+
+struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
+			  const struct pc_keyring *ring,
+			  const struct pc_net_hooks *hooks, char *err,
+			  size_t errlen)
+{
+	struct pc_net *net;
+	int rc;
+
+	ignore_sigpipe();
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "libcurl failed to initialise");
+		return NULL;
+	}
+	net = calloc(1, sizeof(*net));
+	if (!net || init_locks(net) < 0) {
+		free(net);
+		curl_global_cleanup();
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	net->cfg = cfg;
+	net->store = store;
+	net->ring = ring;
+	if (hooks)
+		net->hooks = *hooks;
+	net->log_prefix = getenv("JOURNAL_STREAM") != NULL;
+	net->req_tail = &net->req_head;
+	net->status.state = PC_STATE_STARTING;
+	/* Head polls ask caches and proxies in between to revalidate. */
+	net->no_cache_headers = curl_slist_append(NULL, NO_CACHE);
+	rc = init_handles(net);
+	if (rc < 0) {
+		snprintf(err, errlen, "libuv: %s", uv_strerror(rc));
+		free_locks_and_net(net);
+		return NULL;
+	}
+	if (!net->no_cache_headers) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (net_sources_init(net, err, errlen) < 0 ||
+	    net_curl_init(net, err, errlen) < 0 ||
+	    net_control_init(net, err, errlen) < 0)
+		goto fail;
+	read_current_version(net);
+	return net;
+fail:
+	pthread_mutex_lock(&net->lock);
+	net->stopped = true;
+	pthread_mutex_unlock(&net->lock);
+	shutdown_loop(net);
+	uv_run(&net->loop, UV_RUN_DEFAULT);
+	free_net(net);
+	return NULL;
+}
+
+int pc_net_start(struct pc_net *net)
+{
+	int rc = 0;
+
+	/* Held throughout, so a concurrent stop sees either no thread or a
+	 * thread to join. */
+	pthread_mutex_lock(&net->lock);
+	if (net->stopped)
+		rc = -ECANCELED;
+	else if (net->started)
+		rc = -EALREADY;
+	if (rc < 0)
+		goto out;
+	/* The loop is not running yet: arming its timers here is safe. */
+	uv_timer_start(&net->flush_timer, on_uv_flush_timer, FLUSH_INTERVAL_MS,
+		       FLUSH_INTERVAL_MS);
+	net_head_start(net);
+	rc = uv_thread_create(&net->thread, loop_main, net);
+	if (rc < 0) {
+		uv_timer_stop(&net->flush_timer);
+		uv_timer_stop(&net->head.timer);
+		goto out;
+	}
+	net->started = true;
+out:
+	pthread_mutex_unlock(&net->lock);
+	return rc;
+}
+
+void pc_net_stop(struct pc_net *net)
+{
+	bool was_stopped, started;
+
+	pthread_mutex_lock(&net->lock);
+	was_stopped = net->stopped;
+	started = net->started;
+	net->stopped = true;
+	if (!was_stopped && started)
+		uv_async_send(&net->wake);
+	pthread_mutex_unlock(&net->lock);
+	if (was_stopped)
+		return;
+	if (started) {
+		uv_thread_join(&net->thread);
+		return;
+	}
+	/* Never started: nobody else runs the loop, so do it here. */
+	on_uv_wake(&net->wake);
+	uv_run(&net->loop, UV_RUN_DEFAULT);
+}
+
+void pc_net_free(struct pc_net *net)
+{
+	if (!net)
+		return;
+	pc_net_stop(net);
+	free_net(net);
+}
+
+/* ---- entry points for other threads --------------------------------------- */
+
+int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
+		 pc_fetch_done done, void *arg)
+{
+	struct net_req *req;
+	int rc;
+
+	if (ref->len == 0 || ref->len > PC_CHUNK_MAX)
+		return -EINVAL;
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->kind = NET_REQ_FETCH;
+	req->ref = *ref;
+	req->done = done;
+	req->arg = arg;
+	rc = enqueue(net, req);
+	if (rc < 0)
+		free(req);
+	return rc;
+}
+
+void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
+		     size_t count)
+{
+	struct net_req *req;
+	size_t room;
+
+	pthread_mutex_lock(&net->lock);
+	room = net->prefetch_pending >= NET_PREFETCH_PENDING_MAX
+		       ? 0
+		       : NET_PREFETCH_PENDING_MAX - net->prefetch_pending;
+	pthread_mutex_unlock(&net->lock);
+	if (count > room)
+		count = room; /* the loop is behind: read-ahead can wait */
+	if (count == 0)
+		return;
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return;
+	req->kind = NET_REQ_PREFETCH;
+	req->refs = malloc(count * sizeof(*refs));
+	if (!req->refs) {
+		free(req);
+		return;
+	}
+	memcpy(req->refs, refs, count * sizeof(*refs));
+	req->count = count;
+	if (enqueue(net, req) < 0) {
+		free(req->refs);
+		free(req);
+	}
+}
+
+/* Loop thread: a poll that a blocking refresh waits for has ended. */
+static void refresh_wait_done(void *arg, int result, const char *error)
+{
+	struct net_refresh_wait *wait = arg;
+	struct pc_net *net = wait->net;
+
+	(void)error;
+	pthread_mutex_lock(&net->refresh_lock);
+	if (wait->abandoned) {
+		free(wait);
+	} else {
+		wait->result = result;
+		wait->done = true;
+	}
+	pthread_cond_broadcast(&net->refresh_cond);
+	pthread_mutex_unlock(&net->refresh_lock);
+}
+
+static struct timespec deadline_after(uint64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms)
+{
+	struct net_refresh_wait *waiter = NULL;
+	struct timespec deadline;
+	struct net_req *req;
+	int rc;
+
+	if (wait && loop_thread_net == net)
+		return -EDEADLK;
+	req = calloc(1, sizeof(*req));
+	if (wait)
+		waiter = calloc(1, sizeof(*waiter));
+	if (!req || (wait && !waiter)) {
+		free(req);
+		free(waiter);
+		return -ENOMEM;
+	}
+	req->kind = NET_REQ_REFRESH;
+	req->wait = waiter;
+	if (waiter)
+		waiter->net = net;
+	rc = enqueue(net, req);
+	if (rc < 0) {
+		free(req);
+		free(waiter);
+		return rc;
+	}
+	if (!wait)
+		return 0;
+
+	deadline = deadline_after(timeout_ms);
+	pthread_mutex_lock(&net->refresh_lock);
+	while (!waiter->done &&
+	       pthread_cond_timedwait(&net->refresh_cond, &net->refresh_lock,
+				      &deadline) != ETIMEDOUT)
+		;
+	if (waiter->done) {
+		rc = waiter->result;
+		free(waiter);
+	} else {
+		waiter->abandoned = true; /* the loop frees it */
+		rc = -ETIMEDOUT;
+	}
+	pthread_mutex_unlock(&net->refresh_lock);
+	return rc;
+}

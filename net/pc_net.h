@@ -1,0 +1,107 @@
+/*
+ * pc_net.h - everything that talks to the network, on one libuv loop
+ * thread: chunk fetches (libcurl multi driven by libuv, single flight per
+ * hash, sources tried in order, SHA-256 verified while streaming into the
+ * store), the head poller that installs new versions, the store's flush
+ * timer, and the control socket.
+ *
+ * fs/ calls in from FUSE worker threads; every entry point below is
+ * thread-safe unless it says otherwise.  Callbacks run on the loop thread
+ * and must not block.
+ */
+#ifndef PC_NET_H
+#define PC_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pc_config.h"
+#include "pc_format.h"
+#include "pc_store.h"
+
+struct pc_net;
+
+struct pc_net_hooks {
+	/* Loop thread, after a new version was installed in the store:
+	 * invalidate what changed in the kernel's caches. */
+	void (*version_switched)(void *arg, uint64_t version,
+				 const struct pc_store_changes *changes);
+	void *arg;
+};
+
+/*
+ * @cfg, @store and @ring are borrowed and must outlive the net.  NULL with
+ * @err set on failure (bad mirror URL, control socket in use, ...).
+ * Sets SIGPIPE to SIG_IGN if it has the default disposition (a control
+ * client that hangs up early must not kill the daemon).
+ */
+struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
+			  const struct pc_keyring *ring,
+			  const struct pc_net_hooks *hooks, char *err,
+			  size_t errlen);
+/* Starts the loop thread (fetcher, poll timer, flush timer, control
+ * socket). */
+int pc_net_start(struct pc_net *net);
+/* Stops the loop: pending fetches complete with -ECANCELED, the store is
+ * flushed; joins the thread.  Idempotent.  Not from a callback (the loop
+ * thread cannot join itself). */
+void pc_net_stop(struct pc_net *net);
+void pc_net_free(struct pc_net *net);
+
+/* ---- chunk fetches ------------------------------------------------------- */
+
+/* Runs exactly once, on the loop thread: 0 (the chunk is now in the store),
+ * -EIO (no source delivered valid data), -ETIMEDOUT (fetch_timeout passed),
+ * -ECANCELED (shutting down). */
+typedef void (*pc_fetch_done)(void *arg, int status);
+
+/*
+ * Gets chunk @ref into the store.  Concurrent requests for one hash share
+ * one download (single flight).  Returns 0 (@done will run) or -ENOMEM;
+ * also -EINVAL (@ref->len is 0 or over PC_CHUNK_MAX) and -ECANCELED (the
+ * net is stopping), in which cases @done never runs.  Never blocks on the
+ * network.
+ */
+int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
+		 pc_fetch_done done, void *arg);
+/* Fetches chunks not yet cached, in the background, no callback.  Best
+ * effort: readers' fetches go first, and read-ahead beyond a bounded
+ * queue is dropped. */
+void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
+		     size_t count);
+
+/* ---- versions ------------------------------------------------------------ */
+
+/*
+ * Polls the head now.  With @wait, blocks the calling thread (never the
+ * loop thread) until the poll and any version switch are done or
+ * @timeout_ms passed, and returns the outcome: 0 (up to date or switched),
+ * or a negative errno with the reason in the status: -ETIMEDOUT (waited
+ * @timeout_ms), -ENOKEY, -EKEYREJECTED, -EBADMSG, -EFBIG (the head's
+ * signature or syntax, see pc_head_parse), -EPERM (another repository),
+ * -ESTALE (rollback), -EKEYEXPIRED (expired), -EHOSTUNREACH (no mirror
+ * answered), -EIO (the manifest could not be fetched), -ECANCELED
+ * (stopping), -EDEADLK (@wait on the loop thread).  A poll already running
+ * when this is called is followed by a new one, whose outcome counts.
+ */
+int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms);
+
+enum pc_net_state {
+	PC_STATE_STARTING,   /* no successful poll yet */
+	PC_STATE_UP_TO_DATE, /* last poll ok, head not expired */
+	PC_STATE_STALE,	     /* current head expired, nothing newer accepted */
+	PC_STATE_FAILING,    /* last poll failed (see last_error) */
+};
+
+struct pc_net_status {
+	enum pc_net_state state;
+	int64_t last_poll;    /* unix time of the last poll attempt */
+	int64_t last_poll_ok; /* unix time of the last successful poll */
+	char last_error[256]; /* "" if none */
+	char source[512];     /* mirror URL last used successfully */
+};
+void pc_net_status(struct pc_net *net, struct pc_net_status *out);
+const char *pc_net_state_name(enum pc_net_state state); /* "up_to_date".. */
+
+#endif /* PC_NET_H */
