@@ -1,0 +1,67 @@
+/*
+ * pc_config.h - the daemon's configuration: one INI file
+ * (/etc/peercache/peercache.conf, keys in a [peercache] section or at the
+ * top) and "-o key=value" overrides; the command line wins.  Every key has
+ * a documented default (systemd/peercache.conf.example) and a bad value or
+ * an unknown key is refused with a message naming it.
+ */
+#ifndef PC_CONFIG_H
+#define PC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PC_CONFIG_MAX_MIRRORS 16
+#define PC_CONFIG_MAX_KEYS 16
+#define PC_DEFAULT_CONFIG "/etc/peercache/peercache.conf"
+#define PC_DEFAULT_CACHE_DIR "/var/cache/peercache"
+
+enum pc_log_level {
+	PC_LOG_ERROR,
+	PC_LOG_WARN,
+	PC_LOG_INFO,
+	PC_LOG_DEBUG
+};
+
+struct pc_config {
+	char *mirrors[PC_CONFIG_MAX_MIRRORS]; /* "mirror", repeatable, in order */
+	size_t nmirrors;
+	char *trusted_keys[PC_CONFIG_MAX_KEYS]; /* "trusted_key", repeatable */
+	size_t ntrusted_keys;
+	char *repository;	  /* "repository": expected head name; empty =
+				      take the name of the first head accepted */
+	char *cache_dir;	  /* default /var/cache/peercache */
+	char *control_socket;	  /* default CACHE_DIR/control.sock */
+	char *proxy;		  /* libcurl proxy URL, "" = none/environment */
+	char *ca_file;		  /* CA bundle for https mirrors */
+	uint64_t poll_interval;	  /* seconds, default 600 */
+	uint64_t fetch_timeout;	  /* seconds a read may wait, default 30 */
+	uint64_t connect_timeout; /* seconds, default 5 */
+	uint64_t low_speed_time;  /* abort a transfer slower than 1 KiB/s for
+				      this many seconds, default 10 */
+	uint64_t max_fetches;	  /* parallel chunk downloads, default 8 */
+	uint64_t prefetch;	  /* chunks read ahead for sequential readers,
+				      default 4 */
+	enum pc_log_level log_level; /* error|warn|info|debug, default info */
+};
+
+/* Fills @cfg with the defaults (owned strings). */
+int pc_config_defaults(struct pc_config *cfg);
+/*
+ * Reads an INI file into @cfg.  A missing file is an error only if
+ * @must_exist.  -EINVAL with a message naming the file, line and key.
+ */
+int pc_config_load_file(struct pc_config *cfg, const char *path,
+			bool must_exist, char *err, size_t errlen);
+/* Applies one "key=value" (from -o).  Repeatable keys append. */
+int pc_config_set(struct pc_config *cfg, const char *key, const char *value,
+		  char *err, size_t errlen);
+/* Derived defaults (control_socket) and cross-key checks (at least one
+ * mirror and one trusted key).  Call once after loading. */
+int pc_config_finish(struct pc_config *cfg, char *err, size_t errlen);
+/* The effective configuration as INI text on @out. */
+void pc_config_print(const struct pc_config *cfg, void *out /* FILE * */);
+void pc_config_free(struct pc_config *cfg);
+
+#endif /* PC_CONFIG_H */

@@ -1,0 +1,311 @@
+/*
+ * main.c - the peercache daemon: configuration, start-up order, daemonizing
+ * once the mount is ready, and orderly shutdown.
+ *
+ * Start-up: config → store (the cache lock refuses a second instance) →
+ * net (fetcher, head poller, control socket) → one head poll, bounded by
+ * fetch_timeout, so that a fresh node mounts with its tree present → mount.
+ * Only then does the parent of a daemonizing run exit, with 0, so that a
+ * script that starts peercache can use the mount right away.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+static const char usage_text[] =
+	"usage: peercache [-f] [-c CONFIG] [-o KEY=VALUE]... MOUNTPOINT\n"
+	"       peercache [-c CONFIG] [-o KEY=VALUE]... --print-config\n"
+	"\n"
+	"Mounts a signed, published repository read-only at MOUNTPOINT.\n"
+	"Reads resolve by content hash: the local cache, then the mirrors in\n"
+	"order; every byte is verified before it is served.\n"
+	"\n"
+	"  -f              stay in the foreground (systemd, debugging)\n"
+	"  -c CONFIG       configuration file (default " PC_DEFAULT_CONFIG ")\n"
+	"  -o KEY=VALUE    set a configuration key; repeatable, wins over the\n"
+	"                  file (mirror= and trusted_key= add to the list)\n"
+	"  --print-config  print the effective configuration and exit\n"
+	"  -h, --help      this text;  -V, --version  the version\n"
+	"\n"
+	"Keys (see the sample config for defaults): mirror, trusted_key,\n"
+	"repository, cache_dir, control_socket, proxy, ca_file, "
+	"poll_interval,\n"
+	"fetch_timeout, connect_timeout, low_speed_time, max_fetches,\n"
+	"prefetch, log_level.\n"
+	"\n"
+	"Status and statistics: peercachectl status | stats | refresh\n";
+
+static const struct option longopts[] = {
+	{ "print-config", no_argument, NULL, 'P' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+struct options {
+	bool foreground;
+	bool print_config;
+	const char *config_path;
+	const char *mountpoint;
+};
+
+static int apply_overrides(struct pc_config *cfg, int argc, char **argv)
+{
+	char why[512];
+
+	/* Second pass over the same arguments: only -o matters now. */
+	optind = 1;
+	opterr = 0;
+	for (;;) {
+		int opt = getopt_long(argc, argv, "fc:o:hV", longopts, NULL);
+		char *eq;
+
+		if (opt == -1)
+			break;
+		if (opt != 'o')
+			continue;
+		eq = strchr(optarg, '=');
+		if (!eq) {
+			fprintf(stderr,
+				"peercache: -o %s: expected KEY=VALUE\n",
+				optarg);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		if (pc_config_set(cfg, optarg, eq + 1, why, sizeof(why)) < 0) {
+			fprintf(stderr, "peercache: -o: %s\n", why);
+			return -EINVAL;
+		}
+		*eq = '=';
+	}
+	return 0;
+}
+
+/* Returns 0 to go on, 1 to exit 0 (help), or 2 for a usage error. */
+static int parse_options(int argc, char **argv, struct options *opts)
+{
+	int opt;
+
+	while ((opt = getopt_long(argc, argv, "fc:o:hV", longopts, NULL)) !=
+	       -1) {
+		switch (opt) {
+		case 'f':
+			opts->foreground = true;
+			break;
+		case 'c':
+			opts->config_path = optarg;
+			break;
+		case 'o':
+			break; /* applied after the file */
+		case 'P':
+			opts->print_config = true;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 1;
+		case 'V':
+			printf("peercache %s\n", PC_VERSION);
+			return 1;
+		default:
+			fputs(usage_text, stderr);
+			return 2;
+		}
+	}
+	if (!opts->print_config && argc - optind != 1) {
+		fputs(usage_text, stderr);
+		return 2;
+	}
+	opts->mountpoint = opts->print_config ? NULL : argv[optind];
+	return 0;
+}
+
+static int load_config(struct pc_config *cfg, const struct options *opts,
+		       int argc, char **argv)
+{
+	const char *path =
+		opts->config_path ? opts->config_path : PC_DEFAULT_CONFIG;
+	char why[512];
+
+	if (pc_config_defaults(cfg) < 0 ||
+	    pc_config_load_file(cfg, path, opts->config_path != NULL, why,
+				sizeof(why)) < 0) {
+		fprintf(stderr, "peercache: %s\n", why);
+		return -EINVAL;
+	}
+	if (apply_overrides(cfg, argc, argv) < 0)
+		return -EINVAL;
+	if (pc_config_finish(cfg, why, sizeof(why)) < 0) {
+		fprintf(stderr, "peercache: configuration: %s\n", why);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Forks; the parent waits until the child reports the mount ready (a byte
+ * on a pipe) or dies, and exits accordingly.  Returns the write end in the
+ * child.
+ */
+static int daemonize(void)
+{
+	int pipefd[2];
+	char status = 1;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid > 0) {
+		close(pipefd[1]);
+		if (read(pipefd[0], &status, 1) != 1)
+			status = 1; /* the child died before it was ready */
+		_exit(status);
+	}
+	close(pipefd[0]);
+	setsid();
+	return pipefd[1];
+}
+
+static void report_ready(int ready_fd, char status)
+{
+	int null;
+
+	if (ready_fd < 0)
+		return;
+	if (status == 0) {
+		/* From now on a daemon: no terminal, no cwd. */
+		null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+		if (chdir("/") < 0)
+			status = 1;
+	}
+	if (write(ready_fd, &status, 1) != 1)
+		status = 1;
+	close(ready_fd);
+}
+
+static struct pc_keyring *load_keyring(const struct pc_config *cfg)
+{
+	struct pc_keyring *ring = pc_keyring_new();
+	char why[512];
+
+	for (size_t i = 0; ring && i < cfg->ntrusted_keys; i++) {
+		if (pc_keyring_add_file(ring, cfg->trusted_keys[i], why,
+					sizeof(why)) < 0) {
+			fprintf(stderr, "peercache: trusted_key: %s\n", why);
+			pc_keyring_free(ring);
+			return NULL;
+		}
+	}
+	return ring;
+}
+
+/* Everything after the configuration; returns the exit status. */
+static int serve(const struct pc_config *cfg, const char *mountpoint,
+		 int ready_fd)
+{
+	struct pc_keyring *ring = NULL;
+	struct pc_store *store = NULL;
+	struct pc_net_hooks hooks;
+	struct pc_net *net = NULL;
+	struct pc_fs *fs = NULL;
+	char why[512];
+	int rc = 1;
+
+	ring = load_keyring(cfg);
+	if (!ring)
+		goto out;
+	if (pc_store_open(cfg->cache_dir, &store, why, sizeof(why)) < 0) {
+		fprintf(stderr, "peercache: %s\n", why);
+		goto out;
+	}
+	fs = pc_fs_new(cfg, store, why, sizeof(why));
+	if (!fs) {
+		fprintf(stderr, "peercache: %s\n", why);
+		goto out;
+	}
+	hooks = pc_fs_net_hooks(fs);
+	net = pc_net_new(cfg, store, ring, &hooks, why, sizeof(why));
+	if (!net) {
+		fprintf(stderr, "peercache: %s\n", why);
+		goto out;
+	}
+	pc_fs_set_net(fs, net);
+	if (pc_net_start(net) < 0) {
+		fprintf(stderr, "peercache: cannot start the network thread\n");
+		goto out;
+	}
+	if (pc_net_refresh(net, true, (cfg->fetch_timeout + 5) * 1000) < 0) {
+		struct pc_net_status st;
+
+		pc_net_status(net, &st);
+		fprintf(stderr,
+			"peercache: first update check failed (%s); "
+			"serving what the cache has\n",
+			st.last_error);
+	}
+	if (pc_fs_mount(fs, mountpoint, why, sizeof(why)) < 0) {
+		fprintf(stderr, "peercache: %s\n", why);
+		goto out;
+	}
+	fprintf(stderr, "peercache: mounted on %s\n", mountpoint);
+	report_ready(ready_fd, 0);
+	ready_fd = -1;
+	rc = pc_fs_run(fs) < 0 ? 1 : 0;
+	fprintf(stderr, "peercache: unmounting %s\n", mountpoint);
+out:
+	report_ready(ready_fd, 1);
+	if (net)
+		pc_net_stop(net); /* answers parked reads before the unmount */
+	pc_fs_free(fs);
+	pc_net_free(net);
+	if (store)
+		pc_store_close(store);
+	pc_keyring_free(ring);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts = { 0 };
+	struct pc_config cfg;
+	int ready_fd = -1, rc;
+
+	rc = parse_options(argc, argv, &opts);
+	if (rc)
+		return rc == 1 ? 0 : 2;
+	if (load_config(&cfg, &opts, argc, argv) < 0) {
+		pc_config_free(&cfg);
+		return 2;
+	}
+	if (opts.print_config) {
+		pc_config_print(&cfg, stdout);
+		pc_config_free(&cfg);
+		return 0;
+	}
+	if (!opts.foreground) {
+		ready_fd = daemonize();
+		if (ready_fd < 0) {
+			fprintf(stderr, "peercache: cannot daemonize: %s\n",
+				strerror(-ready_fd));
+			pc_config_free(&cfg);
+			return 1;
+		}
+	}
+	rc = serve(&cfg, opts.mountpoint, ready_fd);
+	pc_config_free(&cfg);
+	return rc;
+}

@@ -1,0 +1,277 @@
+/*
+ * parked.c - reads that wait for chunks to be fetched.
+ *
+ * A parked read is answered exactly once, by whichever comes first:
+ *   - the last of its fetches calling back (loop thread): the data, or EIO;
+ *   - its deadline, fetch_timeout after it was parked (replier thread): EIO,
+ *     so that no read waits longer than promised whatever net/ does;
+ *   - an interrupt from the kernel (the reader was killed): EINTR.  libfuse
+ *     runs the interrupt callback with the request's lock held, and a reply
+ *     takes that lock, so the EINTR is sent from the replier thread.
+ * parked_claim() decides who answers.  References keep the struct alive:
+ * one per outstanding fetch, one for the duty to reply (dropped by the
+ * claimant after replying) and one for membership of the deadline list
+ * (dropped by whoever unlinks it, under fs->parked_lock).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "internal.h"
+
+struct parked_read {
+	struct pc_fs *fs;
+	fuse_req_t req;
+	struct open_file *of; /* holds a reference */
+	off_t off;
+	size_t size;
+	struct timespec deadline; /* CLOCK_MONOTONIC */
+	pthread_mutex_t lock;
+	unsigned outstanding; /* fetches not yet called back; lock */
+	int status;	      /* first failure; lock */
+	bool answered;	      /* reply sent or claimed; lock */
+	unsigned refs;	      /* see the comment at the top; lock */
+	/* Deadline list and EINTR queue; fs->parked_lock. */
+	struct parked_read *prev, *next;
+	bool listed;
+	struct parked_read *next_interrupted;
+};
+
+int pc_fs_parked_init(struct pc_fs *fs)
+{
+	pthread_condattr_t attr;
+	int rc;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return -ENOMEM;
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(&fs->parked_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc != 0)
+		return -rc;
+	pthread_mutex_init(&fs->parked_lock, NULL);
+	return 0;
+}
+
+static void parked_put(struct parked_read *p)
+{
+	bool last;
+
+	pthread_mutex_lock(&p->lock);
+	last = --p->refs == 0;
+	pthread_mutex_unlock(&p->lock);
+	if (!last)
+		return;
+	pc_fs_open_file_put(p->of);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+/* True for exactly one caller: the one that answers. */
+static bool parked_claim(struct parked_read *p)
+{
+	bool mine;
+
+	pthread_mutex_lock(&p->lock);
+	mine = !p->answered;
+	p->answered = true;
+	pthread_mutex_unlock(&p->lock);
+	return mine;
+}
+
+/* With fs->parked_lock held: takes @p off the deadline list.  Returns true
+ * if it was on it; the caller then owns the list's reference. */
+static bool unlink_locked(struct pc_fs *fs, struct parked_read *p)
+{
+	if (!p->listed)
+		return false;
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		fs->parked_head = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	else
+		fs->parked_tail = p->prev;
+	p->prev = p->next = NULL;
+	p->listed = false;
+	return true;
+}
+
+static void unlink_and_put(struct pc_fs *fs, struct parked_read *p)
+{
+	bool was_listed;
+
+	pthread_mutex_lock(&fs->parked_lock);
+	was_listed = unlink_locked(fs, p);
+	pthread_mutex_unlock(&fs->parked_lock);
+	if (was_listed)
+		parked_put(p);
+}
+
+static void fail_read(struct parked_read *p)
+{
+	pc_fs_remember_failure(p->of);
+	fuse_reply_err(p->req, EIO);
+}
+
+/* Loop thread: one of the chunks this read waits for arrived (or not). */
+static void on_chunk_fetched(void *arg, int status)
+{
+	struct parked_read *p = arg;
+	uint32_t missing[PC_FS_MAX_SPAN];
+	unsigned nmissing, left;
+	int failure;
+
+	pthread_mutex_lock(&p->lock);
+	if (status < 0 && p->status == 0)
+		p->status = status;
+	left = --p->outstanding;
+	failure = p->status;
+	pthread_mutex_unlock(&p->lock);
+	if (left == 0 && parked_claim(p)) {
+		unlink_and_put(p->fs, p);
+		if (failure < 0 ||
+		    pc_fs_reply_cached(p->fs, p->req, p->of, (uint64_t)p->off,
+				       p->size, false, missing, &nmissing) < 0)
+			fail_read(p);
+		parked_put(p); /* the duty to reply */
+	}
+	parked_put(p); /* this fetch */
+}
+
+/* libfuse, with the request lock held: must not reply here. */
+static void on_interrupt(fuse_req_t req, void *arg)
+{
+	struct parked_read *p = arg;
+	struct pc_fs *fs = p->fs;
+	bool was_listed;
+
+	(void)req;
+	if (!parked_claim(p))
+		return;
+	pthread_mutex_lock(&fs->parked_lock);
+	was_listed = unlink_locked(fs, p);
+	p->next_interrupted = fs->interrupted;
+	fs->interrupted = p;
+	pthread_cond_signal(&fs->parked_cond);
+	pthread_mutex_unlock(&fs->parked_lock);
+	if (was_listed)
+		parked_put(p); /* cannot be the last: the duty's ref remains */
+}
+
+void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
+		off_t off, size_t size, const uint32_t *missing,
+		unsigned nmissing)
+{
+	struct parked_read *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	p->fs = fs;
+	p->req = req;
+	p->of = of;
+	atomic_fetch_add(&of->refs, 1);
+	p->off = off;
+	p->size = size;
+	p->outstanding = nmissing;
+	p->refs = nmissing + 2; /* fetches, the duty, the list */
+	clock_gettime(CLOCK_MONOTONIC, &p->deadline);
+	p->deadline.tv_sec += (time_t)fs->cfg->fetch_timeout;
+	pc_store_count(fs->store, PC_CTR_MISSES, 1);
+
+	/* Deadlines are now + a constant: appending keeps the list sorted. */
+	pthread_mutex_lock(&fs->parked_lock);
+	p->listed = true;
+	p->prev = fs->parked_tail;
+	if (fs->parked_tail)
+		fs->parked_tail->next = p;
+	else
+		fs->parked_head = p;
+	fs->parked_tail = p;
+	if (fs->parked_head == p)
+		pthread_cond_signal(&fs->parked_cond);
+	pthread_mutex_unlock(&fs->parked_lock);
+
+	fuse_req_interrupt_func(req, on_interrupt, p);
+	for (unsigned i = 0; i < nmissing; i++) {
+		int rc = pc_net_fetch(fs->net, &of->chunks[missing[i]],
+				      on_chunk_fetched, p);
+
+		if (rc < 0)
+			on_chunk_fetched(p, rc);
+	}
+}
+
+static bool passed(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > deadline->tv_sec ||
+	       (now.tv_sec == deadline->tv_sec &&
+		now.tv_nsec >= deadline->tv_nsec);
+}
+
+/* The replier thread: EINTRs, then expired deadlines, then sleep. */
+static void *replier_main(void *arg)
+{
+	struct pc_fs *fs = arg;
+	struct parked_read *p;
+
+	pthread_mutex_lock(&fs->parked_lock);
+	for (;;) {
+		if ((p = fs->interrupted) != NULL) {
+			fs->interrupted = p->next_interrupted;
+			pthread_mutex_unlock(&fs->parked_lock);
+			fuse_reply_err(p->req, EINTR);
+			parked_put(p); /* the duty to reply */
+		} else if ((p = fs->parked_head) != NULL &&
+			   (fs->stopping || passed(&p->deadline))) {
+			unlink_locked(fs, p); /* its list reference is ours */
+			pthread_mutex_unlock(&fs->parked_lock);
+			if (parked_claim(p)) {
+				fail_read(p);
+				parked_put(p); /* the duty to reply */
+			}
+			parked_put(p); /* the list */
+		} else if (fs->stopping) {
+			break;
+		} else if (p) {
+			struct timespec until = p->deadline; /* p may go */
+
+			pthread_cond_timedwait(&fs->parked_cond,
+					       &fs->parked_lock, &until);
+			continue;
+		} else {
+			pthread_cond_wait(&fs->parked_cond, &fs->parked_lock);
+			continue;
+		}
+		pthread_mutex_lock(&fs->parked_lock);
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
+	return NULL;
+}
+
+int pc_fs_replier_start(struct pc_fs *fs)
+{
+	int rc = pthread_create(&fs->replier, NULL, replier_main, fs);
+
+	fs->replier_running = rc == 0;
+	return -rc;
+}
+
+void pc_fs_replier_stop(struct pc_fs *fs)
+{
+	if (!fs->replier_running)
+		return;
+	pthread_mutex_lock(&fs->parked_lock);
+	fs->stopping = true;
+	pthread_cond_signal(&fs->parked_cond);
+	pthread_mutex_unlock(&fs->parked_lock);
+	pthread_join(fs->replier, NULL);
+	fs->replier_running = false;
+}

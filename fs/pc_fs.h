@@ -1,0 +1,39 @@
+/*
+ * pc_fs.h - the FUSE side: a read-only filesystem over the store's trees.
+ *
+ * Lookups, getattr, readdir and cache-hit reads are answered on FUSE worker
+ * threads straight from LMDB and the chunk files.  A read of a chunk that is
+ * not cached is parked and handed to net/; it is answered later from the
+ * loop thread, so no FUSE worker ever waits on the network.
+ */
+#ifndef PC_FS_H
+#define PC_FS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pc_config.h"
+#include "pc_net.h"
+#include "pc_store.h"
+
+struct pc_fs;
+
+/* @cfg and @store are borrowed and outlive the fs.  NULL with @err set. */
+struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
+			char *err, size_t errlen);
+/* The net that serves misses; set once, before pc_fs_mount(). */
+void pc_fs_set_net(struct pc_fs *fs, struct pc_net *net);
+/* Hooks to give pc_net_new(): kernel cache invalidation on a switch. */
+struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs);
+
+/* Mounts read-only at @mountpoint.  0 or negative errno with @err set. */
+int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
+		size_t errlen);
+/* Serves requests until unmounted or a SIGTERM/SIGINT/SIGHUP arrives.
+ * Multi-threaded; returns 0 on a clean exit. */
+int pc_fs_run(struct pc_fs *fs);
+/* Unmounts (if mounted) and frees.  Call after pc_net_stop(): parked reads
+ * have been answered by then. */
+void pc_fs_free(struct pc_fs *fs);
+
+#endif /* PC_FS_H */

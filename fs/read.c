@@ -1,0 +1,231 @@
+/*
+ * read.c - file data: open, read, release.
+ *
+ * A read maps [off, off + size) onto the chunks that cover it.  If every
+ * chunk is in the cache, the reply is spliced straight from the chunk files
+ * (fuse_reply_data with FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK) on the calling
+ * worker thread.  Otherwise the request is parked: net/ is asked for each
+ * missing chunk, and when the last one arrives the read is answered from
+ * the loop thread (parked.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* How long after a failed read the same open file fails at once. */
+#define FAILURE_MEMORY_S 2
+
+void pc_fs_open_file_put(struct open_file *of)
+{
+	if (atomic_fetch_sub(&of->refs, 1) != 1)
+		return;
+	free(of->chunks);
+	free(of->offsets);
+	free(of);
+}
+
+void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pc_fs *fs = fuse_req_userdata(req);
+	struct pc_inode inode;
+	struct open_file *of;
+	int rc;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	rc = pc_store_inode(fs->store, ino, &inode);
+	if (rc < 0) {
+		fuse_reply_err(req, rc == -ENOENT || rc == -ESTALE ? -rc : EIO);
+		return;
+	}
+	if (inode.type != PC_ENTRY_FILE) {
+		pc_inode_release(&inode);
+		fuse_reply_err(req,
+			       inode.type == PC_ENTRY_DIR ? EISDIR : EINVAL);
+		return;
+	}
+	of = calloc(1, sizeof(*of));
+	if (of)
+		of->offsets = malloc((inode.nchunks + 1) * sizeof(uint64_t));
+	if (!of || !of->offsets) {
+		free(of);
+		pc_inode_release(&inode);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	atomic_init(&of->refs, 1);
+	of->ino = ino;
+	of->size = inode.size;
+	of->nchunks = inode.nchunks;
+	of->chunks = inode.chunks; /* ownership moves to the open file */
+	inode.chunks = NULL;
+	pc_inode_release(&inode);
+	of->offsets[0] = 0;
+	for (uint32_t i = 0; i < of->nchunks; i++)
+		of->offsets[i + 1] = of->offsets[i] + of->chunks[i].len;
+	atomic_init(&of->last_chunk, UINT32_MAX);
+	atomic_init(&of->last_failure, 0);
+	fi->fh = (uint64_t)(uintptr_t)of;
+	fi->keep_cache = 1; /* an inode's content never changes */
+	if (fuse_reply_open(req, fi) != 0)
+		pc_fs_open_file_put(of); /* the kernel gave up on the open */
+}
+
+void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	pc_fs_open_file_put((struct open_file *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+/* Index of the chunk holding byte @off (off < size). */
+static uint32_t chunk_at(const struct open_file *of, uint64_t off)
+{
+	uint32_t lo = 0, hi = of->nchunks;
+
+	while (hi - lo > 1) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (of->offsets[mid] <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Tries to answer from the cache.  Returns 0 if replied, or -ENOENT with
+ * the missing chunk indexes in @missing / @nmissing (nothing replied).
+ */
+int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
+		       uint64_t off, size_t size, bool hit, uint32_t *missing,
+		       unsigned *nmissing)
+{
+	/* A bufvec with room for PC_FS_MAX_SPAN buffers; indexed through a
+	 * pointer since struct fuse_bufvec declares buf[1]. */
+	union {
+		struct fuse_bufvec vec;
+		char room[sizeof(struct fuse_bufvec) +
+			  PC_FS_MAX_SPAN * sizeof(struct fuse_buf)];
+	} bufs;
+	struct fuse_buf *slot = bufs.vec.buf;
+	uint64_t end = off + size;
+	uint32_t first, last;
+	int fds[PC_FS_MAX_SPAN + 1];
+	unsigned n = 0;
+	int rc = 0;
+
+	if (end > of->size)
+		end = of->size;
+	first = chunk_at(of, off);
+	last = chunk_at(of, end - 1);
+	*nmissing = 0;
+	for (uint32_t i = first; i <= last; i++) {
+		int fd = pc_store_chunk_open(fs->store, &of->chunks[i].hash);
+
+		if (fd < 0) {
+			missing[(*nmissing)++] = i;
+			continue;
+		}
+		fds[n] = fd;
+		slot[n] = (struct fuse_buf){
+			.size = (size_t)((i == last ? end
+						    : of->offsets[i + 1]) -
+					 (i == first ? off : of->offsets[i])),
+			.flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
+			.fd = fd,
+			.pos = (off_t)((i == first ? off : of->offsets[i]) -
+				       of->offsets[i]),
+		};
+		n++;
+	}
+	if (*nmissing) {
+		rc = -ENOENT;
+		goto out;
+	}
+	bufs.vec.count = n;
+	bufs.vec.idx = 0;
+	bufs.vec.off = 0;
+	fuse_reply_data(req, &bufs.vec, FUSE_BUF_SPLICE_MOVE);
+	/* Bytes that had to be fetched for this read were counted by net/
+	 * as they arrived; only true hits count as served from the cache. */
+	if (hit) {
+		pc_store_count(fs->store, PC_CTR_HITS, 1);
+		pc_store_count(fs->store, PC_CTR_BYTES_FROM_CACHE, end - off);
+	}
+out:
+	for (unsigned i = 0; i < n; i++)
+		close(fds[i]);
+	return rc;
+}
+
+static uint64_t now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec + 1; /* never 0, which means "never" */
+}
+
+void pc_fs_remember_failure(struct open_file *of)
+{
+	atomic_store(&of->last_failure, now_seconds());
+}
+
+/* True if a read of this open file failed moments ago. */
+static bool failed_recently(struct open_file *of)
+{
+	uint64_t last = atomic_load(&of->last_failure);
+
+	return last && now_seconds() - last < FAILURE_MEMORY_S;
+}
+
+/* Sequential readers: fetch the next chunks before they are asked for. */
+static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
+			   uint32_t chunk)
+{
+	uint32_t previous = atomic_exchange(&of->last_chunk, chunk);
+	uint32_t count = (uint32_t)fs->cfg->prefetch;
+
+	if (previous == chunk || previous + 1 != chunk || count == 0 ||
+	    chunk + 1 >= of->nchunks)
+		return;
+	if (count > of->nchunks - chunk - 1)
+		count = of->nchunks - chunk - 1;
+	pc_net_prefetch(fs->net, &of->chunks[chunk + 1], count);
+}
+
+void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	struct pc_fs *fs = fuse_req_userdata(req);
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+	uint32_t missing[PC_FS_MAX_SPAN];
+	unsigned nmissing;
+
+	(void)ino;
+	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > PC_FS_READ_SIZE)
+		size = PC_FS_READ_SIZE; /* bounds PC_FS_MAX_SPAN; the kernel retries */
+	maybe_prefetch(fs, of, chunk_at(of, (uint64_t)off));
+	if (pc_fs_reply_cached(fs, req, of, (uint64_t)off, size, true, missing,
+			       &nmissing) == 0)
+		return;
+	if (failed_recently(of)) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	pc_fs_park(fs, req, of, off, size, missing, nmissing);
+}

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The daemon's command line and control socket: status, stats and refresh,
+# human and --json; -o overrides; unknown keys and bad values refused; a
+# second instance on the same cache refused.
+set -eu
+. "$(dirname "$0")/fixture.sh"
+pc_setup
+
+mkdir src
+pc_random src/file.bin 2M
+pc_publish src repo
+pc_nginx_start "$PC_TMP/repo"
+
+expect_status 2 "unknown configuration key 'mirrors'" "unknown key" \
+	"$PEERCACHE" -f -o mirrors=x "$PC_TMP/mnt"
+expect_status 2 "fetch_timeout" "bad duration" \
+	"$PEERCACHE" -f -o mirror=x -o trusted_key=y -o fetch_timeout=soon "$PC_TMP/mnt"
+expect_status 2 "max_fetches" "bad count" \
+	"$PEERCACHE" -f -o max_fetches=0 "$PC_TMP/mnt"
+expect_status 2 "at least one mirror" "no mirror" \
+	"$PEERCACHE" -c /dev/null --print-config
+printf '[peercache]\nmirror = http://a.example\ntrusted_key = /k.pub\npoll_interval = 5m\n' >conf
+expect_status 0 "poll_interval = 300s" "config file" \
+	"$PEERCACHE" -c conf --print-config
+expect_status 0 "poll_interval = 60s" "-o wins over the file" \
+	"$PEERCACHE" -c conf -o poll_interval=1m --print-config
+expect_status 0 "usage: peercache" "--help" "$PEERCACHE" --help
+
+pc_mount_repo
+expect_status 1 "in use" "second instance on the same cache" \
+	"$PEERCACHE" -f -o cache_dir="$PC_TMP/cache" -o mirror="$NGINX_URL" \
+	-o trusted_key="$PC_TMP/key.pub" "$PC_TMP/mnt2"
+
+cat mnt/file.bin >/dev/null
+echo 3 >/proc/sys/vm/drop_caches # the second read must reach the daemon
+cat mnt/file.bin >/dev/null
+sleep 1.5
+expect_status 0 "status:      up_to_date" "status" pc_ctl status
+assert_contains "$PC_OUT" "version:     1" "status version"
+json=$(pc_ctl status --json)
+assert_eq 1 "$(pc_json_get "$json" version)" "status --json version"
+assert_eq up_to_date "$(pc_json_get "$json" status)" "status --json status"
+assert_eq test "$(pc_json_get "$json" repository)" "status --json repository"
+assert_eq "$NGINX_URL" "$(pc_json_get "$json" mirrors)" "status --json mirrors"
+
+expect_status 0 "hit rate" "stats" pc_ctl stats
+json=$(pc_ctl stats --json)
+for key in version cache_bytes chunks hits misses bytes_from_cache bytes_from_peers bytes_from_mirror; do
+	pc_json_get "$json" $key >/dev/null || fail "stats --json has no $key"
+done
+[ "$(pc_json_get "$json" bytes_from_mirror)" -ge 2097152 ] || fail "bytes_from_mirror: $json"
+[ "$(pc_json_get "$json" bytes_from_cache)" -ge 2097152 ] || fail "bytes_from_cache: $json"
+[ "$(pc_json_get "$json" hits)" -ge 1 ] || fail "hits: $json"
+[ "$(pc_json_get "$json" misses)" -ge 1 ] || fail "misses: $json"
+
+expect_status 0 "ok: version 1" "refresh (nothing new)" pc_ctl refresh
+echo more >src/new.txt
+pc_publish src repo
+json=$(pc_ctl refresh --json)
+assert_eq ok "$(pc_json_get "$json" result)" "refresh --json result"
+assert_eq 2 "$(pc_json_get "$json" version)" "refresh --json version"
+assert_eq more "$(cat mnt/new.txt)" "new file after refresh"
+expect_status 1 "cannot ask peercache" "no daemon" \
+	"$PEERCACHECTL" --socket "$PC_TMP/nothing.sock" status
