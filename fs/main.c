@@ -3,8 +3,9 @@
  * once the mount is ready, and orderly shutdown.
  *
  * Start-up: config → store (the cache lock refuses a second instance) →
- * net (fetcher, head poller, control socket) → one head poll, bounded by
- * fetch_timeout, so that a fresh node mounts with its tree present → mount.
+ * net (fetcher, head poller, control socket) → on a fresh node, the first
+ * head poll, bounded by fetch_timeout, so that it mounts with its tree
+ * present (a node with a cached version mounts at once) → mount.
  * Only then does the parent of a daemonizing run exit, with 0, so that a
  * script that starts peercache can use the mount right away.
  */
@@ -213,6 +214,15 @@ static struct pc_keyring *load_keyring(const struct pc_config *cfg)
 	return ring;
 }
 
+/* A node that has a version serves it at once; only a fresh one waits for
+ * its first head (the poll started by pc_net_start runs either way). */
+static bool has_version(struct pc_store *store)
+{
+	struct pc_store_version cur;
+
+	return pc_store_current(store, &cur) == 0;
+}
+
 /* Everything after the configuration; returns the exit status. */
 static int serve(const struct pc_config *cfg, const char *mountpoint,
 		 int ready_fd)
@@ -248,13 +258,14 @@ static int serve(const struct pc_config *cfg, const char *mountpoint,
 		fprintf(stderr, "peercache: cannot start the network thread\n");
 		goto out;
 	}
-	if (pc_net_refresh(net, true, (cfg->fetch_timeout + 5) * 1000) < 0) {
+	if (!has_version(store) &&
+	    pc_net_refresh(net, true, (cfg->fetch_timeout + 5) * 1000) < 0) {
 		struct pc_net_status st;
 
 		pc_net_status(net, &st);
 		fprintf(stderr,
-			"peercache: first update check failed (%s); "
-			"serving what the cache has\n",
+			"peercache: first update check failed (%s); mounting "
+			"an empty tree until a version arrives\n",
 			st.last_error);
 	}
 	if (pc_fs_mount(fs, mountpoint, why, sizeof(why)) < 0) {

@@ -58,6 +58,15 @@ pc_daemon_start "$PC_TMP/mnt" "$PC_TMP/cache" -o trusted_key="$PC_TMP/key.pub" \
 cat mnt/uncached.bin >/dev/null 2>&1 &
 reader=$!
 sleep 1
+# While it waits, lookups, getattr and cached reads are not held up.
+t0=$(date +%s%N)
+stat mnt/cached.bin >/dev/null
+ls -l mnt >/dev/null
+echo 3 >/proc/sys/vm/drop_caches
+assert_file_same src/cached.bin mnt/cached.bin
+t1=$(date +%s%N)
+[ $(((t1 - t0) / 1000000)) -lt 2000 ] ||
+	fail "cached access took $(((t1 - t0) / 1000000)) ms while a fetch was stuck"
 kill -KILL $reader
 t0=$SECONDS
 wait $reader 2>/dev/null || true

@@ -39,6 +39,13 @@ assert_eq "../engine.bin" "$(readlink "mnt/dir 1/uplink")" "readlink (relative, 
 assert_file_same src/engine.bin "mnt/dir 1/uplink"
 [ "$(find mnt -type f | wc -l)" -ge 300 ] || fail "expected at least 300 files"
 
+# statfs: the size and file count of the published tree.
+read -r blocks bsize files <<<"$(stat -f -c '%b %S %c' mnt)"
+bytes=$(find src -type f -printf '%s\n' | awk '{ s += $1 } END { print s }')
+[ $((blocks * bsize)) -ge "$bytes" ] && [ $((blocks * bsize)) -lt $((bytes + 4096 * 400)) ] ||
+	fail "statfs size $((blocks * bsize)) for $bytes bytes of files"
+assert_eq "$(find src -type f | wc -l)" "$files" "statfs file count"
+
 # Read again from the cache: the mirror is not asked twice for any chunk.
 echo 3 >/proc/sys/vm/drop_caches
 diff -r --no-dereference src mnt >/dev/null || fail "second read differs"
