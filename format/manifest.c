@@ -245,8 +245,7 @@ static int compare_entries(const void *a, const void *b)
 		      ((const struct pc_entry *)b)->path);
 }
 
-/* Index of the entry with @path (length @len) among the first @n, or -1. */
-static long find_path(const struct pc_entry *entries, size_t n,
+long pc_manifest_find(const struct pc_entry *entries, size_t n,
 		      const char *path, size_t len)
 {
 	size_t lo = 0, hi = n;
@@ -275,8 +274,8 @@ static bool parent_is_dir(const struct pc_entry *entries, size_t i)
 
 	if (!slash)
 		return true;
-	at = find_path(entries, i, entries[i].path,
-		       (size_t)(slash - entries[i].path));
+	at = pc_manifest_find(entries, i, entries[i].path,
+			      (size_t)(slash - entries[i].path));
 	return at >= 0 && entries[at].type == PC_ENTRY_DIR;
 }
 

@@ -119,6 +119,13 @@ int pc_manifest_add(struct pc_manifest *m, const struct pc_entry *entry);
 int pc_manifest_serialize(struct pc_manifest *m, char **buf, size_t *len);
 void pc_manifest_free(struct pc_manifest *m);
 
+/*
+ * Index of the entry whose path is @path[0..@len) among the first @n of
+ * @entries (sorted as in a manifest), or -1.  Binary search.
+ */
+long pc_manifest_find(const struct pc_entry *entries, size_t n,
+		      const char *path, size_t len);
+
 /* Check one relative path (as stored in a manifest).  0 or -EINVAL. */
 int pc_path_check(const char *path, size_t len, char *err, size_t errlen);
 

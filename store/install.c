@@ -42,28 +42,6 @@ struct install {
 
 /* ---- checking the manifest -------------------------------------------------- */
 
-/* Index of the entry whose path is @path[0..@len) among the first @n. */
-static size_t find_entry(const struct pc_entry *entries, size_t n,
-			 const char *path, size_t len)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strncmp(entries[mid].path, path, len);
-
-		if (c == 0 && entries[mid].path[len] != '\0')
-			c = 1;
-		if (c < 0)
-			lo = mid + 1;
-		else if (c > 0)
-			hi = mid;
-		else
-			return mid;
-	}
-	return NO_PARENT;
-}
-
 static bool entry_sane(const struct pc_entry *e)
 {
 	const char *slash = strrchr(e->path, '/');
@@ -98,10 +76,13 @@ static int resolve_parents(struct install *in)
 		    (i && strcmp(entries[i - 1].path, entries[i].path) >= 0))
 			return -EINVAL;
 		if (slash) {
-			at = find_entry(entries, i, entries[i].path,
-					(size_t)(slash - entries[i].path));
-			if (at == NO_PARENT || entries[at].type != PC_ENTRY_DIR)
+			long found = pc_manifest_find(
+				entries, i, entries[i].path,
+				(size_t)(slash - entries[i].path));
+
+			if (found < 0 || entries[found].type != PC_ENTRY_DIR)
 				return -EINVAL;
+			at = (size_t)found;
 		}
 		in->parent[i] = at;
 	}
