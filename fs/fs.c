@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,11 @@ int pc_fs_run(struct pc_fs *fs)
 	struct fuse_loop_config *loop;
 	int rc;
 
+	/* A shell starts background jobs with SIGINT ignored, and libfuse
+	 * leaves ignored signals alone: these three always mean "unmount". */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	if (fuse_set_signal_handlers(fs->session) != 0)
 		return -EIO;
 	loop = fuse_loop_cfg_create();

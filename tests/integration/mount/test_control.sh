@@ -62,3 +62,26 @@ assert_eq 2 "$(pc_json_get "$json" version)" "refresh --json version"
 assert_eq more "$(cat mnt/new.txt)" "new file after refresh"
 expect_status 1 "cannot ask peercache" "no daemon" \
 	"$PEERCACHECTL" --socket "$PC_TMP/nothing.sock" status
+pc_daemon_stop
+
+# SIGINT unmounts cleanly too.
+pc_mount_repo
+kill -INT "$PC_DAEMON_PID"
+wait "$PC_DAEMON_PID" || fail "peercache exited with $? on SIGINT"
+pc_is_mounted "$PC_TMP/mnt" && fail "still mounted after SIGINT"
+
+# Without -f it daemonizes, and only once the mount is ready.
+"$PEERCACHE" -o cache_dir="$PC_TMP/cache" -o mirror="$NGINX_URL" \
+	-o trusted_key="$PC_TMP/key.pub" "$PC_TMP/mnt" ||
+	fail "peercache (daemonizing) exited with $?"
+pc_on_exit "fusermount3 -u -z $PC_TMP/mnt 2>/dev/null || true"
+pc_is_mounted "$PC_TMP/mnt" || fail "not mounted when the parent returned"
+assert_file_same src/file.bin mnt/file.bin
+pid=$(pgrep -f "cache_dir=$PC_TMP/cache") || fail "no daemon process"
+fusermount3 -u "$PC_TMP/mnt"
+for _ in $(seq 100); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$pid" 2>/dev/null && fail "the daemon did not exit after unmount"
+true
