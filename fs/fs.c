@@ -29,6 +29,7 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	}
 	fs->cfg = cfg;
 	fs->store = store;
+	pthread_mutex_init(&fs->open_lock, NULL);
 	if (pc_fs_parked_init(fs) < 0) {
 		free(fs);
 		snprintf(err, errlen, "out of memory");
@@ -129,6 +130,7 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 	}
 	fs->session =
 		fuse_session_new(&args, &pc_fs_ops, sizeof(pc_fs_ops), fs);
+	fuse_opt_free_args(&args); /* option parsing may have allocated */
 	if (!fs->session) {
 		snprintf(err, errlen, "cannot create the FUSE session");
 		return -EIO;
@@ -180,8 +182,10 @@ void pc_fs_free(struct pc_fs *fs)
 		fuse_session_unmount(fs->session);
 	fs->mounted = false;
 	pc_fs_replier_stop(fs);
+	pc_fs_close_open_files(fs);
 	if (fs->session)
 		fuse_session_destroy(fs->session);
+	pthread_mutex_destroy(&fs->open_lock);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_cond_destroy(&fs->parked_cond);
 	free(fs->mountpoint);

@@ -45,13 +45,19 @@ struct pc_fs {
 	struct parked_read *parked_tail; /* parked_lock */
 	struct parked_read *interrupted; /* EINTR to send; parked_lock */
 	bool stopping;			 /* parked_lock */
+
+	/* Files the kernel has open: the ones it never released (it sends
+	 * no RELEASE once the session ends) are freed at pc_fs_free(). */
+	pthread_mutex_t open_lock;
+	struct open_file *open_files; /* open_lock */
 };
 
 /* An open regular file: its chunk list with cumulative offsets, copied
  * from the store at open so that a version switch or a purge of the inode
  * record does not disturb a reader that holds it open. */
 struct open_file {
-	atomic_uint refs; /* open + parked reads */
+	atomic_uint refs;	       /* open + parked reads */
+	struct open_file *prev, *next; /* open files; fs->open_lock */
 	uint64_t ino;
 	uint64_t size;
 	uint32_t nchunks;
@@ -74,6 +80,8 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi);
 void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pc_fs_open_file_put(struct open_file *of);
+/* Drops the kernel's reference to every file it still has open. */
+void pc_fs_close_open_files(struct pc_fs *fs);
 /* Replies from the chunk files if all of [off, off + size) is cached (0);
  * else -ENOENT with the missing chunk indexes, and nothing replied.  @hit
  * counts the read as a cache hit. */

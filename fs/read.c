@@ -29,6 +29,39 @@ void pc_fs_open_file_put(struct open_file *of)
 	free(of);
 }
 
+static void track(struct pc_fs *fs, struct open_file *of)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	of->prev = NULL;
+	of->next = fs->open_files;
+	if (of->next)
+		of->next->prev = of;
+	fs->open_files = of;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static void untrack(struct pc_fs *fs, struct open_file *of)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	if (of->prev)
+		of->prev->next = of->next;
+	else
+		fs->open_files = of->next;
+	if (of->next)
+		of->next->prev = of->prev;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+void pc_fs_close_open_files(struct pc_fs *fs)
+{
+	struct open_file *of;
+
+	while ((of = fs->open_files) != NULL) {
+		untrack(fs, of);
+		pc_fs_open_file_put(of);
+	}
+}
+
 void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pc_fs *fs = fuse_req_userdata(req);
@@ -75,14 +108,20 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	atomic_init(&of->last_failure, 0);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	fi->keep_cache = 1; /* an inode's content never changes */
-	if (fuse_reply_open(req, fi) != 0)
-		pc_fs_open_file_put(of); /* the kernel gave up on the open */
+	track(fs, of);
+	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
+		untrack(fs, of);
+		pc_fs_open_file_put(of);
+	}
 }
 
 void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	pc_fs_open_file_put((struct open_file *)(uintptr_t)fi->fh);
+	untrack(fuse_req_userdata(req), of);
+	pc_fs_open_file_put(of);
 	fuse_reply_err(req, 0);
 }
 
