@@ -1,15 +1,17 @@
 # A thin wrapper around CMake.  The two commands a newcomer needs:
 #   make demo   install dependencies, build, run the demo
 #   make test   install dependencies, build, run every test (also under
-#               AddressSanitizer/UBSan, and the fuzzers for a bounded time)
+#               AddressSanitizer/UBSan and ThreadSanitizer, and the fuzzers
+#               for a bounded time)
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test test-unit test-asan test-fuzz demo bench \
+.PHONY: all build deps test test-unit test-asan test-tsan test-fuzz demo bench \
 	format format-check install clean
 
 all: build
@@ -25,6 +27,7 @@ build:
 test: deps build format-check
 	cd $(BUILD) && ctest --output-on-failure -LE fuzz
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
 	$(MAKE) test-fuzz
 
 test-unit: build
@@ -37,6 +40,14 @@ test-asan:
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -LE "fuzz|bench-only"
+
+test-tsan:
+	cmake -S . -B $(TSAN_BUILD) -DPC_WERROR=ON -DCMAKE_BUILD_TYPE=Debug \
+		-DPC_SANITIZE=thread $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD) -j $(JOBS)
+	cd $(TSAN_BUILD) && \
+		TSAN_OPTIONS="halt_on_error=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+		ctest --output-on-failure -LE fuzz
 
 test-fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DPC_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS)
@@ -59,4 +70,4 @@ install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

@@ -27,10 +27,12 @@ struct parked_read {
 	size_t size;
 	struct timespec deadline; /* CLOCK_MONOTONIC */
 	pthread_mutex_t lock;
-	unsigned outstanding; /* fetches not yet called back; lock */
-	int status;	      /* first failure; lock */
-	bool answered;	      /* reply sent or claimed; lock */
-	unsigned refs;	      /* see the comment at the top; lock */
+	unsigned outstanding;	/* fetches not yet called back; lock */
+	int status;		/* first failure; lock */
+	bool answered;		/* reply sent or claimed; lock */
+	bool registering;	/* in fuse_req_interrupt_func(); lock */
+	bool interrupted_early; /* interrupted while registering; lock */
+	unsigned refs;		/* see the comment at the top; lock */
 	/* Deadline list and EINTR queue; fs->parked_lock. */
 	struct parked_read *prev, *next;
 	bool listed;
@@ -145,10 +147,19 @@ static void on_interrupt(fuse_req_t req, void *arg)
 {
 	struct parked_read *p = arg;
 	struct pc_fs *fs = p->fs;
-	bool was_listed;
+	bool was_listed, early;
 
 	(void)req;
 	if (!parked_claim(p))
+		return;
+	/* Called from inside fuse_req_interrupt_func() (the request was
+	 * interrupted before we registered): nothing can be replied until
+	 * that returns, since libfuse holds no reference to the request
+	 * there.  pc_fs_park() answers it. */
+	pthread_mutex_lock(&p->lock);
+	early = p->interrupted_early = p->registering;
+	pthread_mutex_unlock(&p->lock);
+	if (early)
 		return;
 	pthread_mutex_lock(&fs->parked_lock);
 	was_listed = unlink_locked(fs, p);
@@ -165,6 +176,7 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		unsigned nmissing)
 {
 	struct parked_read *p = calloc(1, sizeof(*p));
+	bool early;
 
 	if (!p) {
 		fuse_reply_err(req, ENOMEM);
@@ -183,6 +195,21 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	p->deadline.tv_sec += (time_t)fs->cfg->fetch_timeout;
 	pc_store_count(fs->store, PC_CTR_MISSES, 1);
 
+	/* Register for interrupts before any other thread can see @p. */
+	p->registering = true;
+	fuse_req_interrupt_func(req, on_interrupt, p);
+	pthread_mutex_lock(&p->lock);
+	p->registering = false;
+	early = p->interrupted_early;
+	pthread_mutex_unlock(&p->lock);
+	if (early) {
+		fuse_reply_err(req, EINTR);
+		pc_fs_open_file_put(of);
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+		return;
+	}
+
 	/* Deadlines are now + a constant: appending keeps the list sorted. */
 	pthread_mutex_lock(&fs->parked_lock);
 	p->listed = true;
@@ -196,7 +223,6 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		pthread_cond_signal(&fs->parked_cond);
 	pthread_mutex_unlock(&fs->parked_lock);
 
-	fuse_req_interrupt_func(req, on_interrupt, p);
 	for (unsigned i = 0; i < nmissing; i++) {
 		int rc = pc_net_fetch(fs->net, &of->chunks[missing[i]],
 				      on_chunk_fetched, p);

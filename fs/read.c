@@ -256,15 +256,22 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
+	/* The kernel sends RELEASE only once every READ of the file has been
+	 * answered, but that ordering passes through /dev/fuse, out of sight
+	 * of ThreadSanitizer and of whoever reads this code: a reference held
+	 * for the duration makes it explicit. */
+	atomic_fetch_add(&of->refs, 1);
 	if (size > PC_FS_READ_SIZE)
 		size = PC_FS_READ_SIZE; /* bounds PC_FS_MAX_SPAN; the kernel retries */
 	maybe_prefetch(fs, of, chunk_at(of, (uint64_t)off));
 	if (pc_fs_reply_cached(fs, req, of, (uint64_t)off, size, true, missing,
 			       &nmissing) == 0)
-		return;
+		goto out;
 	if (failed_recently(of)) {
 		fuse_reply_err(req, EIO);
-		return;
+		goto out;
 	}
 	pc_fs_park(fs, req, of, off, size, missing, nmissing);
+out:
+	pc_fs_open_file_put(of);
 }

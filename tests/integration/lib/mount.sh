@@ -26,7 +26,7 @@ pc_daemon_start() {
 	"$PEERCACHE" -f -o cache_dir="$cache" -o poll_interval=1h "$@" "$mnt" \
 		>>"$PC_DAEMON_LOG" 2>&1 &
 	PC_DAEMON_PID=$!
-	pc_on_exit "pc_daemon_cleanup $PC_DAEMON_PID $mnt"
+	pc_on_exit "pc_daemon_cleanup $PC_DAEMON_PID $mnt $PC_DAEMON_LOG"
 	deadline=$((SECONDS + 40))
 	until pc_is_mounted "$mnt"; do
 		if ! kill -0 "$PC_DAEMON_PID" 2>/dev/null; then
@@ -39,9 +39,11 @@ $(cat "$PC_DAEMON_LOG")"
 	done
 }
 
-# At exit: stop the daemon if it still runs, and never leave a mount.
+# At exit: stop the daemon if it still runs, and never leave a mount.  A
+# sanitizer report in the daemon's log is shown (the log itself goes away
+# with $PC_TMP).
 pc_daemon_cleanup() {
-	local pid=$1 mnt=$2 i
+	local pid=$1 mnt=$2 log=$3 i
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null
 		for i in $(seq 100); do
@@ -53,6 +55,10 @@ pc_daemon_cleanup() {
 	fi
 	if pc_is_mounted "$mnt"; then
 		fusermount3 -u -z "$mnt" 2>/dev/null || umount -l "$mnt"
+	fi
+	if grep -qE 'Sanitizer|runtime error' "$log" 2>/dev/null; then
+		echo "--- sanitizer report in the daemon log ($log):" >&2
+		grep -E -A40 'WARNING: ThreadSanitizer|ERROR: [A-Za-z]+Sanitizer|runtime error' "$log" | head -120 >&2
 	fi
 	return 0
 }
