@@ -169,16 +169,18 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 			return pc_fmt_err(-EINVAL, err, errlen,
 					  "'%s': bad file size", e->path);
 		for (uint32_t i = 0; i < e->nchunks; i++) {
-			if (e->chunks[i].len == 0 ||
-			    e->chunks[i].len > PC_CHUNK_MAX)
+			/* FastCDC never cuts a chunk shorter than the minimum
+			 * except at the end of a file; the read path relies on
+			 * it to bound the chunks one read can touch. */
+			unsigned len = e->chunks[i].len;
+			unsigned low = i + 1 == e->nchunks ? 1 : PC_CHUNK_MIN;
+
+			if (len < low || len > PC_CHUNK_MAX)
 				return pc_fmt_err(-EINVAL, err, errlen,
-						  "'%s': chunk %" PRIu32
-						  " has length %" PRIu32 " outs"
-						  "ide "
-						  "1..%"
-						  "u",
-						  e->path, i, e->chunks[i].len,
-						  PC_CHUNK_MAX);
+						  "'%s': chunk %u has length "
+						  "%u outside %u..%u",
+						  e->path, (unsigned)i, len,
+						  low, PC_CHUNK_MAX);
 			sum += e->chunks[i].len;
 		}
 		if (sum != e->size)

@@ -115,7 +115,8 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 {
 	static char arg0[] = "peercache", arg1[] = "-o",
 		    arg2[] = "ro,allow_other,default_permissions,"
-			     "fsname=peercache,subtype=peercache";
+			     "fsname=peercache,subtype=peercache,max_read="
+			     "1048576";
 	static char debug[] = "-d";
 	char *argv[] = { arg0, arg1, arg2, debug, NULL };
 	/* log_level=debug also traces every FUSE request (libfuse's -d). */

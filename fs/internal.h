@@ -64,10 +64,11 @@ struct open_file {
 	struct pc_chunk_ref *chunks;
 	uint64_t *offsets;		 /* nchunks + 1 entries */
 	atomic_uint_fast32_t last_chunk; /* sequential-read detection */
-	/* When a read of this open file last failed (monotonic seconds, 0 =
-	 * never): the kernel retries a failed readahead page by page, and the
-	 * retries must not wait out fetch_timeout again. */
-	atomic_uint_fast64_t last_failure;
+	/* Chunks whose read failed moments ago, (chunk << 32 | monotonic
+	 * seconds), 0 = empty: the kernel retries a failed readahead page by
+	 * page, and the retries must not wait out fetch_timeout again. */
+	atomic_uint_fast64_t failures[4];
+	atomic_uint failure_next;
 };
 
 /* ops.c */
@@ -88,8 +89,8 @@ void pc_fs_close_open_files(struct pc_fs *fs);
 int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		       uint64_t off, size_t size, bool hit, uint32_t *missing,
 		       unsigned *nmissing);
-/* Remembers that a read of @of just failed (see read.c). */
-void pc_fs_remember_failure(struct open_file *of);
+/* Remembers that a read of @of at @off just failed (see read.c). */
+void pc_fs_remember_failure(struct open_file *of, uint64_t off);
 
 /* parked.c */
 /* Answers @req later: when the @nmissing chunks have been fetched, or with

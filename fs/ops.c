@@ -185,7 +185,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->fh = (uint64_t)(uintptr_t)dir;
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
+		pc_dir_listing_free(&dir->listing);
+		free(dir);
+	}
 }
 
 static mode_t dirent_mode(enum pc_entry_type type)
@@ -416,6 +419,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Content never changes under an inode: no data invalidation. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	conn->max_readahead = PC_FS_READ_SIZE;
+	conn->max_read = PC_FS_READ_SIZE; /* as the max_read mount option */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
 }

@@ -5,10 +5,13 @@
  *   - the last of its fetches calling back (loop thread): the data, or EIO;
  *   - its deadline, fetch_timeout after it was parked (replier thread): EIO,
  *     so that no read waits longer than promised whatever net/ does;
- *   - an interrupt from the kernel (the reader was killed): EINTR.  libfuse
- *     runs the interrupt callback with the request's lock held, and a reply
- *     takes that lock, so the EINTR is sent from the replier thread.
- * parked_claim() decides who answers.  References keep the struct alive:
+ *   - an interrupt from the kernel (the reader was killed): EINTR, sent
+ *     from the replier thread, since libfuse runs the interrupt callback
+ *     with the request's lock held.
+ * parked_claim() decides who answers.  Before replying, the claimant
+ * unregisters the interrupt callback: that takes the request's lock, so it
+ * waits for a callback already running and no later one can start, and
+ * the callback never sees a freed struct.  References keep the struct alive:
  * one per outstanding fetch, one for the duty to reply (dropped by the
  * claimant after replying) and one for membership of the deadline list
  * (dropped by whoever unlinks it, under fs->parked_lock).
@@ -111,9 +114,15 @@ static void unlink_and_put(struct pc_fs *fs, struct parked_read *p)
 		parked_put(p);
 }
 
+/* Claimant only, before its reply (see the top of the file). */
+static void forget_interrupts(struct parked_read *p)
+{
+	fuse_req_interrupt_func(p->req, NULL, NULL);
+}
+
 static void fail_read(struct parked_read *p)
 {
-	pc_fs_remember_failure(p->of);
+	pc_fs_remember_failure(p->of, (uint64_t)p->off);
 	fuse_reply_err(p->req, EIO);
 }
 
@@ -132,6 +141,7 @@ static void on_chunk_fetched(void *arg, int status)
 	failure = p->status;
 	pthread_mutex_unlock(&p->lock);
 	if (left == 0 && parked_claim(p)) {
+		forget_interrupts(p);
 		unlink_and_put(p->fs, p);
 		if (failure < 0 ||
 		    pc_fs_reply_cached(p->fs, p->req, p->of, (uint64_t)p->off,
@@ -203,6 +213,7 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	early = p->interrupted_early;
 	pthread_mutex_unlock(&p->lock);
 	if (early) {
+		forget_interrupts(p);
 		fuse_reply_err(req, EINTR);
 		pc_fs_open_file_put(of);
 		pthread_mutex_destroy(&p->lock);
@@ -253,6 +264,7 @@ static void *replier_main(void *arg)
 		if ((p = fs->interrupted) != NULL) {
 			fs->interrupted = p->next_interrupted;
 			pthread_mutex_unlock(&fs->parked_lock);
+			forget_interrupts(p); /* waits for on_interrupt */
 			fuse_reply_err(p->req, EINTR);
 			parked_put(p); /* the duty to reply */
 		} else if ((p = fs->parked_head) != NULL &&
@@ -260,6 +272,7 @@ static void *replier_main(void *arg)
 			unlink_locked(fs, p); /* its list reference is ours */
 			pthread_mutex_unlock(&fs->parked_lock);
 			if (parked_claim(p)) {
+				forget_interrupts(p);
 				fail_read(p);
 				parked_put(p); /* the duty to reply */
 			}

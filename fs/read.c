@@ -17,7 +17,8 @@
 
 #include "internal.h"
 
-/* How long after a failed read the same open file fails at once. */
+/* How long a chunk whose read failed fails again at once for the same open
+ * file. */
 #define FAILURE_MEMORY_S 2
 
 void pc_fs_open_file_put(struct open_file *of)
@@ -105,7 +106,9 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	for (uint32_t i = 0; i < of->nchunks; i++)
 		of->offsets[i + 1] = of->offsets[i] + of->chunks[i].len;
 	atomic_init(&of->last_chunk, UINT32_MAX);
-	atomic_init(&of->last_failure, 0);
+	for (unsigned i = 0; i < 4; i++)
+		atomic_init(&of->failures[i], 0);
+	atomic_init(&of->failure_next, 0);
 	fi->fh = (uint64_t)(uintptr_t)of;
 	fi->keep_cache = 1; /* an inode's content never changes */
 	track(fs, of);
@@ -212,20 +215,36 @@ static uint64_t now_seconds(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec + 1; /* never 0, which means "never" */
+	return (uint64_t)ts.tv_sec;
 }
 
-void pc_fs_remember_failure(struct open_file *of)
+/* Never 0 (which marks an empty slot): seconds are stored plus one. */
+static uint64_t failure_record(uint32_t chunk, uint64_t seconds)
 {
-	atomic_store(&of->last_failure, now_seconds());
+	return (uint64_t)chunk << 32 | ((seconds + 1) & 0xffffffff);
 }
 
-/* True if a read of this open file failed moments ago. */
-static bool failed_recently(struct open_file *of)
+void pc_fs_remember_failure(struct open_file *of, uint64_t off)
 {
-	uint64_t last = atomic_load(&of->last_failure);
+	unsigned slot = atomic_fetch_add(&of->failure_next, 1) % 4;
 
-	return last && now_seconds() - last < FAILURE_MEMORY_S;
+	atomic_store(&of->failures[slot],
+		     failure_record(chunk_at(of, off), now_seconds()));
+}
+
+/* True if reading @chunk of this open file failed moments ago. */
+static bool failed_recently(struct open_file *of, uint32_t chunk)
+{
+	uint64_t now = now_seconds();
+
+	for (unsigned i = 0; i < 4; i++) {
+		uint64_t rec = atomic_load(&of->failures[i]);
+
+		if (rec && (uint32_t)(rec >> 32) == chunk &&
+		    ((now + 1 - rec) & 0xffffffff) < FAILURE_MEMORY_S)
+			return true;
+	}
+	return false;
 }
 
 /* Sequential readers: fetch the next chunks before they are asked for. */
@@ -252,22 +271,27 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	unsigned nmissing;
 
 	(void)ino;
-	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
-		fuse_reply_buf(req, NULL, 0);
-		return;
-	}
 	/* The kernel sends RELEASE only once every READ of the file has been
 	 * answered, but that ordering passes through /dev/fuse, out of sight
 	 * of ThreadSanitizer and of whoever reads this code: a reference held
 	 * for the duration makes it explicit. */
 	atomic_fetch_add(&of->refs, 1);
-	if (size > PC_FS_READ_SIZE)
-		size = PC_FS_READ_SIZE; /* bounds PC_FS_MAX_SPAN; the kernel retries */
+	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		goto out;
+	}
+	/* The max_read mount option keeps requests within 1 MiB, which bounds
+	 * PC_FS_MAX_SPAN.  A short reply would read as end of file, so a
+	 * larger request (a kernel ignoring max_read) fails loudly instead. */
+	if (size > PC_FS_READ_SIZE) {
+		fuse_reply_err(req, EIO);
+		goto out;
+	}
 	maybe_prefetch(fs, of, chunk_at(of, (uint64_t)off));
 	if (pc_fs_reply_cached(fs, req, of, (uint64_t)off, size, true, missing,
 			       &nmissing) == 0)
 		goto out;
-	if (failed_recently(of)) {
+	if (failed_recently(of, chunk_at(of, (uint64_t)off))) {
 		fuse_reply_err(req, EIO);
 		goto out;
 	}

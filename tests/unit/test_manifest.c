@@ -33,8 +33,8 @@ static const char valid_text[] =
 	HEADER("5")
 	"D 755 1700000001 dir\n"
 	"D 700 9 dir%20two\n"
-	"F 644 1700000002 300 2 dir/file\n"
-	HEX_A " 100\n"
+	"F 644 1700000002 262344 2 dir/file\n"
+	HEX_A " 262144\n"
 	HEX_B " 200\n"
 	"F 600 0 0 0 empty\n"
 	"L 777 5 link dir/file\n";
@@ -148,7 +148,7 @@ static void add_sample_entries(struct pc_manifest *m, const int *order)
 
 	pc_hash_from_hex(HEX_A, 64, &chunks[0].hash);
 	pc_hash_from_hex(HEX_B, 64, &chunks[1].hash);
-	chunks[0].len = 100;
+	chunks[0].len = PC_CHUNK_MIN;
 	chunks[1].len = 200;
 	entries[0] = dir_entry("dir", 0755, 1700000001);
 	entries[1] = dir_entry("dir two", 0700, 9);
@@ -170,8 +170,8 @@ static void test_manifest_serialize_writes_documented_format(void **state)
 		HEADER("6")
 		"D 755 1700000001 dir\n"
 		"D 700 9 dir%20two\n"
-		"F 644 1700000002 300 2 dir/file\n"
-		HEX_A " 100\n"
+		"F 644 1700000002 262344 2 dir/file\n"
+		HEX_A " 262144\n"
 		HEX_B " 200\n"
 		"D 755 3 dir/sub\n"
 		"F 600 0 0 0 empty\n"
@@ -372,7 +372,7 @@ static void test_manifest_parses_documented_example(void **state)
 	assert_int_equal(m->nentries, 5);
 	assert_string_equal(m->entries[1].path, "dir two");
 	assert_int_equal(m->entries[2].type, PC_ENTRY_FILE);
-	assert_int_equal(m->entries[2].size, 300);
+	assert_int_equal(m->entries[2].size, PC_CHUNK_MIN + 200);
 	assert_int_equal(m->entries[2].chunks[1].len, 200);
 	assert_int_equal(m->entries[4].type, PC_ENTRY_SYMLINK);
 	assert_string_equal(m->entries[4].target, "dir/file");
@@ -654,6 +654,15 @@ static void test_manifest_rejects_chunk_of_length_0(void **state)
 			"'f': chunk 0 has length 0 outside 1..4194304");
 }
 
+static void test_manifest_rejects_short_chunk_before_the_last(void **state)
+{
+	(void)state;
+	assert_rejected(HEADER("1") "F 644 0 10 2 f\n" HEX_A " 9\n" HEX_A " 1"
+									  "\n",
+			-EBADMSG,
+			"'f': chunk 0 has length 9 outside 262144..4194304");
+}
+
 static void test_manifest_rejects_chunk_over_4_mib(void **state)
 {
 	(void)state;
@@ -845,6 +854,8 @@ int main(void)
 		cmocka_unit_test(
 			test_manifest_rejects_chunks_not_adding_up_to_size),
 		cmocka_unit_test(test_manifest_rejects_chunk_of_length_0),
+		cmocka_unit_test(
+			test_manifest_rejects_short_chunk_before_the_last),
 		cmocka_unit_test(test_manifest_rejects_chunk_over_4_mib),
 		cmocka_unit_test(test_manifest_rejects_malformed_chunk_lines),
 		cmocka_unit_test(test_manifest_rejects_mode_over_0777),
