@@ -272,6 +272,12 @@ struct pc_net {
 	 * thread after @stopped is set, so no send can follow the close. */
 	uv_async_t wake;
 	uv_timer_t flush_timer; /* loop thread */
+	/* The flush itself runs on a libuv worker: an LMDB write transaction
+	 * can wait behind a version install for a long time, and the loop
+	 * must keep serving fetches meanwhile. */
+	uv_work_t flush_work;
+	bool flush_busy; /* loop thread */
+	int flush_rc;	 /* written by the worker, read in its after_work */
 
 	pthread_mutex_t lock;
 	struct net_req *req_head;  /* guarded by lock */

@@ -147,14 +147,34 @@ static void on_uv_wake(uv_async_t *handle)
 		shutdown_loop(net);
 }
 
+static void work_flush(uv_work_t *work)
+{
+	struct pc_net *net = container_of(work, struct pc_net, flush_work);
+
+	net->flush_rc = pc_store_flush(net->store);
+}
+
+static void after_flush(uv_work_t *work, int status)
+{
+	struct pc_net *net = container_of(work, struct pc_net, flush_work);
+
+	net->flush_busy = false;
+	if (status == 0 && net->flush_rc < 0)
+		net_log(net, PC_LOG_WARN, "store flush failed: %s",
+			strerror(-net->flush_rc));
+}
+
+/* Every second: index entries, access times and counters go to LMDB. */
 static void on_uv_flush_timer(uv_timer_t *timer)
 {
 	struct pc_net *net = container_of(timer, struct pc_net, flush_timer);
-	int rc = pc_store_flush(net->store);
 
-	if (rc < 0)
-		net_log(net, PC_LOG_WARN, "store flush failed: %s",
-			strerror(-rc));
+	if (net->flush_busy)
+		return; /* the previous one still waits for the writer lock */
+	net->flush_busy = true;
+	if (uv_queue_work(&net->loop, &net->flush_work, work_flush,
+			  after_flush) < 0)
+		net->flush_busy = false;
 }
 
 /*
