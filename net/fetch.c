@@ -102,6 +102,21 @@ static void table_remove(struct pc_net *net, struct net_fetch *fetch)
 static void on_uv_fetch_timer(uv_timer_t *timer);
 static void fetch_pump(struct pc_net *net);
 
+/*
+ * Chunks are what readers wait for, so fetch_timeout bounds them.  A
+ * manifest can be far larger and no reader waits on it: it also gets the
+ * time its size takes at a slow link's pace (the low-speed abort still
+ * ends a transfer that stalls).
+ */
+static uint64_t timeout_ms(const struct pc_net *net, uint64_t len)
+{
+	uint64_t ms = net->cfg->fetch_timeout * 1000;
+
+	if (len > PC_CHUNK_MAX)
+		ms += len * 1000 / NET_SLOW_LINK_BYTES_PER_S;
+	return ms;
+}
+
 static struct net_fetch *fetch_new(struct pc_net *net,
 				   const struct pc_hash *hash, uint64_t len)
 {
@@ -117,9 +132,8 @@ static struct net_fetch *fetch_new(struct pc_net *net,
 	f->waiters_tail = &f->waiters;
 	net_list_init(&f->queue_link);
 	uv_timer_init(&net->loop, &f->timer);
-	f->deadline = uv_now(&net->loop) + net->cfg->fetch_timeout * 1000;
-	uv_timer_start(&f->timer, on_uv_fetch_timer,
-		       net->cfg->fetch_timeout * 1000, 0);
+	f->deadline = uv_now(&net->loop) + timeout_ms(net, len);
+	uv_timer_start(&f->timer, on_uv_fetch_timer, timeout_ms(net, len), 0);
 	slot = bucket(net, hash);
 	f->table_next = *slot;
 	*slot = f;
@@ -342,7 +356,7 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
  * deadline starts from now. */
 static void promote(struct pc_net *net, struct net_fetch *f)
 {
-	uint64_t timeout = net->cfg->fetch_timeout * 1000;
+	uint64_t timeout = timeout_ms(net, f->len);
 
 	if (f->state == FETCH_QUEUED) {
 		dequeue(net, f);

@@ -35,6 +35,8 @@
 /* Body bytes of a non-200 response read and thrown away (so that the
  * connection can be reused) before the transfer is cut instead. */
 #define NET_DISCARD_MAX (64 * 1024)
+/* The pace a manifest's deadline allows for on top of fetch_timeout. */
+#define NET_SLOW_LINK_BYTES_PER_S (64 * 1024)
 
 /* ---- intrusive circular list (libuv's queue, simplified) ---------------- */
 
