@@ -64,7 +64,7 @@ static void reply_entry(fuse_req_t req, const struct pc_inode *inode)
 
 	memset(&e, 0, sizeof(e));
 	e.ino = inode->ino;
-	e.generation = 1;
+	e.generation = pc_store_generation(fs_of(req)->store);
 	e.attr_timeout = PC_FS_ENTRY_TIMEOUT;
 	e.entry_timeout = PC_FS_ENTRY_TIMEOUT;
 	pc_fs_fill_attr(inode, &e.attr);

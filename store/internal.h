@@ -47,6 +47,7 @@
 #define META_CURRENT "current"
 #define META_PREVIOUS "previous"
 #define META_NEXT_INO "next_ino"
+#define META_GENERATION "generation"
 #define META_USAGE_CHUNKS "usage.chunks"
 #define META_USAGE_BYTES "usage.bytes"
 #define META_COUNTER_PREFIX "ctr."
@@ -97,6 +98,7 @@ struct pc_store {
 	ino_t index_ino;
 	bool registered; /* in the registry of environments (store.c) */
 	uint64_t ctr_base[PC_CTR_COUNT]; /* counters as persisted at open */
+	uint32_t generation;		 /* of this index (meta), 0 if none */
 
 	/* Work for the next flush, filled by any thread. */
 	pthread_mutex_t queue_lock;

@@ -61,6 +61,10 @@ int pc_store_open_readonly(const char *cache_dir, struct pc_store **out,
  * thread may be using @store any more.  NULL is a no-op. */
 void pc_store_close(struct pc_store *store);
 const char *pc_store_dir(const struct pc_store *store);
+/* A random number fixed when the index was created (never 0 in a writable
+ * store): the FUSE generation of every inode, so that file handles from a
+ * wiped cache's earlier life are refused, not mistaken for new inodes. */
+uint32_t pc_store_generation(const struct pc_store *store);
 
 /* ---- chunks -------------------------------------------------------------- */
 

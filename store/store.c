@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
@@ -441,6 +442,32 @@ static int open_dbis(struct pc_store *store, MDB_txn *txn)
 	return rc;
 }
 
+/*
+ * The index's generation: random, chosen when the index is created.  A
+ * wiped cache restarts inode numbers at the first one, and the generation
+ * is what tells an NFS client's old file handle from a new inode that got
+ * the same number.
+ */
+static int load_generation(struct pc_store *store, MDB_txn *txn)
+{
+	uint64_t generation;
+	int rc;
+
+	rc = store_meta_get(store, txn, META_GENERATION, 0, &generation);
+	if (rc == 0 && generation == 0 && !store->readonly) {
+		uint32_t random_value = 0;
+
+		while (random_value == 0)
+			if (getrandom(&random_value, sizeof(random_value), 0) !=
+			    sizeof(random_value))
+				return -errno;
+		generation = random_value;
+		rc = store_meta_put(store, txn, META_GENERATION, generation);
+	}
+	store->generation = (uint32_t)generation;
+	return rc;
+}
+
 /* Opens the databases, checks (or, rw, writes) the schema and loads the
  * persisted counters. */
 static int init_index(struct pc_store *store, char *err, size_t errlen)
@@ -473,6 +500,8 @@ static int init_index(struct pc_store *store, char *err, size_t errlen)
 					    STORE_FIRST_INO);
 	}
 	if (rc == 0)
+		rc = load_generation(store, txn);
+	if (rc == 0)
 		rc = store_counters_load(store, txn);
 	if (rc < 0)
 		goto fail;
@@ -487,6 +516,11 @@ fail:
 			strerror(-rc));
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+uint32_t pc_store_generation(const struct pc_store *store)
+{
+	return store->generation;
 }
 
 int pc_store_open(const char *cache_dir, struct pc_store **out, char *err,

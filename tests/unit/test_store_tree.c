@@ -413,7 +413,10 @@ static void test_store_inodes_persist_across_reopen(void **state)
 	uint64_t inos[COUNT(paths)], max_v1 = 0;
 	const char *dir = *state;
 	struct pc_store *store = store_test_open(dir);
+	uint32_t generation = pc_store_generation(store);
 	struct pc_inode inode;
+
+	assert_int_not_equal(generation, 0);
 
 	assert_rc(store_test_install(store, tree_v1, COUNT(tree_v1), 1, NULL),
 		  0);
@@ -426,8 +429,10 @@ static void test_store_inodes_persist_across_reopen(void **state)
 	}
 	pc_store_close(store);
 
-	/* File handles survive a restart: same numbers, same inodes. */
+	/* File handles survive a restart: same numbers, same inodes, and
+	 * the same generation. */
 	store = store_test_open(dir);
+	assert_int_equal(pc_store_generation(store), generation);
 	for (size_t i = 0; i < COUNT(paths); i++) {
 		assert_int_equal(ino_of(store, 0, paths[i]), inos[i]);
 		inode_of(store, inos[i], &inode);
