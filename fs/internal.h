@@ -32,7 +32,7 @@ struct pc_fs {
 	struct pc_net *net; /* set before mount, then read-only */
 	struct fuse_session *session;
 	char *mountpoint;
-	bool mounted;
+	atomic_bool mounted; /* main thread writes, loop thread reads */
 
 	/* Reads waiting for fetches (parked.c).  The replier thread answers
 	 * those that pass their deadline and sends the EINTR of interrupted
@@ -84,8 +84,8 @@ void pc_fs_open_file_put(struct open_file *of);
 /* Drops the kernel's reference to every file it still has open. */
 void pc_fs_close_open_files(struct pc_fs *fs);
 /* Replies from the chunk files if all of [off, off + size) is cached (0);
- * else -ENOENT with the missing chunk indexes, and nothing replied.  @hit
- * counts the read as a cache hit. */
+ * else -ENOENT with the missing chunk indexes, or -EIO if a chunk file has
+ * the wrong length, and nothing replied.  @hit counts a cache hit. */
 int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		       uint64_t off, size_t size, bool hit, uint32_t *missing,
 		       unsigned *nmissing);

@@ -10,8 +10,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -173,8 +175,32 @@ int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	*nmissing = 0;
 	for (uint32_t i = first; i <= last; i++) {
 		int fd = pc_store_chunk_open(fs->store, &of->chunks[i].hash);
+		struct stat st;
 
 		if (fd < 0) {
+			missing[(*nmissing)++] = i;
+			continue;
+		}
+		/* A chunk file is verified before it is renamed in; its length
+		 * is checked again here (cheap), so that a file damaged on
+		 * disk since is never served short or long: it is discarded
+		 * and fetched again.  (Rare: the discard's LMDB write may
+		 * wait behind a version install.) */
+		if (fstat(fd, &st) < 0 ||
+		    (uint64_t)st.st_size != of->chunks[i].len) {
+			char hex[PC_HASH_HEX_LEN + 1];
+
+			close(fd);
+			pc_hash_to_hex(&of->chunks[i].hash, hex);
+			fprintf(stderr,
+				"peercache: chunk %s: the cached file "
+				"has the wrong length; fetching it again\n",
+				hex);
+			if (pc_store_chunk_discard(fs->store,
+						   &of->chunks[i].hash) < 0) {
+				rc = -EIO;
+				goto out;
+			}
 			missing[(*nmissing)++] = i;
 			continue;
 		}
@@ -269,6 +295,7 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	uint32_t missing[PC_FS_MAX_SPAN];
 	unsigned nmissing;
+	int rc;
 
 	(void)ino;
 	/* The kernel sends RELEASE only once every READ of the file has been
@@ -288,10 +315,11 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		goto out;
 	}
 	maybe_prefetch(fs, of, chunk_at(of, (uint64_t)off));
-	if (pc_fs_reply_cached(fs, req, of, (uint64_t)off, size, true, missing,
-			       &nmissing) == 0)
+	rc = pc_fs_reply_cached(fs, req, of, (uint64_t)off, size, true, missing,
+				&nmissing);
+	if (rc == 0)
 		goto out;
-	if (failed_recently(of, chunk_at(of, (uint64_t)off))) {
+	if (rc != -ENOENT || failed_recently(of, chunk_at(of, (uint64_t)off))) {
 		fuse_reply_err(req, EIO);
 		goto out;
 	}

@@ -90,6 +90,33 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
 	return fd;
 }
 
+int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash)
+{
+	struct store_usage_delta usage = { 0, 0 };
+	char path[STORE_CHUNK_PATH_LEN];
+	MDB_txn *txn;
+	int rc;
+
+	if (store->readonly)
+		return -EROFS;
+	store_chunk_path(hash, path);
+	if (unlinkat(store->chunks_fd, path, 0) < 0 && errno != ENOENT)
+		return -errno;
+	/* The file is gone first: an index entry without a file is what a
+	 * crash in between leaves, and start-up drops those. */
+	rc = store_txn_begin(store, 0, &txn);
+	if (rc < 0)
+		return rc;
+	rc = store_index_del(store, txn, hash, &usage);
+	if (rc == 0)
+		rc = store_usage_apply(store, txn, &usage);
+	if (rc < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return store_txn_commit(txn, "discarding a chunk");
+}
+
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 {
 	char path[STORE_CHUNK_PATH_LEN];

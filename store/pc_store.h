@@ -76,6 +76,11 @@ uint32_t pc_store_generation(const struct pc_store *store);
  */
 int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
+/* Removes chunk @hash (file and index entry), e.g. one found damaged on
+ * disk, so that the next read fetches it again.  0 (also if absent) or a
+ * negative errno; -EROFS in a read-only view.  One LMDB write transaction:
+ * not for a FUSE worker's hot path. */
+int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash);
 
 /*
  * A download in progress: bytes go to a file in tmp/ and through SHA-256

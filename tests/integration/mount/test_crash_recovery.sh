@@ -35,3 +35,13 @@ files=$(find cache/chunks -type f | wc -l)
 sleep 1.5 # the index is flushed every second
 stats=$(pc_ctl stats --json)
 assert_eq "$files" "$(pc_json_get "$stats" chunks)" "indexed chunks vs files"
+
+# A chunk file damaged on disk after it was cached (here: cut short) is
+# never served: it is discarded and fetched again.
+victim=$(manifest_file_chunks "$(manifest_path repo)" large.bin | sed -n 3p)
+truncate -s 1000 "cache/chunks/${victim:0:2}/$victim"
+echo 3 >/proc/sys/vm/drop_caches
+assert_file_same src/large.bin mnt/large.bin
+assert_eq "$victim" "$(sha256sum <"cache/chunks/${victim:0:2}/$victim" | cut -d' ' -f1)" \
+	"the damaged chunk fetched again"
+assert_contains "$(cat "$PC_DAEMON_LOG")" "wrong length" "the daemon says why"
