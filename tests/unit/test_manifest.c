@@ -656,10 +656,16 @@ static void test_manifest_rejects_chunk_of_length_0(void **state)
 
 static void test_manifest_rejects_short_chunk_before_the_last(void **state)
 {
+	/* clang-format off */
+	static const char text[] =
+		HEADER("1")
+		"F 644 0 10 2 f\n"
+		HEX_A " 9\n"
+		HEX_A " 1\n";
+	/* clang-format on */
+
 	(void)state;
-	assert_rejected(HEADER("1") "F 644 0 10 2 f\n" HEX_A " 9\n" HEX_A " 1"
-									  "\n",
-			-EBADMSG,
+	assert_rejected(text, -EBADMSG,
 			"'f': chunk 0 has length 9 outside 262144..4194304");
 }
 
