@@ -1,0 +1,672 @@
+/*
+ * peer_server.c - serves this node's verified chunks to its LAN peers over
+ * HTTP, with libmicrohttpd on one internal epoll thread.
+ *
+ * The server is deliberately tiny: one URL shape, two methods, bodies that
+ * are whole chunk files handed to the kernel with sendfile.  Only files
+ * that pc_store_chunk_open() returns are ever sent, and the store renames a
+ * file into chunks/ only after its length and SHA-256 were checked, so a
+ * byte that failed verification cannot leave through here.  The receiving
+ * peer verifies again anyway; a node that sent garbage would be banned.
+ *
+ * Every resource a client can make the server hold is bounded, and a
+ * client over a bound gets an answer it can act on where that is cheap:
+ *   - upload slots (max_uploads): a GET over the limit gets 503 with
+ *     Retry-After, so the peer tries another source or comes back;
+ *   - connections, in total and per source address: closed at accept
+ *     (the total is a few times max_uploads, so the 503 path is what
+ *     peers normally see);
+ *   - time: a connection that sends or receives nothing for timeout_s is
+ *     closed, which is what frees a slowloris' slot;
+ *   - memory: a few KiB of libmicrohttpd pool per connection; bodies are
+ *     never buffered in user space.
+ * Sources outside the ACL are closed at accept, before any byte is read.
+ *
+ * Threads and ownership:
+ *   - libmicrohttpd's thread runs on_accept, on_request, on_completed and
+ *     on_mhd_log; the owner's thread runs start, stop, set_acl, stats.
+ *   - Fields fixed at start (store, daemon, port, limits, log settings,
+ *     the canned responses) are read-only until stop; the canned
+ *     responses are reference-counted by libmicrohttpd under its own lock.
+ *   - The ACL is guarded by acl_lock; the peer table and the last
+ *     libmicrohttpd message by lock; the counters are atomics.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+#include <pthread.h>
+
+#include "peer_server.h"
+
+#define P2P_PREFIX "/p2p/"
+/* libmicrohttpd's per-connection pool: the request line and headers of a
+ * peer's GET are well under 1 KiB, and response bodies never enter it. */
+#define CONNECTION_MEMORY (8 * 1024)
+#define DEFAULT_PER_CLIENT 8
+#define DEFAULT_TIMEOUT_S 10
+#define MIN_CONNECTIONS 64
+
+/* A GET whose body is being sent: it holds one upload slot until
+ * libmicrohttpd reports the request completed.  MHD thread only. */
+struct upload {
+	struct pc_hash hash;
+	uint64_t size;
+	struct in_addr peer;
+};
+
+struct pc_peer_server {
+	/* Fixed at start, read-only until stop. */
+	struct pc_store *store; /* borrowed, thread-safe */
+	struct MHD_Daemon *daemon;
+	uint16_t port;
+	unsigned max_uploads;
+	enum pc_log_level log_level;
+	pc_peer_server_log_fn log;
+	void *log_arg;
+	struct MHD_Response *resp_bad_request; /* 400 */
+	struct MHD_Response *resp_not_found;   /* 404 */
+	struct MHD_Response *resp_bad_method;  /* 405 */
+	struct MHD_Response *resp_busy;	       /* 503 */
+
+	pthread_mutex_t acl_lock;
+	struct pc_acl acl; /* guarded by acl_lock */
+
+	pthread_mutex_t lock;
+	struct pc_peer_server_peer peers[PC_PEER_SERVER_MAX_PEERS]; /* lock */
+	size_t npeers;		  /* guarded by lock */
+	char last_mhd_error[256]; /* guarded by lock */
+
+	/* Written on the MHD thread, read anywhere. */
+	atomic_uint uploads_in_flight;
+	_Atomic uint64_t chunks_served;
+	_Atomic uint64_t bytes_served;
+	_Atomic uint64_t uploads_aborted;
+	_Atomic uint64_t refused_limit;
+	_Atomic uint64_t refused_acl;
+	_Atomic uint64_t not_found;
+	_Atomic uint64_t bad_requests;
+};
+
+static void server_log(struct pc_peer_server *server, enum pc_log_level level,
+		       const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void server_log(struct pc_peer_server *server, enum pc_log_level level,
+		       const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (!server->log || level > server->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	server->log(server->log_arg, level, line);
+}
+
+/* A one-line reason into @err (which may be NULL); returns @code. */
+static int set_err(int code, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int set_err(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static void count(_Atomic uint64_t *counter, uint64_t delta)
+{
+	atomic_fetch_add_explicit(counter, delta, memory_order_relaxed);
+}
+
+static uint64_t counter_value(_Atomic uint64_t *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+/* ---- libmicrohttpd callbacks ------------------------------------------- */
+
+/* Messages libmicrohttpd has for us: mostly about single connections
+ * (debug); kept so that a failed start can say why. */
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct pc_peer_server *server = cls;
+	char line[256];
+	size_t len;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	len = strlen(line);
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	pthread_mutex_lock(&server->lock);
+	memcpy(server->last_mhd_error, line, len + 1);
+	pthread_mutex_unlock(&server->lock);
+	server_log(server, PC_LOG_DEBUG, "peer server: %s", line);
+}
+
+/* The URL is matched exactly as sent: "%61" is not "a", and "%00" cannot
+ * hide a suffix from the hash check. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return strlen(s);
+}
+
+static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
+				 socklen_t addrlen)
+{
+	struct pc_peer_server *server = cls;
+	const struct sockaddr_in *sin = (const void *)addr;
+	char text[INET_ADDRSTRLEN] = "?";
+	bool allowed = false;
+
+	if (addr && addr->sa_family == AF_INET && addrlen >= sizeof(*sin)) {
+		pthread_mutex_lock(&server->acl_lock);
+		allowed = pc_acl_allows(&server->acl, &sin->sin_addr);
+		pthread_mutex_unlock(&server->acl_lock);
+		inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+	}
+	if (allowed)
+		return MHD_YES;
+	count(&server->refused_acl, 1);
+	server_log(server, PC_LOG_DEBUG,
+		   "peer server: refused a connection from %s (not an "
+		   "allowed source)",
+		   text);
+	return MHD_NO;
+}
+
+static struct in_addr client_address(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	struct in_addr addr = { 0 };
+
+	if (info && info->client_addr &&
+	    info->client_addr->sa_family == AF_INET)
+		addr = ((const struct sockaddr_in *)(const void *)
+				info->client_addr)
+			       ->sin_addr;
+	return addr;
+}
+
+/* 503: every upload slot is taken, or this node is short of descriptors
+ * for a moment.  Either way the peer should try elsewhere or come back. */
+static enum MHD_Result answer_busy(struct pc_peer_server *server,
+				   struct MHD_Connection *conn)
+{
+	count(&server->refused_limit, 1);
+	return MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+				  server->resp_busy);
+}
+
+/* Takes an upload slot; false when all max_uploads are in use. */
+static bool take_upload_slot(struct pc_peer_server *server)
+{
+	unsigned before = atomic_fetch_add(&server->uploads_in_flight, 1);
+
+	if (before < server->max_uploads)
+		return true;
+	atomic_fetch_sub(&server->uploads_in_flight, 1);
+	return false;
+}
+
+static void release_upload_slot(struct pc_peer_server *server)
+{
+	atomic_fetch_sub(&server->uploads_in_flight, 1);
+}
+
+/*
+ * Opens chunk @hash for a response.  The store renames a file into chunks/
+ * only after checking it, so what is there is verified, unless the disk
+ * damaged it since.  The server cannot compare the size with the index
+ * (the store has no size lookup), but it refuses what no object can be:
+ * not a regular file, empty (chunks and manifests have at least one byte)
+ * or larger than PC_MANIFEST_MAX.  Such a file is treated as absent and
+ * logged; the receiving peer verifies every body anyway.
+ */
+static int open_chunk(struct pc_peer_server *server, const struct pc_hash *hash,
+		      uint64_t *size)
+{
+	char hex[PC_HASH_HEX_LEN + 1];
+	struct stat st;
+	int fd = pc_store_chunk_open(server->store, hash);
+
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (uint64_t)st.st_size <= PC_MANIFEST_MAX) {
+		*size = (uint64_t)st.st_size;
+		return fd;
+	}
+	close(fd);
+	pc_hash_to_hex(hash, hex);
+	server_log(server, PC_LOG_ERROR,
+		   "peer server: chunk %s is damaged (not a regular file of "
+		   "a possible size); not serving it",
+		   hex);
+	return -ENOENT;
+}
+
+/* 200 with the @size bytes of chunk file @fd as the body (sendfile).
+ * Takes @fd.  MHD_NO (the connection is closed) if out of memory. */
+static enum MHD_Result answer_chunk(struct MHD_Connection *conn, int fd,
+				    uint64_t size)
+{
+	struct MHD_Response *response = MHD_create_response_from_fd64(size, fd);
+	enum MHD_Result ret;
+
+	if (!response) {
+		close(fd);
+		return MHD_NO;
+	}
+	/* From here the response owns @fd and closes it when destroyed. */
+	ret = MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+				      "application/octet-stream");
+	if (ret == MHD_YES)
+		ret = MHD_queue_response(conn, MHD_HTTP_OK, response);
+	MHD_destroy_response(response);
+	return ret;
+}
+
+static enum MHD_Result serve_chunk(struct pc_peer_server *server,
+				   struct MHD_Connection *conn,
+				   const struct pc_hash *hash, bool head,
+				   void **req_cls)
+{
+	struct upload *upload;
+	uint64_t size = 0;
+	int fd = open_chunk(server, hash, &size);
+
+	if (fd == -ENOENT) {
+		count(&server->not_found, 1);
+		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND,
+					  server->resp_not_found);
+	}
+	if (fd < 0) {
+		server_log(server, PC_LOG_WARN,
+			   "peer server: cannot open a chunk: %s",
+			   strerror(-fd));
+		return answer_busy(server, conn);
+	}
+	if (head) /* no body: no slot, nothing served */
+		return answer_chunk(conn, fd, size);
+	if (!take_upload_slot(server)) {
+		close(fd);
+		return answer_busy(server, conn);
+	}
+	upload = malloc(sizeof(*upload));
+	if (!upload) {
+		close(fd);
+		release_upload_slot(server);
+		return MHD_NO;
+	}
+	upload->hash = *hash;
+	upload->size = size;
+	upload->peer = client_address(conn);
+	if (answer_chunk(conn, fd, size) != MHD_YES) {
+		free(upload);
+		release_upload_slot(server);
+		return MHD_NO;
+	}
+	/* on_completed releases the slot, however the upload ends. */
+	*req_cls = upload;
+	return MHD_YES;
+}
+
+/*
+ * Every request is answered on the first call, when its headers are in:
+ * nothing here reads a request body.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
+{
+	struct pc_peer_server *server = cls;
+	const size_t prefix_len = strlen(P2P_PREFIX);
+	struct pc_hash hash;
+	bool head;
+
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	if (*req_cls)
+		return MHD_NO; /* answered already; cannot happen */
+	head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
+		count(&server->bad_requests, 1);
+		return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+					  server->resp_bad_method);
+	}
+	if (strncmp(url, P2P_PREFIX, prefix_len) != 0) {
+		count(&server->bad_requests, 1);
+		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND,
+					  server->resp_not_found);
+	}
+	if (pc_hash_from_hex(url + prefix_len, strlen(url + prefix_len),
+			     &hash) < 0) {
+		count(&server->bad_requests, 1);
+		return MHD_queue_response(conn, MHD_HTTP_BAD_REQUEST,
+					  server->resp_bad_request);
+	}
+	return serve_chunk(server, conn, &hash, head, req_cls);
+}
+
+/* The table of peers served; caller holds server->lock.  A new source
+ * takes a free line or the line of the peer that got the fewest bytes. */
+static struct pc_peer_server_peer *peer_line(struct pc_peer_server *server,
+					     struct in_addr addr)
+{
+	struct pc_peer_server_peer *line = NULL;
+
+	for (size_t i = 0; i < server->npeers; i++) {
+		if (server->peers[i].addr.s_addr == addr.s_addr)
+			return &server->peers[i];
+		if (!line || server->peers[i].bytes < line->bytes)
+			line = &server->peers[i];
+	}
+	if (server->npeers < PC_PEER_SERVER_MAX_PEERS)
+		line = &server->peers[server->npeers++];
+	memset(line, 0, sizeof(*line));
+	line->addr = addr;
+	return line;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct pc_peer_server *server = cls;
+	struct upload *upload = *req_cls;
+	struct pc_peer_server_peer *line;
+	char hex[PC_HASH_HEX_LEN + 1];
+	char peer[INET_ADDRSTRLEN];
+
+	(void)conn;
+	if (!upload)
+		return; /* not a GET that was answered with a body */
+	*req_cls = NULL;
+	release_upload_slot(server);
+	pc_hash_to_hex(&upload->hash, hex);
+	inet_ntop(AF_INET, &upload->peer, peer, sizeof(peer));
+	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+		count(&server->uploads_aborted, 1);
+		server_log(server, PC_LOG_DEBUG,
+			   "peer server: upload of chunk %s to %s cut short "
+			   "(reason %d)",
+			   hex, peer, (int)toe);
+		free(upload);
+		return;
+	}
+	count(&server->chunks_served, 1);
+	count(&server->bytes_served, upload->size);
+	pc_store_count(server->store, PC_CTR_CHUNKS_SERVED_PEERS, 1);
+	pc_store_count(server->store, PC_CTR_BYTES_SERVED_PEERS, upload->size);
+	pthread_mutex_lock(&server->lock);
+	line = peer_line(server, upload->peer);
+	line->chunks++;
+	line->bytes += upload->size;
+	pthread_mutex_unlock(&server->lock);
+	server_log(server, PC_LOG_DEBUG,
+		   "peer server: served chunk %s (%llu bytes) to %s", hex,
+		   (unsigned long long)upload->size, peer);
+	free(upload);
+}
+
+/* ---- lifetime ------------------------------------------------------------- */
+
+static struct MHD_Response *canned(const char *body, const char *header,
+				   const char *value)
+{
+	struct MHD_Response *response = MHD_create_response_from_buffer(
+		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
+
+	if (!response)
+		return NULL;
+	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    "text/plain") != MHD_YES ||
+	    (header &&
+	     MHD_add_response_header(response, header, value) != MHD_YES)) {
+		MHD_destroy_response(response);
+		return NULL;
+	}
+	return response;
+}
+
+static void destroy_canned(struct pc_peer_server *server)
+{
+	struct MHD_Response **all[] = { &server->resp_bad_request,
+					&server->resp_not_found,
+					&server->resp_bad_method,
+					&server->resp_busy };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (*all[i])
+			MHD_destroy_response(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
+static int make_canned(struct pc_peer_server *server)
+{
+	server->resp_bad_request = canned("bad request\n", NULL, NULL);
+	server->resp_not_found = canned("not found\n", NULL, NULL);
+	server->resp_bad_method = canned("method not allowed\n",
+					 MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	server->resp_busy =
+		canned("busy, retry later\n", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	if (server->resp_bad_request && server->resp_not_found &&
+	    server->resp_bad_method && server->resp_busy)
+		return 0;
+	destroy_canned(server);
+	return -ENOMEM;
+}
+
+void pc_peer_server_opts_init(struct pc_peer_server_opts *opts)
+{
+	memset(opts, 0, sizeof(*opts));
+	opts->port = PC_PEER_SERVER_PORT;
+	opts->max_uploads = PC_PEER_SERVER_MAX_UPLOADS;
+	opts->per_client_max = DEFAULT_PER_CLIENT;
+	opts->timeout_s = DEFAULT_TIMEOUT_S;
+	opts->log_level = PC_LOG_INFO;
+}
+
+static int check_opts(const struct pc_peer_server_opts *opts,
+		      struct sockaddr_in *sin, char *err, size_t errlen)
+{
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(opts->port);
+	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	if (!opts->allow)
+		return set_err(-EINVAL, err, errlen,
+			       "peer server: no list of allowed sources");
+	if (opts->max_uploads == 0 || opts->timeout_s == 0)
+		return set_err(-EINVAL, err, errlen,
+			       "peer server: max_uploads and the timeout must "
+			       "be at least 1");
+	if (opts->max_connections && opts->max_connections < opts->max_uploads)
+		return set_err(-EINVAL, err, errlen,
+			       "peer server: max_connections (%u) is below "
+			       "max_uploads (%u)",
+			       opts->max_connections, opts->max_uploads);
+	if (opts->bind_address && opts->bind_address[0] &&
+	    inet_pton(AF_INET, opts->bind_address, &sin->sin_addr) != 1)
+		return set_err(-EINVAL, err, errlen,
+			       "peer server: \"%s\" is not an IPv4 address",
+			       opts->bind_address);
+	return 0;
+}
+
+static unsigned connection_limit(const struct pc_peer_server_opts *opts)
+{
+	unsigned limit;
+
+	if (opts->max_connections)
+		return opts->max_connections;
+	limit = opts->max_uploads > 1024 ? 4096 : 4 * opts->max_uploads;
+	return limit < MIN_CONNECTIONS ? MIN_CONNECTIONS : limit;
+}
+
+static int start_daemon(struct pc_peer_server *server,
+			const struct pc_peer_server_opts *opts,
+			const struct sockaddr_in *sin, char *err, size_t errlen)
+{
+	const union MHD_DaemonInfo *info;
+	char addr[INET_ADDRSTRLEN];
+	int saved_errno;
+
+	server->daemon = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			MHD_USE_ERROR_LOG,
+		opts->port, on_accept, server, on_request, server,
+		MHD_OPTION_SOCK_ADDR, sin, MHD_OPTION_CONNECTION_LIMIT,
+		connection_limit(opts), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		opts->per_client_max, MHD_OPTION_CONNECTION_TIMEOUT,
+		opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+		(size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
+		on_completed, server, MHD_OPTION_UNESCAPE_CALLBACK,
+		keep_escaped, server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+		server, MHD_OPTION_END);
+	saved_errno = errno;
+	inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+	if (!server->daemon) {
+		/* libmicrohttpd logged why; errno is only a hint. */
+		bool known = saved_errno == EADDRINUSE ||
+			     saved_errno == EACCES ||
+			     saved_errno == EADDRNOTAVAIL;
+
+		pthread_mutex_lock(&server->lock);
+		set_err(0, err, errlen,
+			"peer server: cannot listen on %s:%u: %s", addr,
+			(unsigned)opts->port,
+			server->last_mhd_error[0] ? server->last_mhd_error
+						  : strerror(saved_errno));
+		pthread_mutex_unlock(&server->lock);
+		return known ? -saved_errno : -EIO;
+	}
+	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	server->port = info && info->port ? info->port : opts->port;
+	server_log(server, PC_LOG_INFO,
+		   "peer server: listening on %s:%u (%u uploads, %u s idle "
+		   "timeout)",
+		   addr, (unsigned)server->port, opts->max_uploads,
+		   opts->timeout_s);
+	return 0;
+}
+
+struct pc_peer_server *
+pc_peer_server_start(struct pc_store *store,
+		     const struct pc_peer_server_opts *opts, char *err,
+		     size_t errlen)
+{
+	struct pc_peer_server *server;
+	struct sockaddr_in sin;
+	int rc = check_opts(opts, &sin, err, errlen);
+
+	if (rc < 0) {
+		errno = -rc;
+		return NULL;
+	}
+	server = calloc(1, sizeof(*server));
+	if (!server) {
+		set_err(0, err, errlen, "peer server: out of memory");
+		return NULL;
+	}
+	server->store = store;
+	server->max_uploads = opts->max_uploads;
+	server->log_level = opts->log_level;
+	server->log = opts->log;
+	server->log_arg = opts->log_arg;
+	server->acl = *opts->allow;
+	pthread_mutex_init(&server->acl_lock, NULL);
+	pthread_mutex_init(&server->lock, NULL);
+	rc = make_canned(server);
+	if (rc < 0)
+		set_err(0, err, errlen, "peer server: out of memory");
+	else
+		rc = start_daemon(server, opts, &sin, err, errlen);
+	if (rc < 0) {
+		destroy_canned(server);
+		pthread_mutex_destroy(&server->lock);
+		pthread_mutex_destroy(&server->acl_lock);
+		free(server);
+		errno = -rc;
+		return NULL;
+	}
+	return server;
+}
+
+uint16_t pc_peer_server_port(const struct pc_peer_server *server)
+{
+	return server->port;
+}
+
+void pc_peer_server_set_acl(struct pc_peer_server *server,
+			    const struct pc_acl *allow)
+{
+	pthread_mutex_lock(&server->acl_lock);
+	server->acl = *allow;
+	pthread_mutex_unlock(&server->acl_lock);
+}
+
+static int by_bytes_desc(const void *a, const void *b)
+{
+	const struct pc_peer_server_peer *pa = a, *pb = b;
+
+	if (pa->bytes != pb->bytes)
+		return pa->bytes < pb->bytes ? 1 : -1;
+	return pa->addr.s_addr < pb->addr.s_addr   ? -1
+	       : pa->addr.s_addr > pb->addr.s_addr ? 1
+						   : 0;
+}
+
+void pc_peer_server_stats(struct pc_peer_server *server,
+			  struct pc_peer_server_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->chunks_served = counter_value(&server->chunks_served);
+	out->bytes_served = counter_value(&server->bytes_served);
+	out->uploads_aborted = counter_value(&server->uploads_aborted);
+	out->refused_limit = counter_value(&server->refused_limit);
+	out->refused_acl = counter_value(&server->refused_acl);
+	out->not_found = counter_value(&server->not_found);
+	out->bad_requests = counter_value(&server->bad_requests);
+	out->uploads_in_flight = atomic_load(&server->uploads_in_flight);
+	pthread_mutex_lock(&server->lock);
+	out->npeers = server->npeers;
+	memcpy(out->peers, server->peers,
+	       server->npeers * sizeof(server->peers[0]));
+	pthread_mutex_unlock(&server->lock);
+	qsort(out->peers, out->npeers, sizeof(out->peers[0]), by_bytes_desc);
+}
+
+void pc_peer_server_stop(struct pc_peer_server *server)
+{
+	if (!server)
+		return;
+	/* Joins the MHD thread; every request still open completes (and
+	 * releases its slot) through on_completed before this returns. */
+	MHD_stop_daemon(server->daemon);
+	destroy_canned(server);
+	pthread_mutex_destroy(&server->lock);
+	pthread_mutex_destroy(&server->acl_lock);
+	free(server);
+}
