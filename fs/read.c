@@ -148,7 +148,9 @@ static uint32_t chunk_at(const struct open_file *of, uint64_t off)
 
 /*
  * Tries to answer from the cache.  Returns 0 if replied, or -ENOENT with
- * the missing chunk indexes in @missing / @nmissing (nothing replied).
+ * the missing chunk indexes in @missing / @nmissing (a damaged chunk file
+ * is discarded and counted as missing), or -EIO if the discard failed;
+ * nothing is replied then.
  */
 int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		       uint64_t off, size_t size, bool hit, uint32_t *missing,
