@@ -188,17 +188,17 @@ other_fs_start() {
 # the bytes and stops it.  Sets other_s and other_rss (MiB); returns 1 if
 # the read failed.
 other_fs_cold() {
-	local read_ok=0
+	local status=0
 	drop_caches
 	if other_s=$(timeit cat "$PC_TMP/$1/big.bin"); then
 		other_rss=$(peak_rss_mib "$other_pid")
 		check_big "$1" "$PC_TMP/$1/big.bin"
 	else
-		read_ok=1
+		status=1
 	fi
 	other_fs_stop "$other_pid" "$PC_TMP/$1"
 	rm -rf "$PC_TMP/$1-cache"
-	return "$read_ok"
+	return "$status"
 }
 
 load_before=$(cut -d' ' -f1 /proc/loadavg)
