@@ -23,7 +23,10 @@ enum key_type {
 	KEY_LIST,
 	KEY_DURATION,
 	KEY_COUNT,
-	KEY_LOGLEVEL
+	KEY_LOGLEVEL,
+	KEY_BOOL,
+	KEY_MILLIS,
+	KEY_SIZE
 };
 
 struct key {
@@ -55,6 +58,25 @@ static const struct key keys[] = {
 	{ "max_fetches", KEY_COUNT, FIELD(max_fetches), 0, 256, "8" },
 	{ "prefetch", KEY_COUNT, FIELD(prefetch), 0, 64, "4" },
 	{ "log_level", KEY_LOGLEVEL, FIELD(log_level), 0, 0, "info" },
+	{ "discovery", KEY_BOOL, FIELD(discovery), 0, 0, "on" },
+	{ "discovery_port", KEY_COUNT, FIELD(discovery_port), 0, 65535,
+	  "8082" },
+	{ "interfaces", KEY_STRING, FIELD(interfaces), 0, 0, "" },
+	{ "discovery_group", KEY_STRING, FIELD(discovery_group), 0, 0, "" },
+	{ "peers", KEY_STRING, FIELD(peers), 0, 0, "" },
+	{ "peer_allow", KEY_STRING, FIELD(peer_allow), 0, 0, "" },
+	{ "fleet_key_file", KEY_STRING, FIELD(fleet_key_file), 0, 0, "" },
+	{ "discovery_timeout", KEY_MILLIS, FIELD(discovery_timeout), 0, 10000,
+	  "50ms" },
+	{ "peer_server", KEY_BOOL, FIELD(peer_server), 0, 0, "on" },
+	{ "peer_port", KEY_COUNT, FIELD(peer_port), 0, 65535, "8081" },
+	{ "max_uploads", KEY_COUNT, FIELD(max_uploads), 0, 10000, "50" },
+	{ "peer_ban_time", KEY_DURATION, FIELD(peer_ban_time), 0, 0, "10m" },
+	{ "quota", KEY_SIZE, FIELD(quota), 0, 0, "512M" },
+	{ "max_age", KEY_DURATION, FIELD(max_age), 0, 0, "30d" },
+	{ "purge_interval", KEY_DURATION, FIELD(purge_interval), 0, 0, "1h" },
+	{ "metrics_listen", KEY_STRING, FIELD(metrics_listen), 0, 0, "" },
+	{ "control_group", KEY_STRING, FIELD(control_group), 0, 0, "" },
 };
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
@@ -70,6 +92,58 @@ static const struct key *find_key(const char *name)
 static void *field_of(struct pc_config *cfg, size_t offset)
 {
 	return (char *)cfg + offset;
+}
+
+static int set_bool(bool *field, const char *name, const char *value,
+		    char *err, size_t errlen)
+{
+	static const char *const yes[] = { "on", "yes", "true", "1" };
+	static const char *const no[] = { "off", "no", "false", "0" };
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(value, yes[i]) == 0) {
+			*field = true;
+			return 0;
+		}
+		if (strcasecmp(value, no[i]) == 0) {
+			*field = false;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "%s: '%s' is not on or off", name, value);
+	return -EINVAL;
+}
+
+/* "50ms", or a duration in seconds ("2s", "1m"); 1..k->max ms. */
+static int set_millis(uint64_t *field, const struct key *k, const char *value,
+		      char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+	uint64_t number = 0;
+	int rc = -EINVAL;
+
+	if (len > 2 && strcmp(value + len - 2, "ms") == 0) {
+		char *end;
+
+		errno = 0;
+		number = strtoull(value, &end, 10);
+		rc = (errno || end != value + len - 2 || value[0] == '-') ?
+			     -EINVAL :
+			     0;
+	} else if (pc_parse_duration(value, &number) == 0 &&
+		   number <= k->max / 1000) {
+		number *= 1000;
+		rc = 0;
+	}
+	if (rc < 0 || number == 0 || number > k->max) {
+		snprintf(err, errlen,
+			 "%s: '%s' is not a duration from 1ms to %zums "
+			 "(like 50ms, 1s)",
+			 k->name, value, k->max);
+		return -EINVAL;
+	}
+	*field = number;
+	return 0;
 }
 
 static int set_key(struct pc_config *cfg, const struct key *k,
@@ -130,6 +204,21 @@ static int set_key(struct pc_config *cfg, const struct key *k,
 		*(uint64_t *)field_of(cfg, k->offset) = number;
 		return 0;
 	}
+	case KEY_BOOL:
+		return set_bool(field_of(cfg, k->offset), k->name, value, err,
+				errlen);
+	case KEY_MILLIS:
+		return set_millis(field_of(cfg, k->offset), k, value, err,
+				  errlen);
+	case KEY_SIZE:
+		if (pc_parse_size(value, &number) < 0 || number == 0) {
+			snprintf(err, errlen,
+				 "%s: '%s' is not a size (like 512M, 5G)",
+				 k->name, value);
+			return -EINVAL;
+		}
+		*(uint64_t *)field_of(cfg, k->offset) = number;
+		return 0;
 	case KEY_LOGLEVEL:
 		for (size_t i = 0; i < 4; i++) {
 			if (strcasecmp(value, level_names[i]) == 0) {
@@ -286,6 +375,18 @@ void pc_config_print(const struct pc_config *cfg, void *out)
 			fprintf(f, "%s = %s\n", k->name,
 				level_names[cfg->log_level]);
 			break;
+		case KEY_BOOL:
+			fprintf(f, "%s = %s\n", k->name,
+				*(const bool *)field ? "on" : "off");
+			break;
+		case KEY_MILLIS:
+			fprintf(f, "%s = %llums\n", k->name,
+				(unsigned long long)*(const uint64_t *)field);
+			break;
+		case KEY_SIZE:
+			fprintf(f, "%s = %llu\n", k->name,
+				(unsigned long long)*(const uint64_t *)field);
+			break;
 		}
 	}
 }
@@ -301,5 +402,12 @@ void pc_config_free(struct pc_config *cfg)
 	free(cfg->control_socket);
 	free(cfg->proxy);
 	free(cfg->ca_file);
+	free(cfg->interfaces);
+	free(cfg->discovery_group);
+	free(cfg->peers);
+	free(cfg->peer_allow);
+	free(cfg->fleet_key_file);
+	free(cfg->metrics_listen);
+	free(cfg->control_group);
 	memset(cfg, 0, sizeof(*cfg));
 }

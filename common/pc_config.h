@@ -44,6 +44,33 @@ struct pc_config {
 	uint64_t prefetch;	  /* chunks read ahead for sequential readers,
 				      default 4 */
 	enum pc_log_level log_level; /* error|warn|info|debug, default info */
+
+	/* LAN peers (docs/PROTOCOL.md). */
+	bool discovery;		     /* UDP discovery, default on */
+	uint64_t discovery_port;     /* default 8082 */
+	char *interfaces;	     /* "eth0, eth1"; "" = every non-loopback
+					IPv4 interface */
+	char *discovery_group;	     /* multicast group; "" = none */
+	char *peers;		     /* static "host[:port], ..."; "" = none */
+	char *peer_allow;	     /* CIDR list allowed besides the local
+					subnets; "" = none */
+	char *fleet_key_file;	     /* HMAC key for discovery; "" = none */
+	uint64_t discovery_timeout;  /* milliseconds, default 50 */
+	bool peer_server;	     /* serve chunks to peers, default on */
+	uint64_t peer_port;	     /* default 8081 */
+	uint64_t max_uploads;	     /* chunk bodies sent at once, default 50 */
+	uint64_t peer_ban_time;	     /* seconds, default 600 */
+
+	/* Cache size and purge. */
+	uint64_t quota;		 /* bytes, default 512 MiB */
+	uint64_t max_age;	 /* seconds since last access, default 30 d */
+	uint64_t purge_interval; /* seconds, default 1 h */
+
+	/* Operating it. */
+	char *metrics_listen; /* "host:port" of the Prometheus endpoint;
+				 "" = off */
+	char *control_group;  /* group also allowed on the control socket;
+				 "" = root only */
 };
 
 /* Fills @cfg with the defaults (owned strings). */
