@@ -10,7 +10,7 @@ build-essential cmake pkg-config clang libclang-rt-dev clang-format
 libfuse3-dev fuse3 libcurl4-openssl-dev liblmdb-dev lmdb-utils libssl-dev
 libuv1-dev libmicrohttpd-dev libinih-dev libcmocka-dev libsystemd-dev
 nginx-light curl openssl iproute2 util-linux procps psmisc python3
-attr
+attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils
 "
 
 missing=""
