@@ -11,6 +11,7 @@
  * a fixed number of clients at once.  A refresh is answered when its poll
  * has ended, without blocking the loop.  docs/CONTROL.md is the contract.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -137,6 +138,12 @@ static void json_uint(struct json *j, const char *key, uint64_t value)
 	json_puts(j, num);
 }
 
+static void json_bool(struct json *j, const char *key, bool value)
+{
+	json_key(j, key);
+	json_puts(j, value ? "true" : "false");
+}
+
 static void json_str(struct json *j, const char *key, const char *value)
 {
 	json_key(j, key);
@@ -174,6 +181,75 @@ static void build_status(struct pc_net *net, struct json *j)
 	json_puts(j, "]");
 }
 
+/* The LAN side: the peer server's refusals, discovery's drops. */
+static void build_peer_stats(struct pc_net *net, struct json *j)
+{
+	struct pc_peer_server_stats *ps = calloc(1, sizeof(*ps));
+	struct pc_disc_counters dc = { 0 };
+
+	if (net->peers.server && ps)
+		pc_peer_server_stats(net->peers.server, ps);
+	if (net->peers.disc)
+		pc_disc_get_counters(net->peers.disc, &dc);
+	json_str(j, "discovery", net->peers.disc ? "on" : "off");
+	json_str(j, "peer_server", net->peers.server ? "on" : "off");
+	json_uint(j, "peer_port", net->peers.http_port);
+	json_uint(j, "peer_refused_limit", ps ? ps->refused_limit : 0);
+	json_uint(j, "peer_refused_acl", ps ? ps->refused_acl : 0);
+	json_uint(j, "peer_not_found", ps ? ps->not_found : 0);
+	json_uint(j, "peer_bad_requests", ps ? ps->bad_requests : 0);
+	json_uint(j, "peer_uploads_aborted", ps ? ps->uploads_aborted : 0);
+	json_uint(j, "uploads_in_flight", ps ? ps->uploads_in_flight : 0);
+	json_uint(j, "discovery_dropped",
+		  dc.denied + dc.truncated + dc.oversized + dc.malformed +
+			  dc.version + dc.bad_tag + dc.rate_limited);
+	json_uint(j, "discovery_denied", dc.denied);
+	json_uint(j, "discovery_malformed",
+		  dc.truncated + dc.oversized + dc.malformed + dc.version);
+	json_uint(j, "discovery_bad_tag", dc.bad_tag);
+	json_uint(j, "discovery_rate_limited", dc.rate_limited);
+	json_uint(j, "discovery_probes_received", dc.probes_received);
+	json_uint(j, "discovery_answers_sent", dc.answers_sent);
+	json_uint(j, "discovery_probes_sent", dc.probes_sent);
+	json_uint(j, "discovery_answers_received", dc.answers_received);
+	json_uint(j, "claims_won", dc.claims_won);
+	json_uint(j, "claims_lost", dc.claims_lost);
+	free(ps);
+}
+
+/* Every peer heard or asked, with what it gave and its ban. */
+static void build_peers(struct pc_net *net, struct json *j)
+{
+	struct net_peer *table = calloc(NET_PEER_TABLE, sizeof(*table));
+	int64_t now = net_unix_now();
+	size_t n = table ? net_peers_snapshot(net, table, NET_PEER_TABLE) : 0;
+
+	json_key(j, "peers");
+	json_puts(j, "[");
+	for (size_t i = 0; i < n; i++) {
+		const struct net_peer *e = &table[i];
+		bool banned = e->banned_until > now;
+
+		json_puts(j, i ? ",{" : "{");
+		j->comma = false;
+		json_str(j, "address", inet_ntoa(e->addr));
+		json_uint(j, "http_port", e->http_port);
+		json_int(j, "first_seen", e->first_seen);
+		json_int(j, "last_seen", e->last_seen);
+		json_uint(j, "chunks", e->chunks);
+		json_uint(j, "bytes", e->bytes);
+		json_uint(j, "bad", e->bad);
+		json_uint(j, "failures", e->failures);
+		json_bool(j, "banned", banned);
+		json_int(j, "banned_until", banned ? e->banned_until : 0);
+		json_str(j, "reason", e->bad ? e->reason : "");
+		json_puts(j, "}");
+	}
+	json_puts(j, "]");
+	j->comma = true;
+	free(table);
+}
+
 static void build_stats(struct pc_net *net, struct json *j)
 {
 	struct pc_store_usage usage = { 0, 0 };
@@ -187,6 +263,7 @@ static void build_stats(struct pc_net *net, struct json *j)
 	for (int c = 0; c < PC_CTR_COUNT; c++)
 		json_uint(j, pc_counter_name((enum pc_counter)c),
 			  pc_store_counter(net->store, (enum pc_counter)c));
+	build_peer_stats(net, j);
 }
 
 /* ---- connections ------------------------------------------------------------ */
@@ -293,6 +370,10 @@ static void client_request(struct control_client *c)
 	} else if (strcmp(line, "stats") == 0) {
 		json_puts(&j, "{");
 		build_stats(c->net, &j);
+		client_reply(c, &j);
+	} else if (strcmp(line, "peers") == 0) {
+		json_puts(&j, "{");
+		build_peers(c->net, &j);
 		client_reply(c, &j);
 	} else if (strcmp(line, "refresh") == 0) {
 		if (net_head_request(c->net, on_refreshed, c) < 0)

@@ -273,7 +273,11 @@ static CURLcode set_options(struct net_xfer *xfer,
 			    const struct net_xfer_opts *opts)
 {
 	const struct pc_config *cfg = xfer->net->cfg;
-	long connect_ms = (long)cfg->connect_timeout * 1000;
+	long connect_ms = opts->connect_timeout_ms
+				  ? (long)opts->connect_timeout_ms
+				  : (long)cfg->connect_timeout * 1000;
+	long low_speed_s = opts->low_speed_time_s ? (long)opts->low_speed_time_s
+						  : (long)cfg->low_speed_time;
 	CURL *easy = xfer->easy;
 	CURLcode code = CURLE_OK;
 
@@ -298,7 +302,7 @@ static CURLcode set_options(struct net_xfer *xfer,
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, opts->scheme);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES_PER_SECOND);
-	SET(CURLOPT_LOW_SPEED_TIME, (long)cfg->low_speed_time);
+	SET(CURLOPT_LOW_SPEED_TIME, low_speed_s);
 	SET(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -310,7 +314,9 @@ static CURLcode set_options(struct net_xfer *xfer,
 	SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
 	if (cfg->ca_file && cfg->ca_file[0])
 		SET(CURLOPT_CAINFO, cfg->ca_file);
-	if (cfg->proxy && cfg->proxy[0])
+	if (opts->direct)
+		SET(CURLOPT_PROXY, ""); /* not even one from the environment */
+	else if (cfg->proxy && cfg->proxy[0])
 		SET(CURLOPT_PROXY, cfg->proxy);
 	if (opts->no_cache)
 		SET(CURLOPT_HTTPHEADER, xfer->net->no_cache_headers);

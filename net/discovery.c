@@ -1378,8 +1378,13 @@ static void dispatch(struct pc_disc *d, const struct packet *pkt,
 		     const struct sockaddr_in *from)
 {
 	uint64_t now = uv_now(d->loop);
+	struct pc_disc_peer peer = { .addr = from->sin_addr,
+				     .udp_port = ntohs(from->sin_port),
+				     .http_port = pkt->http_port };
 
 	if (pkt->type == MSG_ANSWER) {
+		if (d->opts.seen)
+			d->opts.seen(d->opts.cb_arg, &peer);
 		handle_answer(d, pkt, from);
 		return;
 	}
@@ -1392,6 +1397,8 @@ static void dispatch(struct pc_disc *d, const struct packet *pkt,
 		return;
 	}
 	peer_alive(d, from);
+	if (d->opts.seen)
+		d->opts.seen(d->opts.cb_arg, &peer);
 	if (pkt->type == MSG_PROBE)
 		handle_probe(d, pkt, from, now);
 	else if (pkt->type == MSG_CLAIM)

@@ -75,7 +75,10 @@ struct pc_disc_opts {
 	 * whoever waits for it should look again now.  May be NULL. */
 	void (*released)(void *arg, const struct pc_hash *hash,
 			 const struct pc_disc_peer *peer);
-	void *cb_arg;	    /* for fetching and released */
+	/* A valid packet came from @peer (any type, not our own): the
+	 * node learns its neighbours.  May be NULL. */
+	void (*seen)(void *arg, const struct pc_disc_peer *peer);
+	void *cb_arg;	    /* for fetching, released and seen */
 	pc_disc_log_fn log; /* NULL: silent */
 	void *log_arg;
 	unsigned jitter_min_ms; /* answer delay range, default 1..5 */

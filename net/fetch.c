@@ -32,41 +32,6 @@
 /* Less time than this left: the deadline has come, do not start more. */
 #define ATTEMPT_MIN_MS 50
 
-enum fetch_state {
-	FETCH_QUEUED,  /* waiting for a transfer slot */
-	FETCH_RUNNING, /* an attempt holds a slot */
-	FETCH_BACKOFF, /* every source failed; retrying later */
-};
-
-struct commit_job;
-
-/* Loop thread only, like everything here. */
-struct net_fetch {
-	struct pc_net *net;
-	struct pc_hash hash;
-	char hex[PC_HASH_HEX_LEN + 1];
-	uint64_t len;
-	struct net_fetch *table_next;
-	struct net_list queue_link; /* in a queue while FETCH_QUEUED */
-	enum fetch_state state;
-	bool prefetch;		 /* nobody waits for it (yet) */
-	struct net_req *waiters; /* FIFO, owned */
-	struct net_req **waiters_tail;
-	uint64_t deadline;    /* uv_now() milliseconds */
-	uv_timer_t timer;     /* the deadline, or the end of a pause */
-	size_t source;	      /* index in net->sources being tried */
-	unsigned round;	      /* completed rounds over all sources */
-	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
-
-	/* The attempt in progress. */
-	struct net_xfer *xfer;
-	struct pc_store_tmp *tmp;
-	struct commit_job *commit; /* verifying and syncing on a worker */
-	int store_err;		   /* the store failed while writing */
-	bool too_long;		   /* the body exceeded len */
-	uint64_t discarded;	   /* body bytes of a non-200 response */
-};
-
 /* ---- the table -------------------------------------------------------------- */
 
 static struct net_fetch **bucket(struct pc_net *net, const struct pc_hash *h)
@@ -86,6 +51,23 @@ static struct net_fetch *table_find(struct pc_net *net,
 	while (f && !pc_hash_equal(&f->hash, hash))
 		f = f->table_next;
 	return f;
+}
+
+struct net_fetch *net_fetch_find(struct pc_net *net, const struct pc_hash *hash)
+{
+	return table_find(net, hash);
+}
+
+void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
+		    void *arg)
+{
+	struct net_fetch *f, *next;
+
+	for (size_t i = 0; i < NET_FETCH_BUCKETS; i++)
+		for (f = net->table[i]; f; f = next) {
+			next = f->table_next;
+			fn(f, arg);
+		}
 }
 
 static void table_remove(struct pc_net *net, struct net_fetch *fetch)
@@ -190,6 +172,7 @@ static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 		if (f->source < net->nsources)
 			net->sources[f->source].ops->cancel(net, f);
 	}
+	net_peer_fetch_end(net, f);
 	uv_close((uv_handle_t *)&f->timer, on_uv_fetch_closed);
 	/* Out of the table first: a waiter may ask for the hash again. */
 	for (waiter = f->waiters; waiter; waiter = next) {
@@ -275,6 +258,8 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 			net, &net->sources[f->source], f, left);
 		if (rc == 0)
 			return;
+		if (rc == -ENOENT)
+			continue; /* nothing to ask there (no peer has it) */
 		net_log(net, PC_LOG_WARN, "chunk %s: cannot ask %s: %s", f->hex,
 			net->sources[f->source].base, strerror(-rc));
 	}
@@ -305,11 +290,30 @@ static void fetch_pump(struct pc_net *net)
 	net->pumping = false;
 }
 
+void net_fetch_rearm(struct pc_net *net, struct net_fetch *f)
+{
+	uint64_t now = uv_now(&net->loop), until = f->deadline;
+
+	if (f->wait_until && f->wait_until < until)
+		until = f->wait_until;
+	uv_timer_start(&f->timer, on_uv_fetch_timer,
+		       until > now ? until - now : 0, 0);
+}
+
 static void on_uv_fetch_timer(uv_timer_t *timer)
 {
 	struct net_fetch *f = container_of(timer, struct net_fetch, timer);
 	struct pc_net *net = f->net;
 	uint64_t now = uv_now(&net->loop);
+
+	if (f->state == FETCH_RUNNING && f->wait_until &&
+	    now + ATTEMPT_MIN_MS < f->deadline) {
+		/* A neighbour we waited for did not deliver in time. */
+		f->wait_until = 0;
+		net_fetch_rearm(net, f);
+		net_peer_wait_over(net, f);
+		return;
+	}
 
 	if (f->state == FETCH_BACKOFF && now + ATTEMPT_MIN_MS < f->deadline) {
 		/* The pause is over: back in line, ahead of newer fetches. */
@@ -328,6 +332,13 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 {
 	const struct net_source *src = &net->sources[f->source];
 
+	if (src->ops == &net_peer_source_ops && f->peer_getting) {
+		f->peer_getting = false;
+		if (outcome == NET_ATTEMPT_OK)
+			net_peer_credit(net, &f->peer, f->len);
+		else if (outcome == NET_ATTEMPT_BAD)
+			net_peer_ban(net, &f->peer, "sent wrong bytes");
+	}
 	switch (outcome) {
 	case NET_ATTEMPT_OK:
 		pc_store_count(net->store, src->ops->bytes_counter, f->len);
@@ -366,7 +377,7 @@ static void promote(struct pc_net *net, struct net_fetch *f)
 	f->prefetch = false;
 	f->deadline = uv_now(&net->loop) + timeout;
 	if (f->state != FETCH_BACKOFF)
-		uv_timer_start(&f->timer, on_uv_fetch_timer, timeout, 0);
+		net_fetch_rearm(net, f); /* a peer wait may end sooner */
 }
 
 static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
@@ -623,7 +634,7 @@ static void mirror_on_done(struct net_xfer *xfer,
 	net_fetch_attempt_done(net, f, outcome);
 }
 
-static const struct net_xfer_ops mirror_xfer_ops = {
+const struct net_xfer_ops net_chunk_xfer_ops = {
 	.data = mirror_on_data,
 	.done = mirror_on_done,
 };
@@ -638,18 +649,28 @@ static int mirror_start(struct pc_net *net, struct net_source *src,
 	char *url;
 	int rc;
 
-	f->store_err = 0;
-	f->too_long = false;
-	f->discarded = 0;
+	net_chunk_reset(f);
 	if (asprintf(&url, "%s/chunks/%.2s/%s", src->base, f->hex, f->hex) < 0)
 		return -ENOMEM;
 	opts.url = url;
-	f->xfer = net_xfer_start(net, &opts, &mirror_xfer_ops, f, &rc);
+	f->xfer = net_xfer_start(net, &opts, &net_chunk_xfer_ops, f, &rc);
 	free(url);
 	return f->xfer ? 0 : rc;
 }
 
+void net_chunk_reset(struct net_fetch *f)
+{
+	f->store_err = 0;
+	f->too_long = false;
+	f->discarded = 0;
+}
+
 static void mirror_cancel(struct pc_net *net, struct net_fetch *f)
+{
+	net_chunk_cancel(net, f);
+}
+
+void net_chunk_cancel(struct pc_net *net, struct net_fetch *f)
 {
 	(void)net;
 	if (f->xfer)
@@ -722,6 +743,17 @@ int net_sources_init(struct pc_net *net, char *err, size_t errlen)
 	const struct pc_config *cfg = net->cfg;
 	int rc;
 
+	if (net->peers.disc) { /* peers first: they are nearer */
+		struct net_source *src = &net->sources[net->nsources++];
+
+		src->ops = &net_peer_source_ops;
+		src->base = strdup("LAN peers");
+		strcpy(src->scheme, "http");
+		if (!src->base) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+	}
 	for (size_t i = 0; i < cfg->nmirrors; i++) {
 		rc = mirror_init(&net->sources[net->nsources], cfg->mirrors[i],
 				 err, errlen);

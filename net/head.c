@@ -17,6 +17,7 @@
  * what was published before it.  The outcome is kept in the status under
  * status_lock for any thread to read.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -34,8 +35,10 @@ struct net_install_job {
 	struct pc_net *net;
 	uv_work_t work;
 	struct pc_head head;
-	char source[512]; /* the mirror the head came from */
-	bool detached;	  /* the poll ended without it (shutdown) */
+	char source[512];	/* the mirror (or peer) the head came from */
+	char body[PC_HEAD_MAX]; /* the head's bytes, kept for peers */
+	size_t body_len;
+	bool detached; /* the poll ended without it (shutdown) */
 	/* Set by the worker thread, read in after_install (libuv orders
 	 * the two). */
 	int result;
@@ -45,6 +48,11 @@ struct net_install_job {
 
 static void poll_start(struct pc_net *net);
 static void ask_mirror(struct pc_net *net);
+static void ask_peer(struct pc_net *net);
+static int ask_holders(struct pc_net *net);
+
+/* How long a poll listens for neighbours holding the current version. */
+#define HOLDERS_WAIT_MS 500
 
 /* ---- status (any thread, under status_lock) -------------------------------- */
 
@@ -234,6 +242,8 @@ static void work_install(uv_work_t *work)
 	}
 	job->result = pc_store_install(store, &job->head, m, &job->changes);
 	pc_manifest_free(m);
+	if (job->result == 0) /* neighbours may ask us for it */
+		net_peers_save_head(job->net, job->body, job->body_len);
 	if (job->result < 0)
 		snprintf(job->error, sizeof(job->error),
 			 "installing version %" PRIu64 ": %s",
@@ -290,7 +300,7 @@ static void on_manifest_fetched(void *arg, int status)
 }
 
 static void install(struct pc_net *net, const struct pc_head *head,
-		    const char *source)
+		    const char *source, const char *body, size_t body_len)
 {
 	struct net_install_job *job = calloc(1, sizeof(*job));
 	int rc;
@@ -302,6 +312,8 @@ static void install(struct pc_net *net, const struct pc_head *head,
 	job->net = net;
 	job->head = *head;
 	snprintf(job->source, sizeof(job->source), "%s", source);
+	memcpy(job->body, body, body_len);
+	job->body_len = body_len;
 	net->head.job = job;
 	rc = net_fetch_object(net, &head->manifest, head->manifest_size,
 			      on_manifest_fetched, job);
@@ -363,7 +375,7 @@ static void head_on_done(struct net_xfer *xfer,
 {
 	struct net_head *h = xfer->ctx;
 	struct pc_net *net = container_of(h, struct pc_net, head);
-	const char *mirror = net->sources[h->mirror].base;
+	const char *mirror = h->source_name;
 	char why[256];
 	struct pc_head head;
 	int rc;
@@ -384,7 +396,7 @@ static void head_on_done(struct net_xfer *xfer,
 			net_log(net, PC_LOG_INFO,
 				"head version %" PRIu64 " from %s accepted",
 				head.version, mirror);
-			install(net, &head, mirror);
+			install(net, &head, mirror, h->body, h->body_len);
 			return;
 		}
 		if (rc == 0) {
@@ -394,10 +406,20 @@ static void head_on_done(struct net_xfer *xfer,
 			poll_end(net, 0, "", mirror);
 			return;
 		}
-		refused(net, mirror, rc, why);
+		if (h->asking_peers && rc == -ESTALE)
+			/* A neighbour still on an older version: normal. */
+			net_log(net, PC_LOG_DEBUG, "head from %s: %s", mirror,
+				why);
+		else
+			refused(net, mirror, rc, why);
 	}
-	h->mirror++;
-	ask_mirror(net);
+	if (h->asking_peers) {
+		h->peer_head++;
+		ask_peer(net);
+	} else {
+		h->mirror++;
+		ask_mirror(net);
+	}
 }
 
 static const struct net_xfer_ops head_xfer_ops = {
@@ -430,11 +452,89 @@ static void ask_mirror(struct pc_net *net)
 		opts.scheme = src->scheme;
 		h->body_len = 0;
 		h->too_large = false;
+		snprintf(h->source_name, sizeof(h->source_name), "%s",
+			 src->base);
 		h->xfer = net_xfer_start(net, &opts, &head_xfer_ops, h, &rc);
 		free(url);
 		if (h->xfer)
 			return;
 		unreachable(net, src->base, strerror(-rc));
+	}
+	/* No mirror had a new head: perhaps a neighbour has (a subnet
+	 * where one node reaches the mirror stays up to date). */
+	h->asking_peers = true;
+	h->peer_head = 0;
+	h->npeer_heads = net_peers_recent(net, h->peer_heads,
+					  sizeof(h->peer_heads) /
+						  sizeof(h->peer_heads[0]));
+	if (h->npeer_heads == 0 && ask_holders(net) == 0)
+		return; /* ask_peer follows the answer */
+	ask_peer(net);
+}
+
+/* Neighbours heard: whoever holds our current manifest runs the same
+ * repository. */
+static void on_holders(void *arg, const struct pc_disc_result *r)
+{
+	struct pc_net *net = arg;
+	struct net_head *h = &net->head;
+	size_t max = sizeof(h->peer_heads) / sizeof(h->peer_heads[0]);
+
+	if (!h->asking_disc)
+		return; /* the poll ended without it (shutdown) */
+	h->asking_disc = false;
+	for (size_t p = 0; p < r->npeers && h->npeer_heads < max; p++)
+		if (r->have[0] & (1u << p))
+			h->peer_heads[h->npeer_heads++] = r->peers[p];
+	ask_peer(net);
+}
+
+/* No neighbour heard lately: asks the subnet who has the current
+ * manifest.  0 if the answer will come to on_holders. */
+static int ask_holders(struct pc_net *net)
+{
+	struct net_head *h = &net->head;
+	struct pc_store_version v;
+
+	if (!net->peers.disc || pc_store_current(net->store, &v) < 0)
+		return -ENOENT;
+	if (pc_disc_ask(net->peers.disc, &v.manifest, 1, HOLDERS_WAIT_MS,
+			on_holders, net) < 0)
+		return -ENOENT;
+	h->asking_disc = true;
+	return 0;
+}
+
+#define PEER_HEAD_TIMEOUT_MS 5000
+#define PEER_CONNECT_MS 1000
+
+/* Asks neighbour h->peer_head for its head, or the next one; ends the
+ * poll when none is left. */
+static void ask_peer(struct pc_net *net)
+{
+	struct net_head *h = &net->head;
+	struct net_xfer_opts opts = {
+		.scheme = "http",
+		.timeout_ms = PEER_HEAD_TIMEOUT_MS,
+		.connect_timeout_ms = PEER_CONNECT_MS,
+		.direct = true,
+	};
+	char url[64];
+	int rc;
+
+	for (; h->peer_head < h->npeer_heads; h->peer_head++) {
+		const struct pc_disc_peer *p = &h->peer_heads[h->peer_head];
+
+		snprintf(h->source_name, sizeof(h->source_name), "peer %s:%u",
+			 inet_ntoa(p->addr), p->http_port);
+		snprintf(url, sizeof(url), "http://%s:%u/head",
+			 inet_ntoa(p->addr), p->http_port);
+		opts.url = url;
+		h->body_len = 0;
+		h->too_large = false;
+		h->xfer = net_xfer_start(net, &opts, &head_xfer_ops, h, &rc);
+		if (h->xfer)
+			return;
 	}
 	if (h->refusal)
 		poll_end(net, h->refusal, h->refusal_msg, "");
@@ -454,6 +554,7 @@ static void poll_start(struct pc_net *net)
 	h->current = h->next;
 	h->next = NULL;
 	h->mirror = 0;
+	h->asking_peers = false;
 	h->refusal = 0;
 	h->refusal_msg[0] = '\0';
 	h->transport_msg[0] = '\0';
@@ -510,7 +611,10 @@ void net_head_shutdown(struct pc_net *net)
 
 	uv_close((uv_handle_t *)&h->timer, NULL);
 	h->next = NULL;
-	if (h->xfer) {
+	if (h->asking_disc) {
+		h->asking_disc = false; /* on_holders ignores the answer */
+		poll_end(net, -ECANCELED, "shutting down", "");
+	} else if (h->xfer) {
 		net_xfer_cancel(h->xfer);
 		h->xfer = NULL;
 		poll_end(net, -ECANCELED, "shutting down", "");

@@ -20,12 +20,14 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "discovery.h"
 #include "pc_net.h"
+#include "peer_server.h"
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
-/* Sources a chunk can come from: mirrors today, a peer slot later. */
+/* Sources a chunk can come from: the LAN peers, then the mirrors. */
 #define NET_MAX_SOURCES (PC_CONFIG_MAX_MIRRORS + 1)
 #define NET_FETCH_BUCKETS 256
 /* Prefetches waiting for a transfer slot; more are dropped. */
@@ -160,6 +162,10 @@ struct net_xfer_opts {
 	const char *scheme;  /* the only scheme redirects may go to */
 	uint64_t timeout_ms; /* whole transfer (CURLOPT_TIMEOUT_MS) */
 	bool no_cache;	     /* ask caches in between to revalidate */
+	/* 0: the configured value.  Peers get shorter ones. */
+	uint64_t connect_timeout_ms;
+	uint64_t low_speed_time_s;
+	bool direct; /* no proxy (LAN peers) */
 };
 
 struct net_xfer {
@@ -190,6 +196,78 @@ int net_curl_errno(CURLcode code);
 
 /* ---- fetches (fetch.c) ---------------------------------------------------- */
 
+enum net_fetch_state {
+	FETCH_QUEUED,  /* waiting for a transfer slot */
+	FETCH_RUNNING, /* an attempt holds a slot */
+	FETCH_BACKOFF, /* every source failed; retrying later */
+};
+
+struct commit_job;
+struct net_peer_call;
+
+/* What discovery said about a chunk (peer_source.c). */
+#define NET_KNOWN_PEERS 4
+struct net_peer_knowledge {
+	uint64_t at; /* uv_now() ms of the answer; 0: nothing known */
+	size_t nhave;
+	struct pc_disc_peer have[NET_KNOWN_PEERS];
+	bool fetching; /* a neighbour is fetching it (answered or claimed) */
+	struct pc_disc_peer fetcher;
+};
+
+/* One chunk being fetched.  Loop thread only, like everything here. */
+struct net_fetch {
+	struct pc_net *net;
+	struct pc_hash hash;
+	char hex[PC_HASH_HEX_LEN + 1];
+	uint64_t len;
+	struct net_fetch *table_next;
+	struct net_list queue_link; /* in a queue while FETCH_QUEUED */
+	enum net_fetch_state state;
+	bool prefetch;		 /* nobody waits for it (yet) */
+	struct net_req *waiters; /* FIFO, owned */
+	struct net_req **waiters_tail;
+	uint64_t deadline;    /* uv_now() milliseconds */
+	uv_timer_t timer;     /* the deadline, a pause, or a peer wait */
+	size_t source;	      /* index in net->sources being tried */
+	unsigned round;	      /* completed rounds over all sources */
+	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
+
+	/* The attempt in progress. */
+	struct net_xfer *xfer;
+	struct pc_store_tmp *tmp;
+	struct commit_job *commit; /* verifying and syncing on a worker */
+	int store_err;		   /* the store failed while writing */
+	bool too_long;		   /* the body exceeded len */
+	uint64_t discarded;	   /* body bytes of a non-200 response */
+
+	/* The peer source (peer_source.c). */
+	struct net_peer_knowledge known;
+	bool asking;		    /* in a discovery ask now */
+	bool peer_waiting_ask;	    /* its peer attempt waits for that ask */
+	struct net_peer_call *call; /* ask or claim of its attempt */
+	bool claimed;		    /* won a claim: release when done */
+	uint64_t wait_until;	    /* waiting for a neighbour; 0: not */
+	uint64_t wait_end;	    /* when to stop waiting for good */
+	struct pc_disc_peer peer;   /* asked (GET) or waited for */
+	bool peer_getting;	    /* a GET from @peer is running */
+};
+
+/* Loop thread: the fetch of @hash, if one runs. */
+struct net_fetch *net_fetch_find(struct pc_net *net,
+				 const struct pc_hash *hash);
+/* Calls @fn for every fetch in the table. */
+void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
+		    void *arg);
+/* Re-arms @f's timer for the earlier of its deadline and its peer wait. */
+void net_fetch_rearm(struct pc_net *net, struct net_fetch *f);
+/* The body handling every chunk download shares (mirror and peer). */
+extern const struct net_xfer_ops net_chunk_xfer_ops;
+/* Drops the download of @f's current attempt (transfer, tmp, commit). */
+void net_chunk_cancel(struct pc_net *net, struct net_fetch *f);
+/* Resets the per-attempt download state before a transfer starts. */
+void net_chunk_reset(struct net_fetch *f);
+
 enum net_attempt {
 	NET_ATTEMPT_OK,	    /* the chunk is in the store */
 	NET_ATTEMPT_FAILED, /* nothing usable: try the next source */
@@ -212,6 +290,73 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *fetch,
 /* Completes every fetch with -ECANCELED. */
 void net_fetch_shutdown(struct pc_net *net);
 
+/* ---- LAN peers (peers.c, peer_source.c) ---------------------------------- */
+
+/* How long a peer stays known after its last packet. */
+#define NET_PEER_FORGET_S 3600
+#define NET_PEER_TABLE 256
+
+struct net_peer {
+	struct in_addr addr;
+	uint16_t http_port;
+	int64_t first_seen, last_seen; /* unix time */
+	uint64_t chunks, bytes;	       /* fetched from it */
+	uint64_t bad;		       /* wrong bytes it sent */
+	uint64_t failures;	       /* timeouts, refused connections */
+	int64_t banned_until;	       /* unix time; 0: never banned */
+	char reason[160];	       /* why the last ban */
+	uint64_t skip_until;	       /* uv_now() ms: it just failed */
+	unsigned inflight;	       /* GETs from it now */
+};
+
+struct net_peers {
+	struct pc_disc *disc;	       /* NULL: discovery off */
+	struct pc_peer_server *server; /* NULL: peer server off */
+	struct pc_acl acl;	       /* who may talk to us */
+	uint16_t http_port;	       /* advertised; 0: no server */
+	pthread_mutex_t lock;	       /* guards table and npeers */
+	struct net_peer table[NET_PEER_TABLE];
+	size_t npeers;
+	char head_path[4096]; /* CACHE_DIR/head, served at /head */
+};
+
+/* Before the loop runs: ACL, peer server, discovery.  0 or -errno with
+ * @err set. */
+int net_peers_init(struct pc_net *net, char *err, size_t errlen);
+/* Loop thread, shutting down: closes discovery (its handles). */
+void net_peers_shutdown(struct pc_net *net);
+/* After the loop thread ended: stops the peer server. */
+void net_peers_free(struct pc_net *net);
+/* Loop thread: a peer was heard (any valid packet). */
+void net_peer_seen(struct pc_net *net, const struct pc_disc_peer *peer);
+/* Loop thread: verdicts on a peer after a GET. */
+void net_peer_credit(struct pc_net *net, const struct pc_disc_peer *peer,
+		     uint64_t bytes);
+void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
+		  const char *why);
+void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer);
+/* Usable for a GET: known not banned, not skipped after a failure. */
+bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer);
+/* Up to @max peers heard lately, most recent first, for asking the head. */
+size_t net_peers_recent(struct pc_net *net, struct pc_disc_peer *out,
+			size_t max);
+/* Any thread: a copy of the table, for the control socket. */
+size_t net_peers_snapshot(struct pc_net *net, struct net_peer *out, size_t max);
+/* Writes the accepted head's bytes to CACHE_DIR/head (served to peers).
+ * Any thread. */
+void net_peers_save_head(struct pc_net *net, const char *body, size_t len);
+
+/* The peer source and its hooks in the fetch life cycle. */
+extern const struct net_source_ops net_peer_source_ops;
+/* @f ends: drop its claim and any call in flight. */
+void net_peer_fetch_end(struct pc_net *net, struct net_fetch *f);
+/* @f's timer fired during a wait for a neighbour: look again, or give
+ * up on peers when the wait's bound has passed. */
+void net_peer_wait_over(struct pc_net *net, struct net_fetch *f);
+/* The neighbour @f waited for released the chunk: fetch it from @peer. */
+void net_peer_released(struct pc_net *net, struct net_fetch *f,
+		       const struct pc_disc_peer *peer);
+
 /* ---- head poller (head.c) ------------------------------------------------- */
 
 /* @error is "" on success. */
@@ -232,13 +377,19 @@ struct net_head {			 /* loop thread only */
 	struct net_poll_waiter *current; /* told when this poll ends */
 	struct net_poll_waiter *next;	 /* told when the next one ends */
 	size_t mirror;			 /* index being asked */
-	struct net_xfer *xfer;		 /* GET head in progress */
+	/* After the mirrors: peers heard lately (their /head). */
+	bool asking_peers;
+	bool asking_disc; /* who holds our version? (discovery) */
+	size_t npeer_heads, peer_head;
+	struct pc_disc_peer peer_heads[8];
+	char source_name[256]; /* what is asked now, for logs and status */
+	struct net_xfer *xfer; /* GET head in progress */
 	char body[PC_HEAD_MAX + 1];
 	size_t body_len;
 	bool too_large;
 	int refusal; /* first refusal of this poll */
 	char refusal_msg[512];
-	char transport_msg[512];     /* first transport failure */
+	char transport_msg[600];     /* first transport failure */
 	struct net_install_job *job; /* manifest fetch + install */
 	char last_warning[512];	     /* to log a repeated refusal once */
 };
@@ -314,6 +465,10 @@ struct pc_net {
 	/* Blocking pc_net_refresh() callers sleep here. */
 	pthread_mutex_t refresh_lock;
 	pthread_cond_t refresh_cond; /* CLOCK_MONOTONIC */
+
+	/* peers.c: discovery on the loop thread, the peer server on its
+	 * own; the table under its lock. */
+	struct net_peers peers;
 
 	/* control.c, loop thread only. */
 	uv_pipe_t control;

@@ -187,6 +187,7 @@ static void shutdown_loop(struct pc_net *net)
 	net->shutting_down = true;
 	net_fetch_shutdown(net);
 	net_head_shutdown(net);
+	net_peers_shutdown(net);
 	net_control_shutdown(net);
 	net_curl_shutdown(net);
 	uv_close((uv_handle_t *)&net->flush_timer, NULL);
@@ -220,6 +221,7 @@ static int init_locks(struct pc_net *net)
 	pthread_mutex_init(&net->lock, NULL);
 	pthread_mutex_init(&net->status_lock, NULL);
 	pthread_mutex_init(&net->refresh_lock, NULL);
+	pthread_mutex_init(&net->peers.lock, NULL);
 	return 0;
 }
 
@@ -231,6 +233,7 @@ static void free_locks_and_net(struct pc_net *net)
 	pthread_mutex_destroy(&net->lock);
 	pthread_mutex_destroy(&net->status_lock);
 	pthread_mutex_destroy(&net->refresh_lock);
+	pthread_mutex_destroy(&net->peers.lock);
 	pthread_cond_destroy(&net->refresh_cond);
 	free(net);
 	curl_global_cleanup();
@@ -240,6 +243,7 @@ static void free_net(struct pc_net *net)
 {
 	int rc = uv_loop_close(&net->loop);
 
+	net_peers_free(net); /* the server's thread; the loop is gone */
 	if (rc < 0)
 		net_log(net, PC_LOG_ERROR, "loop closed with handles open: %s",
 			uv_strerror(rc));
@@ -328,7 +332,8 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (net_sources_init(net, err, errlen) < 0 ||
+	if (net_peers_init(net, err, errlen) < 0 ||
+	    net_sources_init(net, err, errlen) < 0 ||
 	    net_curl_init(net, err, errlen) < 0 ||
 	    net_control_init(net, err, errlen) < 0)
 		goto fail;

@@ -33,6 +33,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -68,6 +69,7 @@ struct pc_peer_server {
 	struct MHD_Daemon *daemon;
 	uint16_t port;
 	unsigned max_uploads;
+	char *head_path; /* served at /head; NULL: none */
 	enum pc_log_level log_level;
 	pc_peer_server_log_fn log;
 	void *log_arg;
@@ -330,6 +332,31 @@ static enum MHD_Result serve_chunk(struct pc_peer_server *server,
 	return MHD_YES;
 }
 
+/* The node's current signed head (the file net/ writes after each
+ * install): neighbours whose mirror is unreachable take new versions from
+ * it.  Signed, so handing it to anyone allowed is harmless; small, so it
+ * takes no upload slot. */
+static enum MHD_Result serve_head(struct pc_peer_server *server,
+				  struct MHD_Connection *conn)
+{
+	struct stat st;
+	int fd = server->head_path
+			 ? open(server->head_path, O_RDONLY | O_CLOEXEC)
+			 : -1;
+
+	if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+			st.st_size <= 0 || st.st_size > PC_HEAD_MAX)) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0) {
+		count(&server->not_found, 1);
+		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND,
+					  server->resp_not_found);
+	}
+	return answer_chunk(conn, fd, (uint64_t)st.st_size);
+}
+
 /*
  * Every request is answered on the first call, when its headers are in:
  * nothing here reads a request body.
@@ -355,6 +382,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 		return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					  server->resp_bad_method);
 	}
+	if (strcmp(url, "/head") == 0)
+		return serve_head(server, conn);
 	if (strncmp(url, P2P_PREFIX, prefix_len) != 0) {
 		count(&server->bad_requests, 1);
 		return MHD_queue_response(conn, MHD_HTTP_NOT_FOUND,
@@ -592,6 +621,15 @@ pc_peer_server_start(struct pc_store *store,
 	}
 	server->store = store;
 	server->max_uploads = opts->max_uploads;
+	if (opts->head_path && opts->head_path[0]) {
+		server->head_path = strdup(opts->head_path);
+		if (!server->head_path) {
+			free(server);
+			set_err(0, err, errlen, "peer server: out of memory");
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
 	server->log_level = opts->log_level;
 	server->log = opts->log;
 	server->log_arg = opts->log_arg;
@@ -607,6 +645,7 @@ pc_peer_server_start(struct pc_store *store,
 		destroy_canned(server);
 		pthread_mutex_destroy(&server->lock);
 		pthread_mutex_destroy(&server->acl_lock);
+		free(server->head_path);
 		free(server);
 		errno = -rc;
 		return NULL;
@@ -668,5 +707,6 @@ void pc_peer_server_stop(struct pc_peer_server *server)
 	destroy_canned(server);
 	pthread_mutex_destroy(&server->lock);
 	pthread_mutex_destroy(&server->acl_lock);
+	free(server->head_path);
 	free(server);
 }

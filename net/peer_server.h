@@ -5,6 +5,7 @@
  *   GET  /p2p/<64 lowercase hex>  200 + the chunk file (sendfile), or
  *   HEAD /p2p/<64 lowercase hex>  404 when absent, 503 + Retry-After: 1
  *                                 when max_uploads bodies are in flight
+ *   GET  /head                    the node's signed head, or 404
  *   /p2p/<anything else>          400
  *   any other path                404
  *   any other method              405 + Allow: GET, HEAD
@@ -58,6 +59,9 @@ struct pc_peer_server_opts {
 	 * before it is closed: a slowloris client cannot keep a slot
 	 * (>= 1, default 10). */
 	unsigned timeout_s;
+	/* A file served at GET/HEAD /head (the node's signed head), read at
+	 * each request; NULL: /head is 404. */
+	const char *head_path;
 	/* Sources allowed to connect.  Copied at start (and by
 	 * pc_peer_server_set_acl); required: there is no "allow all"
 	 * default, 0.0.0.0/0 must be said explicitly. */

@@ -103,7 +103,8 @@ step_mount() {
 	heading "4. Mounting the mirror as an endpoint would"
 	mkdir -p "$MNT" "$CACHE"
 	"$PEERCACHE" -f -o mirror="file://$MIRROR" -o trusted_key="$KEY.pub" \
-		-o cache_dir="$CACHE" -o poll_interval=1h "$MNT" \
+		-o cache_dir="$CACHE" -o poll_interval=1h \
+		-o discovery=off -o peer_server=off "$MNT" \
 		>"$DEMO/peercache.log" 2>&1 &
 	DAEMON_PID=$!
 	for _ in $(seq 200); do
@@ -117,7 +118,8 @@ step_mount() {
 		exit 1
 	}
 	say "peercache -f -o mirror=file://$MIRROR -o trusted_key=$KEY.pub \\"
-	say "          -o cache_dir=$CACHE $MNT"
+	say "          -o cache_dir=$CACHE -o discovery=off -o peer_server=off $MNT"
+	say "(LAN peers are off: a demo stays on this machine)"
 	say ""
 	say "The published tree, read-only (nothing is downloaded yet):"
 	indented ls -lR "$MNT"

@@ -562,6 +562,9 @@ int fx_setup(void **state)
 	fx_set(fx, "poll_interval", "1h");
 	fx_set(fx, "fetch_timeout", "10s");
 	fx_set(fx, "log_level", "debug");
+	/* Unit tests stay on loopback: no broadcasts, no fixed ports. */
+	fx_set(fx, "discovery", "off");
+	fx_set(fx, "peer_server", "off");
 	fx->hooks.version_switched = on_version_switched;
 	fx->hooks.arg = fx;
 	*state = fx;

@@ -40,6 +40,7 @@ static const char usage_text[] =
 	"            the mirror in use\n"
 	"  stats     cache use, hits and misses, bytes from cache / peers /\n"
 	"            mirror\n"
+	"  peers     LAN peers heard, what each gave, bans and why\n"
 	"  refresh   check the mirrors for a new version now and switch to it\n"
 	"\n"
 	"  --socket PATH    the daemon's control socket\n"
@@ -236,9 +237,80 @@ static int print_refresh(const struct json_object *o)
 	return EXIT_FAILED;
 }
 
+/* The end of the JSON object that starts at @p ('{'), or NULL. */
+static const char *object_end(const char *p)
+{
+	int depth = 0;
+	bool in_string = false;
+
+	for (; *p; p++) {
+		if (in_string) {
+			if (*p == '\\' && p[1])
+				p++;
+			else if (*p == '"')
+				in_string = false;
+		} else if (*p == '"') {
+			in_string = true;
+		} else if (*p == '{') {
+			depth++;
+		} else if (*p == '}' && --depth == 0) {
+			return p + 1;
+		}
+	}
+	return NULL;
+}
+
+/* `peers`: one line per neighbour, from the raw answer (an array of
+ * objects, which the flat reader does not keep). */
+static int print_peers(const char *raw)
+{
+	const char *p = strstr(raw, "\"peers\":[");
+	size_t n = 0;
+
+	if (!p) {
+		fprintf(stderr, "peercachectl: unreadable answer: %s\n", raw);
+		return EXIT_FAILED;
+	}
+	printf("%-21s %-12s %8s %10s %5s  %s\n", "peer", "last seen", "chunks",
+	       "bytes", "bad", "state");
+	for (p = strchr(p, '['); (p = strchr(p, '{')) != NULL; n++) {
+		const char *end = object_end(p);
+		struct json_object o;
+		char *text, when[32], size[32], addr[32];
+
+		if (!end)
+			break;
+		text = strndup(p, (size_t)(end - p));
+		p = end;
+		if (!text || json_parse_object(text, &o) < 0) {
+			free(text);
+			break;
+		}
+		snprintf(addr, sizeof(addr), "%s:%lld",
+			 text_or(&o, "address", "?"),
+			 (long long)json_get_int(&o, "http_port", 0));
+		printf("%-21s %-12s %8lld %10s %5lld  ", addr,
+		       ago(json_get_int(&o, "last_seen", 0), when,
+			   sizeof(when)),
+		       (long long)json_get_int(&o, "chunks", 0),
+		       pc_format_size((uint64_t)json_get_int(&o, "bytes", 0),
+				      size, sizeof(size)),
+		       (long long)json_get_int(&o, "bad", 0));
+		if (strcmp(text_or(&o, "banned", "false"), "true") == 0)
+			printf("banned (%s)\n", text_or(&o, "reason", "?"));
+		else
+			printf("ok\n");
+		json_free(&o);
+		free(text);
+	}
+	if (n == 0)
+		printf("(no peer heard yet)\n");
+	return EXIT_OK;
+}
+
 /* Prints the answer (raw when @raw is set) and picks the exit code. */
 static int report(const char *command, const struct json_object *obj,
-		  const char *raw)
+		  const char *raw, const char *reply)
 {
 	const char *error = json_get(obj, "error");
 	bool refresh = strcmp(command, "refresh") == 0;
@@ -261,6 +333,8 @@ static int report(const char *command, const struct json_object *obj,
 		return print_status(obj);
 	if (strcmp(command, "stats") == 0)
 		return print_stats(obj);
+	if (strcmp(command, "peers") == 0)
+		return print_peers(reply);
 	return print_refresh(obj);
 }
 
@@ -305,7 +379,7 @@ int main(int argc, char **argv)
 	}
 	command = argv[optind];
 	if (strcmp(command, "status") && strcmp(command, "stats") &&
-	    strcmp(command, "refresh")) {
+	    strcmp(command, "peers") && strcmp(command, "refresh")) {
 		fprintf(stderr, "peercachectl: unknown command '%s'\n",
 			command);
 		return EXIT_USAGE;
@@ -325,11 +399,16 @@ int main(int argc, char **argv)
 		free(path);
 		return EXIT_FAILED;
 	}
-	if (json_parse_object(reply, &obj) < 0) {
+	if (strcmp(command, "peers") == 0 && strstr(reply, "{\"peers\":[")) {
+		/* Objects in an array: the flat reader is not for it. */
+		if (json)
+			fputs(reply, stdout);
+		rc = json ? EXIT_OK : print_peers(reply);
+	} else if (json_parse_object(reply, &obj) < 0) {
 		fprintf(stderr, "peercachectl: unreadable answer: %s\n", reply);
 		rc = EXIT_FAILED;
 	} else {
-		rc = report(command, &obj, json ? reply : NULL);
+		rc = report(command, &obj, json ? reply : NULL, reply);
 		json_free(&obj);
 	}
 	free(reply);

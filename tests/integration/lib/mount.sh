@@ -23,7 +23,8 @@ pc_daemon_start() {
 	PC_DAEMON_MNT=$mnt
 	PC_DAEMON_CACHE=$cache
 	PC_DAEMON_LOG="$PC_TMP/daemon.$(basename "$mnt").log"
-	"$PEERCACHE" -f -o cache_dir="$cache" -o poll_interval=1h "$@" "$mnt" \
+	"$PEERCACHE" -f -o cache_dir="$cache" -o poll_interval=1h \
+		-o discovery=off -o peer_server=off "$@" "$mnt" \
 		>>"$PC_DAEMON_LOG" 2>&1 &
 	PC_DAEMON_PID=$!
 	pc_on_exit "pc_daemon_cleanup $PC_DAEMON_PID $mnt $PC_DAEMON_LOG"

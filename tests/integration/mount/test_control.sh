@@ -29,7 +29,7 @@ expect_status 0 "usage: peercache" "--help" "$PEERCACHE" --help
 pc_mount_repo
 expect_status 1 "in use" "second instance on the same cache" \
 	"$PEERCACHE" -f -o cache_dir="$PC_TMP/cache" -o mirror="$NGINX_URL" \
-	-o trusted_key="$PC_TMP/key.pub" "$PC_TMP/mnt2"
+	-o trusted_key="$PC_TMP/key.pub" -o discovery=off "$PC_TMP/mnt2"
 
 cat mnt/file.bin >/dev/null
 echo 3 >/proc/sys/vm/drop_caches # the second read must reach the daemon
@@ -72,7 +72,8 @@ pc_is_mounted "$PC_TMP/mnt" && fail "still mounted after SIGINT"
 
 # Without -f it daemonizes, and only once the mount is ready.
 "$PEERCACHE" -o cache_dir="$PC_TMP/cache" -o mirror="$NGINX_URL" \
-	-o trusted_key="$PC_TMP/key.pub" "$PC_TMP/mnt" ||
+	-o trusted_key="$PC_TMP/key.pub" -o discovery=off -o peer_server=off \
+	"$PC_TMP/mnt" ||
 	fail "peercache (daemonizing) exited with $?"
 pc_on_exit "fusermount3 -u -z $PC_TMP/mnt 2>/dev/null || true"
 pc_is_mounted "$PC_TMP/mnt" || fail "not mounted when the parent returned"

@@ -1,0 +1,450 @@
+/*
+ * peer_source.c - the first source of every fetch: the LAN peers.
+ *
+ * An attempt at this source runs:
+ *
+ *   ask     one discovery probe for this chunk and for the other chunks
+ *           queued behind it (a sequential reader's read-ahead), so the
+ *           next fetches already know the answer when their turn comes;
+ *   get     a neighbour has it: GET /p2p/<hash> from it, spreading a
+ *           file's chunks over the neighbours that have them, streamed
+ *           into the store and verified like a mirror's bytes;
+ *   wait    a neighbour is fetching it (it answered so, or it won the
+ *           claim): wait for its RELEASE, bounded, looking again every
+ *           second, then get it from that neighbour;
+ *   claim   nobody has it or fetches it: claim it (docs/PROTOCOL.md).
+ *           Won: go on to the mirrors, and release the claim when the
+ *           fetch ends.  Lost: wait for the winner.
+ *
+ * Whatever fails here moves the fetch on to the mirrors: a peer is an
+ * optimisation, never a dependency.  A peer that sent wrong bytes is
+ * banned (fetch.c calls net_peer_ban); one that timed out is skipped for a
+ * few seconds.  Loop thread only.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Knowledge from a batch ask is used for this long. */
+#define KNOWN_FRESH_MS 1000
+/* A wait for a neighbour's download looks again this often ... */
+#define WAIT_SLICE_MS 1000
+/* ... and ends after this long (or half the fetch's time left). */
+#define WAIT_MAX_MS 10000
+/* A peer GET: LAN figures, far below a mirror's. */
+#define PEER_CONNECT_MS 1000
+#define PEER_LOW_SPEED_S 3
+#define PEER_GET_MAX_MS 15000
+
+/* An ask or a claim in flight for a fetch's attempt. */
+struct net_peer_call {
+	struct pc_net *net;
+	struct net_fetch *fetch; /* NULL once the attempt let go */
+};
+
+static int decide(struct pc_net *net, struct net_fetch *f);
+
+static uint64_t time_left(struct pc_net *net, const struct net_fetch *f)
+{
+	uint64_t now = uv_now(&net->loop);
+
+	return f->deadline > now ? f->deadline - now : 0;
+}
+
+/* Nothing more to expect from peers for this attempt: next source. */
+static void give_up(struct pc_net *net, struct net_fetch *f)
+{
+	f->wait_until = 0;
+	f->wait_end = 0;
+	net_fetch_rearm(net, f);
+	net_fetch_attempt_done(net, f, NET_ATTEMPT_FAILED);
+}
+
+static struct net_peer_call *call_new(struct pc_net *net, struct net_fetch *f)
+{
+	struct net_peer_call *call = calloc(1, sizeof(*call));
+
+	if (call) {
+		call->net = net;
+		call->fetch = f;
+	}
+	return call;
+}
+
+/* ---- get ------------------------------------------------------------------- */
+
+static bool peer_on_data(struct net_xfer *xfer, const void *buf, size_t len)
+{
+	return net_chunk_xfer_ops.data(xfer, buf, len);
+}
+
+static void inflight_add(struct pc_net *net, const struct pc_disc_peer *peer,
+			 int delta)
+{
+	struct net_peers *p = &net->peers;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->npeers; i++)
+		if (p->table[i].addr.s_addr == peer->addr.s_addr &&
+		    p->table[i].http_port == peer->http_port) {
+			if (delta > 0 || p->table[i].inflight > 0)
+				p->table[i].inflight += delta;
+			break;
+		}
+	pthread_mutex_unlock(&p->lock);
+}
+
+static unsigned inflight_of(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	struct net_peers *p = &net->peers;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->npeers; i++)
+		if (p->table[i].addr.s_addr == peer->addr.s_addr &&
+		    p->table[i].http_port == peer->http_port)
+			n = p->table[i].inflight;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+static void peer_on_done(struct net_xfer *xfer,
+			 const struct net_xfer_result *res)
+{
+	struct net_fetch *f = xfer->ctx;
+	struct pc_net *net = f->net;
+
+	inflight_add(net, &f->peer, -1);
+	if (res->err)
+		net_peer_failed(net, &f->peer);
+	/* The outcome (and the ban or credit) comes via attempt_done. */
+	net_chunk_xfer_ops.done(xfer, res);
+}
+
+static const struct net_xfer_ops peer_xfer_ops = {
+	.data = peer_on_data,
+	.done = peer_on_done,
+};
+
+static int get(struct pc_net *net, struct net_fetch *f,
+	       const struct pc_disc_peer *peer)
+{
+	uint64_t left = time_left(net, f);
+	struct net_xfer_opts opts = {
+		.scheme = "http",
+		.timeout_ms = left < PEER_GET_MAX_MS ? left : PEER_GET_MAX_MS,
+		.connect_timeout_ms = PEER_CONNECT_MS,
+		.low_speed_time_s = PEER_LOW_SPEED_S,
+		.direct = true,
+	};
+	char url[128];
+	int rc;
+
+	snprintf(url, sizeof(url), "http://%s:%u/p2p/%s", inet_ntoa(peer->addr),
+		 peer->http_port, f->hex);
+	opts.url = url;
+	net_chunk_reset(f);
+	f->peer = *peer;
+	f->xfer = net_xfer_start(net, &opts, &peer_xfer_ops, f, &rc);
+	if (!f->xfer)
+		return -ENOENT;
+	f->peer_getting = true;
+	inflight_add(net, peer, 1);
+	net_log(net, PC_LOG_DEBUG, "chunk %s: asking peer %s:%u", f->hex,
+		inet_ntoa(peer->addr), peer->http_port);
+	return 0;
+}
+
+/* Of the neighbours that have @f's chunk, the least busy one; ties go by
+ * the chunk's hash, so that a file's chunks spread over them. */
+static bool pick(struct pc_net *net, const struct net_fetch *f,
+		 struct pc_disc_peer *out)
+{
+	const struct net_peer_knowledge *k = &f->known;
+	unsigned best = ~0u;
+	size_t start, n = k->nhave;
+	bool found = false;
+
+	if (n == 0)
+		return false;
+	start = f->hash.bytes[2] % n;
+	for (size_t j = 0; j < n; j++) {
+		const struct pc_disc_peer *p = &k->have[(start + j) % n];
+		unsigned load;
+
+		if (!net_peer_usable(net, p))
+			continue;
+		load = inflight_of(net, p);
+		if (load < best) {
+			best = load;
+			*out = *p;
+			found = true;
+		}
+	}
+	return found;
+}
+
+/* ---- wait ------------------------------------------------------------------ */
+
+static int wait_for(struct pc_net *net, struct net_fetch *f,
+		    const struct pc_disc_peer *peer)
+{
+	uint64_t now = uv_now(&net->loop), bound = time_left(net, f) / 2;
+
+	if (bound > WAIT_MAX_MS)
+		bound = WAIT_MAX_MS;
+	if (!f->wait_end)
+		f->wait_end = now + bound;
+	if (now >= f->wait_end)
+		return -ENOENT; /* waited long enough: the mirror */
+	f->peer = *peer;
+	f->wait_until = now + WAIT_SLICE_MS < f->wait_end ? now + WAIT_SLICE_MS
+							  : f->wait_end;
+	net_fetch_rearm(net, f);
+	return 0;
+}
+
+static int ask(struct pc_net *net, struct net_fetch *f);
+
+void net_peer_wait_over(struct pc_net *net, struct net_fetch *f)
+{
+	uint64_t now = uv_now(&net->loop);
+
+	if (f->wait_end && now < f->wait_end) {
+		/* Look again: it may have the chunk by now. */
+		f->known.at = 0;
+		if (ask(net, f) == 0)
+			return;
+	}
+	give_up(net, f);
+}
+
+void net_peer_released(struct pc_net *net, struct net_fetch *f,
+		       const struct pc_disc_peer *peer)
+{
+	f->wait_until = 0;
+	f->wait_end = 0;
+	net_fetch_rearm(net, f);
+	if (!net_peer_usable(net, peer) || get(net, f, peer) < 0)
+		give_up(net, f);
+}
+
+/* ---- claim ----------------------------------------------------------------- */
+
+static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
+{
+	struct net_peer_call *call = arg;
+	struct net_fetch *f = call->fetch;
+	struct pc_net *net = call->net;
+	int w;
+
+	free(call);
+	if (!f)
+		return;
+	f->call = NULL;
+	if (r->status < 0) {
+		give_up(net, f);
+		return;
+	}
+	w = r->winner[0];
+	if (w == PC_DISC_WON) {
+		f->claimed = true; /* released in net_peer_fetch_end */
+		give_up(net, f);   /* on to the mirrors */
+		return;
+	}
+	if (wait_for(net, f, &r->peers[w]) < 0)
+		give_up(net, f);
+}
+
+static int claim(struct pc_net *net, struct net_fetch *f)
+{
+	struct net_peer_call *call;
+
+	if (f->claimed)
+		return -ENOENT; /* ours already: straight to the mirrors */
+	call = call_new(net, f);
+	if (!call)
+		return -ENOENT;
+	if (pc_disc_claim(net->peers.disc, &f->hash, 1, on_claim_done, call) <
+	    0) {
+		free(call);
+		return -ENOENT; /* busy: go without a claim */
+	}
+	f->call = call;
+	return 0;
+}
+
+/* ---- ask ------------------------------------------------------------------- */
+
+static void learn(struct pc_net *net, struct net_fetch *f,
+		  const struct pc_disc_result *r, size_t i)
+{
+	struct net_peer_knowledge *k = &f->known;
+
+	memset(k, 0, sizeof(*k));
+	k->at = uv_now(&net->loop);
+	if (k->at == 0)
+		k->at = 1;
+	for (size_t p = 0; p < r->npeers; p++) {
+		if ((r->have[i] & (1u << p)) && k->nhave < NET_KNOWN_PEERS)
+			k->have[k->nhave++] = r->peers[p];
+		else if ((r->fetching[i] & (1u << p)) && !k->fetching) {
+			k->fetching = true;
+			k->fetcher = r->peers[p];
+		}
+	}
+}
+
+static void on_ask_done(void *arg, const struct pc_disc_result *r)
+{
+	struct net_peer_call *call = arg;
+	struct net_fetch *self = call->fetch;
+	struct pc_net *net = call->net;
+
+	free(call);
+	if (self)
+		self->call = NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		struct net_fetch *f = net_fetch_find(net, &r->hashes[i]);
+
+		if (!f)
+			continue;
+		f->asking = false;
+		if (r->status == 0)
+			learn(net, f, r, i);
+		if (f != self && f->peer_waiting_ask) {
+			f->peer_waiting_ask = false;
+			if (r->status < 0 || decide(net, f) < 0)
+				give_up(net, f);
+		}
+	}
+	if (self && (r->status < 0 || decide(net, self) < 0))
+		give_up(net, self);
+}
+
+struct batch {
+	struct pc_net *net;
+	struct pc_hash hashes[PC_DISC_MAX_HASHES];
+	size_t n;
+};
+
+static bool known_fresh(struct pc_net *net, const struct net_fetch *f)
+{
+	return f->known.at && uv_now(&net->loop) - f->known.at < KNOWN_FRESH_MS;
+}
+
+/* Chunks queued behind this one ride along in the same probe. */
+static void add_queued(struct net_fetch *f, void *arg)
+{
+	struct batch *b = arg;
+
+	if (b->n < PC_DISC_MAX_HASHES && f->state == FETCH_QUEUED &&
+	    !f->asking && !known_fresh(b->net, f)) {
+		b->hashes[b->n++] = f->hash;
+		f->asking = true;
+	}
+}
+
+static void unmark(struct pc_net *net, const struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct net_fetch *f = net_fetch_find(net, &b->hashes[i]);
+
+		if (f)
+			f->asking = false;
+	}
+}
+
+static int ask(struct pc_net *net, struct net_fetch *f)
+{
+	struct net_peer_call *call;
+	struct batch b = { .net = net, .n = 1 };
+
+	if (f->asking) { /* in a neighbour fetch's batch: its answer */
+		f->peer_waiting_ask = true;
+		return 0;
+	}
+	b.hashes[0] = f->hash;
+	f->asking = true;
+	net_fetch_each(net, add_queued, &b);
+	call = call_new(net, f);
+	if (!call || pc_disc_ask(net->peers.disc, b.hashes, b.n,
+				 (unsigned)net->cfg->discovery_timeout,
+				 on_ask_done, call) < 0) {
+		free(call);
+		unmark(net, &b);
+		return -ENOENT;
+	}
+	f->call = call;
+	return 0;
+}
+
+/* ---- the decision ------------------------------------------------------------ */
+
+/* 0: something started (a GET, a wait, a claim); -ENOENT: go on to the
+ * mirrors now. */
+static int decide(struct pc_net *net, struct net_fetch *f)
+{
+	const struct net_peer_knowledge *k = &f->known;
+	struct pc_disc_peer peer;
+
+	if (pick(net, f, &peer) && get(net, f, &peer) == 0)
+		return 0;
+	if (k->fetching && net_peer_usable(net, &k->fetcher))
+		return wait_for(net, f, &k->fetcher);
+	if (f->wait_end)
+		return -ENOENT; /* looked again after a wait: nobody */
+	return claim(net, f);
+}
+
+static int peer_start(struct pc_net *net, struct net_source *src,
+		      struct net_fetch *f, uint64_t time_left_ms)
+{
+	(void)src;
+	(void)time_left_ms;
+	if (!net->peers.disc)
+		return -ENOENT;
+	f->wait_until = 0;
+	f->wait_end = 0;
+	if (known_fresh(net, f))
+		return decide(net, f);
+	return ask(net, f);
+}
+
+static void peer_cancel(struct pc_net *net, struct net_fetch *f)
+{
+	if (f->call) {
+		f->call->fetch = NULL; /* its callback only frees it */
+		f->call = NULL;
+	}
+	if (f->peer_getting && f->xfer)
+		inflight_add(net, &f->peer, -1);
+	f->peer_getting = false;
+	f->peer_waiting_ask = false;
+	f->wait_until = 0;
+	f->wait_end = 0;
+	net_chunk_cancel(net, f);
+}
+
+void net_peer_fetch_end(struct pc_net *net, struct net_fetch *f)
+{
+	if (f->call) {
+		f->call->fetch = NULL;
+		f->call = NULL;
+	}
+	if (f->claimed && net->peers.disc)
+		pc_disc_release(net->peers.disc, &f->hash, 1);
+	f->claimed = false;
+}
+
+const struct net_source_ops net_peer_source_ops = {
+	.kind = "peer",
+	.bytes_counter = PC_CTR_BYTES_FROM_PEERS,
+	.bad_counter = PC_CTR_BAD_FROM_PEERS,
+	.start = peer_start,
+	.cancel = peer_cancel,
+};
