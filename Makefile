@@ -66,8 +66,11 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 
+# Installs under $(DESTDIR)$(PREFIX): the three binaries, the systemd units
+# (lib/systemd/system), tmpfiles.d, and the sample configuration and docs
+# (share/doc/peercache).  Nothing in /etc: docs/ADMIN.md says what goes there.
 install: build
-	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)

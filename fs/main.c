@@ -7,14 +7,20 @@
  * head poll, bounded by fetch_timeout, so that it mounts with its tree
  * present (a node with a cached version mounts at once) → mount.
  * Only then does the parent of a daemonizing run exit, with 0, so that a
- * script that starts peercache can use the mount right away.
+ * script that starts peercache can use the mount right away.  Under
+ * systemd (Type=notify, -f) the same moment is READY=1 on $NOTIFY_SOCKET,
+ * and STATUS= names the version served, at the mount and at every switch.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -34,13 +40,25 @@ static const char usage_text[] =
 	"  --print-config  print the effective configuration and exit\n"
 	"  -h, --help      this text;  -V, --version  the version\n"
 	"\n"
-	"Keys (see the sample config for defaults): mirror, trusted_key,\n"
-	"repository, cache_dir, control_socket, proxy, ca_file, "
-	"poll_interval,\n"
-	"fetch_timeout, connect_timeout, low_speed_time, max_fetches,\n"
-	"prefetch, log_level.\n"
+	"Keys, by subject (each with its default and meaning in the sample\n"
+	"config, peercache.conf.example; --print-config shows the values):\n"
+	"  mirrors, trust:  mirror, trusted_key, repository, proxy,\n"
+	"                   ca_file\n"
+	"  cache:           cache_dir, quota, max_age, purge_interval\n"
+	"  updates, reads:  poll_interval, fetch_timeout, connect_timeout,\n"
+	"                   low_speed_time, max_fetches, prefetch\n"
+	"  LAN peers:       discovery, discovery_port, interfaces,\n"
+	"                   discovery_group, peers, peer_allow,\n"
+	"                   fleet_key_file, discovery_timeout,\n"
+	"                   peer_server, peer_port, max_uploads,\n"
+	"                   peer_ban_time\n"
+	"  operating it:    control_socket, control_group,\n"
+	"                   metrics_listen, log_level\n"
 	"\n"
-	"Status and statistics: peercachectl status | stats | refresh\n";
+	"Under systemd (peercache@.service, -f, Type=notify) it reports\n"
+	"READY=1 once mounted and the version it serves in STATUS=.\n"
+	"Status, statistics, LAN peers: peercachectl status | stats | peers\n"
+	"(and refresh: check the mirrors now).\n";
 
 static const struct option longopts[] = {
 	{ "print-config", no_argument, NULL, 'P' },
@@ -198,6 +216,85 @@ static void report_ready(int ready_fd, char status)
 	close(ready_fd);
 }
 
+/*
+ * systemd's notification protocol (sd_notify(3)): one datagram of
+ * "KEY=VALUE" lines to the AF_UNIX socket named by $NOTIFY_SOCKET, a path
+ * or, with a leading '@', an abstract name.  Written out rather than taken
+ * from libsystemd: it is this one function, and the daemon builds and runs
+ * the same on systems without it.  Best effort: no variable, or any error,
+ * and nothing is sent.  @send_flags: 0 from the main thread (waits if
+ * systemd's queue is full, as sd_notify does: READY=1 must not be lost),
+ * MSG_DONTWAIT from the loop thread, which must never block.
+ */
+static void __attribute__((format(printf, 2, 3)))
+notify_systemd(int send_flags, const char *fmt, ...)
+{
+	const char *name = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char message[512];
+	size_t name_len;
+	va_list ap;
+	int fd;
+
+	if (!name || (name[0] != '/' && name[0] != '@'))
+		return;
+	name_len = strlen(name);
+	if (name_len >= sizeof(addr.sun_path))
+		return;
+	memcpy(addr.sun_path, name, name_len);
+	if (name[0] == '@')
+		addr.sun_path[0] = '\0';
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	/* A failure (systemd gone; with MSG_DONTWAIT, its queue full) is
+	 * ignored: the daemon serves the same without it. */
+	(void)sendto(
+		fd, message, strlen(message), send_flags | MSG_NOSIGNAL,
+		(const struct sockaddr *)&addr,
+		(socklen_t)(offsetof(struct sockaddr_un, sun_path) + name_len));
+	close(fd);
+}
+
+/* STATUS= for `systemctl status`: what the mount serves right now. */
+static void notify_serving(struct pc_store *store, const char *mountpoint,
+			   int send_flags)
+{
+	struct pc_store_version cur;
+
+	if (pc_store_current(store, &cur) == 0)
+		notify_systemd(send_flags,
+			       "STATUS=serving %s version %llu on %s", cur.name,
+			       (unsigned long long)cur.version, mountpoint);
+	else
+		notify_systemd(send_flags,
+			       "STATUS=mounted on %s, waiting for a first "
+			       "version from the mirrors",
+			       mountpoint);
+}
+
+/* The fs hook wrapped, so that systemd hears of every version switch. */
+struct switch_notifier {
+	struct pc_net_hooks fs_hooks;
+	struct pc_store *store;
+	const char *mountpoint;
+};
+
+/* Loop thread (pc_net_hooks.version_switched). */
+static void on_version_switched(void *arg, uint64_t version,
+				const struct pc_store_changes *changes)
+{
+	struct switch_notifier *notifier = arg;
+
+	if (notifier->fs_hooks.version_switched)
+		notifier->fs_hooks.version_switched(notifier->fs_hooks.arg,
+						    version, changes);
+	notify_serving(notifier->store, notifier->mountpoint, MSG_DONTWAIT);
+}
+
 static struct pc_keyring *load_keyring(const struct pc_config *cfg)
 {
 	struct pc_keyring *ring = pc_keyring_new();
@@ -227,9 +324,11 @@ static bool has_version(struct pc_store *store)
 static int serve(const struct pc_config *cfg, const char *mountpoint,
 		 int ready_fd)
 {
+	struct switch_notifier notifier = { .mountpoint = mountpoint };
+	struct pc_net_hooks hooks = { .version_switched = on_version_switched,
+				      .arg = &notifier };
 	struct pc_keyring *ring = NULL;
 	struct pc_store *store = NULL;
-	struct pc_net_hooks hooks;
 	struct pc_net *net = NULL;
 	struct pc_fs *fs = NULL;
 	char why[512];
@@ -247,7 +346,8 @@ static int serve(const struct pc_config *cfg, const char *mountpoint,
 		fprintf(stderr, "peercache: %s\n", why);
 		goto out;
 	}
-	hooks = pc_fs_net_hooks(fs);
+	notifier.fs_hooks = pc_fs_net_hooks(fs);
+	notifier.store = store;
 	net = pc_net_new(cfg, store, ring, &hooks, why, sizeof(why));
 	if (!net) {
 		fprintf(stderr, "peercache: %s\n", why);
@@ -275,7 +375,10 @@ static int serve(const struct pc_config *cfg, const char *mountpoint,
 	fprintf(stderr, "peercache: mounted on %s\n", mountpoint);
 	report_ready(ready_fd, 0);
 	ready_fd = -1;
+	notify_serving(store, mountpoint, 0);
+	notify_systemd(0, "READY=1");
 	rc = pc_fs_run(fs) < 0 ? 1 : 0;
+	notify_systemd(0, "STOPPING=1");
 	fprintf(stderr, "peercache: unmounting %s\n", mountpoint);
 out:
 	report_ready(ready_fd, 1);

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# `peercache --print-config`: the effective configuration is the file with
+# the -o overrides on top (lists append, other keys are replaced); an
+# unknown key (file or -o), an unknown section or a bad value is refused
+# with exit status 2 and a message naming the key; the printout loads
+# again as the same configuration.  And the documentation of the keys:
+# the sample config lists every key of common/config.c with its real
+# default (uncommented, it gives the defaults), and --help names them all.
+set -eu
+. "$(dirname "$0")/../lib/common.sh"
+pc_setup
+
+PEERCACHE="$PC_BIN/peercache"
+EXAMPLE="$PC_SRC/systemd/peercache.conf.example"
+
+# print_config ARGS...: --print-config with ARGS, which must succeed; the
+# output in $PC_OUT.
+print_config() {
+	pc_run "$PEERCACHE" "$@" --print-config
+	[ "$PC_RC" = 0 ] || fail "peercache $* --print-config: exit $PC_RC:
+$PC_OUT"
+}
+
+# value KEY: the values of KEY in $PC_OUT, one a line.
+value() {
+	awk -v k="$1" -F ' = ' '$1 == k { print $2 }' <<<"$PC_OUT"
+}
+
+# The keys of common/config.c's table as "name KEY_TYPE default" lines,
+# the default as text ("-" for the lists, which have none).  Entries are
+# `{ "name", KEY_TYPE, ..., "default" or NULL or A_MACRO },`, possibly over
+# two lines; a macro's value comes from common/pc_config.h.
+config_keys() {
+	local entry name type default macro
+	awk '/^static const struct key keys\[\]/ { on = 1; next }
+	     on && /^};/ { exit }
+	     on { entry = entry $0 }
+	     on && /},[[:space:]]*$/ { print entry; entry = "" }' \
+		"$PC_SRC/common/config.c" |
+		sed -E 's/^[[:space:]]*\{[[:space:]]*"([a-z_]+)",[[:space:]]*(KEY_[A-Z]+),.*,[[:space:]]*(NULL|"[^"]*"|[A-Z_]+)[[:space:]]*\},$/\1 \2 \3/' |
+		while read -r name type default; do
+			case "$default" in
+			NULL) default=- ;;
+			\"*) default=${default//\"/} ;;
+			*) macro=$default
+			   default=$(sed -nE "s/^#define $macro \"(.*)\"$/\\1/p" \
+				"$PC_SRC/common/pc_config.h")
+			   [ -n "$default" ] || default="?$macro" ;;
+			esac
+			echo "$name $type $default"
+		done
+}
+
+mapfile -t KEYS < <(config_keys)
+[ "${#KEYS[@]}" -ge 31 ] ||
+	fail "read only ${#KEYS[@]} keys from common/config.c: ${KEYS[*]:-none}"
+for entry in "${KEYS[@]}"; do
+	[[ "$entry" =~ ^[a-z_]+\ KEY_[A-Z]+\ [^\ ?]*$ ]] ||
+		fail "cannot read the key table entry '$entry'"
+done
+
+# --- file + -o: the command line wins, lists append --------------------------
+cat >ops.conf <<'EOF'
+# a node's configuration
+[peercache]
+mirror = http://mirror-a.example/repo
+trusted_key = /etc/peercache/a.pub
+poll_interval = 5m
+quota = 1G
+discovery = off
+discovery_timeout = 80ms
+peer_allow = 10.20.0.0/16
+log_level = warn
+EOF
+print_config -c ops.conf -o poll_interval=7m -o mirror=file:///srv/b \
+	-o discovery=on -o log_level=debug
+assert_eq "$(printf '%s\n' http://mirror-a.example/repo file:///srv/b)" \
+	"$(value mirror)" "mirrors: the file's, then -o's"
+assert_eq 420s "$(value poll_interval)" "-o poll_interval wins over the file"
+assert_eq on "$(value discovery)" "-o discovery wins over the file"
+assert_eq debug "$(value log_level)" "-o log_level wins over the file"
+assert_eq 1073741824 "$(value quota)" "quota from the file"
+assert_eq 80ms "$(value discovery_timeout)" "discovery_timeout from the file"
+assert_eq 10.20.0.0/16 "$(value peer_allow)" "peer_allow from the file"
+assert_eq /var/cache/peercache/control.sock "$(value control_socket)" \
+	"control_socket derived from cache_dir"
+assert_eq 600s "$(value peer_ban_time)" "a key set nowhere keeps its default"
+
+# --- the printout is a config file that gives the same configuration -----------
+echo "$PC_OUT" >printed.conf
+first=$PC_OUT
+print_config -c printed.conf
+assert_eq "$first" "$PC_OUT" "--print-config of the printed config"
+
+# --- refusals: exit 2, the key (or section) named, nothing printed --------------
+# refused WHAT NEEDLE ARGS...
+refused() {
+	local what=$1 needle=$2
+	shift 2
+	expect_status 2 "$needle" "$what" "$PEERCACHE" "$@" --print-config
+	assert_not_contains "$PC_OUT" "[peercache]" "$what: printed anyway"
+}
+base=(-o mirror=http://m.example/r -o trusted_key=/k.pub)
+refused "unknown key via -o" "unknown configuration key 'mirrors'" \
+	"${base[@]}" -o mirrors=http://x/
+printf '[peercache]\nmirror = http://m/\nfrobnicate = 1\n' >unknown.conf
+refused "unknown key in the file" "unknown configuration key 'frobnicate'" \
+	-c unknown.conf -o trusted_key=/k.pub
+assert_contains "$PC_OUT" "unknown.conf" "the message names the file"
+printf '[mirrors]\nmirror = http://m/\n' >section.conf
+refused "unknown section" "unknown section [mirrors]" -c section.conf
+refused "-o without =" "expected KEY=VALUE" "${base[@]}" -o quota
+refused "bad size" "quota: 'lots' is not a size" "${base[@]}" -o quota=lots
+refused "bad on/off" "discovery: 'maybe' is not on or off" "${base[@]}" \
+	-o discovery=maybe
+refused "port out of range" "peer_port: '65536' is not a number from 1 to 65535" \
+	"${base[@]}" -o peer_port=65536
+refused "count of zero" "max_fetches: '0'" "${base[@]}" -o max_fetches=0
+refused "ms over the bound" "discovery_timeout: '20s'" "${base[@]}" \
+	-o discovery_timeout=20s
+refused "bad duration" "max_age: '3 days'" "${base[@]}" -o "max_age=3 days"
+refused "bad log level" "log_level: 'loud'" "${base[@]}" -o log_level=loud
+printf '[peercache]\nquota = 5Q\n' >badvalue.conf
+refused "bad value in the file" "quota: '5Q' is not a size" -c badvalue.conf \
+	"${base[@]}"
+refused "no mirror" "at least one mirror" -o trusted_key=/k.pub
+refused "no trusted key" "at least one trusted key" -o mirror=http://m/
+expect_status 2 "/nonexistent/ops.conf" "a named config file that is missing" \
+	"$PEERCACHE" -c /nonexistent/ops.conf "${base[@]}" --print-config
+
+# --- the sample config: every key, with its real default -------------------------
+for entry in "${KEYS[@]}"; do
+	read -r key type default <<<"$entry"
+	case "$default" in
+	-) grep -qE "^#$key = [^ ]" "$EXAMPLE" ||
+		fail "the sample config shows no example of '$key'" ;;
+	"") grep -qxE "#$key =" "$EXAMPLE" ||
+		fail "the sample config does not list '#$key =' (default: empty)" ;;
+	*) grep -qxF "#$key = $default" "$EXAMPLE" ||
+		fail "the sample config does not list '#$key = $default' ($type)" ;;
+	esac
+done
+# Uncommented, the sample's lines are the defaults (its examples of the
+# two lists aside).
+sed -nE 's/^#([a-z_]+ =.*)$/\1/p' "$EXAMPLE" |
+	grep -vE '^(mirror|trusted_key) =' >example.conf
+print_config -c example.conf "${base[@]}"
+from_example=$PC_OUT
+print_config -c /dev/null "${base[@]}"
+assert_eq "$PC_OUT" "$from_example" \
+	"the uncommented sample config differs from the defaults"
+# Every key there is a key, every key there once.
+for key in $(sed -nE 's/^#([a-z_]+) =.*$/\1/p' "$EXAMPLE" | sort -u); do
+	printf '%s\n' "${KEYS[@]}" | grep -q "^$key " ||
+		fail "the sample config documents '$key', which config.c does not know"
+done
+
+# --- --help names every key ------------------------------------------------------
+pc_run "$PEERCACHE" --help
+assert_eq 0 "$PC_RC" "peercache --help"
+for entry in "${KEYS[@]}"; do
+	key=${entry%% *}
+	grep -qE "(^|[ ,])$key(,|\$)" <<<"$PC_OUT" ||
+		fail "--help does not name '$key' in its list of keys"
+done
+echo "ok: print-config, refusals, the sample config and --help (${#KEYS[@]} keys)"
