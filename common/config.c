@@ -94,8 +94,8 @@ static void *field_of(struct pc_config *cfg, size_t offset)
 	return (char *)cfg + offset;
 }
 
-static int set_bool(bool *field, const char *name, const char *value,
-		    char *err, size_t errlen)
+static int set_bool(bool *field, const char *name, const char *value, char *err,
+		    size_t errlen)
 {
 	static const char *const yes[] = { "on", "yes", "true", "1" };
 	static const char *const no[] = { "off", "no", "false", "0" };
@@ -127,9 +127,10 @@ static int set_millis(uint64_t *field, const struct key *k, const char *value,
 
 		errno = 0;
 		number = strtoull(value, &end, 10);
-		rc = (errno || end != value + len - 2 || value[0] == '-') ?
-			     -EINVAL :
-			     0;
+		rc = (errno || end != value + len - 2 || value[0] < '0' ||
+		      value[0] > '9')
+			     ? -EINVAL
+			     : 0;
 	} else if (pc_parse_duration(value, &number) == 0 &&
 		   number <= k->max / 1000) {
 		number *= 1000;
@@ -193,8 +194,9 @@ static int set_key(struct pc_config *cfg, const struct key *k,
 
 		errno = 0;
 		number = strtoull(value, &end, 10);
-		if (errno || end == value || *end || number == 0 ||
-		    number > k->max) {
+		/* strtoull takes "+8", " 8" and wraps "-1": digits only. */
+		if (errno || value[0] < '0' || value[0] > '9' || *end ||
+		    number == 0 || number > k->max) {
 			snprintf(err, errlen,
 				 "%s: '%s' is not a number from "
 				 "1 to %zu",
