@@ -1,6 +1,6 @@
 /*
- * chunks.c - chunk files: the read hot path, downloads in tmp/, the chunk
- * index entries, and the start-up reconcile.
+ * chunks.c - chunk files: the read hot path, downloads in tmp/, removals,
+ * and the chunk index entries.
  *
  * A chunk's file is the truth about whether it is cached: readers do one
  * openat() of chunks/ab/<hex> and never touch LMDB, so a cache hit costs a
@@ -8,15 +8,18 @@
  * checked, synced and only then renamed into chunks/, so a reader can never
  * open a partial or unverified file.  The index entry (size, last access,
  * LRU position) follows at the next flush; until then only the purge's view
- * of the chunk lags, never a reader's.
+ * of the chunk lags, never a reader's (and every purge flushes first).
  *
- * Because the rename and the index commit are two steps, a crash can leave
- * a file without an entry or an entry without a file.  The reconcile at
- * start-up repairs both directions: unindexed files are re-hashed and
- * indexed or removed, entries without a file of the right size are
- * dropped.
+ * The live usage (bytes and files in chunks/) changes exactly where files
+ * do: a rename that put a new file in place adds, an unlink that removed
+ * one subtracts.  So it is right even while index entries wait for a
+ * flush, and two removers of one chunk cannot both count it.
+ *
+ * Removals unlink the file first and delete the index entry after: a crash
+ * in between leaves an entry without a file, which the reconcile at the
+ * next start drops (reconcile.c), and a full disk gets its space back
+ * before LMDB needs some to commit.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,14 +28,12 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
 
 #define TMP_SUFFIX_LEN 16
-#define HASH_READ_BUF (1024 * 1024)
 
 struct pc_store_tmp {
 	struct pc_store *store;
@@ -40,7 +41,8 @@ struct pc_store_tmp {
 	uint64_t expected_len;
 	uint64_t written;
 	int fd;
-	int error; /* first failed write; commit returns it */
+	int error;   /* first failed write; commit returns it */
+	bool purged; /* made room after ENOSPC once already */
 	struct pc_sha256_ctx *sha;
 	char name[PC_HASH_HEX_LEN + 1 + TMP_SUFFIX_LEN + 1];
 };
@@ -59,7 +61,7 @@ void store_chunk_path(const struct pc_hash *hash, char *out)
  * or the same chunk was the last one read (sequential reads). */
 static void record_access(struct pc_store *store, const struct pc_hash *hash)
 {
-	int64_t now = time(NULL);
+	int64_t now = store_now(store);
 	struct store_access *last;
 
 	pthread_mutex_lock(&store->queue_lock);
@@ -90,39 +92,85 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
 	return fd;
 }
 
-int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash)
-{
-	struct store_usage_delta usage = { 0, 0 };
-	char path[STORE_CHUNK_PATH_LEN];
-	MDB_txn *txn;
-	int rc;
-
-	if (store->readonly)
-		return -EROFS;
-	store_chunk_path(hash, path);
-	if (unlinkat(store->chunks_fd, path, 0) < 0 && errno != ENOENT)
-		return -errno;
-	/* The file is gone first: an index entry without a file is what a
-	 * crash in between leaves, and start-up drops those. */
-	rc = store_txn_begin(store, 0, &txn);
-	if (rc < 0)
-		return rc;
-	rc = store_index_del(store, txn, hash, &usage);
-	if (rc == 0)
-		rc = store_usage_apply(store, txn, &usage);
-	if (rc < 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	return store_txn_commit(txn, "discarding a chunk");
-}
-
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 {
 	char path[STORE_CHUNK_PATH_LEN];
 
 	store_chunk_path(hash, path);
 	return faccessat(store->chunks_fd, path, F_OK, 0) == 0;
+}
+
+int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
+			uint64_t *size)
+{
+	char path[STORE_CHUNK_PATH_LEN];
+	struct stat st;
+
+	store_chunk_path(hash, path);
+	if (fstatat(store->chunks_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOENT;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* ---- removals ------------------------------------------------------------- */
+
+static void usage_sub(struct pc_store *store, uint64_t size)
+{
+	atomic_fetch_sub(&store->usage_chunks, 1);
+	atomic_fetch_sub(&store->usage_bytes, size);
+}
+
+int store_unlink_chunk(struct pc_store *store, const struct pc_hash *hash,
+		       uint64_t size)
+{
+	char path[STORE_CHUNK_PATH_LEN];
+
+	store_chunk_path(hash, path);
+	if (unlinkat(store->chunks_fd, path, 0) < 0)
+		return -errno;
+	usage_sub(store, size);
+	return 0;
+}
+
+int store_remove_chunk(struct pc_store *store, const struct pc_hash *hash)
+{
+	struct store_usage_delta usage = { 0, 0 };
+	struct store_chunk_rec rec;
+	uint64_t size = 0;
+	MDB_txn *txn;
+	int rc;
+
+	rc = store_txn_begin(store, 0, &txn);
+	if (rc < 0)
+		return rc;
+	/* The live usage counted the size committed, which the index has;
+	 * a damaged file may have another. */
+	rc = store_index_get(store, txn, hash, &rec);
+	if (rc == 0)
+		size = rec.size;
+	else if (rc == -ENOENT || rc == -EIO)
+		rc = pc_store_chunk_size(store, hash, &size);
+	if (rc == 0)
+		rc = store_unlink_chunk(store, hash, size);
+	if (rc == 0 || rc == -ENOENT)
+		rc = store_index_drop(store, txn, hash, &usage);
+	if (rc >= 0)
+		rc = store_usage_apply(store, txn, &usage);
+	if (rc < 0) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return store_txn_commit(txn, "removing a chunk");
+}
+
+int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash)
+{
+	if (store->readonly)
+		return -EROFS;
+	return store_remove_chunk(store, hash);
 }
 
 /* ---- downloads ------------------------------------------------------------ */
@@ -149,13 +197,49 @@ static void tmp_free(struct pc_store_tmp *tmp)
 	free(tmp);
 }
 
+/*
+ * The one retry after ENOSPC: true if this download has not had it yet
+ * and a purge freed something for what it still needs.
+ */
+static bool made_room(struct pc_store_tmp *tmp)
+{
+	if (tmp->purged)
+		return false;
+	tmp->purged = true;
+	return store_make_room(tmp->store, tmp->expected_len - tmp->written) ==
+	       0;
+}
+
+/* Creates the file in tmp/ under a fresh random name; -errno. */
+static int create_tmp_file(struct pc_store_tmp *tmp)
+{
+	struct pc_store *store = tmp->store;
+	char hex[PC_HASH_HEX_LEN + 1];
+	int err;
+
+	pc_hash_to_hex(&tmp->hash, hex);
+	for (int attempt = 0; attempt < 8; attempt++) {
+		snprintf(tmp->name, sizeof(tmp->name), "%s.%016" PRIx64, hex,
+			 random_suffix());
+		tmp->fd = openat(store->tmp_fd, tmp->name,
+				 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (tmp->fd >= 0)
+			return 0;
+		err = errno;
+		if (err == ENOSPC && made_room(tmp))
+			continue;
+		if (err != EEXIST)
+			return -err;
+	}
+	return -EEXIST;
+}
+
 struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 					const struct pc_hash *hash,
 					uint64_t expected_len)
 {
-	char hex[PC_HASH_HEX_LEN + 1];
 	struct pc_store_tmp *tmp;
-	int saved;
+	int rc;
 
 	if (store->readonly) {
 		errno = EROFS;
@@ -179,19 +263,10 @@ struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 		errno = ENOMEM;
 		return NULL;
 	}
-	pc_hash_to_hex(hash, hex);
-	for (int attempt = 0; tmp->fd < 0 && attempt < 8; attempt++) {
-		snprintf(tmp->name, sizeof(tmp->name), "%s.%016" PRIx64, hex,
-			 random_suffix());
-		tmp->fd = openat(store->tmp_fd, tmp->name,
-				 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-		if (tmp->fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (tmp->fd < 0) {
-		saved = errno;
+	rc = create_tmp_file(tmp);
+	if (rc < 0) {
 		tmp_free(tmp);
-		errno = saved;
+		errno = -rc;
 		return NULL;
 	}
 	return tmp;
@@ -202,6 +277,7 @@ int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
 	const uint8_t *pos = data;
 	size_t left = len;
 	ssize_t n;
+	int err;
 
 	if (tmp->error)
 		return tmp->error;
@@ -211,10 +287,13 @@ int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
 	}
 	while (left) {
 		n = write(tmp->fd, pos, left);
-		if (n < 0 && errno == EINTR)
+		err = n < 0 ? errno : EIO;
+		if (n < 0 && err == EINTR)
+			continue;
+		if (n < 0 && err == ENOSPC && made_room(tmp))
 			continue;
 		if (n <= 0) {
-			tmp->error = n < 0 ? -errno : -EIO;
+			tmp->error = -err;
 			return tmp->error;
 		}
 		pos += n;
@@ -258,8 +337,9 @@ static void queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
 		grown = realloc(store->new_chunks, cap * sizeof(*grown));
 		if (!grown) {
 			pthread_mutex_unlock(&store->queue_lock);
-			store_log(LOG_WARNING, "out of memory: a new chunk "
-					       "is indexed at the next start");
+			store_log(store, PC_LOG_WARN,
+				  "out of memory: a new chunk is indexed at "
+				  "the next start");
 			return;
 		}
 		store->new_chunks = grown;
@@ -267,6 +347,7 @@ static void queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
 	}
 	store->new_chunks[store->new_chunks_count].hash = *hash;
 	store->new_chunks[store->new_chunks_count].size = size;
+	store->new_chunks[store->new_chunks_count].atime = store_now(store);
 	store->new_chunks_count++;
 	pthread_mutex_unlock(&store->queue_lock);
 }
@@ -291,28 +372,56 @@ static int move_into_place(struct pc_store_tmp *tmp)
 	if (errno != EINVAL && errno != ENOSYS)
 		return -errno;
 	/* No RENAME_NOREPLACE on this file system: replacing a verified
-	 * chunk with identical verified bytes is harmless. */
+	 * chunk with identical verified bytes is harmless, but the usage
+	 * must not count it twice, so look first (racy only against a
+	 * concurrent download of the same chunk). */
+	if (faccessat(store->chunks_fd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
 	return renameat(store->tmp_fd, tmp->name, store->chunks_fd, path) < 0
 		       ? -errno
 		       : 0;
 }
 
-int pc_store_tmp_commit(struct pc_store_tmp *tmp)
+/* fdatasync, then the rename; each ENOSPC purges (see pc_store.h). */
+static int sync_and_move(struct pc_store_tmp *tmp)
 {
-	struct pc_store *store = tmp->store;
-	int rc = verify(tmp);
+	int rc;
 
 	/* The index entry may be durable before the file's data would be:
 	 * sync first, so that no index entry ever names unwritten bytes. */
-	if (rc == 0 && fdatasync(tmp->fd) < 0)
+	if (fdatasync(tmp->fd) < 0) {
 		rc = -errno;
-	if (rc == 0)
+		/* Not retried: after a failed write-back the page cache may
+		 * no longer hold what we wrote.  Make room for next time. */
+		if (rc == -ENOSPC)
+			store_make_room(tmp->store, tmp->written);
+		return rc;
+	}
+	rc = move_into_place(tmp);
+	if (rc == -ENOSPC && made_room(tmp))
 		rc = move_into_place(tmp);
+	return rc;
+}
+
+int pc_store_tmp_commit(struct pc_store_tmp *tmp)
+{
+	struct pc_store *store = tmp->store;
+	struct pc_hash hash = tmp->hash;
+	uint64_t size = tmp->written;
+	int rc = verify(tmp);
+
 	if (rc == 0)
-		queue_new_chunk(store, &tmp->hash, tmp->written);
+		rc = sync_and_move(tmp);
+	if (rc == 0) {
+		atomic_fetch_add(&store->usage_chunks, 1);
+		atomic_fetch_add(&store->usage_bytes, size);
+		queue_new_chunk(store, &hash, size);
+	}
 	if (rc != 0)
 		unlinkat(store->tmp_fd, tmp->name, 0); /* rc 1: duplicate */
 	tmp_free(tmp);
+	if (rc == 0)
+		store_quota_check(store, &hash);
 	return rc < 0 ? rc : 0;
 }
 
@@ -333,9 +442,8 @@ static MDB_val hash_key(const struct pc_hash *hash)
 	return key;
 }
 
-static int get_chunk_rec(struct pc_store *store, MDB_txn *txn,
-			 const struct pc_hash *hash,
-			 struct store_chunk_rec *rec)
+int store_index_get(struct pc_store *store, MDB_txn *txn,
+		    const struct pc_hash *hash, struct store_chunk_rec *rec)
 {
 	MDB_val key = hash_key(hash), val;
 	int rc = store_mdb_error("reading the chunk index",
@@ -384,7 +492,7 @@ int store_index_add(struct pc_store *store, MDB_txn *txn,
 		    struct store_usage_delta *usage)
 {
 	struct store_chunk_rec rec;
-	int rc = get_chunk_rec(store, txn, hash, &rec);
+	int rc = store_index_get(store, txn, hash, &rec);
 
 	if (rc != -ENOENT)
 		return rc; /* 0: already indexed */
@@ -404,7 +512,7 @@ int store_index_del(struct pc_store *store, MDB_txn *txn,
 {
 	struct store_chunk_rec rec;
 	MDB_val key = hash_key(hash);
-	int rc = get_chunk_rec(store, txn, hash, &rec);
+	int rc = store_index_get(store, txn, hash, &rec);
 
 	if (rc == -ENOENT)
 		return 0;
@@ -422,11 +530,29 @@ int store_index_del(struct pc_store *store, MDB_txn *txn,
 	return rc;
 }
 
+int store_index_drop(struct pc_store *store, MDB_txn *txn,
+		     const struct pc_hash *hash,
+		     struct store_usage_delta *usage)
+{
+	int64_t chunks_before = usage->chunks;
+	uint64_t size;
+	int rc;
+
+	/* A download that renamed the chunk in again after the unlink has
+	 * queued its entry (a no-op while this one exists): keep it. */
+	if (pc_store_chunk_size(store, hash, &size) == 0)
+		return 0;
+	rc = store_index_del(store, txn, hash, usage);
+	if (rc < 0)
+		return rc;
+	return usage->chunks < chunks_before ? 1 : 0;
+}
+
 int store_index_touch(struct pc_store *store, MDB_txn *txn,
 		      const struct pc_hash *hash, int64_t atime)
 {
 	struct store_chunk_rec rec;
-	int rc = get_chunk_rec(store, txn, hash, &rec);
+	int rc = store_index_get(store, txn, hash, &rec);
 
 	if (rc == -ENOENT)
 		return 0; /* read before its entry was flushed */
@@ -436,316 +562,5 @@ int store_index_touch(struct pc_store *store, MDB_txn *txn,
 	rec.atime = atime;
 	if (rc == 0)
 		rc = put_chunk_rec(store, txn, hash, &rec);
-	return rc;
-}
-
-/* ---- start-up reconcile --------------------------------------------------- */
-
-struct reconcile_stats {
-	unsigned long tmp_removed;
-	unsigned long indexed;
-	unsigned long files_removed;
-	unsigned long entries_dropped;
-};
-
-/* A DIR stream for @name under @dirfd (the caller closedir()s). */
-static DIR *open_subdir(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir;
-
-	if (fd < 0)
-		return NULL;
-	dir = fdopendir(fd);
-	if (!dir)
-		close(fd);
-	return dir;
-}
-
-static bool is_dot(const char *name)
-{
-	return strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
-}
-
-static int empty_tmp(struct pc_store *store, struct reconcile_stats *stats)
-{
-	DIR *dir = open_subdir(store->tmp_fd, ".");
-	struct dirent *entry;
-
-	if (!dir)
-		return -errno;
-	while ((entry = readdir(dir))) {
-		if (is_dot(entry->d_name))
-			continue;
-		if (unlinkat(store->tmp_fd, entry->d_name, 0) == 0)
-			stats->tmp_removed++;
-		else
-			store_log(LOG_WARNING, "cannot remove tmp/%s: %s",
-				  entry->d_name, strerror(errno));
-	}
-	closedir(dir);
-	return 0;
-}
-
-/* SHA-256 of the regular file @name under @dirfd. */
-static int hash_file(int dirfd, const char *name, struct pc_hash *out)
-{
-	struct pc_sha256_ctx *sha = pc_sha256_new();
-	uint8_t *buf = malloc(HASH_READ_BUF);
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	ssize_t n = 0;
-	int rc = 0;
-
-	if (!sha || !buf) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	if (fd < 0) {
-		rc = -errno;
-		goto out;
-	}
-	while ((n = read(fd, buf, HASH_READ_BUF)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		pc_sha256_update(sha, buf, (size_t)n);
-	}
-	pc_sha256_final(sha, out);
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
-	pc_sha256_free(sha);
-	return rc;
-}
-
-static void remove_file(int dirfd, const char *dirname, const char *name,
-			const char *why, struct reconcile_stats *stats)
-{
-	if (unlinkat(dirfd, name, 0) == 0) {
-		stats->files_removed++;
-		store_log(LOG_WARNING, "removed chunks/%s/%s: %s", dirname,
-			  name, why);
-	} else {
-		store_log(LOG_WARNING, "cannot remove chunks/%s/%s (%s): %s",
-			  dirname, name, why, strerror(errno));
-	}
-}
-
-/* One file in chunks/<dirname>/: keep, index or remove it. */
-static int reconcile_file(struct pc_store *store, MDB_txn *txn, int dirfd,
-			  const char *dirname, const char *name,
-			  struct reconcile_stats *stats)
-{
-	struct store_usage_delta ignored = { 0, 0 };
-	struct store_chunk_rec rec;
-	struct pc_hash hash, actual;
-	struct stat st;
-	int rc;
-
-	if (pc_hash_from_hex(name, strlen(name), &hash) < 0 ||
-	    strncmp(name, dirname, 2) != 0) {
-		remove_file(dirfd, dirname, name, "not a chunk name", stats);
-		return 0;
-	}
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (!S_ISREG(st.st_mode)) {
-		remove_file(dirfd, dirname, name, "not a regular file", stats);
-		return 0;
-	}
-	rc = get_chunk_rec(store, txn, &hash, &rec);
-	if (rc == 0 && rec.size == (uint64_t)st.st_size)
-		return 0;
-	if (rc == 0 || rc == -EIO) {
-		/* Indexed with another size: judge the file afresh. */
-		rc = store_index_del(store, txn, &hash, &ignored);
-		stats->entries_dropped++;
-	} else if (rc == -ENOENT) {
-		rc = 0;
-	}
-	if (rc < 0)
-		return rc;
-	rc = (uint64_t)st.st_size > PC_MANIFEST_MAX
-		     ? -EFBIG
-		     : hash_file(dirfd, name, &actual);
-	if (rc == -ENOMEM)
-		return rc;
-	if (rc < 0 || !pc_hash_equal(&hash, &actual)) {
-		remove_file(dirfd, dirname, name,
-			    "content does not match its name", stats);
-		return 0;
-	}
-	stats->indexed++;
-	return store_index_add(store, txn, &hash, (uint64_t)st.st_size,
-			       time(NULL), &ignored);
-}
-
-static bool is_prefix_dir(const char *name)
-{
-	return strlen(name) == 2 && strspn(name, "0123456789abcdef") == 2;
-}
-
-/* Every file under chunks/: keep, index or remove. */
-static int reconcile_files(struct pc_store *store, MDB_txn *txn,
-			   struct reconcile_stats *stats)
-{
-	DIR *top = open_subdir(store->chunks_fd, ".");
-	struct dirent *sub, *entry;
-	DIR *dir;
-	int rc = 0;
-
-	if (!top)
-		return -errno;
-	while (rc == 0 && (sub = readdir(top))) {
-		if (is_dot(sub->d_name))
-			continue;
-		dir = is_prefix_dir(sub->d_name)
-			      ? open_subdir(store->chunks_fd, sub->d_name)
-			      : NULL;
-		if (!dir) {
-			store_log(LOG_WARNING, "ignoring chunks/%s: %s",
-				  sub->d_name,
-				  is_prefix_dir(sub->d_name) ? strerror(errno)
-							     : "not a chunk "
-							       "directory");
-			continue;
-		}
-		while (rc == 0 && (entry = readdir(dir))) {
-			if (!is_dot(entry->d_name))
-				rc = reconcile_file(store, txn, dirfd(dir),
-						    sub->d_name, entry->d_name,
-						    stats);
-		}
-		closedir(dir);
-	}
-	closedir(top);
-	return rc;
-}
-
-/* Hashes of index entries without a valid file, collected so that the
- * cursor walk does not delete under itself. */
-struct hash_list {
-	struct pc_hash *items;
-	size_t count, cap;
-};
-
-static int hash_list_add(struct hash_list *list, const void *bytes)
-{
-	struct pc_hash *grown;
-	size_t cap;
-
-	if (list->count == list->cap) {
-		cap = list->cap ? 2 * list->cap : 64;
-		grown = realloc(list->items, cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		list->items = grown;
-		list->cap = cap;
-	}
-	memcpy(list->items[list->count++].bytes, bytes, PC_HASH_LEN);
-	return 0;
-}
-
-/* True if the entry's file exists with the indexed size. */
-static bool entry_valid(struct pc_store *store, const MDB_val *key,
-			const MDB_val *val, uint64_t *size)
-{
-	char path[STORE_CHUNK_PATH_LEN];
-	struct store_chunk_rec rec;
-	struct pc_hash hash;
-	struct stat st;
-
-	if (key->mv_size != PC_HASH_LEN ||
-	    store_chunk_rec_decode(val, &rec) < 0)
-		return false;
-	memcpy(hash.bytes, key->mv_data, PC_HASH_LEN);
-	store_chunk_path(&hash, path);
-	if (fstatat(store->chunks_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-	    !S_ISREG(st.st_mode) || (uint64_t)st.st_size != rec.size)
-		return false;
-	*size = rec.size;
-	return true;
-}
-
-/* Drops entries without a valid file and recomputes the usage totals. */
-static int reconcile_entries(struct pc_store *store, MDB_txn *txn,
-			     struct reconcile_stats *stats)
-{
-	struct store_usage_delta ignored = { 0, 0 };
-	struct hash_list invalid = { NULL, 0, 0 };
-	uint64_t chunks = 0, bytes = 0, size;
-	MDB_cursor *cursor;
-	MDB_val key, val;
-	int rc, mrc;
-
-	rc = store_mdb_error("reading the chunk index",
-			     mdb_cursor_open(txn, store->dbi.chunks, &cursor));
-	if (rc < 0)
-		return rc;
-	for (mrc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST); mrc == 0;
-	     mrc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-		if (entry_valid(store, &key, &val, &size)) {
-			chunks++;
-			bytes += size;
-		} else if (key.mv_size == PC_HASH_LEN) {
-			rc = hash_list_add(&invalid, key.mv_data);
-			if (rc < 0)
-				break;
-		}
-	}
-	mdb_cursor_close(cursor);
-	if (rc == 0 && mrc != MDB_NOTFOUND)
-		rc = store_mdb_error("reading the chunk index", mrc);
-	for (size_t i = 0; rc == 0 && i < invalid.count; i++) {
-		char hex[PC_HASH_HEX_LEN + 1];
-
-		pc_hash_to_hex(&invalid.items[i], hex);
-		store_log(LOG_WARNING,
-			  "dropped index entry of chunk %s: its file is "
-			  "missing or has the wrong size",
-			  hex);
-		rc = store_index_del(store, txn, &invalid.items[i], &ignored);
-		stats->entries_dropped++;
-	}
-	free(invalid.items);
-	if (rc == 0)
-		rc = store_meta_put(store, txn, META_USAGE_CHUNKS, chunks);
-	if (rc == 0)
-		rc = store_meta_put(store, txn, META_USAGE_BYTES, bytes);
-	return rc;
-}
-
-int store_reconcile(struct pc_store *store)
-{
-	struct reconcile_stats stats = { 0, 0, 0, 0 };
-	MDB_txn *txn;
-	int rc;
-
-	rc = empty_tmp(store, &stats);
-	if (rc < 0)
-		return rc;
-	rc = store_txn_begin(store, 0, &txn);
-	if (rc < 0)
-		return rc;
-	rc = reconcile_files(store, txn, &stats);
-	if (rc == 0)
-		rc = reconcile_entries(store, txn, &stats);
-	if (rc < 0) {
-		mdb_txn_abort(txn);
-		return rc;
-	}
-	rc = store_txn_commit(txn, "reconciling the chunk index");
-	if (rc == 0 && (stats.tmp_removed || stats.indexed ||
-			stats.files_removed || stats.entries_dropped))
-		store_log(LOG_INFO,
-			  "cache recovery: removed %lu unfinished downloads, "
-			  "indexed %lu chunk files, removed %lu invalid files, "
-			  "dropped %lu index entries",
-			  stats.tmp_removed, stats.indexed, stats.files_removed,
-			  stats.entries_dropped);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
  * flush.c - work batched for the index: new chunks, access times and
- * counters, written by pc_store_flush() in one write transaction.
+ * counters, written by pc_store_flush() in one write transaction; and the
+ * counters and usage totals read back.
  *
  * The read path must not pay for a write transaction per read, so it only
  * appends to an in-memory queue (under a mutex held for a few stores) or
@@ -13,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
-#include <time.h>
 
 #include "internal.h"
 
@@ -87,7 +86,7 @@ static void requeue(struct pc_store *store, struct store_new_chunk *chunks,
 	if (!merged) {
 		/* The files are in chunks/; reconcile indexes them at the
 		 * next start. */
-		store_log(LOG_WARNING,
+		store_log(store, PC_LOG_WARN,
 			  "out of memory: %zu new chunks stay unindexed until "
 			  "the next start",
 			  nchunks);
@@ -124,13 +123,20 @@ static int flush_in_txn(struct pc_store *store, MDB_txn *txn,
 			size_t naccesses, const uint64_t totals[PC_CTR_COUNT])
 {
 	struct store_usage_delta usage = { 0, 0 };
-	int64_t now = time(NULL);
+	uint64_t size;
 	char key[64];
 	int rc = 0;
 
-	for (size_t i = 0; rc == 0 && i < nchunks; i++)
+	for (size_t i = 0; rc == 0 && i < nchunks; i++) {
+		/* Discarded or purged since its commit: no entry for a file
+		 * that is gone.  (Removals unlink before their transaction,
+		 * so one that races with this one is seen either here or by
+		 * its own transaction, which then deletes this entry.) */
+		if (pc_store_chunk_size(store, &chunks[i].hash, &size) < 0)
+			continue;
 		rc = store_index_add(store, txn, &chunks[i].hash,
-				     chunks[i].size, now, &usage);
+				     chunks[i].size, chunks[i].atime, &usage);
+	}
 	for (size_t i = 0; rc == 0 && i < naccesses; i++)
 		rc = store_index_touch(store, txn,
 				       &store->accesses_flushing[i].hash,
@@ -224,6 +230,11 @@ int pc_store_usage(struct pc_store *store, struct pc_store_usage *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
+	if (!store->readonly) {
+		out->chunks = atomic_load(&store->usage_chunks);
+		out->bytes = atomic_load(&store->usage_bytes);
+		return 0;
+	}
 	rc = store_txn_begin(store, MDB_RDONLY, &txn);
 	if (rc < 0)
 		return rc;

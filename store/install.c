@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
 #include <time.h>
 
 #include "internal.h"
@@ -640,7 +639,7 @@ int pc_store_install(struct pc_store *store, const struct pc_head *head,
 	/* MDB_NOMETASYNC left the meta page unsynced: a version switch must
 	 * survive a power cut (rollback protection depends on it). */
 	if (rc == 0 && mdb_env_sync(store->env, 1) != 0)
-		store_log(LOG_WARNING,
+		store_log(store, PC_LOG_WARN,
 			  "version %llu is installed but not synced",
 			  (unsigned long long)in.version);
 out:

@@ -70,7 +70,11 @@ struct store_dbis {
 struct store_new_chunk {
 	struct pc_hash hash;
 	uint64_t size;
+	int64_t atime; /* when it was committed: its first access */
 };
+
+struct store_pin;	/* pins.c */
+struct store_chunk_rec; /* codec.c */
 
 /* A read of a chunk, written into "chunks" and "lru" at the next flush. */
 struct store_access {
@@ -116,6 +120,28 @@ struct pc_store {
 	/* Counts made through this handle since open.  Lock-free (relaxed
 	 * atomics): a counter is only ever read as a statistic. */
 	_Atomic uint64_t ctr_counted[PC_CTR_COUNT];
+
+	/* Live usage of chunks/ (rw stores): set after the reconcile in
+	 * open, then changed by whoever renames a chunk file in (commit) or
+	 * unlinks one successfully (purge, discard, verify).  Atomics. */
+	_Atomic uint64_t usage_chunks;
+	_Atomic uint64_t usage_bytes;
+
+	_Atomic uint64_t quota;	   /* bytes, 0 = none; atomic */
+	_Atomic uint64_t max_age;  /* seconds, 0 = none; atomic */
+	int64_t (*now)(void *arg); /* set in open, never changed */
+	void *now_arg;
+
+	pthread_mutex_t log_lock;
+	pc_store_log_fn log; /* guarded by log_lock */
+	void *log_arg;	     /* guarded by log_lock */
+
+	/* Serializes purges (purge.c); taken before flush_lock. */
+	pthread_mutex_t purge_lock;
+
+	/* Pins (pins.c): a hash table of reference counts. */
+	pthread_rwlock_t pin_lock; /* writers: pin/unpin; readers: purge */
+	struct store_pin **pins;   /* guarded by pin_lock; STORE_PIN_BUCKETS */
 };
 
 /* Change in "usage.chunks" / "usage.bytes" made by one transaction. */
@@ -126,9 +152,12 @@ struct store_usage_delta {
 
 /* ---- store.c --------------------------------------------------------- */
 
-/* syslog levels (LOG_ERR, LOG_WARNING, LOG_INFO); one line per event. */
-void store_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+/* One line per event, to @store's log hook; @store NULL (or no hook):
+ * errors and warnings to stderr, the rest dropped. */
+void store_log(struct pc_store *store, enum pc_log_level level, const char *fmt,
+	       ...) __attribute__((format(printf, 3, 4)));
+/* Unix seconds by the store's clock. */
+int64_t store_now(struct pc_store *store);
 /*
  * The one place LMDB's return codes become errnos: MDB_SUCCESS -> 0,
  * MDB_NOTFOUND -> -ENOENT, MDB_MAP_FULL -> -ENOSPC (logged), a system
@@ -140,6 +169,11 @@ int store_mdb_error(const char *what, int rc);
 int store_txn_begin(struct pc_store *store, unsigned int flags, MDB_txn **txn);
 /* Commits; on failure the transaction is gone as well. */
 int store_txn_commit(MDB_txn *txn, const char *what);
+/* A read transaction and a cursor on @dbi in it; end both with
+ * store_read_cursor_end(). */
+int store_read_cursor(struct pc_store *store, MDB_dbi dbi, MDB_txn **txn,
+		      MDB_cursor **cursor);
+void store_read_cursor_end(MDB_txn *txn, MDB_cursor *cursor);
 
 /* Unsigned number under @key in "meta"; @fallback if absent. */
 int store_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
@@ -171,12 +205,58 @@ int store_index_add(struct pc_store *store, MDB_txn *txn,
 int store_index_del(struct pc_store *store, MDB_txn *txn,
 		    const struct pc_hash *hash,
 		    struct store_usage_delta *usage);
+/* Deletes @hash's entry after its file was unlinked, unless the file is
+ * back (a new download of it); 1 if an entry was deleted, else 0. */
+int store_index_drop(struct pc_store *store, MDB_txn *txn,
+		     const struct pc_hash *hash,
+		     struct store_usage_delta *usage);
 /* Moves a chunk's LRU position to @atime. */
 int store_index_touch(struct pc_store *store, MDB_txn *txn,
 		      const struct pc_hash *hash, int64_t atime);
+/* The chunk record of @hash: -ENOENT if not indexed, -EIO if malformed. */
+int store_index_get(struct pc_store *store, MDB_txn *txn,
+		    const struct pc_hash *hash, struct store_chunk_rec *rec);
+/* Unlinks chunk @hash's file; on success the live usage drops by @size
+ * (its size).  0, -ENOENT if it was not there, or another -errno. */
+int store_unlink_chunk(struct pc_store *store, const struct pc_hash *hash,
+		       uint64_t size);
+/* Removes chunk @hash: the file first, then its index entry, in a
+ * transaction of its own (pc_store_chunk_discard). */
+int store_remove_chunk(struct pc_store *store, const struct pc_hash *hash);
+
+/* ---- reconcile.c ------------------------------------------------------- */
+
 /* Start-up recovery, rw stores only: empties tmp/ and makes chunks/ and
  * the index agree (see pc_store_open). */
 int store_reconcile(struct pc_store *store);
+/* SHA-256 of the regular file @name under @dirfd; *@size gets the bytes
+ * read (may be NULL). */
+int store_hash_file(int dirfd, const char *name, struct pc_hash *out,
+		    uint64_t *size);
+
+/* ---- purge.c ----------------------------------------------------------- */
+
+/* After a commit added a chunk: purges to the low watermark if usage is
+ * over the quota; @keep (the new chunk) is pinned meanwhile. */
+void store_quota_check(struct pc_store *store, const struct pc_hash *keep);
+/* After ENOSPC: purges @needed bytes (plus the slack) if it can.  0 if
+ * something was freed, else -ENOSPC. */
+int store_make_room(struct pc_store *store, uint64_t needed);
+
+/* ---- tree.c ------------------------------------------------------------ */
+
+/* Manifest hashes of the retained versions (current, previous) into @out;
+ * returns how many (0..2), or a negative errno. */
+int store_retained_manifests(struct pc_store *store, MDB_txn *txn,
+			     struct pc_hash out[2]);
+
+/* ---- pins.c ------------------------------------------------------------ */
+
+#define STORE_PIN_BUCKETS 4096
+int store_pins_init(struct pc_store *store);
+void store_pins_free(struct pc_store *store);
+/* With pin_lock held, shared or not (purge: check then unlink). */
+bool store_pinned_locked(struct pc_store *store, const struct pc_hash *hash);
 
 /* ---- codec.c: the byte layouts of the schema above ---------------------- */
 
@@ -188,7 +268,7 @@ uint64_t store_le64_get(const void *in);
 struct store_chunk_rec {
 	uint64_t size;
 	int64_t atime;
-	uint32_t flags; /* none defined yet (pinning will use them) */
+	uint32_t flags; /* none defined yet (pins live in memory) */
 };
 #define STORE_CHUNK_REC_LEN 20
 void store_chunk_rec_encode(const struct store_chunk_rec *rec,

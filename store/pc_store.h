@@ -16,6 +16,10 @@
  * persistent: an entry whose path and content are unchanged keeps its inode
  * across versions, a changed one gets a new, never reused number.
  *
+ * The cache is kept under a quota by purging least recently used chunks
+ * (see "quota and purge" below); chunks that open files, retained versions
+ * or explicit pins need are never purged.
+ *
  * Threads: every function is safe to call from any thread unless it says
  * otherwise.  LMDB read transactions are short and per call.
  *
@@ -29,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pc_config.h" /* enum pc_log_level */
 #include "pc_format.h"
 
 #define PC_ROOT_INO 1
@@ -50,6 +55,36 @@ struct pc_store;
  */
 int pc_store_open(const char *cache_dir, struct pc_store **out, char *err,
 		  size_t errlen);
+
+/* One line of the store's log; @line is borrowed for the call, which may
+ * come from any thread that calls into the store, with store locks held:
+ * the hook must not call back into the store. */
+typedef void (*pc_store_log_fn)(void *arg, enum pc_log_level level,
+				const char *line);
+
+struct pc_store_options {
+	uint64_t quota;	  /* bytes; 0 = none (pc_store_set_limits) */
+	uint64_t max_age; /* seconds since last access; 0 = none */
+	/* NULL: errors and warnings go to stderr, the rest (purge lines,
+	 * the reconcile's summary) nowhere.  Set here, the hook also gets
+	 * what the start-up reconcile reports. */
+	pc_store_log_fn log;
+	void *log_arg;
+	/* The clock of access times and of pc_store_purge_aged(), in Unix
+	 * seconds; NULL: time(NULL).  For tests; called from any thread,
+	 * also on the read path. */
+	int64_t (*now)(void *arg);
+	void *now_arg;
+};
+
+/* pc_store_open() with @opts (NULL: all zero, which is what
+ * pc_store_open() uses: no quota, no age limit, no log hook). */
+int pc_store_open_with(const char *cache_dir,
+		       const struct pc_store_options *opts,
+		       struct pc_store **out, char *err, size_t errlen);
+/* Replaces the log hook (NULL: the default above).  A line being logged
+ * by another thread at that moment may still reach the old hook. */
+void pc_store_set_log(struct pc_store *store, pc_store_log_fn log, void *arg);
 /* Read-only view for tools (works while the daemon runs or not); no lock,
  * no reconcile, no writes (they fail with -EROFS).  -ENOENT if there is no
  * index.  The view sees what the daemon commits while it is open.  LMDB's
@@ -76,6 +111,11 @@ uint32_t pc_store_generation(const struct pc_store *store);
  */
 int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
+/* Size of cached chunk @hash in *@size, from an fstatat() of its file (the
+ * file is the truth, as for pc_store_chunk_open; the index may lag it by
+ * a flush).  -ENOENT if not cached.  No LMDB, no access recorded. */
+int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
+			uint64_t *size);
 /* Removes chunk @hash (file and index entry), e.g. one found damaged on
  * disk, so that the next read fetches it again.  0 (also if absent) or a
  * negative errno; -EROFS in a read-only view.  One LMDB write transaction:
@@ -88,10 +128,26 @@ int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash);
  */
 struct pc_store_tmp;
 
+/*
+ * A full disk: when creating the file, a write or the rename in commit
+ * fails with ENOSPC, the store purges (least recently used first, never
+ * pinned or retained chunks, as pc_store_purge) what the download still
+ * needs plus PC_STORE_ENOSPC_SLACK, and tries again, once per download.
+ * If that does not help the call fails with -ENOSPC (errno ENOSPC), the
+ * temporary file is removed at commit or abort, and the index is left
+ * exactly as it was.  A failed fdatasync() in commit is not retried (after
+ * a failed write-back the bytes cannot be trusted): it purges the same
+ * way so that the next attempt has room, and fails.  These purges block
+ * the caller for one purge (tens of milliseconds per thousand chunks on
+ * ext4; the first writes that hit a full disk pay it).
+ */
+#define PC_STORE_ENOSPC_SLACK (4u * 1024 * 1024)
+
 /* Caller owns the result; finish with commit or abort.  One thread uses a
  * given tmp at a time.  NULL on failure with errno set: EROFS in a
  * read-only view, EFBIG if @expected_len exceeds PC_MANIFEST_MAX (the
- * largest object; chunks and manifests both come through here). */
+ * largest object; chunks and manifests both come through here),
+ * ENOSPC. */
 struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 					const struct pc_hash *hash,
 					uint64_t expected_len);
@@ -107,6 +163,10 @@ uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp);
  * sent wrong bytes.  If a pc_store_tmp_write() failed, that error instead
  * (-EFBIG, or a local -ENOSPC/-EIO that is not the source's fault).  The
  * file is removed on every error.  Frees @tmp in every case.
+ *
+ * A new chunk that takes the usage over the quota starts a purge down to
+ * the low watermark (PC_STORE_LOW_WATERMARK_PCT of the quota) before
+ * commit returns; the new chunk itself is kept.
  */
 int pc_store_tmp_commit(struct pc_store_tmp *tmp);
 /* Removes the temporary file and frees @tmp. */
@@ -148,8 +208,116 @@ struct pc_store_usage {
 	uint64_t chunks; /* indexed chunk files */
 	uint64_t bytes;	 /* their total size */
 };
-/* As of the last flush: chunks committed since then are not counted yet. */
+/* Chunk files in chunks/ right now: the store keeps the totals in memory
+ * and updates them on commit, purge, discard and verify, so the quota
+ * check is exact.  A read-only view reads what the daemon last flushed. */
 int pc_store_usage(struct pc_store *store, struct pc_store_usage *out);
+
+/* ---- quota and purge ------------------------------------------------------ */
+
+/*
+ * Two limits (pc_store_options, pc_store_set_limits): a quota on the bytes
+ * in chunks/, and a maximum age since a chunk's last access.  Purges take
+ * victims in LRU order from the index (no scan: the "lru" table is sorted
+ * by last access; access times reach it at each flush, and every purge
+ * flushes first).  Each removed chunk is logged at PC_LOG_INFO as
+ * "purged content (hash = <hex>, size = <bytes>)" and each purge that
+ * removed something ends with "total purged size <bytes>";
+ * PC_CTR_PURGED_CHUNKS and PC_CTR_PURGED_BYTES rise.
+ *
+ * Never purged:
+ *  - pinned chunks (pc_store_pin: in-memory reference counts, see below);
+ *  - the manifests of the retained versions (current and previous).
+ * A purge skips them and goes on with the next in LRU order; it never
+ * waits for a pin.  So usage can stay above the quota for as long as pins
+ * hold more than it: the quota is a target, not a reservation, and
+ * nothing ever blocks or fails because of it.  Only a full disk fails a
+ * download (see pc_store_tmp_begin).
+ *
+ * Purges run one at a time, in write transactions of a bounded number of
+ * chunks; readers never wait for them (chunk reads are an open(2), tree
+ * reads LMDB read transactions), and a chunk already opened stays
+ * readable through its fd after it is purged.
+ */
+#define PC_STORE_LOW_WATERMARK_PCT 90
+
+struct pc_purge_result {
+	uint64_t chunks;	/* chunks removed */
+	uint64_t bytes;		/* their total size */
+	uint64_t kept_pinned;	/* candidates skipped because pinned */
+	uint64_t kept_retained; /* ... because a retained manifest */
+	uint64_t usage_bytes;	/* live usage afterwards */
+};
+
+/* New limits (0 = none), in effect for the next check.  Lowering the
+ * quota purges nothing by itself: the next commit over it or
+ * pc_store_enforce_limits() does. */
+void pc_store_set_limits(struct pc_store *store, uint64_t quota,
+			 uint64_t max_age);
+/* Purges in LRU order until usage is at most @target_bytes; 0 purges every
+ * chunk that is not pinned or retained (peercachectl purge --to SIZE /
+ * --all).  @out may be NULL.  -EROFS in a read-only view. */
+int pc_store_purge(struct pc_store *store, uint64_t target_bytes,
+		   struct pc_purge_result *out);
+/* Purges every chunk not accessed within @max_age_s seconds by the
+ * store's clock (last access at or before now - @max_age_s).  @out may be
+ * NULL. */
+int pc_store_purge_aged(struct pc_store *store, uint64_t max_age_s,
+			struct pc_purge_result *out);
+/* What the daemon's purge timer calls: pc_store_purge_aged() with the
+ * max_age limit (if any), then, if usage is over the quota (if any), a
+ * purge down to the low watermark.  Results add up in @out (may be NULL). */
+int pc_store_enforce_limits(struct pc_store *store,
+			    struct pc_purge_result *out);
+
+/*
+ * Pins: reference counts in memory (not persisted), any thread.  A chunk
+ * that is pinned while it is present stays present until its last unpin
+ * (pinning a chunk that is not cached yet is allowed and protects it once
+ * it arrives).  0 or -ENOMEM.  Unpinning what is not pinned is a no-op.
+ *
+ * What fs/ pins: on open, the chunks of a file of at most
+ * pc_store_pin_file_limit() bytes (pc_store_pin_chunks), unpinned on
+ * release.  A larger file is not pinned whole, or one file could hold
+ * more than the whole quota: its chunks stream through the cache, and a
+ * read pins just the chunks it waits for, from the moment it is parked
+ * until its reply is sent (or it fails).  A read answered from the cache
+ * needs no pin: it opens the chunk files first, and a purge that follows
+ * only unlinks them.  net/ pins a new version's manifest from its download
+ * until pc_store_install() returns: until then it is not retained.
+ */
+int pc_store_pin(struct pc_store *store, const struct pc_hash *hash);
+void pc_store_unpin(struct pc_store *store, const struct pc_hash *hash);
+/* All of @chunks or none (-ENOMEM); duplicates are counted twice and
+ * unpinned twice by pc_store_unpin_chunks with the same list. */
+int pc_store_pin_chunks(struct pc_store *store,
+			const struct pc_chunk_ref *chunks, size_t count);
+void pc_store_unpin_chunks(struct pc_store *store,
+			   const struct pc_chunk_ref *chunks, size_t count);
+bool pc_store_pinned(struct pc_store *store, const struct pc_hash *hash);
+/* Largest file whose chunks fs/ pins for as long as it is open: a quarter
+ * of the quota (UINT64_MAX without a quota). */
+uint64_t pc_store_pin_file_limit(struct pc_store *store);
+
+/* ---- verification ----------------------------------------------------------- */
+
+struct pc_verify_result {
+	uint64_t checked;   /* index entries looked at */
+	uint64_t bytes;	    /* bytes read and hashed */
+	uint64_t bad;	    /* removed: wrong size or hash, unreadable or
+			       missing file */
+	uint64_t bad_bytes; /* their indexed size */
+};
+
+/*
+ * Re-hashes every indexed chunk (after a flush); each bad one is logged
+ * (PC_LOG_WARN), its file and index entry removed, so that the next read
+ * fetches it again (peercachectl verify).  Slow (it reads the whole
+ * cache): call it on a worker thread.  It holds no transaction while it
+ * reads; removals are short write transactions per batch, so reads and
+ * purges go on meanwhile.  -EROFS in a read-only view.  @out may be NULL.
+ */
+int pc_store_verify(struct pc_store *store, struct pc_verify_result *out);
 
 /* ---- versions ------------------------------------------------------------ */
 

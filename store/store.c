@@ -22,7 +22,6 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,21 +33,48 @@
 
 /* ---- logging and LMDB errors ---------------------------------------------- */
 
-void store_log(int level, const char *fmt, ...)
+void store_log(struct pc_store *store, enum pc_log_level level, const char *fmt,
+	       ...)
 {
+	static const char *const severity[] = {
+		[PC_LOG_ERROR] = "error: ",
+		[PC_LOG_WARN] = "warning: ",
+		[PC_LOG_INFO] = "",
+		[PC_LOG_DEBUG] = "",
+	};
+	pc_store_log_fn log = NULL;
+	void *log_arg = NULL;
 	char line[1024];
-	const char *severity = "";
 	va_list ap;
 
+	if (store) {
+		pthread_mutex_lock(&store->log_lock);
+		log = store->log;
+		log_arg = store->log_arg;
+		pthread_mutex_unlock(&store->log_lock);
+	}
+	if (!log && level > PC_LOG_WARN)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (level <= LOG_ERR)
-		severity = "error: ";
-	else if (level == LOG_WARNING)
-		severity = "warning: ";
-	/* One fprintf per event, so lines from threads never interleave. */
-	fprintf(stderr, "peercache: %s%s\n", severity, line);
+	if (log)
+		log(log_arg, level, line);
+	else /* one fprintf per event: lines from threads never interleave */
+		fprintf(stderr, "peercache: %s%s\n", severity[level], line);
+}
+
+void pc_store_set_log(struct pc_store *store, pc_store_log_fn log, void *arg)
+{
+	pthread_mutex_lock(&store->log_lock);
+	store->log = log;
+	store->log_arg = arg;
+	pthread_mutex_unlock(&store->log_lock);
+}
+
+int64_t store_now(struct pc_store *store)
+{
+	return store->now ? store->now(store->now_arg) : (int64_t)time(NULL);
 }
 
 int store_mdb_error(const char *what, int rc)
@@ -59,12 +85,13 @@ int store_mdb_error(const char *what, int rc)
 	case MDB_NOTFOUND:
 		return -ENOENT;
 	case MDB_MAP_FULL:
-		store_log(LOG_ERR, "%s: the cache index is full", what);
+		store_log(NULL, PC_LOG_ERROR, "%s: the cache index is full",
+			  what);
 		return -ENOSPC;
 	}
 	if (rc > 0) /* LMDB passes system errors through as errno values */
 		return -rc;
-	store_log(LOG_ERR, "%s: %s", what, mdb_strerror(rc));
+	store_log(NULL, PC_LOG_ERROR, "%s: %s", what, mdb_strerror(rc));
 	return -EIO;
 }
 
@@ -81,6 +108,26 @@ int store_txn_commit(MDB_txn *txn, const char *what)
 	return store_mdb_error(what, mdb_txn_commit(txn));
 }
 
+int store_read_cursor(struct pc_store *store, MDB_dbi dbi, MDB_txn **txn,
+		      MDB_cursor **cursor)
+{
+	int rc = store_txn_begin(store, MDB_RDONLY, txn);
+
+	if (rc < 0)
+		return rc;
+	rc = store_mdb_error("reading the index",
+			     mdb_cursor_open(*txn, dbi, cursor));
+	if (rc < 0)
+		mdb_txn_abort(*txn);
+	return rc;
+}
+
+void store_read_cursor_end(MDB_txn *txn, MDB_cursor *cursor)
+{
+	mdb_cursor_close(cursor);
+	mdb_txn_abort(txn);
+}
+
 int store_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
 		   uint64_t fallback, uint64_t *value)
 {
@@ -95,7 +142,8 @@ int store_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
 	if (rc < 0)
 		return rc;
 	if (v.mv_size != 8) {
-		store_log(LOG_ERR, "index metadata '%s' is malformed", key);
+		store_log(store, PC_LOG_ERROR,
+			  "index metadata '%s' is malformed", key);
 		return -EIO;
 	}
 	*value = store_le64_get(v.mv_data);
@@ -230,7 +278,21 @@ static void registry_remove(struct pc_store *store)
 
 /* ---- opening ------------------------------------------------------------- */
 
-static struct pc_store *store_new(const char *cache_dir, bool readonly)
+/* Pins (taken on every file open) must not starve behind the purge's
+ * unlink threads, which hold the lock shared. */
+static void init_pin_lock(struct pc_store *store)
+{
+	pthread_rwlockattr_t attr;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(
+		&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&store->pin_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+}
+
+static struct pc_store *store_new(const char *cache_dir, bool readonly,
+				  const struct pc_store_options *opts)
 {
 	struct pc_store *store = calloc(1, sizeof(*store));
 
@@ -240,10 +302,12 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly)
 	store->accesses = calloc(STORE_HINTS_MAX, sizeof(*store->accesses));
 	store->accesses_flushing =
 		calloc(STORE_HINTS_MAX, sizeof(*store->accesses_flushing));
-	if (!store->dir || !store->accesses || !store->accesses_flushing) {
+	if (!store->dir || !store->accesses || !store->accesses_flushing ||
+	    store_pins_init(store) < 0) {
 		free(store->dir);
 		free(store->accesses);
 		free(store->accesses_flushing);
+		store_pins_free(store);
 		free(store);
 		return NULL;
 	}
@@ -251,8 +315,19 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly)
 	store->lock_fd = -1;
 	store->chunks_fd = -1;
 	store->tmp_fd = -1;
+	if (opts) {
+		atomic_init(&store->quota, opts->quota);
+		atomic_init(&store->max_age, opts->max_age);
+		store->log = opts->log;
+		store->log_arg = opts->log_arg;
+		store->now = opts->now;
+		store->now_arg = opts->now_arg;
+	}
 	pthread_mutex_init(&store->queue_lock, NULL);
 	pthread_mutex_init(&store->flush_lock, NULL);
+	pthread_mutex_init(&store->log_lock, NULL);
+	pthread_mutex_init(&store->purge_lock, NULL);
+	init_pin_lock(store);
 	return store;
 }
 
@@ -271,6 +346,10 @@ static void store_free(struct pc_store *store)
 		close(store->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&store->queue_lock);
 	pthread_mutex_destroy(&store->flush_lock);
+	pthread_mutex_destroy(&store->log_lock);
+	pthread_mutex_destroy(&store->purge_lock);
+	pthread_rwlock_destroy(&store->pin_lock);
+	store_pins_free(store);
 	free(store->new_chunks);
 	free(store->accesses);
 	free(store->accesses_flushing);
@@ -523,15 +602,38 @@ uint32_t pc_store_generation(const struct pc_store *store)
 	return store->generation;
 }
 
+/* The live usage starts from the totals the reconcile just wrote. */
+static int load_usage(struct pc_store *store)
+{
+	uint64_t chunks, bytes;
+	int rc;
+
+	rc = store_meta_read(store, META_USAGE_CHUNKS, 0, &chunks);
+	if (rc == 0)
+		rc = store_meta_read(store, META_USAGE_BYTES, 0, &bytes);
+	if (rc == 0) {
+		atomic_store(&store->usage_chunks, chunks);
+		atomic_store(&store->usage_bytes, bytes);
+	}
+	return rc;
+}
+
 int pc_store_open(const char *cache_dir, struct pc_store **out, char *err,
 		  size_t errlen)
+{
+	return pc_store_open_with(cache_dir, NULL, out, err, errlen);
+}
+
+int pc_store_open_with(const char *cache_dir,
+		       const struct pc_store_options *opts,
+		       struct pc_store **out, char *err, size_t errlen)
 {
 	struct pc_store *store;
 	int rc;
 
 	if (err && errlen)
 		err[0] = '\0';
-	store = store_new(cache_dir, false);
+	store = store_new(cache_dir, false, opts);
 	if (!store)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	rc = make_dir(cache_dir, NULL, err, errlen);
@@ -554,6 +656,8 @@ int pc_store_open(const char *cache_dir, struct pc_store **out, char *err,
 		rc = init_index(store, err, errlen);
 	if (rc == 0) {
 		rc = store_reconcile(store);
+		if (rc == 0)
+			rc = load_usage(store);
 		if (rc < 0)
 			set_err(err, errlen, rc, "cannot reconcile %s: %s",
 				cache_dir, strerror(-rc));
@@ -574,7 +678,7 @@ int pc_store_open_readonly(const char *cache_dir, struct pc_store **out,
 
 	if (err && errlen)
 		err[0] = '\0';
-	store = store_new(cache_dir, true);
+	store = store_new(cache_dir, true, NULL);
 	if (!store)
 		return set_err(err, errlen, -ENOMEM, "out of memory");
 	rc = open_env(store, err, errlen);
@@ -600,7 +704,7 @@ void pc_store_close(struct pc_store *store)
 	if (!store->readonly) {
 		rc = pc_store_flush(store);
 		if (rc < 0)
-			store_log(LOG_ERR,
+			store_log(store, PC_LOG_ERROR,
 				  "final flush of the cache index failed: %s",
 				  strerror(-rc));
 	}

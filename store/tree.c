@@ -358,3 +358,26 @@ void pc_dir_listing_free(struct pc_dir_listing *listing)
 	listing->entries = NULL;
 	listing->count = 0;
 }
+
+int store_retained_manifests(struct pc_store *store, MDB_txn *txn,
+			     struct pc_hash out[2])
+{
+	static const char *const which[2] = { META_CURRENT, META_PREVIOUS };
+	struct pc_store_version v;
+	uint64_t version;
+	int count = 0, rc;
+
+	for (int i = 0; i < 2; i++) {
+		rc = store_meta_get(store, txn, which[i], 0, &version);
+		if (rc == 0 && version)
+			rc = get_version(store, txn, version, &v);
+		else if (rc == 0)
+			continue;
+		if (rc == -ENOENT)
+			continue;
+		if (rc < 0)
+			return rc;
+		out[count++] = v.manifest;
+	}
+	return count;
+}

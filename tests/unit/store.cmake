@@ -26,3 +26,16 @@ foreach(name test_store_chunks test_store_tree test_store_concurrent)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
+
+# Quota, purge, pins and verification; its full-disk tests mount a small
+# tmpfs in a private mount namespace (root; skipped otherwise).
+add_executable(test_store_purge ${PC_STORE_TEST_DIR}/test_store_purge.c)
+target_link_libraries(test_store_purge PRIVATE pc_test_store_util)
+add_test(NAME test_store_purge COMMAND test_store_purge)
+set_tests_properties(test_store_purge PROPERTIES LABELS unit TIMEOUT 300)
+
+# bench/purge.c (run by bench/purge.sh; prints figures, asserts nothing
+# about time): built here, beside the store's tests, as build/bin/
+# pc-bench-purge.
+add_executable(pc-bench-purge ${PROJECT_SOURCE_DIR}/bench/purge.c)
+target_link_libraries(pc-bench-purge PRIVATE pc_store Threads::Threads)
