@@ -320,6 +320,23 @@ static bool has_version(struct pc_store *store)
 	return pc_store_current(store, &cur) == 0;
 }
 
+/* The store's log lines (purges, recovery) in the daemon's format. */
+static void store_log(void *arg, enum pc_log_level level, const char *line)
+{
+	static const char *const names[] = { "error", "warning", "info",
+					     "debug" };
+	static const int priority[] = { 3, 4, 6, 7 };
+	const struct pc_config *cfg = arg;
+
+	if (level > cfg->log_level)
+		return;
+	if (getenv("JOURNAL_STREAM"))
+		fprintf(stderr, "<%d>store: %s\n", priority[level], line);
+	else
+		fprintf(stderr, "peercache: store: %s: %s\n", names[level],
+			line);
+}
+
 /* Everything after the configuration; returns the exit status. */
 static int serve(const struct pc_config *cfg, const char *mountpoint,
 		 int ready_fd)
@@ -337,7 +354,14 @@ static int serve(const struct pc_config *cfg, const char *mountpoint,
 	ring = load_keyring(cfg);
 	if (!ring)
 		goto out;
-	if (pc_store_open(cfg->cache_dir, &store, why, sizeof(why)) < 0) {
+	if (pc_store_open_with(cfg->cache_dir,
+			       &(struct pc_store_options){
+				       .quota = cfg->quota,
+				       .max_age = cfg->max_age,
+				       .log = store_log,
+				       .log_arg = (void *)cfg,
+			       },
+			       &store, why, sizeof(why)) < 0) {
 		fprintf(stderr, "peercache: %s\n", why);
 		goto out;
 	}

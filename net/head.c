@@ -275,6 +275,7 @@ static void after_install(uv_work_t *work, int status)
 	}
 	if (!job->detached)
 		poll_end(net, job->result, job->error, job->source);
+	pc_store_unpin(net->store, &job->head.manifest);
 	free(job);
 }
 
@@ -294,8 +295,9 @@ static void on_manifest_fetched(void *arg, int status)
 	}
 	pc_hash_to_hex(&job->head.manifest, hex);
 	snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
-		 status == -EIO ? "no mirror delivered it" : strerror(-status));
+		 status == -EIO ? "no source delivered it" : strerror(-status));
 	poll_end(net, status, job->error, job->source);
+	pc_store_unpin(net->store, &job->head.manifest);
 	free(job);
 }
 
@@ -315,9 +317,12 @@ static void install(struct pc_net *net, const struct pc_head *head,
 	memcpy(job->body, body, body_len);
 	job->body_len = body_len;
 	net->head.job = job;
+	/* Not retained until installed: keep a purge off it meanwhile. */
+	pc_store_pin(net->store, &head->manifest);
 	rc = net_fetch_object(net, &head->manifest, head->manifest_size,
 			      on_manifest_fetched, job);
 	if (rc < 0) {
+		pc_store_unpin(net->store, &head->manifest);
 		net->head.job = NULL;
 		free(job);
 		poll_end(net, rc, "out of memory", source);

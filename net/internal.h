@@ -431,6 +431,11 @@ struct pc_net {
 	uv_work_t flush_work;
 	bool flush_busy; /* loop thread */
 	int flush_rc;	 /* written by the worker, read in its after_work */
+	/* Every purge_interval: the quota and max_age, on a worker. */
+	uv_timer_t purge_timer;
+	uv_work_t purge_work;
+	bool purge_busy; /* loop thread */
+	int purge_rc;	 /* written by the worker */
 
 	pthread_mutex_t lock;
 	struct net_req *req_head;  /* guarded by lock */

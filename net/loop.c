@@ -177,6 +177,39 @@ static void on_uv_flush_timer(uv_timer_t *timer)
 		net->flush_busy = false;
 }
 
+static void work_purge(uv_work_t *work)
+{
+	struct pc_net *net = container_of(work, struct pc_net, purge_work);
+	struct pc_purge_result r;
+
+	net->purge_rc = pc_store_enforce_limits(net->store, &r);
+}
+
+static void after_purge(uv_work_t *work, int status)
+{
+	struct pc_net *net = container_of(work, struct pc_net, purge_work);
+
+	net->purge_busy = false;
+	if (status == 0 && net->purge_rc < 0)
+		net_log(net, PC_LOG_WARN, "purge failed: %s",
+			strerror(-net->purge_rc));
+}
+
+/* Every purge_interval: chunks past max_age go, and the cache is brought
+ * under its quota (commits do that too, as they add).  The store logs
+ * each purged chunk. */
+static void on_uv_purge_timer(uv_timer_t *timer)
+{
+	struct pc_net *net = container_of(timer, struct pc_net, purge_timer);
+
+	if (net->purge_busy)
+		return;
+	net->purge_busy = true;
+	if (uv_queue_work(&net->loop, &net->purge_work, work_purge,
+			  after_purge) < 0)
+		net->purge_busy = false;
+}
+
 /*
  * Loop thread (or the stopping thread of a net that never started):
  * completes everything with -ECANCELED and closes every handle; the loop
@@ -191,6 +224,7 @@ static void shutdown_loop(struct pc_net *net)
 	net_control_shutdown(net);
 	net_curl_shutdown(net);
 	uv_close((uv_handle_t *)&net->flush_timer, NULL);
+	uv_close((uv_handle_t *)&net->purge_timer, NULL);
 	uv_close((uv_handle_t *)&net->wake, NULL);
 	pc_store_flush(net->store);
 }
@@ -263,6 +297,7 @@ static int init_handles(struct pc_net *net)
 		return rc;
 	}
 	uv_timer_init(&net->loop, &net->flush_timer);
+	uv_timer_init(&net->loop, &net->purge_timer);
 	uv_timer_init(&net->loop, &net->curl_timer);
 	net_fetch_init(net);
 	net_head_init(net);
@@ -365,10 +400,15 @@ int pc_net_start(struct pc_net *net)
 	/* The loop is not running yet: arming its timers here is safe. */
 	uv_timer_start(&net->flush_timer, on_uv_flush_timer, FLUSH_INTERVAL_MS,
 		       FLUSH_INTERVAL_MS);
+	/* The first purge soon after start: a restart with a lower quota
+	 * takes effect at once. */
+	uv_timer_start(&net->purge_timer, on_uv_purge_timer, 5000,
+		       net->cfg->purge_interval * 1000);
 	net_head_start(net);
 	rc = uv_thread_create(&net->thread, loop_main, net);
 	if (rc < 0) {
 		uv_timer_stop(&net->flush_timer);
+		uv_timer_stop(&net->purge_timer);
 		uv_timer_stop(&net->head.timer);
 		goto out;
 	}
