@@ -1,19 +1,32 @@
 /*
  * control.c - the control socket: how peercachectl (and anything else
- * running as root on the node) asks the daemon for its status, its
- * counters, or a poll of the head right now.
+ * allowed on the node) asks the daemon for its status, its counters, its
+ * peers and configuration, and has it poll the head, purge, verify the
+ * cache, roll back to the previous version or ask the LAN who is there.
  *
- * A Unix stream socket (mode 0600) served by the loop: the client sends
- * one line (`status`, `stats` or `refresh`), the daemon answers one JSON
- * object and a newline, then closes.  One line and one answer keep clients
- * trivial (even `socat` or `nc -U` work) and the server free of framing.
- * Every connection is bounded: 256 bytes of request, 5 seconds to send it,
- * a fixed number of clients at once.  A refresh is answered when its poll
- * has ended, without blocking the loop.  docs/CONTROL.md is the contract.
+ * A Unix stream socket served by the loop: the client sends one line (a
+ * command and its arguments), the daemon answers one JSON object and a
+ * newline, then closes.  One line and one answer keep clients trivial
+ * (even `socat` or `nc -U` work) and the server free of framing.  Every
+ * connection is bounded: 256 bytes of request, 5 seconds to send it, a
+ * fixed number of clients at once.
+ *
+ * Access: the socket is mode 0600 (root), or 0660 with control_group as
+ * its group; on top of that, each client's credentials (SO_PEERCRED, and
+ * SO_PEERGROUPS for its supplementary groups) are checked at accept, so a
+ * socket whose mode was loosened still serves only root and that group.
+ *
+ * Nothing slow runs on the loop: purge, verify, rollback and unpin run on
+ * a libuv worker (struct control_op) and answer from its after-work
+ * callback; refresh answers when its poll ends; a discovery round when its
+ * listening window closes.  A client that goes away (the daemon stopping)
+ * detaches from its operation, which then finishes without answering.
+ * docs/CONTROL.md is the contract.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -30,6 +44,16 @@
 #define IDLE_MS 5000
 #define CLIENTS_MAX 32
 #define BACKLOG 16
+/* How long a discovery round listens for answers. */
+#define DISCOVER_MS 1000
+/* Supplementary groups of a client looked at for control_group. */
+#define PEER_GROUPS_MAX 256
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59 /* Linux 4.13 */
+#endif
+
+struct control_op;
 
 /* One connection; loop thread only. */
 struct control_client {
@@ -40,8 +64,10 @@ struct control_client {
 	struct net_list link;	       /* net->control_clients */
 	char line[LINE_MAX_BYTES + 2]; /* the line, its '\n', a NUL */
 	size_t len;
-	char *reply;	  /* owned, while being written */
-	int handles_open; /* freed when both handles are closed */
+	char *reply;	       /* owned, while being written */
+	struct control_op *op; /* the operation it waits for, if any */
+	char refused[128];     /* why it may not ask; "" if it may */
+	int handles_open;      /* freed when both handles are closed */
 	bool closing;
 };
 
@@ -150,7 +176,69 @@ static void json_str(struct json *j, const char *key, const char *value)
 	json_string(j, value ? value : "");
 }
 
+/* A JSON array of strings under @key. */
+static void json_str_array(struct json *j, const char *key, char *const *items,
+			   size_t count)
+{
+	json_key(j, key);
+	json_puts(j, "[");
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			json_puts(j, ",");
+		json_string(j, items[i]);
+	}
+	json_puts(j, "]");
+}
+
 /* ---- answers ------------------------------------------------------------------ */
+
+/* Why the node is in @st's state, in a sentence ("" when up to date). */
+static void status_reason(const struct pc_net_status *st,
+			  const struct pc_store_version *v, bool have,
+			  char *out, size_t len)
+{
+	char when[32] = "?";
+	time_t t = have ? (time_t)v->expires : 0;
+	struct tm tm;
+
+	switch (st->state) {
+	case PC_STATE_STARTING:
+		snprintf(out, len, "no poll of the head has finished yet");
+		return;
+	case PC_STATE_UP_TO_DATE:
+		out[0] = '\0';
+		return;
+	case PC_STATE_STALE:
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		snprintf(out, len,
+			 "the head of version %llu expired at %s and the "
+			 "mirrors offer nothing newer",
+			 (unsigned long long)(have ? v->version : 0), when);
+		return;
+	case PC_STATE_FAILING:
+		snprintf(out, len, "%s", st->last_error);
+		return;
+	}
+	out[0] = '\0';
+}
+
+/* The hold of peercachectl rollback: the version held, and the newest one
+ * unpin would return to (a newer retained version or the last head
+ * found). */
+static void build_hold(struct pc_net *net, struct json *j)
+{
+	uint64_t held = pc_store_held_version(net->store);
+	uint64_t available = held ? net->held_available : 0;
+	struct pc_store_version prev;
+
+	if (held && pc_store_previous(net->store, &prev) == 0 &&
+	    prev.version > available)
+		available = prev.version;
+	json_bool(j, "held", held != 0);
+	json_uint(j, "held_version", held);
+	json_uint(j, "available_version", available > held ? available : 0);
+}
 
 static void build_status(struct pc_net *net, struct json *j)
 {
@@ -158,8 +246,10 @@ static void build_status(struct pc_net *net, struct json *j)
 	struct pc_store_version v;
 	struct pc_net_status st;
 	bool have = pc_store_current(net->store, &v) == 0;
+	char reason[sizeof(st.last_error) + 64];
 
 	pc_net_status(net, &st);
+	status_reason(&st, &v, have, reason, sizeof(reason));
 	json_str(j, "repository", have ? v.name : cfg->repository);
 	json_uint(j, "version", have ? v.version : 0);
 	json_int(j, "published", have ? v.created : 0);
@@ -167,18 +257,14 @@ static void build_status(struct pc_net *net, struct json *j)
 	json_int(j, "accepted", have ? v.accepted : 0);
 	json_int(j, "head_age", have ? net_unix_now() - v.created : 0);
 	json_str(j, "status", pc_net_state_name(st.state));
+	json_str(j, "reason", reason);
 	json_str(j, "last_error", st.last_error);
 	json_str(j, "source", st.source);
 	json_int(j, "last_poll", st.last_poll);
 	json_int(j, "last_poll_ok", st.last_poll_ok);
-	json_key(j, "mirrors");
-	json_puts(j, "[");
-	for (size_t i = 0; i < cfg->nmirrors; i++) {
-		if (i)
-			json_puts(j, ",");
-		json_string(j, cfg->mirrors[i]);
-	}
-	json_puts(j, "]");
+	build_hold(net, j);
+	json_int(j, "started", net->started_at);
+	json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
 }
 
 /* The LAN side: the peer server's refusals, discovery's drops. */
@@ -263,10 +349,71 @@ static void build_stats(struct pc_net *net, struct json *j)
 	for (int c = 0; c < PC_CTR_COUNT; c++)
 		json_uint(j, pc_counter_name((enum pc_counter)c),
 			  pc_store_counter(net->store, (enum pc_counter)c));
+	json_uint(j, "quota", net->cfg->quota);
+	json_uint(j, "max_age", net->cfg->max_age);
+	json_int(j, "started", net->started_at);
+	json_int(j, "uptime", net_unix_now() - net->started_at);
 	build_peer_stats(net, j);
 }
 
+/* What peercachectl check needs to test the daemon's own sources. */
+static void build_config(struct pc_net *net, struct json *j)
+{
+	const struct pc_config *cfg = net->cfg;
+
+	json_str(j, "repository", cfg->repository);
+	json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
+	json_str_array(j, "trusted_keys", cfg->trusted_keys,
+		       cfg->ntrusted_keys);
+	json_str(j, "proxy", cfg->proxy);
+	json_str(j, "ca_file", cfg->ca_file);
+	json_uint(j, "connect_timeout", cfg->connect_timeout);
+	json_uint(j, "fetch_timeout", cfg->fetch_timeout);
+	json_str(j, "cache_dir", cfg->cache_dir);
+	json_str(j, "discovery", cfg->discovery ? "on" : "off");
+	json_str(j, "peer_server", cfg->peer_server ? "on" : "off");
+	json_str(j, "metrics_listen", cfg->metrics_listen);
+	json_str(j, "control_group", cfg->control_group);
+}
+
 /* ---- connections ------------------------------------------------------------ */
+
+/*
+ * An operation a client waits for: a worker job (purge, verify, rollback,
+ * unpin), the poll after an unpin, or a discovery round.  Loop thread
+ * only.  Whoever is done last frees it: the client (closing) or the
+ * outside callback it waits for (@external).
+ */
+enum control_op_kind {
+	OP_PURGE,    /* the configured limits, as the purge timer */
+	OP_PURGE_TO, /* down to @target bytes (0: everything) */
+	OP_VERIFY,
+	OP_ROLLBACK,
+	OP_UNPIN,
+	OP_DISCOVER,
+};
+
+struct control_op {
+	struct pc_net *net;
+	struct control_client *client; /* NULL once it went away */
+	enum control_op_kind kind;
+	bool external; /* a worker, poll or ask still holds it */
+	uv_work_t work;
+	uint64_t target; /* OP_PURGE_TO */
+	/* Written by the worker, read in the after-work callback. */
+	int rc;
+	struct pc_purge_result purge;
+	struct pc_verify_result verify;
+	struct pc_store_changes changes;
+	uint64_t version_before; /* OP_ROLLBACK, OP_UNPIN: served before */
+	char poll_error[256];	 /* OP_UNPIN: the poll after it failed */
+	/* OP_DISCOVER */
+	bool asked, window_over;
+	struct pc_store_version asked_for;
+	int64_t started;
+	uint64_t answers_before;
+	struct pc_disc_result result;
+};
 
 static void client_closed(struct control_client *c)
 {
@@ -293,6 +440,12 @@ static void client_close(struct control_client *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->op) { /* it finishes without an answer */
+		c->op->client = NULL;
+		if (!c->op->external)
+			free(c->op);
+		c->op = NULL;
+	}
 	net_list_remove(&c->link);
 	c->net->control_nclients--;
 	uv_close((uv_handle_t *)&c->pipe, on_uv_pipe_closed);
@@ -332,6 +485,22 @@ static void reply_error(struct control_client *c, const char *error)
 	client_reply(c, &j);
 }
 
+/* An operation's answer: {"result":"ok"|"error","error":@error, ...} with
+ * the members @more adds. */
+static void reply_result(struct control_client *c, const char *error,
+			 void (*more)(struct control_op *, struct json *),
+			 struct control_op *op)
+{
+	struct json j = { 0 };
+
+	json_puts(&j, "{");
+	json_str(&j, "result", error[0] ? "error" : "ok");
+	json_str(&j, "error", error);
+	if (more)
+		more(op, &j);
+	client_reply(c, &j);
+}
+
 static void on_refreshed(void *arg, int result, const char *error)
 {
 	struct control_client *c = arg;
@@ -350,37 +519,453 @@ static void on_refreshed(void *arg, int result, const char *error)
 	client_reply(c, &j);
 }
 
-static void client_request(struct control_client *c)
+/* ---- operations on a worker: purge, verify, rollback, unpin ----------------- */
+
+/* Worker thread: the store calls, nothing else. */
+static void work_op(uv_work_t *work)
+{
+	struct control_op *op = container_of(work, struct control_op, work);
+	struct pc_store *store = op->net->store;
+
+	switch (op->kind) {
+	case OP_PURGE:
+		op->rc = pc_store_enforce_limits(store, &op->purge);
+		break;
+	case OP_PURGE_TO:
+		op->rc = pc_store_purge(store, op->target, &op->purge);
+		break;
+	case OP_VERIFY:
+		op->rc = pc_store_verify(store, &op->verify);
+		break;
+	case OP_ROLLBACK:
+		op->rc = pc_store_rollback(store, &op->changes);
+		break;
+	case OP_UNPIN:
+		op->rc = pc_store_release_hold(store, &op->changes);
+		break;
+	case OP_DISCOVER:
+		break;
+	}
+}
+
+static void more_purge(struct control_op *op, struct json *j)
+{
+	struct pc_store_usage usage = { 0, 0 };
+
+	pc_store_usage(op->net->store, &usage);
+	json_uint(j, "purged_chunks", op->purge.chunks);
+	json_uint(j, "purged_bytes", op->purge.bytes);
+	json_uint(j, "kept_pinned", op->purge.kept_pinned);
+	json_uint(j, "kept_retained", op->purge.kept_retained);
+	json_uint(j, "cache_bytes", usage.bytes);
+	json_uint(j, "chunks", usage.chunks);
+}
+
+static void more_verify(struct control_op *op, struct json *j)
+{
+	json_uint(j, "checked", op->verify.checked);
+	json_uint(j, "bytes", op->verify.bytes);
+	json_uint(j, "bad", op->verify.bad);
+	json_uint(j, "bad_bytes", op->verify.bad_bytes);
+}
+
+static void more_version(struct control_op *op, struct json *j)
+{
+	struct pc_store_version v;
+
+	json_uint(j, "version",
+		  pc_store_current(op->net->store, &v) == 0 ? v.version : 0);
+	build_hold(op->net, j);
+}
+
+/* Loop thread: a rollback or unpin switched versions: the kernel forgets
+ * what changed, the status the expiry of what is served now. */
+static void versions_swapped(struct control_op *op)
+{
+	struct pc_net *net = op->net;
+	struct pc_store_version v;
+	void (*hook)(void *, uint64_t, const struct pc_store_changes *) =
+		net->hooks.version_switched;
+
+	if (pc_store_current(net->store, &v) < 0 ||
+	    v.version == op->version_before)
+		return;
+	net_status_set_current(net, v.expires);
+	net_log(net, PC_LOG_INFO, "%s: version %llu served: %zu names changed",
+		op->kind == OP_ROLLBACK ? "rollback" : "unpin",
+		(unsigned long long)v.version, op->changes.count);
+	if (hook && !net->shutting_down)
+		hook(net->hooks.arg, v.version, &op->changes);
+}
+
+static void more_unpin(struct control_op *op, struct json *j)
+{
+	more_version(op, j);
+	json_str(j, "poll_error", op->poll_error);
+}
+
+/* The poll after an unpin ended: the release itself succeeded either way;
+ * a failed poll is reported beside it. */
+static void on_unpin_polled(void *arg, int result, const char *error)
+{
+	struct control_op *op = arg;
+
+	op->external = false;
+	if (op->client) {
+		op->client->op = NULL;
+		if (result < 0)
+			snprintf(op->poll_error, sizeof(op->poll_error), "%s",
+				 error[0] ? error : strerror(-result));
+		reply_result(op->client, "", more_unpin, op);
+	}
+	free(op);
+}
+
+/* The message for a store error of @op. */
+static const char *op_error(const struct control_op *op, char *buf, size_t len)
+{
+	if (op->rc == 0)
+		return "";
+	if (op->kind == OP_ROLLBACK && op->rc == -EALREADY)
+		return "a version is held already: peercachectl unpin first";
+	if (op->kind == OP_ROLLBACK && op->rc == -ENOENT)
+		return "no previous version to roll back to";
+	snprintf(buf, len, "%s", strerror(-op->rc));
+	return buf;
+}
+
+static void after_op(uv_work_t *work, int status)
+{
+	struct control_op *op = container_of(work, struct control_op, work);
+	struct pc_net *net = op->net;
+	void (*more)(struct control_op *, struct json *) = more_version;
+	char buf[128];
+
+	op->external = false;
+	if (status < 0)
+		op->rc = status;
+	if (op->kind == OP_VERIFY)
+		net->verify_busy = false;
+	if (op->kind == OP_ROLLBACK || op->kind == OP_UNPIN) {
+		net->switch_busy = false;
+		if (op->rc == 0)
+			versions_swapped(op);
+		pc_store_changes_free(&op->changes);
+	}
+	if (op->kind == OP_UNPIN && op->rc == 0) {
+		net->held_available = 0;
+		/* Anything newer than what it returned to comes now. */
+		if (!net->shutting_down &&
+		    net_head_request(net, op->client ? on_unpin_polled : NULL,
+				     op) == 0 &&
+		    op->client) {
+			op->external = true;
+			return;
+		}
+	}
+	if (op->kind == OP_PURGE || op->kind == OP_PURGE_TO)
+		more = more_purge;
+	else if (op->kind == OP_VERIFY)
+		more = more_verify;
+	else if (op->kind == OP_UNPIN)
+		more = more_unpin;
+	if (op->client) {
+		op->client->op = NULL;
+		reply_result(op->client, op_error(op, buf, sizeof(buf)), more,
+			     op);
+	}
+	free(op);
+}
+
+static struct control_op *op_new(struct control_client *c,
+				 enum control_op_kind kind)
+{
+	struct control_op *op = calloc(1, sizeof(*op));
+
+	if (!op) {
+		reply_error(c, "out of memory");
+		return NULL;
+	}
+	op->net = c->net;
+	op->client = c;
+	op->kind = kind;
+	return op;
+}
+
+/* Queues @op on a worker; the client waits for after_op. */
+static void op_start(struct control_client *c, struct control_op *op)
+{
+	if (uv_queue_work(&c->net->loop, &op->work, work_op, after_op) < 0) {
+		free(op);
+		reply_error(c, "cannot start a worker");
+		return;
+	}
+	op->external = true;
+	c->op = op;
+	if (op->kind == OP_VERIFY)
+		c->net->verify_busy = true;
+	if (op->kind == OP_ROLLBACK || op->kind == OP_UNPIN)
+		c->net->switch_busy = true;
+}
+
+/* "purge", "purge all", "purge to BYTES". */
+static void start_purge(struct control_client *c, const char *args)
+{
+	enum control_op_kind kind = OP_PURGE_TO;
+	unsigned long long target = 0;
+	struct control_op *op;
+	char *end;
+
+	if (!args[0]) {
+		kind = OP_PURGE;
+	} else if (strncmp(args, "to ", 3) == 0 && args[3] >= '0' &&
+		   args[3] <= '9') {
+		errno = 0;
+		target = strtoull(args + 3, &end, 10);
+		if (*end || errno) {
+			reply_error(c, "purge to: not a number of bytes");
+			return;
+		}
+	} else if (strcmp(args, "all") != 0) {
+		reply_error(c, "usage: purge [all | to BYTES]");
+		return;
+	}
+	op = op_new(c, kind);
+	if (!op)
+		return;
+	op->target = target;
+	op_start(c, op);
+}
+
+static void start_verify(struct control_client *c)
+{
+	struct control_op *op;
+
+	if (c->net->verify_busy) {
+		reply_error(c, "a verify is already running");
+		return;
+	}
+	op = op_new(c, OP_VERIFY);
+	if (op)
+		op_start(c, op);
+}
+
+/* Rollback and unpin switch versions: never while the poller installs
+ * one (its install would race the switch), nor two at once. */
+static void start_switch(struct control_client *c, enum control_op_kind kind)
+{
+	struct pc_store_version current;
+	struct control_op *op;
+
+	if (c->net->switch_busy) {
+		reply_error(c, "a rollback or unpin is already running");
+		return;
+	}
+	if (c->net->head.job) {
+		reply_error(c, "a new version is being installed; try again "
+			       "when it is done");
+		return;
+	}
+	op = op_new(c, kind);
+	if (!op)
+		return;
+	op->version_before = pc_store_current(c->net->store, &current) == 0
+				     ? current.version
+				     : 0;
+	op_start(c, op);
+}
+
+/* ---- a discovery round (peercachectl check) --------------------------------- */
+
+/*
+ * Asks the subnet who has the current version's manifest and listens for
+ * DISCOVER_MS: "have" are the peers whose answer said so (discovery ends
+ * an ask at the first such answer), "heard" every peer whose packets
+ * arrived meanwhile, "answers" the answers that came in the window.
+ */
+static uint64_t answers_counted(struct pc_net *net)
+{
+	struct pc_disc_counters dc = { 0 };
+
+	pc_disc_get_counters(net->peers.disc, &dc);
+	return dc.answers_received + dc.answers_late;
+}
+
+static void json_peer_list(struct json *j, const char *key,
+			   const struct pc_disc_peer *peers, size_t n)
+{
+	char addr[INET_ADDRSTRLEN], text[INET_ADDRSTRLEN + 8];
+
+	json_key(j, key);
+	json_puts(j, "[");
+	for (size_t i = 0; i < n; i++) {
+		inet_ntop(AF_INET, &peers[i].addr, addr, sizeof(addr));
+		snprintf(text, sizeof(text), "%s:%u", addr, peers[i].http_port);
+		if (i)
+			json_puts(j, ",");
+		json_string(j, text);
+	}
+	json_puts(j, "]");
+}
+
+static void more_discover(struct control_op *op, struct json *j)
+{
+	struct pc_disc_peer have[PC_DISC_MAX_PEERS], *heard;
+	struct net_peer *table = calloc(NET_PEER_TABLE, sizeof(*table));
+	size_t nhave = 0, nheard = 0, n;
+	char hex[PC_HASH_HEX_LEN + 1];
+
+	heard = calloc(NET_PEER_TABLE, sizeof(*heard));
+	n = table && heard ? net_peers_snapshot(op->net, table, NET_PEER_TABLE)
+			   : 0;
+	for (size_t p = 0; p < op->result.npeers; p++)
+		if (op->result.have[0] & (1u << p))
+			have[nhave++] = op->result.peers[p];
+	for (size_t i = 0; i < n; i++) {
+		if (table[i].last_seen < op->started)
+			continue;
+		heard[nheard].addr = table[i].addr;
+		heard[nheard++].http_port = table[i].http_port;
+	}
+	pc_hash_to_hex(&op->asked_for.manifest, hex);
+	json_uint(j, "version", op->asked_for.version);
+	json_str(j, "manifest", hex);
+	json_bool(j, "waited", op->result.waited);
+	json_uint(j, "answers", answers_counted(op->net) - op->answers_before);
+	json_peer_list(j, "have", have, nhave);
+	json_peer_list(j, "heard", heard, nheard);
+	free(table);
+	free(heard);
+}
+
+/* Both the ask and the window are over: answer. */
+static void discover_reply(struct control_op *op)
+{
+	struct control_client *c = op->client;
+	char why[64] = "";
+
+	c->op = NULL;
+	uv_timer_stop(&c->idle);
+	if (op->result.status < 0)
+		snprintf(why, sizeof(why), "discovery: %s",
+			 strerror(-op->result.status));
+	reply_result(c, why, why[0] ? NULL : more_discover, op);
+	free(op);
+}
+
+static void on_discovered(void *arg, const struct pc_disc_result *r)
+{
+	struct control_op *op = arg;
+
+	op->external = false;
+	op->asked = true;
+	op->result = *r;
+	op->result.hashes = NULL; /* borrowed for the call only */
+	if (!op->client)
+		free(op);
+	else if (op->window_over || r->status < 0)
+		discover_reply(op);
+}
+
+static void on_uv_discover_window(uv_timer_t *timer)
+{
+	struct control_client *c =
+		container_of(timer, struct control_client, idle);
+	struct control_op *op = c->op;
+
+	if (!op)
+		return;
+	op->window_over = true;
+	if (op->asked)
+		discover_reply(op);
+}
+
+static void start_discover(struct control_client *c)
+{
+	struct pc_net *net = c->net;
+	struct control_op *op;
+	int rc;
+
+	if (!net->peers.disc) {
+		reply_error(c, "discovery is off");
+		return;
+	}
+	op = op_new(c, OP_DISCOVER);
+	if (!op)
+		return;
+	if (pc_store_current(net->store, &op->asked_for) < 0) {
+		free(op);
+		reply_error(c, "no version installed yet: nothing to ask for");
+		return;
+	}
+	op->started = net_unix_now();
+	op->answers_before = answers_counted(net);
+	rc = pc_disc_ask(net->peers.disc, &op->asked_for.manifest, 1,
+			 DISCOVER_MS, on_discovered, op);
+	if (rc < 0) {
+		free(op);
+		reply_error(c, strerror(-rc));
+		return;
+	}
+	op->external = true;
+	c->op = op;
+	uv_timer_start(&c->idle, on_uv_discover_window, DISCOVER_MS, 0);
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+typedef void (*build_fn)(struct pc_net *net, struct json *j);
+
+static void reply_built(struct control_client *c, build_fn build)
 {
 	struct json j = { 0 };
+
+	json_puts(&j, "{");
+	build(c->net, &j);
+	client_reply(c, &j);
+}
+
+static void client_request(struct control_client *c)
+{
 	char *line = c->line;
 	size_t len = strlen(line);
 
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	uv_timer_stop(&c->idle);
+	if (c->refused[0]) {
+		reply_error(c, c->refused);
+		return;
+	}
 	if (len != c->len) /* a NUL inside the line */
 		len = 0;
 	line[len] = '\0';
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
 		line[--len] = '\0';
-	if (strcmp(line, "status") == 0) {
-		json_puts(&j, "{");
-		build_status(c->net, &j);
-		client_reply(c, &j);
-	} else if (strcmp(line, "stats") == 0) {
-		json_puts(&j, "{");
-		build_stats(c->net, &j);
-		client_reply(c, &j);
-	} else if (strcmp(line, "peers") == 0) {
-		json_puts(&j, "{");
-		build_peers(c->net, &j);
-		client_reply(c, &j);
-	} else if (strcmp(line, "refresh") == 0) {
+	if (strcmp(line, "status") == 0)
+		reply_built(c, build_status);
+	else if (strcmp(line, "stats") == 0)
+		reply_built(c, build_stats);
+	else if (strcmp(line, "peers") == 0)
+		reply_built(c, build_peers);
+	else if (strcmp(line, "config") == 0)
+		reply_built(c, build_config);
+	else if (strcmp(line, "refresh") == 0) {
 		if (net_head_request(c->net, on_refreshed, c) < 0)
 			reply_error(c, "out of memory");
-	} else {
+	} else if (strcmp(line, "purge") == 0)
+		start_purge(c, "");
+	else if (strncmp(line, "purge ", 6) == 0)
+		start_purge(c, line + 6);
+	else if (strcmp(line, "verify") == 0)
+		start_verify(c);
+	else if (strcmp(line, "rollback") == 0)
+		start_switch(c, OP_ROLLBACK);
+	else if (strcmp(line, "unpin") == 0)
+		start_switch(c, OP_UNPIN);
+	else if (strcmp(line, "discover") == 0)
+		start_discover(c);
+	else
 		reply_error(c, "unknown command");
-	}
 }
 
 static void on_uv_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -411,9 +996,10 @@ static void on_uv_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		} else if (c->len >= sizeof(c->line) - 1) {
 			uv_read_stop(stream);
 			uv_timer_stop(&c->idle);
-			reply_error(c, "request too long");
+			reply_error(c, c->refused[0] ? c->refused
+						     : "request too long");
 		}
-	} else if (nread == UV_EOF && c->len > 0) {
+	} else if (nread == UV_EOF && (c->len > 0 || c->refused[0])) {
 		c->line[c->len] = '\0'; /* a last line without its newline */
 		client_request(c);
 	} else if (nread < 0) {
@@ -423,7 +1009,50 @@ static void on_uv_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 
 static void on_uv_idle(uv_timer_t *timer)
 {
-	client_close(container_of(timer, struct control_client, idle));
+	struct control_client *c =
+		container_of(timer, struct control_client, idle);
+
+	if (!c->refused[0]) {
+		client_close(c);
+		return;
+	}
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	reply_error(c, c->refused);
+}
+
+/* ---- who may ask ------------------------------------------------------------ */
+
+/* Root, or a member (primary or supplementary group) of control_group,
+ * by the credentials the kernel recorded at connect. */
+static bool client_allowed(struct pc_net *net, int fd, char *why, size_t len)
+{
+	gid_t groups[PEER_GROUPS_MAX];
+	struct ucred cred;
+	socklen_t size = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) < 0) {
+		snprintf(why, len, "permission denied: no credentials (%s)",
+			 strerror(errno));
+		return false;
+	}
+	if (cred.uid == 0)
+		return true;
+	if (net->control_group_set) {
+		if (cred.gid == net->control_gid)
+			return true;
+		size = sizeof(groups);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &size) ==
+		    0)
+			for (size_t i = 0; i < size / sizeof(groups[0]); i++)
+				if (groups[i] == net->control_gid)
+					return true;
+	}
+	snprintf(why, len,
+		 "permission denied: uid %u is not root%s (pid %d refused)",
+		 (unsigned)cred.uid,
+		 net->control_group_set ? " nor in control_group" : "",
+		 (int)cred.pid);
+	return false;
 }
 
 static void on_uv_connection(uv_stream_t *server, int status)
@@ -431,6 +1060,8 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	struct pc_net *net =
 		container_of((uv_pipe_t *)server, struct pc_net, control);
 	struct control_client *c;
+	char why[128] = "permission denied";
+	uv_os_fd_t fd;
 
 	if (status < 0) {
 		net_log(net, PC_LOG_WARN, "control socket: %s",
@@ -449,9 +1080,22 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	net_list_insert_tail(&net->control_clients, &c->link);
 	net->control_nclients++;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
-	    net->control_nclients > CLIENTS_MAX ||
-	    uv_read_start((uv_stream_t *)&c->pipe, on_uv_alloc, on_uv_read) <
-		    0) {
+	    net->control_nclients > CLIENTS_MAX) {
+		client_close(c);
+		return;
+	}
+	/*
+	 * A refused client still has its line read (and ignored) before the
+	 * error line is sent: closing a Unix socket with unread data resets
+	 * the connection, and the client would never see why.
+	 */
+	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
+	    !client_allowed(net, fd, why, sizeof(why))) {
+		net_log(net, PC_LOG_WARN, "control socket: %s", why);
+		snprintf(c->refused, sizeof(c->refused), "%s", why);
+	}
+	if (uv_read_start((uv_stream_t *)&c->pipe, on_uv_alloc, on_uv_read) <
+	    0) {
 		client_close(c);
 		return;
 	}
@@ -510,12 +1154,45 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Mode 0600, or 0660 with control_group as the socket's group. */
+static int set_access(struct pc_net *net, const char *path, char *err,
+		      size_t errlen)
+{
+	const char *group = net->cfg->control_group;
+	struct group entry, *found = NULL;
+	char buf[4096];
+	int rc;
+
+	if (group && group[0]) {
+		rc = getgrnam_r(group, &entry, buf, sizeof(buf), &found);
+		if (!found) {
+			snprintf(err, errlen, "control_group '%s': %s", group,
+				 rc ? strerror(rc) : "no such group");
+			return rc ? -rc : -ENOENT;
+		}
+		net->control_gid = entry.gr_gid;
+		net->control_group_set = true;
+	}
+	if ((found && chown(path, (uid_t)-1, entry.gr_gid) < 0) ||
+	    chmod(path, found ? 0660 : 0600) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "control socket %s: %s", path,
+			 strerror(errno));
+		return rc;
+	}
+	return 0;
+}
+
 int net_control_init(struct pc_net *net, char *err, size_t errlen)
 {
 	const char *path = net->cfg->control_socket;
 	struct sockaddr_un addr;
 	int rc;
 
+	net->started_at = net_unix_now();
+	rc = net_metrics_init(net, err, errlen);
+	if (rc < 0)
+		return rc;
 	if (!path || !path[0])
 		return 0; /* no control socket configured */
 	if (strlen(path) >= sizeof(addr.sun_path)) {
@@ -536,11 +1213,10 @@ int net_control_init(struct pc_net *net, char *err, size_t errlen)
 	if (rc < 0)
 		goto fail;
 	net->control_bound = true;
-	/* Root only: refresh makes the daemon poll its mirrors. */
-	if (chmod(path, 0600) < 0) {
-		rc = -errno;
-		goto fail;
-	}
+	/* Root (and control_group) only: commands change the cache. */
+	rc = set_access(net, path, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = uv_listen((uv_stream_t *)&net->control, BACKLOG, on_uv_connection);
 	if (rc < 0)
 		goto fail;
@@ -552,6 +1228,7 @@ fail:
 
 void net_control_shutdown(struct pc_net *net)
 {
+	net_metrics_shutdown(net);
 	if (net->control_open) {
 		uv_close((uv_handle_t *)&net->control, NULL);
 		net->control_open = false;

@@ -329,6 +329,32 @@ static void install(struct pc_net *net, const struct pc_head *head,
 	}
 }
 
+/* ---- rollback: a held version is not replaced --------------------------------- */
+
+/*
+ * peercachectl rollback holds a version until unpin (pc_store_held_version,
+ * persisted).  Meanwhile a newer head is judged as usual but not
+ * installed: the poll counts as a success, and the version found is kept
+ * for the status.  The same while a rollback or unpin switches versions on
+ * a worker (the unpin polls again when it is done).
+ */
+static bool held_back(struct pc_net *net, const struct pc_head *head,
+		      const char *source)
+{
+	uint64_t held = pc_store_held_version(net->store);
+
+	if (!held && !net->switch_busy)
+		return false;
+	if (held && head->version != net->held_available)
+		net_log(net, PC_LOG_INFO,
+			"head version %llu from %s not installed: version "
+			"%llu is held (peercachectl unpin releases it)",
+			(unsigned long long)head->version, source,
+			(unsigned long long)held);
+	net->held_available = head->version;
+	return true;
+}
+
 /* ---- asking the mirrors ----------------------------------------------------- */
 
 static void refused(struct pc_net *net, const char *mirror, int rc,
@@ -397,6 +423,10 @@ static void head_on_done(struct net_xfer *xfer,
 		unreachable(net, mirror, res->message);
 	} else {
 		rc = judge(net, h->body, h->body_len, &head, why, sizeof(why));
+		if (rc > 0 && held_back(net, &head, mirror)) {
+			poll_end(net, 0, "", mirror);
+			return;
+		}
 		if (rc > 0) {
 			net_log(net, PC_LOG_INFO,
 				"head version %" PRIu64 " from %s accepted",

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -403,8 +404,21 @@ void net_head_shutdown(struct pc_net *net);
 
 /* ---- control socket (control.c) ------------------------------------------ */
 
+/* Also starts and stops the metrics endpoint (below). */
 int net_control_init(struct pc_net *net, char *err, size_t errlen);
 void net_control_shutdown(struct pc_net *net);
+
+/* ---- Prometheus metrics (metrics.c) --------------------------------------- */
+
+struct net_metrics;
+
+/* Before the loop runs: serves metrics_listen (if set) on a
+ * libmicrohttpd thread of its own, and arms the timer that copies the
+ * loop thread's values for it.  0 or -errno with @err set. */
+int net_metrics_init(struct pc_net *net, char *err, size_t errlen);
+/* Loop thread, shutting down: stops the server (joins its thread) and
+ * closes the timer. */
+void net_metrics_shutdown(struct pc_net *net);
 
 /* ---- the net ------------------------------------------------------------- */
 
@@ -481,6 +495,17 @@ struct pc_net {
 	bool control_bound; /* the socket file is ours to remove */
 	struct net_list control_clients;
 	size_t control_nclients;
+	/* Added for peercachectl's admin commands (control.c): */
+	int64_t started_at;	 /* unix time of pc_net_new; read-only */
+	bool control_group_set;	 /* read-only after init */
+	gid_t control_gid;	 /* control_group; read-only after init */
+	bool verify_busy;	 /* a verify runs on a worker */
+	bool switch_busy;	 /* a rollback or unpin runs on a worker */
+	uint64_t held_available; /* head.c: a newer version the last poll
+				    found but did not install (held); 0 */
+
+	/* metrics.c: NULL when metrics_listen is off. */
+	struct net_metrics *metrics;
 };
 
 /* Unix time, for status fields and expiry checks. */

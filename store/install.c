@@ -16,6 +16,10 @@
  * Two versions are retained (current and previous).  Each inode record
  * carries the last version that used it, so dropping a version is a scan
  * for records older than the new previous one.
+ *
+ * A rollback (peercachectl rollback) swaps the two retained versions and
+ * holds the older one as current until the hold is released; it reuses the
+ * tree comparison of the switch to say which names changed.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -558,7 +562,7 @@ static int drop_inodes(struct install *in, uint64_t keep_from)
 static int switch_versions(struct install *in, const struct pc_head *head,
 			   struct pc_store_changes *changes)
 {
-	uint64_t highest, current;
+	uint64_t highest, current, held;
 	struct pc_store *store = in->store;
 	MDB_txn *txn = in->txn;
 	int rc;
@@ -566,6 +570,11 @@ static int switch_versions(struct install *in, const struct pc_head *head,
 	rc = store_meta_get(store, txn, META_HIGHEST, 0, &highest);
 	if (rc == 0 && head->version <= highest)
 		return -ESTALE;
+	/* Rollback: nothing replaces a held version until it is released. */
+	if (rc == 0)
+		rc = store_meta_get(store, txn, META_HELD, 0, &held);
+	if (rc == 0 && held)
+		return -EBUSY;
 	if (rc == 0)
 		rc = store_meta_get(store, txn, META_CURRENT, 0, &current);
 	if (rc == 0)
@@ -649,4 +658,105 @@ out:
 	free(in.ino);
 	pc_sha256_free(in.sha);
 	return rc;
+}
+
+/* ---- rollback and its hold ---------------------------------------------------- */
+
+/*
+ * Makes @to the current version and @from the previous one, with every
+ * name that differs between them in @changes, and sets the hold to @held.
+ * Both trees are retained, so nothing is dropped.  An added name is
+ * always reported, even under a directory new to the kernel (harmless).
+ */
+static int swap_retained(struct install *in, uint64_t from, uint64_t to,
+			 uint64_t held, struct pc_store_changes *changes)
+{
+	int rc = 0;
+
+	in->version = to;
+	in->first_new_ino = UINT64_MAX;
+	if (changes)
+		rc = diff_trees(in, from, changes);
+	if (rc == 0)
+		rc = store_meta_put(in->store, in->txn, META_CURRENT, to);
+	if (rc == 0)
+		rc = store_meta_put(in->store, in->txn, META_PREVIOUS, from);
+	if (rc == 0)
+		rc = store_meta_put(in->store, in->txn, META_HELD, held);
+	return rc;
+}
+
+/* One write transaction for a rollback (@rollback) or a release. */
+static int change_hold(struct pc_store *store, bool rollback,
+		       struct pc_store_changes *changes)
+{
+	struct install in = { .store = store };
+	uint64_t current, previous, held;
+	int rc;
+
+	if (changes)
+		memset(changes, 0, sizeof(*changes));
+	if (store->readonly)
+		return -EROFS;
+	rc = store_txn_begin(store, 0, &in.txn);
+	if (rc < 0)
+		return rc;
+	rc = store_meta_get(store, in.txn, META_CURRENT, 0, &current);
+	if (rc == 0)
+		rc = store_meta_get(store, in.txn, META_PREVIOUS, 0, &previous);
+	if (rc == 0)
+		rc = store_meta_get(store, in.txn, META_HELD, 0, &held);
+	if (rc < 0)
+		goto abort;
+	if (rollback) {
+		rc = held ? -EALREADY : !previous || !current ? -ENOENT : 0;
+		if (rc == 0)
+			rc = swap_retained(&in, current, previous, previous,
+					   changes);
+	} else if (!held) {
+		goto abort; /* nothing held: nothing to do */
+	} else if (previous > current) {
+		rc = swap_retained(&in, current, previous, 0, changes);
+	} else {
+		rc = store_meta_put(store, in.txn, META_HELD, 0);
+	}
+	if (rc < 0)
+		goto abort;
+	rc = store_txn_commit(in.txn, rollback ? "rolling back" : "releasing");
+	/* Like an install: a restart must find the switch and the hold. */
+	if (rc == 0 && mdb_env_sync(store->env, 1) != 0)
+		store_log(store, PC_LOG_WARN,
+			  "the hold is changed but not synced");
+	if (rc == 0)
+		store_log(store, PC_LOG_INFO,
+			  rollback ? "rolled back to version %llu, held"
+				   : "hold on version %llu released",
+			  (unsigned long long)(rollback ? previous : held));
+	if (rc < 0)
+		pc_store_changes_free(changes);
+	return rc;
+abort:
+	mdb_txn_abort(in.txn);
+	pc_store_changes_free(changes);
+	return rc;
+}
+
+int pc_store_rollback(struct pc_store *store, struct pc_store_changes *changes)
+{
+	return change_hold(store, true, changes);
+}
+
+int pc_store_release_hold(struct pc_store *store,
+			  struct pc_store_changes *changes)
+{
+	return change_hold(store, false, changes);
+}
+
+uint64_t pc_store_held_version(struct pc_store *store)
+{
+	uint64_t held = 0;
+
+	if (store_meta_read(store, META_HELD, 0, &held) < 0)
+		return 0;
+	return held;
 }

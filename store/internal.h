@@ -12,8 +12,8 @@
  *   lru       be64(atime) hash[32]            -> (empty)
  *   meta      "name" (ASCII)                  -> le64 (schema, highest_version,
  *                                                current, previous, next_ino,
- *                                                usage.chunks, usage.bytes,
- *                                                ctr.<counter>)
+ *                                                held, usage.chunks,
+ *                                                usage.bytes, ctr.<counter>)
  *   versions  be64(version)                   -> version record
  *   inodes    be64(ino)                       -> inode record
  *   idmap     identity[32]                    -> be64(ino)
@@ -48,6 +48,9 @@
 #define META_PREVIOUS "previous"
 #define META_NEXT_INO "next_ino"
 #define META_GENERATION "generation"
+/* Rollback (install.c): the version held by peercachectl rollback, 0 or
+ * absent when none. */
+#define META_HELD "held"
 #define META_USAGE_CHUNKS "usage.chunks"
 #define META_USAGE_BYTES "usage.bytes"
 #define META_COUNTER_PREFIX "ctr."

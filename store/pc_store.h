@@ -357,13 +357,37 @@ struct pc_store_changes {
 };
 void pc_store_changes_free(struct pc_store_changes *changes);
 
+/* ---- rollback: the previous version, held ----------------------------------
+ *
+ * peercachectl rollback switches reads back to the previous version and
+ * holds it: the hold is persisted in the index (a restart keeps it), and
+ * pc_store_install() refuses a new version (-EBUSY) while it lasts.  Both
+ * versions stay retained; the highest accepted version does not change.
+ * Each is one LMDB write transaction, synced: call them on a worker.  On
+ * success @changes (may be NULL) receives the names to invalidate, as
+ * pc_store_install() gives them (caller frees with pc_store_changes_free).
+ */
+
+/* The previous version becomes current (and the current one previous) and
+ * is held.  -EALREADY if a version is held already, -ENOENT if there is no
+ * previous version, -EROFS in a read-only view. */
+int pc_store_rollback(struct pc_store *store, struct pc_store_changes *changes);
+/* Releases the hold: if the other retained version is newer than the held
+ * one, it becomes current again.  0 also when nothing was held (then
+ * @changes stays empty).  -EROFS in a read-only view. */
+int pc_store_release_hold(struct pc_store *store,
+			  struct pc_store_changes *changes);
+/* The version held by pc_store_rollback() (0: none). */
+uint64_t pc_store_held_version(struct pc_store *store);
+
 /*
  * Installs @m (already verified against @head by the caller) as the new
  * current version in one LMDB write transaction, synced to disk: inodes are
  * reused for unchanged entries and allocated for new ones, the previous
  * current becomes previous, older trees are dropped, and the highest
  * accepted version is raised.  -ESTALE if head->version is not higher than
- * the highest ever accepted.  -EINVAL if @m is not sorted with every parent
+ * the highest ever accepted; -EBUSY while a version is held (rollback,
+ * above).  -EINVAL if @m is not sorted with every parent
  * directory before its children (pc_manifest_parse() guarantees that; a
  * manifest built in memory must go through pc_manifest_serialize() first).
  * -EROFS in a read-only view.  Chunk presence is not checked: the tree

@@ -1,9 +1,11 @@
 /*
- * json.c - a small, strict reader for the control socket's answers.  It
- * accepts one object whose values are strings, numbers, true/false/null or
- * arrays of those; anything else is refused rather than guessed at.
+ * json.c - a small, strict reader for the control socket's answers, and a
+ * writer for what peercachectl prints itself.  The reader accepts one
+ * object whose values are strings, numbers, true/false/null or arrays of
+ * those; anything else is refused rather than guessed at.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,15 +131,36 @@ static int read_scalar(struct reader *r, char **out, bool *is_number)
 	return *out ? 0 : -ENOMEM;
 }
 
-static int read_value(struct reader *r, char **out, bool *is_number)
+static void free_items(char **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+/* Appends @item (taking it) to the array being read. */
+static int add_item(struct json_field *f, char *item)
+{
+	char **grown = realloc(f->items, (f->nitems + 1) * sizeof(*grown));
+
+	if (!grown) {
+		free(item);
+		return -ENOMEM;
+	}
+	f->items = grown;
+	f->items[f->nitems++] = item;
+	return 0;
+}
+
+static int read_value(struct reader *r, struct json_field *f)
 {
 	size_t len = 0, cap = 0;
 	char *joined = NULL;
 
 	if (*r->p != '[')
-		return read_scalar(r, out, is_number);
+		return read_scalar(r, &f->text, &f->is_number);
 	r->p++;
-	*is_number = false;
+	f->is_array = true;
 	if (put(&joined, &len, &cap, '\0') < 0)
 		return -ENOMEM;
 	len = 0;
@@ -151,7 +174,8 @@ static int read_value(struct reader *r, char **out, bool *is_number)
 			put(&joined, &len, &cap, *s);
 		for (const char *s = item; *s; s++)
 			put(&joined, &len, &cap, *s);
-		free(item);
+		if (add_item(f, item) < 0)
+			goto bad;
 		skip_space(r);
 		if (*r->p == ',') {
 			r->p++;
@@ -161,10 +185,13 @@ static int read_value(struct reader *r, char **out, bool *is_number)
 		}
 	}
 	r->p++;
-	*out = joined;
+	f->text = joined;
 	return 0;
 bad:
 	free(joined);
+	free_items(f->items, f->nitems);
+	f->items = NULL;
+	f->nitems = 0;
 	return -EBADMSG;
 }
 
@@ -197,7 +224,7 @@ int json_parse_object(const char *text, struct json_object *out)
 			goto bad;
 		}
 		skip_space(&r);
-		if (read_value(&r, &f.text, &f.is_number) < 0) {
+		if (read_value(&r, &f) < 0) {
 			free(f.key);
 			goto bad;
 		}
@@ -216,12 +243,27 @@ bad:
 	return -EBADMSG;
 }
 
-const char *json_get(const struct json_object *obj, const char *key)
+const struct json_field *json_get_field(const struct json_object *obj,
+					const char *key)
 {
 	for (size_t i = 0; i < obj->count; i++)
 		if (strcmp(obj->fields[i].key, key) == 0)
-			return obj->fields[i].text;
+			return &obj->fields[i];
 	return NULL;
+}
+
+const char *json_get(const struct json_object *obj, const char *key)
+{
+	const struct json_field *f = json_get_field(obj, key);
+
+	return f ? f->text : NULL;
+}
+
+bool json_get_bool(const struct json_object *obj, const char *key)
+{
+	const char *text = json_get(obj, key);
+
+	return text && strcmp(text, "true") == 0;
 }
 
 int64_t json_get_int(const struct json_object *obj, const char *key,
@@ -242,7 +284,99 @@ void json_free(struct json_object *obj)
 	for (size_t i = 0; i < obj->count; i++) {
 		free(obj->fields[i].key);
 		free(obj->fields[i].text);
+		free_items(obj->fields[i].items, obj->fields[i].nitems);
 	}
 	free(obj->fields);
 	memset(obj, 0, sizeof(*obj));
+}
+
+/* ---- writing ------------------------------------------------------------------ */
+
+static void write_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", out);
+		else if (c == '\r')
+			fputs("\\r", out);
+		else if (c == '\t')
+			fputs("\\t", out);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static void write_key(struct json_writer *w, const char *key)
+{
+	if (w->comma)
+		fputc(',', w->out);
+	w->comma = true;
+	if (key) {
+		write_string(w->out, key);
+		fputc(':', w->out);
+	}
+}
+
+void jw_begin(struct json_writer *w, FILE *out)
+{
+	w->out = out;
+	w->comma = false;
+	fputc('{', out);
+}
+
+void jw_end(struct json_writer *w)
+{
+	fputs("}\n", w->out);
+}
+
+void jw_str(struct json_writer *w, const char *key, const char *value)
+{
+	write_key(w, key);
+	write_string(w->out, value ? value : "");
+}
+
+void jw_int(struct json_writer *w, const char *key, int64_t value)
+{
+	write_key(w, key);
+	fprintf(w->out, "%" PRId64, value);
+}
+
+void jw_bool(struct json_writer *w, const char *key, bool value)
+{
+	write_key(w, key);
+	fputs(value ? "true" : "false", w->out);
+}
+
+void jw_str_array(struct json_writer *w, const char *key, char *const *items,
+		  size_t count)
+{
+	write_key(w, key);
+	fputc('[', w->out);
+	for (size_t i = 0; i < count; i++) {
+		if (i)
+			fputc(',', w->out);
+		write_string(w->out, items[i]);
+	}
+	fputc(']', w->out);
+}
+
+void jw_open(struct json_writer *w, const char *key, char bracket)
+{
+	write_key(w, key);
+	fputc(bracket, w->out);
+	w->comma = false;
+}
+
+void jw_close(struct json_writer *w, char bracket)
+{
+	fputc(bracket, w->out);
+	w->comma = true;
 }

@@ -1,415 +1,315 @@
 /*
- * main.c - peercachectl: ask a running peercache how it is doing.
+ * main.c - peercachectl: ask a running peercache how it is doing, and
+ * tell it what to do (purge, verify, refresh, rollback, unpin).
  *
  * It speaks the control socket protocol (docs/CONTROL.md): one command
  * line out, one JSON object back.  --json prints that object as it came;
- * otherwise it is laid out for a person.
+ * otherwise it is laid out for a person (print.c).  When the daemon does
+ * not answer, status and stats read the cache index instead (offline.c);
+ * check tests the sources itself (check.c).  The manual is
+ * docs/peercachectl.md.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "json.h"
-#include "pc_config.h"
+#include "ctl.h"
 #include "pc_util.h"
 
-#define REPLY_MAX (1 << 20)
-
-enum exit_code {
-	EXIT_OK = 0,	 /* done; status: up to date */
-	EXIT_FAILED = 1, /* the daemon could not be asked, or refused */
-	EXIT_USAGE = 2,
-	EXIT_STALE = 3,	      /* status: serving an expired version */
-	EXIT_NOT_CURRENT = 4, /* status: failing or not started */
-};
-
 static const char usage_text[] =
-	"usage: peercachectl [--socket PATH | --cache-dir DIR] [--json] "
-	"COMMAND\n"
+	"usage: peercachectl [--socket PATH | --cache-dir DIR] [-c CONFIG]\n"
+	"                    [-o KEY=VALUE]... [--json] COMMAND\n"
 	"\n"
 	"Commands:\n"
-	"  status    version, age, up_to_date / stale / failing, last error,\n"
-	"            the mirror in use\n"
-	"  stats     cache use, hits and misses, bytes from cache / peers /\n"
-	"            mirror\n"
+	"  status    version, age, up_to_date / stale / failing / offline\n"
+	"            and why, the hold of a rollback, the mirror in use\n"
+	"  stats     cache use and quota, hit rate, bytes from cache /\n"
+	"            peers / mirror, served to peers, bandwidth saved,\n"
+	"            purges, bad chunks, uptime (read from the cache if\n"
+	"            the daemon is down)\n"
 	"  peers     LAN peers heard, what each gave, bans and why\n"
-	"  refresh   check the mirrors for a new version now and switch to it\n"
+	"  refresh   check the mirrors for a new version now and switch\n"
+	"  purge [--to SIZE | --all]\n"
+	"            purge the cache now: to the configured limits, down\n"
+	"            to SIZE (like 100M), or every chunk no version or\n"
+	"            open file needs\n"
+	"  verify    re-hash every cached chunk; bad ones are removed\n"
+	"  rollback  serve the previous version and hold it until unpin\n"
+	"  unpin     release the hold: back to the newest version\n"
+	"  check     test the mirrors, the proxy and the LAN, step by step\n"
 	"\n"
 	"  --socket PATH    the daemon's control socket\n"
-	"  --cache-dir DIR  use DIR/control.sock (default " PC_DEFAULT_CACHE_DIR
-	")\n"
-	"  --json           print the daemon's JSON answer unchanged\n"
+	"  --cache-dir DIR  use DIR/control.sock and DIR's index (default\n"
+	"                   " PC_DEFAULT_CACHE_DIR ")\n"
+	"  -c CONFIG        the daemon's configuration file, for check (and\n"
+	"                   the quota of an offline stats); default: ask\n"
+	"                   the daemon, else " PC_DEFAULT_CONFIG "\n"
+	"  -o KEY=VALUE     a configuration override, as for peercache\n"
+	"  --json           print the answer as JSON\n"
 	"\n"
-	"Exit status: 0 ok (status: up to date), 1 the daemon could not be\n"
-	"reached or the command failed, 2 usage, 3 status: stale, 4 status:\n"
-	"failing or starting.\n";
+	"Exit status: 0 ok (status: up to date); 1 the daemon could not be\n"
+	"asked or the command failed (status: offline); 2 usage; 3 status:\n"
+	"stale; 4 status: failing or starting; 5 check: a step failed but\n"
+	"a mirror serves a valid head, verify: bad chunks were removed;\n"
+	"6 check: no mirror serves a valid head.\n";
 
-/* Sends @command and reads the answer until EOF, within @timeout_ms. */
-static int ask(const char *socket_path, const char *command, int timeout_ms,
-	       char **reply)
+/* Every command, what it sends, and how long its answer may take. */
+struct command {
+	const char *name;
+	int timeout_ms;
+};
+
+static const struct command commands[] = {
+	{ "status", 10000 },	{ "stats", 10000 },  { "peers", 10000 },
+	{ "refresh", 300000 },	{ "purge", 600000 }, { "verify", 3600000 },
+	{ "rollback", 300000 }, { "unpin", 300000 }, { "check", 0 },
+};
+
+static const struct command *find_command(const char *name)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	size_t len = 0, cap = 4096;
-	char line[64];
-	double deadline = pc_now_monotonic() + timeout_ms / 1000.0;
-	char *buf;
-	int fd, rc = 0;
-
-	if (strlen(socket_path) >= sizeof(addr.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(addr.sun_path, socket_path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	snprintf(line, sizeof(line), "%s\n", command);
-	if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
-		close(fd);
-		return -EIO;
-	}
-	buf = malloc(cap);
-	if (!buf) {
-		close(fd);
-		return -ENOMEM;
-	}
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		int wait = (int)((deadline - pc_now_monotonic()) * 1000);
-		ssize_t n;
-
-		if (wait <= 0 || poll(&pfd, 1, wait) <= 0) {
-			rc = -ETIMEDOUT;
-			break;
-		}
-		if (len + 1 == cap) {
-			char *grown =
-				cap < REPLY_MAX ? realloc(buf, cap * 2) : NULL;
-
-			if (!grown) {
-				rc = -EFBIG;
-				break;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : 0;
-			break;
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	buf[len] = '\0';
-	if (rc == 0 && len == 0)
-		rc = -ECONNRESET;
-	if (rc < 0) {
-		free(buf);
-		return rc;
-	}
-	*reply = buf;
-	return 0;
-}
-
-static const char *ago(int64_t when, char *buf, size_t len)
-{
-	int64_t secs = time(NULL) - when;
-
-	if (when <= 0)
-		snprintf(buf, len, "never");
-	else if (secs < 120)
-		snprintf(buf, len, "%" PRId64 " s ago", secs);
-	else if (secs < 7200)
-		snprintf(buf, len, "%" PRId64 " min ago", secs / 60);
-	else if (secs < 172800)
-		snprintf(buf, len, "%" PRId64 " h ago", secs / 3600);
-	else
-		snprintf(buf, len, "%" PRId64 " days ago", secs / 86400);
-	return buf;
-}
-
-static const char *text_or(const struct json_object *o, const char *key,
-			   const char *fallback)
-{
-	const char *v = json_get(o, key);
-
-	return v && *v ? v : fallback;
-}
-
-/* The exit code of `status`, for scripts. */
-static int status_exit(const struct json_object *o)
-{
-	const char *state = text_or(o, "status", "unknown");
-
-	if (strcmp(state, "up_to_date") == 0)
-		return EXIT_OK;
-	return strcmp(state, "stale") == 0 ? EXIT_STALE : EXIT_NOT_CURRENT;
-}
-
-static int print_status(const struct json_object *o)
-{
-	const char *state = text_or(o, "status", "unknown");
-	char a[64], b[64], c[64];
-
-	printf("repository:  %s\n", text_or(o, "repository", "(none yet)"));
-	printf("version:     %" PRId64 " (published %s, accepted %s)\n",
-	       json_get_int(o, "version", 0),
-	       ago(json_get_int(o, "published", 0), a, sizeof(a)),
-	       ago(json_get_int(o, "accepted", 0), b, sizeof(b)));
-	printf("status:      %s\n", state);
-	printf("last error:  %s\n", text_or(o, "last_error", "none"));
-	printf("last check:  %s (last successful: %s)\n",
-	       ago(json_get_int(o, "last_poll", 0), a, sizeof(a)),
-	       ago(json_get_int(o, "last_poll_ok", 0), c, sizeof(c)));
-	printf("source:      %s\n", text_or(o, "source", "-"));
-	printf("mirrors:     %s\n", text_or(o, "mirrors", "-"));
-	return status_exit(o);
-}
-
-static void print_bytes(const char *label, const struct json_object *o,
-			const char *key)
-{
-	char buf[32];
-
-	printf("%-19s %s\n", label,
-	       pc_format_size((uint64_t)json_get_int(o, key, 0), buf,
-			      sizeof(buf)));
-}
-
-static int print_stats(const struct json_object *o)
-{
-	int64_t hits = json_get_int(o, "hits", 0);
-	int64_t misses = json_get_int(o, "misses", 0);
-	int64_t from_cache = json_get_int(o, "bytes_from_cache", 0);
-	int64_t from_mirror = json_get_int(o, "bytes_from_mirror", 0);
-	int64_t from_peers = json_get_int(o, "bytes_from_peers", 0);
-	int64_t total = from_cache + from_mirror + from_peers;
-	char buf[32];
-
-	printf("version:            %" PRId64 "\n",
-	       json_get_int(o, "version", 0));
-	printf("cache:              %s in %" PRId64 " chunks\n",
-	       pc_format_size((uint64_t)json_get_int(o, "cache_bytes", 0), buf,
-			      sizeof(buf)),
-	       json_get_int(o, "chunks", 0));
-	printf("reads:              %lld hits, %lld misses (%.1f%% hit rate)\n",
-	       (long long)hits, (long long)misses,
-	       hits + misses ? 100.0 * (double)hits / (double)(hits + misses)
-			     : 0.0);
-	print_bytes("from cache:", o, "bytes_from_cache");
-	print_bytes("from peers:", o, "bytes_from_peers");
-	print_bytes("from mirror:", o, "bytes_from_mirror");
-	print_bytes("served to peers:", o, "bytes_served_peers");
-	printf("bandwidth saved:    %.1f%% not fetched from the mirror\n",
-	       total ? 100.0 * (double)(total - from_mirror) / (double)total
-		     : 0.0);
-	printf("bad chunks:         %lld from mirrors, %lld from peers\n",
-	       (long long)json_get_int(o, "bad_from_mirror", 0),
-	       (long long)json_get_int(o, "bad_from_peers", 0));
-	return EXIT_OK;
-}
-
-static int print_refresh(const struct json_object *o)
-{
-	const char *result = text_or(o, "result", "error");
-
-	if (strcmp(result, "ok") == 0) {
-		printf("ok: version %" PRId64 " (%s)\n",
-		       json_get_int(o, "version", 0),
-		       text_or(o, "status", "unknown"));
-		return EXIT_OK;
-	}
-	printf("refresh failed: %s\n", text_or(o, "error", "unknown error"));
-	return EXIT_FAILED;
-}
-
-/* The end of the JSON object that starts at @p ('{'), or NULL. */
-static const char *object_end(const char *p)
-{
-	int depth = 0;
-	bool in_string = false;
-
-	for (; *p; p++) {
-		if (in_string) {
-			if (*p == '\\' && p[1])
-				p++;
-			else if (*p == '"')
-				in_string = false;
-		} else if (*p == '"') {
-			in_string = true;
-		} else if (*p == '{') {
-			depth++;
-		} else if (*p == '}' && --depth == 0) {
-			return p + 1;
-		}
-	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
 	return NULL;
 }
 
-/* `peers`: one line per neighbour, from the raw answer (an array of
- * objects, which the flat reader does not keep). */
-static int print_peers(const char *raw)
+int ctl_load_config(const struct ctl *ctl, const char *fallback_path,
+		    struct pc_config *cfg, char *err, size_t errlen)
 {
-	const char *p = strstr(raw, "\"peers\":[");
-	size_t n = 0;
+	const char *path = ctl->config_path ? ctl->config_path : fallback_path;
+	int rc = pc_config_defaults(cfg);
 
-	if (!p) {
-		fprintf(stderr, "peercachectl: unreadable answer: %s\n", raw);
-		return EXIT_FAILED;
+	if (rc < 0) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
 	}
-	printf("%-21s %-12s %8s %10s %5s  %s\n", "peer", "last seen", "chunks",
-	       "bytes", "bad", "state");
-	for (p = strchr(p, '['); (p = strchr(p, '{')) != NULL; n++) {
-		const char *end = object_end(p);
-		struct json_object o;
-		char *text, when[32], size[32], addr[32];
+	if (path)
+		rc = pc_config_load_file(cfg, path, ctl->config_path != NULL,
+					 err, errlen);
+	for (size_t i = 0; rc == 0 && i < ctl->noverrides; i++) {
+		char *key = strdup(ctl->overrides[i]), *eq;
 
-		if (!end)
-			break;
-		text = strndup(p, (size_t)(end - p));
-		p = end;
-		if (!text || json_parse_object(text, &o) < 0) {
-			free(text);
+		if (!key) {
+			snprintf(err, errlen, "out of memory");
+			rc = -ENOMEM;
 			break;
 		}
-		snprintf(addr, sizeof(addr), "%s:%lld",
-			 text_or(&o, "address", "?"),
-			 (long long)json_get_int(&o, "http_port", 0));
-		printf("%-21s %-12s %8lld %10s %5lld  ", addr,
-		       ago(json_get_int(&o, "last_seen", 0), when,
-			   sizeof(when)),
-		       (long long)json_get_int(&o, "chunks", 0),
-		       pc_format_size((uint64_t)json_get_int(&o, "bytes", 0),
-				      size, sizeof(size)),
-		       (long long)json_get_int(&o, "bad", 0));
-		if (strcmp(text_or(&o, "banned", "false"), "true") == 0)
-			printf("banned (%s)\n", text_or(&o, "reason", "?"));
-		else
-			printf("ok\n");
-		json_free(&o);
-		free(text);
+		eq = strchr(key, '=');
+		if (eq) {
+			*eq = '\0';
+			rc = pc_config_set(cfg, key, eq + 1, err, errlen);
+		} else {
+			snprintf(err, errlen, "-o %s: not KEY=VALUE", key);
+			rc = -EINVAL;
+		}
+		free(key);
 	}
-	if (n == 0)
-		printf("(no peer heard yet)\n");
+	if (rc < 0)
+		pc_config_free(cfg);
+	return rc;
+}
+
+/* The line sent for `purge` with its options. */
+static int purge_line(const struct ctl *ctl, char *line, size_t len)
+{
+	uint64_t bytes;
+
+	if (ctl->purge_all && ctl->purge_to) {
+		fprintf(stderr, "peercachectl: --to or --all, not both\n");
+		return -EINVAL;
+	}
+	if (ctl->purge_all) {
+		snprintf(line, len, "purge all");
+	} else if (ctl->purge_to) {
+		if (pc_parse_size(ctl->purge_to, &bytes) < 0) {
+			fprintf(stderr,
+				"peercachectl: --to %s: not a size (like "
+				"100M, 2G)\n",
+				ctl->purge_to);
+			return -EINVAL;
+		}
+		snprintf(line, len, "purge to %llu", (unsigned long long)bytes);
+	} else {
+		snprintf(line, len, "purge");
+	}
+	return 0;
+}
+
+/* Prints an answer for a person; returns the exit code. */
+static int print_answer(const char *command, const struct json_object *o,
+			const char *raw)
+{
+	if (strcmp(command, "status") == 0)
+		return ctl_print_status(o);
+	if (strcmp(command, "stats") == 0)
+		return ctl_print_stats(o);
+	if (strcmp(command, "peers") == 0)
+		return ctl_print_peers(raw);
+	if (strcmp(command, "purge") == 0)
+		return ctl_print_purge(o);
+	if (strcmp(command, "verify") == 0)
+		return ctl_print_verify(o);
+	if (strcmp(command, "rollback") == 0 || strcmp(command, "unpin") == 0)
+		return ctl_print_switch(command, o);
+	return ctl_print_refresh(o);
+}
+
+/* The answer's exit code without printing it (--json). */
+static int json_exit(const char *command, const struct json_object *o)
+{
+	if (strcmp(command, "status") == 0)
+		return ctl_status_exit(o);
+	if (strcmp(command, "verify") == 0 && json_get_int(o, "bad", 0) > 0)
+		return EXIT_PROBLEMS;
 	return EXIT_OK;
 }
 
-/* Prints the answer (raw when @raw is set) and picks the exit code. */
-static int report(const char *command, const struct json_object *obj,
-		  const char *raw, const char *reply)
+/* Prints the daemon's answer @reply to @command; returns the exit code. */
+static int report(const struct ctl *ctl, const char *command, const char *reply)
 {
-	const char *error = json_get(obj, "error");
-	bool refresh = strcmp(command, "refresh") == 0;
+	struct json_object obj;
+	const char *error;
+	int rc;
 
-	if (error && !refresh) {
-		fprintf(stderr, "peercachectl: %s\n", error);
+	/* `peers` holds objects in an array: the flat reader skips it. */
+	if (strcmp(command, "peers") == 0 && strstr(reply, "{\"peers\":[")) {
+		if (ctl->json)
+			fputs(reply, stdout);
+		return ctl->json ? EXIT_OK : ctl_print_peers(reply);
+	}
+	if (json_parse_object(reply, &obj) < 0) {
+		fprintf(stderr, "peercachectl: unreadable answer: %s\n", reply);
 		return EXIT_FAILED;
 	}
-	if (raw) {
-		fputs(raw, stdout);
-		if (refresh)
-			return strcmp(text_or(obj, "result", ""), "ok") == 0
-				       ? EXIT_OK
-				       : EXIT_FAILED;
-		if (strcmp(command, "status") != 0)
-			return EXIT_OK;
-		return status_exit(obj);
+	error = json_get(&obj, "error");
+	if (error && error[0] && strcmp(command, "refresh") != 0) {
+		if (ctl->json)
+			fputs(reply, stdout);
+		fprintf(stderr, "peercachectl: %s: %s\n", command, error);
+		rc = EXIT_FAILED;
+	} else if (ctl->json) {
+		fputs(reply, stdout);
+		rc = error && error[0] ? EXIT_FAILED : json_exit(command, &obj);
+	} else {
+		rc = print_answer(command, &obj, reply);
 	}
-	if (strcmp(command, "status") == 0)
-		return print_status(obj);
-	if (strcmp(command, "stats") == 0)
-		return print_stats(obj);
-	if (strcmp(command, "peers") == 0)
-		return print_peers(reply);
-	return print_refresh(obj);
+	json_free(&obj);
+	return rc;
 }
 
-int main(int argc, char **argv)
+static int parse_args(int argc, char **argv, struct ctl *ctl,
+		      const char **command)
 {
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "cache-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "to", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *socket_path = NULL, *cache_dir = PC_DEFAULT_CACHE_DIR;
-	struct json_object obj;
-	char *path = NULL, *reply = NULL;
-	const char *command;
-	bool json = false;
-	int opt, rc;
+	int opt;
 
-	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
-			socket_path = optarg;
+			ctl->socket_path = optarg;
+			ctl->socket_given = true;
 			break;
 		case 'd':
-			cache_dir = optarg;
+			ctl->cache_dir = optarg;
+			ctl->cache_dir_given = true;
+			break;
+		case 'c':
+			ctl->config_path = optarg;
+			break;
+		case 'o':
+			if (ctl->noverrides == CTL_MAX_OVERRIDES)
+				return EXIT_USAGE;
+			ctl->overrides[ctl->noverrides++] = optarg;
 			break;
 		case 'j':
-			json = true;
+			ctl->json = true;
+			break;
+		case 't':
+			ctl->purge_to = optarg;
+			break;
+		case 'a':
+			ctl->purge_all = true;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
-			return EXIT_OK;
+			return -1;
 		default:
-			fputs(usage_text, stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1) {
-		fputs(usage_text, stderr);
+	if (argc - optind != 1)
+		return EXIT_USAGE;
+	*command = argv[optind];
+	if ((ctl->purge_to || ctl->purge_all) && strcmp(*command, "purge")) {
+		fprintf(stderr, "peercachectl: --to and --all are for purge\n");
 		return EXIT_USAGE;
 	}
-	command = argv[optind];
-	if (strcmp(command, "status") && strcmp(command, "stats") &&
-	    strcmp(command, "peers") && strcmp(command, "refresh")) {
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const char not_running[] = " (is the daemon running?)";
+	struct ctl ctl = { .cache_dir = PC_DEFAULT_CACHE_DIR };
+	const struct command *cmd;
+	const char *command = NULL;
+	char *path = NULL, *reply = NULL, line[64];
+	int rc;
+
+	rc = parse_args(argc, argv, &ctl, &command);
+	if (rc < 0)
+		return EXIT_OK; /* --help */
+	if (rc) {
+		fputs(usage_text, stderr);
+		return rc;
+	}
+	cmd = find_command(command);
+	if (!cmd) {
 		fprintf(stderr, "peercachectl: unknown command '%s'\n",
 			command);
 		return EXIT_USAGE;
 	}
-	if (!socket_path) {
-		if (asprintf(&path, "%s/control.sock", cache_dir) < 0)
+	if (!ctl.socket_path) {
+		if (asprintf(&path, "%s/control.sock", ctl.cache_dir) < 0)
 			return EXIT_FAILED;
-		socket_path = path;
+		ctl.socket_path = path;
 	}
-	rc = ask(socket_path, command,
-		 strcmp(command, "refresh") == 0 ? 300000 : 10000, &reply);
-	if (rc < 0) {
-		fprintf(stderr,
-			"peercachectl: cannot ask peercache at %s: %s "
-			"(is the daemon running?)\n",
-			socket_path, strerror(-rc));
-		free(path);
-		return EXIT_FAILED;
-	}
-	if (strcmp(command, "peers") == 0 && strstr(reply, "{\"peers\":[")) {
-		/* Objects in an array: the flat reader is not for it. */
-		if (json)
-			fputs(reply, stdout);
-		rc = json ? EXIT_OK : print_peers(reply);
-	} else if (json_parse_object(reply, &obj) < 0) {
-		fprintf(stderr, "peercachectl: unreadable answer: %s\n", reply);
-		rc = EXIT_FAILED;
+	snprintf(line, sizeof(line), "%s", command);
+	if (strcmp(command, "purge") == 0 &&
+	    purge_line(&ctl, line, sizeof(line)) < 0) {
+		rc = EXIT_USAGE;
+	} else if (strcmp(command, "check") == 0) {
+		rc = ctl_check(&ctl);
 	} else {
-		rc = report(command, &obj, json ? reply : NULL, reply);
-		json_free(&obj);
+		rc = ctl_ask(ctl.socket_path, line, cmd->timeout_ms, &reply);
+		/* A daemon that is not there: status and stats read the
+		 * cache (unless only a socket path was named). */
+		if (rc < 0 && ctl_daemon_absent(rc) &&
+		    (!ctl.socket_given || ctl.cache_dir_given) &&
+		    (strcmp(command, "status") == 0 ||
+		     strcmp(command, "stats") == 0)) {
+			rc = ctl_offline(&ctl, command, rc);
+		} else if (rc < 0) {
+			fprintf(stderr,
+				"peercachectl: cannot ask peercache at %s: "
+				"%s%s\n",
+				ctl.socket_path, strerror(-rc),
+				ctl_daemon_absent(rc) ? not_running : "");
+			rc = EXIT_FAILED;
+		} else {
+			rc = report(&ctl, command, reply);
+		}
 	}
 	free(reply);
 	free(path);

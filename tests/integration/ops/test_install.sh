@@ -50,7 +50,7 @@ DESTDIR="$DEST" cmake --install "$BUILD_DIR" >install.log 2>&1 ||
 		echo "$PREFIX/$UNITDIR/$f"
 	done
 	echo "$PREFIX/$TMPFILESDIR/peercache.conf"
-	for f in README.md ADMIN.md FORMAT.md CONTROL.md PROTOCOL.md \
+	for f in README.md ADMIN.md FORMAT.md CONTROL.md PROTOCOL.md peercachectl.md \
 		peercache.conf.example peercache.env.example publish.env.example; do
 		echo "$PREFIX/$DOCDIR/$f"
 	done

@@ -1,0 +1,146 @@
+/*
+ * offline.c - `status` and `stats` while the daemon is down: the cache
+ * index is read directly (pc_store_open_readonly: no lock taken, nothing
+ * written), so an administrator still sees which version the node holds
+ * and what its cache did.  The answer has the daemon's JSON shape, with
+ * "status":"offline" and "daemon":"offline", and says why the daemon did
+ * not answer.  What only the daemon knows (the last poll, its quota
+ * unless -c names the configuration) is left out.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "pc_store.h"
+
+static void write_version(struct json_writer *w, struct pc_store *store)
+{
+	struct pc_store_version v;
+	bool have = pc_store_current(store, &v) == 0;
+
+	jw_str(w, "repository", have ? v.name : "");
+	jw_int(w, "version", have ? (int64_t)v.version : 0);
+	jw_int(w, "published", have ? v.created : 0);
+	jw_int(w, "expires", have ? v.expires : 0);
+	jw_int(w, "accepted", have ? v.accepted : 0);
+	jw_int(w, "head_age", have ? (int64_t)time(NULL) - v.created : 0);
+}
+
+static void write_status(struct json_writer *w, struct pc_store *store,
+			 const char *reason, const struct pc_config *cfg)
+{
+	uint64_t held = pc_store_held_version(store);
+	struct pc_store_version prev;
+
+	write_version(w, store);
+	jw_str(w, "status", "offline");
+	jw_str(w, "reason", reason);
+	jw_bool(w, "held", held != 0);
+	jw_int(w, "held_version", (int64_t)held);
+	jw_int(w, "available_version",
+	       held && pc_store_previous(store, &prev) == 0 &&
+			       prev.version > held
+		       ? (int64_t)prev.version
+		       : 0);
+	jw_int(w, "highest_version", (int64_t)pc_store_highest_version(store));
+	if (cfg)
+		jw_str_array(w, "mirrors", cfg->mirrors, cfg->nmirrors);
+	jw_str(w, "daemon", "offline");
+}
+
+static void write_stats(struct json_writer *w, struct pc_store *store,
+			const char *reason, const struct pc_config *cfg)
+{
+	struct pc_store_usage usage = { 0, 0 };
+	struct pc_store_version v;
+
+	jw_int(w, "version",
+	       pc_store_current(store, &v) == 0 ? (int64_t)v.version : 0);
+	pc_store_usage(store, &usage);
+	jw_int(w, "cache_bytes", (int64_t)usage.bytes);
+	jw_int(w, "chunks", (int64_t)usage.chunks);
+	for (int c = 0; c < PC_CTR_COUNT; c++)
+		jw_int(w, pc_counter_name((enum pc_counter)c),
+		       (int64_t)pc_store_counter(store, (enum pc_counter)c));
+	if (cfg) {
+		jw_int(w, "quota", (int64_t)cfg->quota);
+		jw_int(w, "max_age", (int64_t)cfg->max_age);
+	}
+	jw_str(w, "daemon", "offline");
+	jw_str(w, "reason", reason);
+}
+
+/* Writes the answer into a memory buffer, so that it goes through the
+ * same reader and printer as the daemon's. */
+static char *answer(const char *command, struct pc_store *store,
+		    const char *reason, const struct pc_config *cfg)
+{
+	struct json_writer w;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	if (!out)
+		return NULL;
+	jw_begin(&w, out);
+	if (strcmp(command, "status") == 0)
+		write_status(&w, store, reason, cfg);
+	else
+		write_stats(&w, store, reason, cfg);
+	jw_end(&w);
+	if (fclose(out) != 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
+int ctl_offline(const struct ctl *ctl, const char *command, int why)
+{
+	struct pc_config cfg, *have_cfg = NULL;
+	struct pc_store *store = NULL;
+	struct json_object obj;
+	char err[512], reason[600];
+	char *text;
+	int rc;
+
+	snprintf(reason, sizeof(reason),
+		 "the daemon does not answer on %s (%s)", ctl->socket_path,
+		 strerror(-why));
+	/* The quota and mirrors only if a configuration was named. */
+	if ((ctl->config_path || ctl->noverrides) &&
+	    ctl_load_config(ctl, NULL, &cfg, err, sizeof(err)) == 0)
+		have_cfg = &cfg;
+	rc = pc_store_open_readonly(ctl->cache_dir, &store, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr,
+			"peercachectl: %s, and the cache index cannot be "
+			"read: %s\n",
+			reason, err);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	text = answer(command, store, reason, have_cfg);
+	pc_store_close(store);
+	if (!text || json_parse_object(text, &obj) < 0) {
+		fprintf(stderr, "peercachectl: out of memory\n");
+		free(text);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	if (ctl->json)
+		fputs(text, stdout);
+	if (strcmp(command, "status") == 0)
+		rc = ctl->json ? ctl_status_exit(&obj) : ctl_print_status(&obj);
+	else
+		rc = ctl->json ? EXIT_OK : ctl_print_stats(&obj);
+	json_free(&obj);
+	free(text);
+out:
+	if (have_cfg)
+		pc_config_free(have_cfg);
+	return rc;
+}
