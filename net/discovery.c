@@ -79,6 +79,10 @@ enum msg_type {
 #define MAX_HEARD 256 /* ids neighbours claim */
 #define SENT_RING 256 /* txids of our recent probes and claims */
 #define RESCAN_MS 60000
+/* A neighbour heard this recently: the subnet is not presumed empty. */
+#define QUIET_MS 30000
+/* Datagrams read ahead of a due deadline, at most. */
+#define DRAIN_MAX 256
 #define PENDING (-2) /* a claim verdict not decided yet */
 
 struct packet {
@@ -166,6 +170,7 @@ struct pc_disc {
 	uv_idle_t soon;	  /* deadlines already due */
 	int handles_open;
 	bool closing;
+	bool draining;		  /* in drain(): no nested one */
 	struct pc_disc_opts opts; /* strings cleared: not kept */
 	uint16_t port;		  /* bound, host order */
 	struct in_addr bound;	  /* INADDR_ANY unless bind_address */
@@ -187,6 +192,8 @@ struct pc_disc {
 
 	/* Empty-subnet presumption (docs/PROTOCOL.md "fast path"). */
 	unsigned silent_streak;
+	uint64_t last_heard; /* uv_now() of the last neighbour packet */
+	bool heard_any;
 	uint64_t last_wait_at;
 	bool waited_once;
 
@@ -205,6 +212,7 @@ struct pc_disc {
 };
 
 static void arm(struct pc_disc *d);
+static void drain(struct pc_disc *d);
 
 static void disc_log(const struct pc_disc *d, enum pc_log_level level,
 		     const char *fmt, ...)
@@ -728,9 +736,16 @@ static bool rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now)
 
 /* ---- the empty-subnet presumption ---------------------------------------- */
 
+/*
+ * Silent asks alone do not make a subnet empty: neighbours that are busy
+ * reading have nothing to answer while they all start cold, and a node
+ * that skipped its claim window then would fetch what they fetch.  So a
+ * neighbour heard within QUIET_MS keeps every ask (and claim) waiting.
+ */
 static bool presumed_empty(const struct pc_disc *d)
 {
-	return d->opts.silent_asks && d->silent_streak >= d->opts.silent_asks;
+	return d->opts.silent_asks && d->silent_streak >= d->opts.silent_asks &&
+	       (!d->heard_any || uv_now(d->loop) - d->last_heard >= QUIET_MS);
 }
 
 /* Someone else is out there: asks wait for answers again. */
@@ -741,12 +756,14 @@ static void peer_alive(struct pc_disc *d, const struct sockaddr_in *from)
 			 "discovery: heard %s: waiting for answers again",
 			 inet_ntoa(from->sin_addr));
 	d->silent_streak = 0;
+	d->last_heard = uv_now(d->loop);
+	d->heard_any = true;
 }
 
 static void ask_silent(struct pc_disc *d)
 {
 	d->silent_streak++;
-	if (d->silent_streak == d->opts.silent_asks)
+	if (d->silent_streak == d->opts.silent_asks && presumed_empty(d))
 		disc_log(d, PC_LOG_INFO,
 			 "discovery: no answer to %u probes: presuming an "
 			 "empty subnet (one ask per %u ms still waits)",
@@ -1019,8 +1036,11 @@ static void handle_answer(struct pc_disc *d, const struct packet *pkt,
 	r = &ask->result;
 	r->answers++;
 	p = peer_slot(r->peers, &r->npeers, &peer);
+	/* Useful: it has the first id, the one the asker waits for (the
+	 * others ride along for later fetches and must not cut the wait
+	 * for the first short). */
+	useful = bit_get(have, 0);
 	for (size_t i = 0; i < pkt->count; i++) {
-		useful |= bit_get(have, i);
 		if (p >= 0 && bit_get(have, i))
 			r->have[i] |= 1u << p;
 		else if (p >= 0 && bit_get(fetching, i))
@@ -1200,6 +1220,12 @@ int pc_disc_claim(struct pc_disc *d, const struct pc_hash *hashes, size_t n,
 		return -EINVAL;
 	if (d->closing)
 		return -ECANCELED;
+	/* A neighbour's claim may wait unread in the socket (we may be in
+	 * the callback of the packet before it): hear it before deciding. */
+	drain(d);
+	if (d->closing)
+		return -ECANCELED;
+	now = uv_now(d->loop);
 	for (slot = 0; slot < MAX_CALLS && d->calls[slot]; slot++)
 		;
 	if (slot == MAX_CALLS)
@@ -1317,9 +1343,53 @@ static void tick(struct pc_disc *d)
 		arm(d);
 }
 
+static void on_uv_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
+		       const struct sockaddr *addr, unsigned flags);
+
+/*
+ * libuv runs due timers before it polls the sockets, so after a stall of
+ * the loop (a busy machine) an answer that arrived in time would still be
+ * unread when its ask's deadline fires, and the ask would count as silent.
+ * What the socket holds is read first, through the same path.
+ */
+static void drain(struct pc_disc *d)
+{
+	/* Its own buffer: a drain can run while a packet in rxbuf is still
+	 * being handled (a callback that claims).  Never nested. */
+	uint8_t data[RECV_BUF];
+	uv_buf_t buf = uv_buf_init((char *)data, sizeof(data));
+	uv_os_fd_t fd;
+
+	if (d->draining || uv_fileno((const uv_handle_t *)&d->udp, &fd) < 0)
+		return;
+	d->draining = true;
+	for (int i = 0; i < DRAIN_MAX && !d->closing; i++) {
+		struct sockaddr_in from;
+		socklen_t fromlen = sizeof(from);
+		ssize_t n = recvfrom(fd, data, sizeof(data),
+				     MSG_DONTWAIT | MSG_TRUNC,
+				     (struct sockaddr *)&from, &fromlen);
+		unsigned flags = 0;
+
+		if (n < 0)
+			break;
+		if ((size_t)n > sizeof(data)) {
+			n = (ssize_t)sizeof(data);
+			flags = UV_UDP_PARTIAL;
+		}
+		on_uv_recv(&d->udp, n, &buf, (const struct sockaddr *)&from,
+			   flags);
+	}
+	d->draining = false;
+}
+
 static void on_uv_timer(uv_timer_t *timer)
 {
-	tick(container_of(timer, struct pc_disc, timer));
+	struct pc_disc *d = container_of(timer, struct pc_disc, timer);
+
+	drain(d);
+	if (!d->closing)
+		tick(d);
 }
 
 static void on_uv_soon(uv_idle_t *idle)
@@ -1416,7 +1486,6 @@ static void on_uv_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
 	struct packet pkt;
 	enum drop reason;
 
-	(void)buf;
 	if (nread == 0 && !addr)
 		return; /* nothing more to read */
 	if (nread < 0) {
@@ -1435,7 +1504,7 @@ static void on_uv_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
 		d->ctr.denied++;
 		return;
 	}
-	reason = parse_packet(d, d->rxbuf, (size_t)nread,
+	reason = parse_packet(d, (const uint8_t *)buf->base, (size_t)nread,
 			      flags & UV_UDP_PARTIAL, &pkt);
 	if (reason != DROP_NONE) {
 		count_drop(d, reason);

@@ -153,7 +153,8 @@ typedef void (*pc_disc_ask_done)(void *arg, const struct pc_disc_result *r);
 
 /*
  * Sends one probe for @hashes (1..PC_DISC_MAX_HASHES, copied) and calls
- * @done once: at the first answer with a "have" bit, when every id is
+ * @done once: at the first answer with a "have" bit for hashes[0] (the id
+ * the caller waits for; the others ride along), when every id is
  * covered, when every static peer answered, or after @timeout_ms; or on
  * the next loop iteration when the subnet is presumed empty (the probe
  * still goes out; an answer to it ends the presumption).  0, or -EINVAL,

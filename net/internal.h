@@ -252,6 +252,7 @@ struct net_fetch {
 	uint64_t wait_end;	    /* when to stop waiting for good */
 	struct pc_disc_peer peer;   /* asked (GET) or waited for */
 	bool peer_getting;	    /* a GET from @peer is running */
+	bool tried_released;	    /* asked the last releaser directly */
 };
 
 /* Loop thread: the fetch of @hash, if one runs. */
@@ -310,8 +311,18 @@ struct net_peer {
 	unsigned inflight;	       /* GETs from it now */
 };
 
+/* Who released a claim on a chunk lately (it fetched it, so it most
+ * likely has it): direct-mapped by hash, loop thread only. */
+#define NET_RELEASED_SLOTS 1024
+struct net_released {
+	struct pc_hash hash;
+	struct pc_disc_peer peer;
+	uint64_t at; /* uv_now() ms; 0: empty */
+};
+
 struct net_peers {
-	struct pc_disc *disc;	       /* NULL: discovery off */
+	struct pc_disc *disc; /* NULL: discovery off */
+	struct net_released released[NET_RELEASED_SLOTS];
 	struct pc_peer_server *server; /* NULL: peer server off */
 	struct pc_acl acl;	       /* who may talk to us */
 	uint16_t http_port;	       /* advertised; 0: no server */
@@ -338,6 +349,10 @@ void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer);
 /* Usable for a GET: known not banned, not skipped after a failure. */
 bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer);
+/* Loop thread: the neighbour that last released a claim on @hash within
+ * @max_age_ms, if any. */
+bool net_peer_released_by(struct pc_net *net, const struct pc_hash *hash,
+			  uint64_t max_age_ms, struct pc_disc_peer *out);
 /* Up to @max peers heard lately, most recent first, for asking the head. */
 size_t net_peers_recent(struct pc_net *net, struct pc_disc_peer *out,
 			size_t max);

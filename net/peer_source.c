@@ -29,8 +29,13 @@
 
 #include "internal.h"
 
-/* Knowledge from a batch ask is used for this long. */
+/* Knowledge from a batch ask is used for this long ... */
 #define KNOWN_FRESH_MS 1000
+/* ... but "nobody has it" only for this long: then a claim would be a
+ * guess. */
+#define NEGATIVE_FRESH_MS 100
+/* A neighbour that released a claim this recently probably has it. */
+#define RELEASED_FRESH_MS 60000
 /* A wait for a neighbour's download looks again this often ... */
 #define WAIT_SLICE_MS 1000
 /* ... and ends after this long (or half the fetch's time left). */
@@ -56,13 +61,18 @@ static uint64_t time_left(struct pc_net *net, const struct net_fetch *f)
 }
 
 /* Nothing more to expect from peers for this attempt: next source. */
-static void give_up(struct pc_net *net, struct net_fetch *f)
+static void give_up_why(struct pc_net *net, struct net_fetch *f,
+			const char *why)
 {
+	net_log(net, PC_LOG_DEBUG, "chunk %s: peers: %s, on to the mirrors",
+		f->hex, why);
 	f->wait_until = 0;
 	f->wait_end = 0;
 	net_fetch_rearm(net, f);
 	net_fetch_attempt_done(net, f, NET_ATTEMPT_FAILED);
 }
+
+#define give_up(net, f) give_up_why(net, f, __func__)
 
 static struct net_peer_call *call_new(struct pc_net *net, struct net_fetch *f)
 {
@@ -199,8 +209,11 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 		bound = WAIT_MAX_MS;
 	if (!f->wait_end)
 		f->wait_end = now + bound;
-	if (now >= f->wait_end)
-		return -ENOENT; /* waited long enough: the mirror */
+	if (now >= f->wait_end) {
+		net_log(net, PC_LOG_DEBUG, "chunk %s: waited long enough",
+			f->hex);
+		return -ENOENT; /* the mirror */
+	}
 	f->peer = *peer;
 	f->wait_until = now + WAIT_SLICE_MS < f->wait_end ? now + WAIT_SLICE_MS
 							  : f->wait_end;
@@ -253,9 +266,12 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 	w = r->winner[0];
 	if (w == PC_DISC_WON) {
 		f->claimed = true; /* released in net_peer_fetch_end */
-		give_up(net, f);   /* on to the mirrors */
+		give_up_why(net, f,
+			    r->waited ? "claim won" : "claim won at once");
 		return;
 	}
+	net_log(net, PC_LOG_DEBUG, "chunk %s: claim lost to %s", f->hex,
+		inet_ntoa(r->peers[w].addr));
 	if (wait_for(net, f, &r->peers[w]) < 0)
 		give_up(net, f);
 }
@@ -272,6 +288,8 @@ static int claim(struct pc_net *net, struct net_fetch *f)
 	if (pc_disc_claim(net->peers.disc, &f->hash, 1, on_claim_done, call) <
 	    0) {
 		free(call);
+		net_log(net, PC_LOG_DEBUG, "chunk %s: cannot claim (busy)",
+			f->hex);
 		return -ENOENT; /* busy: go without a claim */
 	}
 	f->call = call;
@@ -322,8 +340,9 @@ static void on_ask_done(void *arg, const struct pc_disc_result *r)
 				give_up(net, f);
 		}
 	}
-	if (self && (r->status < 0 || decide(net, self) < 0))
-		give_up(net, self);
+	if (self)
+		if (self && (r->status < 0 || decide(net, self) < 0))
+			give_up(net, self);
 }
 
 struct batch {
@@ -377,6 +396,8 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 				 on_ask_done, call) < 0) {
 		free(call);
 		unmark(net, &b);
+		net_log(net, PC_LOG_DEBUG, "chunk %s: cannot ask (busy)",
+			f->hex);
 		return -ENOENT;
 	}
 	f->call = call;
@@ -396,8 +417,24 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		return 0;
 	if (k->fetching && net_peer_usable(net, &k->fetcher))
 		return wait_for(net, f, &k->fetcher);
-	if (f->wait_end)
-		return -ENOENT; /* looked again after a wait: nobody */
+	/* Nobody answered, but a neighbour fetched it lately: its answer
+	 * may just be late.  Ask it directly (a 404 costs one round trip). */
+	if (!f->tried_released &&
+	    net_peer_released_by(net, &f->hash, RELEASED_FRESH_MS, &peer) &&
+	    net_peer_usable(net, &peer)) {
+		f->tried_released = true;
+		if (get(net, f, &peer) == 0)
+			return 0;
+	}
+	if (uv_now(&net->loop) - k->at > NEGATIVE_FRESH_MS)
+		/* "Nobody has it" from a batch a while ago: a neighbour may
+		 * have fetched it since.  Look again before claiming. */
+		return ask(net, f);
+	if (f->wait_end) { /* looked again after a wait: nobody */
+		net_log(net, PC_LOG_DEBUG,
+			"chunk %s: nobody has or fetches it any more", f->hex);
+		return -ENOENT;
+	}
 	return claim(net, f);
 }
 
@@ -410,8 +447,10 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 		return -ENOENT;
 	f->wait_until = 0;
 	f->wait_end = 0;
-	if (known_fresh(net, f))
+	f->tried_released = false;
+	if (known_fresh(net, f)) {
 		return decide(net, f);
+	}
 	return ask(net, f);
 }
 

@@ -347,11 +347,41 @@ void net_peers_free(struct pc_net *net)
 
 /* ---- released claims ---------------------------------------------------- */
 
+static struct net_released *released_slot(struct pc_net *net,
+					  const struct pc_hash *hash)
+{
+	size_t i = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
+		   NET_RELEASED_SLOTS;
+
+	return &net->peers.released[i];
+}
+
+bool net_peer_released_by(struct pc_net *net, const struct pc_hash *hash,
+			  uint64_t max_age_ms, struct pc_disc_peer *out)
+{
+	const struct net_released *r = released_slot(net, hash);
+
+	if (!r->at || uv_now(&net->loop) - r->at > max_age_ms ||
+	    !pc_hash_equal(&r->hash, hash))
+		return false;
+	*out = r->peer;
+	return true;
+}
+
 static void on_disc_released(void *arg, const struct pc_hash *hash,
 			     const struct pc_disc_peer *peer)
 {
 	struct pc_net *net = arg;
 	struct net_fetch *f = net_fetch_find(net, hash);
+	struct net_released *r = released_slot(net, hash);
+
+	/* Remembered even when nobody waits: an answer from it that comes
+	 * late (a busy neighbour) must not send us to the mirror. */
+	r->hash = *hash;
+	r->peer = *peer;
+	r->at = uv_now(&net->loop);
+	if (r->at == 0)
+		r->at = 1;
 
 	if (!f || !f->wait_until || f->state != FETCH_RUNNING)
 		return;

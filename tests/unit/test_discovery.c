@@ -475,8 +475,8 @@ static void test_disc_ask_reports_holder(void **state)
 
 	node_default(f); /* a silent third */
 	link_nodes(f);
-	chunk(NULL, 1, &ids[0]);
-	chunk(b->store, 2, &ids[1]);
+	chunk(b->store, 1, &ids[0]);
+	chunk(NULL, 2, &ids[1]);
 	start = now_ms();
 	assert_int_equal(pc_disc_ask(a->disc, ids, 2, 3000, on_asked, &asked),
 			 0);
@@ -490,10 +490,36 @@ static void test_disc_ask_reports_holder(void **state)
 	assert_int_equal(asked.r.peers[0].udp_port, pc_disc_port(b->disc));
 	assert_int_equal(asked.r.peers[0].http_port, b->http_port);
 	assert_int_equal(asked.r.peers[0].addr.s_addr, htonl(INADDR_LOOPBACK));
-	assert_int_equal(asked.r.have[0], 0);
-	assert_int_equal(asked.r.have[1], 1);
+	assert_int_equal(asked.r.have[0], 1);
+	assert_int_equal(asked.r.have[1], 0);
 	assert_int_equal(asked.r.fetching[0] | asked.r.fetching[1], 0);
 	assert_true(pc_hash_equal(&asked.r.hashes[1], &ids[1]));
+}
+
+/* Ids after the first ride along: a neighbour that has only those does
+ * not end the wait for the first (someone else may have it). */
+static void test_disc_ask_waits_for_first_id(void **state)
+{
+	struct fixture *f = *state;
+	struct node *a = node_default(f), *b = node_default(f);
+	struct pc_hash ids[2];
+	struct asked asked = { 0 };
+	uint64_t start;
+
+	node_default(f); /* a silent third */
+	link_nodes(f);
+	chunk(NULL, 3, &ids[0]);
+	chunk(b->store, 4, &ids[1]);
+	start = now_ms();
+	assert_int_equal(pc_disc_ask(a->disc, ids, 2, 400, on_asked, &asked),
+			 0);
+	WAIT_FOR(f, asked.done, WAIT_MS);
+
+	assert_true(now_ms() - start >= 350); /* not ended by b */
+	assert_int_equal(asked.r.status, 0);
+	assert_int_equal(asked.r.answers, 1);
+	assert_int_equal(asked.r.have[0], 0);
+	assert_int_equal(asked.r.have[1], 1);
 }
 
 /* A node fetching a chunk says so in the second bitmap. */
@@ -1027,71 +1053,86 @@ static void claim_opts(struct pc_disc_opts *opts)
 	opts->claim_window_ms = 300; /* generous on a loaded machine */
 }
 
-/* Simultaneous claims: the lower (address, port) wins, whichever claimed
+/* A raw socket on 127.0.0.1 bound to a port below (@below) or above the
+ * node's, so that it ranks lower or higher (docs/PROTOCOL.md). */
+static int raw_open_ranked(struct fixture *f, uint16_t node_port, bool below)
+{
+	for (int k = 1; k < 2000; k++) {
+		struct sockaddr_in sin = { .sin_family = AF_INET,
+					   .sin_addr.s_addr =
+						   htonl(INADDR_LOOPBACK) };
+		int port = below ? node_port - k : node_port + k;
+		int fd;
+
+		if (port < 1024 || port > 65535)
+			break;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			    0);
+		assert_true(fd >= 0);
+		sin.sin_port = htons((uint16_t)port);
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0) {
+			f->socks[f->nsocks++] = fd;
+			return fd;
+		}
+		close(fd);
+	}
+	fail_msg("no free port %s %u", below ? "below" : "above", node_port);
+	return -1;
+}
+
+/* Simultaneous claims (each made before the other was heard, both heard
+ * within the window): the lower (address, port) wins, whoever claimed
  * first; the winner answers "fetching", the loser is silent. */
 static void test_disc_claim_tie_break(void **state)
 {
 	struct fixture *f = *state;
 	struct pc_disc_opts opts;
-	struct node *x, *y, *low, *high;
-	struct claimed by_low[2] = { 0 }, by_high[2] = { 0 };
+	struct claimed lost = { 0 }, won = { 0 };
 	struct pc_hash ids[2];
 	struct reply got[4];
 	uint8_t buf[4096];
-	int prober = raw_open(f, "127.0.0.1");
+	struct node *n;
+	int low, high, prober;
+	uint16_t port;
 
 	claim_opts(&opts);
-	x = node_open(f, &opts, NULL);
-	y = node_open(f, &opts, NULL);
-	link_nodes(f);
-	low = pc_disc_port(x->disc) < pc_disc_port(y->disc) ? x : y;
-	high = low == x ? y : x;
+	n = node_open(f, &opts, NULL);
+	port = pc_disc_port(n->disc);
+	low = raw_open_ranked(f, port, true);
+	high = raw_open_ranked(f, port, false);
+	prober = raw_open(f, "127.0.0.1");
 	chunk(NULL, 1, &ids[0]);
 	chunk(NULL, 2, &ids[1]);
 
-	/* Both claim before either hears the other, in both orders. */
-	assert_int_equal(
-		pc_disc_claim(low->disc, &ids[0], 1, on_claimed, &by_low[0]),
-		0);
-	assert_int_equal(
-		pc_disc_claim(high->disc, &ids[0], 1, on_claimed, &by_high[0]),
-		0);
-	assert_int_equal(
-		pc_disc_claim(high->disc, &ids[1], 1, on_claimed, &by_high[1]),
-		0);
-	assert_int_equal(
-		pc_disc_claim(low->disc, &ids[1], 1, on_claimed, &by_low[1]),
-		0);
-	WAIT_FOR(f,
-		 by_low[0].done && by_low[1].done && by_high[0].done &&
-			 by_high[1].done,
-		 WAIT_MS);
-	for (int i = 0; i < 2; i++) {
-		const struct pc_disc_claim_result *lost = &by_high[i].r;
+	/* Ours first, then a lower one's within the window: it wins. */
+	assert_int_equal(pc_disc_claim(n->disc, &ids[0], 1, on_claimed, &lost),
+			 0);
+	raw_send(low, port, buf,
+		 wire(buf, CLAIM, 1, 11, 9001, &ids[0], sizeof(ids[0]), NULL));
+	/* Ours first, then a higher one's: ours wins. */
+	assert_int_equal(pc_disc_claim(n->disc, &ids[1], 1, on_claimed, &won),
+			 0);
+	raw_send(high, port, buf,
+		 wire(buf, CLAIM, 1, 12, 9002, &ids[1], sizeof(ids[1]), NULL));
+	WAIT_FOR(f, lost.done && won.done, WAIT_MS);
 
-		assert_int_equal(by_low[i].r.status, 0);
-		assert_true(by_low[i].r.waited);
-		assert_int_equal(by_low[i].r.winner[0], PC_DISC_WON);
-		assert_int_equal(lost->status, 0);
-		assert_true(lost->winner[0] >= 0);
-		assert_int_equal(lost->peers[lost->winner[0]].udp_port,
-				 pc_disc_port(low->disc));
-		assert_int_equal(lost->peers[lost->winner[0]].http_port,
-				 low->http_port);
-	}
-	assert_int_equal(counters(low).claims_won, 2);
-	assert_int_equal(counters(high).claims_lost, 2);
+	assert_int_equal(lost.r.status, 0);
+	assert_true(lost.r.waited);
+	assert_true(lost.r.winner[0] >= 0);
+	assert_int_equal(lost.r.peers[lost.r.winner[0]].udp_port,
+			 raw_port(low));
+	assert_int_equal(lost.r.peers[lost.r.winner[0]].http_port, 9001);
+	assert_int_equal(won.r.status, 0);
+	assert_true(won.r.waited);
+	assert_int_equal(won.r.winner[0], PC_DISC_WON);
+	assert_int_equal(counters(n).claims_won, 1);
+	assert_int_equal(counters(n).claims_lost, 1);
 
-	/* The winner is fetching both; the loser has nothing to say. */
-	raw_send(prober, pc_disc_port(low->disc), buf,
-		 probe(buf, ids, 2, 1, NULL));
-	raw_send(prober, pc_disc_port(high->disc), buf,
-		 probe(buf, ids, 2, 2, NULL));
-	WAIT_FOR(f, counters(high).probes_silent == 1, WAIT_MS);
+	/* The node fetches ids[1] only: "fetching" for it, not for ids[0]
+	 * (that one is the lower claimer's, heard as a claim, not ours). */
+	raw_send(prober, port, buf, probe(buf, ids, 2, 1, NULL));
 	collect_until(f, prober, 1, got, 4);
-	assert_int_equal(collect(f, prober, 50, got + 1, 3), 0);
-	assert_int_equal(got[0].port, pc_disc_port(low->disc));
-	assert_memory_equal(got[0].bytes + HDR, "\x00\xc0", 2);
+	assert_memory_equal(got[0].bytes + HDR, "\x00\x40", 2);
 }
 
 /* A claim heard before one's own wins outright (whatever the ranks), is
@@ -1215,6 +1256,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_disc_only_holder_answers,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_disc_ask_waits_for_first_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disc_ask_reports_holder,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disc_fetching_bit, setup,
