@@ -24,6 +24,9 @@
 #                first byte of one file (open + 1-byte read) against curl's
 #                time to first byte
 #   memory       the daemon's peak RSS (VmHWM) after the cold 1 GiB read
+#   CPU          the daemon's CPU time for the cold read (and that of its
+#                busiest thread, the libuv loop, which downloads, hashes and
+#                writes every chunk) and for the read from its cache
 #
 # rclone and httpdirfs are not installed by this script: one that is
 # missing is reported as "not installed" (apt-get install rclone httpdirfs).
@@ -130,6 +133,20 @@ print("%.1f" % ((time.perf_counter() - t) * 1000))' "$1"
 
 peak_rss_mib() {
 	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
+}
+
+# cpu_s PID: CPU seconds (user + system) that process PID has used.
+# busiest_thread_cpu_s PID: the same for its busiest thread.  (utime and
+# stime are fields 14 and 15 of stat, 12 and 13 after the "(comm) ".)
+clock_ticks=$(getconf CLK_TCK)
+cpu_s() {
+	sed 's/.*) //' "/proc/$1/stat" |
+		awk -v hz="$clock_ticks" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+busiest_thread_cpu_s() {
+	cat "/proc/$1"/task/*/stat | sed 's/.*) //' |
+		awk -v hz="$clock_ticks" '{ t = $12 + $13; if (t > max) max = t }
+			END { printf "%.2f", max / hz }'
 }
 
 # mount_fresh NAME: a peercache mount at $PC_TMP/mnt-NAME with an empty
@@ -260,6 +277,7 @@ best() {
 
 # The figures (seconds, or ms for first bytes), filled in by best().
 curl_s="" pc_cold_s="" pc_warm_s="" native_warm_s="" pc_hit_s="" chunks_s=""
+pc_cold_cpu="" pc_cold_loop_cpu="" pc_hit_cpu=""
 curl_ttfb_ms="" curl_serial_s="" curl_parallel_s=""
 pc_ttfb_ms="" pc_serial_s="" pc_parallel_s=""
 pc_rss=0
@@ -274,6 +292,8 @@ round_big() {
 	mount_fresh "big$1"
 	drop_caches
 	best pc_cold_s "$(timeit cat "$mnt/big.bin")"
+	best pc_cold_cpu "$(cpu_s "$PC_DAEMON_PID")"
+	best pc_cold_loop_cpu "$(busiest_thread_cpu_s "$PC_DAEMON_PID")"
 	t=$(peak_rss_mib "$PC_DAEMON_PID")
 	[ "$t" -le "${pc_rss:-0}" ] || pc_rss=$t
 	check_big "peercache-cold" "$mnt/big.bin"
@@ -291,7 +311,10 @@ round_big() {
 	# In the cache, page cache cold: the daemon splices from its chunk
 	# files; the baseline reads those very files in the manifest's order.
 	drop_caches
+	t=$(cpu_s "$PC_DAEMON_PID")
 	best pc_hit_s "$(timeit cat "$mnt/big.bin")"
+	best pc_hit_cpu "$(awk -v a="$t" -v b="$(cpu_s "$PC_DAEMON_PID")" \
+		'BEGIN { printf "%.2f", b - a }')"
 	check_big "peercache-in-cache" "$mnt/big.bin"
 	chunk_files=()
 	for id in "${big_chunks[@]}"; do
@@ -387,7 +410,7 @@ echo "peercache mount against nginx on loopback: $big_bytes-byte file of random"
 echo "data, $nfiles small files ($tree_bytes bytes, 4-200 KiB each)"
 echo "on $(nproc) CPUs: $(cpu_model); best of $rounds rounds; page,"
 echo "dentry and inode caches dropped before every cold read; load average"
-echo "$load_before at the start"
+echo "$load_before at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
 echo
 row "$total_mib MiB file" seconds MB/s ""
 row "curl from nginx, cold" "$curl_s" "$(mbs "$big_bytes" "$curl_s")" ""
@@ -444,6 +467,10 @@ printf '  %-46s %5s MiB  (target < 64 MiB)\n' \
 printf '  %-46s %5s MiB\n' "rclone peak RSS (VmHWM), cold read" \
 	"$rclone_rss" "httpdirfs peak RSS (VmHWM), cold read" \
 	"$httpdirfs_rss"
+printf '  %-46s %5s s    (busiest thread, the loop: %s s)\n' \
+	"peercache CPU time, cold read" "$pc_cold_cpu" "$pc_cold_loop_cpu"
+printf '  %-46s %5s s\n' "peercache CPU time, read from its cache" \
+	"$pc_hit_cpu"
 echo "  peercache fetched $from_mirror bytes from the mirror for the cold read"
 if [ -s "$PC_TMP/daemon-complaints" ]; then
 	echo "  daemon logs: $(wc -l <"$PC_TMP/daemon-complaints") warnings or errors, first ones:"

@@ -4,8 +4,10 @@
  *
  * Mount options: read-only, allow_other (agents run as many users) with
  * default_permissions (the kernel checks modes), and the filesystem named
- * "peercache" in /proc/mounts.  Readahead of the mount's bdi is raised to
- * the 1 MiB request size when we can (root).
+ * "peercache" in /proc/mounts.  Read requests are at most PC_FS_READ_SIZE
+ * (max_read here, max_readahead in op_init), and the readahead of the
+ * mount's bdi is raised to that size when we can (root), so that a
+ * sequential read goes out in requests of that size.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -113,16 +115,17 @@ static void raise_readahead(const char *mountpoint)
 int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		size_t errlen)
 {
-	static char arg0[] = "peercache", arg1[] = "-o",
-		    arg2[] = "ro,allow_other,default_permissions,"
-			     "fsname=peercache,subtype=peercache,max_read="
-			     "1048576";
-	static char debug[] = "-d";
+	static char arg0[] = "peercache", arg1[] = "-o", debug[] = "-d";
+	char arg2[160];
 	char *argv[] = { arg0, arg1, arg2, debug, NULL };
 	/* log_level=debug also traces every FUSE request (libfuse's -d). */
 	struct fuse_args args = FUSE_ARGS_INIT(
 		fs->cfg->log_level == PC_LOG_DEBUG ? 4 : 3, argv);
 
+	snprintf(arg2, sizeof(arg2),
+		 "ro,allow_other,default_permissions,fsname=peercache,"
+		 "subtype=peercache,max_read=%d",
+		 PC_FS_READ_SIZE);
 	fs->mountpoint = realpath(mountpoint, NULL);
 	if (!fs->mountpoint) {
 		snprintf(err, errlen, "mount point %s: %s", mountpoint,
@@ -179,11 +182,14 @@ void pc_fs_free(struct pc_fs *fs)
 {
 	if (!fs)
 		return;
+	/* The answers that pc_net_stop() decided reach the readers before
+	 * the mount goes away. */
+	pc_fs_replier_stop(fs);
 	if (fs->mounted)
 		fuse_session_unmount(fs->session);
 	fs->mounted = false;
-	pc_fs_replier_stop(fs);
 	pc_fs_close_open_files(fs);
+	pc_fs_close_open_dirs(fs);
 	if (fs->session)
 		fuse_session_destroy(fs->session);
 	pthread_mutex_destroy(&fs->open_lock);

@@ -18,11 +18,34 @@
  * version switch invalidates what changed explicitly. */
 #define PC_FS_ENTRY_TIMEOUT 86400.0
 #define PC_FS_NEGATIVE_TIMEOUT 3600.0
-#define PC_FS_READ_SIZE (1024 * 1024)
 
-/* The most chunks a single read can touch: a 1 MiB read over minimum-sized
- * chunks, plus the partial ones at both ends. */
+/*
+ * The largest read request (max_read, max_readahead, the bdi's
+ * read_ahead_kb): 960 KiB, not 1 MiB, so that libfuse can splice every
+ * reply.  fuse_send_data_iov() (libfuse 3.14, lib/fuse_lowlevel.c) wants a
+ * pipe of a page per iovec and per buffer, plus one, plus the header and
+ * the data; a pipe larger than /proc/sys/fs/pipe-max-size (1 MiB by
+ * default) takes CAP_SYS_RESOURCE, and a reply that needs one is copied
+ * through a fresh buffer (pread + writev) instead: every 1 MiB reply was.
+ * The worst case here, 960 KiB over PC_FS_MAX_SPAN buffers, needs
+ * 4096 * (1 + 5 + 1) + 16 + 983040 = 1011728 bytes: it fits in 1 MiB.
+ * Raising pipe-max-size instead would work as well (docs/BENCHMARKS.md
+ * has both measured) but changes the whole machine.
+ */
+#define PC_FS_READ_SIZE (960 * 1024)
+/* st_blksize, the I/O size readers are told to use.  A power of two: the
+ * kernel rounds it down to one. */
+#define PC_FS_BLKSIZE (1024 * 1024)
+
+/* The most chunks a single read can touch: a full-sized read over
+ * minimum-sized chunks, plus the partial ones at both ends. */
 #define PC_FS_MAX_SPAN (PC_FS_READ_SIZE / PC_CHUNK_MIN + 2)
+
+/* Threads that answer parked reads (parked.c).  A reply is a splice of up
+ * to PC_FS_READ_SIZE bytes; two keep the replies of a cold sequential read
+ * going while one waits on a page, without crowding the loop thread off a
+ * small machine's cores. */
+#define PC_FS_REPLIERS 2
 
 struct parked_read;
 
@@ -34,29 +57,35 @@ struct pc_fs {
 	char *mountpoint;
 	atomic_bool mounted; /* main thread writes, loop thread reads */
 
-	/* Reads waiting for fetches (parked.c).  The replier thread answers
-	 * those that pass their deadline and sends the EINTR of interrupted
-	 * ones. */
-	pthread_t replier;
-	bool replier_running;
+	/* Reads waiting for fetches (parked.c).  The replier threads send
+	 * the large replies to parked reads and the EINTR of interrupted
+	 * ones, so that the loop thread that completes a fetch keeps driving
+	 * the downloads, and fail the reads that pass their deadline. */
+	pthread_t repliers[PC_FS_REPLIERS];
+	unsigned nrepliers; /* started; main thread only */
 	pthread_mutex_t parked_lock;
 	pthread_cond_t parked_cond;	 /* CLOCK_MONOTONIC */
 	struct parked_read *parked_head; /* oldest first; parked_lock */
 	struct parked_read *parked_tail; /* parked_lock */
-	struct parked_read *interrupted; /* EINTR to send; parked_lock */
+	struct parked_read *answer_head; /* claimed, to answer; parked_lock */
+	struct parked_read *answer_tail; /* parked_lock */
 	bool stopping;			 /* parked_lock */
 
 	/* Files the kernel has open: the ones it never released (it sends
 	 * no RELEASE once the session ends) are freed at pc_fs_free(). */
 	pthread_mutex_t open_lock;
 	struct open_file *open_files; /* open_lock */
+	struct open_dir *open_dirs;   /* the same for directories; open_lock */
 };
 
 /* An open regular file: its chunk list with cumulative offsets, copied
  * from the store at open so that a version switch or a purge of the inode
  * record does not disturb a reader that holds it open. */
 struct open_file {
-	atomic_uint refs;	       /* open + parked reads */
+	atomic_uint refs;	/* open + parked reads */
+	struct pc_store *store; /* for the pins */
+	bool pinned; /* its chunks are pinned (a file up to a quarter of
+			the quota) until the last reference goes */
 	struct open_file *prev, *next; /* open files; fs->open_lock */
 	uint64_t ino;
 	uint64_t size;
@@ -83,6 +112,9 @@ void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pc_fs_open_file_put(struct open_file *of);
 /* Drops the kernel's reference to every file it still has open. */
 void pc_fs_close_open_files(struct pc_fs *fs);
+/* ops.c: frees the directory handles the kernel never released (a
+ * process, e.g. an NFS server, held them open past the unmount). */
+void pc_fs_close_open_dirs(struct pc_fs *fs);
 /* Replies from the chunk files if all of [off, off + size) is cached (0);
  * else -ENOENT with the missing chunk indexes, or -EIO if a chunk file has
  * the wrong length, and nothing replied.  @hit counts a cache hit. */
@@ -100,8 +132,12 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		unsigned nmissing);
 /* The lock and (monotonic) condition variable of the parked list. */
 int pc_fs_parked_init(struct pc_fs *fs);
+/* Starts the PC_FS_REPLIERS threads; 0 or a negative errno (those that
+ * started run until pc_fs_replier_stop()). */
 int pc_fs_replier_start(struct pc_fs *fs);
-/* Answers what is still parked with EIO and joins the thread. */
+/* Sends the answers already decided, answers what is still parked with
+ * EIO, and joins the threads.  Call once no fetch can call back any more
+ * (after pc_net_stop()). */
 void pc_fs_replier_stop(struct pc_fs *fs);
 
 #endif

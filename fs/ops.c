@@ -43,7 +43,7 @@ void pc_fs_fill_attr(const struct pc_inode *inode, struct stat *st)
 		break;
 	}
 	st->st_size = (off_t)inode->size;
-	st->st_blksize = PC_FS_READ_SIZE;
+	st->st_blksize = PC_FS_BLKSIZE;
 	st->st_blocks = (blkcnt_t)((inode->size + 511) / 512);
 	st->st_mtim.tv_sec = inode->mtime;
 	st->st_ctim.tv_sec = inode->mtime;
@@ -148,7 +148,47 @@ struct open_dir {
 	uint64_t ino;
 	uint64_t parent;
 	struct pc_dir_listing listing;
+	struct open_dir *prev, *next; /* fs->open_dirs, under open_lock */
 };
+
+static void dir_track(struct pc_fs *fs, struct open_dir *dir)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	dir->prev = NULL;
+	dir->next = fs->open_dirs;
+	if (dir->next)
+		dir->next->prev = dir;
+	fs->open_dirs = dir;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static void dir_untrack(struct pc_fs *fs, struct open_dir *dir)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	if (dir->prev)
+		dir->prev->next = dir->next;
+	else
+		fs->open_dirs = dir->next;
+	if (dir->next)
+		dir->next->prev = dir->prev;
+	pthread_mutex_unlock(&fs->open_lock);
+}
+
+static void dir_free(struct open_dir *dir)
+{
+	pc_dir_listing_free(&dir->listing);
+	free(dir);
+}
+
+void pc_fs_close_open_dirs(struct pc_fs *fs)
+{
+	struct open_dir *dir;
+
+	while ((dir = fs->open_dirs) != NULL) {
+		dir_untrack(fs, dir);
+		dir_free(dir);
+	}
+}
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 		       struct fuse_file_info *fi)
@@ -185,9 +225,10 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	}
 	fi->fh = (uint64_t)(uintptr_t)dir;
 	fi->keep_cache = 1;
+	dir_track(fs, dir);
 	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
-		pc_dir_listing_free(&dir->listing);
-		free(dir);
+		dir_untrack(fs, dir);
+		dir_free(dir);
 	}
 }
 
@@ -252,8 +293,8 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 	struct open_dir *dir = (struct open_dir *)(uintptr_t)fi->fh;
 
 	(void)ino;
-	pc_dir_listing_free(&dir->listing);
-	free(dir);
+	dir_untrack(fs_of(req), dir);
+	dir_free(dir);
 	fuse_reply_err(req, 0);
 }
 

@@ -5,22 +5,35 @@
  *   - the last of its fetches calling back (loop thread): the data, or EIO;
  *   - its deadline, fetch_timeout after it was parked (replier thread): EIO,
  *     so that no read waits longer than promised whatever net/ does;
- *   - an interrupt from the kernel (the reader was killed): EINTR, sent
- *     from the replier thread, since libfuse runs the interrupt callback
- *     with the request's lock held.
- * parked_claim() decides who answers.  Before replying, the claimant
- * unregisters the interrupt callback: that takes the request's lock, so it
- * waits for a callback already running and no later one can start, and
- * the callback never sees a freed struct.  References keep the struct alive:
- * one per outstanding fetch, one for the duty to reply (dropped by the
- * claimant after replying) and one for membership of the deadline list
- * (dropped by whoever unlinks it, under fs->parked_lock).
+ *   - an interrupt from the kernel (the reader was killed): EINTR.
+ * parked_claim() decides who answers.  The claimant of an interrupt, and
+ * of a completed fetch whose reply is large, does not send the answer
+ * itself: it queues the read on fs->answer_head for a replier thread.  On
+ * a cold sequential read, sending replies of up to PC_FS_READ_SIZE would
+ * take the loop thread an eighth of its time (spliced; half of it when
+ * libfuse copied them), which then goes to driving the downloads; and
+ * libfuse runs the interrupt callback with the request's lock held, where
+ * no reply may be sent.  Small replies (a small file, the
+ * first readahead of a file) and EIO are sent at once by the loop thread:
+ * they cost it little, and the wake-up of a replier would add to the
+ * latency that a reader of small files waits for.
+ * Before replying, whoever sends the answer unregisters the interrupt
+ * callback: that takes the request's lock, so it waits for a callback
+ * already running and no later one can start, and the callback never sees
+ * a freed struct.  References keep the struct alive: one per outstanding
+ * fetch, one for the duty to reply (dropped after replying; it also covers
+ * the time on the answer queue) and one for membership of the deadline
+ * list (dropped by whoever unlinks it, under fs->parked_lock).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "internal.h"
+
+/* Replies up to this size are sent by the thread that completes the read's
+ * last fetch (see the top of the file). */
+#define ANSWER_AT_ONCE_MAX (256 * 1024)
 
 struct parked_read {
 	struct pc_fs *fs;
@@ -36,10 +49,15 @@ struct parked_read {
 	bool registering;	/* in fuse_req_interrupt_func(); lock */
 	bool interrupted_early; /* interrupted while registering; lock */
 	unsigned refs;		/* see the comment at the top; lock */
-	/* Deadline list and EINTR queue; fs->parked_lock. */
+	/* Deadline list and answer queue; fs->parked_lock. */
 	struct parked_read *prev, *next;
 	bool listed;
-	struct parked_read *next_interrupted;
+	struct parked_read *next_answer;
+	int answer; /* once queued: 0 (the data), -EIO or -EINTR */
+	/* The chunks it waits for, pinned until it ends (a file too large
+	 * to be pinned whole at open); NULL if none. */
+	struct pc_hash *pins;
+	unsigned npins;
 };
 
 int pc_fs_parked_init(struct pc_fs *fs)
@@ -67,6 +85,9 @@ static void parked_put(struct parked_read *p)
 	pthread_mutex_unlock(&p->lock);
 	if (!last)
 		return;
+	for (unsigned i = 0; i < p->npins; i++)
+		pc_store_unpin(p->fs->store, &p->pins[i]);
+	free(p->pins);
 	pc_fs_open_file_put(p->of);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -103,18 +124,7 @@ static bool unlink_locked(struct pc_fs *fs, struct parked_read *p)
 	return true;
 }
 
-static void unlink_and_put(struct pc_fs *fs, struct parked_read *p)
-{
-	bool was_listed;
-
-	pthread_mutex_lock(&fs->parked_lock);
-	was_listed = unlink_locked(fs, p);
-	pthread_mutex_unlock(&fs->parked_lock);
-	if (was_listed)
-		parked_put(p);
-}
-
-/* Claimant only, before its reply (see the top of the file). */
+/* Before a reply (see the top of the file). */
 static void forget_interrupts(struct parked_read *p)
 {
 	fuse_req_interrupt_func(p->req, NULL, NULL);
@@ -126,12 +136,55 @@ static void fail_read(struct parked_read *p)
 	fuse_reply_err(p->req, EIO);
 }
 
-/* Loop thread: one of the chunks this read waits for arrived (or not). */
+/* Sends what the claimant decided, then drops the duty. */
+static void send_answer(struct parked_read *p)
+{
+	uint32_t missing[PC_FS_MAX_SPAN];
+	unsigned nmissing;
+
+	forget_interrupts(p); /* waits for on_interrupt */
+	if (p->answer == -EINTR)
+		fuse_reply_err(p->req, EINTR);
+	else if (p->answer < 0 ||
+		 pc_fs_reply_cached(p->fs, p->req, p->of, (uint64_t)p->off,
+				    p->size, false, missing, &nmissing) < 0)
+		fail_read(p);
+	parked_put(p); /* the duty to reply */
+}
+
+/* Claimant only: takes @p off the deadline list, then sends @outcome (0,
+ * -EIO or -EINTR) now, or queues it for a replier (@later; the claimant's
+ * duty reference then belongs to the queue). */
+static void answer(struct parked_read *p, int outcome, bool later)
+{
+	struct pc_fs *fs = p->fs;
+	bool was_listed;
+
+	pthread_mutex_lock(&fs->parked_lock);
+	was_listed = unlink_locked(fs, p);
+	p->answer = outcome;
+	if (later) {
+		p->next_answer = NULL;
+		if (fs->answer_tail)
+			fs->answer_tail->next_answer = p;
+		else
+			fs->answer_head = p;
+		fs->answer_tail = p;
+		pthread_cond_signal(&fs->parked_cond);
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
+	if (was_listed)
+		parked_put(p); /* cannot be the last: the duty's ref remains */
+	if (!later)
+		send_answer(p);
+}
+
+/* Loop thread: one of the chunks this read waits for arrived (or not).
+ * Also a FUSE worker, from pc_fs_park(), when a fetch cannot start. */
 static void on_chunk_fetched(void *arg, int status)
 {
 	struct parked_read *p = arg;
-	uint32_t missing[PC_FS_MAX_SPAN];
-	unsigned nmissing, left;
+	unsigned left;
 	int failure;
 
 	pthread_mutex_lock(&p->lock);
@@ -140,15 +193,9 @@ static void on_chunk_fetched(void *arg, int status)
 	left = --p->outstanding;
 	failure = p->status;
 	pthread_mutex_unlock(&p->lock);
-	if (left == 0 && parked_claim(p)) {
-		forget_interrupts(p);
-		unlink_and_put(p->fs, p);
-		if (failure < 0 ||
-		    pc_fs_reply_cached(p->fs, p->req, p->of, (uint64_t)p->off,
-				       p->size, false, missing, &nmissing) < 0)
-			fail_read(p);
-		parked_put(p); /* the duty to reply */
-	}
+	if (left == 0 && parked_claim(p))
+		answer(p, failure < 0 ? -EIO : 0,
+		       failure == 0 && p->size > ANSWER_AT_ONCE_MAX);
 	parked_put(p); /* this fetch */
 }
 
@@ -156,8 +203,7 @@ static void on_chunk_fetched(void *arg, int status)
 static void on_interrupt(fuse_req_t req, void *arg)
 {
 	struct parked_read *p = arg;
-	struct pc_fs *fs = p->fs;
-	bool was_listed, early;
+	bool early;
 
 	(void)req;
 	if (!parked_claim(p))
@@ -169,16 +215,8 @@ static void on_interrupt(fuse_req_t req, void *arg)
 	pthread_mutex_lock(&p->lock);
 	early = p->interrupted_early = p->registering;
 	pthread_mutex_unlock(&p->lock);
-	if (early)
-		return;
-	pthread_mutex_lock(&fs->parked_lock);
-	was_listed = unlink_locked(fs, p);
-	p->next_interrupted = fs->interrupted;
-	fs->interrupted = p;
-	pthread_cond_signal(&fs->parked_cond);
-	pthread_mutex_unlock(&fs->parked_lock);
-	if (was_listed)
-		parked_put(p); /* cannot be the last: the duty's ref remains */
+	if (!early)
+		answer(p, -EINTR, true);
 }
 
 void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
@@ -199,6 +237,14 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	atomic_fetch_add(&of->refs, 1);
 	p->off = off;
 	p->size = size;
+	if (!of->pinned && nmissing) {
+		p->pins = calloc(nmissing, sizeof(*p->pins));
+		for (unsigned i = 0; p->pins && i < nmissing; i++)
+			if (pc_store_pin(fs->store,
+					 &of->chunks[missing[i]].hash) == 0)
+				p->pins[p->npins++] =
+					of->chunks[missing[i]].hash;
+	}
 	p->outstanding = nmissing;
 	p->refs = nmissing + 2; /* fetches, the duty, the list */
 	clock_gettime(CLOCK_MONOTONIC, &p->deadline);
@@ -215,6 +261,9 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	if (early) {
 		forget_interrupts(p);
 		fuse_reply_err(req, EINTR);
+		for (unsigned i = 0; i < p->npins; i++)
+			pc_store_unpin(fs->store, &p->pins[i]);
+		free(p->pins);
 		pc_fs_open_file_put(of);
 		pthread_mutex_destroy(&p->lock);
 		free(p);
@@ -253,7 +302,23 @@ static bool passed(const struct timespec *deadline)
 		now.tv_nsec >= deadline->tv_nsec);
 }
 
-/* The replier thread: EINTRs, then expired deadlines, then sleep. */
+/* Takes the oldest queued answer, or NULL.  fs->parked_lock held. */
+static struct parked_read *next_answer_locked(struct pc_fs *fs)
+{
+	struct parked_read *p = fs->answer_head;
+
+	if (!p)
+		return NULL;
+	fs->answer_head = p->next_answer;
+	if (!fs->answer_head)
+		fs->answer_tail = NULL;
+	else
+		pthread_cond_signal(&fs->parked_cond); /* for another replier */
+	return p;
+}
+
+/* A replier thread: queued answers, then expired deadlines (all of them
+ * when stopping), then sleep. */
 static void *replier_main(void *arg)
 {
 	struct pc_fs *fs = arg;
@@ -261,12 +326,9 @@ static void *replier_main(void *arg)
 
 	pthread_mutex_lock(&fs->parked_lock);
 	for (;;) {
-		if ((p = fs->interrupted) != NULL) {
-			fs->interrupted = p->next_interrupted;
+		if ((p = next_answer_locked(fs)) != NULL) {
 			pthread_mutex_unlock(&fs->parked_lock);
-			forget_interrupts(p); /* waits for on_interrupt */
-			fuse_reply_err(p->req, EINTR);
-			parked_put(p); /* the duty to reply */
+			send_answer(p);
 		} else if ((p = fs->parked_head) != NULL &&
 			   (fs->stopping || passed(&p->deadline))) {
 			unlink_locked(fs, p); /* its list reference is ours */
@@ -297,20 +359,36 @@ static void *replier_main(void *arg)
 
 int pc_fs_replier_start(struct pc_fs *fs)
 {
-	int rc = pthread_create(&fs->replier, NULL, replier_main, fs);
+	while (fs->nrepliers < PC_FS_REPLIERS) {
+		int rc = pthread_create(&fs->repliers[fs->nrepliers], NULL,
+					replier_main, fs);
 
-	fs->replier_running = rc == 0;
-	return -rc;
+		if (rc != 0)
+			return -rc;
+		fs->nrepliers++;
+	}
+	return 0;
 }
 
 void pc_fs_replier_stop(struct pc_fs *fs)
 {
-	if (!fs->replier_running)
+	struct parked_read *p;
+
+	if (fs->nrepliers == 0)
 		return;
 	pthread_mutex_lock(&fs->parked_lock);
 	fs->stopping = true;
-	pthread_cond_signal(&fs->parked_cond);
+	pthread_cond_broadcast(&fs->parked_cond);
 	pthread_mutex_unlock(&fs->parked_lock);
-	pthread_join(fs->replier, NULL);
-	fs->replier_running = false;
+	while (fs->nrepliers > 0)
+		pthread_join(fs->repliers[--fs->nrepliers], NULL);
+	/* A claim that raced with the last replier's exit left its answer
+	 * queued: send it here. */
+	pthread_mutex_lock(&fs->parked_lock);
+	while ((p = next_answer_locked(fs)) != NULL) {
+		pthread_mutex_unlock(&fs->parked_lock);
+		send_answer(p);
+		pthread_mutex_lock(&fs->parked_lock);
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
 }

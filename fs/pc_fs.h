@@ -3,8 +3,10 @@
  *
  * Lookups, getattr, readdir and cache-hit reads are answered on FUSE worker
  * threads straight from LMDB and the chunk files.  A read of a chunk that is
- * not cached is parked and handed to net/; it is answered later from the
- * loop thread, so no FUSE worker ever waits on the network.
+ * not cached is parked and handed to net/; it is answered when the chunks
+ * arrive (large replies by replier threads of fs/, so that the loop thread
+ * keeps driving the downloads), and no FUSE worker ever waits on the
+ * network.
  */
 #ifndef PC_FS_H
 #define PC_FS_H
@@ -32,8 +34,8 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 /* Serves requests until unmounted or a SIGTERM/SIGINT/SIGHUP arrives.
  * Multi-threaded; returns 0 on a clean exit. */
 int pc_fs_run(struct pc_fs *fs);
-/* Unmounts (if mounted) and frees.  Call after pc_net_stop(): parked reads
- * have been answered by then. */
+/* Answers what is still parked, unmounts (if mounted) and frees.  Call
+ * after pc_net_stop(): no fetch calls back any more by then. */
 void pc_fs_free(struct pc_fs *fs);
 
 #endif /* PC_FS_H */

@@ -5,8 +5,8 @@
  * chunk is in the cache, the reply is spliced straight from the chunk files
  * (fuse_reply_data with FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK) on the calling
  * worker thread.  Otherwise the request is parked: net/ is asked for each
- * missing chunk, and when the last one arrives the read is answered from
- * the loop thread (parked.c).
+ * missing chunk, and the read is answered when the last one arrives
+ * (parked.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,8 @@ void pc_fs_open_file_put(struct open_file *of)
 {
 	if (atomic_fetch_sub(&of->refs, 1) != 1)
 		return;
+	if (of->pinned)
+		pc_store_unpin_chunks(of->store, of->chunks, of->nchunks);
 	free(of->chunks);
 	free(of->offsets);
 	free(of);
@@ -111,6 +113,13 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	for (unsigned i = 0; i < 4; i++)
 		atomic_init(&of->failures[i], 0);
 	atomic_init(&of->failure_next, 0);
+	/* A purge must not take what an open file needs; a file too large
+	 * for that streams through the cache (parked reads pin only the
+	 * chunks they wait for, parked.c). */
+	of->store = fs->store;
+	of->pinned =
+		of->size <= pc_store_pin_file_limit(fs->store) &&
+		pc_store_pin_chunks(fs->store, of->chunks, of->nchunks) == 0;
 	fi->fh = (uint64_t)(uintptr_t)of;
 	fi->keep_cache = 1; /* an inode's content never changes */
 	track(fs, of);
@@ -309,9 +318,10 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, NULL, 0);
 		goto out;
 	}
-	/* The max_read mount option keeps requests within 1 MiB, which bounds
-	 * PC_FS_MAX_SPAN.  A short reply would read as end of file, so a
-	 * larger request (a kernel ignoring max_read) fails loudly instead. */
+	/* The max_read mount option keeps requests within PC_FS_READ_SIZE,
+	 * which bounds PC_FS_MAX_SPAN.  A short reply would read as end of
+	 * file, so a larger request (a kernel ignoring max_read) fails loudly
+	 * instead. */
 	if (size > PC_FS_READ_SIZE) {
 		fuse_reply_err(req, EIO);
 		goto out;
