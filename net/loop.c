@@ -53,11 +53,19 @@ void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (net->log_prefix)
+	if (net->log_prefix) { /* the journal adds its own timestamps */
 		fprintf(stderr, "<%d>net: %s\n", syslog_priority[level], line);
-	else
-		fprintf(stderr, "peercache: net: %s: %s\n", level_names[level],
-			line);
+	} else {
+		struct timespec ts;
+		struct tm tm;
+		char when[16];
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ld peercache: net: %s: %s\n", when,
+			ts.tv_nsec / 1000000L, level_names[level], line);
+	}
 }
 
 int64_t net_unix_now(void)

@@ -236,6 +236,11 @@ static int start_server(struct pc_net *net, char *err, size_t errlen)
 	pc_peer_server_opts_init(&opts);
 	opts.port = (uint16_t)cfg->peer_port;
 	opts.max_uploads = (unsigned)cfg->max_uploads;
+	/* A neighbour runs up to max_fetches GETs at once, all to us when we
+	 * are the only one with the chunks: room for that and then some. */
+	opts.per_client_max =
+		(unsigned)(cfg->max_fetches * 2 > 16 ? cfg->max_fetches * 2
+						     : 16);
 	opts.allow = &net->peers.acl;
 	opts.head_path = net->peers.head_path;
 	opts.log_level = cfg->log_level;
@@ -278,6 +283,13 @@ static int start_discovery(struct pc_net *net, char *err, size_t errlen)
 	opts.cb_arg = net;
 	opts.log = disc_log;
 	opts.log_arg = net;
+	/* A neighbour reading fast probes once per chunk or so: the
+	 * per-source budget must not make a busy subnet look silent.  An
+	 * answer is never larger than its probe, so this amplifies nothing. */
+	opts.source_rate = 1000;
+	opts.source_burst = 2000;
+	opts.total_rate = 5000;
+	opts.total_burst = 10000;
 	if (cfg->fleet_key_file && cfg->fleet_key_file[0]) {
 		size_t len;
 
