@@ -46,20 +46,20 @@ struct pc_config {
 	enum pc_log_level log_level; /* error|warn|info|debug, default info */
 
 	/* LAN peers (docs/PROTOCOL.md). */
-	bool discovery;		     /* UDP discovery, default on */
-	uint64_t discovery_port;     /* default 8082 */
-	char *interfaces;	     /* "eth0, eth1"; "" = every non-loopback
+	bool discovery;		    /* UDP discovery, default on */
+	uint64_t discovery_port;    /* default 8082 */
+	char *interfaces;	    /* "eth0, eth1"; "" = every non-loopback
 					IPv4 interface */
-	char *discovery_group;	     /* multicast group; "" = none */
-	char *peers;		     /* static "host[:port], ..."; "" = none */
-	char *peer_allow;	     /* CIDR list allowed besides the local
+	char *discovery_group;	    /* multicast group; "" = none */
+	char *peers;		    /* static "host[:port], ..."; "" = none */
+	char *peer_allow;	    /* CIDR list allowed besides the local
 					subnets; "" = none */
-	char *fleet_key_file;	     /* HMAC key for discovery; "" = none */
-	uint64_t discovery_timeout;  /* milliseconds, default 50 */
-	bool peer_server;	     /* serve chunks to peers, default on */
-	uint64_t peer_port;	     /* default 8081 */
-	uint64_t max_uploads;	     /* chunk bodies sent at once, default 50 */
-	uint64_t peer_ban_time;	     /* seconds, default 600 */
+	char *fleet_key_file;	    /* HMAC key for discovery; "" = none */
+	uint64_t discovery_timeout; /* milliseconds, default 50 */
+	bool peer_server;	    /* serve chunks to peers, default on */
+	uint64_t peer_port;	    /* default 8081 */
+	uint64_t max_uploads;	    /* chunk bodies sent at once, default 50 */
+	uint64_t peer_ban_time;	    /* seconds, default 600 */
 
 	/* Cache size and purge. */
 	uint64_t quota;		 /* bytes, default 512 MiB */
