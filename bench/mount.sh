@@ -154,8 +154,10 @@ busiest_thread_cpu_s() {
 mount_fresh() {
 	mnt=$PC_TMP/mnt-$1
 	cache=$PC_TMP/cache-$1
+	# The quota above the data: the read-from-cache figure needs every
+	# chunk still there.
 	pc_daemon_start "$mnt" "$cache" -o mirror="$NGINX_URL/repo" \
-		-o trusted_key="$PC_TMP/key.pub"
+		-o trusted_key="$PC_TMP/key.pub" -o quota=64G
 }
 
 # unmount_checked: stops the daemon (it must exit 0 and unmount), keeps
