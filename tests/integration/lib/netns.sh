@@ -217,7 +217,8 @@ pc_mirror_stop() {
 }
 
 pc_mirror_chunk_bytes() {
-	awk '$2 ~ /^\/chunks\// { sum += $4 } END { print sum + 0 }' \
+	# printf: mawk prints sums past 2^31 in exponent form.
+	awk '$2 ~ /^\/chunks\// { sum += $4 } END { printf "%.0f\n", sum }' \
 		"$PC_MIRROR_LOG"
 }
 
