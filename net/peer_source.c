@@ -61,8 +61,7 @@ static uint64_t time_left(struct pc_net *net, const struct net_fetch *f)
 }
 
 /* Nothing more to expect from peers for this attempt: next source. */
-static void give_up_why(struct pc_net *net, struct net_fetch *f,
-			const char *why)
+static void give_up(struct pc_net *net, struct net_fetch *f, const char *why)
 {
 	net_log(net, PC_LOG_DEBUG, "chunk %s: peers: %s, on to the mirrors",
 		f->hex, why);
@@ -71,8 +70,6 @@ static void give_up_why(struct pc_net *net, struct net_fetch *f,
 	net_fetch_rearm(net, f);
 	net_fetch_attempt_done(net, f, NET_ATTEMPT_FAILED);
 }
-
-#define give_up(net, f) give_up_why(net, f, __func__)
 
 static struct net_peer_call *call_new(struct pc_net *net, struct net_fetch *f)
 {
@@ -233,7 +230,7 @@ void net_peer_wait_over(struct pc_net *net, struct net_fetch *f)
 		if (ask(net, f) == 0)
 			return;
 	}
-	give_up(net, f);
+	give_up(net, f, "the neighbour waited for did not deliver");
 }
 
 void net_peer_released(struct pc_net *net, struct net_fetch *f,
@@ -243,7 +240,7 @@ void net_peer_released(struct pc_net *net, struct net_fetch *f,
 	f->wait_end = 0;
 	net_fetch_rearm(net, f);
 	if (!net_peer_usable(net, peer) || get(net, f, peer) < 0)
-		give_up(net, f);
+		give_up(net, f, "cannot ask the neighbour that released it");
 }
 
 /* ---- claim ----------------------------------------------------------------- */
@@ -260,20 +257,19 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 		return;
 	f->call = NULL;
 	if (r->status < 0) {
-		give_up(net, f);
+		give_up(net, f, "claim cancelled");
 		return;
 	}
 	w = r->winner[0];
 	if (w == PC_DISC_WON) {
 		f->claimed = true; /* released in net_peer_fetch_end */
-		give_up_why(net, f,
-			    r->waited ? "claim won" : "claim won at once");
+		give_up(net, f, r->waited ? "claim won" : "claim won at once");
 		return;
 	}
 	net_log(net, PC_LOG_DEBUG, "chunk %s: claim lost to %s", f->hex,
 		inet_ntoa(r->peers[w].addr));
 	if (wait_for(net, f, &r->peers[w]) < 0)
-		give_up(net, f);
+		give_up(net, f, "no time left to wait for the claim's winner");
 }
 
 static int claim(struct pc_net *net, struct net_fetch *f)
@@ -337,12 +333,11 @@ static void on_ask_done(void *arg, const struct pc_disc_result *r)
 		if (f != self && f->peer_waiting_ask) {
 			f->peer_waiting_ask = false;
 			if (r->status < 0 || decide(net, f) < 0)
-				give_up(net, f);
+				give_up(net, f, "no neighbour has it");
 		}
 	}
-	if (self)
-		if (self && (r->status < 0 || decide(net, self) < 0))
-			give_up(net, self);
+	if (self && (r->status < 0 || decide(net, self) < 0))
+		give_up(net, self, "no neighbour has it");
 }
 
 struct batch {
@@ -448,9 +443,8 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 	f->wait_until = 0;
 	f->wait_end = 0;
 	f->tried_released = false;
-	if (known_fresh(net, f)) {
+	if (known_fresh(net, f))
 		return decide(net, f);
-	}
 	return ask(net, f);
 }
 
