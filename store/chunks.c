@@ -43,7 +43,6 @@ struct pc_store_tmp {
 	int fd;
 	int error;   /* first failed write; commit returns it */
 	bool purged; /* made room after ENOSPC once already */
-	struct pc_sha256_ctx *sha;
 	char name[PC_HASH_HEX_LEN + 1 + TMP_SUFFIX_LEN + 1];
 };
 
@@ -193,7 +192,6 @@ static void tmp_free(struct pc_store_tmp *tmp)
 {
 	if (tmp->fd >= 0)
 		close(tmp->fd);
-	pc_sha256_free(tmp->sha);
 	free(tmp);
 }
 
@@ -222,7 +220,7 @@ static int create_tmp_file(struct pc_store_tmp *tmp)
 		snprintf(tmp->name, sizeof(tmp->name), "%s.%016" PRIx64, hex,
 			 random_suffix());
 		tmp->fd = openat(store->tmp_fd, tmp->name,
-				 O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+				 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (tmp->fd >= 0)
 			return 0;
 		err = errno;
@@ -257,12 +255,6 @@ struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 	tmp->hash = *hash;
 	tmp->expected_len = expected_len;
 	tmp->fd = -1;
-	tmp->sha = pc_sha256_new();
-	if (!tmp->sha) {
-		tmp_free(tmp);
-		errno = ENOMEM;
-		return NULL;
-	}
 	rc = create_tmp_file(tmp);
 	if (rc < 0) {
 		tmp_free(tmp);
@@ -300,7 +292,6 @@ int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
 		left -= (size_t)n;
 		tmp->written += (uint64_t)n;
 	}
-	pc_sha256_update(tmp->sha, data, len);
 	return 0;
 }
 
@@ -309,16 +300,21 @@ uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp)
 	return tmp->written;
 }
 
+/* The file as it is now: what the rename puts in place. */
 static int verify(struct pc_store_tmp *tmp)
 {
 	struct pc_hash actual;
+	uint64_t size;
+	int rc;
 
 	if (tmp->error)
 		return tmp->error;
 	if (tmp->written != tmp->expected_len)
 		return -EBADMSG;
-	pc_sha256_final(tmp->sha, &actual);
-	if (!pc_hash_equal(&actual, &tmp->hash))
+	rc = store_hash_fd(tmp->fd, &actual, &size);
+	if (rc < 0)
+		return rc;
+	if (size != tmp->written || !pc_hash_equal(&actual, &tmp->hash))
 		return -EBADMSG;
 	return 0;
 }

@@ -236,6 +236,8 @@ int store_reconcile(struct pc_store *store);
  * read (may be NULL). */
 int store_hash_file(int dirfd, const char *name, struct pc_hash *out,
 		    uint64_t *size);
+/* The same for the open file @fd, read from offset 0 with pread. */
+int store_hash_fd(int fd, struct pc_hash *out, uint64_t *size);
 
 /* ---- purge.c ----------------------------------------------------------- */
 

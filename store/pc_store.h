@@ -123,8 +123,11 @@ int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash);
 
 /*
- * A download in progress: bytes go to a file in tmp/ and through SHA-256
- * as they arrive; commit checks length and hash before the rename.
+ * A download in progress: bytes go to a file in tmp/ as they arrive;
+ * commit reads the file back and checks its length and SHA-256 before the
+ * rename.  Hashing there, not in write, keeps the hashing off the thread
+ * that receives (the net's loop thread writes, a worker commits), and it
+ * checks the bytes that will be served, not the ones handed to write().
  */
 struct pc_store_tmp;
 
@@ -156,7 +159,8 @@ struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len);
 uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp);
 /*
- * Verifies length and SHA-256; on success syncs the file (fdatasync: this
+ * Verifies length and SHA-256 (reading the file: as long as hashing what
+ * was written, and not for the loop thread); on success syncs the file (fdatasync: this
  * blocks for the disk), renames it into chunks/ and queues the index
  * entry; returns 0, also when the chunk was already there (a concurrent
  * download of it won).  -EBADMSG on a hash or length mismatch: the source

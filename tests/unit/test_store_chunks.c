@@ -8,6 +8,7 @@
  * needs a second process (a crash, a tool beside the daemon) it forks: LMDB
  * allows one environment per process, exactly as in production.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -87,6 +88,30 @@ static void assert_usage(struct pc_store *store, uint64_t chunks,
 	assert_int_equal(usage.bytes, bytes);
 }
 
+/* Flips the byte at @offset of the only file in @tmpdir. */
+static void corrupt_the_one_tmp_file(const char *tmpdir, off_t offset)
+{
+	DIR *dir = opendir(tmpdir);
+	struct dirent *entry;
+	int fd = -1, found = 0;
+	uint8_t byte;
+
+	assert_non_null(dir);
+	while ((entry = readdir(dir))) {
+		if (entry->d_name[0] == '.')
+			continue;
+		found++;
+		fd = openat(dirfd(dir), entry->d_name, O_RDWR | O_CLOEXEC);
+	}
+	closedir(dir);
+	assert_int_equal(found, 1);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, &byte, 1, offset), 1);
+	byte ^= 0x5a;
+	assert_int_equal(pwrite(fd, &byte, 1, offset), 1);
+	close(fd);
+}
+
 static void test_store_chunk_commit_verifies_hash_and_length(void **state)
 {
 	const char *dir = *state;
@@ -124,6 +149,17 @@ static void test_store_chunk_commit_verifies_hash_and_length(void **state)
 	assert_false(file_exists(file));
 	free(file);
 	assert_false(pc_store_chunk_present(store, &wrong));
+
+	/* The file is what commit hashes, not the bytes handed to write():
+	 * a byte changed in tmp/ behind the store's back is caught. */
+	tmp = pc_store_tmp_begin(store, &hash, 100000);
+	assert_non_null(tmp);
+	assert_rc(pc_store_tmp_write(tmp, good, 100000), 0);
+	assert_rc(pc_store_chunk_discard(store, &hash), 0);
+	corrupt_the_one_tmp_file(tmpdir, 4242);
+	assert_rc(pc_store_tmp_commit(tmp), -EBADMSG);
+	assert_false(pc_store_chunk_present(store, &hash));
+	store_test_commit(store, good, 100000, &hash); /* as before */
 
 	/* Too few bytes: refused. */
 	tmp = pc_store_tmp_begin(store, &wrong, 14);
