@@ -56,7 +56,7 @@ static const struct key keys[] = {
 	{ "connect_timeout", KEY_DURATION, FIELD(connect_timeout), 0, 0, "5s" },
 	{ "low_speed_time", KEY_DURATION, FIELD(low_speed_time), 0, 0, "10s" },
 	{ "max_fetches", KEY_COUNT, FIELD(max_fetches), 0, 256, "8" },
-	{ "prefetch", KEY_COUNT, FIELD(prefetch), 0, 64, "4" },
+	{ "prefetch", KEY_COUNT, FIELD(prefetch), 0, 64, "16" },
 	{ "log_level", KEY_LOGLEVEL, FIELD(log_level), 0, 0, "info" },
 	{ "discovery", KEY_BOOL, FIELD(discovery), 0, 0, "on" },
 	{ "discovery_port", KEY_COUNT, FIELD(discovery_port), 0, 65535,

@@ -91,8 +91,11 @@ struct open_file {
 	uint64_t size;
 	uint32_t nchunks;
 	struct pc_chunk_ref *chunks;
-	uint64_t *offsets;		 /* nchunks + 1 entries */
-	atomic_uint_fast32_t last_chunk; /* sequential-read detection */
+	uint64_t *offsets;		  /* nchunks + 1 entries */
+	atomic_uint_fast32_t last_chunk;  /* sequential-read detection */
+	atomic_uint_fast32_t run;	  /* chunks read in sequence so far */
+	atomic_uint_fast32_t asked_until; /* chunks before this one were
+					     handed to pc_net_lookahead */
 	/* Chunks whose read failed moments ago, (chunk << 32 | monotonic
 	 * seconds), 0 = empty: the kernel retries a failed readahead page by
 	 * page, and the retries must not wait out fetch_timeout again. */

@@ -110,6 +110,8 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	for (uint32_t i = 0; i < of->nchunks; i++)
 		of->offsets[i + 1] = of->offsets[i] + of->chunks[i].len;
 	atomic_init(&of->last_chunk, UINT32_MAX);
+	atomic_init(&of->asked_until, 0);
+	atomic_init(&of->run, 0);
 	for (unsigned i = 0; i < 4; i++)
 		atomic_init(&of->failures[i], 0);
 	atomic_init(&of->failure_next, 0);
@@ -284,18 +286,57 @@ static bool failed_recently(struct open_file *of, uint32_t chunk)
 	return false;
 }
 
-/* Sequential readers: fetch the next chunks before they are asked for. */
+/* Chunks a sequential reader announces to the peers at a time: one
+ * discovery probe's worth (PC_DISC_MAX_HASHES). */
+#define LOOKAHEAD_CHUNKS 64
+/* The read-ahead of a new sequential run, in chunks; it grows by two per
+ * chunk read in sequence, up to the prefetch setting. */
+#define PREFETCH_START 4
+
+/*
+ * Sequential readers: fetch the next chunks before they are asked for,
+ * and before the read-ahead reaches chunks not yet announced, announce the
+ * next LOOKAHEAD_CHUNKS to the net (pc_net_lookahead: one probe learns who
+ * has them all).  The first read of chunk 0 counts as sequential.  The
+ * window starts small, so that a reader that stops after the first chunks
+ * (a header, a signature check) does not pull a whole prefetch window
+ * over a thin link, and grows as the run goes on: deep enough to keep the
+ * LAN or the mirror busy while the reader catches up.
+ */
 static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 			   uint32_t chunk)
 {
 	uint32_t previous = atomic_exchange(&of->last_chunk, chunk);
 	uint32_t count = (uint32_t)fs->cfg->prefetch;
+	uint_fast32_t asked = atomic_load(&of->asked_until), run;
+	uint32_t ahead;
 
-	if (previous == chunk || previous + 1 != chunk || count == 0 ||
-	    chunk + 1 >= of->nchunks)
+	if (previous == chunk)
+		return;
+	if (previous + 1 != chunk) {
+		atomic_store(&of->run, 0);
+		return;
+	}
+	run = atomic_fetch_add(&of->run, 1) + 1;
+	if (2 * run < count)
+		count = 2 * run > PREFETCH_START ? (uint32_t)(2 * run)
+						 : PREFETCH_START;
+	if (count > (uint32_t)fs->cfg->prefetch)
+		count = (uint32_t)fs->cfg->prefetch;
+	if (count == 0 || chunk + 1 >= of->nchunks)
 		return;
 	if (count > of->nchunks - chunk - 1)
 		count = of->nchunks - chunk - 1;
+	if (chunk + count >= asked) {
+		ahead = of->nchunks - chunk - 1;
+		if (ahead > LOOKAHEAD_CHUNKS)
+			ahead = LOOKAHEAD_CHUNKS;
+		/* One reader of the file announces each window. */
+		if (atomic_compare_exchange_strong(&of->asked_until, &asked,
+						   chunk + 1 + ahead))
+			pc_net_lookahead(fs->net, &of->chunks[chunk + 1],
+					 ahead);
+	}
 	pc_net_prefetch(fs->net, &of->chunks[chunk + 1], count);
 }
 

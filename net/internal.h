@@ -85,9 +85,10 @@ static inline void net_list_remove(struct net_list *item)
 /* ---- requests from other threads (loop.c) -------------------------------- */
 
 enum net_req_kind {
-	NET_REQ_FETCH,	  /* a chunk for a waiter */
-	NET_REQ_PREFETCH, /* chunks for nobody in particular */
-	NET_REQ_REFRESH,  /* poll the head now */
+	NET_REQ_FETCH,	   /* a chunk for a waiter */
+	NET_REQ_PREFETCH,  /* chunks for nobody in particular */
+	NET_REQ_REFRESH,   /* poll the head now */
+	NET_REQ_LOOKAHEAD, /* chunks to ask the peers about */
 };
 
 struct net_refresh_wait;
@@ -102,8 +103,8 @@ struct net_req {
 	struct pc_chunk_ref ref;       /* FETCH */
 	pc_fetch_done done;	       /* FETCH */
 	void *arg;		       /* FETCH */
-	struct pc_chunk_ref *refs;     /* PREFETCH: owned */
-	size_t count;		       /* PREFETCH */
+	struct pc_chunk_ref *refs;     /* PREFETCH, LOOKAHEAD: owned */
+	size_t count;		       /* PREFETCH, LOOKAHEAD */
 	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */
 };
 
@@ -253,6 +254,7 @@ struct net_fetch {
 	struct pc_disc_peer peer;   /* asked (GET) or waited for */
 	bool peer_getting;	    /* a GET from @peer is running */
 	bool tried_released;	    /* asked the last releaser directly */
+	bool from_hint; /* @known came from a hint: a 404 asks again */
 };
 
 /* Loop thread: the fetch of @hash, if one runs. */
@@ -320,9 +322,29 @@ struct net_released {
 	uint64_t at; /* uv_now() ms; 0: empty */
 };
 
+/* What answers said about chunks, also those nobody fetches yet (a probe
+ * asks about a sequential reader's next chunks too): their fetches go
+ * straight to a holder, with no probe of their own.  Set-associative by
+ * hash, loop thread only. */
+#define NET_HINT_SETS 1024
+#define NET_HINT_WAYS 2
+struct net_hint {
+	struct pc_hash hash;
+	uint64_t at; /* uv_now() ms of the answer; 0: none */
+	bool asking; /* in the lookahead of an ask in flight */
+	size_t nhave;
+	struct pc_disc_peer have[NET_KNOWN_PEERS];
+};
+
 struct net_peers {
 	struct pc_disc *disc; /* NULL: discovery off */
 	struct net_released released[NET_RELEASED_SLOTS];
+	struct net_hint hints[NET_HINT_SETS][NET_HINT_WAYS];
+	/* A sequential reader's next chunks, for the next probe. */
+	struct pc_hash lookahead[PC_DISC_MAX_HASHES];
+	size_t nlookahead;
+	uint64_t hint_hits;   /* fetches that needed no probe (loop thread) */
+	uint64_t hints_stale; /* ... whose holder answered 404 */
 	struct pc_peer_server *server; /* NULL: peer server off */
 	struct pc_acl acl;	       /* who may talk to us */
 	uint16_t http_port;	       /* advertised; 0: no server */
@@ -372,6 +394,11 @@ void net_peer_wait_over(struct pc_net *net, struct net_fetch *f);
 /* The neighbour @f waited for released the chunk: fetch it from @peer. */
 void net_peer_released(struct pc_net *net, struct net_fetch *f,
 		       const struct pc_disc_peer *peer);
+/* A sequential reader will want these chunks soon: the next probe asks
+ * about them too (replacing the previous lookahead; at most
+ * PC_DISC_MAX_HASHES). */
+void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
+			size_t count);
 
 /* ---- head poller (head.c) ------------------------------------------------- */
 

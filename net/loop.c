@@ -115,6 +115,11 @@ static void run_request(struct pc_net *net, struct net_req *req, bool cancel)
 			net_fetch_prefetch(net, &req->refs[i]);
 		free(req->refs);
 		break;
+	case NET_REQ_LOOKAHEAD:
+		if (!cancel)
+			net_peer_lookahead(net, req->refs, req->count);
+		free(req->refs);
+		break;
 	case NET_REQ_REFRESH:
 		rc = cancel ? -ECANCELED
 			    : net_head_request(
@@ -479,25 +484,18 @@ int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
 	return rc;
 }
 
-void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
-		     size_t count)
+/* Best effort: a request that cannot be made is dropped. */
+static void enqueue_refs(struct pc_net *net, enum net_req_kind kind,
+			 const struct pc_chunk_ref *refs, size_t count)
 {
 	struct net_req *req;
-	size_t room;
 
-	pthread_mutex_lock(&net->lock);
-	room = net->prefetch_pending >= NET_PREFETCH_PENDING_MAX
-		       ? 0
-		       : NET_PREFETCH_PENDING_MAX - net->prefetch_pending;
-	pthread_mutex_unlock(&net->lock);
-	if (count > room)
-		count = room; /* the loop is behind: read-ahead can wait */
 	if (count == 0)
 		return;
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return;
-	req->kind = NET_REQ_PREFETCH;
+	req->kind = kind;
 	req->refs = malloc(count * sizeof(*refs));
 	if (!req->refs) {
 		free(req);
@@ -509,6 +507,31 @@ void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
 		free(req->refs);
 		free(req);
 	}
+}
+
+void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
+		     size_t count)
+{
+	size_t room;
+
+	pthread_mutex_lock(&net->lock);
+	room = net->prefetch_pending >= NET_PREFETCH_PENDING_MAX
+		       ? 0
+		       : NET_PREFETCH_PENDING_MAX - net->prefetch_pending;
+	pthread_mutex_unlock(&net->lock);
+	if (count > room)
+		count = room; /* the loop is behind: read-ahead can wait */
+	enqueue_refs(net, NET_REQ_PREFETCH, refs, count);
+}
+
+void pc_net_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
+		      size_t count)
+{
+	if (!net->cfg->discovery)
+		return;
+	if (count > PC_DISC_MAX_HASHES)
+		count = PC_DISC_MAX_HASHES;
+	enqueue_refs(net, NET_REQ_LOOKAHEAD, refs, count);
 }
 
 /* Loop thread: a poll that a blocking refresh waits for has ended. */

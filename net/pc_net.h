@@ -70,6 +70,13 @@ int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
  * queue is dropped. */
 void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
 		     size_t count);
+/* A sequential reader will soon want these chunks: the next discovery
+ * probe asks the peers about them too (at most 64; the newest call
+ * replaces the previous list), so that their fetches find a holder known
+ * and need no probe of their own.  Sends nothing by itself; a no-op with
+ * discovery off.  Best effort, like pc_net_prefetch. */
+void pc_net_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
+		      size_t count);
 
 /* ---- versions ------------------------------------------------------------ */
 

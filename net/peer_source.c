@@ -3,9 +3,12 @@
  *
  * An attempt at this source runs:
  *
- *   ask     one discovery probe for this chunk and for the other chunks
- *           queued behind it (a sequential reader's read-ahead), so the
- *           next fetches already know the answer when their turn comes;
+ *   ask     one discovery probe for this chunk, the other chunks queued
+ *           behind it and a sequential reader's next chunks (its
+ *           lookahead, up to 64 ids in all); what the answers say about
+ *           each id is kept as a hint, so that the next fetches go
+ *           straight to a holder without a probe of their own (a holder
+ *           that then answers 404 sends the fetch back to asking);
  *   get     a neighbour has it: GET /p2p/<hash> from it, spreading a
  *           file's chunks over the neighbours that have them, streamed
  *           into the store and verified like a mirror's bytes;
@@ -31,6 +34,9 @@
 
 /* Knowledge from a batch ask is used for this long ... */
 #define KNOWN_FRESH_MS 1000
+/* ... a hint that a neighbour has a chunk for this long (a chunk stays
+ * until its holder purges it; a wrong hint costs one 404) ... */
+#define HINT_FRESH_MS 10000
 /* ... but "nobody has it" only for this long: then a claim would be a
  * guess. */
 #define NEGATIVE_FRESH_MS 100
@@ -119,6 +125,9 @@ static unsigned inflight_of(struct pc_net *net, const struct pc_disc_peer *peer)
 	return n;
 }
 
+static int ask(struct pc_net *net, struct net_fetch *f);
+static void hint_drop(struct pc_net *net, const struct pc_hash *hash);
+
 static void peer_on_done(struct net_xfer *xfer,
 			 const struct net_xfer_result *res)
 {
@@ -128,6 +137,24 @@ static void peer_on_done(struct net_xfer *xfer,
 	inflight_add(net, &f->peer, -1);
 	if (res->err)
 		net_peer_failed(net, &f->peer);
+	if (f->from_hint && !res->err && res->status == 404) {
+		/* The hint was stale (the holder purged it): ask once. */
+		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s no longer has it",
+			f->hex, inet_ntoa(f->peer.addr));
+		hint_drop(net, &f->hash);
+		net->peers.hints_stale++;
+		f->from_hint = false;
+		f->peer_getting = false;
+		f->xfer = NULL; /* freed when this returns */
+		if (f->tmp) {
+			pc_store_tmp_abort(f->tmp);
+			f->tmp = NULL;
+		}
+		memset(&f->known, 0, sizeof(f->known));
+		if (ask(net, f) < 0)
+			give_up(net, f, "cannot ask again");
+		return;
+	}
 	/* The outcome (and the ban or credit) comes via attempt_done. */
 	net_chunk_xfer_ops.done(xfer, res);
 }
@@ -195,6 +222,124 @@ static bool pick(struct pc_net *net, const struct net_fetch *f,
 	return found;
 }
 
+/* ---- hints ----------------------------------------------------------------- */
+
+/* The entry on @hash, or NULL. */
+static struct net_hint *hint_lookup(struct pc_net *net,
+				    const struct pc_hash *hash)
+{
+	size_t set = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
+		     NET_HINT_SETS;
+	struct net_hint *ways = net->peers.hints[set];
+
+	for (size_t w = 0; w < NET_HINT_WAYS; w++)
+		if (ways[w].at && pc_hash_equal(&ways[w].hash, hash))
+			return &ways[w];
+	return NULL;
+}
+
+/* A fresh entry for @hash: its own, else an empty or the oldest one of
+ * its set (two ways: a 64-id lookahead rarely evicts its own ids). */
+static struct net_hint *hint_insert(struct pc_net *net,
+				    const struct pc_hash *hash)
+{
+	size_t set = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
+		     NET_HINT_SETS;
+	struct net_hint *ways = net->peers.hints[set],
+			*h = hint_lookup(net, hash);
+
+	if (!h) {
+		h = &ways[0];
+		for (size_t w = 1; w < NET_HINT_WAYS && h->at; w++)
+			if (!ways[w].at || ways[w].at < h->at)
+				h = &ways[w];
+	}
+	memset(h, 0, sizeof(*h));
+	h->hash = *hash;
+	h->at = uv_now(&net->loop);
+	if (h->at == 0)
+		h->at = 1;
+	return h;
+}
+
+/* The entry on @hash if it names holders and is fresh, else NULL. */
+static const struct net_hint *hint_find(struct pc_net *net,
+					const struct pc_hash *hash)
+{
+	const struct net_hint *h = hint_lookup(net, hash);
+
+	if (!h || h->nhave == 0 || uv_now(&net->loop) - h->at >= HINT_FRESH_MS)
+		return NULL;
+	return h;
+}
+
+static void hint_drop(struct pc_net *net, const struct pc_hash *hash)
+{
+	struct net_hint *h = hint_lookup(net, hash);
+
+	if (h)
+		memset(h, 0, sizeof(*h));
+}
+
+/* True while an ask in flight carries @hash in its lookahead. */
+static bool hint_asking(struct pc_net *net, const struct pc_hash *hash)
+{
+	const struct net_hint *h = hint_lookup(net, hash);
+
+	return h && h->asking;
+}
+
+/* Remembers who has r->hashes[i], if anybody said so; ends its "asking". */
+static void hint_learn(struct pc_net *net, const struct pc_disc_result *r,
+		       size_t i)
+{
+	struct net_hint *h;
+
+	if (r->status < 0 || !r->have[i]) {
+		h = hint_lookup(net, &r->hashes[i]);
+		if (h && h->asking)
+			memset(h, 0, sizeof(*h));
+		return;
+	}
+	h = hint_insert(net, &r->hashes[i]);
+	for (size_t p = 0; p < r->npeers && h->nhave < NET_KNOWN_PEERS; p++)
+		if (r->have[i] & (1u << p))
+			h->have[h->nhave++] = r->peers[p];
+}
+
+/* @f's holders from a hint, if one of them is usable now. */
+static bool hint_take(struct pc_net *net, struct net_fetch *f)
+{
+	const struct net_hint *h = hint_find(net, &f->hash);
+	struct pc_disc_peer unused;
+
+	if (!h)
+		return false;
+	memset(&f->known, 0, sizeof(f->known));
+	f->known.at = uv_now(&net->loop);
+	if (f->known.at == 0)
+		f->known.at = 1;
+	f->known.nhave = h->nhave;
+	memcpy(f->known.have, h->have, sizeof(h->have));
+	if (!pick(net, f, &unused)) {
+		memset(&f->known, 0, sizeof(f->known));
+		return false;
+	}
+	f->from_hint = true;
+	net->peers.hint_hits++;
+	return true;
+}
+
+void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
+			size_t count)
+{
+	struct net_peers *p = &net->peers;
+
+	p->nlookahead = 0;
+	for (size_t i = 0; i < count && i < PC_DISC_MAX_HASHES; i++)
+		p->lookahead[p->nlookahead++] = refs[i].hash;
+}
+
 /* ---- wait ------------------------------------------------------------------ */
 
 static int wait_for(struct pc_net *net, struct net_fetch *f,
@@ -217,8 +362,6 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 	net_fetch_rearm(net, f);
 	return 0;
 }
-
-static int ask(struct pc_net *net, struct net_fetch *f);
 
 void net_peer_wait_over(struct pc_net *net, struct net_fetch *f)
 {
@@ -325,6 +468,7 @@ static void on_ask_done(void *arg, const struct pc_disc_result *r)
 	for (size_t i = 0; i < r->n; i++) {
 		struct net_fetch *f = net_fetch_find(net, &r->hashes[i]);
 
+		hint_learn(net, r, i);
 		if (!f)
 			continue;
 		f->asking = false;
@@ -363,14 +507,50 @@ static void add_queued(struct net_fetch *f, void *arg)
 	}
 }
 
+/* Then the reader's lookahead: ids nobody fetches, not cached here, with
+ * no fresh hint.  The ids looked at leave the list. */
+static void add_lookahead(struct pc_net *net, struct batch *b)
+{
+	struct net_peers *p = &net->peers;
+	size_t i;
+
+	for (i = 0; i < p->nlookahead && b->n < PC_DISC_MAX_HASHES; i++) {
+		const struct pc_hash *h = &p->lookahead[i];
+
+		if (net_fetch_find(net, h) || hint_find(net, h) ||
+		    hint_asking(net, h) ||
+		    pc_store_chunk_present(net->store, h))
+			continue;
+		b->hashes[b->n++] = *h;
+		/* A fetch of it that starts before the answer waits for it. */
+		hint_insert(net, h)->asking = true;
+	}
+	p->nlookahead -= i;
+	memmove(p->lookahead, p->lookahead + i,
+		p->nlookahead * sizeof(p->lookahead[0]));
+}
+
 static void unmark(struct pc_net *net, const struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct net_fetch *f = net_fetch_find(net, &b->hashes[i]);
+		struct net_hint *h = hint_lookup(net, &b->hashes[i]);
 
 		if (f)
 			f->asking = false;
+		if (h && h->asking)
+			memset(h, 0, sizeof(*h));
 	}
+}
+
+/* True if an ask in flight carries @f's id in its lookahead: @f then
+ * waits for that answer (as a queued fetch in a batch does). */
+static bool join_lookahead(struct pc_net *net, struct net_fetch *f)
+{
+	if (!hint_asking(net, &f->hash))
+		return false;
+	f->asking = true;
+	return true;
 }
 
 static int ask(struct pc_net *net, struct net_fetch *f)
@@ -385,6 +565,7 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 	b.hashes[0] = f->hash;
 	f->asking = true;
 	net_fetch_each(net, add_queued, &b);
+	add_lookahead(net, &b);
 	call = call_new(net, f);
 	if (!call || pc_disc_ask(net->peers.disc, b.hashes, b.n,
 				 (unsigned)net->cfg->discovery_timeout,
@@ -396,6 +577,7 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 		return -ENOENT;
 	}
 	f->call = call;
+	net_log(net, PC_LOG_DEBUG, "chunk %s: probe for %zu ids", f->hex, b.n);
 	return 0;
 }
 
@@ -410,6 +592,11 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 
 	if (pick(net, f, &peer) && get(net, f, &peer) == 0)
 		return 0;
+	if (f->from_hint) { /* what the hint named cannot be asked now */
+		f->from_hint = false;
+		memset(&f->known, 0, sizeof(f->known));
+		return ask(net, f);
+	}
 	if (k->fetching && net_peer_usable(net, &k->fetcher))
 		return wait_for(net, f, &k->fetcher);
 	/* Nobody answered, but a neighbour fetched it lately: its answer
@@ -443,9 +630,11 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 	f->wait_until = 0;
 	f->wait_end = 0;
 	f->tried_released = false;
-	if (known_fresh(net, f))
+	f->from_hint = false;
+	if (known_fresh(net, f) || hint_take(net, f))
 		return decide(net, f);
-	return ask(net, f);
+	join_lookahead(net, f);
+	return ask(net, f); /* joins the ask in flight if @f is asking */
 }
 
 static void peer_cancel(struct pc_net *net, struct net_fetch *f)

@@ -210,7 +210,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 	assert_int_equal(cfg.connect_timeout, 5);
 	assert_int_equal(cfg.low_speed_time, 10);
 	assert_int_equal(cfg.max_fetches, 8);
-	assert_int_equal(cfg.prefetch, 4);
+	assert_int_equal(cfg.prefetch, 16);
 	assert_int_equal(cfg.log_level, PC_LOG_INFO);
 	assert_true(cfg.discovery);
 	assert_int_equal(cfg.discovery_port, 8082);
