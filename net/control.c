@@ -66,8 +66,9 @@ struct control_client {
 	size_t len;
 	char *reply;	       /* owned, while being written */
 	struct control_op *op; /* the operation it waits for, if any */
-	char refused[128];     /* why it may not ask; "" if it may */
-	int handles_open;      /* freed when both handles are closed */
+	struct net_prefetch_job *prefetch; /* the prefetch it waits for */
+	char refused[128]; /* why it may not ask; "" if it may */
+	int handles_open;  /* freed when both handles are closed */
 	bool closing;
 };
 
@@ -448,6 +449,10 @@ static void client_close(struct control_client *c)
 		if (!c->op->external)
 			free(c->op);
 		c->op = NULL;
+	}
+	if (c->prefetch) {
+		net_prefetch_abandon(c->prefetch);
+		c->prefetch = NULL;
 	}
 	net_list_remove(&c->link);
 	c->net->control_nclients--;
@@ -917,6 +922,52 @@ static void start_discover(struct control_client *c)
 
 /* ---- requests --------------------------------------------------------------- */
 
+/* ---- prefetch ------------------------------------------------------------------ */
+
+static void on_prefetched(void *arg, const struct net_prefetch_result *r)
+{
+	struct control_client *c = arg;
+	struct json j = { 0 };
+	char error[128] = "";
+
+	c->prefetch = NULL;
+	if (r->rc == -EIO)
+		snprintf(error, sizeof(error),
+			 "%llu chunks could not be fetched (no source "
+			 "delivered them in time)",
+			 (unsigned long long)r->failed);
+	else if (r->rc == -ENODATA)
+		snprintf(error, sizeof(error), "no version installed yet");
+	else if (r->rc == -EINVAL)
+		snprintf(error, sizeof(error),
+			 "not a file or directory of the repository");
+	else if (r->rc < 0)
+		snprintf(error, sizeof(error), "%s", strerror(-r->rc));
+	json_puts(&j, "{");
+	json_str(&j, "result", error[0] ? "error" : "ok");
+	json_str(&j, "error", error);
+	json_uint(&j, "version", r->version);
+	json_uint(&j, "files", r->files);
+	json_uint(&j, "chunks", r->chunks);
+	json_uint(&j, "bytes", r->bytes);
+	json_uint(&j, "cached", r->cached);
+	json_uint(&j, "fetched", r->fetched);
+	json_uint(&j, "failed", r->failed);
+	json_uint(&j, "milliseconds", (uint64_t)(r->seconds * 1000.0));
+	client_reply(c, &j);
+}
+
+/* "prefetch PATH": every chunk under PATH, into the cache. */
+static void start_prefetch(struct control_client *c, const char *path)
+{
+	int rc;
+
+	c->prefetch = net_prefetch_start(c->net, path, on_prefetched, c, &rc);
+	if (!c->prefetch)
+		reply_error(c, rc == -ENAMETOOLONG ? "path too long"
+						   : "out of memory");
+}
+
 typedef void (*build_fn)(struct pc_net *net, struct json *j);
 
 static void reply_built(struct control_client *c, build_fn build)
@@ -967,6 +1018,8 @@ static void client_request(struct control_client *c)
 		start_switch(c, OP_UNPIN);
 	else if (strcmp(line, "discover") == 0)
 		start_discover(c);
+	else if (strncmp(line, "prefetch ", 9) == 0 && line[9])
+		start_prefetch(c, line + 9);
 	else
 		reply_error(c, "unknown command");
 }

@@ -428,6 +428,39 @@ int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
 	return 0;
 }
 
+int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
+			 pc_fetch_done done, void *arg)
+{
+	struct net_req *waiter;
+	struct net_fetch *f;
+
+	if (ref->len == 0 || ref->len > PC_CHUNK_MAX)
+		return -EINVAL;
+	if (net->shutting_down)
+		return -ECANCELED;
+	waiter = calloc(1, sizeof(*waiter));
+	if (!waiter)
+		return -ENOMEM;
+	waiter->kind = NET_REQ_FETCH;
+	waiter->done = done;
+	waiter->arg = arg;
+	f = table_find(net, &ref->hash);
+	if (f) {
+		add_waiter(f, waiter);
+		return 0;
+	}
+	f = fetch_new(net, &ref->hash, ref->len);
+	if (!f) {
+		free(waiter);
+		return -ENOMEM;
+	}
+	f->prefetch = true;
+	add_waiter(f, waiter);
+	enqueue(net, f, false);
+	fetch_pump(net);
+	return 0;
+}
+
 void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
 {
 	struct net_fetch *f;

@@ -293,6 +293,42 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *fetch,
 			    enum net_attempt outcome);
 /* Completes every fetch with -ECANCELED. */
 void net_fetch_shutdown(struct pc_net *net);
+/* Like net_fetch_object for a chunk (@ref->len at most PC_CHUNK_MAX), but
+ * a new fetch queues as read-ahead: readers' fetches go first.  0, or
+ * -EINVAL, -ENOMEM, -ECANCELED (shutting down): @done never runs then.
+ * @done may run before this returns. */
+int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
+			 pc_fetch_done done, void *arg);
+
+/* ---- prefetch of a path (prefetch.c) -------------------------------------- */
+
+#define NET_PREFETCH_PATH_MAX 240 /* fits the control socket's line */
+#define NET_PREFETCH_DEPTH_MAX 128
+
+struct net_prefetch_result {
+	int rc; /* 0; -ENOENT, -ENOTDIR, -EINVAL (a symlink, ".."), -ENODATA
+		   (no version yet); -EIO (chunks failed); -ECANCELED */
+	uint64_t version;
+	uint64_t files, chunks, bytes; /* under the path */
+	uint64_t cached;	       /* chunks that were there already */
+	uint64_t fetched;	       /* chunks fetched now */
+	uint64_t failed;	       /* chunks no source delivered */
+	double seconds;
+};
+
+struct net_prefetch_job;
+/* Runs once on the loop thread; @r is borrowed for the call. */
+typedef void (*net_prefetch_done)(void *arg,
+				  const struct net_prefetch_result *r);
+/* Fetches every chunk of the file or tree at @path ("/" separated, from
+ * the mount's root) in the current version.  NULL with *@err set
+ * (-ENAMETOOLONG, -ENOMEM). */
+struct net_prefetch_job *net_prefetch_start(struct pc_net *net,
+					    const char *path,
+					    net_prefetch_done done, void *arg,
+					    int *err);
+/* The caller went away: no callback; the job ends on its own. */
+void net_prefetch_abandon(struct net_prefetch_job *job);
 
 /* ---- LAN peers (peers.c, peer_source.c) ---------------------------------- */
 

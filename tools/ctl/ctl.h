@@ -41,6 +41,8 @@ struct ctl {
 	/* purge */
 	bool purge_all;
 	const char *purge_to; /* SIZE as given, or NULL */
+	/* prefetch */
+	const char *prefetch_path;
 };
 
 /* ---- ask.c ------------------------------------------------------------------ */
@@ -81,6 +83,7 @@ int ctl_print_peers(const char *raw);
 int ctl_print_refresh(const struct json_object *o);
 int ctl_print_purge(const struct json_object *o);
 int ctl_print_verify(const struct json_object *o);
+int ctl_print_prefetch(const struct json_object *o);
 int ctl_print_switch(const char *command, const struct json_object *o);
 
 /* ---- offline.c -------------------------------------------------------------- */

@@ -1,6 +1,6 @@
 /*
  * main.c - peercachectl: ask a running peercache how it is doing, and
- * tell it what to do (purge, verify, refresh, rollback, unpin).
+ * tell it what to do (purge, verify, refresh, rollback, unpin, prefetch).
  *
  * It speaks the control socket protocol (docs/CONTROL.md): one command
  * line out, one JSON object back.  --json prints that object as it came;
@@ -36,6 +36,9 @@ static const char usage_text[] =
 	"            to SIZE (like 100M), or every chunk no version or\n"
 	"            open file needs\n"
 	"  verify    re-hash every cached chunk; bad ones are removed\n"
+	"  prefetch PATH\n"
+	"            fetch the file or directory tree PATH of the current\n"
+	"            version (from the mount's root) into the cache now\n"
 	"  rollback  serve the previous version and hold it until unpin\n"
 	"  unpin     release the hold: back to the newest version\n"
 	"  check     test the mirrors, the proxy and the LAN, step by step\n"
@@ -62,9 +65,11 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{ "status", 10000 },	{ "stats", 10000 },  { "peers", 10000 },
-	{ "refresh", 300000 },	{ "purge", 600000 }, { "verify", 3600000 },
-	{ "rollback", 300000 }, { "unpin", 300000 }, { "check", 0 },
+	{ "status", 10000 },	{ "stats", 10000 },
+	{ "peers", 10000 },	{ "refresh", 300000 },
+	{ "purge", 600000 },	{ "verify", 3600000 },
+	{ "rollback", 300000 }, { "unpin", 300000 },
+	{ "check", 0 },		{ "prefetch", 6 * 3600 * 1000 },
 };
 
 static const struct command *find_command(const char *name)
@@ -151,6 +156,8 @@ static int print_answer(const char *command, const struct json_object *o,
 		return ctl_print_purge(o);
 	if (strcmp(command, "verify") == 0)
 		return ctl_print_verify(o);
+	if (strcmp(command, "prefetch") == 0)
+		return ctl_print_prefetch(o);
 	if (strcmp(command, "rollback") == 0 || strcmp(command, "unpin") == 0)
 		return ctl_print_switch(command, o);
 	return ctl_print_refresh(o);
@@ -248,7 +255,9 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 			return EXIT_USAGE;
 		}
 	}
-	if (argc - optind != 1)
+	if (argc - optind == 2 && strcmp(argv[optind], "prefetch") == 0)
+		ctl->prefetch_path = argv[optind + 1];
+	else if (argc - optind != 1 || strcmp(argv[optind], "prefetch") == 0)
 		return EXIT_USAGE;
 	*command = argv[optind];
 	if ((ctl->purge_to || ctl->purge_all) && strcmp(*command, "purge")) {
@@ -264,7 +273,7 @@ int main(int argc, char **argv)
 	struct ctl ctl = { .cache_dir = PC_DEFAULT_CACHE_DIR };
 	const struct command *cmd;
 	const char *command = NULL;
-	char *path = NULL, *reply = NULL, line[64];
+	char *path = NULL, *reply = NULL, line[320];
 	int rc;
 
 	rc = parse_args(argc, argv, &ctl, &command);
@@ -286,6 +295,14 @@ int main(int argc, char **argv)
 		ctl.socket_path = path;
 	}
 	snprintf(line, sizeof(line), "%s", command);
+	if (ctl.prefetch_path && (strlen(ctl.prefetch_path) > 240 ||
+				  strpbrk(ctl.prefetch_path, "\r\n"))) {
+		fprintf(stderr, "peercachectl: prefetch: a path of at most "
+				"240 bytes, on one line\n");
+		return EXIT_USAGE;
+	}
+	if (ctl.prefetch_path)
+		snprintf(line, sizeof(line), "prefetch %s", ctl.prefetch_path);
 	if (strcmp(command, "purge") == 0 &&
 	    purge_line(&ctl, line, sizeof(line)) < 0) {
 		rc = EXIT_USAGE;

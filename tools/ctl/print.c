@@ -260,6 +260,23 @@ int ctl_print_verify(const struct json_object *o)
 	return bad ? EXIT_PROBLEMS : EXIT_OK;
 }
 
+int ctl_print_prefetch(const struct json_object *o)
+{
+	int64_t ms = json_get_int(o, "milliseconds", 0);
+	char a[32];
+
+	printf("version %lld: %lld files, %lld chunks (%s): %lld were "
+	       "cached, %lld fetched in %lld.%03lld s\n",
+	       (long long)json_get_int(o, "version", 0),
+	       (long long)json_get_int(o, "files", 0),
+	       (long long)json_get_int(o, "chunks", 0),
+	       size_of(o, "bytes", a, sizeof(a)),
+	       (long long)json_get_int(o, "cached", 0),
+	       (long long)json_get_int(o, "fetched", 0), (long long)(ms / 1000),
+	       (long long)(ms % 1000));
+	return EXIT_OK;
+}
+
 /* rollback and unpin. */
 int ctl_print_switch(const char *command, const struct json_object *o)
 {
