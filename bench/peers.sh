@@ -14,7 +14,10 @@
 #                    chunk of the file from A's peer server, in the
 #                    manifest's order, over one keep-alive connection
 #                    (GET http://A:8081/p2p/<hex>); alternating, best of
-#                    the rounds (target: at least 0.6x of curl's speed)
+#                    the rounds (target: at least 0.6x of curl's speed);
+#                    and the fetch alone: B, empty cache, runs
+#                    `peercachectl prefetch big.bin` (every chunk from A
+#                    into its cache, no reader), timed the same way
 #   discovery        a prober on the LAN (bench/lib/disc_probe.py, written
 #                    from docs/PROTOCOL.md) times probes from the sendto()
 #                    to the first answer with a "have" bit: 1 id and 64 ids
@@ -30,7 +33,8 @@
 # printing the tables.  Nodes, mirror, prober and curl share this machine's
 # CPUs.  Prints figures and ratios, asserts nothing about time.  Needs root,
 # nginx, curl, python3.  PC_FLEET_LOG_LEVEL (info) sets the nodes' log
-# level.
+# level.  PC_PEERS_PARTS (default "empty throughput latency") runs only the
+# parts it names.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -40,6 +44,19 @@ rounds=${PC_PEERS_ROUNDS:-5}
 probes=${PC_PEERS_PROBES:-500}
 read_limit=600 # seconds a read may take before it counts as failed
 prober_addr=198.18.0.200
+parts=" ${PC_PEERS_PARTS:-empty throughput latency} "
+for part in $parts; do
+	case $part in
+	empty | throughput | latency) ;;
+	*)
+		echo "peers.sh: PC_PEERS_PARTS: unknown part '$part'" >&2
+		exit 2
+		;;
+	esac
+done
+
+# want PART: PART is one of those to run.
+want() { [[ $parts == *" $1 "* ]]; }
 
 # shellcheck source=SCRIPTDIR/lib/fleet.sh
 . "$here/lib/fleet.sh"
@@ -100,7 +117,8 @@ empty_read() {
 on_s="" off_s="" empty_probes=-
 empty_rows=()
 empty_ratios=()
-for round in $(seq "$rounds"); do
+want empty || rounds_empty=0
+for round in $(seq "${rounds_empty:-$rounds}"); do
 	echo "empty subnet, round $round of $rounds..."
 	if [ $((round % 2)) = 1 ]; then
 		empty_read on
@@ -115,17 +133,19 @@ for round in $(seq "$rounds"); do
 		"$([ $((round % 2)) = 1 ] && echo "on, off" || echo "off, on")" \
 		"$on_s" "$off_s" "$r")")
 done
-empty_median=$(printf '%s\n' "${empty_ratios[@]}" | sort -n |
+empty_median=$(printf '%s\n' "${empty_ratios[@]:-}" | sort -n |
 	awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 
 # ---- peer throughput: B reads from A through its mount vs curl from A --------
 
 a=1 b=2
 a_addr=$(pc_node_addr $a)
-echo "peer throughput: node A reads the file from the mirror..."
-fleet_node_start $a
-timed_read $a >/dev/null || fail "node A did not read the file"
-check_read "node-A" $a
+if want throughput || want latency; then
+	echo "node A reads the file from the mirror..."
+	fleet_node_start $a
+	timed_read $a >/dev/null || fail "node A did not read the file"
+	check_read "node-A" $a
+fi
 sed "s|.*|url = \"http://$a_addr:8081/p2p/&\"\noutput = \"/dev/null\"|" \
 	chunks.list >curl.list
 
@@ -151,6 +171,23 @@ mount_read() {
 	m=$s
 }
 
+# prefetch_read: node B, empty cache, prefetches the file (from A); sets p
+# (s) and p_cpu.  The bytes are checked through its mount afterwards.
+prefetch_read() {
+	local s ticks
+	fleet_node_start $b
+	ticks=$(cpu_ticks "${PC_NODE_PID[b]}")
+	s=$(timeit timeout "$read_limit" "$PEERCACHECTL" --cache-dir \
+		"${PC_NODE_CACHE[b]}" prefetch big.bin) ||
+		fail "node B did not prefetch the file"
+	p_cpu=$(awk -v t="$(($(cpu_ticks "${PC_NODE_PID[b]}") - ticks))" \
+		-v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+	check_read "node-B-prefetch" $b
+	b_from_mirror=$((b_from_mirror + $(pc_node_stat $b bytes_from_mirror)))
+	fleet_node_stop $b
+	p=$s
+}
+
 # curl_read: every chunk from A's peer server, in order, from B's LAN
 # address; prints seconds.
 curl_read() {
@@ -158,35 +195,44 @@ curl_read() {
 	timeit pc_ns_exec n$b curl -sf --max-time "$read_limit" -K curl.list
 }
 
-mount_s="" curl_s=""
+mount_s="" curl_s="" prefetch_s=""
 tp_rows=()
-for round in $(seq "$rounds"); do
+want throughput || rounds_tp=0
+for round in $(seq "${rounds_tp:-$rounds}"); do
 	echo "peer throughput, round $round of $rounds..."
 	if [ $((round % 2)) = 1 ]; then
 		mount_read
 		c=$(curl_read) || fail "curl from A's peer server failed"
+		prefetch_read
 	else
+		prefetch_read
 		c=$(curl_read) || fail "curl from A's peer server failed"
 		mount_read
 	fi
 	best mount_s "$m"
 	best curl_s "$c"
-	tp_rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %sx |' "$round" \
-		"$m" "$(rate "$file_bytes" "$m")" "$m_cpu" "$c" \
-		"$(rate "$file_bytes" "$c")" "$(ratio "$c" "$m")")")
+	best prefetch_s "$p"
+	tp_rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %sx | %sx |' \
+		"$round" "$m" "$(rate "$file_bytes" "$m")" "$m_cpu" "$p" \
+		"$(rate "$file_bytes" "$p")" "$p_cpu" "$c" \
+		"$(rate "$file_bytes" "$c")" "$(ratio "$c" "$m")" \
+		"$(ratio "$c" "$p")")")
 done
-served=$(pc_node_stat $a bytes_served_peers)
+served=-
+! want throughput || served=$(pc_node_stat $a bytes_served_peers)
 
 # ---- discovery latency --------------------------------------------------------
 
-echo "discovery latency: $probes probes of each kind..."
-fleet_node_start $b
-timed_read $b >/dev/null || fail "node B did not read the file"
-check_read "node-B-latency" $b
-pc_ns_add probe "$prober_addr/24"
+lat_rows=()
+if want latency; then
+	echo "discovery latency: $probes probes of each kind..."
+	fleet_node_start $b
+	timed_read $b >/dev/null || fail "node B did not read the file"
+	check_read "node-B-latency" $b
+	pc_ns_add probe "$prober_addr/24"
+fi
 
 # latency WHAT DEST IDS: one row of the latency table.
-lat_rows=()
 latency() {
 	local out
 	out=$(pc_ns_exec probe python3 "$here/lib/disc_probe.py" "$2" \
@@ -198,11 +244,13 @@ latency() {
 			f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"], f["answers"]
 	}')")
 }
-latency "1 id, unicast to A" "$a_addr" 1
-latency "64 ids, unicast to A" "$a_addr" 64
-latency "64 ids, broadcast (A and B have them)" 198.18.0.255 64
-fleet_node_stop $b
-fleet_node_stop $a
+if want latency; then
+	latency "1 id, unicast to A" "$a_addr" 1
+	latency "64 ids, unicast to A" "$a_addr" 64
+	latency "64 ids, broadcast (A and B have them)" 198.18.0.255 64
+	fleet_node_stop $b
+fi
+if want throughput || want latency; then fleet_node_stop $a; fi
 
 # ---- the tables -----------------------------------------------------------------
 
@@ -212,34 +260,42 @@ echo "$file_bytes-byte file of random data ($nchunks chunks); on $(nproc) CPUs:"
 echo "$(cpu_model); load average $load_before at the start, $(cut -d' ' \
 	-f1 /proc/loadavg) at the end"
 echo
-echo "Empty subnet: one node alone reads the file cold from the mirror"
-echo
-echo "| round | order | discovery on: s | discovery off: s | on / off |"
-echo "|---:|---|---:|---:|---:|"
-printf '%s\n' "${empty_rows[@]}"
-echo
-echo "  median on / off: ${empty_median}x (target <= 1.10); the node with"
-echo "  discovery on sent $empty_probes probes in its last read"
-echo
-echo "Peer throughput: node B reads the file from node A"
-echo
-echo "| round | B through its mount: s | MB/s | B's daemon CPU s | curl of every chunk from A: s | MB/s | mount / curl speed |"
-echo "|---:|---:|---:|---:|---:|---:|---:|"
-printf '%s\n' "${tp_rows[@]}"
-echo
-echo "  best of $rounds: mount $mount_s s ($(rate "$file_bytes" "$mount_s") MB/s)," \
-	"curl $curl_s s ($(rate "$file_bytes" "$curl_s") MB/s):" \
-	"$(ratio "$curl_s" "$mount_s")x of curl's speed (target >= 0.6x)"
-echo "  node A served $served bytes to its peers in all; node B took" \
-	"$b_from_mirror bytes from the mirror in all its reads (0: all from A)"
-echo
-echo "Discovery latency: from the probe's sendto() to the first answer with a"
-echo "\"have\" bit, as a neighbour sees it ($probes probes each)"
-echo
-echo "| probe | answered | p50 ms | p90 ms | p99 ms | max ms | answers |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-printf '%s\n' "${lat_rows[@]}"
-echo
+if want empty; then
+	echo "Empty subnet: one node alone reads the file cold from the mirror"
+	echo
+	echo "| round | order | discovery on: s | discovery off: s | on / off |"
+	echo "|---:|---|---:|---:|---:|"
+	printf '%s\n' "${empty_rows[@]}"
+	echo
+	echo "  median on / off: ${empty_median}x (target <= 1.10); the node with"
+	echo "  discovery on sent $empty_probes probes in its last read"
+	echo
+fi
+if want throughput; then
+	echo "Peer throughput: node B reads the file from node A"
+	echo
+	echo "| round | B through its mount: s | MB/s | B's daemon CPU s | B prefetch: s | MB/s | B's daemon CPU s | curl of every chunk from A: s | MB/s | mount / curl speed | prefetch / curl speed |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	printf '%s\n' "${tp_rows[@]}"
+	echo
+	echo "  best of $rounds: mount $mount_s s ($(rate "$file_bytes" "$mount_s") MB/s)," \
+		"prefetch $prefetch_s s ($(rate "$file_bytes" "$prefetch_s") MB/s)," \
+		"curl $curl_s s ($(rate "$file_bytes" "$curl_s") MB/s):" \
+		"mount $(ratio "$curl_s" "$mount_s")x, prefetch" \
+		"$(ratio "$curl_s" "$prefetch_s")x of curl's speed (target >= 0.6x)"
+	echo "  node A served $served bytes to its peers in all; node B took" \
+		"$b_from_mirror bytes from the mirror in all its reads (0: all from A)"
+	echo
+fi
+if want latency; then
+	echo "Discovery latency: from the probe's sendto() to the first answer with a"
+	echo "\"have\" bit, as a neighbour sees it ($probes probes each)"
+	echo
+	echo "| probe | answered | p50 ms | p90 ms | p99 ms | max ms | answers |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	printf '%s\n' "${lat_rows[@]}"
+	echo
+fi
 fleet_complaints
 if [ -n "$mismatches" ]; then
 	echo "  WRONG BYTES read in:$mismatches ($checks checks)"
