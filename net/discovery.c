@@ -1526,7 +1526,7 @@ void pc_disc_opts_defaults(struct pc_disc_opts *opts)
 		.source_burst = 200,
 		.total_rate = 1000,
 		.total_burst = 2000,
-		.silent_asks = 3,
+		.silent_asks = 1,
 		.recheck_ms = 1000,
 		.claim_window_ms = 20,
 		.claim_ttl_ms = 30000,

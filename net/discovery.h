@@ -88,7 +88,7 @@ struct pc_disc_opts {
 	unsigned total_rate;   /* packets/s for the node, default 1000 */
 	unsigned total_burst;  /* default 2000 */
 	unsigned silent_asks;  /* silent asks before presuming an empty
-				  subnet, default 3; 0 = never presume */
+				  subnet, default 1; 0 = never presume */
 	unsigned recheck_ms;   /* while presumed empty, one ask per this
 				interval still waits, default 1000; 0 = none */
 	unsigned claim_window_ms; /* default 20 */
