@@ -152,8 +152,8 @@ static void finish(struct net_prefetch_job *job)
 	r->files = job->files;
 	r->chunks = job->nrefs;
 	r->bytes = job->bytes;
-	r->seconds = (double)(uv_now(&job->net->loop) - job->started_ms) /
-		     1000.0;
+	r->seconds =
+		(double)(uv_now(&job->net->loop) - job->started_ms) / 1000.0;
 	if (r->rc == 0 && r->failed)
 		r->rc = -EIO;
 	if (job->done)
