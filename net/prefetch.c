@@ -63,8 +63,9 @@ static int add_file(struct net_prefetch_job *job, uint64_t ino)
 		job->refs = grown;
 		job->cap = cap;
 	}
-	memcpy(job->refs + job->nrefs, inode.chunks,
-	       inode.nchunks * sizeof(*inode.chunks));
+	if (inode.nchunks) /* an empty file has no list */
+		memcpy(job->refs + job->nrefs, inode.chunks,
+		       inode.nchunks * sizeof(*inode.chunks));
 	job->nrefs += inode.nchunks;
 	job->files++;
 	job->bytes += inode.size;
