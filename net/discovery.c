@@ -1527,7 +1527,7 @@ void pc_disc_opts_defaults(struct pc_disc_opts *opts)
 		.total_rate = 1000,
 		.total_burst = 2000,
 		.silent_asks = 1,
-		.recheck_ms = 1000,
+		.recheck_ms = 5000,
 		.claim_window_ms = 20,
 		.claim_ttl_ms = 30000,
 	};

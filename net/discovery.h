@@ -90,7 +90,7 @@ struct pc_disc_opts {
 	unsigned silent_asks;  /* silent asks before presuming an empty
 				  subnet, default 1; 0 = never presume */
 	unsigned recheck_ms;   /* while presumed empty, one ask per this
-				interval still waits, default 1000; 0 = none */
+				interval still waits, default 5000; 0 = none */
 	unsigned claim_window_ms; /* default 20 */
 	unsigned claim_ttl_ms;	  /* a claim's lifetime, default 30000 */
 };
