@@ -46,6 +46,10 @@
 #define WAIT_SLICE_MS 1000
 /* ... and ends after this long (or half the fetch's time left). */
 #define WAIT_MAX_MS 10000
+/* A holder at its upload limit (503) is asked again after this long, plus
+ * up to as much again at random (neighbours refused at once do not come
+ * back at once). */
+#define BUSY_RETRY_MS 50
 /* A peer GET: LAN figures, far below a mirror's. */
 #define PEER_CONNECT_MS 1000
 #define PEER_LOW_SPEED_S 3
@@ -128,6 +132,43 @@ static unsigned inflight_of(struct pc_net *net, const struct pc_disc_peer *peer)
 static int ask(struct pc_net *net, struct net_fetch *f);
 static void hint_drop(struct pc_net *net, const struct pc_hash *hash);
 
+/* The GET of @f's attempt ended without a body to keep: forget it. */
+static void get_dropped(struct net_fetch *f)
+{
+	f->peer_getting = false;
+	f->xfer = NULL; /* freed by curl_uv.c when the callback returns */
+	if (f->tmp) {
+		pc_store_tmp_abort(f->tmp);
+		f->tmp = NULL;
+	}
+}
+
+/*
+ * The holder is at its upload limit (503): look again shortly, bounded
+ * like a wait for a neighbour's download, rather than go to the mirror
+ * (in a subnet of many nodes reading one file, the first holders are
+ * busy, and each refusal would be one more mirror download).  The next
+ * look asks the subnet again and takes the least busy holder.
+ */
+static void busy_retry(struct pc_net *net, struct net_fetch *f)
+{
+	uint64_t now = uv_now(&net->loop), bound = time_left(net, f) / 2;
+	uint64_t delay = BUSY_RETRY_MS + uv_hrtime() / 1000 % BUSY_RETRY_MS;
+
+	if (bound > WAIT_MAX_MS)
+		bound = WAIT_MAX_MS;
+	if (!f->wait_end)
+		f->wait_end = now + bound;
+	if (now + delay >= f->wait_end) {
+		give_up(net, f, "the neighbours stayed busy");
+		return;
+	}
+	net->peers.busy_retries++;
+	f->from_hint = false;
+	f->wait_until = now + delay;
+	net_fetch_rearm(net, f);
+}
+
 static void peer_on_done(struct net_xfer *xfer,
 			 const struct net_xfer_result *res)
 {
@@ -144,15 +185,17 @@ static void peer_on_done(struct net_xfer *xfer,
 		hint_drop(net, &f->hash);
 		net->peers.hints_stale++;
 		f->from_hint = false;
-		f->peer_getting = false;
-		f->xfer = NULL; /* freed when this returns */
-		if (f->tmp) {
-			pc_store_tmp_abort(f->tmp);
-			f->tmp = NULL;
-		}
+		get_dropped(f);
 		memset(&f->known, 0, sizeof(f->known));
 		if (ask(net, f) < 0)
 			give_up(net, f, "cannot ask again");
+		return;
+	}
+	if (!res->err && res->status == 503) {
+		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s is busy", f->hex,
+			inet_ntoa(f->peer.addr));
+		get_dropped(f);
+		busy_retry(net, f);
 		return;
 	}
 	/* The outcome (and the ban or credit) comes via attempt_done. */

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# A holder at its upload limit answers 503; its neighbours look again a
+# moment later instead of going to the mirror.  Node 1 reads a 32 MiB file
+# from the mirror and serves one upload at a time (max_uploads = 1); node 2
+# reads the file with 8 fetches at once: most of its GETs are refused at
+# first, yet it gets every chunk from node 1 and nothing from the mirror.
+set -eu
+. "$(dirname "$0")/fixture.sh"
+peers_setup
+
+mkdir src
+pc_random src/big.bin 32M
+want=$(pc_sha src/big.bin)
+peers_serve src
+
+pc_node_start 1 -o max_uploads=1
+peers_read 1 big.bin "$want"
+mirror_bytes=$(pc_mirror_chunk_bytes)
+
+pc_node_start 2 -o max_fetches=8
+peers_read 2 big.bin "$want"
+refused=$(pc_node_stat 1 peer_refused_limit)
+retries=$(pc_node_stat 2 peer_busy_retries)
+echo "node 1 refused $refused GETs (503); node 2 looked again $retries times"
+[ "$refused" -ge 1 ] || fail "node 1 refused no GET: the test tested nothing"
+[ "$retries" -ge 1 ] || fail "node 2 counted no busy retry"
+assert_eq 0 "$(pc_node_stat 2 bytes_from_mirror)" "node 2: bytes from the mirror"
+assert_eq "$mirror_bytes" "$(pc_mirror_chunk_bytes)" "chunk bytes the mirror sent"
