@@ -379,8 +379,8 @@ struct net_peers {
 	/* A sequential reader's next chunks, for the next probe. */
 	struct pc_hash lookahead[PC_DISC_MAX_HASHES];
 	size_t nlookahead;
-	uint64_t hint_hits;   /* fetches that needed no probe (loop thread) */
-	uint64_t hints_stale; /* ... whose holder answered 404 */
+	uint64_t hint_hits;    /* fetches that needed no probe (loop thread) */
+	uint64_t hints_stale;  /* ... whose holder answered 404 */
 	uint64_t busy_retries; /* GETs refused with 503, asked again later */
 	struct pc_peer_server *server; /* NULL: peer server off */
 	struct pc_acl acl;	       /* who may talk to us */
