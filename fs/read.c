@@ -313,8 +313,9 @@ static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 
 	if (previous == chunk)
 		return;
-	if (previous + 1 != chunk) {
+	if (previous + 1 != chunk) { /* a new run announces afresh */
 		atomic_store(&of->run, 0);
+		atomic_store(&of->asked_until, 0);
 		return;
 	}
 	run = atomic_fetch_add(&of->run, 1) + 1;

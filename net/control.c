@@ -448,6 +448,28 @@ static void on_uv_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 }
 
+/* After a request: the client closing its end (EOF, an error) ends what
+ * it waits for; anything else it sends is ignored. */
+static void on_uv_read_after(uv_stream_t *stream, ssize_t nread,
+			     const uv_buf_t *buf)
+{
+	struct control_client *c =
+		container_of((uv_pipe_t *)stream, struct control_client, pipe);
+
+	(void)buf;
+	c->len = 0;
+	if (nread < 0)
+		client_close(c);
+}
+
+void control_watch_hangup(struct control_client *c)
+{
+	c->len = 0;
+	if (uv_read_start((uv_stream_t *)&c->pipe, on_uv_alloc,
+			  on_uv_read_after) < 0)
+		client_close(c);
+}
+
 static void on_uv_idle(uv_timer_t *timer)
 {
 	struct control_client *c =

@@ -80,6 +80,9 @@ void control_reply_error(struct control_client *c, const char *error);
 void control_reply_result(struct control_client *c, const char *error,
 			  void (*more)(struct control_op *, struct json *),
 			  struct control_op *op);
+/* Watches the client after its request: if it closes its end, it is
+ * closed (and what it waits for detached) at once.  For long requests. */
+void control_watch_hangup(struct control_client *c);
 /* The hold of a rollback: held, held_version, available_version. */
 void control_build_hold(struct pc_net *net, struct json *j);
 

@@ -424,7 +424,7 @@ static void on_prefetched(void *arg, const struct net_prefetch_result *r)
 	char error[128] = "";
 
 	c->prefetch = NULL;
-	if (r->rc == -EIO)
+	if (r->rc == -EIO && r->failed)
 		snprintf(error, sizeof(error),
 			 "%llu chunks could not be fetched (no source "
 			 "delivered them in time)",
@@ -459,4 +459,6 @@ void control_start_prefetch(struct control_client *c, const char *path)
 	if (!c->prefetch)
 		control_reply_error(c, rc == -ENAMETOOLONG ? "path too long"
 							   : "out of memory");
+	else
+		control_watch_hangup(c); /* a client that goes stops it */
 }

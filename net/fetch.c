@@ -5,9 +5,9 @@
  * A table keyed by hash holds one fetch per chunk being fetched; every
  * request for that hash becomes one more waiter of the same fetch, so a
  * chunk that fifty readers want crosses the network once.  A fetch tries
- * its sources in order (the mirrors, in configuration order; a peer source
- * will go first), streaming the body into a store tmp file that hashes as
- * it writes.  A source that sends wrong bytes is counted and not asked
+ * its sources in order (the LAN peers, then the mirrors in configuration
+ * order), streaming the body into a store tmp file that a worker hashes
+ * when it is complete (pc_store_tmp_commit).  A source that sends wrong bytes is counted and not asked
  * again for that chunk; a source that fails otherwise is retried after the
  * whole list, with a growing pause, while the fetch's deadline allows.
  *

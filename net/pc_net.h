@@ -1,8 +1,8 @@
 /*
  * pc_net.h - everything that talks to the network, on one libuv loop
  * thread: chunk fetches (libcurl multi driven by libuv, single flight per
- * hash, sources tried in order, SHA-256 verified while streaming into the
- * store), the head poller that installs new versions, the store's flush
+ * hash, LAN peers first, then the mirrors in order, streamed into the
+ * store and SHA-256 verified before anyone reads them), the head poller that installs new versions, the store's flush
  * timer, and the control socket.
  *
  * fs/ calls in from FUSE worker threads; every entry point below is

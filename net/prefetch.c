@@ -29,8 +29,8 @@ struct net_prefetch_job {
 	int walk_rc;
 	uint64_t version;
 	struct pc_chunk_ref *refs;
-	size_t nrefs, cap;
-	uint64_t files, bytes;
+	size_t nrefs, cap; /* the chunks not cached at the walk */
+	uint64_t files, bytes, chunks, cached; /* all under the path */
 	/* The fetches. */
 	size_t next;
 	size_t announced; /* refs before this one were in a lookahead */
@@ -49,6 +49,9 @@ static int add_file(struct net_prefetch_job *job, uint64_t ino)
 
 	if (rc < 0)
 		return rc;
+	job->files++;
+	job->bytes += inode.size;
+	job->chunks += inode.nchunks;
 	if (job->nrefs + inode.nchunks > job->cap) {
 		size_t cap = job->cap ? job->cap : 256;
 		struct pc_chunk_ref *grown;
@@ -63,12 +66,14 @@ static int add_file(struct net_prefetch_job *job, uint64_t ino)
 		job->refs = grown;
 		job->cap = cap;
 	}
-	if (inode.nchunks) /* an empty file has no list */
-		memcpy(job->refs + job->nrefs, inode.chunks,
-		       inode.nchunks * sizeof(*inode.chunks));
-	job->nrefs += inode.nchunks;
-	job->files++;
-	job->bytes += inode.size;
+	/* Only what is missing goes to the loop: no disk check there. */
+	for (uint32_t i = 0; i < inode.nchunks; i++) {
+		if (pc_store_chunk_present(job->net->store,
+					   &inode.chunks[i].hash))
+			job->cached++;
+		else
+			job->refs[job->nrefs++] = inode.chunks[i];
+	}
 	pc_inode_release(&inode);
 	return 0;
 }
@@ -101,30 +106,35 @@ static int walk(struct net_prefetch_job *job)
 	struct pc_store *store = job->net->store;
 	struct pc_store_version current;
 	struct pc_inode inode = { .ino = PC_ROOT_INO, .type = PC_ENTRY_DIR };
-	char *path = job->path, *name, *save = NULL;
+	char path[sizeof(job->path)], *name, *save = NULL;
 	int rc = pc_store_current(store, &current);
+	enum pc_entry_type type;
+	uint64_t ino;
 
 	if (rc < 0)
 		return rc == -ENOENT ? -ENODATA : rc;
 	job->version = current.version;
+	memcpy(path, job->path, sizeof(path));
 	for (name = strtok_r(path, "/", &save); name;
 	     name = strtok_r(NULL, "/", &save)) {
 		uint64_t parent = inode.ino;
 
 		if (strcmp(name, ".") == 0)
 			continue;
+		pc_inode_release(&inode);
 		if (strcmp(name, "..") == 0)
 			return -EINVAL;
-		pc_inode_release(&inode);
 		rc = pc_store_lookup(store, job->version, parent, name, &inode);
 		if (rc < 0)
 			return rc;
 	}
+	ino = inode.ino;
+	type = inode.type;
 	pc_inode_release(&inode);
-	if (inode.type == PC_ENTRY_FILE)
-		return add_file(job, inode.ino);
-	if (inode.type == PC_ENTRY_DIR)
-		return add_tree(job, inode.ino, 0);
+	if (type == PC_ENTRY_FILE)
+		return add_file(job, ino);
+	if (type == PC_ENTRY_DIR)
+		return add_tree(job, ino, 0);
 	return -EINVAL; /* a symlink: its target is the reader's business */
 }
 
@@ -151,7 +161,8 @@ static void finish(struct net_prefetch_job *job)
 	job->over = true;
 	r->version = job->version;
 	r->files = job->files;
-	r->chunks = job->nrefs;
+	r->chunks = job->chunks;
+	r->cached = job->cached;
 	r->bytes = job->bytes;
 	r->seconds =
 		(double)(uv_now(&job->net->loop) - job->started_ms) / 1000.0;
@@ -159,6 +170,11 @@ static void finish(struct net_prefetch_job *job)
 		r->rc = -EIO;
 	if (job->done)
 		job->done(job->arg, r);
+	else
+		net_log(job->net, PC_LOG_INFO,
+			"prefetch %s: its client went away; stopped with %llu "
+			"of %zu missing chunks fetched",
+			job->path, (unsigned long long)r->fetched, job->nrefs);
 	job_free(job);
 }
 
@@ -183,9 +199,14 @@ static void on_chunk(void *arg, int status)
 static void pump(struct net_prefetch_job *job)
 {
 	struct pc_net *net = job->net;
+	/* Two per transfer slot, within half the read-ahead queue: readers'
+	 * read-ahead must still find room (net_fetch_prefetch). */
 	unsigned window = 2 * (unsigned)net->cfg->max_fetches;
 	const struct pc_chunk_ref *ref;
 	bool stop;
+
+	if (window > NET_PREFETCH_QUEUE_MAX / 2)
+		window = NET_PREFETCH_QUEUE_MAX / 2;
 
 	job->pumping = true;
 	for (;;) {
@@ -204,10 +225,6 @@ static void pump(struct net_prefetch_job *job)
 			job->announced = job->next + n;
 		}
 		ref = &job->refs[job->next++];
-		if (pc_store_chunk_present(net->store, &ref->hash)) {
-			job->res.cached++;
-			continue;
-		}
 		job->inflight++;
 		if (net_fetch_background(net, ref, on_chunk, job) < 0) {
 			job->inflight--;

@@ -3,7 +3,9 @@
 # of the current version come into the cache before anyone reads them, so
 # that the mirror can go away and every file under PATH still reads, from
 # the cache alone.  What is outside PATH is not fetched.  A second
-# prefetch finds everything cached; bad paths are refused with a reason.
+# prefetch finds everything cached; bad paths are refused with a reason; a
+# client that goes away stops its prefetch.  One transfer at a time
+# (max_fetches = 1), so that the job refills its window many times.
 set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 pc_setup
@@ -17,7 +19,7 @@ pc_random src/engine/engine.bin 2M
 ln -s main.bin src/defs/link
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
-pc_mount_repo -o fetch_timeout=5s
+pc_mount_repo -o fetch_timeout=5s -o max_fetches=1
 
 # ---- usage --------------------------------------------------------------------
 expect_status 2 "usage:" "prefetch without a path" pc_ctl prefetch
@@ -57,3 +59,15 @@ fi
 # A prefetch whose chunks cannot be fetched says how many failed.
 expect_status 1 "could not be fetched" "prefetch with no source" \
 	pc_ctl prefetch engine/engine.bin
+
+# A client that goes away (here: killed after a second, the mirror still
+# down) stops its prefetch; the daemon says so once its fetches end.
+timeout 1 "$PC_BIN/peercachectl" --cache-dir "$PC_TMP/cache" prefetch engine &&
+	fail "a prefetch with no source succeeded"
+deadline=$((SECONDS + 20))
+until grep -q "prefetch engine: its client went away" "$PC_DAEMON_LOG"; do
+	[ $SECONDS -lt $deadline ] ||
+		fail "the daemon never stopped the abandoned prefetch"
+	sleep 0.2
+done
+expect_status 0 "hit rate" "stats after the abandoned prefetch" pc_ctl stats

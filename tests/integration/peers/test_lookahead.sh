@@ -6,12 +6,13 @@
 # 1. Node 1 reads a 96 MiB file (two lookahead windows) from the mirror;
 #    node 2 reads it from node 1 with far fewer probes than chunks, most
 #    of its fetches counted as hint hits, nothing from the mirror.
-# 2. A stale hint: node 3 reads the first MiB (its lookahead learns that
-#    node 1 has the rest), node 4 then reads the whole file (from node 1),
-#    node 1 purges its cache, and node 3 reads the rest within the hints'
-#    10 s: the GETs to node 1 answer 404, the fetches ask again and get
-#    every chunk from node 4.  Nothing more from the mirror, the stale
-#    hints counted, the right bytes.
+# 2. A stale hint: node 4 reads the whole file (from node 1) and stops;
+#    node 3 reads the first MiB (its lookahead learns that node 1, the
+#    only holder up, has the rest); node 4 comes back with its cache, node
+#    1 purges its own, and node 3 reads the rest within the hints' 10 s
+#    (only a restart and a purge in between): the GETs to node 1 answer
+#    404, the fetches ask again and get every chunk from node 4.  Nothing
+#    more from the mirror, the stale hints counted, the right bytes.
 set -eu
 . "$(dirname "$0")/fixture.sh"
 peers_setup
@@ -50,12 +51,14 @@ pc_node_stop 2
 
 # ---- 2: a holder that purged the chunks since ----------------------------
 
+pc_node_start 4
+peers_read 4 big.bin "$want"
+assert_eq 0 "$(pc_node_stat 4 bytes_from_mirror)" "node 4: bytes from the mirror"
+pc_node_stop 4 # its cache stays
 pc_node_start 3
 dd if="${PC_NODE_MNT[3]}/big.bin" of=/dev/null bs=1M count=1 status=none ||
 	fail "node 3 could not read the first MiB"
 pc_node_start 4
-peers_read 4 big.bin "$want"
-assert_eq 0 "$(pc_node_stat 4 bytes_from_mirror)" "node 4: bytes from the mirror"
 pc_node_ctl 1 purge --all >/dev/null || fail "purge on node 1 failed"
 peers_read 3 big.bin "$want"
 stale=$(pc_node_stat 3 discovery_hints_stale)
