@@ -5,10 +5,11 @@
  * A chunk's file is the truth about whether it is cached: readers do one
  * openat() of chunks/ab/<hex> and never touch LMDB, so a cache hit costs a
  * single syscall.  A download is written to tmp/, read back and hashed at
- * commit, checked, synced and only then renamed into chunks/, so a reader can never
- * open a partial or unverified file.  The index entry (size, last access,
- * LRU position) follows at the next flush; until then only the purge's view
- * of the chunk lags, never a reader's (and every purge flushes first).
+ * commit, checked, synced and only then renamed into chunks/, so a reader
+ * can never open a partial or unverified file.  The index entry (size, last
+ * access, LRU position) follows at the next flush; until then only the
+ * purge's view of the chunk lags, never a reader's (and every purge flushes
+ * first).
  *
  * The live usage (bytes and files in chunks/) changes exactly where files
  * do: a rename that put a new file in place adds, an unlink that removed
