@@ -3,14 +3,15 @@
  * the cache ahead of its readers (peercachectl prefetch PATH).
  *
  * A worker resolves PATH in the version current at the start and lists
- * the chunks of every file under it (the store's tree reads are LMDB read
- * transactions, not for the loop thread when the tree is large).  The
- * loop then fetches those not cached through the normal fetch path, as
- * read-ahead: readers' fetches go first, peers before the mirrors, every
- * byte verified.  At most two fetches per transfer slot are in flight, so
- * a tree of any size costs a bounded queue.  The chunks are not pinned: a
- * tree larger than the quota churns through the cache (the answer says
- * how much of it is cached at the end).  Loop thread, except the walk.
+ * the chunks of every file under it that are not cached (the store's tree
+ * reads are LMDB read transactions and the presence checks syscalls: not
+ * for the loop thread when the tree is large).  The loop then fetches
+ * them through the normal fetch path, as read-ahead: readers' fetches go
+ * first, peers before the mirrors, every byte verified.  At most two
+ * fetches per transfer slot (and half the read-ahead queue) are in flight,
+ * so a tree of any size costs a bounded queue.  The chunks are not pinned:
+ * a tree larger than the quota churns through the cache.  Loop thread,
+ * except the walk.
  */
 #include <errno.h>
 #include <stdio.h>
