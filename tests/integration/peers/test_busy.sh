@@ -2,8 +2,10 @@
 # A holder at its upload limit answers 503; its neighbours look again a
 # moment later instead of going to the mirror.  Node 1 reads a 32 MiB file
 # from the mirror and serves one upload at a time (max_uploads = 1); node 2
-# reads the file with 8 fetches at once: most of its GETs are refused at
-# first, yet it gets every chunk from node 1 and nothing from the mirror.
+# prefetches the file with 8 transfers at once (peercachectl prefetch keeps
+# 16 fetches queued; a reader's read-ahead would not reliably overlap),
+# so many of its GETs are refused at first, yet it gets every chunk from
+# node 1 and nothing from the mirror, and reads the right bytes.
 set -eu
 . "$(dirname "$0")/fixture.sh"
 peers_setup
@@ -18,6 +20,7 @@ peers_read 1 big.bin "$want"
 mirror_bytes=$(pc_mirror_chunk_bytes)
 
 pc_node_start 2 -o max_fetches=8
+pc_node_ctl 2 prefetch big.bin >/dev/null || fail "node 2: prefetch failed"
 peers_read 2 big.bin "$want"
 refused=$(pc_node_stat 1 peer_refused_limit)
 retries=$(pc_node_stat 2 peer_busy_retries)
