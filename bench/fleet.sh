@@ -48,13 +48,7 @@ read_limit=600 # seconds a reader may take before it counts as failed
 fleet_setup fleet "$build"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 
-echo "generating and publishing $file_mib MiB of random data..."
-mkdir src
-fleet_random src/big.bin "$file_mib"
-file_bytes=$(stat -c %s src/big.bin)
-file_sha=$(sha256sum <src/big.bin | cut -d' ' -f1)
-fleet_publish src
-rm -rf src # the repository holds it; tmpfs is memory
+fleet_publish_big "$file_mib" # sets file_bytes, file_sha
 link="the bridge, unlimited"
 if [ -n "$mirror_mbit" ]; then
 	tc -n "$(pc_ns mirror)" qdisc add dev eth0 root tbf \

@@ -63,13 +63,7 @@ want() { [[ $parts == *" $1 "* ]]; }
 fleet_setup peers "$build"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 
-echo "generating and publishing $file_mib MiB of random data..."
-mkdir src
-fleet_random src/big.bin "$file_mib"
-file_bytes=$(stat -c %s src/big.bin)
-file_sha=$(sha256sum <src/big.bin | cut -d' ' -f1)
-fleet_publish src
-rm -rf src # the repository holds it; tmpfs is memory
+fleet_publish_big "$file_mib" # sets file_bytes, file_sha
 fleet_chunks big.bin >chunks.list
 nchunks=$(wc -l <chunks.list)
 
@@ -155,38 +149,38 @@ cpu_ticks() {
 	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 
-# mount_read: node B, empty cache, reads the file (from A); sets m (s)
-# and m_cpu (CPU seconds B's daemon used for it).
+# b_fetch SECONDS CPU WHAT FUNCTION: node B starts with an empty cache and
+# runs FUNCTION (which gets the file from A); SECONDS and CPU become its time
+# and the CPU seconds B's daemon used meanwhile.  The bytes are checked
+# through B's mount afterwards.  (Not in a $(...) subshell: the node must
+# be known to the EXIT trap of this shell.)
 b_from_mirror=0
-mount_read() {
-	local s ticks
+b_fetch() {
+	local secs_var=$1 cpu_var=$2 what=$3 s ticks
 	fleet_node_start $b
 	ticks=$(cpu_ticks "${PC_NODE_PID[b]}")
-	s=$(timed_read $b) || fail "node B did not read the file"
-	m_cpu=$(awk -v t="$(($(cpu_ticks "${PC_NODE_PID[b]}") - ticks))" \
-		-v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
-	check_read "node-B" $b
+	s=$(timeit "$4") ||
+		fail "node B: $what failed"
+	printf -v "$cpu_var" %s "$(awk -v hz="$(getconf CLK_TCK)" \
+		-v t="$(($(cpu_ticks "${PC_NODE_PID[b]}") - ticks))" \
+		'BEGIN { printf "%.2f", t / hz }')"
+	check_read "node-B-$what" $b
 	b_from_mirror=$((b_from_mirror + $(pc_node_stat $b bytes_from_mirror)))
 	fleet_node_stop $b
-	m=$s
+	printf -v "$secs_var" %s "$s"
 }
 
-# prefetch_read: node B, empty cache, prefetches the file (from A); sets p
-# (s) and p_cpu.  The bytes are checked through its mount afterwards.
-prefetch_read() {
-	local s ticks
-	fleet_node_start $b
-	ticks=$(cpu_ticks "${PC_NODE_PID[b]}")
-	s=$(timeit timeout "$read_limit" "$PEERCACHECTL" --cache-dir \
-		"${PC_NODE_CACHE[b]}" prefetch big.bin) ||
-		fail "node B did not prefetch the file"
-	p_cpu=$(awk -v t="$(($(cpu_ticks "${PC_NODE_PID[b]}") - ticks))" \
-		-v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
-	check_read "node-B-prefetch" $b
-	b_from_mirror=$((b_from_mirror + $(pc_node_stat $b bytes_from_mirror)))
-	fleet_node_stop $b
-	p=$s
+b_cat() { timeout "$read_limit" cat "${PC_NODE_MNT[b]}/big.bin"; }
+b_prefetch() {
+	timeout "$read_limit" "$PEERCACHECTL" --cache-dir \
+		"${PC_NODE_CACHE[b]}" prefetch big.bin
 }
+
+# mount_read: B reads the file through its mount; sets m and m_cpu.
+mount_read() { b_fetch m m_cpu read b_cat; }
+
+# prefetch_read: B prefetches the file, no reader; sets p and p_cpu.
+prefetch_read() { b_fetch p p_cpu prefetch b_prefetch; }
 
 # curl_read: every chunk from A's peer server, in order, from B's LAN
 # address; prints seconds.
@@ -195,7 +189,7 @@ curl_read() {
 	timeit pc_ns_exec n$b curl -sf --max-time "$read_limit" -K curl.list
 }
 
-mount_s="" curl_s="" prefetch_s=""
+mount_s="" curl_s="" prefetch_s="" m="" m_cpu="" p="" p_cpu=""
 tp_rows=()
 want throughput || rounds_tp=0
 for round in $(seq "${rounds_tp:-$rounds}"); do

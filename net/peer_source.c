@@ -267,13 +267,20 @@ static bool pick(struct pc_net *net, const struct net_fetch *f,
 
 /* ---- hints ----------------------------------------------------------------- */
 
+/* The ways @hash may live in. */
+static struct net_hint *hint_set(struct pc_net *net, const struct pc_hash *hash)
+{
+	size_t set = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
+		     NET_HINT_SETS;
+
+	return net->peers.hints[set];
+}
+
 /* The entry on @hash, or NULL. */
 static struct net_hint *hint_lookup(struct pc_net *net,
 				    const struct pc_hash *hash)
 {
-	size_t set = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
-		     NET_HINT_SETS;
-	struct net_hint *ways = net->peers.hints[set];
+	struct net_hint *ways = hint_set(net, hash);
 
 	for (size_t w = 0; w < NET_HINT_WAYS; w++)
 		if (ways[w].at && pc_hash_equal(&ways[w].hash, hash))
@@ -286,9 +293,7 @@ static struct net_hint *hint_lookup(struct pc_net *net,
 static struct net_hint *hint_insert(struct pc_net *net,
 				    const struct pc_hash *hash)
 {
-	size_t set = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
-		     NET_HINT_SETS;
-	struct net_hint *ways = net->peers.hints[set],
+	struct net_hint *ways = hint_set(net, hash),
 			*h = hint_lookup(net, hash);
 
 	if (!h) {

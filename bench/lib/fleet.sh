@@ -15,6 +15,8 @@
 #   fleet_random FILE MIB    MIB MiB of fresh random data
 #   fleet_publish SRC        publishes SRC into $PC_TMP/repo, serves it from
 #                            the mirror and sets the nodes' default options
+#   fleet_publish_big MIB    the same for a big.bin of MIB MiB of random
+#                            data; sets file_bytes and file_sha
 #   fleet_chunks FILE        the chunk ids of FILE in the current version
 #   fleet_chunk_bytes        body bytes the mirror sent for chunks/ so far
 #                            (pc_mirror_chunk_bytes prints sums above
@@ -114,6 +116,20 @@ fleet_random() {
 	head -c "$2M" /dev/zero |
 		openssl enc -aes-128-ctr -nosalt -K "$(openssl rand -hex 16)" \
 			-iv "$(openssl rand -hex 16)" >"$1"
+}
+
+# fleet_publish_big MIB: publishes big.bin, MIB MiB of fresh random data,
+# alone; sets file_bytes and file_sha (its size and SHA-256).
+fleet_publish_big() {
+	echo "generating and publishing $1 MiB of random data..."
+	mkdir src
+	fleet_random src/big.bin "$1"
+	# shellcheck disable=SC2034 # used by the benchmarks
+	file_bytes=$(stat -c %s src/big.bin)
+	# shellcheck disable=SC2034
+	file_sha=$(sha256sum <src/big.bin | cut -d' ' -f1)
+	fleet_publish src
+	rm -rf src # the repository holds it; tmpfs is memory
 }
 
 fleet_publish() {
