@@ -2,7 +2,8 @@
 # A holder at its upload limit answers 503; its neighbours look again a
 # moment later instead of going to the mirror.  Node 1 reads a 32 MiB file
 # from the mirror and serves one upload at a time (max_uploads = 1); node 2
-# prefetches the file with 8 transfers at once (peercachectl prefetch keeps
+# prefetches the file with 8 transfers at once, node 1's link limited to
+# 100 Mbit/s so that its uploads overlap (peercachectl prefetch keeps
 # 16 fetches queued; a reader's read-ahead would not reliably overlap),
 # so many of its GETs are refused at first, yet it gets every chunk from
 # node 1 and nothing from the mirror, and reads the right bytes.
@@ -19,6 +20,11 @@ pc_node_start 1 -o max_uploads=1
 peers_read 1 big.bin "$want"
 mirror_bytes=$(pc_mirror_chunk_bytes)
 
+# Node 1's uploads must overlap: on an unlimited link each chunk can be
+# handed to the kernel before the next GET is read (no 503 at all, seen
+# under ASan).  100 Mbit/s out of node 1 keeps each upload going ~90 ms.
+tc -n "$(pc_ns n1)" qdisc add dev eth0 root tbf rate 100mbit burst 64kb \
+	latency 500ms || fail "cannot limit node 1's link"
 pc_node_start 2 -o max_fetches=8
 pc_node_ctl 2 prefetch big.bin >/dev/null || fail "node 2: prefetch failed"
 peers_read 2 big.bin "$want"
