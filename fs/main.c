@@ -2,7 +2,9 @@
  * main.c - the peercache daemon: configuration, start-up order, daemonizing
  * once the mount is ready, and orderly shutdown.
  *
- * Start-up: config → store (the cache lock refuses a second instance) →
+ * Start-up: config → the mount point (startup.c: a dead mount cleared,
+ * the cache kept out of it, created if missing) → store (the cache lock
+ * refuses a second instance) →
  * net (fetcher, head poller, control socket) → on a fresh node, the first
  * head poll, bounded by fetch_timeout, so that it mounts with its tree
  * present (a node with a cached version mounts at once) → mount.
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "startup.h"
 
 static const char usage_text[] =
 	"usage: peercache [-f] [-c CONFIG] [-o KEY=VALUE]... MOUNTPOINT\n"
@@ -416,6 +419,19 @@ out:
 	return rc;
 }
 
+/* Before anything is opened or fetched: the mount point ready, or a
+ * refusal that says why (startup.c). */
+static int prepare_mountpoint(const struct pc_config *cfg,
+			      const char *mountpoint)
+{
+	char why[1024];
+	int rc = pc_startup_prepare(mountpoint, cfg, why, sizeof(why));
+
+	if (rc < 0)
+		fprintf(stderr, "peercache: %s\n", why);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct options opts = { 0 };
@@ -433,6 +449,10 @@ int main(int argc, char **argv)
 		pc_config_print(&cfg, stdout);
 		pc_config_free(&cfg);
 		return 0;
+	}
+	if (prepare_mountpoint(&cfg, opts.mountpoint) < 0) {
+		pc_config_free(&cfg);
+		return 1;
 	}
 	if (!opts.foreground) {
 		ready_fd = daemonize();

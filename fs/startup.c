@@ -1,0 +1,399 @@
+/*
+ * startup.c - the mount point, made ready before the daemon opens its
+ * cache or fetches anything (startup.h).
+ *
+ * Three things an administrator would otherwise meet later, and worse:
+ *  - A daemon killed with SIGKILL leaves its mount behind, dead: every
+ *    access to the directory fails with ENOTCONN, and mounting again
+ *    stacks a new mount on top of it.  The dead mount is found in
+ *    /proc/self/mountinfo (type fuse.peercache, and a probe of the
+ *    directory fails with ENOTCONN) and detached, as `fusermount3 -u -z`
+ *    would.  A live peercache on the same directory is not touched: the
+ *    start is refused.  The probe runs in a child process with a deadline,
+ *    so that a hung daemon on the mount cannot hang this one.
+ *  - A cache (or control socket) inside the mount point would be opened
+ *    through the daemon's own mount once mounted: the daemon would wait on
+ *    itself (DESIGN.md, "the daemon never touches its own mount"); on
+ *    SIGTERM it hung for good unlinking its socket.  Refused at once.
+ *  - A missing mount point is created (mkdir -p), so that the daemon alone
+ *    behaves as its systemd unit does.
+ * Paths are compared after resolving symbolic links, for the part of each
+ * path that exists.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "startup.h"
+
+#define PROBE_DEADLINE_MS 5000
+/* Dead mounts stacked on one another by earlier starts, cleared at most. */
+#define MAX_DEAD_MOUNTS 16
+
+static void __attribute__((format(printf, 2, 3)))
+say(enum pc_log_level level, const char *fmt, ...)
+{
+	static const char *const names[] = { "error", "warning", "info",
+					     "debug" };
+	static const int priority[] = { 3, 4, 6, 7 };
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (getenv("JOURNAL_STREAM"))
+		fprintf(stderr, "<%d>%s\n", priority[level], line);
+	else if (level == PC_LOG_INFO)
+		fprintf(stderr, "peercache: %s\n", line);
+	else
+		fprintf(stderr, "peercache: %s: %s\n", names[level], line);
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/*
+ * @path absolute, with symbolic links resolved as far as it exists; the
+ * missing rest appended as written ("." dropped, ".." taken).  Caller
+ * frees.  NULL with errno set.
+ */
+static char *canonical_path(const char *path)
+{
+	char *resolved = realpath(path, NULL), *copy, *slash, *parent, *out;
+	const char *base;
+
+	if (resolved || errno != ENOENT)
+		return resolved;
+	copy = strdup(path);
+	if (!copy)
+		return NULL;
+	for (size_t n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+		copy[n - 1] = '\0';
+	slash = strrchr(copy, '/');
+	if (!slash) {
+		base = copy;
+		parent = canonical_path(".");
+	} else {
+		base = slash + 1;
+		*slash = '\0';
+		parent = canonical_path(slash == copy ? "/" : copy);
+	}
+	out = NULL;
+	if (!parent) {
+		/* errno from the parent */
+	} else if (strcmp(base, ".") == 0 || base[0] == '\0') {
+		out = parent;
+		parent = NULL;
+	} else if (strcmp(base, "..") == 0) {
+		slash = strrchr(parent, '/');
+		if (slash)
+			*(slash == parent ? slash + 1 : slash) = '\0';
+		out = parent;
+		parent = NULL;
+	} else if (asprintf(&out, "%s/%s", strcmp(parent, "/") ? parent : "",
+			    base) < 0) {
+		out = NULL;
+		errno = ENOMEM;
+	}
+	free(parent);
+	free(copy);
+	return out;
+}
+
+/* @inner is @outer or below it (both canonical). */
+static bool path_within(const char *inner, const char *outer)
+{
+	size_t n = strlen(outer);
+
+	if (strcmp(outer, "/") == 0)
+		return true;
+	return strncmp(inner, outer, n) == 0 &&
+	       (inner[n] == '\0' || inner[n] == '/');
+}
+
+/* ---- dead mounts ----------------------------------------------------------- */
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape_octal(char *s)
+{
+	char *out = s;
+
+	for (; *s; s++) {
+		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
+		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
+			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
+					(s[3] - '0'));
+			s += 3;
+		} else {
+			*out++ = *s;
+		}
+	}
+	*out = '\0';
+}
+
+/*
+ * The type of the topmost mount on @path (the last one listed) into
+ * @fstype: 1 if there is one, 0 if none, or a negative errno.
+ */
+static int top_mount_type(const char *path, char *fstype, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	char *line = NULL, *fields[6], *save, *dash;
+	size_t cap = 0;
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPT...] - TYPE .." */
+		dash = strstr(line, " - ");
+		if (!dash)
+			continue;
+		*dash = '\0';
+		fields[0] = strtok_r(line, " ", &save);
+		for (int i = 1; i < 5 && fields[i - 1]; i++)
+			fields[i] = strtok_r(NULL, " ", &save);
+		if (!fields[0] || !fields[4])
+			continue;
+		unescape_octal(fields[4]);
+		if (strcmp(fields[4], path) != 0)
+			continue;
+		fields[5] = strtok_r(dash + 3, " ", &save);
+		snprintf(fstype, len, "%s", fields[5] ? fields[5] : "?");
+		found = 1;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
+/* stat(@path) in a child, within PROBE_DEADLINE_MS: 0, a negative errno,
+ * or -ETIMEDOUT when the filesystem does not answer. */
+static int probe_path(const char *path)
+{
+	struct timespec pause = { 0, 10 * 1000 * 1000 };
+	struct stat st;
+	int status, waited;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0)
+		_exit(stat(path, &st) == 0 ? 0 : (errno & 0xff));
+	for (waited = 0; waited < PROBE_DEADLINE_MS; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+		nanosleep(&pause, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -ETIMEDOUT;
+}
+
+/* Where the kernel has the mount of @mountpoint: its real path, or, when
+ * a dead mount makes it unreadable, its parent's real path and its name. */
+static char *mount_path_of(const char *mountpoint)
+{
+	char *path = realpath(mountpoint, NULL), *copy, *parent, *out = NULL;
+	const char *base;
+	size_t n;
+
+	if (path || errno != ENOTCONN)
+		return path;
+	copy = strdup(mountpoint);
+	if (!copy)
+		return NULL;
+	for (n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
+		copy[n - 1] = '\0';
+	base = strrchr(copy, '/') ? strrchr(copy, '/') + 1 : copy;
+	if (base == copy) {
+		parent = realpath(".", NULL);
+	} else {
+		copy[base - copy - 1] = '\0';
+		parent = realpath(copy[0] ? copy : "/", NULL);
+	}
+	if (parent && asprintf(&out, "%s/%s", strcmp(parent, "/") ? parent : "",
+			       base) < 0)
+		out = NULL;
+	free(parent);
+	free(copy);
+	return out;
+}
+
+int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
+				size_t errlen)
+{
+	char fstype[64], *path = mount_path_of(mountpoint);
+	int rc = 0, found, probe;
+
+	if (!path) {
+		if (errno == ENOENT)
+			return 0; /* created later */
+		rc = -errno;
+		snprintf(err, errlen, "mount point %s: %s", mountpoint,
+			 strerror(errno));
+		return rc;
+	}
+	for (int cleared = 0; cleared < MAX_DEAD_MOUNTS; cleared++) {
+		found = top_mount_type(path, fstype, sizeof(fstype));
+		if (found <= 0 || strncmp(fstype, "fuse", 4) != 0)
+			break; /* nothing, or not FUSE: mounted over as ever */
+		probe = probe_path(path);
+		if (strcmp(fstype, "fuse.peercache") != 0) {
+			if (probe == -ENOTCONN) {
+				snprintf(err, errlen,
+					 "%s: a dead mount of another "
+					 "filesystem (%s) is in the way; "
+					 "clear it with: fusermount3 -u -z %s",
+					 path, fstype, path);
+				rc = -ENOTCONN;
+			}
+			break;
+		}
+		if (probe != -ENOTCONN) {
+			snprintf(err, errlen,
+				 "%s: another peercache %s there; stop it "
+				 "first",
+				 path,
+				 probe == -ETIMEDOUT ? "is mounted, hung,"
+						     : "is serving");
+			rc = -EBUSY;
+			break;
+		}
+		if (umount2(path, MNT_DETACH) < 0) {
+			rc = -errno;
+			snprintf(err, errlen,
+				 "%s: the dead mount of an earlier peercache "
+				 "is in the way and cannot be cleared (%s); "
+				 "clear it with: fusermount3 -u -z %s",
+				 path, strerror(errno), path);
+			break;
+		}
+		say(PC_LOG_WARN,
+		    "cleared the dead mount of an earlier peercache on %s "
+		    "(its daemon ended without unmounting)",
+		    path);
+	}
+	free(path);
+	return rc;
+}
+
+/* ---- cache and socket outside the mount ------------------------------------- */
+
+int pc_startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
+			   char *err, size_t errlen)
+{
+	const char *names[] = { "cache_dir", "control_socket" };
+	const char *paths[] = { cfg->cache_dir, cfg->control_socket };
+	char *mnt = canonical_path(mountpoint), *path;
+	int rc = 0;
+
+	if (!mnt) {
+		snprintf(err, errlen, "mount point %s: %s", mountpoint,
+			 strerror(errno));
+		return -errno;
+	}
+	for (size_t i = 0; rc == 0 && i < 2; i++) {
+		if (!paths[i] || !paths[i][0])
+			continue;
+		path = canonical_path(paths[i]);
+		if (!path) {
+			rc = -errno;
+			snprintf(err, errlen, "%s %s: %s", names[i], paths[i],
+				 strerror(errno));
+		} else if (path_within(path, mnt)) {
+			rc = -EINVAL;
+			snprintf(err, errlen,
+				 "%s %s is inside the mount point %s: the "
+				 "daemon would read it through its own mount "
+				 "and hang; put it outside (the default is "
+				 "%s)",
+				 names[i], paths[i], mnt,
+				 i == 0 ? PC_DEFAULT_CACHE_DIR
+					: "CACHE_DIR/control.sock");
+		} else if (i == 0 && path_within(mnt, path)) {
+			rc = -EINVAL;
+			snprintf(err, errlen,
+				 "the mount point %s is inside cache_dir %s: "
+				 "the mount would hide the cache from the "
+				 "daemon; mount it elsewhere",
+				 mnt, paths[i]);
+		}
+		free(path);
+	}
+	free(mnt);
+	return rc;
+}
+
+/* ---- a missing mount point ------------------------------------------------- */
+
+/* mkdir -p: @path's missing directories, mode 0755. */
+static int make_dirs(char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	if (errno != ENOENT)
+		return -errno;
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+			int rc = -errno;
+
+			*p = '/';
+			return rc;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 1;
+}
+
+int pc_startup_make_mountpoint(const char *mountpoint, char *err, size_t errlen)
+{
+	char *path = canonical_path(mountpoint);
+	int rc;
+
+	if (!path) {
+		snprintf(err, errlen, "mount point %s: %s", mountpoint,
+			 strerror(errno));
+		return -errno;
+	}
+	rc = make_dirs(path);
+	if (rc == -ENOTDIR)
+		snprintf(err, errlen, "mount point %s: not a directory",
+			 mountpoint);
+	else if (rc < 0)
+		snprintf(err, errlen, "cannot create the mount point %s: %s",
+			 path, strerror(-rc));
+	else if (rc == 1)
+		say(PC_LOG_INFO, "created the mount point %s", path);
+	free(path);
+	return rc < 0 ? rc : 0;
+}
+
+int pc_startup_prepare(const char *mountpoint, const struct pc_config *cfg,
+		       char *err, size_t errlen)
+{
+	int rc = pc_startup_clear_dead_mount(mountpoint, err, errlen);
+
+	if (rc == 0)
+		rc = pc_startup_check_paths(mountpoint, cfg, err, errlen);
+	if (rc == 0)
+		rc = pc_startup_make_mountpoint(mountpoint, err, errlen);
+	return rc;
+}
