@@ -428,7 +428,13 @@ static bool check_mirror(struct target *t, const struct pc_config *cfg,
 		snprintf(errbuf, sizeof(errbuf), "%s",
 			 curl_easy_strerror(code));
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-	failed = b->too_large ? STAGE_HTTP : failed_stage(easy, code, https);
+	/* A file:// mirror has no network steps: whatever failed, reading
+	 * its head did (a missing directory is CURLE_FILE_COULDNT_READ_FILE,
+	 * with no connect time, which failed_stage() would take for a
+	 * connection that was never made). */
+	failed = b->too_large || (file && code != CURLE_OK)
+			 ? STAGE_HTTP
+			 : failed_stage(easy, code, https);
 	url_host(proxied ? cfg->proxy : mirror, host, sizeof(host));
 	if (!file)
 		network_steps(t, easy, host, failed, https, proxied, true,
@@ -695,9 +701,10 @@ int ctl_check(const struct ctl *ctl)
 		rc = EXIT_FAILED;
 	} else {
 		run_checks(r, ctl, &cfg, daemon_up);
-		rc = r->failed == 0  ? EXIT_OK
-		     : r->mirrors_ok ? EXIT_PROBLEMS
-				     : EXIT_NO_MIRROR;
+		/* No valid head is exit 6 even if no step said FAILED. */
+		rc = r->mirrors_ok == 0 ? EXIT_NO_MIRROR
+		     : r->failed	? EXIT_PROBLEMS
+					: EXIT_OK;
 		if (ctl->json)
 			print_json(r, rc);
 		else
