@@ -160,6 +160,7 @@ static int load_sources(const struct ctl *ctl, struct pc_config *cfg,
 			struct report *r, bool *daemon_up, char *err,
 			size_t errlen)
 {
+	const char *fallback;
 	char *reply = NULL;
 	int rc;
 
@@ -173,10 +174,12 @@ static int load_sources(const struct ctl *ctl, struct pc_config *cfg,
 		return rc;
 	}
 	free(reply);
+	fallback =
+		ctl->instance_config ? ctl->instance_config : PC_DEFAULT_CONFIG;
 	snprintf(r->origin, sizeof(r->origin), "%s%s",
-		 ctl->config_path ? ctl->config_path : PC_DEFAULT_CONFIG,
+		 ctl->config_path ? ctl->config_path : fallback,
 		 ctl->noverrides ? " with -o overrides" : "");
-	return ctl_load_config(ctl, PC_DEFAULT_CONFIG, cfg, err, errlen);
+	return ctl_load_config(ctl, fallback, cfg, err, errlen);
 }
 
 /* ---- one transfer ------------------------------------------------------------- */

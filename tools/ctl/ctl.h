@@ -27,6 +27,8 @@ enum exit_code {
 };
 
 #define CTL_MAX_OVERRIDES 64
+/* Where peercache@NAME.service finds NAME.conf and NAME.env. */
+#define CTL_CONFIG_DIR "/etc/peercache"
 
 /* The command line; read-only once parsed. */
 struct ctl {
@@ -34,7 +36,10 @@ struct ctl {
 	bool socket_given;	 /* --socket */
 	const char *cache_dir;	 /* --cache-dir, or the default */
 	bool cache_dir_given;
-	const char *config_path;		  /* -c, or NULL */
+	const char *config_path;     /* -c, or NULL */
+	const char *instance;	     /* -i NAME, or NULL */
+	const char *instance_config; /* the configuration of the instance
+					found (instances.c), or NULL */
 	const char *overrides[CTL_MAX_OVERRIDES]; /* -o KEY=VALUE */
 	size_t noverrides;
 	bool json;
@@ -57,6 +62,32 @@ int ctl_ask(const char *socket_path, const char *command, int timeout_ms,
 	    char **reply);
 /* The connect error means that no daemon is there (not: it refused). */
 bool ctl_daemon_absent(int rc);
+
+/* ---- instances.c ------------------------------------------------------------ */
+
+/* A daemon of this host: an instance of peercache@NAME.service, or the
+ * daemon of /etc/peercache/peercache.conf (name NULL).  Owned strings. */
+struct ctl_instance {
+	char *name;
+	char *config;	 /* its configuration file */
+	char *cache_dir; /* as the daemon has it */
+	char *socket;	 /* its control socket */
+};
+
+/* Every instance of the host, sorted by name; free with
+ * ctl_instances_free().  0 or -ENOMEM. */
+int ctl_find_instances(struct ctl_instance **items, size_t *count);
+void ctl_instances_free(struct ctl_instance *items, size_t count);
+/* The instance NAME ("peercache": the daemon of peercache.conf); -ENOENT
+ * if it has neither a configuration nor a cache, -EINVAL for a bad name. */
+int ctl_instance_named(const char *name, struct ctl_instance *in);
+/* The daemon that runs with @config: peercache@NAME.service for
+ * /etc/peercache/NAME.conf (unless only a daemon started by hand with the
+ * file answers), else the file's own cache_dir and control_socket. */
+int ctl_instance_of_config(const char *config, struct ctl_instance *in);
+void ctl_instance_free(struct ctl_instance *in);
+/* Its name for people: NAME, or "peercache" for the default. */
+const char *ctl_instance_label(const struct ctl_instance *in);
 
 /* ---- config (main.c) --------------------------------------------------------- */
 

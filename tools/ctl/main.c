@@ -19,8 +19,8 @@
 #include "pc_util.h"
 
 static const char usage_text[] =
-	"usage: peercachectl [--socket PATH | --cache-dir DIR] [-c CONFIG]\n"
-	"                    [-o KEY=VALUE]... [--json] COMMAND\n"
+	"usage: peercachectl [-i NAME | --socket PATH | --cache-dir DIR]\n"
+	"                    [-c CONFIG] [-o KEY=VALUE]... [--json] COMMAND\n"
 	"\n"
 	"Commands:\n"
 	"  status    version, age, up_to_date / stale / failing / offline\n"
@@ -43,12 +43,16 @@ static const char usage_text[] =
 	"  unpin     release the hold: back to the newest version\n"
 	"  check     test the mirrors, the proxy and the LAN, step by step\n"
 	"\n"
+	"  -i NAME          the instance peercache@NAME (" CTL_CONFIG_DIR "/\n"
+	"                   NAME.conf); without -i, --socket, --cache-dir\n"
+	"                   or -c: the one instance of this host (several:\n"
+	"                   they are listed)\n"
 	"  --socket PATH    the daemon's control socket\n"
-	"  --cache-dir DIR  use DIR/control.sock and DIR's index (default\n"
-	"                   " PC_DEFAULT_CACHE_DIR ")\n"
-	"  -c CONFIG        the daemon's configuration file, for check (and\n"
-	"                   the quota of an offline stats); default: ask\n"
-	"                   the daemon, else " PC_DEFAULT_CONFIG "\n"
+	"  --cache-dir DIR  use DIR/control.sock and DIR's index\n"
+	"  -c CONFIG        the daemon's configuration file: the instance\n"
+	"                   that runs with it, and the sources for check\n"
+	"                   (and the quota of an offline stats); default:\n"
+	"                   ask the daemon, else its configuration file\n"
 	"  -o KEY=VALUE     a configuration override, as for peercache\n"
 	"  --json           print the answer as JSON\n"
 	"\n"
@@ -213,6 +217,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 		{ "socket", required_argument, NULL, 's' },
 		{ "cache-dir", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "instance", required_argument, NULL, 'i' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "to", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
@@ -221,7 +226,8 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:i:o:h", longopts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 's':
 			ctl->socket_path = optarg;
@@ -233,6 +239,9 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 			break;
 		case 'c':
 			ctl->config_path = optarg;
+			break;
+		case 'i':
+			ctl->instance = optarg;
 			break;
 		case 'o':
 			if (ctl->noverrides == CTL_MAX_OVERRIDES)
@@ -264,13 +273,91 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 		fprintf(stderr, "peercachectl: --to and --all are for purge\n");
 		return EXIT_USAGE;
 	}
+	if (ctl->instance && (ctl->socket_given || ctl->cache_dir_given)) {
+		fprintf(stderr, "peercachectl: -i NAME, or --socket / "
+				"--cache-dir, not both\n");
+		return EXIT_USAGE;
+	}
 	return 0;
+}
+
+/* "  NAME  CONFIG (cache CACHE_DIR)" for each instance, on stderr. */
+static void list_instances(const struct ctl_instance *items, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		fprintf(stderr, "  %-20s %s (cache %s)\n",
+			ctl_instance_label(&items[i]), items[i].config,
+			items[i].cache_dir);
+}
+
+/*
+ * The daemon to ask when neither --socket nor --cache-dir named it: -i
+ * NAME, the instance that runs with -c CONFIG, or the one instance of the
+ * host (instances.c).  Fills @chosen (the caller frees it) and points
+ * @ctl at it; else says why, and returns the exit code.
+ */
+static int choose_instance(struct ctl *ctl, struct ctl_instance *chosen)
+{
+	struct ctl_instance *items = NULL;
+	size_t count = 0;
+	int rc;
+
+	if (ctl->instance) {
+		rc = ctl_instance_named(ctl->instance, chosen);
+	} else if (ctl->config_path) {
+		rc = ctl_instance_of_config(ctl->config_path, chosen);
+	} else {
+		rc = ctl_find_instances(&items, &count);
+		if (rc == 0 && count == 1) {
+			*chosen = items[0];
+			memset(&items[0], 0, sizeof(items[0]));
+		}
+	}
+	if (rc == -ENOMEM) {
+		fprintf(stderr, "peercachectl: out of memory\n");
+		rc = EXIT_FAILED;
+	} else if (rc < 0) {
+		fprintf(stderr,
+			"peercachectl: -i %s: no such instance "
+			"(no " CTL_CONFIG_DIR
+			"/%s.conf, no cache " PC_DEFAULT_CACHE_DIR "/%s)\n",
+			ctl->instance, ctl->instance, ctl->instance);
+		rc = EXIT_USAGE;
+		if (ctl_find_instances(&items, &count) == 0 && count) {
+			fprintf(stderr, "the instances of this host:\n");
+			list_instances(items, count);
+		}
+	} else if (!ctl->instance && !ctl->config_path && count == 0) {
+		fprintf(stderr, "peercachectl: no peercache instance on this "
+				"host (no "
+				"configuration in " CTL_CONFIG_DIR
+				", no cache in " PC_DEFAULT_CACHE_DIR "); name "
+				"the "
+				"daemon with -i NAME, -c CONFIG, --cache-dir "
+				"DIR or "
+				"--socket PATH\n");
+		rc = EXIT_FAILED;
+	} else if (!ctl->instance && !ctl->config_path && count > 1) {
+		fprintf(stderr,
+			"peercachectl: %zu peercache instances on this host; "
+			"name one with -i NAME (or --cache-dir DIR):\n",
+			count);
+		list_instances(items, count);
+		rc = EXIT_USAGE;
+	} else {
+		ctl->socket_path = chosen->socket;
+		ctl->cache_dir = chosen->cache_dir;
+		ctl->instance_config = chosen->config;
+	}
+	ctl_instances_free(items, count);
+	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	static const char not_running[] = " (is the daemon running?)";
 	struct ctl ctl = { .cache_dir = PC_DEFAULT_CACHE_DIR };
+	struct ctl_instance chosen = { 0 };
 	const struct command *cmd;
 	const char *command = NULL;
 	char *path = NULL, *reply = NULL, line[320];
@@ -289,6 +376,11 @@ int main(int argc, char **argv)
 			command);
 		return EXIT_USAGE;
 	}
+	if (!ctl.socket_path && !ctl.cache_dir_given) {
+		rc = choose_instance(&ctl, &chosen);
+		if (rc)
+			goto out;
+	}
 	if (!ctl.socket_path) {
 		if (asprintf(&path, "%s/control.sock", ctl.cache_dir) < 0)
 			return EXIT_FAILED;
@@ -299,7 +391,8 @@ int main(int argc, char **argv)
 				  strpbrk(ctl.prefetch_path, "\r\n"))) {
 		fprintf(stderr, "peercachectl: prefetch: a path of at most "
 				"240 bytes, on one line\n");
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
+		goto out;
 	}
 	if (ctl.prefetch_path)
 		snprintf(line, sizeof(line), "prefetch %s", ctl.prefetch_path);
@@ -328,7 +421,9 @@ int main(int argc, char **argv)
 			rc = report(&ctl, command, reply);
 		}
 	}
+out:
 	free(reply);
 	free(path);
+	ctl_instance_free(&chosen);
 	return rc;
 }
