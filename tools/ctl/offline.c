@@ -57,6 +57,7 @@ static void write_stats(struct json_writer *w, struct pc_store *store,
 	struct pc_store_usage usage = { 0, 0 };
 	struct pc_store_version v;
 
+	jw_str(w, "status", "offline");
 	jw_int(w, "version",
 	       pc_store_current(store, &v) == 0 ? (int64_t)v.version : 0);
 	pc_store_usage(store, &usage);

@@ -190,6 +190,7 @@ int ctl_print_stats(const struct json_object *o)
 		printf("daemon:             running for %s\n",
 		       ctl_duration(json_get_int(o, "uptime", 0), buf,
 				    sizeof(buf)));
+	printf("status:             %s\n", text_or(o, "status", "unknown"));
 	printf("version:            %lld\n",
 	       (long long)json_get_int(o, "version", 0));
 	print_cache(o);

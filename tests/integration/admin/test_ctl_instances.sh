@@ -8,7 +8,8 @@
 #    do -i av-updates and -c /etc/peercache/av-updates.conf;
 #  - two (the second with its own CACHE_DIR in engines.env): a plain
 #    command lists both and exits 2; -i and -c pick each one; a stopped one
-#    is read from its own cache (offline); -i of an unknown name lists them.
+#    is read from its own cache (offline); -i of an unknown name lists them;
+#  - `stats --json` carries the status word (up_to_date, offline).
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/scratch.sh"
@@ -62,6 +63,10 @@ for how in "" "-i av-updates" "-c /etc/peercache/av-updates.conf"; do
 	expect_status 0 "repository:  av-updates" "status $how (one instance)" \
 		"$CTL" $how status
 done
+json=$("$CTL" stats --json)
+assert_contains "$json" '{"status":"up_to_date",' "stats --json (one instance)"
+python3 -c 'import json, sys; json.loads(sys.argv[1])' "$json" ||
+	fail "stats --json is not JSON: $json"
 
 # --- two instances, one with its own CACHE_DIR --------------------------------------
 mv /etc/peercache/engines.conf.off /etc/peercache/engines.conf
@@ -90,5 +95,7 @@ pc_unit_stop peercache@engines
 expect_status 1 "not running" "status of a stopped instance" "$CTL" -i engines status
 assert_contains "$PC_OUT" "repository:  engines" "status of a stopped instance"
 assert_contains "$PC_OUT" "/var/cache/engines-cache/control.sock" "status of a stopped instance"
+json=$("$CTL" -i engines stats --json)
+assert_contains "$json" '"status":"offline"' "stats --json of a stopped instance"
 pc_unit_stop peercache@av-updates
 echo "ok: none, one and two instances found; -i and -c pick them"
