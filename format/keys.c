@@ -67,6 +67,18 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *pkey,
 	int fd, ok;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	if (fd < 0 && errno == ENOENT) {
+		/* The usual first stumble: /etc/peercache not made yet. */
+		const char *slash = strrchr(path, '/');
+		int dirlen = slash && slash > path ? (int)(slash - path) : 1;
+		const char *dir = slash ? path : ".";
+
+		return pc_fmt_err(-ENOENT, err, errlen,
+				  "cannot create %s: the directory %.*s does "
+				  "not exist (create it first, e.g. install "
+				  "-d -m 0755 %.*s)",
+				  path, dirlen, dir, dirlen, dir);
+	}
 	if (fd < 0)
 		return pc_fmt_err(-errno, err, errlen, "%s: %s", path,
 				  strerror(errno));
