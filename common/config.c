@@ -413,3 +413,20 @@ void pc_config_free(struct pc_config *cfg)
 	free(cfg->control_group);
 	memset(cfg, 0, sizeof(*cfg));
 }
+
+bool pc_config_key_info(size_t i, struct pc_config_key_info *info)
+{
+	static const char *const kinds[] = {
+		[KEY_STRING] = "text",	       [KEY_LIST] = "list",
+		[KEY_DURATION] = "duration",   [KEY_COUNT] = "count",
+		[KEY_LOGLEVEL] = "level",      [KEY_BOOL] = "on/off",
+		[KEY_MILLIS] = "milliseconds", [KEY_SIZE] = "size",
+	};
+
+	if (i >= sizeof(keys) / sizeof(keys[0]))
+		return false;
+	info->name = keys[i].name;
+	info->fallback = keys[i].fallback;
+	info->kind = kinds[keys[i].type];
+	return true;
+}

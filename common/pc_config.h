@@ -91,4 +91,16 @@ int pc_config_finish(struct pc_config *cfg, char *err, size_t errlen);
 void pc_config_print(const struct pc_config *cfg, void *out /* FILE * */);
 void pc_config_free(struct pc_config *cfg);
 
+/* One key of the table, for generated documentation and tests (man/). */
+struct pc_config_key_info {
+	const char *name;
+	const char *fallback; /* the default as text; NULL: none */
+	const char *kind;     /* "text", "list" (repeatable), "duration",
+				 "count", "level", "on/off", "milliseconds",
+				 "size" */
+};
+/* The key number @i (0, 1, ...) in the table's order; false past the
+ * last.  Borrowed, static strings. */
+bool pc_config_key_info(size_t i, struct pc_config_key_info *info);
+
 #endif /* PC_CONFIG_H */

@@ -11,6 +11,7 @@ libfuse3-dev fuse3 libcurl4-openssl-dev liblmdb-dev lmdb-utils libssl-dev
 libuv1-dev libmicrohttpd-dev libinih-dev libcmocka-dev libsystemd-dev
 nginx-light curl openssl iproute2 util-linux procps psmisc python3
 attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils
+scdoc man-db bash-completion debhelper dpkg-dev fakeroot lintian
 "
 
 missing=""

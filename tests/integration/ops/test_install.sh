@@ -2,7 +2,7 @@
 # `make install` is `cmake --install` of the build: into a DESTDIR it puts
 # exactly the expected files (three binaries, the systemd units, the
 # tmpfiles.d entry, the sample configuration and environment files, the
-# docs), the units name the installed binaries and docs, the tmpfiles
+# docs, the man pages, the bash completions), the units name the installed binaries and docs, the tmpfiles
 # entry creates the cache directory, and the installed binaries run.
 # The build under test is the one CTest runs from (PC_BIN/..): nothing is
 # built here.
@@ -26,6 +26,9 @@ TMPFILESDIR=$(cache_var PC_TMPFILESDIR)
 DOCDIR=$(cache_var CMAKE_INSTALL_DOCDIR)
 DATAROOTDIR=$(cache_var CMAKE_INSTALL_DATAROOTDIR)
 DOCDIR=${DOCDIR:-${DATAROOTDIR:-share}/doc/peercache}
+MANDIR=$(cache_var CMAKE_INSTALL_MANDIR)
+MANDIR=${MANDIR:-${DATAROOTDIR:-share}/man}
+COMPLETIONSDIR=$(cache_var PC_COMPLETIONS_DIR)
 [ -n "$PREFIX" ] && [ -n "$UNITDIR" ] && [ -n "$TMPFILESDIR" ] &&
 	[ -n "$DOCDIR" ] ||
 	fail "install locations missing from $CACHE: prefix '$PREFIX', units '$UNITDIR', tmpfiles '$TMPFILESDIR', docs '$DOCDIR'"
@@ -51,8 +54,16 @@ DESTDIR="$DEST" cmake --install "$BUILD_DIR" >install.log 2>&1 ||
 	done
 	echo "$PREFIX/$TMPFILESDIR/peercache.conf"
 	for f in README.md ADMIN.md FORMAT.md CONTROL.md PROTOCOL.md peercachectl.md \
-		peercache.conf.example peercache.env.example publish.env.example; do
+		BENCHMARKS.md peercache.conf.example peercache.env.example \
+		publish.env.example; do
 		echo "$PREFIX/$DOCDIR/$f"
+	done
+	for f in man8/peercache.8 man8/peercachectl.8 man1/peercache-publish.1 \
+		man5/peercache.conf.5; do
+		echo "$PREFIX/$MANDIR/$f"
+	done
+	for f in peercachectl peercache-publish; do
+		echo "$PREFIX/$COMPLETIONSDIR/$f"
 	done
 } | sed 's#//*#/#g' | sort >expected.list
 (cd "$DEST" && find . \( -type f -o -type l \) | sed 's#^\.##' | sort) >actual.list
