@@ -7,12 +7,13 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 TSAN_BUILD ?= build-tsan
 FUZZ_BUILD ?= build-fuzz
+DEB_BUILD  ?= build-deb
 JOBS       ?= $(shell nproc)
 PREFIX     ?= /usr/local
 CMAKE_FLAGS ?=
 
 .PHONY: all build deps test test-unit test-asan test-tsan test-fuzz demo bench \
-	format format-check install clean
+	format format-check install deb clean
 
 all: build
 
@@ -72,5 +73,23 @@ format-check:
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
 
+# The Debian package: $(DEB_BUILD)/peercache_VERSION_ARCH.deb, built by
+# debhelper (debian/) from a copy of the tree, so that the tree itself
+# stays clean.  The copy keeps its files' times and the CMake build
+# directory ($(DEB_BUILD)/obj) is kept, so a second `make deb` compiles
+# only what changed.  Then lintian checks it (debian/*lintian-overrides
+# say why a tag is accepted).
+deb:
+	rm -rf $(DEB_BUILD)/src
+	mkdir -p $(DEB_BUILD)/src
+	tar -c --exclude-vcs --exclude='./build*' --exclude=./demo \
+		--exclude='./obj-*' -f - . | tar -x -C $(DEB_BUILD)/src -f -
+	rm -f $(DEB_BUILD)/peercache_*
+	cd $(DEB_BUILD)/src && PC_DEB_OBJDIR=$(abspath $(DEB_BUILD))/obj \
+		dpkg-buildpackage -b -us -uc -nc
+	lintian --fail-on error,warning --info --display-info \
+		$(DEB_BUILD)/peercache_*.changes
+	@ls $(DEB_BUILD)/peercache_*.deb
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) $(FUZZ_BUILD) $(DEB_BUILD)
