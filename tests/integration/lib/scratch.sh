@@ -9,6 +9,7 @@
 #
 #   pc_scratch_isolate "$@"    re-exec in a private mount namespace (first
 #                              statement, before pc_setup)
+#   pc_scratch_isolate_net "$@"  the same, and a network namespace of its own
 #   pc_scratch_overlay DIR...  after pc_setup: overlay each DIR (which
 #                              must exist on the host)
 
@@ -17,6 +18,16 @@ pc_scratch_isolate() {
 		export PC_SCRATCH_ISOLATED=1
 		exec unshare --mount --propagation private -- bash "$0" "$@"
 	fi
+}
+
+# The same, in a network namespace of its own too (loopback only), for a
+# test whose daemons listen on the default ports.
+pc_scratch_isolate_net() {
+	if [ "${PC_SCRATCH_ISOLATED:-}" != 1 ]; then
+		export PC_SCRATCH_ISOLATED=1
+		exec unshare --mount --net --propagation private -- bash "$0" "$@"
+	fi
+	ip link set lo up
 }
 
 pc_scratch_overlay() {
