@@ -62,16 +62,17 @@ say(enum pc_log_level level, const char *fmt, ...)
 /* ---- paths ------------------------------------------------------------------ */
 
 /*
- * @path absolute, with symbolic links resolved as far as it exists; the
- * missing rest appended as written ("." dropped, ".." taken).  Caller
- * frees.  NULL with errno set.
+ * @path absolute, with symbolic links resolved as far as it exists (and
+ * up to a dead mount, whose directory fails with ENOTCONN); the rest
+ * appended as written ("." dropped, ".." taken).  Caller frees.  NULL with
+ * errno set.
  */
 static char *canonical_path(const char *path)
 {
 	char *resolved = realpath(path, NULL), *copy, *slash, *parent, *out;
 	const char *base;
 
-	if (resolved || errno != ENOENT)
+	if (resolved || (errno != ENOENT && errno != ENOTCONN))
 		return resolved;
 	copy = strdup(path);
 	if (!copy)
@@ -200,45 +201,13 @@ static int probe_path(const char *path)
 	return -ETIMEDOUT;
 }
 
-/* Where the kernel has the mount of @mountpoint: its real path, or, when
- * a dead mount makes it unreadable, its parent's real path and its name. */
-static char *mount_path_of(const char *mountpoint)
-{
-	char *path = realpath(mountpoint, NULL), *copy, *parent, *out = NULL;
-	const char *base;
-	size_t n;
-
-	if (path || errno != ENOTCONN)
-		return path;
-	copy = strdup(mountpoint);
-	if (!copy)
-		return NULL;
-	for (n = strlen(copy); n > 1 && copy[n - 1] == '/'; n--)
-		copy[n - 1] = '\0';
-	base = strrchr(copy, '/') ? strrchr(copy, '/') + 1 : copy;
-	if (base == copy) {
-		parent = realpath(".", NULL);
-	} else {
-		copy[base - copy - 1] = '\0';
-		parent = realpath(copy[0] ? copy : "/", NULL);
-	}
-	if (parent && asprintf(&out, "%s/%s", strcmp(parent, "/") ? parent : "",
-			       base) < 0)
-		out = NULL;
-	free(parent);
-	free(copy);
-	return out;
-}
-
 int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
 				size_t errlen)
 {
-	char fstype[64], *path = mount_path_of(mountpoint);
+	char fstype[64], *path = canonical_path(mountpoint);
 	int rc = 0, found, probe;
 
 	if (!path) {
-		if (errno == ENOENT)
-			return 0; /* created later */
 		rc = -errno;
 		snprintf(err, errlen, "mount point %s: %s", mountpoint,
 			 strerror(errno));
