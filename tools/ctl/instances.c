@@ -326,7 +326,8 @@ int ctl_find_instances(struct ctl_instance **items, size_t *count)
 		ctl_instances_free(l.items, l.count);
 		return rc;
 	}
-	qsort(l.items, l.count, sizeof(*l.items), compare_names);
+	if (l.count > 1)
+		qsort(l.items, l.count, sizeof(*l.items), compare_names);
 	*items = l.items;
 	*count = l.count;
 	return 0;

@@ -57,8 +57,9 @@ static const char usage_text[] =
 	"  --json           print the answer as JSON\n"
 	"\n"
 	"Exit status: 0 ok (status: up to date); 1 the daemon could not be\n"
-	"asked or the command failed (status: offline); 2 usage; 3 status:\n"
-	"stale; 4 status: failing or starting; 5 check: a step failed but\n"
+	"asked or the command failed (status: offline), or no instance; 2\n"
+	"usage, or several instances and no -i; 3 status: stale; 4\n"
+	"status: failing or starting; 5 check: a step failed but\n"
 	"a mirror serves a valid head, verify: bad chunks were removed;\n"
 	"6 check: no mirror serves a valid head.\n";
 

@@ -12,7 +12,8 @@
 #   PC_UNIT_DIR                   the directory of the unit files
 #   pc_unit_start UNIT            e.g. peercache@av-updates(.service);
 #                                 fails the test if the service fails
-#   pc_unit_stop UNIT             SIGTERM, then ExecStopPost=
+#   pc_unit_stop UNIT             SIGTERM, then ExecStopPost=; fails the
+#                                 test on a sanitizer report in its log
 #   pc_unit_status UNIT           "Active: active (running)" or "inactive
 #                                 (dead)", and the last STATUS= line
 #   pc_unit_log UNIT              what the service wrote (its journal)
@@ -231,6 +232,10 @@ pc_unit_stop() {
 		kill -0 "$pid" 2>/dev/null && fail "$UNIT_NAME did not stop on SIGTERM"
 		wait "$pid" 2>/dev/null || true
 		rm -f "$UNIT_STATE/pid"
+	fi
+	if grep -qE 'Sanitizer|runtime error' "$UNIT_STATE/log" 2>/dev/null; then
+		fail "$UNIT_NAME: a sanitizer report in its log:
+$(grep -E -A40 'ERROR: [A-Za-z]+Sanitizer|runtime error' "$UNIT_STATE/log" | head -80)"
 	fi
 	unit_environment
 	unit_run_lines ExecStopPost || true
