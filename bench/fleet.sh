@@ -32,6 +32,8 @@
 # N Mbit/s (tc tbf on its link), as a site's WAN link would.  Prints figures and ratios, asserts nothing about time.
 # Needs root (mounts, namespaces), nginx, python3.  PC_FLEET_LOG_LEVEL
 # (info) sets the nodes' log level, e.g. debug to investigate.
+# PC_BENCH_RESULTS=FILE appends the origin ratios (with peers) to FILE for
+# bench/fastpath.sh.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -143,6 +145,8 @@ for n in $fleet_sizes; do
 		echo "$n nodes, $pattern: mirror only..."
 		run_fleet mirror "$n" "$pattern"
 		m_s=$run_s m_origin=$run_origin
+		result "fleet.$n.$pattern.origin_ratio" \
+			"$(ratio "$p_origin" "$file_bytes")"
 		rows+=("$(printf '| %2d | %-9s | %8s | %5s | %8s | %5s | %5sx | %9s | %9s | %3s/%-3s |' \
 			"$n" "$pattern" "$p_s" "$(ratio "$p_origin" "$file_bytes")" \
 			"$m_s" "$(ratio "$m_origin" "$file_bytes")" \

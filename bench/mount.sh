@@ -4,29 +4,39 @@
 #
 # One nginx on loopback serves both a published repository (repo/, the
 # mirror) and the source tree it was published from (src/, with directory
-# listings for the HTTP file systems).  The source is a file of fresh random
-# data (1 GiB; incompressible, no duplicate chunks) and a tree of small
-# files (2,000 of 4-200 KiB, one chunk each).  Every cold figure starts
-# after `echo 3 > /proc/sys/vm/drop_caches`, so nginx reads from the disk
-# for peercache and its baseline alike.  Every figure is the best of two
-# rounds (PC_BENCH_ROUNDS): the disk of a virtual machine is noisy.
+# listings for the HTTP file systems), both on tmpfs (PC_BENCH_MIRROR_DIR,
+# /dev/shm), so that every baseline is the network and not the disk.  The
+# nodes' caches are on the disk (PC_BENCH_DIR, /var/tmp), and once on
+# tmpfs, to show the pipeline alone.  The source is a file of fresh random
+# data (1 GiB; incompressible, no duplicate chunks), a tree of small files
+# (2,000 of 4-200 KiB, one chunk each) and a 300 MiB file for fio.  Every
+# cold figure starts after `echo 3 > /proc/sys/vm/drop_caches` (which
+# leaves tmpfs alone).  Every figure is the best of two rounds
+# (PC_BENCH_ROUNDS): the disk of a virtual machine is noisy.  The parts
+# (PC_MOUNT_PARTS, default all of "big others small fio tmpfs"):
 #
-#   1 GiB file   curl from nginx; peercache with a fresh cache; rclone mount
-#                (--vfs-cache-mode full) and httpdirfs (--cache) of src/;
-#                peercache again with the page cache warm (against a warm
-#                native read of the source; best of 3 reads of each per
-#                round) and with the chunks in its cache but the page cache
-#                cold (against reading the chunk files themselves, in the
-#                manifest's order)
-#   small files  every file of the tree with a fresh cache, by one reader
+#   big          the 1 GiB file: curl from nginx to /dev/null; curl to a
+#                file on the caches' disk, then `openssl dgst -sha256` of
+#                it (the naive way); peercache with a fresh cache (and the
+#                daemon's CPU seconds over the read); again with the page
+#                cache warm (against a warm native read of the source; best
+#                of 3 reads of each per round) and with the chunks in its
+#                cache but the page cache cold (against reading the chunk
+#                files themselves, in the manifest's order)
+#   others       rclone mount (--vfs-cache-mode full) and httpdirfs
+#                (--cache) of src/, cold, as peercache's big cold read
+#   small        every file of the tree with a fresh cache, by one reader
 #                (`xargs cat`) and by 8 (`xargs -P 8 cat`), against curl
 #                over one keep-alive connection and `curl --parallel`; the
 #                first byte of one file (open + 1-byte read) against curl's
 #                time to first byte
+#   fio          `fio --rw=randread --bs=64k --numjobs=4` over the 300 MiB
+#                file with a fresh cache, against the same on a copy of it
+#                in a plain directory on the caches' disk, page cache cold
+#   tmpfs        the cold read of the 1 GiB file with the cache on tmpfs
+#                (and its CPU seconds)
+#
 #   memory       the daemon's peak RSS (VmHWM) after the cold 1 GiB read
-#   CPU          the daemon's CPU time for the cold read (and that of its
-#                busiest thread, the libuv loop, which downloads, hashes and
-#                writes every chunk) and for the read from its cache
 #
 # rclone and httpdirfs are not installed by this script: one that is
 # missing is reported as "not installed" (apt-get install rclone httpdirfs).
@@ -34,17 +44,36 @@
 # the timed read, from the page cache it filled); a mismatch makes the
 # script exit 1 after printing the table.  Prints figures and ratios;
 # asserts nothing about time (a benchmark is not a test).  Needs root
-# (mounts, drop_caches).  PC_BENCH_MIB and PC_BENCH_FILES change the size of
-# the file and the number of small files.  Run it on an otherwise idle
-# machine: the load average before and after is printed with the table.
+# (mounts, drop_caches), nginx, curl, python3 and fio.  PC_BENCH_MIB,
+# PC_BENCH_FILES and PC_BENCH_FIO_MIB change the size of the file, the
+# number of small files and the size of fio's file.  PC_BENCH_RESULTS=FILE
+# appends the figures to FILE for bench/fastpath.sh.  Run it on an
+# otherwise idle machine: the load average before and after is printed
+# with the table.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(realpath "${1:-build}")
 total_mib=${PC_BENCH_MIB:-1024}
 nfiles=${PC_BENCH_FILES:-2000}
+fio_mib=${PC_BENCH_FIO_MIB:-300}
 rounds=${PC_BENCH_ROUNDS:-2}
+disk_dir=${PC_BENCH_DIR:-/var/tmp}
+mirror_dir=${PC_BENCH_MIRROR_DIR:-/dev/shm}
 readers=8
+parts=" ${PC_MOUNT_PARTS:-big others small fio tmpfs} "
+for part in $parts; do
+	case $part in
+	big | others | small | fio | tmpfs) ;;
+	*)
+		echo "mount.sh: PC_MOUNT_PARTS: unknown part '$part'" >&2
+		exit 2
+		;;
+	esac
+done
+
+# want PART: PART is one of those to run.
+want() { [[ $parts == *" $1 "* ]]; }
 
 [ -x "$build/bin/peercache" ] || {
 	echo "mount.sh: $build/bin/peercache not found; build first" >&2
@@ -70,10 +99,12 @@ lib=$here/../tests/integration/lib
 # shellcheck source=SCRIPTDIR/../tests/integration/lib/mount.sh
 . "$lib/mount.sh"
 
-# Like pc_setup, but a directory named after the benchmark.  Source,
-# repository and caches share it, hence one file system.
-PC_TMP=$(mktemp -d /tmp/pc-bench-mount.XXXXXX)
+# Like pc_setup, but a directory named after the benchmark, on the disk
+# that holds the caches; the mirror's files in another, on tmpfs.
+PC_TMP=$(mktemp -d "$disk_dir/pc-bench-mount.XXXXXX")
+www=$(mktemp -d "$mirror_dir/pc-bench-www.XXXXXX")
 trap pc_cleanup EXIT
+pc_on_exit "rm -rf '$www'"
 set -E
 trap 'pc_on_error $? "$BASH_COMMAND"' ERR
 trap 'exit 130' INT
@@ -88,10 +119,10 @@ cp "$build/bin/peercache" "$build/bin/peercachectl" \
 PC_BIN=$PC_TMP/bin PEERCACHE=$PC_BIN/peercache
 PEERCACHECTL=$PC_BIN/peercachectl PUBLISH=$PC_BIN/peercache-publish
 
-www=$PC_TMP/www
 src=$www/src
 repo=$www/repo
 big=$src/big.bin
+fio_file=$src/fio.bin
 list=$PC_TMP/tree.list # the small files, relative to src/ (and a mount)
 
 # ---- helpers ---------------------------------------------------------------
@@ -99,12 +130,15 @@ list=$PC_TMP/tree.list # the small files, relative to src/ (and a mount)
 checks=0
 mismatches=""
 
-# check_big WHAT FILE: FILE holds the bytes of the big source file.
-check_big() {
+# check_sha WHAT FILE SHA: FILE's SHA-256 is SHA.
+check_sha() {
 	checks=$((checks + 1))
-	[ "$(sha256sum <"$2" | cut -d' ' -f1)" = "$big_sha" ] ||
+	[ "$(sha256sum <"$2" | cut -d' ' -f1)" = "$3" ] ||
 		mismatches="$mismatches $1"
 }
+
+# check_big WHAT FILE: FILE holds the bytes of the big source file.
+check_big() { check_sha "$1" "$2" "$big_sha"; }
 
 # check_tree WHAT DIR: DIR holds the small files with their source bytes.
 check_tree() {
@@ -128,32 +162,27 @@ first_byte() {
 t = time.perf_counter()
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.read(fd, 1)
-print("%.1f" % ((time.perf_counter() - t) * 1000))' "$1"
+print("%.2f" % ((time.perf_counter() - t) * 1000))' "$1"
 }
 
 peak_rss_mib() {
 	awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
 }
 
-# cpu_s PID: CPU seconds (user + system) that process PID has used.
-# busiest_thread_cpu_s PID: the same for its busiest thread.  (utime and
-# stime are fields 14 and 15 of stat, 12 and 13 after the "(comm) ".)
-clock_ticks=$(getconf CLK_TCK)
-cpu_s() {
-	sed 's/.*) //' "/proc/$1/stat" |
-		awk -v hz="$clock_ticks" '{ printf "%.2f", ($12 + $13) / hz }'
-}
+# busiest_thread_cpu_s PID: CPU seconds of process PID's busiest thread
+# (utime + stime, fields 12 and 13 after the "(comm) ").
 busiest_thread_cpu_s() {
 	cat "/proc/$1"/task/*/stat | sed 's/.*) //' |
-		awk -v hz="$clock_ticks" '{ t = $12 + $13; if (t > max) max = t }
+		awk -v hz="$(getconf CLK_TCK)" '{ t = $12 + $13; if (t > max) max = t }
 			END { printf "%.2f", max / hz }'
 }
 
-# mount_fresh NAME: a peercache mount at $PC_TMP/mnt-NAME with an empty
-# cache at $PC_TMP/cache-NAME; sets mnt and cache.
+# mount_fresh NAME [DIR]: a peercache mount at $PC_TMP/mnt-NAME with an
+# empty cache at DIR/cache-NAME (DIR: $PC_TMP, on the disk); sets mnt and
+# cache.
 mount_fresh() {
 	mnt=$PC_TMP/mnt-$1
-	cache=$PC_TMP/cache-$1
+	cache=${2:-$PC_TMP}/cache-$1
 	# The quota above the data: the read-from-cache figure needs every
 	# chunk still there.
 	pc_daemon_start "$mnt" "$cache" -o mirror="$NGINX_URL/repo" \
@@ -220,17 +249,25 @@ other_fs_cold() {
 	return "$status"
 }
 
-load_before=$(cut -d' ' -f1 /proc/loadavg)
+machine=$(machine_report "$PC_TMP")
 
 # ---- the data, the repository, nginx ------------------------------------------
 
-echo "generating $total_mib MiB of random data and $nfiles small files..."
-mkdir -p "$src/tree"
-# AES-CTR over zeros with a random key: as random as needed, and fast.
-head -c "${total_mib}M" /dev/zero |
-	openssl enc -aes-128-ctr -nosalt -K "$(openssl rand -hex 16)" \
-		-iv "$(openssl rand -hex 16)" >"$big"
-python3 - "$src/tree" "$nfiles" <<'PY'
+echo "generating the data ($total_mib MiB, $nfiles small files," \
+	"$fio_mib MiB for fio, as the parts need)..."
+mkdir -p "$src"
+if want big || want others || want tmpfs; then
+	random_file "$big" "$total_mib"
+	big_bytes=$(stat -c %s "$big")
+	big_sha=$(sha256sum <"$big" | cut -d' ' -f1)
+fi
+if want fio; then
+	random_file "$fio_file" "$fio_mib"
+	fio_sha=$(sha256sum <"$fio_file" | cut -d' ' -f1)
+fi
+if want small; then
+	mkdir -p "$src/tree"
+	python3 - "$src/tree" "$nfiles" <<'PY'
 import os, random, sys
 root, count = sys.argv[1], int(sys.argv[2])
 sizes = random.Random(1)
@@ -240,28 +277,36 @@ for i in range(count):
     with open(os.path.join(folder, "f%04d.bin" % i), "wb") as f:
         f.write(os.urandom(sizes.randint(4 * 1024, 200 * 1024)))
 PY
-(cd "$src" && find tree -type f | sort) >"$list"
-big_bytes=$(stat -c %s "$big")
-tree_bytes=$(cd "$src" && xargs -a "$list" stat -c %s |
-	awk '{ n += $1 } END { print n }')
-big_sha=$(sha256sum <"$big" | cut -d' ' -f1)
-(cd "$src" && xargs -a "$list" sha256sum) >"$PC_TMP/tree.sha"
-first_small=$(head -n 1 "$list")
+	(cd "$src" && find tree -type f | sort) >"$list"
+	tree_bytes=$(cd "$src" && xargs -a "$list" stat -c %s |
+		awk '{ n += $1 } END { print n }')
+	(cd "$src" && xargs -a "$list" sha256sum) >"$PC_TMP/tree.sha"
+	first_small=$(head -n 1 "$list")
+fi
 
 echo "publishing..."
 pc_keygen "$PC_TMP/key"
 "$PUBLISH" --key "$PC_TMP/key" --name bench --no-progress "$src" "$repo" \
 	>"$PC_TMP/publish.log"
-mapfile -t big_chunks < <(manifest_file_chunks "$(manifest_path "$repo")" \
-	big.bin)
-[ "${#big_chunks[@]}" -gt 0 ] || fail "no chunks for big.bin in the manifest"
+if want big; then
+	mapfile -t big_chunks < <(manifest_file_chunks \
+		"$(manifest_path "$repo")" big.bin)
+	[ "${#big_chunks[@]}" -gt 0 ] ||
+		fail "no chunks for big.bin in the manifest"
+fi
+if want fio; then
+	# The plain directory: a copy on the caches' disk.
+	mkdir "$PC_TMP/plain"
+	cp "$fio_file" "$PC_TMP/plain/fio.bin"
+fi
 
 pc_nginx_start "$www" "autoindex on;"
 src_url=$NGINX_URL/src
 
 # Requests for curl: every small file, in list order, to /dev/null.
-sed "s|.*|url = \"$src_url/&\"\noutput = \"/dev/null\"|" "$list" \
-	>"$PC_TMP/curl.tree"
+! want small ||
+	sed "s|.*|url = \"$src_url/&\"\noutput = \"/dev/null\"|" "$list" \
+		>"$PC_TMP/curl.tree"
 
 # ---- the measurements ---------------------------------------------------------
 #
@@ -269,20 +314,35 @@ sed "s|.*|url = \"$src_url/&\"\noutput = \"/dev/null\"|" "$list" \
 # the table keeps the best (shortest) time of the rounds, because this
 # machine's disk and neighbours only ever make a run slower.
 
-# best VAR SECONDS: VAR becomes the smaller of its value and SECONDS.
-best() {
-	if [ -z "${!1:-}" ] || [ "${!1}" = - ] ||
-		awk -v a="$2" -v b="${!1}" 'BEGIN { exit !(a < b) }'; then
-		printf -v "$1" %s "$2"
-	fi
-}
-
 # The figures (seconds, or ms for first bytes), filled in by best().
-curl_s="" pc_cold_s="" pc_warm_s="" native_warm_s="" pc_hit_s="" chunks_s=""
-pc_cold_cpu="" pc_cold_loop_cpu="" pc_hit_cpu=""
+curl_s="" curl_file_s="" pc_cold_s="" pc_warm_s="" native_warm_s=""
+pc_hit_s="" chunks_s="" pc_cold_cpu="" pc_cold_loop_cpu="" pc_hit_cpu=""
 curl_ttfb_ms="" curl_serial_s="" curl_parallel_s=""
 pc_ttfb_ms="" pc_serial_s="" pc_parallel_s=""
-pc_rss=0
+pc_fio_s="" plain_fio_s="" pc_tmpfs_s="" pc_tmpfs_cpu=""
+pc_rss=0 from_mirror=-
+
+# curl_then_hash: the naive way, a download onto the caches' disk, then
+# its SHA-256.
+curl_then_hash() {
+	curl -sf -o "$PC_TMP/curl.out" "$src_url/big.bin" &&
+		openssl dgst -sha256 "$PC_TMP/curl.out"
+}
+
+# cold_read NAME [DIR]: reads big.bin cold through a fresh mount (see
+# mount_fresh); sets cold_s, cold_cpu (the daemon's CPU seconds over
+# the read) and cold_loop_cpu (its busiest thread's since it started).
+# Leaves the mount up.
+cold_read() {
+	local cpu0
+	mount_fresh "$1" "${2:-}"
+	drop_caches
+	cpu0=$(cpu_s "$PC_DAEMON_PID")
+	cold_s=$(timeit cat "$mnt/big.bin")
+	cold_cpu=$(minus "$(cpu_s "$PC_DAEMON_PID")" "$cpu0")
+	cold_loop_cpu=$(busiest_thread_cpu_s "$PC_DAEMON_PID")
+	check_big "peercache-cold-$1" "$mnt/big.bin"
+}
 
 # One round of the big file: curl, peercache cold, warm, in its cache.
 round_big() {
@@ -290,15 +350,16 @@ round_big() {
 
 	drop_caches
 	best curl_s "$(timeit curl -sf -o /dev/null "$src_url/big.bin")"
-
-	mount_fresh "big$1"
 	drop_caches
-	best pc_cold_s "$(timeit cat "$mnt/big.bin")"
-	best pc_cold_cpu "$(cpu_s "$PC_DAEMON_PID")"
-	best pc_cold_loop_cpu "$(busiest_thread_cpu_s "$PC_DAEMON_PID")"
+	best curl_file_s "$(timeit curl_then_hash)"
+	rm -f "$PC_TMP/curl.out"
+
+	cold_read "big$1"
+	best pc_cold_s "$cold_s"
+	best pc_cold_cpu "$cold_cpu"
+	best pc_cold_loop_cpu "$cold_loop_cpu"
 	t=$(peak_rss_mib "$PC_DAEMON_PID")
 	[ "$t" -le "${pc_rss:-0}" ] || pc_rss=$t
-	check_big "peercache-cold" "$mnt/big.bin"
 	from_mirror=$(pc_json_get "$(pc_ctl stats --json)" bytes_from_mirror)
 
 	# Page cache warm (the daemon sees no request): three reads of each,
@@ -364,7 +425,7 @@ round_httpdirfs() {
 round_small() {
 	drop_caches
 	best curl_ttfb_ms "$(curl -sf -o /dev/null -w '%{time_starttransfer}' \
-		"$src_url/$first_small" | awk '{ printf "%.1f", $1 * 1000 }')"
+		"$src_url/$first_small" | awk '{ printf "%.2f", $1 * 1000 }')"
 	drop_caches
 	best curl_serial_s "$(timeit curl -sf -K "$PC_TMP/curl.tree")"
 	drop_caches
@@ -386,94 +447,181 @@ round_small() {
 	unmount_checked
 }
 
+# fio_randread DIR: fio's random reads over DIR/fio.bin, page cache cold;
+# prints the seconds the slowest job took (fio's own figure).
+fio_randread() {
+	drop_caches
+	fio --name=randread --filename="$1/fio.bin" --readonly --rw=randread \
+		--bs=64k --numjobs=4 --ioengine=psync --group_reporting \
+		--output-format=json | python3 -c 'import json, sys
+print("%.3f" % (json.load(sys.stdin)["jobs"][0]["read"]["runtime"] / 1000))'
+}
+
+# One round of fio: peercache with a fresh cache, then the plain directory.
+round_fio() {
+	mount_fresh "fio$1"
+	best pc_fio_s "$(fio_randread "$mnt")"
+	check_sha "peercache-fio" "$mnt/fio.bin" "$fio_sha"
+	unmount_checked
+	best plain_fio_s "$(fio_randread "$PC_TMP/plain")"
+}
+
+# One round of the cold read with the cache on tmpfs.
+round_tmpfs() {
+	cold_read "tmpfs$1" "$www" # on tmpfs, removed at exit
+	best pc_tmpfs_s "$cold_s"
+	best pc_tmpfs_cpu "$cold_cpu"
+	unmount_checked
+}
+
 for round in $(seq "$rounds"); do
-	echo "round $round of $rounds: $total_mib MiB file (curl, peercache)..."
-	round_big "$round"
-	echo "round $round of $rounds: rclone, httpdirfs..."
-	round_rclone
-	round_httpdirfs
-	echo "round $round of $rounds: small files..."
-	round_small "$round"
+	if want big; then
+		echo "round $round of $rounds: $total_mib MiB file (curl, peercache)..."
+		round_big "$round"
+	fi
+	if want others; then
+		echo "round $round of $rounds: rclone, httpdirfs..."
+		round_rclone
+		round_httpdirfs
+	fi
+	if want small; then
+		echo "round $round of $rounds: small files..."
+		round_small "$round"
+	fi
+	if want fio; then
+		echo "round $round of $rounds: fio random reads..."
+		round_fio "$round"
+	fi
+	if want tmpfs; then
+		echo "round $round of $rounds: cold read, cache on tmpfs..."
+		round_tmpfs "$round"
+	fi
 done
 # ---- the table -------------------------------------------------------------------
 
 mbs() {
-	if [ "$2" = - ]; then echo -; else rate "$1" "$2"; fi
+	if [ "$2" = - ] || [ -z "$2" ]; then echo -; else rate "$1" "$2"; fi
 }
 fps() { per_second "$nfiles" "$1"; }
 row() { printf '  %-46s %9s %9s %9s\n' "$@"; }
-# ratio_row WHAT VALUE BASELINE TARGET
+# ratio_row WHAT PEERCACHE BASELINE BASELINE_NAME TARGET: the ratio of
+# speeds, the baseline's time (or ms) / peercache's.
 ratio_row() {
-	printf '  %-40s %7sx  %-34s %s\n' "$1" "$2" "$3" "$4"
+	printf '  %-40s %7sx  %-34s %s\n' "$1" "$(ratio "$3" "$2")" "$4" "$5"
+}
+# per_gib SECONDS BYTES: SECONDS per GiB of BYTES.
+per_gib() {
+	case "$1" in
+	"" | -) echo - ;;
+	*) awk -v s="$1" -v n="$2" 'BEGIN { printf "%.2f", s / (n / 1073741824) }' ;;
+	esac
 }
 
 echo
-echo "peercache mount against nginx on loopback: $big_bytes-byte file of random"
-echo "data, $nfiles small files ($tree_bytes bytes, 4-200 KiB each)"
-echo "on $(nproc) CPUs: $(cpu_model); best of $rounds rounds; page,"
-echo "dentry and inode caches dropped before every cold read; load average"
-echo "$load_before at the start, $(cut -d' ' -f1 /proc/loadavg) at the end"
-echo
-row "$total_mib MiB file" seconds MB/s ""
-row "curl from nginx, cold" "$curl_s" "$(mbs "$big_bytes" "$curl_s")" ""
-row "peercache, fresh cache, cold" "$pc_cold_s" \
-	"$(mbs "$big_bytes" "$pc_cold_s")" ""
-row "rclone mount --vfs-cache-mode full, cold" "$rclone_s" \
-	"$(mbs "$big_bytes" "$rclone_s")" "$rclone_note"
-row "httpdirfs --cache, cold" "$httpdirfs_s" \
-	"$(mbs "$big_bytes" "$httpdirfs_s")" "$httpdirfs_note"
-row "peercache, page cache warm" "$pc_warm_s" \
-	"$(mbs "$big_bytes" "$pc_warm_s")" ""
-row "source file, page cache warm" "$native_warm_s" \
-	"$(mbs "$big_bytes" "$native_warm_s")" ""
-row "peercache, chunks in cache, page cache cold" "$pc_hit_s" \
-	"$(mbs "$big_bytes" "$pc_hit_s")" ""
-row "cat of the ${#big_chunks[@]} chunk files, cold" "$chunks_s" \
-	"$(mbs "$big_bytes" "$chunks_s")" ""
-echo
-row "$nfiles small files, cold" seconds files/s MB/s
-row "curl, one keep-alive connection" "$curl_serial_s" \
-	"$(fps "$curl_serial_s")" "$(mbs "$tree_bytes" "$curl_serial_s")"
-row "peercache, one reader (xargs cat)" "$pc_serial_s" \
-	"$(fps "$pc_serial_s")" "$(mbs "$tree_bytes" "$pc_serial_s")"
-row "curl --parallel-max $readers" "$curl_parallel_s" \
-	"$(fps "$curl_parallel_s")" "$(mbs "$tree_bytes" "$curl_parallel_s")"
-row "peercache, $readers readers (xargs -P $readers cat)" "$pc_parallel_s" \
-	"$(fps "$pc_parallel_s")" "$(mbs "$tree_bytes" "$pc_parallel_s")"
-row "first byte of one small file, cold" ms "" ""
-row "curl (time_starttransfer)" "$curl_ttfb_ms" "" ""
-row "peercache (open + 1-byte read)" "$pc_ttfb_ms" "" ""
+echo "peercache mount against nginx on loopback, the mirror's files on tmpfs"
+echo "($mirror_dir), the caches on $(findmnt -no SOURCE -T "$PC_TMP") ($disk_dir);"
+echo "best of $rounds rounds; page, dentry and inode caches dropped before every"
+echo "cold read; parts:$parts"
+echo "$machine"
+echo "  load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+# big_row WHAT SECONDS [NOTE]: a row of the big file's table.
+big_row() { row "$1" "$2" "$(mbs "$big_bytes" "$2")" "${3:-}"; }
+if want big || want others || want tmpfs; then
+	echo
+	row "$total_mib MiB file ($big_bytes bytes)" seconds MB/s ""
+fi
+if want big; then
+	big_row "curl from nginx to /dev/null" "$curl_s"
+	big_row "curl to the caches' disk, then openssl dgst" "$curl_file_s"
+	big_row "peercache, fresh cache on the disk, cold" "$pc_cold_s"
+fi
+! want tmpfs || big_row "peercache, fresh cache on tmpfs, cold" "$pc_tmpfs_s"
+if want others; then
+	big_row "rclone mount --vfs-cache-mode full, cold" "$rclone_s" \
+		"$rclone_note"
+	big_row "httpdirfs --cache, cold" "$httpdirfs_s" "$httpdirfs_note"
+fi
+if want big; then
+	big_row "peercache, page cache warm" "$pc_warm_s"
+	big_row "source file, page cache warm" "$native_warm_s"
+	big_row "peercache, chunks in cache, page cache cold" "$pc_hit_s"
+	big_row "cat of the ${#big_chunks[@]} chunk files, cold" "$chunks_s"
+fi
+if want small; then
+	echo
+	row "$nfiles small files, cold" seconds files/s MB/s
+	row "curl, one keep-alive connection" "$curl_serial_s" \
+		"$(fps "$curl_serial_s")" "$(mbs "$tree_bytes" "$curl_serial_s")"
+	row "peercache, one reader (xargs cat)" "$pc_serial_s" \
+		"$(fps "$pc_serial_s")" "$(mbs "$tree_bytes" "$pc_serial_s")"
+	row "curl --parallel-max $readers" "$curl_parallel_s" \
+		"$(fps "$curl_parallel_s")" "$(mbs "$tree_bytes" "$curl_parallel_s")"
+	row "peercache, $readers readers (xargs -P $readers cat)" "$pc_parallel_s" \
+		"$(fps "$pc_parallel_s")" "$(mbs "$tree_bytes" "$pc_parallel_s")"
+	row "first byte of one small file, cold" ms "" ""
+	row "curl (time_starttransfer)" "$curl_ttfb_ms" "" ""
+	row "peercache (open + 1-byte read)" "$pc_ttfb_ms" "" ""
+fi
+if want fio; then
+	fio_bytes=$((4 * fio_mib * 1048576))
+	echo
+	row "fio randread, 64 KiB, 4 jobs, $fio_mib MiB file, cold" seconds MB/s ""
+	row "peercache, fresh cache" "$pc_fio_s" "$(mbs "$fio_bytes" "$pc_fio_s")" ""
+	row "plain directory on the caches' disk" "$plain_fio_s" \
+		"$(mbs "$fio_bytes" "$plain_fio_s")" ""
+fi
 echo
 echo "  ratios: peercache's speed / the baseline's (higher is better)"
-ratio_row "cold read" "$(ratio "$curl_s" "$pc_cold_s")" "of curl, cold" \
-	"target >= 0.6x"
-ratio_row "cold read" "$(ratio "$rclone_s" "$pc_cold_s")" \
-	"of rclone mount, cold" "target >= 4x"
-ratio_row "cold read" "$(ratio "$httpdirfs_s" "$pc_cold_s")" \
-	"of httpdirfs, cold" ""
-ratio_row "re-read, page cache warm" \
-	"$(ratio "$native_warm_s" "$pc_warm_s")" "of the source file, warm" \
-	"target >= 0.9x"
-ratio_row "read from the cache, page cache cold" \
-	"$(ratio "$chunks_s" "$pc_hit_s")" "of cat of the chunk files, cold" ""
-ratio_row "small files, one reader" \
-	"$(ratio "$curl_serial_s" "$pc_serial_s")" "of curl, one connection" ""
-ratio_row "small files, $readers readers" \
-	"$(ratio "$curl_parallel_s" "$pc_parallel_s")" \
-	"of curl --parallel-max $readers" ""
-ratio_row "first byte" "$(ratio "$curl_ttfb_ms" "$pc_ttfb_ms")" \
-	"of curl's time to first byte" ""
+if want big; then
+	ratio_row "cold read" "$pc_cold_s" "$curl_s" "of curl to /dev/null" \
+		"target >= 0.6x"
+	ratio_row "cold read" "$pc_cold_s" "$curl_file_s" \
+		"of curl to disk + openssl dgst" "target >= 1.3x"
+fi
+! want tmpfs || ratio_row "cold read, cache on tmpfs" "$pc_tmpfs_s" \
+	"$curl_s" "of curl to /dev/null" ""
+if want others; then
+	ratio_row "cold read" "$pc_cold_s" "$rclone_s" "of rclone mount, cold" \
+		"target >= 4x"
+	ratio_row "cold read" "$pc_cold_s" "$httpdirfs_s" "of httpdirfs, cold" ""
+fi
+if want big; then
+	ratio_row "re-read, page cache warm" "$pc_warm_s" "$native_warm_s" \
+		"of the source file, warm" "target >= 0.9x"
+	ratio_row "read from the cache, page cache cold" "$pc_hit_s" \
+		"$chunks_s" "of cat of the chunk files, cold" "target >= 1x"
+fi
+if want small; then
+	ratio_row "small files, one reader" "$pc_serial_s" "$curl_serial_s" \
+		"of curl, one connection" "target >= 0.5x"
+	ratio_row "small files, $readers readers" "$pc_parallel_s" \
+		"$curl_parallel_s" "of curl --parallel-max $readers" "target >= 0.5x"
+	ratio_row "first byte" "$pc_ttfb_ms" "$curl_ttfb_ms" \
+		"of curl's time to first byte" "target >= 0.5x (at most 2x its time)"
+fi
+! want fio || ratio_row "fio random reads" "$pc_fio_s" "$plain_fio_s" \
+	"of the plain directory" "target >= 0.6x"
 echo
-printf '  %-46s %5s MiB  (target < 64 MiB)\n' \
-	"peercache peak RSS (VmHWM), cold read" "$pc_rss"
-printf '  %-46s %5s MiB\n' "rclone peak RSS (VmHWM), cold read" \
-	"$rclone_rss" "httpdirfs peak RSS (VmHWM), cold read" \
-	"$httpdirfs_rss"
-printf '  %-46s %5s s    (busiest thread, the loop: %s s)\n' \
-	"peercache CPU time, cold read" "$pc_cold_cpu" "$pc_cold_loop_cpu"
-printf '  %-46s %5s s\n' "peercache CPU time, read from its cache" \
-	"$pc_hit_cpu"
-echo "  peercache fetched $from_mirror bytes from the mirror for the cold read"
+if want big; then
+	printf '  %-46s %5s MiB  (target < 64 MiB)\n' \
+		"peercache peak RSS (VmHWM), cold read" "$pc_rss"
+	printf '  %-46s %5s s    (%s s per GiB, target <= 1.5; busiest thread since start: %s s)\n' \
+		"peercache CPU time over the cold read" "$pc_cold_cpu" \
+		"$(per_gib "$pc_cold_cpu" "$big_bytes")" "$pc_cold_loop_cpu"
+	printf '  %-46s %5s s\n' "peercache CPU time, read from its cache" \
+		"$pc_hit_cpu"
+	echo "  peercache fetched $from_mirror bytes from the mirror for the cold read"
+fi
+if want tmpfs; then
+	printf '  %-46s %5s s    (%s s per GiB)\n' \
+		"peercache CPU time, cold read, cache on tmpfs" "$pc_tmpfs_cpu" \
+		"$(per_gib "$pc_tmpfs_cpu" "$big_bytes")"
+fi
+if want others; then
+	printf '  %-46s %5s MiB\n' "rclone peak RSS (VmHWM), cold read" \
+		"$rclone_rss" "httpdirfs peak RSS (VmHWM), cold read" \
+		"$httpdirfs_rss"
+fi
 if [ -s "$PC_TMP/daemon-complaints" ]; then
 	echo "  daemon logs: $(wc -l <"$PC_TMP/daemon-complaints") warnings or errors, first ones:"
 	head -n 5 "$PC_TMP/daemon-complaints" | sed 's/^/    /'
@@ -487,6 +635,31 @@ for other in rclone httpdirfs; do
 		tail -n 5 "$PC_TMP/$other.log" | sed 's/^/    /'
 	fi
 done
+
+# For bench/fastpath.sh.
+result mount.big_bytes "${big_bytes:-}"
+result mount.curl_s "$curl_s"
+result mount.curl_file_s "$curl_file_s"
+result mount.cold_s "$pc_cold_s"
+result mount.cold_cpu "$pc_cold_cpu"
+result mount.cold_cpu_per_gib "$(per_gib "$pc_cold_cpu" "${big_bytes:-1}")"
+result mount.tmpfs_s "$pc_tmpfs_s"
+result mount.tmpfs_cpu_per_gib "$(per_gib "$pc_tmpfs_cpu" "${big_bytes:-1}")"
+result mount.warm_s "$pc_warm_s"
+result mount.native_warm_s "$native_warm_s"
+result mount.hit_s "$pc_hit_s"
+result mount.chunks_s "$chunks_s"
+result mount.rss_mib "$pc_rss"
+result mount.curl_serial_s "$curl_serial_s"
+result mount.serial_s "$pc_serial_s"
+result mount.curl_parallel_s "$curl_parallel_s"
+result mount.parallel_s "$pc_parallel_s"
+result mount.curl_ttfb_ms "$curl_ttfb_ms"
+result mount.ttfb_ms "$pc_ttfb_ms"
+result mount.fio_s "$pc_fio_s"
+result mount.plain_fio_s "$plain_fio_s"
+result mount.cache_disk "$(findmnt -no SOURCE -T "$PC_TMP")"
+
 if [ -n "$mismatches" ]; then
 	echo "  WRONG BYTES read in:$mismatches ($checks checks)"
 	exit 1

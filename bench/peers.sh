@@ -34,7 +34,8 @@
 # CPUs.  Prints figures and ratios, asserts nothing about time.  Needs root,
 # nginx, curl, python3.  PC_FLEET_LOG_LEVEL (info) sets the nodes' log
 # level.  PC_PEERS_PARTS (default "empty throughput latency") runs only the
-# parts it names.
+# parts it names.  PC_BENCH_RESULTS=FILE appends the throughput figures to
+# FILE for bench/fastpath.sh.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,14 +81,6 @@ check_read() {
 # timed_read I: seconds for node I to read the whole file.
 timed_read() {
 	timeit timeout "$read_limit" cat "${PC_NODE_MNT[$1]}/big.bin"
-}
-
-# best VAR SECONDS: VAR becomes the smaller of its value and SECONDS.
-best() {
-	if [ -z "${!1:-}" ] ||
-		awk -v a="$2" -v b="${!1}" 'BEGIN { exit !(a < b) }'; then
-		printf -v "$1" %s "$2"
-	fi
 }
 
 # ---- empty subnet: discovery on, nobody answers, vs discovery off -----------
@@ -143,12 +136,6 @@ fi
 sed "s|.*|url = \"http://$a_addr:8081/p2p/&\"\noutput = \"/dev/null\"|" \
 	chunks.list >curl.list
 
-# cpu_ticks PID: user + system time of a process, all its threads, in
-# clock ticks.
-cpu_ticks() {
-	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
-}
-
 # b_fetch SECONDS CPU WHAT FUNCTION: node B starts with an empty cache and
 # runs FUNCTION (which gets the file from A); SECONDS and CPU become its time
 # and the CPU seconds B's daemon used meanwhile.  The bytes are checked
@@ -156,14 +143,12 @@ cpu_ticks() {
 # be known to the EXIT trap of this shell.)
 b_from_mirror=0
 b_fetch() {
-	local secs_var=$1 cpu_var=$2 what=$3 s ticks
+	local secs_var=$1 cpu_var=$2 what=$3 s cpu0
 	fleet_node_start $b
-	ticks=$(cpu_ticks "${PC_NODE_PID[b]}")
+	cpu0=$(cpu_s "${PC_NODE_PID[b]}")
 	s=$(timeit "$4") ||
 		fail "node B: $what failed"
-	printf -v "$cpu_var" %s "$(awk -v hz="$(getconf CLK_TCK)" \
-		-v t="$(($(cpu_ticks "${PC_NODE_PID[b]}") - ticks))" \
-		'BEGIN { printf "%.2f", t / hz }')"
+	printf -v "$cpu_var" %s "$(minus "$(cpu_s "${PC_NODE_PID[b]}")" "$cpu0")"
 	check_read "node-B-$what" $b
 	b_from_mirror=$((b_from_mirror + $(pc_node_stat $b bytes_from_mirror)))
 	fleet_node_stop $b
@@ -291,6 +276,12 @@ if want latency; then
 	echo
 fi
 fleet_complaints
+if want throughput; then # for bench/fastpath.sh
+	result peers.bytes "$file_bytes"
+	result peers.mount_s "$mount_s"
+	result peers.prefetch_s "$prefetch_s"
+	result peers.curl_s "$curl_s"
+fi
 if [ -n "$mismatches" ]; then
 	echo "  WRONG BYTES read in:$mismatches ($checks checks)"
 	exit 1

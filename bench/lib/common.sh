@@ -14,6 +14,18 @@
 #   drop_caches              writes dirty pages back, then empties the page,
 #                            dentry and inode caches (root only)
 #   cpu_model                the CPU's model name
+#   cpu_s PID                CPU seconds (user + system, all threads) that
+#                            process PID has used so far
+#   random_file FILE MIB     MIB MiB of fresh random data (incompressible,
+#                            no repeated chunk)
+#   machine_report DIR       lines that describe the machine: CPUs, SHA-NI,
+#                            the rate of `openssl dgst -sha256` on tmpfs,
+#                            the disk that holds DIR, the load average
+#   result KEY VALUE         records a figure for bench/fastpath.sh: appends
+#                            "KEY VALUE" to $PC_BENCH_RESULTS, if set
+#   best VAR SECONDS         VAR becomes the smaller of its value and SECONDS
+#                            (benchmarks keep the best of their rounds)
+#   minus A B                A - B (2 decimals)
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -43,3 +55,50 @@ drop_caches() {
 cpu_model() {
 	awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo
 }
+
+# utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after
+# the "(comm) ".
+cpu_s() {
+	sed 's/.*) //' "/proc/$1/stat" |
+		awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+
+# AES-CTR over zeros with a random key: random enough for chunking and
+# hashing, and many times faster than /dev/urandom.
+random_file() {
+	head -c "$2M" /dev/zero |
+		openssl enc -aes-128-ctr -nosalt -K "$(openssl rand -hex 16)" \
+			-iv "$(openssl rand -hex 16)" >"$1"
+}
+
+machine_report() {
+	local probe dev sha_ni=no s
+	grep -qw sha_ni /proc/cpuinfo && sha_ni=yes
+	probe=$(mktemp /dev/shm/pc-bench-probe.XXXXXX)
+	random_file "$probe" 512
+	s=$(timeit openssl dgst -sha256 "$probe")
+	rm -f "$probe"
+	dev=$(findmnt -no SOURCE -T "$1")
+	echo "machine: $(nproc) CPUs, $(cpu_model), SHA-NI $sha_ni;"
+	echo "  openssl dgst -sha256 of 512 MiB on tmpfs: $s s," \
+		"$(rate $((512 * 1048576)) "$s") MB/s ($(openssl version | cut -d' ' -f1-2))"
+	echo "  $1 is on $dev ($(findmnt -no FSTYPE -T "$1")," \
+		"$(lsblk -dno SIZE "$dev" 2>/dev/null | tr -d ' ') disk," \
+		"rotational $(lsblk -dno ROTA "$dev" 2>/dev/null | tr -d ' ')," \
+		"model '$(lsblk -dno MODEL "$dev" 2>/dev/null)')"
+	echo "  load average $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+result() {
+	[ -z "${PC_BENCH_RESULTS:-}" ] || echo "$1 $2" >>"$PC_BENCH_RESULTS"
+}
+
+# An unset, empty or "-" VAR takes SECONDS.
+best() {
+	if [ -z "${!1:-}" ] || [ "${!1}" = - ] ||
+		awk -v a="$2" -v b="${!1}" 'BEGIN { exit !(a < b) }'; then
+		printf -v "$1" %s "$2"
+	fi
+}
+
+minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }

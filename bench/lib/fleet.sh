@@ -12,7 +12,6 @@
 #                            binaries under test, and builds the LAN
 #                            (namespaces "fleet-<pid>-*") with the mirror's
 #                            namespace at $FLEET_MIRROR_ADDR
-#   fleet_random FILE MIB    MIB MiB of fresh random data
 #   fleet_publish SRC        publishes SRC into $PC_TMP/repo, serves it from
 #                            the mirror and sets the nodes' default options
 #   fleet_publish_big MIB    the same for a big.bin of MIB MiB of random
@@ -110,20 +109,12 @@ fleet_keep_logs() {
 	echo "logs kept in $PC_FLEET_LOGS"
 }
 
-# AES-CTR over zeros with a random key: incompressible, no repeated chunk,
-# and much faster than /dev/urandom.
-fleet_random() {
-	head -c "$2M" /dev/zero |
-		openssl enc -aes-128-ctr -nosalt -K "$(openssl rand -hex 16)" \
-			-iv "$(openssl rand -hex 16)" >"$1"
-}
-
 # fleet_publish_big MIB: publishes big.bin, MIB MiB of fresh random data,
 # alone; sets file_bytes and file_sha (its size and SHA-256).
 fleet_publish_big() {
 	echo "generating and publishing $1 MiB of random data..."
 	mkdir src
-	fleet_random src/big.bin "$1"
+	random_file src/big.bin "$1"
 	# shellcheck disable=SC2034 # used by the benchmarks
 	file_bytes=$(stat -c %s src/big.bin)
 	# shellcheck disable=SC2034
