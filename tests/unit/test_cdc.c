@@ -259,6 +259,70 @@ static void test_cdc_matches_format_spec(void **state)
 	free(buf);
 }
 
+/* Places a cut of the spec at REL bytes from the start of a search, as the
+ * hash at @pos of @buf allows (its window is the 64 bytes up to @pos), and
+ * checks pc_cdc_cut() against the spec there; true if the cut fell at REL. */
+static bool placed_cut_matches(const uint64_t gear[256], const uint8_t *buf,
+			       size_t len, size_t pos, size_t rel)
+{
+	size_t off = pos + 1 - rel;
+	size_t cut = pc_cdc_cut(buf + off, len - off);
+
+	assert_int_equal(cut, spec_cut(gear, buf + off, len - off));
+	return cut == rel;
+}
+
+/* pc_cdc_cut() searches with two streams over blocks of 16 KiB (cdc.c),
+ * the second one's hash filled from 64 bytes before its block: a cut just
+ * before, at or after a block edge must still be the spec's.  Positions of
+ * random data whose hash clears a mask are placed at every block edge of
+ * the hard region (nothing else cuts there: such positions are megabytes
+ * apart), and at the first edges of the easy region. */
+static void test_cdc_matches_format_spec_at_block_edges(void **state)
+{
+	static const int nudges[] = { -64, -1, 0, 1, 63 };
+	const uint64_t hard = 0xFFFFFC0000000000ull,
+		       easy = 0xFFFFC00000000000ull;
+	size_t len = 16 * MIB, tried = 0, landed = 0;
+	size_t hard_seen = 0, easy_seen = 0, first, last;
+	uint8_t *buf = random_bytes(len, 8);
+	uint64_t gear[256], seed = 0x7065657263616368ull, h = 0;
+
+	(void)state;
+	for (int i = 0; i < 256; i++)
+		gear[i] = spec_splitmix64(&seed);
+	for (size_t pos = 0; pos < len; pos++) {
+		h = (h << 1) + gear[buf[pos]];
+		if (pos < PC_CHUNK_MAX || (h & easy))
+			continue;
+		if (!(h & hard) && hard_seen++ < 2) {
+			first = 0, last = 48; /* the hard region: 0..normal */
+		} else if ((h & hard) && easy_seen++ < 8) {
+			first = 48, last = 52; /* the easy region's start */
+		} else {
+			continue;
+		}
+		for (size_t j = first; j < last; j++) {
+			for (size_t d = 0;
+			     d < sizeof(nudges) / sizeof(nudges[0]); d++) {
+				size_t rel = PC_CHUNK_MIN + j * 16384 +
+					     (size_t)(long)nudges[d];
+
+				if (rel <= PC_CHUNK_MIN)
+					continue;
+				tried++;
+				landed += placed_cut_matches(gear, buf, len,
+							     pos, rel);
+			}
+		}
+	}
+	print_message("%zu of %zu placed cuts fell where they were placed\n",
+		      landed, tried);
+	assert_true(hard_seen >= 2 && easy_seen >= 8);
+	assert_true(landed >= tried / 2);
+	free(buf);
+}
+
 /* ---- the delta property ------------------------------------------------ */
 
 struct chunk_ids {
@@ -332,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_cdc_concatenated_chunks_equal_file),
 		cmocka_unit_test(test_cdc_same_byte_data_cuts_at_max),
 		cmocka_unit_test(test_cdc_matches_format_spec),
+		cmocka_unit_test(test_cdc_matches_format_spec_at_block_edges),
 		cmocka_unit_test(
 			test_cdc_insert_100_bytes_changes_at_most_3_chunks),
 	};

@@ -115,6 +115,10 @@ static int write_renamed(struct repo *repo, const char *final, const char *tmp,
 	rc = write_all(fd, data, len);
 	if (rc == 0 && sync && fsync(fd) < 0)
 		rc = -errno;
+	/* Not synced here: start writing it to the disk now, so that the
+	 * syncfs() before the head finds little left to write. */
+	if (rc == 0 && !sync)
+		sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && renameat(repo->dirfd, tmp, repo->dirfd, final) < 0)
