@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "pc_format.h"
 
@@ -37,6 +38,10 @@ struct hash_set {
 };
 
 /* repo.c */
+/* mkdir -p @path, refusing to make or use a directory within
+ * @outside_of (stat of a directory): 0 once @path is a directory outside
+ * it, 1 if it is or would be within it (nothing is made there), -errno. */
+int repo_make_dirs(const char *path, const struct stat *outside_of);
 int repo_open(struct repo *repo, const char *path, bool create, bool lock);
 void repo_close(struct repo *repo);
 /* Relative object path "chunks/ab/<hex>" into @buf (at least 76 bytes). */

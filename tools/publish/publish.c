@@ -456,6 +456,38 @@ static int publish_tree(struct publish *pub, struct pc_key *key,
 	return write_head(pub, key, rec);
 }
 
+/* SOURCE_DIR must be a directory, and REPO_DIR (made with its parents, as
+ * mkdir -p would) must not be inside it: the repository would be published
+ * into itself, each version's chunks into the next one. */
+static int make_repo_dir(const struct publish_opts *opts)
+{
+	struct stat source;
+	int rc = 0;
+
+	if (stat(opts->source, &source) < 0)
+		rc = -errno;
+	else if (!S_ISDIR(source.st_mode))
+		rc = -ENOTDIR;
+	if (rc < 0) {
+		fprintf(stderr, "error: cannot open source directory %s: %s\n",
+			opts->source, strerror(-rc));
+		return rc;
+	}
+	rc = repo_make_dirs(opts->repo, &source);
+	if (rc > 0) {
+		fprintf(stderr,
+			"error: REPO_DIR %s is inside SOURCE_DIR %s: the "
+			"repository would be published into itself; choose "
+			"a REPO_DIR outside the source tree\n",
+			opts->repo, opts->source);
+		return -EINVAL;
+	}
+	if (rc < 0)
+		fprintf(stderr, "error: cannot create repository %s: %s\n",
+			opts->repo, strerror(-rc));
+	return rc;
+}
+
 int publish_run(const struct publish_opts *opts)
 {
 	struct publish pub = { .opts = opts, .repo = { -1, -1, NULL } };
@@ -472,6 +504,9 @@ int publish_run(const struct publish_opts *opts)
 		fprintf(stderr, "error: cannot load signing key: %s\n", why);
 		return -EINVAL;
 	}
+	rc = make_repo_dir(opts);
+	if (rc < 0)
+		goto out;
 	rc = repo_open(&pub.repo, opts->repo, true, true);
 	if (rc < 0) {
 		fprintf(stderr, "error: cannot open repository %s: %s\n",

@@ -54,6 +54,81 @@ fail : {
 }
 }
 
+/* 1 if the directory open at @fd is @dir or below it, 0 if not, -errno.
+ * It walks up through "..", comparing device and inode numbers, so that
+ * symlinks, bind mounts and "a/../b" cannot hide where it is. */
+static int dir_is_within(int fd, const struct stat *dir)
+{
+	struct stat st, up_st;
+	int cur = dup(fd), up, rc = 0;
+
+	if (cur < 0)
+		return -errno;
+	for (;;) {
+		if (fstat(cur, &st) < 0) {
+			rc = -errno;
+			break;
+		}
+		if (st.st_dev == dir->st_dev && st.st_ino == dir->st_ino) {
+			rc = 1;
+			break;
+		}
+		up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (up < 0 || fstat(up, &up_st) < 0) {
+			rc = -errno;
+			if (up >= 0)
+				close(up);
+			break;
+		}
+		close(cur);
+		cur = up;
+		if (up_st.st_dev == st.st_dev && up_st.st_ino == st.st_ino)
+			break; /* the root, already compared */
+	}
+	close(cur);
+	return rc;
+}
+
+int repo_make_dirs(const char *path, const struct stat *outside_of)
+{
+	char *copy = strdup(path), *name, *save = NULL;
+	int fd, next, rc = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(path[0] == '/' ? "/" : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		goto out;
+	}
+	for (name = strtok_r(copy, "/", &save); name && rc == 0;
+	     name = strtok_r(NULL, "/", &save)) {
+		next = openat(fd, name, O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (next < 0 && errno == ENOENT) {
+			/* What is made in @fd is within it. */
+			rc = dir_is_within(fd, outside_of);
+			if (rc == 0 && mkdirat(fd, name, 0755) < 0 &&
+			    errno != EEXIST)
+				rc = -errno;
+			if (rc == 0)
+				next = openat(fd, name,
+					      O_PATH | O_DIRECTORY | O_CLOEXEC);
+		}
+		if (rc == 0 && next < 0)
+			rc = -errno;
+		if (rc == 0) {
+			close(fd);
+			fd = next;
+		}
+	}
+	if (rc == 0)
+		rc = dir_is_within(fd, outside_of);
+	close(fd);
+out:
+	free(copy);
+	return rc;
+}
+
 void repo_close(struct repo *repo)
 {
 	if (repo->lockfd >= 0)
