@@ -54,9 +54,10 @@
  * and fdatasync are what pc-crashfs honours; SIGUSR2 stands in for
  * sync(1).
  *
- * Memory: pending data is capped at 1 GiB in all (a write past it fails
- * with ENOSPC) and pending writes at 64 GiB into a file (EFBIG).  One
- * mutex guards all the state: this is a test tool, simple before fast.
+ * Memory: pending pages are capped at 1 GiB in all (16,384 pages of
+ * 64 KiB; a write that needs more fails with ENOSPC, and nothing of it is
+ * kept) and pending writes at 64 GiB into a file (EFBIG).  One mutex
+ * guards all the state: this is a test tool, simple before fast.
  */
 #define FUSE_USE_VERSION 312
 #include <fuse.h>
