@@ -32,7 +32,8 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	fs->cfg = cfg;
 	fs->store = store;
 	pthread_mutex_init(&fs->open_lock, NULL);
-	if (pc_fs_parked_init(fs) < 0) {
+	if (pc_fs_parked_init(fs) < 0 || pc_fs_handles_init(fs) < 0) {
+		pc_fs_handles_free(fs);
 		free(fs);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -190,6 +191,7 @@ void pc_fs_free(struct pc_fs *fs)
 	fs->mounted = false;
 	pc_fs_close_open_files(fs);
 	pc_fs_close_open_dirs(fs);
+	pc_fs_handles_free(fs);
 	if (fs->session)
 		fuse_session_destroy(fs->session);
 	pthread_mutex_destroy(&fs->open_lock);

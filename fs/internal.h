@@ -12,6 +12,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "handles.h"
 #include "pc_fs.h"
 
 /* How long the kernel may cache names and attributes.  Long, because a
@@ -76,6 +77,9 @@ struct pc_fs {
 	pthread_mutex_t open_lock;
 	struct open_file *open_files; /* open_lock */
 	struct open_dir *open_dirs;   /* the same for directories; open_lock */
+
+	/* fh ids, so that a later process can adopt them (handles.c). */
+	struct fs_handles *handles;
 };
 
 /* An open regular file: its chunk list with cumulative offsets, copied
@@ -113,11 +117,19 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi);
 void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pc_fs_open_file_put(struct open_file *of);
+/* An open of @ino, pinned and tracked, with one reference; NULL with the
+ * errno for the reader in *@error.  pc_fs_file_close() undoes it. */
+struct open_file *pc_fs_file_open(struct pc_fs *fs, uint64_t ino, int *error);
+void pc_fs_file_close(struct pc_fs *fs, struct open_file *of);
 /* Drops the kernel's reference to every file it still has open. */
 void pc_fs_close_open_files(struct pc_fs *fs);
 /* ops.c: frees the directory handles the kernel never released (a
  * process, e.g. an NFS server, held them open past the unmount). */
 void pc_fs_close_open_dirs(struct pc_fs *fs);
+/* ops.c: the same as pc_fs_file_open() and pc_fs_file_close() for a
+ * directory (a snapshot of its listing). */
+struct open_dir *pc_fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error);
+void pc_fs_dir_close(struct pc_fs *fs, struct open_dir *dir);
 /* Replies from the chunk files if all of [off, off + size) is cached (0);
  * else -ENOENT with the missing chunk indexes, or -EIO if a chunk file has
  * the wrong length, and nothing replied.  @hit counts a cache hit. */

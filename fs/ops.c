@@ -190,29 +190,27 @@ void pc_fs_close_open_dirs(struct pc_fs *fs)
 	}
 }
 
-static void op_opendir(fuse_req_t req, fuse_ino_t ino,
-		       struct fuse_file_info *fi)
+struct open_dir *pc_fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error)
 {
-	struct pc_fs *fs = fs_of(req);
 	struct open_dir *dir;
 	struct pc_inode inode;
 	int rc;
 
 	rc = pc_store_inode(fs->store, ino, &inode);
 	if (rc < 0) {
-		fuse_reply_err(req, reply_errno(rc));
-		return;
+		*error = reply_errno(rc);
+		return NULL;
 	}
 	if (inode.type != PC_ENTRY_DIR) {
 		pc_inode_release(&inode);
-		fuse_reply_err(req, ENOTDIR);
-		return;
+		*error = ENOTDIR;
+		return NULL;
 	}
 	dir = calloc(1, sizeof(*dir));
 	if (!dir) {
 		pc_inode_release(&inode);
-		fuse_reply_err(req, ENOMEM);
-		return;
+		*error = ENOMEM;
+		return NULL;
 	}
 	dir->ino = ino;
 	dir->parent = inode.parent ? inode.parent : PC_ROOT_INO;
@@ -220,16 +218,41 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	rc = pc_store_list(fs->store, 0, ino, &dir->listing);
 	if (rc < 0 && rc != -ENOENT) {
 		free(dir);
-		fuse_reply_err(req, reply_errno(rc));
+		*error = reply_errno(rc);
+		return NULL;
+	}
+	dir_track(fs, dir);
+	return dir;
+}
+
+void pc_fs_dir_close(struct pc_fs *fs, struct open_dir *dir)
+{
+	dir_untrack(fs, dir);
+	dir_free(dir);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino,
+		       struct fuse_file_info *fi)
+{
+	struct pc_fs *fs = fs_of(req);
+	struct open_dir *dir;
+	int error;
+
+	dir = pc_fs_dir_open(fs, ino, &error);
+	if (!dir) {
+		fuse_reply_err(req, error);
 		return;
 	}
-	fi->fh = (uint64_t)(uintptr_t)dir;
-	fi->keep_cache = 1;
-	dir_track(fs, dir);
-	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
-		dir_untrack(fs, dir);
-		dir_free(dir);
+	/* An id, not a pointer (handles.c). */
+	fi->fh = pc_fs_dir_handle(fs, ino, dir);
+	if (!fi->fh) {
+		pc_fs_dir_close(fs, dir);
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) != 0) /* the kernel gave up on it */
+		pc_fs_dir_release(fs, fi->fh);
 }
 
 static mode_t dirent_mode(enum pc_entry_type type)
@@ -243,12 +266,15 @@ static mode_t dirent_mode(enum pc_entry_type type)
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct open_dir *dir = (struct open_dir *)(uintptr_t)fi->fh;
+	struct open_dir *dir = pc_fs_dir_get(fs_of(req), ino, fi->fh);
 	size_t used = 0;
 	struct stat st;
 	char *buf;
 
-	(void)ino;
+	if (!dir) { /* an earlier process's directory that is gone */
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	buf = malloc(size);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
@@ -290,11 +316,8 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
-	struct open_dir *dir = (struct open_dir *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	dir_untrack(fs_of(req), dir);
-	dir_free(dir);
+	pc_fs_dir_release(fs_of(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 

@@ -67,28 +67,21 @@ void pc_fs_close_open_files(struct pc_fs *fs)
 	}
 }
 
-void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+struct open_file *pc_fs_file_open(struct pc_fs *fs, uint64_t ino, int *error)
 {
-	struct pc_fs *fs = fuse_req_userdata(req);
 	struct pc_inode inode;
 	struct open_file *of;
 	int rc;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
-	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
-		fuse_reply_err(req, EROFS);
-		return;
-	}
 	rc = pc_store_inode(fs->store, ino, &inode);
 	if (rc < 0) {
-		fuse_reply_err(req, rc == -ENOENT || rc == -ESTALE ? -rc : EIO);
-		return;
+		*error = rc == -ENOENT || rc == -ESTALE ? -rc : EIO;
+		return NULL;
 	}
 	if (inode.type != PC_ENTRY_FILE) {
 		pc_inode_release(&inode);
-		fuse_reply_err(req,
-			       inode.type == PC_ENTRY_DIR ? EISDIR : EINVAL);
-		return;
+		*error = inode.type == PC_ENTRY_DIR ? EISDIR : EINVAL;
+		return NULL;
 	}
 	of = calloc(1, sizeof(*of));
 	if (of)
@@ -96,8 +89,8 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (!of || !of->offsets) {
 		free(of);
 		pc_inode_release(&inode);
-		fuse_reply_err(req, ENOMEM);
-		return;
+		*error = ENOMEM;
+		return NULL;
 	}
 	atomic_init(&of->refs, 1);
 	of->ino = ino;
@@ -118,26 +111,50 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* A purge must not take what an open file needs; a file too large
 	 * for that streams through the cache (parked reads pin only the
 	 * chunks they wait for, parked.c). */
-	of->store = fs->store;
-	of->pinned =
-		of->size <= pc_store_pin_file_limit(fs->store) &&
-		pc_store_pin_chunks(fs->store, of->chunks, of->nchunks) == 0;
-	fi->fh = (uint64_t)(uintptr_t)of;
-	fi->keep_cache = 1; /* an inode's content never changes */
+	pc_fs_file_pin(fs, of);
 	track(fs, of);
-	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
-		untrack(fs, of);
-		pc_fs_open_file_put(of);
+	return of;
+}
+
+void pc_fs_file_close(struct pc_fs *fs, struct open_file *of)
+{
+	untrack(fs, of);
+	pc_fs_open_file_put(of);
+}
+
+void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct pc_fs *fs = fuse_req_userdata(req);
+	struct open_file *of;
+	int error;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
+	    (fi->flags & (O_TRUNC | O_APPEND | O_CREAT))) {
+		fuse_reply_err(req, EROFS);
+		return;
 	}
+	of = pc_fs_file_open(fs, ino, &error);
+	if (!of) {
+		fuse_reply_err(req, error);
+		return;
+	}
+	/* An id, not a pointer: it must mean the same file to the next
+	 * process after a restart (handles.c). */
+	fi->fh = pc_fs_file_handle(fs, of);
+	if (!fi->fh) {
+		pc_fs_file_close(fs, of);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	fi->keep_cache = 1; /* an inode's content never changes */
+	if (fuse_reply_open(req, fi) != 0) /* the kernel gave up on it */
+		pc_fs_file_release(fs, fi->fh);
 }
 
 void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-
 	(void)ino;
-	untrack(fuse_req_userdata(req), of);
-	pc_fs_open_file_put(of);
+	pc_fs_file_release(fuse_req_userdata(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -345,17 +362,19 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
 	struct pc_fs *fs = fuse_req_userdata(req);
-	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-	uint32_t missing[PC_FS_MAX_SPAN];
-	unsigned nmissing;
-	int rc;
-
-	(void)ino;
 	/* The kernel sends RELEASE only once every READ of the file has been
 	 * answered, but that ordering passes through /dev/fuse, out of sight
 	 * of ThreadSanitizer and of whoever reads this code: a reference held
 	 * for the duration makes it explicit. */
-	atomic_fetch_add(&of->refs, 1);
+	struct open_file *of = pc_fs_file_get(fs, ino, fi->fh);
+	uint32_t missing[PC_FS_MAX_SPAN];
+	unsigned nmissing;
+	int rc;
+
+	if (!of) { /* an earlier process's file that is gone */
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
 		goto out;
