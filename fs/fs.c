@@ -1,6 +1,8 @@
 /*
- * fs.c - the FUSE session: mount, the multi-threaded request loop, kernel
- * cache invalidation after a version switch, unmount.
+ * fs.c - the FUSE session: mount (or serve a mount another process of
+ * ours made: a takeover, or a crash with the fd in systemd's fd store),
+ * the multi-threaded request loop, kernel cache invalidation after a
+ * version switch, unmount.
  *
  * Mount options: read-only, allow_other (agents run as many users) with
  * default_permissions (the kernel checks modes), and the filesystem named
@@ -11,14 +13,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
+#include <poll.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "devio.h"
+#include "handover.h"
 #include "internal.h"
+#include "takeover.h"
+
+extern char **environ;
 
 struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 			char *err, size_t errlen)
@@ -32,13 +43,19 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	fs->cfg = cfg;
 	fs->store = store;
 	pthread_mutex_init(&fs->open_lock, NULL);
-	if (pc_fs_parked_init(fs) < 0 || pc_fs_handles_init(fs) < 0) {
+	if (pc_fs_parked_init(fs) < 0 || pc_fs_handles_init(fs) < 0 ||
+	    pc_fs_devio_new(fs) < 0) {
 		pc_fs_handles_free(fs);
 		free(fs);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	return fs;
+}
+
+void pc_fs_set_store(struct pc_fs *fs, struct pc_store *store)
+{
+	fs->store = store;
 }
 
 void pc_fs_set_net(struct pc_fs *fs, struct pc_net *net)
@@ -71,38 +88,32 @@ static void on_version_switched(void *arg, uint64_t version,
 	fuse_lowlevel_notify_inval_inode(fs->session, PC_ROOT_INO, -1, 0);
 }
 
+/* Loop thread: the control socket's "restart". */
+static void on_restart(void *arg, int client_fd)
+{
+	pc_fs_restart_request(arg, client_fd);
+}
+
 struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs)
 {
 	return (struct pc_net_hooks){ .version_switched = on_version_switched,
+				      .restart = on_restart,
 				      .arg = fs };
 }
 
 /*
  * Raise the bdi readahead of our mount to the request size (root only;
  * failure is harmless: reads are just smaller).  The device number comes
- * from /proc/self/mountinfo: a stat() of the mount point would be a request
- * to ourselves before the request loop runs, and hang.
+ * from mountinfo: a stat() of the mount point would be a request to
+ * ourselves before the request loop runs, and hang.
  */
-static void raise_readahead(const char *mountpoint)
+static void raise_readahead(struct pc_fs *fs)
 {
-	char line[4096], root[4096], point[4096], path[128], value[32];
-	unsigned major_no, minor_no;
-	bool found = false;
-	FILE *info;
+	char path[128], value[32];
 	int fd;
 
-	info = fopen("/proc/self/mountinfo", "re");
-	if (!info)
-		return;
-	while (!found && fgets(line, sizeof(line), info))
-		found = sscanf(line, "%*d %*d %u:%u %4095s %4095s", &major_no,
-			       &minor_no, root, point) == 4 &&
-			strcmp(point, mountpoint) == 0;
-	fclose(info);
-	if (!found)
-		return;
 	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb",
-		 major_no, minor_no);
+		 fs->dev_major, fs->dev_minor);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -113,8 +124,9 @@ static void raise_readahead(const char *mountpoint)
 	close(fd);
 }
 
-int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
-		size_t errlen)
+/* The session with our options; a new process on an inherited fd needs
+ * the very same (max_read must match the INIT it replays). */
+static struct fuse_session *session_new(struct pc_fs *fs)
 {
 	static char arg0[] = "peercache", arg1[] = "-o", debug[] = "-d";
 	char arg2[160];
@@ -122,20 +134,39 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 	/* log_level=debug also traces every FUSE request (libfuse's -d). */
 	struct fuse_args args = FUSE_ARGS_INIT(
 		fs->cfg->log_level == PC_LOG_DEBUG ? 4 : 3, argv);
+	struct fuse_session *se;
 
 	snprintf(arg2, sizeof(arg2),
 		 "ro,allow_other,default_permissions,fsname=peercache,"
 		 "subtype=peercache,max_read=%d",
 		 PC_FS_READ_SIZE);
+	se = fuse_session_new(&args, &pc_fs_ops, sizeof(pc_fs_ops), fs);
+	fuse_opt_free_args(&args); /* option parsing may have allocated */
+	return se;
+}
+
+/* A FUSE worker, once the kernel's INIT is answered: the mount can be
+ * kept in systemd's fd store now that its state is complete. */
+static void on_init(struct pc_fs *fs)
+{
+	struct pc_fs_state st;
+
+	if (pc_fs_state_get(fs, &st) < 0)
+		return;
+	pc_fs_fdstore_save(fuse_session_fd(fs->session), &st);
+	pc_fs_state_free(&st);
+}
+
+int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
+		size_t errlen)
+{
 	fs->mountpoint = realpath(mountpoint, NULL);
 	if (!fs->mountpoint) {
 		snprintf(err, errlen, "mount point %s: %s", mountpoint,
 			 strerror(errno));
 		return -errno;
 	}
-	fs->session =
-		fuse_session_new(&args, &pc_fs_ops, sizeof(pc_fs_ops), fs);
-	fuse_opt_free_args(&args); /* option parsing may have allocated */
+	fs->session = session_new(fs);
 	if (!fs->session) {
 		snprintf(err, errlen, "cannot create the FUSE session");
 		return -EIO;
@@ -152,8 +183,154 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		return -EIO;
 	}
 	fs->mounted = true;
-	raise_readahead(fs->mountpoint);
+	/* Our own reads and writes of the device from the first request
+	 * (the INIT) on: devio.c. */
+	if (pc_fs_devio_attach(fs, fs->session, fuse_session_fd(fs->session)) <
+	    0) {
+		snprintf(err, errlen, "cannot set the FUSE session's I/O");
+		return -EIO;
+	}
+	pc_fs_devio_on_init(fs, on_init);
+	if (pc_fs_mount_device(fs->mountpoint, &fs->dev_major,
+			       &fs->dev_minor) == 0)
+		raise_readahead(fs);
 	return 0;
+}
+
+/* Is @st the mount at fs->mountpoint, and @fd's connection alive? */
+static int check_adoptable(struct pc_fs *fs, int fd,
+			   const struct pc_fs_state *st, char *err,
+			   size_t errlen)
+{
+	struct pollfd pfd = { .fd = fd };
+	uint32_t major = 0, minor = 0;
+
+	if (strcmp(fs->mountpoint, st->mountpoint) != 0) {
+		snprintf(err, errlen, "the mount is on %s, not on %s",
+			 st->mountpoint, fs->mountpoint);
+		return -EINVAL;
+	}
+	if (pc_fs_mount_device(fs->mountpoint, &major, &minor) < 0 ||
+	    major != st->dev_major || minor != st->dev_minor) {
+		snprintf(err, errlen,
+			 "%s is no longer the mount of that fd (device %u:%u, "
+			 "now %u:%u)",
+			 fs->mountpoint, st->dev_major, st->dev_minor, major,
+			 minor);
+		return -ENOENT;
+	}
+	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) {
+		snprintf(err, errlen, "the mount's connection has ended");
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+/* The session on @fd, libfuse brought to where the kernel is. */
+static int adopt_session(struct pc_fs *fs, int fd, const struct pc_fs_state *st,
+			 bool need_resend, char *err, size_t errlen)
+{
+	uint32_t minor;
+	int rc;
+
+	fs->session = session_new(fs);
+	if (!fs->session) {
+		close(fd);
+		snprintf(err, errlen, "cannot create the FUSE session");
+		return -EIO;
+	}
+	rc = pc_fs_devio_attach(fs, fs->session, fd);
+	if (rc < 0) {
+		close(fd);
+		snprintf(err, errlen, "cannot set the FUSE session's I/O");
+		return rc;
+	}
+	rc = pc_fs_devio_replay_init(fs, fs->session, st->init_req,
+				     st->init_req_len, st->init_reply,
+				     st->init_reply_len, err, errlen);
+	if (rc < 0)
+		return rc;
+	minor = pc_fs_devio_kernel_minor(fs);
+	if (need_resend && minor < PC_FS_RESEND_MINOR) {
+		snprintf(err, errlen,
+			 "this kernel (FUSE 7.%u) cannot queue again the "
+			 "requests a crashed daemon had read (7.%d, Linux 6.9, "
+			 "can)",
+			 minor, PC_FS_RESEND_MINOR);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
+		const struct pc_fs_state *st, bool need_resend, char *err,
+		size_t errlen)
+{
+	int rc;
+
+	fs->mountpoint = realpath(mountpoint, NULL);
+	if (!fs->mountpoint) {
+		rc = -errno;
+		snprintf(err, errlen, "mount point %s: %s", mountpoint,
+			 strerror(errno));
+		close(fd);
+		return rc;
+	}
+	rc = check_adoptable(fs, fd, st, err, errlen);
+	if (rc < 0)
+		close(fd);
+	else
+		rc = adopt_session(fs, fd, st, need_resend, err, errlen);
+	if (rc == 0 && pc_fs_replier_start(fs) < 0) {
+		snprintf(err, errlen, "cannot start a thread");
+		rc = -EAGAIN;
+	}
+	if (rc < 0) { /* back to a fresh fs: the caller may mount instead */
+		if (fs->session)
+			fuse_session_destroy(fs->session); /* closes fd */
+		fs->session = NULL;
+		free(fs->mountpoint);
+		fs->mountpoint = NULL;
+		return rc;
+	}
+	fs->dev_major = st->dev_major;
+	fs->dev_minor = st->dev_minor;
+	fs->mounted = true;
+	fs->adopted = true;
+	return 0;
+}
+
+void pc_fs_detach_store(struct pc_fs *fs)
+{
+	pc_fs_replier_stop(fs);
+	pc_fs_files_unpin(fs);
+	fs->store = NULL;
+	fs->net = NULL;
+}
+
+int pc_fs_attach_store(struct pc_fs *fs, struct pc_store *store)
+{
+	fs->store = store;
+	pthread_mutex_lock(&fs->parked_lock);
+	fs->stopping = false; /* pc_fs_replier_stop() set it */
+	pthread_mutex_unlock(&fs->parked_lock);
+	pc_fs_files_repin(fs);
+	return pc_fs_replier_start(fs);
+}
+
+void pc_fs_requeue(struct pc_fs *fs)
+{
+	int rc;
+
+	/* An older kernel: the old process answered everything it read. */
+	if (pc_fs_devio_kernel_minor(fs) < PC_FS_RESEND_MINOR)
+		return;
+	rc = pc_fs_devio_resend(fs);
+	if (rc < 0)
+		fprintf(stderr,
+			"peercache: the kernel did not queue the unanswered "
+			"requests again: %s\n",
+			strerror(-rc));
 }
 
 int pc_fs_run(struct pc_fs *fs)
@@ -161,22 +338,71 @@ int pc_fs_run(struct pc_fs *fs)
 	struct fuse_loop_config *loop;
 	int rc;
 
-	/* A shell starts background jobs with SIGINT ignored, and libfuse
-	 * leaves ignored signals alone: these three always mean "unmount". */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	signal(SIGHUP, SIG_DFL);
-	if (fuse_set_signal_handlers(fs->session) != 0)
+	/* SIGTERM, SIGINT and SIGHUP end the loop from now on. */
+	if (pc_fs_control_start(fs) < 0)
 		return -EIO;
+	if (pc_fs_stop_requested(fs))
+		return 0;
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		return -ENOMEM;
-	fuse_loop_cfg_set_clone_fd(loop, 1);
+	/* No clone_fd: requests read from a cloned fd fail when the process
+	 * that opened it exits, so none would be left for the next one.  A
+	 * worker ends only when more than max_idle are idle: never here,
+	 * which devio's pause relies on (each worker comes back for the
+	 * next request). */
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	fuse_loop_cfg_set_max_threads(loop, 10);
 	fuse_loop_cfg_set_idle_threads(loop, 16);
 	rc = fuse_session_loop_mt(fs->session, loop);
 	fuse_loop_cfg_destroy(loop);
-	fuse_remove_signal_handlers(fs->session);
+	if (pc_fs_handing_over(fs))
+		return 1;
 	return rc < 0 ? rc : 0;
+}
+
+void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)
+{
+	struct timespec start, now;
+	bool idle;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		pthread_mutex_lock(&fs->parked_lock);
+		idle = !fs->parked_head && !fs->answer_head;
+		pthread_mutex_unlock(&fs->parked_lock);
+		if (idle)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 +
+			    (now.tv_nsec - start.tv_nsec) / 1000000 >=
+		    timeout_ms) {
+			fprintf(stderr, "peercache: restart: reads still wait "
+					"for the network; they fail\n");
+			return;
+		}
+		usleep(10000);
+	}
+}
+
+/* A mount another process made: libfuse in this one knows nothing of it
+ * (fuse_session_unmount() would do nothing). */
+static void unmount_adopted(struct pc_fs *fs)
+{
+	char *argv[] = { (char *)"fusermount3", (char *)"-u", (char *)"-z",
+			 fs->mountpoint, NULL };
+	int status;
+	pid_t pid;
+
+	if (umount2(fs->mountpoint, MNT_DETACH) == 0)
+		return;
+	if (errno == EPERM &&
+	    posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) == 0 &&
+	    waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0)
+		return;
+	fprintf(stderr, "peercache: cannot unmount %s: %s\n", fs->mountpoint,
+		strerror(errno));
 }
 
 void pc_fs_free(struct pc_fs *fs)
@@ -185,15 +411,19 @@ void pc_fs_free(struct pc_fs *fs)
 		return;
 	/* The answers that pc_net_stop() decided reach the readers before
 	 * the mount goes away. */
+	pc_fs_control_stop(fs);
 	pc_fs_replier_stop(fs);
-	if (fs->mounted)
+	if (fs->mounted && !fs->handed_over && fs->adopted)
+		unmount_adopted(fs);
+	else if (fs->mounted && !fs->handed_over)
 		fuse_session_unmount(fs->session);
 	fs->mounted = false;
 	pc_fs_close_open_files(fs);
 	pc_fs_close_open_dirs(fs);
 	pc_fs_handles_free(fs);
-	if (fs->session)
+	if (fs->session) /* closes the fd: the new process has its own */
 		fuse_session_destroy(fs->session);
+	pc_fs_devio_free(fs);
 	pthread_mutex_destroy(&fs->open_lock);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_cond_destroy(&fs->parked_cond);

@@ -330,8 +330,13 @@ void pc_fs_files_unpin(struct pc_fs *fs)
 void pc_fs_files_repin(struct pc_fs *fs)
 {
 	pthread_mutex_lock(&fs->open_lock);
-	for (struct open_file *of = fs->open_files; of; of = of->next)
+	for (struct open_file *of = fs->open_files; of; of = of->next) {
 		pc_fs_file_pin(fs, of);
+		/* The reads that failed as the net stopped never reached a
+		 * reader (the kernel asks again): not failures to remember. */
+		for (unsigned i = 0; i < 4; i++)
+			atomic_store(&of->failures[i], 0);
+	}
 	pthread_mutex_unlock(&fs->open_lock);
 }
 

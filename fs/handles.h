@@ -48,7 +48,8 @@ void pc_fs_dir_release(struct pc_fs *fs, uint64_t fh);
  * quota; a larger file streams through the cache). */
 void pc_fs_file_pin(struct pc_fs *fs, struct open_file *of);
 /* Before the store closes (a takeover): every open file lets its pins go.
- * After it opened again (the takeover failed): they are taken again. */
+ * After it opened again (the takeover failed): they are taken again, and
+ * the reads that failed meanwhile are forgotten. */
 void pc_fs_files_unpin(struct pc_fs *fs);
 void pc_fs_files_repin(struct pc_fs *fs);
 

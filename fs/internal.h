@@ -78,8 +78,14 @@ struct pc_fs {
 	struct open_file *open_files; /* open_lock */
 	struct open_dir *open_dirs;   /* the same for directories; open_lock */
 
-	/* fh ids, so that a later process can adopt them (handles.c). */
+	/* Restart without unmount: fh ids (handles.c), the device's reads
+	 * and writes (devio.c), restarts and stop signals (takeover.c). */
 	struct fs_handles *handles;
+	struct fs_devio *devio;
+	struct fs_restart *restart;
+	uint32_t dev_major, dev_minor; /* the mount's device */
+	bool adopted;	  /* the mount is another process's: ours to end */
+	bool handed_over; /* a new process serves it: never unmount */
 };
 
 /* An open regular file: its chunk list with cumulative offsets, copied
@@ -138,6 +144,10 @@ int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		       unsigned *nmissing);
 /* Remembers that a read of @of at @off just failed (see read.c). */
 void pc_fs_remember_failure(struct open_file *of, uint64_t off);
+
+/* fs.c: waits up to @timeout_ms until no read is parked (a takeover on a
+ * kernel without FUSE_NOTIFY_RESEND lets them finish). */
+void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms);
 
 /* parked.c */
 /* Answers @req later: when the @nmissing chunks have been fetched, or with

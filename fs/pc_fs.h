@@ -20,19 +20,24 @@
 
 struct pc_fs;
 
-/* @cfg and @store are borrowed and outlive the fs.  NULL with @err set. */
+/* @cfg and @store are borrowed and outlive the fs (@store may come later,
+ * pc_fs_set_store()).  NULL with @err set. */
 struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 			char *err, size_t errlen);
+void pc_fs_set_store(struct pc_fs *fs, struct pc_store *store);
 /* The net that serves misses; set once, before pc_fs_mount(). */
 void pc_fs_set_net(struct pc_fs *fs, struct pc_net *net);
-/* Hooks to give pc_net_new(): kernel cache invalidation on a switch. */
+/* Hooks to give pc_net_new(): kernel cache invalidation on a switch, and
+ * the control socket's "restart". */
 struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs);
 
 /* Mounts read-only at @mountpoint.  0 or negative errno with @err set. */
 int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		size_t errlen);
-/* Serves requests until unmounted or a SIGTERM/SIGINT/SIGHUP arrives.
- * Multi-threaded; returns 0 on a clean exit. */
+/* Serves requests until unmounted or a SIGTERM/SIGINT/SIGHUP arrives (0),
+ * or until a new process is ready to take the mount over (1: see
+ * pc_fs_restart_finish() in handover.h).  Multi-threaded; a negative errno
+ * on failure. */
 int pc_fs_run(struct pc_fs *fs);
 /* Answers what is still parked, unmounts (if mounted) and frees.  Call
  * after pc_net_stop(): no fetch calls back any more by then. */

@@ -350,6 +350,29 @@ static void on_refreshed(void *arg, int result, const char *error)
 	control_reply(c, &j);
 }
 
+/* "restart": the client goes to the daemon's restart (fs/), which answers
+ * it once a new process serves or failed to; the net (and this socket)
+ * stops in between. */
+static void control_hand_over(struct control_client *c)
+{
+	struct pc_net *net = c->net;
+	uv_os_fd_t fd;
+	int kept;
+
+	if (!net->hooks.restart ||
+	    uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0) {
+		control_reply_error(c, "restart is not available");
+		return;
+	}
+	kept = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (kept < 0) {
+		control_reply_error(c, "out of file descriptors");
+		return;
+	}
+	client_close(c);
+	net->hooks.restart(net->hooks.arg, kept);
+}
+
 /* ---- requests --------------------------------------------------------------- */
 
 typedef void (*build_fn)(struct pc_net *net, struct json *j);
@@ -404,6 +427,8 @@ static void client_request(struct control_client *c)
 		control_start_discover(c);
 	else if (strncmp(line, "prefetch ", 9) == 0 && line[9])
 		control_start_prefetch(c, line + 9);
+	else if (strcmp(line, "restart") == 0)
+		control_hand_over(c);
 	else
 		control_reply_error(c, "unknown command");
 }
@@ -652,7 +677,13 @@ int net_control_init(struct pc_net *net, char *err, size_t errlen)
 	struct sockaddr_un addr;
 	int rc;
 
-	net->started_at = net_unix_now();
+	/* The process's start, not this net's: after a restart that failed
+	 * the same daemon starts its net again. */
+	static int64_t process_started;
+
+	if (!process_started)
+		process_started = net_unix_now();
+	net->started_at = process_started;
 	rc = net_metrics_init(net, err, errlen);
 	if (rc < 0)
 		return rc;

@@ -27,6 +27,10 @@ struct pc_net_hooks {
 	 * invalidate what changed in the kernel's caches. */
 	void (*version_switched)(void *arg, uint64_t version,
 				 const struct pc_store_changes *changes);
+	/* Loop thread, the control socket's "restart": @client_fd (the
+	 * caller's to answer with one JSON line, and close) waits for the
+	 * outcome.  NULL: the command is refused. */
+	void (*restart)(void *arg, int client_fd);
 	void *arg;
 };
 

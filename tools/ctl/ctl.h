@@ -112,6 +112,7 @@ int ctl_print_status(const struct json_object *o);
 int ctl_print_stats(const struct json_object *o);
 int ctl_print_peers(const char *raw);
 int ctl_print_refresh(const struct json_object *o);
+int ctl_print_restart(const struct json_object *o);
 int ctl_print_purge(const struct json_object *o);
 int ctl_print_verify(const struct json_object *o);
 int ctl_print_prefetch(const struct json_object *o);

@@ -42,6 +42,9 @@ static const char usage_text[] =
 	"  rollback  serve the previous version and hold it until unpin\n"
 	"  unpin     release the hold: back to the newest version\n"
 	"  check     test the mirrors, the proxy and the LAN, step by step\n"
+	"  restart   hand the mount to a new process of the binary now on\n"
+	"            disk (an upgrade): readers see a pause, not an error;\n"
+	"            if it cannot take over, the daemon goes on serving\n"
 	"\n"
 	"  -i NAME          the instance peercache@NAME (" CTL_CONFIG_DIR "/\n"
 	"                   NAME.conf); without -i, --socket, --cache-dir\n"
@@ -75,6 +78,7 @@ static const struct command commands[] = {
 	{ "purge", 600000 },	{ "verify", 3600000 },
 	{ "rollback", 300000 }, { "unpin", 300000 },
 	{ "check", 0 },		{ "prefetch", 6 * 3600 * 1000 },
+	{ "restart", 300000 },
 };
 
 static const struct command *find_command(const char *name)
@@ -165,6 +169,8 @@ static int print_answer(const char *command, const struct json_object *o,
 		return ctl_print_prefetch(o);
 	if (strcmp(command, "rollback") == 0 || strcmp(command, "unpin") == 0)
 		return ctl_print_switch(command, o);
+	if (strcmp(command, "restart") == 0)
+		return ctl_print_restart(o);
 	return ctl_print_refresh(o);
 }
 

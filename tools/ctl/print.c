@@ -230,6 +230,15 @@ int ctl_print_refresh(const struct json_object *o)
 	return EXIT_FAILED;
 }
 
+int ctl_print_restart(const struct json_object *o)
+{
+	printf("restarted: pid %lld (peercache %s) serves the mount now; "
+	       "requests waited %lld ms\n",
+	       (long long)json_get_int(o, "pid", 0), text_or(o, "version", "?"),
+	       (long long)json_get_int(o, "paused_ms", 0));
+	return EXIT_OK;
+}
+
 int ctl_print_purge(const struct json_object *o)
 {
 	char a[32], b[32];

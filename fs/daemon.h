@@ -1,0 +1,32 @@
+/*
+ * daemon.h - the daemon's life once its configuration is read (daemon.c):
+ * for main.c.
+ */
+#ifndef PC_FS_DAEMON_H
+#define PC_FS_DAEMON_H
+
+#include <stdbool.h>
+
+#include "pc_config.h"
+
+struct pc_daemon_args {
+	const struct pc_config *cfg;
+	const char *mountpoint;
+	/* The write end of daemonize()'s pipe, or -1: one byte, 0 once the
+	 * mount serves, 1 if it never will (closed either way). */
+	int ready_fd;
+	/* How to start the next process on a restart (takeover.c). */
+	const char *exe;
+	char *const *argv;
+	const char *cwd;
+	const char *version;
+	/* $PEERCACHE_TAKEOVER_FD: this process takes a mount over. */
+	int takeover_chan;
+	bool foreground; /* -f */
+};
+
+/* Mounts (or takes over a mount), serves until stopped or handed over,
+ * and returns the exit status. */
+int pc_daemon_serve(const struct pc_daemon_args *args);
+
+#endif /* PC_FS_DAEMON_H */

@@ -1,0 +1,617 @@
+/*
+ * takeover.c - `peercachectl restart`: a new process of the binary now on
+ * disk takes the mount over from this one, and the mount never goes away
+ * (EdenFS's "takeover", CVMFS's reload).
+ *
+ * The old process (on its control thread, below) starts the binary at the
+ * path it was started as, with the same arguments, in the same working
+ * directory, and $PEERCACHE_TAKEOVER_FD naming its end of a socketpair.
+ * Over it, one message each way at a time:
+ *
+ *   old → new  OFFER    the /dev/fuse fd (SCM_RIGHTS) and the state
+ *   new → old  READY    config and keys loaded, INIT replayed and the same
+ *              (or REFUSE and why: the old process goes on)
+ *              ... the old one pauses its workers, stops its net, closes
+ *              the store (the cache lock goes with it) ...
+ *   old → new  GO       the open files, so that the new one pins them
+ *   new → old  SERVING  store open, net started, FUSE_NOTIFY_RESEND sent
+ *              (or FAILED and why, or nothing: it died; the old process
+ *              opens the store, starts its net and serves again)
+ *
+ * Then the old process tells systemd the new main pid, answers the
+ * client, and exits without unmounting.  Until GO the mount is served as
+ * usual; from the pause to SERVING requests wait in the kernel's queue:
+ * that is the pause readers see.  Replies the old process still had to
+ * send are left to the new one (devio.c, "the cut").  Every wait has a
+ * deadline; a new process that misses one is killed.
+ *
+ * The control thread also turns SIGTERM, SIGINT and SIGHUP into the end
+ * of the request loop (the signal handler only writes to a pipe).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "devio.h"
+#include "handover.h"
+#include "internal.h"
+#include "takeover.h"
+
+#define READY_TIMEOUT_MS 60000 /* the new process loads config and keys */
+#define SERVING_TIMEOUT_MS 60000
+#define PAUSE_TIMEOUT_MS 5000 /* a synchronous request still running */
+#define REFS_MAX ((TAKEOVER_MSG_MAX - 64) / sizeof(struct pc_fs_handle_ref))
+
+extern char **environ;
+
+static int signal_wake_fd = -1; /* the control thread's pipe */
+
+struct fs_restart *takeover_state(struct pc_fs *fs)
+{
+	struct fs_restart *r = fs->restart;
+
+	if (r)
+		return r;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->wake[0] = r->wake[1] = -1;
+	r->queued = r->client = r->chan = -1;
+	r->child = -1;
+	pthread_mutex_init(&r->lock, NULL);
+	fs->restart = r;
+	return r;
+}
+
+void pc_fs_set_command(struct pc_fs *fs, const char *exe, char *const *argv,
+		       const char *cwd, const char *version)
+{
+	struct fs_restart *r = takeover_state(fs);
+
+	if (!r)
+		return; /* restarts will say they cannot */
+	r->exe = exe;
+	r->argv = argv;
+	r->cwd = cwd;
+	r->version = version;
+}
+
+bool pc_fs_stop_requested(struct pc_fs *fs)
+{
+	return fs->restart && atomic_load(&fs->restart->stop);
+}
+
+/* One JSON line to the client that asked for the restart, then closed. */
+static void answer(struct fs_restart *r, const char *error)
+{
+	char line[1024], version[sizeof(r->ready.version)];
+	size_t i;
+
+	if (r->client < 0)
+		return;
+	/* The new process's version, as text fit for a JSON string. */
+	for (i = 0; i + 1 < sizeof(version) && r->ready.version[i]; i++)
+		version[i] = r->ready.version[i] >= ' ' &&
+					     r->ready.version[i] != '"' &&
+					     r->ready.version[i] != '\\'
+				     ? r->ready.version[i]
+				     : '?';
+	version[i] = '\0';
+	if (error)
+		snprintf(line, sizeof(line),
+			 "{\"result\":\"error\",\"error\":\"%s\"}\n", error);
+	else
+		snprintf(line, sizeof(line),
+			 "{\"result\":\"ok\",\"error\":\"\",\"pid\":%d,"
+			 "\"version\":\"%s\",\"paused_ms\":%" PRId64 "}\n",
+			 (int)r->ready.pid, version,
+			 (r->serving.serving_ns - r->paused_ns) / 1000000);
+	if (send(r->client, line, strlen(line), MSG_NOSIGNAL) < 0)
+		fprintf(stderr, "peercache: restart: the client is gone\n");
+	close(r->client);
+	r->client = -1;
+}
+
+/* Says why the restart failed: in the log, and later to the client. */
+static int __attribute__((format(printf, 2, 3)))
+fail(struct fs_restart *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->error, sizeof(r->error), fmt, ap);
+	va_end(ap);
+	for (char *c = r->error; *c; c++) /* JSON-safe, one line */
+		if (*c == '"' || *c == '\\' || (unsigned char)*c < ' ')
+			*c = '\'';
+	fprintf(stderr,
+		"peercache: restart failed: %s; this daemon goes on "
+		"serving\n",
+		r->error);
+	return -1;
+}
+
+/* A request that cannot be served now: answered at once. */
+static void refuse_client(int fd, const char *error)
+{
+	char line[256];
+
+	snprintf(line, sizeof(line),
+		 "{\"result\":\"error\",\"error\":\"%s\"}\n", error);
+	(void)send(fd, line, strlen(line), MSG_NOSIGNAL);
+	close(fd);
+}
+
+/* ---- the new process ------------------------------------------------------ */
+
+/* Ours, with the channel named and what systemd gave us at start left
+ * out.  The strings are borrowed from environ. */
+static char **child_environ(void)
+{
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n])
+		n++;
+	env = calloc(n + 2, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], TAKEOVER_ENV "=",
+			    sizeof(TAKEOVER_ENV)) != 0 &&
+		    strncmp(environ[i], "LISTEN_", 7) != 0)
+			env[k++] = environ[i];
+	env[k] = (char *)TAKEOVER_ENV "=3";
+	return env;
+}
+
+/* The binary at r->exe, with @child_end as its fd 3 and no other fd of
+ * ours, default signals and none blocked (this thread's mask would be
+ * inherited), in the daemon's first working directory. */
+static int spawn_child(struct fs_restart *r, int child_end)
+{
+	posix_spawn_file_actions_t actions;
+	posix_spawnattr_t attr;
+	sigset_t none, defaults;
+	char **env = child_environ();
+	int rc;
+
+	if (!env)
+		return -ENOMEM;
+	posix_spawn_file_actions_init(&actions);
+	posix_spawn_file_actions_adddup2(&actions, child_end, 3);
+	posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+	if (r->cwd)
+		posix_spawn_file_actions_addchdir_np(&actions, r->cwd);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGUSR2);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &defaults);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+						POSIX_SPAWN_SETSIGDEF);
+	rc = posix_spawn(&r->child, r->exe, &actions, &attr, r->argv, env);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&actions);
+	free(env);
+	if (rc != 0)
+		r->child = -1;
+	return -rc;
+}
+
+/* Waits up to @ms for the new process to end, then kills it; how it
+ * ended, as a phrase, in @why. */
+static void reap_child(struct fs_restart *r, int ms, char *why, size_t len)
+{
+	int status = 0;
+	pid_t got;
+
+	snprintf(why, len, "(pid %d) ended", (int)r->child);
+	if (r->child < 0)
+		return;
+	for (int waited = 0;; waited += 10) {
+		got = waitpid(r->child, &status, WNOHANG);
+		if (got != 0)
+			break;
+		if (waited >= ms) {
+			kill(r->child, SIGKILL);
+			got = waitpid(r->child, &status, 0);
+			snprintf(why, len,
+				 "(pid %d) was killed: it did not end",
+				 (int)r->child);
+			r->child = -1;
+			return;
+		}
+		usleep(10000);
+	}
+	if (got == r->child && WIFEXITED(status))
+		snprintf(why, len, "(pid %d) exited with status %d",
+			 (int)r->child, WEXITSTATUS(status));
+	else if (got == r->child && WIFSIGNALED(status))
+		snprintf(why, len, "(pid %d) was killed by signal %d",
+			 (int)r->child, WTERMSIG(status));
+	r->child = -1;
+}
+
+/* The takeover is off: the new process sees its channel close and exits
+ * (it touched nothing); it is killed if it does not. */
+static void abandon(struct fs_restart *r)
+{
+	char why[128];
+
+	if (r->chan >= 0)
+		close(r->chan);
+	r->chan = -1;
+	reap_child(r, 5000, why, sizeof(why));
+}
+
+/* ---- the old process: the control thread ------------------------------------ */
+
+/* Starts the binary on disk with the channel and offers it the mount. */
+static int offer(struct pc_fs *fs, struct fs_restart *r)
+{
+	struct pc_fs_state st;
+	int sv[2], child_end, rc;
+	void *bytes;
+	size_t len;
+
+	if (!r->exe)
+		return fail(r, "the daemon's own path is unknown");
+	rc = pc_fs_state_get(fs, &st);
+	if (rc < 0)
+		return fail(r, "%s",
+			    rc == -EAGAIN ? "the mount is not ready yet"
+					  : "out of memory");
+	rc = pc_fs_state_encode(&st, &bytes, &len);
+	pc_fs_state_free(&st);
+	if (rc < 0)
+		return fail(r, "out of memory");
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(bytes);
+		return fail(r, "socketpair: %s", strerror(errno));
+	}
+	/* Not fd 3: dup2 onto itself would keep close-on-exec. */
+	child_end = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+	close(sv[1]);
+	r->chan = sv[0];
+	rc = child_end < 0 ? -errno : spawn_child(r, child_end);
+	if (child_end >= 0)
+		close(child_end);
+	if (rc < 0) {
+		free(bytes);
+		return fail(r, "cannot start %s: %s", r->exe, strerror(-rc));
+	}
+	fprintf(stderr,
+		"peercache: restart: %s (pid %d) is to take the mount "
+		"over\n",
+		r->exe, (int)r->child);
+	rc = takeover_send(r->chan, MSG_OFFER, bytes, len,
+			   fuse_session_fd(fs->session));
+	free(bytes);
+	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
+		return fail(r, "the takeover channel: %s", strerror(-rc));
+	return 0; /* a child that died already shows in wait_ready() */
+}
+
+/* The control pipe while a restart waits: another request is refused; a
+ * signal, or the daemon's end, ends the restart (true). */
+static bool interrupted(struct fs_restart *r)
+{
+	bool end = false;
+	char c;
+
+	while (read(r->wake[0], &c, 1) == 1) {
+		if (c == 'R') {
+			pthread_mutex_lock(&r->lock);
+			if (r->queued >= 0)
+				refuse_client(r->queued, "a restart is already "
+							 "under way");
+			r->queued = -1;
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		if (c == 'T')
+			atomic_store(&r->stop, true);
+		else
+			r->quit = true;
+		end = true; /* 'T' or 'Q' */
+	}
+	return end;
+}
+
+static int wait_ready(struct fs_restart *r)
+{
+	char why[128];
+	size_t len = 0;
+	int type, fd;
+
+	do {
+		type = takeover_recv(r->chan, READY_TIMEOUT_MS, r->wake[0],
+				     r->buf, &len, &fd);
+		if (fd >= 0)
+			close(fd);
+		if (type == -EINTR && interrupted(r))
+			return fail(r, "the daemon is stopping");
+	} while (type == -EINTR);
+	if (type == MSG_READY && len == sizeof(r->ready)) {
+		memcpy(&r->ready, r->buf, len);
+		r->ready.version[sizeof(r->ready.version) - 1] = '\0';
+		return 0;
+	}
+	if (type == MSG_REFUSE)
+		return fail(r, "the new process (pid %d) refused: %s",
+			    (int)r->child, r->buf);
+	if (type == -ECONNRESET) {
+		reap_child(r, 5000, why, sizeof(why));
+		return fail(r, "the new process %s before it was ready", why);
+	}
+	if (type == -ETIMEDOUT)
+		return fail(r,
+			    "the new process (pid %d) was not ready within "
+			    "%d s",
+			    (int)r->child, READY_TIMEOUT_MS / 1000);
+	return fail(r, "the takeover channel: %s",
+		    type < 0 ? strerror(-type) : "an unexpected message");
+}
+
+/* The workers stop reading, replies are left to the new process (or, on
+ * a kernel without FUSE_NOTIFY_RESEND, the parked reads are let finish),
+ * and the request loop ends: pc_fs_run() returns 1. */
+static int let_go(struct pc_fs *fs, struct fs_restart *r)
+{
+	if (pc_fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0)
+		return fail(r, "a request did not finish within %d s",
+			    PAUSE_TIMEOUT_MS / 1000);
+	r->paused_ns = takeover_now_ns();
+	if (pc_fs_devio_kernel_minor(fs) >= PC_FS_RESEND_MINOR)
+		pc_fs_devio_cut(fs);
+	else
+		pc_fs_parked_drain(fs,
+				   (int)(fs->cfg->fetch_timeout + 1) * 1000);
+	atomic_store(&r->handing_over, true);
+	pc_fs_devio_exit(fs, fs->session);
+	return 0;
+}
+
+static void serve_request(struct pc_fs *fs, struct fs_restart *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->client = r->queued;
+	r->queued = -1;
+	r->busy = r->client >= 0;
+	pthread_mutex_unlock(&r->lock);
+	if (r->client < 0)
+		return;
+	r->error[0] = '\0';
+	memset(&r->ready, 0, sizeof(r->ready));
+	r->paused_ns = 0;
+	if (offer(fs, r) == 0 && wait_ready(r) == 0 && let_go(fs, r) == 0)
+		return; /* the main thread goes on: pc_fs_restart_finish() */
+	abandon(r);
+	answer(r, r->error);
+	pthread_mutex_lock(&r->lock);
+	r->busy = false;
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *control_main(void *arg)
+{
+	struct pc_fs *fs = arg;
+	struct fs_restart *r = fs->restart;
+	struct pollfd pfd = { .fd = r->wake[0], .events = POLLIN };
+	char c;
+
+	for (;;) {
+		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+			return NULL;
+		while (read(r->wake[0], &c, 1) == 1) {
+			if (c == 'Q')
+				return NULL;
+			if (c == 'R')
+				serve_request(fs, r);
+			else
+				atomic_store(&r->stop, true);
+			if (r->quit)
+				return NULL;
+			/* A stop ends the loop (also one that came during a
+			 * restart; harmless once the loop has ended). */
+			if (atomic_load(&r->stop) && fs->session)
+				pc_fs_devio_exit(fs, fs->session);
+		}
+	}
+}
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+	char c = 'T';
+
+	(void)sig;
+	if (write(signal_wake_fd, &c, 1) < 0) {
+		/* a full pipe already holds a stop */
+	}
+	errno = saved;
+}
+
+int pc_fs_control_start(struct pc_fs *fs)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal,
+				.sa_flags = SA_RESTART };
+	struct fs_restart *r = takeover_state(fs);
+	int rc;
+
+	if (!r)
+		return -ENOMEM;
+	if (atomic_load(&r->running))
+		return 0;
+	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	signal_wake_fd = r->wake[1];
+	/* A shell starts background jobs with SIGINT ignored: these three
+	 * always mean "stop". */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	rc = pthread_create(&r->thread, NULL, control_main, fs);
+	if (rc != 0)
+		return -rc;
+	atomic_store(&r->running, true);
+	return 0;
+}
+
+void pc_fs_control_stop(struct pc_fs *fs)
+{
+	struct fs_restart *r = fs->restart;
+	char c = 'Q';
+
+	if (!r)
+		return;
+	if (atomic_load(&r->running)) {
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
+		if (write(r->wake[1], &c, 1) != 1)
+			fprintf(stderr, "peercache: cannot stop the control "
+					"thread\n");
+		pthread_join(r->thread, NULL);
+		atomic_store(&r->running, false);
+	}
+	signal_wake_fd = -1;
+	for (int i = 0; i < 2; i++)
+		if (r->wake[i] >= 0)
+			close(r->wake[i]);
+	if (r->queued >= 0)
+		refuse_client(r->queued, "the daemon is stopping");
+	if (r->client >= 0)
+		answer(r, r->error[0] ? r->error : "the daemon is stopping");
+	if (r->chan >= 0)
+		close(r->chan);
+	pthread_mutex_destroy(&r->lock);
+	free(r->refs);
+	free(r);
+	fs->restart = NULL;
+}
+
+void pc_fs_restart_request(struct pc_fs *fs, int client_fd)
+{
+	struct fs_restart *r = fs->restart;
+	bool queued = false;
+
+	if (!r || !atomic_load(&r->running)) {
+		refuse_client(client_fd, "this daemon cannot restart");
+		return;
+	}
+	pthread_mutex_lock(&r->lock);
+	if (r->queued < 0 && !r->busy) {
+		r->queued = client_fd;
+		queued = true;
+	}
+	pthread_mutex_unlock(&r->lock);
+	if (!queued)
+		refuse_client(client_fd, "a restart is already under way");
+	else if (write(r->wake[1], "R", 1) != 1)
+		fprintf(stderr, "peercache: restart: cannot wake the control "
+				"thread\n");
+}
+
+/* ---- the old process: the main thread, once the loop has ended ------------ */
+
+/* The new process serves: systemd hears of its pid, the client of the
+ * outcome, and this process exits without unmounting. */
+static void handed_over(struct pc_fs *fs, struct fs_restart *r)
+{
+	fprintf(stderr,
+		"peercache: restart: pid %d (peercache %s) serves the mount "
+		"now; requests waited %" PRId64
+		" ms (%" PRId64 " ms here to stop the net and close the store, "
+				"%" PRId64 " ms there to open it and start the "
+					   "net)\n",
+		(int)r->ready.pid, r->ready.version,
+		(r->serving.serving_ns - r->paused_ns) / 1000000,
+		(r->go_ns - r->paused_ns) / 1000000,
+		(r->serving.serving_ns - r->serving.go_ns) / 1000000);
+	/* Before this process exits, or systemd would take its exit for the
+	 * service's end (the barrier waits until systemd has read it). */
+	if (sd_notifyf(0, "MAINPID=%d", (int)r->ready.pid) > 0)
+		sd_notify_barrier(0, 5 * 1000000ULL);
+	fs->handed_over = true;
+	close(r->chan);
+	r->chan = -1;
+	r->child = -1; /* it goes on; it is not ours to reap */
+	answer(r, NULL);
+}
+
+int pc_fs_restart_finish(struct pc_fs *fs)
+{
+	struct fs_restart *r = fs->restart;
+	struct pc_fs_handle_ref *refs = NULL;
+	size_t n = 0, len = 0;
+	int type, fd = -1;
+	char why[128];
+
+	if (pc_fs_files_export(fs, &refs, &n) < 0)
+		n = 0;
+	if (n > REFS_MAX)
+		n = REFS_MAX; /* the others are adopted on first use */
+	r->go_ns = takeover_now_ns();
+	type = takeover_send(r->chan, MSG_GO, refs, n * sizeof(*refs), -1);
+	free(refs);
+	if (type == 0)
+		type = takeover_recv(r->chan, SERVING_TIMEOUT_MS, -1, r->buf,
+				     &len, &fd);
+	if (fd >= 0)
+		close(fd);
+	if (type == MSG_SERVING && len == sizeof(r->serving)) {
+		memcpy(&r->serving, r->buf, sizeof(r->serving));
+		handed_over(fs, r);
+		return 0;
+	}
+	if (type == MSG_FAILED) {
+		fail(r, "the new process (pid %d) could not take over: %s",
+		     (int)r->child, r->buf);
+	} else if (type == -ECONNRESET || type == -EPIPE) {
+		reap_child(r, 5000, why, sizeof(why));
+		fail(r, "the new process %s while taking over", why);
+	} else {
+		fail(r, "the new process (pid %d) did not serve within %d s",
+		     (int)r->child, SERVING_TIMEOUT_MS / 1000);
+	}
+	abandon(r);
+	return -1;
+}
+
+void pc_fs_restart_resume(struct pc_fs *fs)
+{
+	struct fs_restart *r = fs->restart;
+
+	atomic_store(&r->handing_over, false);
+	pc_fs_devio_serve(fs);
+	/* What was left to the new process, and what it read and did not
+	 * answer, is queued again for this one. */
+	pc_fs_requeue(fs);
+	answer(r, r->error);
+	pthread_mutex_lock(&r->lock);
+	r->busy = false;
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool pc_fs_handing_over(struct pc_fs *fs)
+{
+	return fs->restart && atomic_load(&fs->restart->handing_over);
+}

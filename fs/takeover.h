@@ -1,0 +1,95 @@
+/*
+ * takeover.h - shared by the two sides of a takeover: the old process
+ * (takeover.c) and the new one with the channel's messages
+ * (takeover_new.c).  fs/ only.
+ */
+#ifndef PC_FS_TAKEOVER_H
+#define PC_FS_TAKEOVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "handles.h"
+
+#define TAKEOVER_ENV "PEERCACHE_TAKEOVER_FD"
+#define TAKEOVER_MSG_MAX (256 * 1024)
+
+/* One message each way at a time, on a SOCK_SEQPACKET socketpair: a type
+ * byte, then the payload. */
+enum msg_type {
+	MSG_OFFER = 1, /* old → new: the state; the /dev/fuse fd */
+	MSG_READY,     /* new → old: struct msg_ready */
+	MSG_REFUSE,    /* new → old: why (text) */
+	MSG_GO,	       /* old → new: struct pc_fs_handle_ref[] */
+	MSG_SERVING,   /* new → old: struct msg_serving */
+	MSG_FAILED,    /* new → old: why (text) */
+};
+
+struct msg_ready {
+	int32_t pid;
+	char version[60];
+};
+
+/* When the new process got GO and when it served (CLOCK_MONOTONIC, ns:
+ * one clock for the whole machine). */
+struct msg_serving {
+	int64_t go_ns;
+	int64_t serving_ns;
+};
+
+struct fs_restart {
+	/* How to start the next process; set before the thread starts. */
+	const char *exe, *cwd, *version;
+	char *const *argv;
+
+	int wake[2]; /* the control thread's pipe: 'T'erm, 'R'estart, 'Q'uit */
+	pthread_t thread;
+	atomic_bool running;
+	bool quit; /* the control thread's own: 'Q' came during a restart */
+	pthread_mutex_t lock;
+	int queued;		  /* a request's client fd, or -1; lock */
+	bool busy;		  /* a restart is under way; lock */
+	atomic_bool stop;	  /* a signal asked the daemon to stop */
+	atomic_bool handing_over; /* the loop ended for a takeover */
+
+	/* The takeover under way: the control thread, then the main thread
+	 * once the loop has ended. */
+	int client;
+	pid_t child;
+	int chan;
+	int64_t paused_ns; /* the workers stopped reading */
+	int64_t go_ns;	   /* GO sent: the net and the store are closed */
+	struct msg_serving serving;
+	struct msg_ready ready;
+	char error[512];
+
+	/* The new process's side. */
+	uint32_t generation;
+	int64_t go_received_ns;
+	struct pc_fs_handle_ref *refs;
+	size_t nrefs;
+
+	char buf[TAKEOVER_MSG_MAX + 1]; /* a message received */
+};
+
+/* Sends one message (with @pass_fd if >= 0).  0 or a negative errno. */
+int takeover_send(int chan, uint8_t type, const void *payload, size_t len,
+		  int pass_fd);
+/* Waits up to @timeout_ms for one message into @buf (TAKEOVER_MSG_MAX + 1
+ * bytes, NUL-terminated): its type, with its length in *@len and a passed
+ * fd in *@fd (-1 if none).  -ETIMEDOUT, -ECONNRESET (the other side
+ * closed or died), or -EINTR if @wake_fd (-1: none) became readable
+ * first. */
+int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
+		  int *fd);
+int64_t takeover_now_ns(void);
+/* True while the request loop ends for a takeover (pc_fs_run). */
+bool pc_fs_handing_over(struct pc_fs *fs);
+/* fs->restart, made on first use; NULL without memory. */
+struct fs_restart *takeover_state(struct pc_fs *fs);
+
+#endif /* PC_FS_TAKEOVER_H */

@@ -1,0 +1,223 @@
+/*
+ * takeover_new.c - the new process's side of a takeover (takeover.c has
+ * the old one's and the whole story), and the channel's messages.
+ *
+ * Started with $PEERCACHE_TAKEOVER_FD, the new process loads its config
+ * and keys, then takes the /dev/fuse fd and the mount's state from the
+ * OFFER and checks that it can serve them: the same mount on the same
+ * mount point, and libfuse answering the recorded INIT request with the
+ * very bytes the kernel got (pc_fs_adopt).  A difference is a REFUSE with
+ * the reason, and the old process goes on.  After GO it opens the store
+ * and starts its net (main.c), adopts the open files the old process had
+ * (so that their chunks are pinned again), has the kernel queue again the
+ * requests left to it (FUSE_NOTIFY_RESEND), and says SERVING.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "devio.h"
+#include "handover.h"
+#include "internal.h"
+#include "takeover.h"
+
+#define OFFER_TIMEOUT_MS 30000
+#define GO_TIMEOUT_MS 120000 /* the old process's pause and shutdown */
+
+int64_t takeover_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int takeover_send(int chan, uint8_t type, const void *payload, size_t len,
+		  int pass_fd)
+{
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov[2] = { { .iov_base = &type, .iov_len = 1 },
+				{ .iov_base = (void *)payload,
+				  .iov_len = len } };
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct cmsghdr *cmsg;
+
+	if (pass_fd >= 0) {
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		cmsg = CMSG_FIRSTHDR(&msg);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
+	}
+	if (sendmsg(chan, &msg, MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
+		  int *fd)
+{
+	struct pollfd pfd[2] = { { .fd = chan, .events = POLLIN },
+				 { .fd = wake_fd, .events = POLLIN } };
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = TAKEOVER_MSG_MAX };
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *cmsg;
+	int64_t deadline = takeover_now_ns() + (int64_t)timeout_ms * 1000000;
+	ssize_t n;
+	int rc, type;
+
+	*fd = -1;
+	do
+		rc = poll(pfd, wake_fd >= 0 ? 2 : 1,
+			  (int)((deadline - takeover_now_ns()) / 1000000) + 1);
+	while (rc < 0 && errno == EINTR && takeover_now_ns() < deadline);
+	if (rc <= 0)
+		return -ETIMEDOUT;
+	if (wake_fd >= 0 && (pfd[1].revents & POLLIN))
+		return -EINTR;
+	n = recvmsg(chan, &msg, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : -errno;
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (cmsg && cmsg->cmsg_level == SOL_SOCKET &&
+	    cmsg->cmsg_type == SCM_RIGHTS &&
+	    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
+		memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+	type = (unsigned char)buf[0];
+	*len = (size_t)n - 1;
+	memmove(buf, buf + 1, *len);
+	buf[*len] = '\0';
+	return type;
+}
+
+/* ---- the new process ------------------------------------------------------- */
+
+int pc_fs_takeover_channel(void)
+{
+	const char *value = getenv(TAKEOVER_ENV);
+	char *end;
+	long fd;
+
+	if (!value)
+		return -1;
+	fd = strtol(value, &end, 10);
+	unsetenv(TAKEOVER_ENV); /* not for this process's own successor */
+	if (*end || end == value || fd < 3 || fd > 1024 ||
+	    fcntl((int)fd, F_GETFD) < 0) {
+		fprintf(stderr,
+			"peercache: %s=%s is not an open fd; starting "
+			"as usual\n",
+			TAKEOVER_ENV, value);
+		return -1;
+	}
+	fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+	return (int)fd;
+}
+
+/* The OFFER: the fd and the decoded state.  0 or -EPROTO with why. */
+static int take_offer(struct fs_restart *r, int *fd, struct pc_fs_state *st,
+		      char *err, size_t errlen)
+{
+	size_t len = 0;
+	int type;
+
+	type = takeover_recv(r->chan, OFFER_TIMEOUT_MS, -1, r->buf, &len, fd);
+	if (type != MSG_OFFER || *fd < 0) {
+		snprintf(err, errlen, "no offer from the old process (%s)",
+			 type < 0 ? strerror(-type) : "another message");
+		return -EPROTO;
+	}
+	return pc_fs_state_decode(r->buf, len, st, err, errlen);
+}
+
+int pc_fs_takeover_accept(struct pc_fs *fs, int chan, const char *mountpoint,
+			  char *err, size_t errlen)
+{
+	struct fs_restart *r = takeover_state(fs);
+	struct pc_fs_state st = { 0 };
+	int fd = -1, rc;
+
+	if (!r) {
+		close(chan);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r->chan = chan;
+	rc = take_offer(r, &fd, &st, err, errlen);
+	if (rc == 0) {
+		r->generation = st.generation;
+		rc = pc_fs_adopt(fs, mountpoint, fd, &st, false, err, errlen);
+		fd = -1; /* the session's now, or closed */
+		/* The old process's until SERVING: never unmounted here. */
+		fs->handed_over = true;
+	}
+	pc_fs_state_free(&st);
+	if (fd >= 0)
+		close(fd);
+	if (rc < 0)
+		takeover_send(r->chan, MSG_REFUSE, err, strlen(err), -1);
+	return rc;
+}
+
+int pc_fs_takeover_ready(struct pc_fs *fs, uint32_t *generation)
+{
+	struct fs_restart *r = fs->restart;
+	struct msg_ready ready = { .pid = (int32_t)getpid() };
+	size_t len = 0;
+	int type, fd = -1;
+
+	snprintf(ready.version, sizeof(ready.version), "%s",
+		 r->version ? r->version : "?");
+	type = takeover_send(r->chan, MSG_READY, &ready, sizeof(ready), -1);
+	if (type == 0)
+		type = takeover_recv(r->chan, GO_TIMEOUT_MS, -1, r->buf, &len,
+				     &fd);
+	if (fd >= 0)
+		close(fd);
+	if (type != MSG_GO || len % sizeof(struct pc_fs_handle_ref) != 0)
+		return -ECONNRESET;
+	r->go_received_ns = takeover_now_ns();
+	r->nrefs = len / sizeof(struct pc_fs_handle_ref);
+	r->refs = malloc(len ? len : 1);
+	if (r->refs)
+		memcpy(r->refs, r->buf, len);
+	else
+		r->nrefs = 0; /* adopted on first use instead */
+	*generation = r->generation;
+	return 0;
+}
+
+void pc_fs_takeover_done(struct pc_fs *fs, const char *error)
+{
+	struct fs_restart *r = fs->restart;
+	struct msg_serving serving;
+
+	if (error) {
+		takeover_send(r->chan, MSG_FAILED, error, strlen(error), -1);
+	} else {
+		fs->handed_over = false; /* ours now */
+		pc_fs_files_adopt(fs, r->refs, r->nrefs);
+		pc_fs_requeue(fs);
+		serving.go_ns = r->go_received_ns;
+		serving.serving_ns = takeover_now_ns();
+		takeover_send(r->chan, MSG_SERVING, &serving, sizeof(serving),
+			      -1);
+	}
+	close(r->chan);
+	r->chan = -1;
+	free(r->refs);
+	r->refs = NULL;
+	r->nrefs = 0;
+}
