@@ -1,0 +1,174 @@
+# restart.sh - restart without unmount (tests/integration/restart/).
+# Source after mount.sh, once pc_daemon_start has run.
+#
+#   pc_restart_track        at exit, stop whichever daemon serves by then
+#                           (after a restart it is not the one started)
+#   pc_restart [ARGS...]    `peercachectl restart`, which must succeed;
+#                           PC_DAEMON_PID becomes the new daemon's pid,
+#                           RESTART_VERSION its version, RESTART_PAUSE_MS
+#                           the pause it reports
+#   pc_started              `started` of `peercachectl status --json`
+#   pc_restart_series N     N restarts a second apart (`started` counts
+#                           seconds), each checked to start a new daemon;
+#                           a function before_restart (or after_restart)
+#                           that the test defines runs before (after) each,
+#                           with its number
+#   pc_daemon_term          SIGTERM to the serving daemon (not a child of
+#                           the test after a restart), wait, mount gone
+#   pc_sampler_start MNT    `mountpoint -q MNT` every 10 ms in the
+#                           background; pc_sampler_stop fails the test if
+#                           a sample failed, and prints how many ran
+#   pc_reader_start FILE SOURCE
+#                           restart_reader.py holding FILE open, reading
+#                           it whole again and again and comparing with
+#                           SOURCE; pc_reader_stop ends it and fails the
+#                           test on any error or wrong byte
+#   pc_mirror_cuts          chunk downloads nginx logged as cut short
+#                           (fewer bytes than the chunk has): a daemon
+#                           stopped its net with fetches in flight
+#   pc_cold_check           after a series under a reader of a cold file:
+#                           its first pass had not ended, and restarts cut
+#                           downloads short (fetches were in flight)
+
+RESTART_READER="$PC_SRC/tests/integration/restart/restart_reader.py"
+
+pc_restart_track() {
+	pc_on_exit 'pc_daemon_cleanup "$PC_DAEMON_PID" "$PC_DAEMON_MNT" "$PC_DAEMON_LOG"'
+}
+
+pc_restart() {
+	local out rc=0 pid
+	out=$(pc_ctl --json restart "$@" 2>&1) || rc=$?
+	[ "$rc" = 0 ] || fail "peercachectl restart failed (status $rc): $out
+daemon log:
+$(tail -20 "$PC_DAEMON_LOG")"
+	pid=$(pc_json_get "$out" pid)
+	RESTART_VERSION=$(pc_json_get "$out" version)
+	RESTART_PAUSE_MS=$(pc_json_get "$out" paused_ms)
+	[ "$pid" != "$PC_DAEMON_PID" ] || fail "restart: the same pid $pid serves"
+	kill -0 "$pid" 2>/dev/null || fail "restart: the new daemon (pid $pid) is not running"
+	pc_wait_gone "$PC_DAEMON_PID" ||
+		fail "restart: the old daemon (pid $PC_DAEMON_PID) is still running"
+	PC_DAEMON_PID=$pid
+}
+
+# pc_wait_gone PID: true once PID has exited (5 s at most); reaped if it
+# is a child of the test.
+pc_wait_gone() {
+	local i
+	for i in $(seq 50); do
+		if ! kill -0 "$1" 2>/dev/null ||
+			grep -qE '^State:[[:space:]]+Z' "/proc/$1/status" 2>/dev/null; then
+			wait "$1" 2>/dev/null || true
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+pc_started() {
+	# (status exits 4 while a daemon that just started has not polled)
+	pc_json_get "$(pc_ctl status --json || true)" started
+}
+
+pc_restart_series() {
+	local i started now
+	started=$(pc_started)
+	for i in $(seq "$1"); do
+		sleep 1.1
+		if declare -F before_restart >/dev/null; then before_restart "$i"; fi
+		pc_restart
+		now=$(pc_started)
+		[ "$now" != "$started" ] ||
+			fail "restart $i: the daemon still says it started at $started"
+		started=$now
+		echo "restart $i: pid $PC_DAEMON_PID (peercache $RESTART_VERSION) serves; requests waited $RESTART_PAUSE_MS ms"
+		if declare -F after_restart >/dev/null; then after_restart "$i"; fi
+	done
+}
+
+pc_daemon_term() {
+	local i
+	kill -TERM "$PC_DAEMON_PID"
+	for i in $(seq 150); do
+		kill -0 "$PC_DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$PC_DAEMON_PID" 2>/dev/null && fail "peercache (pid $PC_DAEMON_PID) ignored SIGTERM"
+	wait "$PC_DAEMON_PID" 2>/dev/null || true
+	pc_is_mounted "$PC_DAEMON_MNT" && fail "$PC_DAEMON_MNT still mounted after SIGTERM"
+	return 0
+}
+
+pc_sampler_start() {
+	SAMPLER_DIR="$PC_TMP/sampler"
+	mkdir -p "$SAMPLER_DIR"
+	(
+		n=0
+		while [ ! -e "$SAMPLER_DIR/stop" ]; do
+			mountpoint -q "$1" || echo "$(date +%T.%N) $1 is not a mount point" >>"$SAMPLER_DIR/failed"
+			n=$((n + 1))
+			echo "$n" >"$SAMPLER_DIR/count"
+			sleep 0.01
+		done
+	) &
+	SAMPLER_PID=$!
+	pc_on_exit "touch $SAMPLER_DIR/stop; wait $SAMPLER_PID 2>/dev/null || true"
+}
+
+pc_sampler_stop() {
+	touch "$SAMPLER_DIR/stop"
+	wait "$SAMPLER_PID" 2>/dev/null || true
+	[ ! -s "$SAMPLER_DIR/failed" ] || fail "the mount went away: $(head -5 "$SAMPLER_DIR/failed")"
+	echo "mountpoint -q: $(cat "$SAMPLER_DIR/count") samples, all mounted"
+}
+
+pc_reader_start() {
+	READER_DIR="$PC_TMP/reader"
+	mkdir -p "$READER_DIR"
+	python3 "$RESTART_READER" "$1" "$2" "$READER_DIR" \
+		>"$READER_DIR/out" 2>&1 &
+	READER_PID=$!
+	pc_on_exit "touch $READER_DIR/stop; kill $READER_PID 2>/dev/null; wait $READER_PID 2>/dev/null || true"
+	# Its first read is under way once it says so.
+	for _ in $(seq 200); do
+		[ -e "$READER_DIR/started" ] && return 0
+		kill -0 "$READER_PID" 2>/dev/null || fail "the reader died: $(cat "$READER_DIR/out")"
+		sleep 0.05
+	done
+	fail "the reader did not start: $(cat "$READER_DIR/out")"
+}
+
+# pc_reader_passes: whole passes the reader finished so far.
+pc_reader_passes() {
+	cat "$READER_DIR/passes" 2>/dev/null || echo 0
+}
+
+# pc_mirror_cuts: chunk downloads the mirror logged as cut short.
+pc_mirror_cuts() {
+	local method uri status bytes n=0
+	while read -r method uri status bytes; do
+		[ "$method" = GET ] && [ "$status" = 200 ] || continue
+		case "$uri" in /chunks/*) ;; *) continue ;; esac
+		[ "$bytes" -lt "$(stat -c %s "$PC_TMP/repo$uri")" ] && n=$((n + 1))
+	done <"$NGINX_LOG"
+	echo "$n"
+}
+
+pc_cold_check() {
+	[ "$(pc_reader_passes)" = 0 ] ||
+		fail "the first (cold) pass ended before the last restart"
+	[ "$(pc_mirror_cuts)" -gt 0 ] ||
+		fail "no restart cut a download short: nothing was in flight"
+	echo "downloads cut short by the restarts: $(pc_mirror_cuts)"
+}
+
+pc_reader_stop() {
+	local rc=0
+	touch "$READER_DIR/stop"
+	timeout 120 tail --pid="$READER_PID" -f /dev/null || fail "the reader does not end"
+	wait "$READER_PID" || rc=$?
+	[ "$rc" = 0 ] || fail "the reader failed (status $rc): $(cat "$READER_DIR/out")"
+	echo "reader: $(cat "$READER_DIR/out")"
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""A stand-in for systemd's service manager, for what a crash test needs
+(PID 1 is not systemd here): the notification socket, the file
+descriptor store, and Restart=on-failure.
+
+    fdstore_supervisor.py STATE_DIR -- COMMAND...
+
+It binds $NOTIFY_SOCKET (STATE_DIR/notify.sock), starts COMMAND with it,
+and records every notification line in STATE_DIR/notify.log.  FDSTORE=1
+with FDNAME=NAME keeps the fds that came with the message (SCM_RIGHTS)
+under NAME; FDSTOREREMOVE=1 with FDNAME=NAME closes and drops them;
+MAINPID=N makes N the service's main process.  When the main process
+dies of a signal or exits non-zero, COMMAND is started again at once with
+the stored fds as systemd passes them: fds 3.., LISTEN_FDS, LISTEN_PID
+(the new process's pid) and LISTEN_FDNAMES.  A clean exit (0) ends the
+supervisor, which closes what it stored.  STATE_DIR/pid holds the main
+pid, STATE_DIR/starts the number of starts.  It also ends after an hour.
+"""
+import array
+import fcntl
+import os
+import socket
+import sys
+import time
+
+
+class Supervisor:
+    def __init__(self, state, command):
+        self.state = state
+        self.command = command
+        self.store = {}  # name -> [fd]
+        self.main = None
+        self.child = None  # the process we started (a child we can reap)
+        self.starts = 0
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.path = os.path.join(state, "notify.sock")
+        self.sock.bind(self.path)
+        self.sock.settimeout(0.05)
+        self.log = open(os.path.join(state, "notify.log"), "a", buffering=1)
+
+    def write_state(self, name, value):
+        tmp = os.path.join(self.state, name + ".tmp")
+        with open(tmp, "w") as out:
+            out.write("%s\n" % value)
+        os.rename(tmp, os.path.join(self.state, name))
+
+    def start(self):
+        names = sorted(self.store)
+        fds = [fd for name in names for fd in self.store[name]]
+        fdnames = [name for name in names for _ in self.store[name]]
+        pid = os.fork()
+        if pid == 0:
+            self.exec_child(fds, fdnames)
+        self.child = self.main = pid
+        self.starts += 1
+        self.write_state("pid", pid)
+        self.write_state("starts", self.starts)
+        self.log.write("START pid=%d fds=%s\n" % (pid, ":".join(fdnames)))
+
+    def exec_child(self, fds, fdnames):
+        env = dict(os.environ, NOTIFY_SOCKET=self.path)
+        # Move the stored fds out of the way, then to 3, 4, ...
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 1000 + i)
+                for i, fd in enumerate(fds)]
+        for i, fd in enumerate(high):
+            os.dup2(fd, 3 + i)
+        if fds:
+            env["LISTEN_FDS"] = str(len(fds))
+            env["LISTEN_PID"] = str(os.getpid())
+            env["LISTEN_FDNAMES"] = ":".join(fdnames)
+        os.closerange(3 + len(fds), 4096)
+        os.execvpe(self.command[0], self.command, env)
+
+    def receive(self):
+        try:
+            msg, ancdata, _, _ = self.sock.recvmsg(
+                4096, socket.CMSG_SPACE(16 * array.array("i").itemsize))
+        except socket.timeout:
+            return
+        fds = array.array("i")
+        for level, kind, data in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+        fields = dict(line.split("=", 1) for line in msg.decode().splitlines()
+                      if "=" in line)
+        for line in msg.decode().splitlines():
+            self.log.write(line + "\n")
+        name = fields.get("FDNAME", "stored")
+        if fields.get("FDSTORE") == "1":
+            self.store.setdefault(name, []).extend(fds)
+            self.log.write("STORED %s (%d fds)\n" % (name, len(fds)))
+            return
+        for fd in fds:
+            os.close(fd)
+        if fields.get("FDSTOREREMOVE") == "1":
+            for fd in self.store.pop(name, []):
+                os.close(fd)
+            self.log.write("REMOVED %s\n" % name)
+        if "MAINPID" in fields:
+            self.main = int(fields["MAINPID"])
+            self.write_state("pid", self.main)
+
+    def main_exit(self):
+        """None while the main process runs, else how it ended."""
+        if self.child is not None:
+            pid, status = os.waitpid(self.child, os.WNOHANG)
+            if pid == self.child:
+                self.child = None
+                if self.main == pid:
+                    return status
+        if self.main is not None and self.main != self.child:
+            try:
+                os.kill(self.main, 0)
+            except ProcessLookupError:
+                return 1 << 8  # not ours to reap: take it as a failure
+        return None
+
+    def run(self):
+        self.start()
+        deadline = time.time() + 3600
+        while time.time() < deadline:
+            self.receive()
+            status = self.main_exit()
+            if status is None:
+                continue
+            clean = os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+            self.log.write("EXIT status=%d clean=%s\n" % (status, clean))
+            if clean:
+                break
+            self.start()
+        for fds in self.store.values():
+            for fd in fds:
+                os.close(fd)
+        return 0
+
+
+def main():
+    state = sys.argv[1]
+    command = sys.argv[sys.argv.index("--") + 1:]
+    return Supervisor(state, command).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
