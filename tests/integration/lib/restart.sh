@@ -14,7 +14,8 @@
 #                           that the test defines runs before (after) each,
 #                           with its number
 #   pc_daemon_term          SIGTERM to the serving daemon (not a child of
-#                           the test after a restart), wait, mount gone
+#                           the test after a restart), wait, mount gone,
+#                           and no sanitizer report in the daemon log
 #   pc_sampler_start MNT    `mountpoint -q MNT` every 10 ms in the
 #                           background; pc_sampler_stop fails the test if
 #                           a sample failed, and prints how many ran
@@ -98,6 +99,16 @@ pc_daemon_term() {
 	kill -0 "$PC_DAEMON_PID" 2>/dev/null && fail "peercache (pid $PC_DAEMON_PID) ignored SIGTERM"
 	wait "$PC_DAEMON_PID" 2>/dev/null || true
 	pc_is_mounted "$PC_DAEMON_MNT" && fail "$PC_DAEMON_MNT still mounted after SIGTERM"
+	pc_sanitizer_check
+}
+
+# Every daemon so far wrote to one log: no sanitizer report in it (a
+# daemon that handed its mount over exits with nobody to see its status).
+pc_sanitizer_check() {
+	if grep -qE 'Sanitizer|runtime error' "$PC_DAEMON_LOG"; then
+		fail "sanitizer report in the daemon log:
+$(grep -E -A30 'ERROR: [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer|runtime error' "$PC_DAEMON_LOG" | head -60)"
+	fi
 	return 0
 }
 

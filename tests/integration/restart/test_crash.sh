@@ -80,3 +80,4 @@ pc_is_mounted "$PC_DAEMON_MNT" && fail "still mounted after a clean stop"
 grep -qx "REMOVED peercache-fuse" "$SV/notify.log" ||
 	fail "the daemon did not take its fd out of the store: $(cat "$SV/notify.log")"
 grep -q "EXIT status=0 clean=True" "$SV/notify.log" || fail "the daemon's exit was not clean"
+pc_sanitizer_check
