@@ -178,7 +178,7 @@ pc_cold_check() {
 pc_reader_stop() {
 	local rc=0
 	touch "$READER_DIR/stop"
-	timeout 120 tail --pid="$READER_PID" -f /dev/null || fail "the reader does not end"
+	timeout 30 tail --pid="$READER_PID" -f /dev/null || fail "the reader does not end: a read waits for good"
 	wait "$READER_PID" || rc=$?
 	[ "$rc" = 0 ] || fail "the reader failed (status $rc): $(cat "$READER_DIR/out")"
 	echo "reader: $(cat "$READER_DIR/out")"

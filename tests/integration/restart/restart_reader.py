@@ -4,13 +4,15 @@ until DIR/stop exists, checking every block against the source file.
 
     restart_reader.py FILE SOURCE DIR
 
-Each pass first drops the file's pages (POSIX_FADV_DONTNEED), so that
-every pass reads through the daemon, not the page cache.  It writes
-DIR/started once the file is open and its first read is under way, and
-DIR/passes after each whole pass.  Any error (EIO, ENOTCONN, a short or
-wrong read) ends it with status 1 and says what; at the end it prints the
-bytes read, the passes and the longest single read.
+The file is open with O_DIRECT: every read is a request to the daemon,
+and its error is the reader's (buffered reads would hide one: the kernel
+reads a page again when its read-ahead failed).  It writes DIR/started
+once the file is open and its first read is under way, and DIR/passes
+after each whole pass.  Any error (EIO, ENOTCONN, a short or wrong read)
+ends it with status 1 and says what; at the end it prints the bytes read,
+the passes and the longest single read.
 """
+import mmap
 import os
 import sys
 import time
@@ -20,7 +22,8 @@ BLOCK = 1 << 20
 
 def main():
     path, source, state = sys.argv[1:4]
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, BLOCK)  # page-aligned, as O_DIRECT wants
     with open(source, "rb") as f:
         expected = f.read()
     longest = 0.0
@@ -28,11 +31,9 @@ def main():
     stop = os.path.join(state, "stop")
     open(os.path.join(state, "started"), "w").close()
     while not os.path.exists(stop):
-        if offset == 0:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
         began = time.monotonic()
         try:
-            data = os.pread(fd, BLOCK, offset)
+            data = buf[:os.preadv(fd, [buf], offset)]
         except OSError as e:
             print("pass %d, offset %d: %s" % (passes + 1, offset, e))
             return 1
