@@ -9,14 +9,19 @@ It binds $NOTIFY_SOCKET (STATE_DIR/notify.sock), starts COMMAND with it,
 and records every notification line in STATE_DIR/notify.log.  FDSTORE=1
 with FDNAME=NAME keeps the fds that came with the message (SCM_RIGHTS)
 under NAME; FDSTOREREMOVE=1 with FDNAME=NAME closes and drops them;
-MAINPID=N makes N the service's main process.  When the main process
-dies of a signal or exits non-zero, COMMAND is started again at once with
-the stored fds as systemd passes them: fds 3.., LISTEN_FDS, LISTEN_PID
-(the new process's pid) and LISTEN_FDNAMES.  A clean exit (0) ends the
-supervisor, which closes what it stored.  STATE_DIR/pid holds the main
-pid, STATE_DIR/starts the number of starts.  It also ends after an hour.
+MAINPID=N makes N the service's main process (a restart without
+unmount announces the new one so), and BARRIER=1 is answered by closing
+its fd.  It is a child subreaper, as systemd is for its services: a new
+main process started by the old one is reaped here too.  When the main
+process dies of a signal or exits non-zero, COMMAND is started again at
+once with the stored fds as systemd passes them: fds 3.., LISTEN_FDS,
+LISTEN_PID (the new process's pid) and LISTEN_FDNAMES.  A clean exit (0)
+ends the supervisor, which closes what it stored.  STATE_DIR/pid holds the
+main pid, STATE_DIR/starts the number of starts.  It also ends after an
+hour.
 """
 import array
+import ctypes
 import fcntl
 import os
 import socket
@@ -30,7 +35,6 @@ class Supervisor:
         self.command = command
         self.store = {}  # name -> [fd]
         self.main = None
-        self.child = None  # the process we started (a child we can reap)
         self.starts = 0
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.path = os.path.join(state, "notify.sock")
@@ -51,7 +55,7 @@ class Supervisor:
         pid = os.fork()
         if pid == 0:
             self.exec_child(fds, fdnames)
-        self.child = self.main = pid
+        self.main = pid
         self.starts += 1
         self.write_state("pid", pid)
         self.write_state("starts", self.starts)
@@ -101,21 +105,23 @@ class Supervisor:
             self.write_state("pid", self.main)
 
     def main_exit(self):
-        """None while the main process runs, else how it ended."""
-        if self.child is not None:
-            pid, status = os.waitpid(self.child, os.WNOHANG)
-            if pid == self.child:
-                self.child = None
-                if self.main == pid:
-                    return status
-        if self.main is not None and self.main != self.child:
+        """None while the main process runs, else how it ended.  Every
+        process that ends is reaped (a subreaper gets the orphans)."""
+        while True:
             try:
-                os.kill(self.main, 0)
-            except ProcessLookupError:
-                return 1 << 8  # not ours to reap: take it as a failure
-        return None
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return None
+            if pid == 0:
+                return None
+            self.log.write("REAPED pid=%d status=%d\n" % (pid, status))
+            if pid == self.main:
+                return status
 
     def run(self):
+        PR_SET_CHILD_SUBREAPER = 36
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1,
+                                                0, 0, 0)
         self.start()
         deadline = time.time() + 3600
         while time.time() < deadline:

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # A crash with the mount in the fd store.  A small supervisor plays
 # systemd (PID 1 is not systemd here): it owns $NOTIFY_SOCKET, keeps the
-# fds the daemon stores (FDSTORE=1), and when the daemon is killed starts
-# the next one with them (LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID), as
-# Restart=on-failure would.  The daemon is killed with SIGKILL while a
-# reader of a cold file from a slow mirror waits on it (reads the daemon
-# had read and not answered): the next daemon serves the same mount, the
-# waiting reads get their answers (every byte right, no error), the mount
-# is there at every 10 ms sample, and a clean stop then takes the mount
-# and the stored fds away.
+# fds the daemon stores (FDSTORE=1), follows MAINPID=, and when the main
+# process is killed starts the next one with the stored fds (LISTEN_FDS,
+# LISTEN_FDNAMES, LISTEN_PID), as Restart=on-failure would.  Under a
+# reader of a cold file from a slow mirror (reads the daemon had read and
+# not answered wait on it):
+#   1. SIGKILL: the next daemon serves the same mount;
+#   2. peercachectl restart: the new process is the main one for the
+#      supervisor (MAINPID=), and the fds stored by the first still serve:
+#   3. SIGKILL of that one: the next daemon serves the same mount again.
+# The waiting reads get their answers (every byte right, no error), the
+# mount is there at every 10 ms sample, and a clean stop then takes the
+# mount and the stored fds away.
 set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 . "$(dirname "$0")/../lib/restart.sh"
@@ -52,29 +56,46 @@ stored() {
 }
 wait_for "the daemon did not mount" pc_is_mounted "$PC_DAEMON_MNT"
 wait_for "the daemon did not store its fds" stored
-FIRST=$(cat "$SV/pid")
 
 pc_sampler_start "$PC_DAEMON_MNT"
 pc_reader_start "$PC_DAEMON_MNT/big.bin" src/big.bin
-sleep 1.5 # reads parked on fetches from the slow mirror
-kill -KILL "$FIRST"
-starts_is_2() { [ "$(cat "$SV/starts")" = 2 ]; }
-wait_for "the supervisor did not start a second daemon" starts_is_2
-SECOND=$(cat "$SV/pid")
-[ "$SECOND" != "$FIRST" ] || fail "the same pid serves"
-grep -q "^START pid=$SECOND fds=peercache-fuse:peercache-state$" "$SV/notify.log" ||
-	fail "the second daemon did not get the stored fds: $(cat "$SV/notify.log")"
-resumed() { grep -q "serving the mount on $PC_DAEMON_MNT again" "$PC_DAEMON_LOG"; }
-wait_for "the second daemon did not resume the mount" resumed
-[ "$(pc_reader_passes)" = 0 ] || fail "the cold pass ended before the crash"
+
+# crash STARTS: SIGKILL to the main process; the supervisor's STARTS-th
+# start serves the mount again.  PC_DAEMON_PID becomes the new one.
+crash() {
+	local killed=$PC_DAEMON_PID
+	sleep 1.5 # reads parked on fetches from the slow mirror
+	kill -KILL "$killed"
+	starts_are() { [ "$(cat "$SV/starts")" = "$1" ]; }
+	wait_for "the supervisor did not start daemon $1" starts_are "$1"
+	PC_DAEMON_PID=$(cat "$SV/pid")
+	[ "$PC_DAEMON_PID" != "$killed" ] || fail "the same pid serves"
+	grep -q "^START pid=$PC_DAEMON_PID fds=peercache-fuse:peercache-state$" "$SV/notify.log" ||
+		fail "daemon $1 did not get the stored fds: $(cat "$SV/notify.log")"
+	resumed() {
+		[ "$(grep -c "serving the mount on $PC_DAEMON_MNT again" "$PC_DAEMON_LOG")" = "$1" ]
+	}
+	wait_for "daemon $1 did not resume the mount" resumed $(($1 - 1))
+	echo "crash: pid $killed killed, pid $PC_DAEMON_PID serves the same mount"
+}
+
+PC_DAEMON_PID=$(cat "$SV/pid")
+crash 2
+sleep 1.1
+pc_restart
+assert_eq "$PC_DAEMON_PID" "$(cat "$SV/pid")" "the main pid the supervisor knows after a restart"
+grep -qx "MAINPID=$PC_DAEMON_PID" "$SV/notify.log" || fail "no MAINPID=$PC_DAEMON_PID"
+echo "restart: pid $PC_DAEMON_PID serves; requests waited $RESTART_PAUSE_MS ms"
+crash 3
+pc_cold_check
 pc_reader_stop
 pc_sampler_stop
-assert_eq "small" "$(cat mnt/small.txt)" "a file opened after the crash"
+assert_eq "small" "$(cat mnt/small.txt)" "a file opened after the crashes"
 grep -c " $PC_DAEMON_MNT fuse" /proc/mounts | grep -qx 1 ||
 	fail "not exactly one mount on $PC_DAEMON_MNT: $(grep " $PC_DAEMON_MNT " /proc/mounts)"
 
 # A clean stop: the mount goes, and so do the stored fds.
-kill -TERM "$SECOND"
+kill -TERM "$PC_DAEMON_PID"
 wait_for "the supervisor did not end after a clean stop" eval '! kill -0 $SUPERVISOR_PID 2>/dev/null'
 pc_is_mounted "$PC_DAEMON_MNT" && fail "still mounted after a clean stop"
 grep -qx "REMOVED peercache-fuse" "$SV/notify.log" ||
