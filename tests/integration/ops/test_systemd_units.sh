@@ -14,7 +14,7 @@
 #     names the version (also after a switch), STOPPING=1 on SIGTERM, the
 #     mount is gone after stop; after a SIGKILL, nothing in the unit takes
 #     the mount away (systemd's fd store keeps it for the next process:
-#     restart/test_crash.sh).
+#     restart/test_crash.sh), and the restarted daemon clears a dead one.
 set -eu
 . "$(dirname "$0")/../lib/common.sh"
 . "$(dirname "$0")/../lib/mount.sh"
@@ -385,14 +385,16 @@ pc_is_mounted "$NODE_MNT" && fail "$NODE_MNT still mounted after stop"
 
 # A crash (SIGKILL): the mount stays (with systemd it stays alive in the
 # fd store for the next process: restart/test_crash.sh; this listener
-# keeps no fds, so it is dead), and no ExecStopPost takes it away.
+# keeps no fds, so it is dead), no ExecStopPost takes it away, and the
+# restarted daemon clears it.
 start_node
 stop_node KILL
 pc_is_mounted "$NODE_MNT" || fail "expected the dead mount to remain after SIGKILL"
 run_lines "$NODE_UNIT" ExecStopPost
 pc_is_mounted "$NODE_MNT" || fail "ExecStopPost took the mount of a killed daemon away"
-fusermount3 -u -z "$NODE_MNT"
 start_node
+grep -q "cleared the dead mount of an earlier peercache on $NODE_MNT" "$PC_TMP/ops-daemon.log" ||
+	fail "the restarted daemon did not clear the dead mount"
 assert_eq "version two" "$(cat "$NODE_MNT/defs.txt")" "a file after the restart"
 stop_node TERM
 assert_eq 0 "$STATUS" "the restarted daemon's exit status on SIGTERM"
