@@ -1,6 +1,17 @@
 # restart.sh - restart without unmount (tests/integration/restart/).
 # Source after mount.sh, once pc_daemon_start has run.
 #
+#   pc_slow_repo SIZE       a repository of src/big.bin (SIZE random bytes)
+#                           and src/small.txt, served by nginx at 1 MB/s
+#                           a connection: with max_fetches=2, big.bin's
+#                           cold read takes SIZE / 2 MB/s
+#   pc_mount_slow           pc_mount_repo with two fetches at a time
+#                           (max_fetches, prefetch), and pc_restart_track
+#   pc_mount_from_copy      the same, the daemon started from a copy of the
+#                           build at $PC_TMP/bin/peercache, the path a
+#                           restart starts; pc_install_binary FILE puts FILE
+#                           there (renamed over it, as a package manager
+#                           does)
 #   pc_restart_track        at exit, stop whichever daemon serves by then
 #                           (after a restart it is not the one started)
 #   pc_restart [ARGS...]    `peercachectl restart`, which must succeed;
@@ -13,6 +24,9 @@
 #                           a function before_restart (or after_restart)
 #                           that the test defines runs before (after) each,
 #                           with its number
+#   pc_restarts_under_reader N FILE SOURCE
+#                           all of the above: the sampler and a reader of
+#                           FILE through N restarts over its cold pass
 #   pc_daemon_term          SIGTERM to the serving daemon (not a child of
 #                           the test after a restart), wait, mount gone,
 #                           and no sanitizer report in the daemon log
@@ -32,6 +46,32 @@
 #                           downloads short (fetches were in flight)
 
 RESTART_READER="$PC_SRC/tests/integration/restart/restart_reader.py"
+
+pc_slow_repo() {
+	mkdir -p src
+	pc_random src/big.bin "$1"
+	echo "small" >src/small.txt
+	pc_publish src repo
+	pc_nginx_start "$PC_TMP/repo" "limit_rate 1m;"
+}
+
+pc_mount_slow() {
+	pc_mount_repo -o max_fetches=2 -o prefetch=2 "$@"
+	pc_restart_track
+}
+
+pc_mount_from_copy() {
+	mkdir -p "$PC_TMP/bin"
+	cp "$PEERCACHE" "$PC_TMP/bin/peercache"
+	PEERCACHE="$PC_TMP/bin/peercache"
+	pc_mount_slow "$@"
+}
+
+pc_install_binary() {
+	cp "$1" "$PC_TMP/bin/peercache.new"
+	chmod +x "$PC_TMP/bin/peercache.new"
+	mv "$PC_TMP/bin/peercache.new" "$PC_TMP/bin/peercache"
+}
 
 pc_restart_track() {
 	pc_on_exit 'pc_daemon_cleanup "$PC_DAEMON_PID" "$PC_DAEMON_MNT" "$PC_DAEMON_LOG"'
@@ -53,11 +93,11 @@ $(tail -20 "$PC_DAEMON_LOG")"
 	PC_DAEMON_PID=$pid
 }
 
-# pc_wait_gone PID: true once PID has exited (5 s at most); reaped if it
-# is a child of the test.
+# pc_wait_gone PID [TENTHS]: true once PID has exited (within TENTHS
+# tenths of a second, 50 by default); reaped if it is a child of the test.
 pc_wait_gone() {
 	local i
-	for i in $(seq 50); do
+	for i in $(seq "${2:-50}"); do
 		if ! kill -0 "$1" 2>/dev/null ||
 			grep -qE '^State:[[:space:]]+Z' "/proc/$1/status" 2>/dev/null; then
 			wait "$1" 2>/dev/null || true
@@ -89,15 +129,24 @@ pc_restart_series() {
 	done
 }
 
+# pc_restarts_under_reader N FILE SOURCE: the sampler and a reader of FILE
+# (checked against SOURCE), N restarts over its cold first pass, then
+# both stopped and checked, and no restart logged as failed.
+pc_restarts_under_reader() {
+	pc_sampler_start "$PC_DAEMON_MNT"
+	pc_reader_start "$2" "$3"
+	pc_restart_series "$1"
+	pc_cold_check
+	pc_reader_stop
+	pc_sampler_stop
+	grep -n "restart failed" "$PC_DAEMON_LOG" && fail "a restart failed"
+	return 0
+}
+
 pc_daemon_term() {
-	local i
 	kill -TERM "$PC_DAEMON_PID"
-	for i in $(seq 150); do
-		kill -0 "$PC_DAEMON_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$PC_DAEMON_PID" 2>/dev/null && fail "peercache (pid $PC_DAEMON_PID) ignored SIGTERM"
-	wait "$PC_DAEMON_PID" 2>/dev/null || true
+	pc_wait_gone "$PC_DAEMON_PID" 150 ||
+		fail "peercache (pid $PC_DAEMON_PID) ignored SIGTERM"
 	pc_is_mounted "$PC_DAEMON_MNT" && fail "$PC_DAEMON_MNT still mounted after SIGTERM"
 	pc_sanitizer_check
 }

@@ -18,11 +18,7 @@ set -eu
 . "$(dirname "$0")/../lib/restart.sh"
 pc_setup
 
-mkdir src
-pc_random src/big.bin 16M
-echo "small" >src/small.txt
-pc_publish src repo
-pc_nginx_start "$PC_TMP/repo" "limit_rate 1m;"
+pc_slow_repo 16M
 
 PC_DAEMON_MNT="$PC_TMP/mnt"
 PC_DAEMON_CACHE="$PC_TMP/cache"

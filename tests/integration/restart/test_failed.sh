@@ -16,14 +16,8 @@ set -eu
 . "$(dirname "$0")/../lib/restart.sh"
 pc_setup
 
-mkdir bin src
-cp "$PC_BIN/peercache" bin/peercache
-PEERCACHE="$PC_TMP/bin/peercache"
-pc_random src/big.bin 32M
-pc_publish src repo
-pc_nginx_start "$PC_TMP/repo" "limit_rate 1m;"
-pc_mount_repo -o max_fetches=2 -o prefetch=2
-pc_restart_track
+pc_slow_repo 32M
+pc_mount_from_copy
 PID=$PC_DAEMON_PID
 STARTED=$(pc_started)
 
@@ -41,15 +35,13 @@ pc_sampler_start "$PC_TMP/mnt"
 pc_reader_start "$PC_TMP/mnt/big.bin" src/big.bin
 sleep 1
 
-printf '#!/bin/sh\nexit 1\n' >bin/peercache.new
-chmod +x bin/peercache.new
-mv bin/peercache.new bin/peercache
+printf '#!/bin/sh\nexit 1\n' >exits.sh
+pc_install_binary exits.sh
 failed_restart "exited with status 1 before it was ready" "a binary that exits"
 
 printf '#!/bin/sh\nexec "%s" "$@" -o cache_dir=/proc/peercache-nowhere\n' \
-	"$PC_BIN/peercache" >bin/peercache.new
-chmod +x bin/peercache.new
-mv bin/peercache.new bin/peercache
+	"$PC_BIN/peercache" >no-cache.sh
+pc_install_binary no-cache.sh
 failed_restart "could not take over" "a daemon that fails after the handover began"
 grep -q "this daemon goes on serving" "$PC_DAEMON_LOG" ||
 	fail "the daemon did not log the failure"
@@ -58,8 +50,7 @@ pc_cold_check
 pc_reader_stop
 pc_sampler_stop
 # The daemon still restarts once the binary is a daemon again.
-cp "$PC_BIN/peercache" bin/peercache.new
-mv bin/peercache.new bin/peercache
+pc_install_binary "$PC_BIN/peercache"
 sleep 1.1
 pc_restart
 pc_daemon_term

@@ -19,8 +19,7 @@ pc_random src/late/late.bin 3M
 echo "engine 5.2" >src/VERSION
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo" "limit_rate 1m;"
-pc_mount_repo -o max_fetches=2 -o prefetch=2
-pc_restart_track
+pc_mount_slow
 pc_nfs_start "$PC_TMP/mnt"
 dev_before=$(stat -c %d mnt)
 

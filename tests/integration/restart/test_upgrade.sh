@@ -16,28 +16,14 @@ OLD_VERSION=$("$PC_BIN/peercache" --version | cut -d' ' -f2)
 NEW_VERSION=$("$PC_BIN/peercache-next" --version | cut -d' ' -f2)
 [ "$OLD_VERSION" != "$NEW_VERSION" ] ||
 	fail "peercache-next says it is $NEW_VERSION too"
-mkdir bin
-cp "$PC_BIN/peercache" bin/peercache
-PEERCACHE="$PC_TMP/bin/peercache"
-
-mkdir src
-pc_random src/big.bin 32M
-pc_publish src repo
-pc_nginx_start "$PC_TMP/repo" "limit_rate 1m;"
-pc_mount_repo -o max_fetches=2 -o prefetch=2
-pc_restart_track
-
-# install BUILD: BUILD's binary takes the place of bin/peercache.
-install_build() {
-	cp "$1" bin/peercache.new
-	mv bin/peercache.new bin/peercache
-}
+pc_slow_repo 32M
+pc_mount_from_copy
 before_restart() {
 	if [ $(($1 % 2)) = 1 ]; then
-		install_build "$PC_BIN/peercache-next"
+		pc_install_binary "$PC_BIN/peercache-next"
 		EXPECTED=$NEW_VERSION
 	else
-		install_build "$PC_BIN/peercache"
+		pc_install_binary "$PC_BIN/peercache"
 		EXPECTED=$OLD_VERSION
 	fi
 	assert_eq "peercache $EXPECTED" "$(bin/peercache --version)" "the binary on disk"
@@ -48,11 +34,5 @@ after_restart() {
 		"the executable of the daemon after restart $1"
 }
 
-pc_sampler_start "$PC_TMP/mnt"
-pc_reader_start "$PC_TMP/mnt/big.bin" src/big.bin
-pc_restart_series 5
-pc_cold_check
-pc_reader_stop
-pc_sampler_stop
-grep -n "restart failed" "$PC_DAEMON_LOG" && fail "a restart failed"
+pc_restarts_under_reader 5 "$PC_TMP/mnt/big.bin" src/big.bin
 pc_daemon_term
