@@ -54,7 +54,7 @@ offers() {
 }
 
 offers "peercachectl st" stats status
-offers "peercachectl " check peers prefetch purge refresh rollback stats status unpin verify
+offers "peercachectl " check peers prefetch purge refresh restart rollback stats status unpin verify
 offers "peercachectl -i " av-updates engines
 offers "peercachectl --instance e" engines
 offers "peercachectl -o max_" max_age= max_fetches= max_uploads=
