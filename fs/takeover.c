@@ -536,16 +536,16 @@ void pc_fs_restart_request(struct pc_fs *fs, int client_fd)
  * outcome, and this process exits without unmounting. */
 static void handed_over(struct pc_fs *fs, struct fs_restart *r)
 {
+	long long waited = (r->serving.serving_ns - r->paused_ns) / 1000000,
+		  here = (r->go_ns - r->paused_ns) / 1000000,
+		  there = (r->serving.serving_ns - r->serving.go_ns) / 1000000;
+
 	fprintf(stderr,
 		"peercache: restart: pid %d (peercache %s) serves the mount "
-		"now; requests waited %" PRId64
-		" ms (%" PRId64 " ms here to stop the net and close the store, "
-				"%" PRId64 " ms there to open it and start the "
-					   "net)\n",
-		(int)r->ready.pid, r->ready.version,
-		(r->serving.serving_ns - r->paused_ns) / 1000000,
-		(r->go_ns - r->paused_ns) / 1000000,
-		(r->serving.serving_ns - r->serving.go_ns) / 1000000);
+		"now; requests waited %lld ms (%lld ms here to stop the net "
+		"and close the store, %lld ms there to open it and start the "
+		"net)\n",
+		(int)r->ready.pid, r->ready.version, waited, here, there);
 	/* Before this process exits, or systemd would take its exit for the
 	 * service's end (the barrier waits until systemd has read it). */
 	if (sd_notifyf(0, "MAINPID=%d", (int)r->ready.pid) > 0)
