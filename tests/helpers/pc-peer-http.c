@@ -22,20 +22,55 @@
 
 /* ---- fake-peer ------------------------------------------------------------
  *
- * A neighbour that lies: it answers every valid probe with "have" for
- * every id, and serves GET /p2p/<hex> with garbage of the right length
- * (taken from --sizes, a manifest for instance).  A correct node hashes
- * what it gets, bans this peer and reads on from another source.  Every
- * probe answered and every request served is logged on stderr, so that a
- * test can count what the node still asks after the ban.
+ * A neighbour that lies.  By default it answers every valid probe with
+ * "have" for every id, and serves GET /p2p/<hex> with garbage of the right
+ * length (taken from --sizes, a manifest for instance): a correct node
+ * hashes what it gets, bans this peer and reads on from another source.
+ * Other lies, for the other ways a host without credentials can try to
+ * slow its neighbours down:
+ *
+ *   --answer fetching   "fetching" for every id of every probe, never
+ *                       "have" (--answer none: no answer at all)
+ *   --claim BCAST       a CLAIM for every id of every probe, sent to the
+ *                       broadcast address BCAST, and never a RELEASE
+ *   --serve 404         every GET answered 404 (--serve redirect: every
+ *                       request, /head too, answered 302 to --redirect
+ *                       URL with the path appended)
+ *   --no-http           no HTTP server at all (connections refused)
+ *   --ports N           HTTP on N ports from --http-port on, announced in
+ *                       turn (one port per answer or claim)
+ *
+ * Every probe answered and every request served is logged on stderr, so
+ * that a test can count what the node still asks after a ban.
  */
+
+enum fake_answer {
+	FAKE_HAVE,
+	FAKE_FETCHING,
+	FAKE_SILENT,
+};
+
+enum fake_serve {
+	FAKE_GARBAGE,
+	FAKE_404,
+	FAKE_REDIRECT,
+};
+
+#define FAKE_MAX_PORTS 64
 
 struct fake_peer {
 	struct id_list sizes;
 	uint64_t default_size;
 	uint16_t http_port;
-	pthread_mutex_t lock; /* guards the counters */
-	uint64_t probes, gets, heads, bytes;
+	unsigned nports;    /* announced in turn from http_port on */
+	unsigned next_port; /* the one the next packet announces */
+	enum fake_answer answer;
+	enum fake_serve serve;
+	const char *redirect; /* URL prefix for --serve redirect */
+	bool claim;
+	struct sockaddr_in claim_to; /* broadcast address for claims */
+	pthread_mutex_t lock;	     /* guards the counters */
+	uint64_t probes, claims, gets, heads, bytes;
 	unsigned connections; /* open right now */
 };
 
@@ -109,7 +144,7 @@ static bool fake_send_garbage(int fd, const uint8_t *id, uint64_t size)
 static bool fake_answer(struct fake_conn *c, char *head)
 {
 	struct fake_peer *peer = c->peer;
-	char method[8], path[256], reply[256], where[32], hex[2 * ID_LEN + 1];
+	char method[8], path[256], reply[512], where[32], hex[2 * ID_LEN + 1];
 	uint8_t id[ID_LEN];
 	uint64_t size;
 	ssize_t slot;
@@ -119,11 +154,36 @@ static bool fake_answer(struct fake_conn *c, char *head)
 		return false;
 	is_get = strcmp(method, "GET") == 0;
 	addr_text(&c->from, where, sizeof(where));
+	if (peer->serve == FAKE_REDIRECT) { /* any path, /head too */
+		fprintf(stderr, "fake-peer: %s %s from %s: 302\n", method, path,
+			where);
+		pthread_mutex_lock(&peer->lock);
+		peer->gets += is_get;
+		peer->heads += !is_get;
+		pthread_mutex_unlock(&peer->lock);
+		snprintf(reply, sizeof(reply),
+			 "HTTP/1.1 302 Found\r\nLocation: %s%s\r\n"
+			 "Content-Length: 0\r\n\r\n",
+			 peer->redirect, path);
+		return send_all(c->fd, reply, strlen(reply));
+	}
 	if ((!is_get && strcmp(method, "HEAD") != 0) ||
 	    strncmp(path, "/p2p/", 5) != 0 ||
 	    !hex_parse(path + 5, strlen(path + 5), id)) {
 		fprintf(stderr, "fake-peer: %s %s from %s: 404\n", method, path,
 			where);
+		snprintf(reply, sizeof(reply),
+			 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+		return send_all(c->fd, reply, strlen(reply));
+	}
+	if (peer->serve == FAKE_404) {
+		hex_format(id, hex);
+		fprintf(stderr, "fake-peer: %s /p2p/%s from %s: 404\n", method,
+			hex, where);
+		pthread_mutex_lock(&peer->lock);
+		peer->gets += is_get;
+		peer->heads += !is_get;
+		pthread_mutex_unlock(&peer->lock);
 		snprintf(reply, sizeof(reply),
 			 "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
 		return send_all(c->fd, reply, strlen(reply));
@@ -211,7 +271,33 @@ static void fake_accept(struct fake_peer *peer, int listen_fd)
 	pthread_attr_destroy(&attr);
 }
 
-/* Answers a valid probe with every "have" bit set. */
+/* The HTTP port the next answer or claim announces. */
+static uint16_t fake_port(struct fake_peer *peer)
+{
+	uint16_t port = (uint16_t)(peer->http_port + peer->next_port);
+
+	peer->next_port = (peer->next_port + 1) % peer->nports;
+	return port;
+}
+
+/* A CLAIM for every id of probe @m, to the broadcast address. */
+static void fake_claim(struct fake_peer *peer, int fd, const struct msg *m,
+		       const struct fleet_key *key)
+{
+	uint8_t pkt[PACKET_MAX];
+	size_t len =
+		packet_build(pkt, MSG_CLAIM, m->count, random_u32(),
+			     fake_port(peer), m->body, m->count * ID_LEN, key);
+
+	if (sendto(fd, pkt, len, 0, (struct sockaddr *)&peer->claim_to,
+		   sizeof(peer->claim_to)) < 0)
+		fprintf(stderr, "fake-peer: claim: %s\n", strerror(errno));
+	pthread_mutex_lock(&peer->lock);
+	peer->claims++;
+	pthread_mutex_unlock(&peer->lock);
+}
+
+/* Answers a valid probe: every "have" (or "fetching") bit set. */
 static void fake_udp(struct fake_peer *peer, int fd,
 		     const struct fleet_key *key)
 {
@@ -222,7 +308,7 @@ static void fake_udp(struct fake_peer *peer, int fd,
 	const char *why;
 	struct msg m;
 	ssize_t got = udp_recv(fd, rx, sizeof(rx), 0, &src, &partial);
-	size_t len;
+	size_t len, maplen;
 
 	if (got <= 0)
 		return;
@@ -234,20 +320,48 @@ static void fake_udp(struct fake_peer *peer, int fd,
 		return;
 	}
 	if (m.type != MSG_PROBE)
-		return; /* claims, releases, stray answers */
+		return; /* claims, releases, stray answers, our own claims */
+	if (peer->claim)
+		fake_claim(peer, fd, &m, key);
+	if (peer->answer == FAKE_SILENT)
+		return;
+	maplen = bitmap_len(m.count);
 	memset(body, 0, sizeof(body));
 	for (size_t i = 0; i < m.count; i++)
-		bit_set(body, i);
-	len = packet_build(pkt, MSG_ANSWER, m.count, m.txid, peer->http_port,
-			   body, 2 * bitmap_len(m.count), key);
+		bit_set(body + (peer->answer == FAKE_FETCHING ? maplen : 0), i);
+	len = packet_build(pkt, MSG_ANSWER, m.count, m.txid, fake_port(peer),
+			   body, 2 * maplen, key);
 	if (sendto(fd, pkt, len, 0, (struct sockaddr *)&src, sizeof(src)) < 0)
 		fprintf(stderr, "fake-peer: answer to %s: %s\n", where,
 			strerror(errno));
 	pthread_mutex_lock(&peer->lock);
 	peer->probes++;
 	pthread_mutex_unlock(&peer->lock);
-	fprintf(stderr, "fake-peer: probe from %s ids=%u: answered have-all\n",
-		where, m.count);
+	fprintf(stderr, "fake-peer: probe from %s ids=%u: answered %s-all\n",
+		where, m.count,
+		peer->answer == FAKE_FETCHING ? "fetching" : "have");
+}
+
+/* --answer, --serve */
+static void fake_parse_mode(struct fake_peer *peer, int opt, const char *arg)
+{
+	if (opt == 'a' && strcmp(arg, "have") == 0)
+		peer->answer = FAKE_HAVE;
+	else if (opt == 'a' && strcmp(arg, "fetching") == 0)
+		peer->answer = FAKE_FETCHING;
+	else if (opt == 'a' && strcmp(arg, "none") == 0)
+		peer->answer = FAKE_SILENT;
+	else if (opt == 'S' && strcmp(arg, "garbage") == 0)
+		peer->serve = FAKE_GARBAGE;
+	else if (opt == 'S' && strcmp(arg, "404") == 0)
+		peer->serve = FAKE_404;
+	else if (opt == 'S' && strcmp(arg, "redirect") == 0)
+		peer->serve = FAKE_REDIRECT;
+	else
+		die("--%s: '%s' is not one of %s",
+		    opt == 'a' ? "answer" : "serve", arg,
+		    opt == 'a' ? "have, fetching, none"
+			       : "garbage, 404, redirect");
 }
 
 int cmd_fake_peer(int argc, char **argv)
@@ -256,20 +370,30 @@ int cmd_fake_peer(int argc, char **argv)
 		{ "bind", required_argument, NULL, 'b' },
 		{ "udp-port", required_argument, NULL, 'u' },
 		{ "http-port", required_argument, NULL, 'p' },
+		{ "ports", required_argument, NULL, 'P' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "default-size", required_argument, NULL, 'd' },
 		{ "max-seconds", required_argument, NULL, 'm' },
+		{ "answer", required_argument, NULL, 'a' },
+		{ "claim", required_argument, NULL, 'c' },
+		{ "serve", required_argument, NULL, 'S' },
+		{ "redirect", required_argument, NULL, 'r' },
+		{ "no-http", no_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fake_peer peer = { .default_size = 1 << 20,
-				  .http_port = PEER_PORT };
+				  .http_port = PEER_PORT,
+				  .nports = 1,
+				  .redirect = "http://127.0.0.1:9999" };
 	struct sockaddr_in addr = { .sin_family = AF_INET };
+	struct pollfd pfd[1 + FAKE_MAX_PORTS];
 	struct fleet_key key = { 0 };
 	unsigned long udp_port = DISC_PORT, max_seconds = 300;
 	const char *bind_to = "0.0.0.0";
+	bool http = true;
 	uint64_t deadline;
-	int opt, udp_fd, http_fd;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -282,6 +406,10 @@ int cmd_fake_peer(int argc, char **argv)
 		case 'p':
 			peer.http_port = (uint16_t)parse_number(
 				optarg, "--http-port", 65535);
+			break;
+		case 'P':
+			peer.nports = (unsigned)parse_number(optarg, "--ports",
+							     FAKE_MAX_PORTS);
 			break;
 		case 'k':
 			key_load(optarg, &key);
@@ -297,43 +425,68 @@ int cmd_fake_peer(int argc, char **argv)
 			max_seconds =
 				parse_number(optarg, "--max-seconds", 86400);
 			break;
+		case 'a':
+		case 'S':
+			fake_parse_mode(&peer, opt, optarg);
+			break;
+		case 'c':
+			peer.claim = true;
+			parse_endpoint(optarg, DISC_PORT, &peer.claim_to);
+			break;
+		case 'r':
+			peer.redirect = optarg;
+			break;
+		case 'n':
+			http = false;
+			break;
 		default:
 			return 2;
 		}
 	}
-	if (optind != argc || peer.http_port == 0)
+	if (optind != argc || peer.http_port == 0 || peer.nports == 0 ||
+	    peer.http_port + peer.nports > 65536)
 		die("usage: fake-peer [--bind ADDR] [--udp-port N] "
-		    "[--http-port N] [--key F] [--sizes F] [--default-size N] "
-		    "[--max-seconds S]");
+		    "[--http-port N] [--ports N] [--key F] [--sizes F] "
+		    "[--default-size N] [--max-seconds S] "
+		    "[--answer have|fetching|none] [--claim BCAST] "
+		    "[--serve garbage|404|redirect] [--redirect URL] "
+		    "[--no-http]");
 	if (inet_pton(AF_INET, bind_to, &addr.sin_addr) != 1)
 		die("--bind: '%s' is not an IPv4 address", bind_to);
 	pthread_mutex_init(&peer.lock, NULL);
 	addr.sin_port = htons((uint16_t)udp_port);
-	udp_fd = listen_on(SOCK_DGRAM, &addr);
-	addr.sin_port = htons(peer.http_port);
-	http_fd = listen_on(SOCK_STREAM, &addr);
+	pfd[0] = (struct pollfd){ .fd = listen_on(SOCK_DGRAM, &addr),
+				  .events = POLLIN };
+	for (unsigned i = 0; http && i < peer.nports; i++) {
+		addr.sin_port = htons((uint16_t)(peer.http_port + i));
+		pfd[1 + i] =
+			(struct pollfd){ .fd = listen_on(SOCK_STREAM, &addr),
+					 .events = POLLIN };
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
-	printf("fake-peer ready udp=%lu http=%u sizes=%zu\n", udp_port,
-	       peer.http_port, peer.sizes.n);
+	printf("fake-peer ready udp=%lu http=%u ports=%u sizes=%zu\n", udp_port,
+	       peer.http_port, http ? peer.nports : 0, peer.sizes.n);
 	fflush(stdout);
 	deadline = now_ms() + max_seconds * 1000;
 	while (!stop_requested && now_ms() < deadline) {
-		struct pollfd pfd[2] = { { .fd = udp_fd, .events = POLLIN },
-					 { .fd = http_fd, .events = POLLIN } };
+		nfds_t n = 1 + (http ? peer.nports : 0);
 
-		if (poll(pfd, 2, 200) <= 0)
+		if (poll(pfd, n, 200) <= 0)
 			continue;
 		if (pfd[0].revents & POLLIN)
-			fake_udp(&peer, udp_fd, &key);
-		if (pfd[1].revents & POLLIN)
-			fake_accept(&peer, http_fd);
+			fake_udp(&peer, pfd[0].fd, &key);
+		for (nfds_t i = 1; i < n; i++)
+			if (pfd[i].revents & POLLIN)
+				fake_accept(&peer, pfd[i].fd);
 	}
 	pthread_mutex_lock(&peer.lock);
-	printf("fake-peer probes=%llu gets=%llu heads=%llu bytes=%llu\n",
-	       (unsigned long long)peer.probes, (unsigned long long)peer.gets,
-	       (unsigned long long)peer.heads, (unsigned long long)peer.bytes);
+	printf("fake-peer probes=%llu claims=%llu gets=%llu heads=%llu "
+	       "bytes=%llu\n",
+	       (unsigned long long)peer.probes, (unsigned long long)peer.claims,
+	       (unsigned long long)peer.gets, (unsigned long long)peer.heads,
+	       (unsigned long long)peer.bytes);
 	pthread_mutex_unlock(&peer.lock);
 	fflush(stdout);
 	/* Connection threads may still run: leave without joining them. */

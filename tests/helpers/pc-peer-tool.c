@@ -8,10 +8,16 @@
  *                                               kind the receiver must drop
  *   pc-peer-tool claim HOST[:PORT] [options]    claims (and later releases)
  *                                               chunks, as a neighbour would
- *   pc-peer-tool fake-peer [options]            a lying neighbour: claims
- *                                               every id, serves garbage
+ *   pc-peer-tool fake-peer [options]            a lying neighbour: has or
+ *                                               fetches every id, claims
+ *                                               them, serves garbage, 404
+ *                                               or redirects
  *   pc-peer-tool get HOST[:PORT] HEX [options]  many GET /p2p/HEX at once,
  *                                               answers counted
+ *   pc-peer-tool spoof HOST[:PORT] [options]    valid packets from forged
+ *                                               source addresses
+ *   pc-peer-tool slowloris HOST[:PORT] [opts]   request heads sent a byte
+ *                                               at a time
  *
  * It is written from docs/PROTOCOL.md alone, without the node's code, so
  * that a test using it checks the document as much as the daemon: a
@@ -27,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pc-peer-tool.h"
@@ -486,10 +493,12 @@ static int cmd_flood(int argc, char **argv)
  * A neighbour about to fetch chunks from the mirror, as a node would be:
  * from its discovery port it sends CLAIMs for the ids (64 a packet),
  * answers probes for them with "fetching", and after --release-after ms
- * sends RELEASEs (with 0 it never does, and stops after --max-seconds).
- * A node that wants those chunks meanwhile must wait for this claimer,
- * bounded, and stop waiting at its RELEASE.  Prints "claim ids=N" when the
- * claims are out and "release ids=N probes_answered=N" at the end.
+ * (or --release-after-probe ms after the first probe that names one of
+ * them) sends RELEASEs (with neither it never does, and stops after
+ * --max-seconds).  A node that wants those chunks meanwhile must wait for
+ * this claimer, bounded, and stop waiting at its RELEASE.  Prints "claim
+ * ids=N" when the claims are out and "release ids=N probes_answered=N
+ * released_at_ms=T" (T: Unix time in ms) at the end.
  */
 
 static void send_ids(int fd, const struct sockaddr_in *to, uint8_t type,
@@ -540,12 +549,22 @@ static bool claim_answer(int fd, const struct id_list *ids, uint16_t http_port,
 	       (ssize_t)len;
 }
 
+/* Wall clock, ms: comparable with the mirror's access log. */
+static uint64_t unix_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int cmd_claim(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "hash", required_argument, NULL, 'h' },
 		{ "hashes-file", required_argument, NULL, 'f' },
 		{ "release-after", required_argument, NULL, 'r' },
+		{ "release-after-probe", required_argument, NULL, 'R' },
 		{ "max-seconds", required_argument, NULL, 'm' },
 		{ "udp-port", required_argument, NULL, 'u' },
 		{ "http-port", required_argument, NULL, 'p' },
@@ -553,11 +572,12 @@ static int cmd_claim(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sockaddr_in to, local = { .sin_family = AF_INET };
-	unsigned long release_after = 0, max_seconds = 60;
+	unsigned long release_after = 0, max_seconds = 60, after_probe = 0;
 	unsigned long udp_port = DISC_PORT, http_port = PEER_PORT;
 	unsigned long answered = 0;
 	struct id_list ids = { 0 };
 	struct fleet_key key = { 0 };
+	bool release;
 	uint64_t end;
 	uint8_t id[ID_LEN];
 	int opt, fd;
@@ -576,6 +596,10 @@ static int cmd_claim(int argc, char **argv)
 		case 'r':
 			release_after =
 				parse_number(optarg, "--release-after", 600000);
+			break;
+		case 'R':
+			after_probe = parse_number(
+				optarg, "--release-after-probe", 600000);
 			break;
 		case 'm':
 			max_seconds =
@@ -604,19 +628,23 @@ static int cmd_claim(int argc, char **argv)
 	send_ids(fd, &to, MSG_CLAIM, &ids, (uint16_t)http_port, &key);
 	printf("claim ids=%zu\n", ids.n);
 	fflush(stdout);
+	release = release_after || after_probe;
 	end = now_ms() + (release_after ? release_after : max_seconds * 1000);
 	while (!stop_requested && now_ms() < end) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int wait = (int)(end - now_ms());
 
-		if (poll(&pfd, 1, wait < 100 ? wait : 100) > 0)
-			answered += claim_answer(fd, &ids, (uint16_t)http_port,
-						 &key);
+		if (poll(&pfd, 1, wait < 100 ? wait : 100) <= 0 ||
+		    !claim_answer(fd, &ids, (uint16_t)http_port, &key))
+			continue;
+		if (answered++ == 0 && after_probe)
+			end = now_ms() + after_probe;
 	}
-	if (release_after)
+	if (release)
 		send_ids(fd, &to, MSG_RELEASE, &ids, (uint16_t)http_port, &key);
-	printf("%s ids=%zu probes_answered=%lu\n",
-	       release_after ? "release" : "gave up", ids.n, answered);
+	printf("%s ids=%zu probes_answered=%lu released_at_ms=%llu\n",
+	       release ? "release" : "gave up", ids.n, answered,
+	       release ? (unsigned long long)unix_ms() : 0ULL);
 	free(ids.ids);
 	free(ids.sizes);
 	close(fd);
@@ -630,12 +658,20 @@ static const char usage_text[] =
 	"  flood HOST[:PORT] [--packets N] [--rate PPS]\n"
 	"        [--kinds K,K..|all] [--key F] [--from ADDR]\n"
 	"  claim HOST[:PORT] --hash HEX.. | --hashes-file F\n"
-	"        [--release-after MS] [--max-seconds S] [--udp-port N]\n"
+	"        [--release-after MS] [--release-after-probe MS]\n"
+	"        [--max-seconds S] [--udp-port N]\n"
 	"        [--http-port N] [--key F]\n"
-	"  fake-peer [--bind ADDR] [--udp-port N] [--http-port N] [--key F]\n"
-	"        [--sizes F] [--default-size N] [--max-seconds S]\n"
+	"  fake-peer [--bind ADDR] [--udp-port N] [--http-port N] [--ports N]\n"
+	"        [--key F] [--sizes F] [--default-size N] [--max-seconds S]\n"
+	"        [--answer have|fetching|none] [--claim BCAST]\n"
+	"        [--serve garbage|404|redirect] [--redirect URL] [--no-http]\n"
 	"  get HOST[:PORT] HEX [--connections N] [--sources ADDR,..]\n"
-	"        [--head] [--hold-ms MS] [--rcvbuf B] [--timeout S]\n";
+	"        [--head] [--hold-ms MS] [--rcvbuf B] [--timeout S]\n"
+	"  spoof HOST[:PORT] --sources CIDR [--packets N] [--rate PPS]\n"
+	"        [--hashes-file F] [--ids N] [--http-ports N[-M]]\n"
+	"        [--type probe|claim] [--key F]\n"
+	"  slowloris HOST[:PORT] [--connections N] [--sources ADDR,..]\n"
+	"        [--interval MS] [--seconds S] [--reopen]\n";
 
 int main(int argc, char **argv)
 {
@@ -643,9 +679,13 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*run)(int argc, char **argv);
 	} commands[] = {
-		{ "probe", cmd_probe }, { "flood", cmd_flood },
-		{ "claim", cmd_claim }, { "fake-peer", cmd_fake_peer },
+		{ "probe", cmd_probe },
+		{ "flood", cmd_flood },
+		{ "claim", cmd_claim },
+		{ "fake-peer", cmd_fake_peer },
 		{ "get", cmd_get },
+		{ "spoof", cmd_spoof },
+		{ "slowloris", cmd_slowloris },
 	};
 
 	for (size_t i = 0;

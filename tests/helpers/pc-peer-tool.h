@@ -3,7 +3,8 @@
  * wire format (docs/PROTOCOL.md, written from the document alone), and
  * small helpers.  pc-peer-wire.c has the helpers, pc-peer-tool.c the UDP
  * commands (probe, flood, claim) and main, pc-peer-http.c the HTTP ones
- * (fake-peer, get).
+ * (fake-peer, get), pc-peer-attack.c the forged and slow ones (spoof,
+ * slowloris).
  */
 #ifndef PC_PEER_TOOL_H
 #define PC_PEER_TOOL_H
@@ -123,5 +124,7 @@ ssize_t id_list_find(const struct id_list *l, const uint8_t *id);
 
 int cmd_fake_peer(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_spoof(int argc, char **argv);
+int cmd_slowloris(int argc, char **argv);
 
 #endif /* PC_PEER_TOOL_H */
