@@ -76,7 +76,8 @@ enum msg_type {
 #define MAX_LOCAL 32
 #define MAX_SOURCES 256
 #define MAX_OWN 256   /* ids this node claims */
-#define MAX_HEARD 256 /* ids neighbours claim */
+#define MAX_HEARD 256 /* claims heard from neighbours */
+#define HEARD_PER_ID 2
 #define SENT_RING 256 /* txids of our recent probes and claims */
 #define RESCAN_MS 60000
 /* A neighbour heard this recently: the subnet is not presumed empty. */
@@ -801,9 +802,20 @@ static struct own_claim *own_alloc(struct pc_disc *d, uint64_t now)
 	return NULL;
 }
 
-static struct heard_claim *heard_find(struct pc_disc *d,
-				      const struct pc_hash *h, uint64_t now)
+static bool believed(struct pc_disc *d, const struct pc_disc_peer *peer)
 {
+	return !d->opts.believe || d->opts.believe(d->opts.cb_arg, peer);
+}
+
+/* The live claim on @h by @peer, or (@peer NULL) the lowest-ranking live
+ * claim on @h by a neighbour still believed; NULL if none. */
+static struct heard_claim *heard_find(struct pc_disc *d,
+				      const struct pc_hash *h,
+				      const struct pc_disc_peer *peer,
+				      uint64_t now)
+{
+	struct heard_claim *best = NULL;
+
 	for (size_t i = 0; i < MAX_HEARD; i++) {
 		struct heard_claim *c = &d->heard[i];
 
@@ -813,37 +825,65 @@ static struct heard_claim *heard_find(struct pc_disc *d,
 			c->used = false;
 			continue;
 		}
-		if (pc_hash_equal(&c->hash, h))
-			return c;
+		if (!pc_hash_equal(&c->hash, h))
+			continue;
+		if (peer ? !same_peer(&c->peer, peer) : !believed(d, &c->peer))
+			continue;
+		if (!best || rank(c->peer.addr, c->peer.udp_port) <
+				     rank(best->peer.addr, best->peer.udp_port))
+			best = c;
 	}
-	return NULL;
+	return best;
 }
 
-/* Remembers @peer's claim on @h unless a lower-ranking one is known. */
+/*
+ * Remembers @peer's claim on @h.  Up to HEARD_PER_ID claimers per id are
+ * kept, the lowest-ranking ones: a neighbour that is believed now may
+ * turn out to be a liar, and the claim of the honest one behind it must
+ * still be known then.
+ */
 static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 		      const struct pc_disc_peer *peer, uint64_t now)
 {
-	struct heard_claim *c = heard_find(d, h, now);
+	struct heard_claim *slot = NULL, *highest = NULL;
+	uint64_t theirs = rank(peer->addr, peer->udp_port);
+	size_t claimers = 0;
 
-	if (c && !same_peer(&c->peer, peer) &&
-	    rank(c->peer.addr, c->peer.udp_port) <
-		    rank(peer->addr, peer->udp_port))
-		return;
-	if (!c) {
-		c = &d->heard[0];
-		for (size_t i = 0; i < MAX_HEARD; i++) {
-			if (!d->heard[i].used) {
-				c = &d->heard[i];
-				break;
-			}
-			if (d->heard[i].expires < c->expires)
-				c = &d->heard[i]; /* full: the oldest goes */
+	for (size_t i = 0; i < MAX_HEARD; i++) {
+		struct heard_claim *c = &d->heard[i];
+
+		if (c->used && c->expires <= now)
+			c->used = false;
+		if (!c->used) {
+			if (!slot || slot->used)
+				slot = c;
+			continue;
 		}
+		if (!pc_hash_equal(&c->hash, h)) {
+			if (!slot || (slot->used && c->expires < slot->expires))
+				slot = c; /* full: the oldest goes */
+			continue;
+		}
+		if (same_peer(&c->peer, peer)) {
+			slot = c; /* a refresh */
+			claimers = 0;
+			break;
+		}
+		claimers++;
+		if (!highest ||
+		    rank(c->peer.addr, c->peer.udp_port) >
+			    rank(highest->peer.addr, highest->peer.udp_port))
+			highest = c;
 	}
-	*c = (struct heard_claim){ .used = true,
-				   .expires = now + d->opts.claim_ttl_ms,
-				   .peer = *peer,
-				   .hash = *h };
+	if (claimers >= HEARD_PER_ID) {
+		if (rank(highest->peer.addr, highest->peer.udp_port) < theirs)
+			return; /* ranks above every claim kept */
+		slot = highest;
+	}
+	*slot = (struct heard_claim){ .used = true,
+				      .expires = now + d->opts.claim_ttl_ms,
+				      .peer = *peer,
+				      .hash = *h };
 }
 
 /* Our rank as @peer sees it: the source address toward it, our port. */
@@ -954,7 +994,7 @@ static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now)
 	int p;
 
 	for (size_t i = 0; i < r->n; i++) {
-		c = heard_find(d, &ask->hashes[i], now);
+		c = heard_find(d, &ask->hashes[i], NULL, now);
 		if (!c || (p = peer_slot(r->peers, &r->npeers, &c->peer)) < 0)
 			continue;
 		if (!(r->have[i] & (1u << p)))
@@ -1033,6 +1073,10 @@ static void handle_answer(struct pc_disc *d, const struct packet *pkt,
 	ask = d->asks[slot];
 	d->ctr.answers_received++;
 	peer_alive(d, from);
+	if (!believed(d, &peer)) {
+		d->ctr.answers_ignored++; /* what a liar says counts for nothing */
+		return;
+	}
 	r = &ask->result;
 	r->answers++;
 	p = peer_slot(r->peers, &r->npeers, &peer);
@@ -1160,6 +1204,10 @@ static void handle_claim(struct pc_disc *d, const struct packet *pkt,
 	struct own_claim *c;
 
 	d->ctr.claims_received++;
+	if (!believed(d, &peer)) {
+		d->ctr.claims_ignored++; /* a liar's claim holds nobody */
+		return;
+	}
 	for (size_t i = 0; i < pkt->count; i++) {
 		const struct pc_hash *h =
 			(const struct pc_hash *)(pkt->body + i * ID_LEN);
@@ -1196,8 +1244,8 @@ static void handle_release(struct pc_disc *d, const struct packet *pkt,
 		const struct pc_hash *h =
 			(const struct pc_hash *)(pkt->body + i * ID_LEN);
 
-		c = heard_find(d, h, now);
-		if (!c || !same_peer(&c->peer, &peer))
+		c = heard_find(d, h, &peer, now);
+		if (!c)
 			continue;
 		c->used = false;
 		if (d->opts.released)
@@ -1242,7 +1290,7 @@ int pc_disc_claim(struct pc_disc *d, const struct pc_hash *hashes, size_t n,
 	r->hashes = call->hashes;
 	for (size_t i = 0; i < n; i++) {
 		r->winner[i] = PC_DISC_WON;
-		heard = heard_find(d, &hashes[i], now);
+		heard = heard_find(d, &hashes[i], NULL, now);
 		if (heard) { /* claimed before we asked: it wins outright */
 			r->winner[i] =
 				peer_slot(r->peers, &r->npeers, &heard->peer);
@@ -1724,6 +1772,12 @@ int pc_disc_set_peers(struct pc_disc *d, const char *peers, char *err,
 void pc_disc_get_counters(const struct pc_disc *d, struct pc_disc_counters *out)
 {
 	*out = d->ctr;
+}
+
+void pc_disc_drain(struct pc_disc *d)
+{
+	if (d && !d->closing)
+		drain(d);
 }
 
 bool pc_disc_presumed_empty(const struct pc_disc *d)

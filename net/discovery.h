@@ -78,7 +78,12 @@ struct pc_disc_opts {
 	/* A valid packet came from @peer (any type, not our own): the
 	 * node learns its neighbours.  May be NULL. */
 	void (*seen)(void *arg, const struct pc_disc_peer *peer);
-	void *cb_arg;	    /* for fetching, released and seen */
+	/* False: @peer's word is worth nothing now (it did not deliver what
+	 * it announced): its answers and claims are ignored, and claims
+	 * heard from it earlier no longer count.  NULL: everyone is
+	 * believed. */
+	bool (*believe)(void *arg, const struct pc_disc_peer *peer);
+	void *cb_arg;	    /* for fetching, released, seen and believe */
 	pc_disc_log_fn log; /* NULL: silent */
 	void *log_arg;
 	unsigned jitter_min_ms; /* answer delay range, default 1..5 */
@@ -197,6 +202,11 @@ int pc_disc_claim(struct pc_disc *d, const struct pc_hash *hashes, size_t n,
 /* This node's download of @hashes ended (either way): drops its claims
  * and tells the neighbours.  Ids it does not claim are ignored. */
 void pc_disc_release(struct pc_disc *d, const struct pc_hash *hashes, size_t n);
+/* Reads and handles what the socket holds now, so that a deadline about
+ * to be judged (after a stall of the loop, its timer may run before the
+ * socket is read) sees the packets that arrived before it.  Callbacks may
+ * run from inside.  NULL is a no-op. */
+void pc_disc_drain(struct pc_disc *d);
 
 /* ---- statistics ---------------------------------------------------------- */
 
@@ -232,6 +242,9 @@ struct pc_disc_counters {
 	uint64_t releases_received;
 	uint64_t claims_won;
 	uint64_t claims_lost;
+	/* From neighbours not believed (opts.believe): */
+	uint64_t answers_ignored;
+	uint64_t claims_ignored;
 };
 
 void pc_disc_get_counters(const struct pc_disc *d,

@@ -254,7 +254,10 @@ struct net_fetch {
 	struct pc_disc_peer peer;   /* asked (GET) or waited for */
 	bool peer_getting;	    /* a GET from @peer is running */
 	bool tried_released;	    /* asked the last releaser directly */
-	bool from_hint; /* @known came from a hint: a 404 asks again */
+	bool from_hint;	      /* @known came from a hint: a 404 asks again */
+	uint64_t wait_start;  /* when the wait for @peer began */
+	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
+	unsigned peer_misses; /* GETs of this attempt that brought nothing */
 };
 
 /* Loop thread: the fetch of @hash, if one runs. */
@@ -336,9 +339,10 @@ void net_prefetch_abandon(struct net_prefetch_job *job);
 #define NET_PEER_FORGET_S 3600
 #define NET_PEER_TABLE 256
 
+/* One line per address (peers.c), guarded by net_peers.lock. */
 struct net_peer {
 	struct in_addr addr;
-	uint16_t http_port;
+	uint16_t http_port;	       /* the last one it announced */
 	int64_t first_seen, last_seen; /* unix time */
 	uint64_t chunks, bytes;	       /* fetched from it */
 	uint64_t bad;		       /* wrong bytes it sent */
@@ -347,6 +351,16 @@ struct net_peer {
 	char reason[160];	       /* why the last ban */
 	uint64_t skip_until;	       /* uv_now() ms: it just failed */
 	unsigned inflight;	       /* GETs from it now */
+	uint64_t kept, broken;	       /* promises (peer_trust.c) */
+	uint64_t doubted_until;	       /* uv_now() ms: its word is not taken */
+};
+
+/* What a line of the table is worth keeping, least first (peers.c). */
+enum net_peer_worth {
+	NET_PEER_HEARD,	    /* only heard */
+	NET_PEER_KNOWN,	    /* failed, broke a promise, or a GET runs */
+	NET_PEER_DELIVERED, /* delivered verified chunks */
+	NET_PEER_BANNED,    /* a ban in force */
 };
 
 /* Who released a claim on a chunk lately (it fetched it, so it most
@@ -382,6 +396,8 @@ struct net_peers {
 	uint64_t hint_hits;    /* fetches that needed no probe (loop thread) */
 	uint64_t hints_stale;  /* ... whose holder answered 404 */
 	uint64_t busy_retries; /* GETs refused with 503, asked again later */
+	uint64_t claim_ms;     /* own downloads after a won claim: average */
+	uint64_t liars_at[2];  /* uv_now() of the last two unknown liars */
 	struct pc_peer_server *server; /* NULL: peer server off */
 	struct pc_acl acl;	       /* who may talk to us */
 	uint16_t http_port;	       /* advertised; 0: no server */
@@ -400,14 +416,44 @@ void net_peers_shutdown(struct pc_net *net);
 void net_peers_free(struct pc_net *net);
 /* Loop thread: a peer was heard (any valid packet). */
 void net_peer_seen(struct pc_net *net, const struct pc_disc_peer *peer);
-/* Loop thread: verdicts on a peer after a GET. */
+/* Runs @fn under the table's lock on the line of @peer's address (made
+ * if needed, for a record worth @want: see peers.c); not at all when the
+ * table keeps only lines worth more. */
+void net_peer_update(struct pc_net *net, const struct pc_disc_peer *peer,
+		     enum net_peer_worth want,
+		     void (*fn)(struct net_peer *e, void *arg), void *arg);
+/* A copy of @addr's line; false if the table has none. */
+bool net_peer_lookup(struct pc_net *net, struct in_addr addr,
+		     struct net_peer *out);
+/* Loop thread: verdicts on a peer after a GET.  A ban covers the address
+ * (every port). */
 void net_peer_credit(struct pc_net *net, const struct pc_disc_peer *peer,
 		     uint64_t bytes);
 void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 		  const char *why);
 void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer);
-/* Usable for a GET: known not banned, not skipped after a failure. */
+/* Usable for a GET or a wait: not banned, not doubted, not skipped after
+ * a failure. */
 bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer);
+/* GETs from @peer's address running now: @delta is +1 or -1. */
+void net_peer_inflight(struct pc_net *net, const struct pc_disc_peer *peer,
+		       int delta);
+unsigned net_peer_load(struct pc_net *net, const struct pc_disc_peer *peer);
+
+/* A neighbour's word (peer_trust.c), loop thread.  False while it is
+ * banned or doubted (or unproven while liars are about): what it says it
+ * has, fetches or claims counts for nothing. */
+bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer);
+/* How long a fetch may wait for what @peer promised, ms; 0: not at all. */
+uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer);
+/* @peer delivered verified bytes (net_peer_credit calls it). */
+void net_peer_kept(struct pc_net *net, const struct pc_disc_peer *peer);
+/* @peer did not deliver what it promised (@why, for the log): doubted for
+ * a while, and every fetch waiting for it looks again at once. */
+void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
+		    const char *why);
+/* This node's download of a chunk it claimed took @ms. */
+void net_peer_claim_took(struct pc_net *net, uint64_t ms);
 /* Loop thread: the neighbour that last released a claim on @hash within
  * @max_age_ms, if any. */
 bool net_peer_released_by(struct pc_net *net, const struct pc_hash *hash,

@@ -14,7 +14,11 @@
  *           into the store and verified like a mirror's bytes;
  *   wait    a neighbour is fetching it (it answered so, or it won the
  *           claim): wait for its RELEASE, bounded, looking again every
- *           second, then get it from that neighbour;
+ *           second, then get it from that neighbour.  How long depends on
+ *           what the neighbour's word is worth (peer_trust.c): one that
+ *           never delivered anything gets about as long as this node's
+ *           own downloads take, and one that does not deliver is doubted
+ *           and not waited for again for a while;
  *   claim   nobody has it or fetches it: claim it (docs/PROTOCOL.md).
  *           Won: go on to the mirrors, and release the claim when the
  *           fetch ends.  Lost: wait for the winner.
@@ -22,7 +26,10 @@
  * Whatever fails here moves the fetch on to the mirrors: a peer is an
  * optimisation, never a dependency.  A peer that sent wrong bytes is
  * banned (fetch.c calls net_peer_ban); one that timed out is skipped for a
- * few seconds.  Loop thread only.
+ * few seconds; one that answered a GET with anything but the chunk it
+ * said it had is doubted.  After such a miss the fetch asks again (other
+ * holders, or a claim among the honest neighbours) rather than going
+ * straight to the mirror, a few times at most.  Loop thread only.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,6 +61,9 @@
 #define PEER_CONNECT_MS 1000
 #define PEER_LOW_SPEED_S 3
 #define PEER_GET_MAX_MS 15000
+/* GETs of one attempt that may bring nothing before it goes to the
+ * mirrors. */
+#define PEER_MISSES_MAX 4
 
 /* An ask or a claim in flight for a fetch's attempt. */
 struct net_peer_call {
@@ -99,38 +109,22 @@ static bool peer_on_data(struct net_xfer *xfer, const void *buf, size_t len)
 	return net_chunk_xfer_ops.data(xfer, buf, len);
 }
 
-static void inflight_add(struct pc_net *net, const struct pc_disc_peer *peer,
-			 int delta)
-{
-	struct net_peers *p = &net->peers;
-
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->npeers; i++)
-		if (p->table[i].addr.s_addr == peer->addr.s_addr &&
-		    p->table[i].http_port == peer->http_port) {
-			if (delta > 0 || p->table[i].inflight > 0)
-				p->table[i].inflight += delta;
-			break;
-		}
-	pthread_mutex_unlock(&p->lock);
-}
-
-static unsigned inflight_of(struct pc_net *net, const struct pc_disc_peer *peer)
-{
-	struct net_peers *p = &net->peers;
-	unsigned n = 0;
-
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->npeers; i++)
-		if (p->table[i].addr.s_addr == peer->addr.s_addr &&
-		    p->table[i].http_port == peer->http_port)
-			n = p->table[i].inflight;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
 static int ask(struct pc_net *net, struct net_fetch *f);
 static void hint_drop(struct pc_net *net, const struct pc_hash *hash);
+
+/* Decide again from a fresh ask (after a neighbour did not deliver):
+ * other holders, another claim round, or the mirror. */
+static void restart(struct pc_net *net, struct net_fetch *f)
+{
+	f->wait_until = 0;
+	f->wait_end = 0;
+	f->wait_start = 0;
+	f->from_hint = false;
+	memset(&f->known, 0, sizeof(f->known));
+	net_fetch_rearm(net, f);
+	if (ask(net, f) < 0)
+		give_up(net, f, "cannot ask again");
+}
 
 /* The GET of @f's attempt ended without a body to keep: forget it. */
 static void get_dropped(struct net_fetch *f)
@@ -165,8 +159,42 @@ static void busy_retry(struct pc_net *net, struct net_fetch *f)
 	}
 	net->peers.busy_retries++;
 	f->from_hint = false;
+	f->wait_start = 0; /* a pause, not a wait for a promise */
 	f->wait_until = now + delay;
 	net_fetch_rearm(net, f);
+}
+
+/* The GET brought nothing: say why, and decide again (a few times). */
+static void get_missed(struct pc_net *net, struct net_fetch *f,
+		       const struct net_xfer_result *res)
+{
+	char why[160];
+
+	get_dropped(f);
+	if (res->err) {
+		net_peer_failed(net, &f->peer);
+		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s: %s", f->hex,
+			inet_ntoa(f->peer.addr), res->message);
+	} else if (f->from_hint && res->status == 404) {
+		/* The hint was stale (the holder purged it): ask once. */
+		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s no longer has it",
+			f->hex, inet_ntoa(f->peer.addr));
+		hint_drop(net, &f->hash);
+		net->peers.hints_stale++;
+	} else if (f->tried_released && res->status == 404) {
+		/* Asked on a hunch (it released a claim): no promise. */
+	} else {
+		snprintf(why, sizeof(why),
+			 "answered HTTP %ld for chunk %.16s... that it said it "
+			 "had or was fetching",
+			 res->status, f->hex);
+		net_peer_broke(net, &f->peer, why);
+	}
+	if (++f->peer_misses >= PEER_MISSES_MAX) {
+		give_up(net, f, "the neighbours asked did not deliver");
+		return;
+	}
+	restart(net, f);
 }
 
 static void peer_on_done(struct net_xfer *xfer,
@@ -175,20 +203,12 @@ static void peer_on_done(struct net_xfer *xfer,
 	struct net_fetch *f = xfer->ctx;
 	struct pc_net *net = f->net;
 
-	inflight_add(net, &f->peer, -1);
-	if (res->err)
-		net_peer_failed(net, &f->peer);
-	if (f->from_hint && !res->err && res->status == 404) {
-		/* The hint was stale (the holder purged it): ask once. */
-		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s no longer has it",
-			f->hex, inet_ntoa(f->peer.addr));
-		hint_drop(net, &f->hash);
-		net->peers.hints_stale++;
-		f->from_hint = false;
-		get_dropped(f);
-		memset(&f->known, 0, sizeof(f->known));
-		if (ask(net, f) < 0)
-			give_up(net, f, "cannot ask again");
+	net_peer_inflight(net, &f->peer, -1);
+	if ((!res->err && res->status == 200) || f->too_long || f->store_err) {
+		/* A body, or bytes that were wrong or could not be stored:
+		 * the outcome (and the ban or credit) comes via
+		 * attempt_done. */
+		net_chunk_xfer_ops.done(xfer, res);
 		return;
 	}
 	if (!res->err && res->status == 503) {
@@ -198,8 +218,7 @@ static void peer_on_done(struct net_xfer *xfer,
 		busy_retry(net, f);
 		return;
 	}
-	/* The outcome (and the ban or credit) comes via attempt_done. */
-	net_chunk_xfer_ops.done(xfer, res);
+	get_missed(net, f, res);
 }
 
 static const struct net_xfer_ops peer_xfer_ops = {
@@ -230,7 +249,8 @@ static int get(struct pc_net *net, struct net_fetch *f,
 	if (!f->xfer)
 		return -ENOENT;
 	f->peer_getting = true;
-	inflight_add(net, peer, 1);
+	f->wait_start = 0;
+	net_peer_inflight(net, peer, 1);
 	net_log(net, PC_LOG_DEBUG, "chunk %s: asking peer %s:%u", f->hex,
 		inet_ntoa(peer->addr), peer->http_port);
 	return 0;
@@ -255,7 +275,7 @@ static bool pick(struct pc_net *net, const struct net_fetch *f,
 
 		if (!net_peer_usable(net, p))
 			continue;
-		load = inflight_of(net, p);
+		load = net_peer_load(net, p);
 		if (load < best) {
 			best = load;
 			*out = *p;
@@ -390,10 +410,33 @@ void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
 
 /* ---- wait ------------------------------------------------------------------ */
 
+/* The wait for @peer, which said it fetched @f's chunk, ran out. */
+static void promise_broken(struct pc_net *net, struct net_fetch *f,
+			   const struct pc_disc_peer *peer)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why),
+		 "said it was fetching chunk %.16s... and did not deliver it "
+		 "within %llu ms",
+		 f->hex,
+		 (unsigned long long)(uv_now(&net->loop) - f->wait_start));
+	f->wait_start = 0;
+	net_peer_broke(net, peer, why);
+}
+
+/*
+ * Waits for @peer, which said it fetches @f's chunk (or won its claim):
+ * 0, and the timer looks again within WAIT_SLICE_MS or when the patience
+ * @peer's word earns has run out; -EAGAIN if @peer is not to be waited
+ * for (decide without it); -ENOENT when the wait's bound has passed (the
+ * mirror).
+ */
 static int wait_for(struct pc_net *net, struct net_fetch *f,
 		    const struct pc_disc_peer *peer)
 {
 	uint64_t now = uv_now(&net->loop), bound = time_left(net, f) / 2;
+	uint64_t patience, until;
 
 	if (bound > WAIT_MAX_MS)
 		bound = WAIT_MAX_MS;
@@ -404,9 +447,22 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 			f->hex);
 		return -ENOENT; /* the mirror */
 	}
+	if (!f->wait_start || f->peer.addr.s_addr != peer->addr.s_addr)
+		f->wait_start = now;
+	patience = net_peer_patience(net, peer);
+	if (patience == 0)
+		return -EAGAIN;
+	if (now >= f->wait_start + patience) {
+		promise_broken(net, f, peer);
+		return -EAGAIN;
+	}
 	f->peer = *peer;
-	f->wait_until = now + WAIT_SLICE_MS < f->wait_end ? now + WAIT_SLICE_MS
-							  : f->wait_end;
+	until = now + WAIT_SLICE_MS;
+	if (until > f->wait_start + patience)
+		until = f->wait_start + patience;
+	if (until > f->wait_end)
+		until = f->wait_end;
+	f->wait_until = until;
 	net_fetch_rearm(net, f);
 	return 0;
 }
@@ -414,7 +470,29 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 void net_peer_wait_over(struct pc_net *net, struct net_fetch *f)
 {
 	uint64_t now = uv_now(&net->loop);
+	struct pc_disc_peer releaser;
 
+	if (f->wait_start) {
+		/* A wait for a neighbour's promise: is it still worth it?
+		 * Its RELEASE may wait unread in the socket (a stalled loop
+		 * runs timers first): hear it before judging. */
+		pc_disc_drain(net->peers.disc);
+		if (net_peer_released_by(net, &f->hash, WAIT_SLICE_MS,
+					 &releaser) &&
+		    releaser.addr.s_addr == f->peer.addr.s_addr) {
+			net_peer_released(net, f, &releaser);
+			return;
+		}
+		if (!net_peer_believed(net, &f->peer)) {
+			restart(net, f); /* doubted meanwhile: without it */
+			return;
+		}
+		if (now >= f->wait_start + net_peer_patience(net, &f->peer)) {
+			promise_broken(net, f, &f->peer);
+			restart(net, f);
+			return;
+		}
+	}
 	if (f->wait_end && now < f->wait_end) {
 		/* Look again: it may have the chunk by now. */
 		f->known.at = 0;
@@ -429,9 +507,10 @@ void net_peer_released(struct pc_net *net, struct net_fetch *f,
 {
 	f->wait_until = 0;
 	f->wait_end = 0;
+	f->wait_start = 0;
 	net_fetch_rearm(net, f);
 	if (!net_peer_usable(net, peer) || get(net, f, peer) < 0)
-		give_up(net, f, "cannot ask the neighbour that released it");
+		restart(net, f);
 }
 
 /* ---- claim ----------------------------------------------------------------- */
@@ -454,13 +533,14 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 	w = r->winner[0];
 	if (w == PC_DISC_WON) {
 		f->claimed = true; /* released in net_peer_fetch_end */
+		f->claimed_at = uv_now(&net->loop);
 		give_up(net, f, r->waited ? "claim won" : "claim won at once");
 		return;
 	}
 	net_log(net, PC_LOG_DEBUG, "chunk %s: claim lost to %s", f->hex,
 		inet_ntoa(r->peers[w].addr));
 	if (wait_for(net, f, &r->peers[w]) < 0)
-		give_up(net, f, "no time left to wait for the claim's winner");
+		give_up(net, f, "not waiting for the claim's winner");
 }
 
 static int claim(struct pc_net *net, struct net_fetch *f)
@@ -637,6 +717,7 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 {
 	const struct net_peer_knowledge *k = &f->known;
 	struct pc_disc_peer peer;
+	int rc;
 
 	if (pick(net, f, &peer) && get(net, f, &peer) == 0)
 		return 0;
@@ -645,8 +726,12 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		memset(&f->known, 0, sizeof(f->known));
 		return ask(net, f);
 	}
-	if (k->fetching && net_peer_usable(net, &k->fetcher))
-		return wait_for(net, f, &k->fetcher);
+	if (k->fetching && net_peer_usable(net, &k->fetcher)) {
+		rc = wait_for(net, f, &k->fetcher);
+		if (rc != -EAGAIN)
+			return rc;
+		/* Its word is not worth a wait: as if nobody fetched it. */
+	}
 	/* Nobody answered, but a neighbour fetched it lately: its answer
 	 * may just be late.  Ask it directly (a 404 costs one round trip). */
 	if (!f->tried_released &&
@@ -677,6 +762,8 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 		return -ENOENT;
 	f->wait_until = 0;
 	f->wait_end = 0;
+	f->wait_start = 0;
+	f->peer_misses = 0;
 	f->tried_released = false;
 	f->from_hint = false;
 	if (known_fresh(net, f) || hint_take(net, f))
@@ -692,11 +779,12 @@ static void peer_cancel(struct pc_net *net, struct net_fetch *f)
 		f->call = NULL;
 	}
 	if (f->peer_getting && f->xfer)
-		inflight_add(net, &f->peer, -1);
+		net_peer_inflight(net, &f->peer, -1);
 	f->peer_getting = false;
 	f->peer_waiting_ask = false;
 	f->wait_until = 0;
 	f->wait_end = 0;
+	f->wait_start = 0;
 	net_chunk_cancel(net, f);
 }
 
@@ -708,7 +796,10 @@ void net_peer_fetch_end(struct pc_net *net, struct net_fetch *f)
 	}
 	if (f->claimed && net->peers.disc)
 		pc_disc_release(net->peers.disc, &f->hash, 1);
+	if (f->claimed && f->claimed_at)
+		net_peer_claim_took(net, uv_now(&net->loop) - f->claimed_at);
 	f->claimed = false;
+	f->claimed_at = 0;
 }
 
 const struct net_source_ops net_peer_source_ops = {

@@ -4,11 +4,21 @@
  * and the table of peers heard, with their bans.
  *
  * The table is written on the loop thread and read by the control socket
- * (also the loop thread) and by tests; a mutex keeps the copies whole.
- * A peer is keyed by its address and HTTP port.  Bans last peer_ban_time;
- * a peer that merely failed (timeout, refused connection) is skipped for a
- * few seconds so that a dead neighbour costs one connect timeout, not one
- * per chunk.
+ * (also the loop thread), the metrics thread and tests; a mutex keeps the
+ * copies whole.  A peer is keyed by its address alone: a host has one
+ * peer server, and a host that announces another HTTP port in every
+ * packet must not get a fresh line (and a clean record) with each one.
+ * Bans last peer_ban_time and cover every port of the address; a peer
+ * that merely failed (timeout, refused connection) is skipped for a few
+ * seconds so that a dead neighbour costs one connect timeout, not one per
+ * chunk.
+ *
+ * Anyone in the subnet can make the node hear a new address (one forged
+ * datagram), so the table's 256 lines are given up in order of what they
+ * are worth: a line that only says "heard" goes first, then one with a
+ * failure or a broken promise, then one that delivered chunks; a ban in
+ * force is never given up for anything but another ban.  A flood of new
+ * addresses churns the lines worth nothing and cannot push a ban out.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,35 +36,82 @@
 
 /* ---- the table ------------------------------------------------------------ */
 
-/* Under peers->lock.  NULL when the table is full of fresher peers. */
-static struct net_peer *peer_slot(struct net_peers *p,
-				  const struct pc_disc_peer *peer, bool add)
+/* What a line is worth keeping (see the file's comment). */
+static enum net_peer_worth worth(const struct net_peer *e, int64_t now)
 {
-	struct net_peer *oldest = NULL;
-	int64_t now = net_unix_now();
+	if (e->banned_until > now)
+		return NET_PEER_BANNED;
+	if (e->chunks)
+		return NET_PEER_DELIVERED;
+	if (e->bad || e->failures || e->broken || e->inflight)
+		return NET_PEER_KNOWN;
+	return NET_PEER_HEARD;
+}
+
+/* Under peers->lock: the line of @addr, or NULL. */
+static struct net_peer *peer_find(struct net_peers *p, struct in_addr addr)
+{
+	for (size_t i = 0; i < p->npeers; i++)
+		if (p->table[i].addr.s_addr == addr.s_addr)
+			return &p->table[i];
+	return NULL;
+}
+
+/* Under peers->lock: the line to give up for a new record worth @want, or
+ * NULL when every line is worth more.  A line not heard from for
+ * NET_PEER_FORGET_S is worth nothing, unless banned.  Among lines worth
+ * the same, the one heard from longest ago goes (among bans, the one that
+ * ends first). */
+static struct net_peer *peer_victim(struct net_peers *p,
+				    enum net_peer_worth want, int64_t now)
+{
+	struct net_peer *victim = NULL;
+	enum net_peer_worth victim_worth = NET_PEER_BANNED;
 
 	for (size_t i = 0; i < p->npeers; i++) {
 		struct net_peer *e = &p->table[i];
+		enum net_peer_worth w = worth(e, now);
 
-		if (e->addr.s_addr == peer->addr.s_addr &&
-		    e->http_port == peer->http_port)
-			return e;
-		if (!oldest || e->last_seen < oldest->last_seen)
-			oldest = e;
+		if (w != NET_PEER_BANNED && e->inflight == 0 &&
+		    e->last_seen <= now - NET_PEER_FORGET_S)
+			w = NET_PEER_HEARD;
+		if (w > want)
+			continue;
+		if (!victim || w < victim_worth ||
+		    (w == victim_worth &&
+		     (w == NET_PEER_BANNED
+			      ? e->banned_until < victim->banned_until
+			      : e->last_seen < victim->last_seen))) {
+			victim = e;
+			victim_worth = w;
+		}
 	}
-	if (!add)
-		return NULL;
-	if (p->npeers < NET_PEER_TABLE) {
-		oldest = &p->table[p->npeers++];
-	} else if (oldest->banned_until > now ||
-		   oldest->last_seen > now - NET_PEER_FORGET_S) {
-		return NULL; /* keep bans and live peers */
+	return victim;
+}
+
+/* Under peers->lock: the line of @peer's address, made if needed for a
+ * record worth @want; NULL when the table keeps only lines worth more. */
+static struct net_peer *peer_slot(struct net_peers *p,
+				  const struct pc_disc_peer *peer,
+				  enum net_peer_worth want)
+{
+	struct net_peer *e = peer_find(p, peer->addr);
+	int64_t now = net_unix_now();
+
+	if (!e) {
+		if (p->npeers < NET_PEER_TABLE)
+			e = &p->table[p->npeers++];
+		else
+			e = peer_victim(p, want, now);
+		if (!e)
+			return NULL;
+		memset(e, 0, sizeof(*e));
+		e->addr = peer->addr;
+		e->first_seen = now;
 	}
-	memset(oldest, 0, sizeof(*oldest));
-	oldest->addr = peer->addr;
-	oldest->http_port = peer->http_port;
-	oldest->first_seen = now;
-	return oldest;
+	if (peer->http_port)
+		e->http_port = peer->http_port; /* the last one announced */
+	return e;
 }
 
 void net_peer_seen(struct pc_net *net, const struct pc_disc_peer *peer)
@@ -65,81 +122,142 @@ void net_peer_seen(struct pc_net *net, const struct pc_disc_peer *peer)
 	if (!peer->http_port)
 		return; /* serves nothing: nothing to remember */
 	pthread_mutex_lock(&p->lock);
-	e = peer_slot(p, peer, true);
+	e = peer_slot(p, peer, NET_PEER_HEARD);
 	if (e)
 		e->last_seen = net_unix_now();
 	pthread_mutex_unlock(&p->lock);
 }
 
-void net_peer_credit(struct pc_net *net, const struct pc_disc_peer *peer,
-		     uint64_t bytes)
+void net_peer_update(struct pc_net *net, const struct pc_disc_peer *peer,
+		     enum net_peer_worth want,
+		     void (*fn)(struct net_peer *e, void *arg), void *arg)
 {
 	struct net_peers *p = &net->peers;
 	struct net_peer *e;
 
 	pthread_mutex_lock(&p->lock);
-	e = peer_slot(p, peer, true);
-	if (e) {
-		e->chunks++;
-		e->bytes += bytes;
-		e->last_seen = net_unix_now();
-	}
+	e = peer_slot(p, peer, want);
+	if (e)
+		fn(e, arg);
 	pthread_mutex_unlock(&p->lock);
+}
+
+bool net_peer_lookup(struct pc_net *net, struct in_addr addr,
+		     struct net_peer *out)
+{
+	struct net_peers *p = &net->peers;
+	struct net_peer *e;
+
+	pthread_mutex_lock(&p->lock);
+	e = peer_find(p, addr);
+	if (e)
+		*out = *e;
+	pthread_mutex_unlock(&p->lock);
+	return e != NULL;
+}
+
+static void credit(struct net_peer *e, void *arg)
+{
+	e->chunks++;
+	e->bytes += *(const uint64_t *)arg;
+	e->last_seen = net_unix_now();
+}
+
+void net_peer_credit(struct pc_net *net, const struct pc_disc_peer *peer,
+		     uint64_t bytes)
+{
+	net_peer_update(net, peer, NET_PEER_DELIVERED, credit, &bytes);
+	net_peer_kept(net, peer);
+}
+
+struct ban {
+	const char *why;
+	int64_t now, until;
+	bool recorded;
+	bool already; /* banned before: one more GET that was in flight */
+};
+
+static void ban(struct net_peer *e, void *arg)
+{
+	struct ban *b = arg;
+
+	b->recorded = true;
+	b->already = e->banned_until > b->now;
+	e->bad++;
+	e->banned_until = b->until;
+	snprintf(e->reason, sizeof(e->reason), "%s", b->why);
 }
 
 void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 		  const char *why)
 {
-	struct net_peers *p = &net->peers;
-	struct net_peer *e;
+	struct ban b = { .why = why, .now = net_unix_now() };
 
-	pthread_mutex_lock(&p->lock);
-	e = peer_slot(p, peer, true);
-	if (e) {
-		e->bad++;
-		e->banned_until =
-			net_unix_now() + (int64_t)net->cfg->peer_ban_time;
-		snprintf(e->reason, sizeof(e->reason), "%s", why);
-	}
-	pthread_mutex_unlock(&p->lock);
-	net_log(net, PC_LOG_WARN, "peer %s:%u banned for %llu s: %s",
-		inet_ntoa(peer->addr), peer->http_port,
-		(unsigned long long)net->cfg->peer_ban_time, why);
+	b.until = b.now + (int64_t)net->cfg->peer_ban_time;
+	net_peer_update(net, peer, NET_PEER_BANNED, ban, &b);
+	if (b.already)
+		return; /* logged when the ban began */
+	net_log(net, PC_LOG_WARN,
+		"peer %s banned for %llu s (every port): %s%s",
+		inet_ntoa(peer->addr),
+		(unsigned long long)net->cfg->peer_ban_time, why,
+		b.recorded ? "" : " (not recorded: the table is full of bans)");
+}
+
+static void failed(struct net_peer *e, void *arg)
+{
+	e->failures++;
+	e->skip_until = *(const uint64_t *)arg;
 }
 
 void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer)
 {
-	struct net_peers *p = &net->peers;
-	struct net_peer *e;
+	uint64_t until = uv_now(&net->loop) + PEER_SKIP_MS;
 
-	pthread_mutex_lock(&p->lock);
-	e = peer_slot(p, peer, true);
-	if (e) {
-		e->failures++;
-		e->skip_until = uv_now(&net->loop) + PEER_SKIP_MS;
-	}
-	pthread_mutex_unlock(&p->lock);
+	net_peer_update(net, peer, NET_PEER_KNOWN, failed, &until);
 }
 
 bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer)
 {
-	struct net_peers *p = &net->peers;
-	struct net_peer *e;
-	bool usable = peer->http_port != 0;
+	struct net_peer e;
 
-	pthread_mutex_lock(&p->lock);
-	e = peer_slot(p, peer, false);
-	if (e && (e->banned_until > net_unix_now() ||
-		  e->skip_until > uv_now(&net->loop)))
-		usable = false;
-	pthread_mutex_unlock(&p->lock);
-	return usable;
+	if (peer->http_port == 0)
+		return false;
+	if (!net_peer_lookup(net, peer->addr, &e))
+		return true;
+	return e.banned_until <= net_unix_now() &&
+	       e.skip_until <= uv_now(&net->loop) &&
+	       e.doubted_until <= uv_now(&net->loop);
 }
 
-static int by_last_seen_desc(const void *a, const void *b)
+static void inflight(struct net_peer *e, void *arg)
+{
+	int delta = *(const int *)arg;
+
+	if (delta > 0 || e->inflight > 0)
+		e->inflight = (unsigned)((int)e->inflight + delta);
+}
+
+void net_peer_inflight(struct pc_net *net, const struct pc_disc_peer *peer,
+		       int delta)
+{
+	net_peer_update(net, peer, NET_PEER_KNOWN, inflight, &delta);
+}
+
+unsigned net_peer_load(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	struct net_peer e;
+
+	return net_peer_lookup(net, peer->addr, &e) ? e.inflight : 0;
+}
+
+/* Peers that delivered chunks first, then the most recently heard. */
+static int by_worth_then_last_seen(const void *a, const void *b)
 {
 	const struct net_peer *x = a, *y = b;
 
+	if ((x->chunks != 0) != (y->chunks != 0))
+		return x->chunks ? -1 : 1;
 	return (x->last_seen < y->last_seen) - (x->last_seen > y->last_seen);
 }
 
@@ -148,6 +266,7 @@ size_t net_peers_recent(struct pc_net *net, struct pc_disc_peer *out,
 {
 	struct net_peers *p = &net->peers;
 	int64_t now = net_unix_now();
+	uint64_t now_ms = uv_now(&net->loop);
 	struct net_peer *copy;
 	size_t n = 0, m;
 
@@ -157,10 +276,11 @@ size_t net_peers_recent(struct pc_net *net, struct pc_disc_peer *out,
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->npeers; i++)
 		if (p->table[i].banned_until <= now &&
+		    p->table[i].doubted_until <= now_ms &&
 		    p->table[i].last_seen > now - NET_PEER_FORGET_S)
 			copy[n++] = p->table[i];
 	pthread_mutex_unlock(&p->lock);
-	qsort(copy, n, sizeof(*copy), by_last_seen_desc);
+	qsort(copy, n, sizeof(*copy), by_worth_then_last_seen);
 	m = n < max ? n : max;
 	for (size_t i = 0; i < m; i++)
 		out[i] =
@@ -223,6 +343,11 @@ static void on_disc_seen(void *arg, const struct pc_disc_peer *peer)
 	net_peer_seen(arg, peer);
 }
 
+static bool on_disc_believe(void *arg, const struct pc_disc_peer *peer)
+{
+	return net_peer_believed(arg, peer);
+}
+
 /* A neighbour's download ended: whoever waited for it asks it now. */
 static void on_disc_released(void *arg, const struct pc_hash *hash,
 			     const struct pc_disc_peer *peer);
@@ -280,6 +405,7 @@ static int start_discovery(struct pc_net *net, char *err, size_t errlen)
 	opts.store = net->store;
 	opts.released = on_disc_released;
 	opts.seen = on_disc_seen;
+	opts.believe = on_disc_believe;
 	opts.cb_arg = net;
 	opts.log = disc_log;
 	opts.log_arg = net;

@@ -34,7 +34,7 @@ echo "the fake peer answered $(grep -c 'answered' fake.log || true) probes and $
 
 bad=$(pc_node_stat 1 bad_from_peers)
 [ "$bad" -ge 1 ] || fail "bad_from_peers is $bad after garbage from a peer"
-assert_contains "$(cat "${PC_NODE_LOG[1]}")" "peer $fake_addr:8081 banned for" \
+assert_contains "$(cat "${PC_NODE_LOG[1]}")" "peer $fake_addr banned for" \
 	"the node's log"
 peers=$(pc_node_ctl 1 peers --json) || fail "peercachectl peers failed"
 python3 - "$peers" "$fake_addr" <<'PY' || fail "peers --json: $peers"

@@ -1,0 +1,187 @@
+/*
+ * peer_trust.c - how much a neighbour's word is worth.
+ *
+ * A neighbour that says "I am fetching this chunk" (in an answer, or by
+ * winning a claim) makes the asker wait for it instead of going to the
+ * mirror: that is how a subnet downloads each chunk once.  Nothing in the
+ * word proves it, and a host without the fleet key can say it about every
+ * chunk of every probe.  So a promise is a hint whose price is bounded,
+ * paid once per neighbour, not once per chunk:
+ *
+ *   - a neighbour that delivered a verified chunk to this node is
+ *     *proven*: a fetch waits for it as long as a neighbour's download
+ *     can take (10 s, or half the fetch's time left);
+ *   - one that never did is *unknown*: a fetch waits for it about as long
+ *     as this node's own mirror downloads take (a few times the recent
+ *     ones, at least PATIENCE_MIN_MS), since a neighbour fetching from
+ *     the same mirror should not take much longer;
+ *   - one that did not deliver what it promised (the wait ran out, or it
+ *     answered a GET for a chunk it said it had or fetched with anything
+ *     but the chunk) is *doubted*: nothing it says is believed (its
+ *     "have", "fetching" and claims are ignored, discovery included) for
+ *     a while, twice as long after each broken promise (from DOUBT_MS up
+ *     to peer_ban_time), and every fetch waiting for it moves on at once.
+ *
+ * Forged source addresses could bring new unknown liars one after the
+ * other; when two unknown addresses broke their word within SUSPICION_MS,
+ * only proven neighbours are believed until that has passed.  The honest
+ * nodes keep their single flight among themselves throughout: a doubted
+ * liar's claims do not count, so the next claim round is between them.
+ *
+ * The record lives in the peer table (peers.c, per address); the timing
+ * of this node's own mirror downloads after a won claim is kept here.
+ * Loop thread only.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* An unknown neighbour is waited for at least this long ... */
+#define PATIENCE_MIN_MS 500
+/* ... and this many times as long as this node's own recent downloads
+ * after a won claim took (or the oldest one still running). */
+#define PATIENCE_FACTOR 4
+/* A proven neighbour: as long as any wait (peer_source.c's WAIT_MAX_MS). */
+#define PATIENCE_PROVEN_MS 10000
+/* The first doubt lasts this long; each broken promise doubles it, up to
+ * peer_ban_time. */
+#define DOUBT_MS 60000
+/* Two unknown liars within this time: only proven neighbours count. */
+#define SUSPICION_MS 600000
+
+static bool suspicious(const struct pc_net *net, uint64_t now)
+{
+	const struct net_peers *p = &net->peers;
+
+	return p->liars_at[0] && p->liars_at[1] &&
+	       now - p->liars_at[0] < SUSPICION_MS &&
+	       now - p->liars_at[1] < SUSPICION_MS;
+}
+
+bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	uint64_t now = uv_now(&net->loop);
+	struct net_peer e;
+
+	if (!net_peer_lookup(net, peer->addr, &e))
+		return !suspicious(net, now);
+	if (e.banned_until > net_unix_now() || e.doubted_until > now)
+		return false;
+	return e.chunks > 0 || !suspicious(net, now);
+}
+
+/* The longest a download after a won claim has been running here. */
+static void oldest_claim(struct net_fetch *f, void *arg)
+{
+	uint64_t *oldest = arg;
+
+	if (f->claimed && f->claimed_at && f->claimed_at < *oldest)
+		*oldest = f->claimed_at;
+}
+
+uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	uint64_t now = uv_now(&net->loop), oldest = now, patience;
+	struct net_peer e = { 0 };
+
+	if (!net_peer_believed(net, peer))
+		return 0;
+	net_peer_lookup(net, peer->addr, &e);
+	if (e.chunks > 0)
+		return PATIENCE_PROVEN_MS;
+	net_fetch_each(net, oldest_claim, &oldest);
+	patience = PATIENCE_FACTOR * net->peers.claim_ms;
+	if (patience < PATIENCE_FACTOR * (now - oldest))
+		patience = PATIENCE_FACTOR * (now - oldest);
+	if (patience < PATIENCE_MIN_MS)
+		patience = PATIENCE_MIN_MS;
+	return patience < PATIENCE_PROVEN_MS ? patience : PATIENCE_PROVEN_MS;
+}
+
+void net_peer_claim_took(struct pc_net *net, uint64_t ms)
+{
+	struct net_peers *p = &net->peers;
+
+	/* A moving average that forgets in a few downloads. */
+	p->claim_ms = p->claim_ms ? (3 * p->claim_ms + ms) / 4 : ms;
+}
+
+static void kept(struct net_peer *e, void *arg)
+{
+	(void)arg;
+	e->kept++;
+	e->doubted_until = 0; /* it delivers: believed again */
+}
+
+void net_peer_kept(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	net_peer_update(net, peer, NET_PEER_DELIVERED, kept, NULL);
+}
+
+struct broke {
+	uint64_t now;
+	uint64_t ban_ms; /* peer_ban_time */
+	uint64_t doubt_ms;
+	bool proven;
+	bool already; /* doubted already: a late wait on it ending */
+};
+
+static void broke(struct net_peer *e, void *arg)
+{
+	struct broke *b = arg;
+
+	b->already = e->doubted_until > b->now;
+	b->proven = e->chunks > 0;
+	if (b->already)
+		return;
+	e->broken++;
+	b->doubt_ms = DOUBT_MS;
+	for (uint64_t i = 1; i < e->broken && b->doubt_ms < b->ban_ms; i++)
+		b->doubt_ms *= 2;
+	if (b->doubt_ms > b->ban_ms)
+		b->doubt_ms = b->ban_ms;
+	e->doubted_until = b->now + b->doubt_ms;
+}
+
+/* Fetches that wait for @arg's address look again now (their timer
+ * fires on the next loop iteration: nothing runs from inside here). */
+static void wake_waiter(struct net_fetch *f, void *arg)
+{
+	const struct in_addr *addr = arg;
+
+	if (f->wait_until && f->peer.addr.s_addr == addr->s_addr) {
+		f->wait_until = uv_now(&f->net->loop);
+		net_fetch_rearm(f->net, f);
+	}
+}
+
+void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
+		    const char *why)
+{
+	struct net_peers *p = &net->peers;
+	struct broke b = { .now = uv_now(&net->loop),
+			   .ban_ms = net->cfg->peer_ban_time * 1000 };
+	struct in_addr addr = peer->addr;
+
+	if (b.ban_ms < DOUBT_MS)
+		b.ban_ms = DOUBT_MS;
+	net_peer_update(net, peer, NET_PEER_KNOWN, broke, &b);
+	if (b.already)
+		return;
+	if (!b.proven) {
+		p->liars_at[1] = p->liars_at[0];
+		p->liars_at[0] = b.now;
+	}
+	net_log(net, PC_LOG_WARN,
+		"peer %s: %s; not waiting for it for %" PRIu64 " s%s",
+		inet_ntoa(addr), why, b.doubt_ms / 1000,
+		suspicious(net, b.now) ? " (several unknown neighbours did not "
+					 "deliver: only "
+					 "neighbours that delivered chunks are "
+					 "believed now)"
+				       : "");
+	net_fetch_each(net, wake_waiter, &addr);
+}
