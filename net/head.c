@@ -553,6 +553,7 @@ static void ask_peer(struct pc_net *net)
 		.timeout_ms = PEER_HEAD_TIMEOUT_MS,
 		.connect_timeout_ms = PEER_CONNECT_MS,
 		.direct = true,
+		.no_redirect = true,
 	};
 	char url[64];
 	int rc;

@@ -167,7 +167,8 @@ struct net_xfer_opts {
 	/* 0: the configured value.  Peers get shorter ones. */
 	uint64_t connect_timeout_ms;
 	uint64_t low_speed_time_s;
-	bool direct; /* no proxy (LAN peers) */
+	bool direct;	  /* no proxy (LAN peers) */
+	bool no_redirect; /* a 3xx is the answer (LAN peers) */
 };
 
 struct net_xfer {

@@ -236,6 +236,7 @@ static int get(struct pc_net *net, struct net_fetch *f,
 		.connect_timeout_ms = PEER_CONNECT_MS,
 		.low_speed_time_s = PEER_LOW_SPEED_S,
 		.direct = true,
+		.no_redirect = true, /* a peer may not send us elsewhere */
 	};
 	char url[128];
 	int rc;
