@@ -145,6 +145,9 @@ static void build_peer_stats(struct pc_net *net, struct json *j)
 	json_uint(j, "peer_not_found", ps ? ps->not_found : 0);
 	json_uint(j, "peer_bad_requests", ps ? ps->bad_requests : 0);
 	json_uint(j, "peer_uploads_aborted", ps ? ps->uploads_aborted : 0);
+	json_uint(j, "peer_refused_connections",
+		  ps ? ps->refused_connections : 0);
+	json_uint(j, "peer_closed_idle", ps ? ps->closed_idle : 0);
 	json_uint(j, "uploads_in_flight", ps ? ps->uploads_in_flight : 0);
 	json_uint(j, "discovery_dropped",
 		  dc.denied + dc.truncated + dc.oversized + dc.malformed +

@@ -258,6 +258,13 @@ static void write_peer_server(struct text *t, struct pc_net *net)
 		"Peer requests for chunks this node lacks.", ps->not_found);
 	counter(t, "peer_bad_requests_total", "Malformed peer requests.",
 		ps->bad_requests);
+	counter(t, "peer_refused_connections_total",
+		"Peer connections refused (every one allowed was busy).",
+		ps->refused_connections);
+	counter(t, "peer_closed_idle_total",
+		"Peer connections closed: no request head in time, or room "
+		"made for a new one.",
+		ps->closed_idle);
 	free(ps);
 }
 

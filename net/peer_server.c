@@ -13,18 +13,25 @@
  * client over a bound gets an answer it can act on where that is cheap:
  *   - upload slots (max_uploads): a GET over the limit gets 503 with
  *     Retry-After, so the peer tries another source or comes back;
- *   - connections, in total and per source address: closed at accept
- *     (the total is a few times max_uploads, so the 503 path is what
- *     peers normally see);
- *   - time: a connection that sends or receives nothing for timeout_s is
- *     closed, which is what frees a slowloris' slot;
+ *   - connections, in total and per source address, and the time a
+ *     request head may take: peer_guard.c (a connection over a limit
+ *     takes the place of the one that has waited longest for a request
+ *     head; a head that is late closes its connection);
+ *   - time once a request is in: a connection that sends or receives
+ *     nothing for timeout_s is closed (a stalled reader);
  *   - memory: a few KiB of libmicrohttpd pool per connection; bodies are
  *     never buffered in user space.
  * Sources outside the ACL are closed at accept, before any byte is read.
  *
+ * Requests are answered when they are complete (the access handler's
+ * second call), so that libmicrohttpd keeps the connection for the next
+ * request, pipelined ones included; a request with a body is answered at
+ * once and its connection closed, since its body is never read.
+ *
  * Threads and ownership:
- *   - libmicrohttpd's thread runs on_accept, on_request, on_completed and
- *     on_mhd_log; the owner's thread runs start, stop, set_acl, stats.
+ *   - libmicrohttpd's thread runs on_accept, on_connection, on_request,
+ *     on_completed and on_mhd_log; the owner's thread runs start, stop,
+ *     set_acl, stats; the guard has a watchdog thread of its own.
  *   - Fields fixed at start (store, daemon, port, limits, log settings,
  *     the canned responses) are read-only until stop; the canned
  *     responses are reference-counted by libmicrohttpd under its own lock.
@@ -39,12 +46,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
 #include <pthread.h>
 
+#include "peer_guard.h"
 #include "peer_server.h"
 
 #define P2P_PREFIX "/p2p/"
@@ -53,7 +63,16 @@
 #define CONNECTION_MEMORY (8 * 1024)
 #define DEFAULT_PER_CLIENT 8
 #define DEFAULT_TIMEOUT_S 10
+#define DEFAULT_HEADER_TIMEOUT_S 5
 #define MIN_CONNECTIONS 64
+/* libmicrohttpd's own connection limit is this much above ours: room for
+ * connections shut down to make way that it has not cleaned up yet (at
+ * its own limit it stops accepting, and clients hang in the backlog). */
+#define CLOSING_HEADROOM 64
+
+/* The access handler's first call only notes the request; the second,
+ * once it is complete, answers it. */
+static char request_pending;
 
 /* A GET whose body is being sent: it holds one upload slot until
  * libmicrohttpd reports the request completed.  MHD thread only. */
@@ -69,7 +88,8 @@ struct pc_peer_server {
 	struct MHD_Daemon *daemon;
 	uint16_t port;
 	unsigned max_uploads;
-	char *head_path; /* served at /head; NULL: none */
+	struct peer_guard *guard; /* connections: limits, head deadline */
+	char *head_path;	  /* served at /head; NULL: none */
 	enum pc_log_level log_level;
 	pc_peer_server_log_fn log;
 	void *log_arg;
@@ -184,14 +204,56 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 		pthread_mutex_unlock(&server->acl_lock);
 		inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
 	}
-	if (allowed)
+	if (!allowed) {
+		count(&server->refused_acl, 1);
+		server_log(server, PC_LOG_DEBUG,
+			   "peer server: refused a connection from %s (not an "
+			   "allowed source)",
+			   text);
+		return MHD_NO;
+	}
+	if (peer_guard_admit(server->guard, sin->sin_addr))
 		return MHD_YES;
-	count(&server->refused_acl, 1);
 	server_log(server, PC_LOG_DEBUG,
-		   "peer server: refused a connection from %s (not an "
-		   "allowed source)",
+		   "peer server: refused a connection from %s (every "
+		   "connection allowed is answering a request)",
 		   text);
 	return MHD_NO;
+}
+
+static struct in_addr client_address(struct MHD_Connection *conn);
+
+/* libmicrohttpd's thread: a connection begins or ends.  Its socket is
+ * closed only after this reported the end to the guard. */
+static void on_connection(void *cls, struct MHD_Connection *connection,
+			  void **socket_context,
+			  enum MHD_ConnectionNotificationCode toe)
+{
+	struct pc_peer_server *server = cls;
+	const union MHD_ConnectionInfo *info;
+
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		peer_guard_closed(server->guard, *socket_context);
+		*socket_context = NULL;
+		return;
+	}
+	info = MHD_get_connection_info(connection,
+				       MHD_CONNECTION_INFO_CONNECTION_FD);
+	*socket_context =
+		info ? peer_guard_opened(server->guard, info->connect_fd,
+					 client_address(connection))
+		     : NULL;
+}
+
+/* A request head is in (@busy), or its answer has ended. */
+static void conn_mark(struct pc_peer_server *server,
+		      struct MHD_Connection *connection, bool busy)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
+		connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+	if (info)
+		peer_guard_busy(server->guard, info->socket_context, busy);
 }
 
 static struct in_addr client_address(struct MHD_Connection *conn)
@@ -357,25 +419,25 @@ static enum MHD_Result serve_head(struct pc_peer_server *server,
 	return answer_chunk(conn, fd, (uint64_t)st.st_size);
 }
 
-/*
- * Every request is answered on the first call, when its headers are in:
- * nothing here reads a request body.
- */
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
-				  const char *url, const char *method,
-				  const char *version, const char *upload_data,
-				  size_t *upload_data_size, void **req_cls)
+/* True if the request announces a body (which is never read). */
+static bool has_body(struct MHD_Connection *conn)
 {
-	struct pc_peer_server *server = cls;
+	const char *length = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+					   MHD_HTTP_HEADER_TRANSFER_ENCODING) ||
+	       (length && strspn(length, "0") != strlen(length));
+}
+
+static enum MHD_Result answer(struct pc_peer_server *server,
+			      struct MHD_Connection *conn, const char *url,
+			      const char *method, void **req_cls)
+{
 	const size_t prefix_len = strlen(P2P_PREFIX);
 	struct pc_hash hash;
 	bool head;
 
-	(void)version;
-	(void)upload_data;
-	(void)upload_data_size;
-	if (*req_cls)
-		return MHD_NO; /* answered already; cannot happen */
 	head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 	if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
 		count(&server->bad_requests, 1);
@@ -396,6 +458,36 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 					  server->resp_bad_request);
 	}
 	return serve_chunk(server, conn, &hash, head, req_cls);
+}
+
+/*
+ * libmicrohttpd calls this when a request's head is in, then again when
+ * the request is complete.  The answer waits for the second call: queued
+ * in the first, libmicrohttpd would close the connection after it (and
+ * drop requests pipelined behind it).  A request with a body is answered
+ * in the first call, so that the connection is closed and the body never
+ * read.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
+				  const char *url, const char *method,
+				  const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **req_cls)
+{
+	struct pc_peer_server *server = cls;
+
+	(void)version;
+	(void)upload_data;
+	if (!*req_cls) {
+		conn_mark(server, conn, true);
+		if (!has_body(conn)) {
+			*req_cls = &request_pending;
+			return MHD_YES;
+		}
+	} else if (*req_cls != &request_pending || *upload_data_size) {
+		return MHD_NO; /* answered already, or a body: cannot happen */
+	}
+	*req_cls = NULL;
+	return answer(server, conn, url, method, req_cls);
 }
 
 /* The table of peers served; caller holds server->lock.  A new source
@@ -427,10 +519,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	char hex[PC_HASH_HEX_LEN + 1];
 	char peer[INET_ADDRSTRLEN];
 
-	(void)conn;
-	if (!upload)
-		return; /* not a GET that was answered with a body */
+	conn_mark(server, conn, false); /* waits for its next request */
 	*req_cls = NULL;
+	if (!upload || upload == (void *)&request_pending)
+		return; /* not a GET that was answered with a body */
 	release_upload_slot(server);
 	pc_hash_to_hex(&upload->hash, hex);
 	inet_ntop(AF_INET, &upload->peer, peer, sizeof(peer));
@@ -514,6 +606,7 @@ void pc_peer_server_opts_init(struct pc_peer_server_opts *opts)
 	opts->max_uploads = PC_PEER_SERVER_MAX_UPLOADS;
 	opts->per_client_max = DEFAULT_PER_CLIENT;
 	opts->timeout_s = DEFAULT_TIMEOUT_S;
+	opts->header_timeout_s = DEFAULT_HEADER_TIMEOUT_S;
 	opts->log_level = PC_LOG_INFO;
 }
 
@@ -527,9 +620,10 @@ static int check_opts(const struct pc_peer_server_opts *opts,
 	if (!opts->allow)
 		return set_err(-EINVAL, err, errlen,
 			       "peer server: no list of allowed sources");
-	if (opts->max_uploads == 0 || opts->timeout_s == 0)
+	if (opts->max_uploads == 0 || opts->timeout_s == 0 ||
+	    opts->header_timeout_s == 0)
 		return set_err(-EINVAL, err, errlen,
-			       "peer server: max_uploads and the timeout must "
+			       "peer server: max_uploads and the timeouts must "
 			       "be at least 1");
 	if (opts->max_connections && opts->max_connections < opts->max_uploads)
 		return set_err(-EINVAL, err, errlen,
@@ -542,6 +636,36 @@ static int check_opts(const struct pc_peer_server_opts *opts,
 			       "peer server: \"%s\" is not an IPv4 address",
 			       opts->bind_address);
 	return 0;
+}
+
+/* Logs of the guard (its watchdog thread) go where the server's go. */
+static void guard_log(void *arg, enum pc_log_level level, const char *line)
+{
+	server_log(arg, level, "%s", line);
+}
+
+static unsigned connection_limit(const struct pc_peer_server_opts *opts);
+
+static int start_guard(struct pc_peer_server *server,
+		       const struct pc_peer_server_opts *opts, char *err,
+		       size_t errlen)
+{
+	struct peer_guard_opts guard = {
+		.max_connections = connection_limit(opts),
+		.per_address = opts->per_client_max,
+		.header_timeout_s = opts->header_timeout_s,
+		.log = guard_log,
+		.log_arg = server,
+	};
+
+	server->guard = peer_guard_start(&guard);
+	if (server->guard)
+		return 0;
+	if (errno == ENOMEM)
+		return -ENOMEM;
+	return set_err(-errno, err, errlen,
+		       "peer server: cannot start its watchdog: %s",
+		       strerror(errno));
 }
 
 static unsigned connection_limit(const struct pc_peer_server_opts *opts)
@@ -567,13 +691,13 @@ static int start_daemon(struct pc_peer_server *server,
 			MHD_USE_ERROR_LOG,
 		opts->port, on_accept, server, on_request, server,
 		MHD_OPTION_SOCK_ADDR, sin, MHD_OPTION_CONNECTION_LIMIT,
-		connection_limit(opts), MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-		opts->per_client_max, MHD_OPTION_CONNECTION_TIMEOUT,
-		opts->timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-		(size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-		on_completed, server, MHD_OPTION_UNESCAPE_CALLBACK,
-		keep_escaped, server, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-		server, MHD_OPTION_END);
+		connection_limit(opts) + CLOSING_HEADROOM,
+		MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+		MHD_OPTION_NOTIFY_CONNECTION, on_connection, server,
+		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server, MHD_OPTION_END);
 	saved_errno = errno;
 	inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
 	if (!server->daemon) {
@@ -594,10 +718,12 @@ static int start_daemon(struct pc_peer_server *server,
 	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	server->port = info && info->port ? info->port : opts->port;
 	server_log(server, PC_LOG_INFO,
-		   "peer server: listening on %s:%u (%u uploads, %u s idle "
-		   "timeout)",
+		   "peer server: listening on %s:%u (%u uploads, %u "
+		   "connections, %u per address, %u s for a request head, "
+		   "%u s idle timeout)",
 		   addr, (unsigned)server->port, opts->max_uploads,
-		   opts->timeout_s);
+		   connection_limit(opts), opts->per_client_max,
+		   opts->header_timeout_s, opts->timeout_s);
 	return 0;
 }
 
@@ -636,17 +762,15 @@ pc_peer_server_start(struct pc_store *store,
 	server->acl = *opts->allow;
 	pthread_mutex_init(&server->acl_lock, NULL);
 	pthread_mutex_init(&server->lock, NULL);
-	rc = make_canned(server);
-	if (rc < 0)
+	rc = start_guard(server, opts, err, errlen);
+	if (rc == 0)
+		rc = make_canned(server);
+	if (rc == -ENOMEM)
 		set_err(0, err, errlen, "peer server: out of memory");
-	else
+	if (rc == 0)
 		rc = start_daemon(server, opts, &sin, err, errlen);
 	if (rc < 0) {
-		destroy_canned(server);
-		pthread_mutex_destroy(&server->lock);
-		pthread_mutex_destroy(&server->acl_lock);
-		free(server->head_path);
-		free(server);
+		pc_peer_server_stop(server);
 		errno = -rc;
 		return NULL;
 	}
@@ -680,6 +804,8 @@ static int by_bytes_desc(const void *a, const void *b)
 void pc_peer_server_stats(struct pc_peer_server *server,
 			  struct pc_peer_server_stats *out)
 {
+	struct peer_guard_stats guard;
+
 	memset(out, 0, sizeof(*out));
 	out->chunks_served = counter_value(&server->chunks_served);
 	out->bytes_served = counter_value(&server->bytes_served);
@@ -688,6 +814,9 @@ void pc_peer_server_stats(struct pc_peer_server *server,
 	out->refused_acl = counter_value(&server->refused_acl);
 	out->not_found = counter_value(&server->not_found);
 	out->bad_requests = counter_value(&server->bad_requests);
+	peer_guard_stats(server->guard, &guard);
+	out->refused_connections = guard.refused;
+	out->closed_idle = guard.closed;
 	out->uploads_in_flight = atomic_load(&server->uploads_in_flight);
 	pthread_mutex_lock(&server->lock);
 	out->npeers = server->npeers;
@@ -701,9 +830,14 @@ void pc_peer_server_stop(struct pc_peer_server *server)
 {
 	if (!server)
 		return;
+	/* No socket is shut down by the guard from here on. */
+	peer_guard_stop(server->guard);
 	/* Joins the MHD thread; every request still open completes (and
-	 * releases its slot) through on_completed before this returns. */
-	MHD_stop_daemon(server->daemon);
+	 * releases its slot) through on_completed, and every connection is
+	 * reported closed, before this returns. */
+	if (server->daemon)
+		MHD_stop_daemon(server->daemon);
+	peer_guard_free(server->guard);
 	destroy_canned(server);
 	pthread_mutex_destroy(&server->lock);
 	pthread_mutex_destroy(&server->acl_lock);

@@ -12,6 +12,8 @@
  *
  * Nothing else of the node is reachable through it.  Connections from
  * sources the ACL does not allow are closed as soon as they are accepted.
+ * Connections are kept for further (also pipelined) requests; one that
+ * does not send a whole request head within header_timeout_s is closed.
  * docs/PROTOCOL.md ("Peer HTTP server") is the wire contract.
  *
  * Threads: libmicrohttpd runs the server on one internal epoll thread of
@@ -47,17 +49,24 @@ struct pc_peer_server_opts {
 	const char *bind_address;
 	/* Chunk bodies sent at once; more GETs get 503 (>= 1, default 50). */
 	unsigned max_uploads;
-	/* Open connections in total; more are closed at accept.  0 = the
-	 * default, 4 * max_uploads (at least 64), so that a peer over the
-	 * upload limit gets a 503 it can act on, not a reset. */
+	/* Open connections in total.  0 = the default, 4 * max_uploads (at
+	 * least 64), so that a peer over the upload limit gets a 503 it can
+	 * act on, not a reset.  A connection over it takes the place of the
+	 * one that has waited longest for a request head, or is refused when
+	 * every one is answering a request. */
 	unsigned max_connections;
-	/* Open connections per source address; more are closed at accept
-	 * (default 8; 0 = no per-source limit).  Must be at least the
-	 * parallel fetches a peer makes to one node. */
+	/* Open connections per source address (default 8; 0 = no
+	 * per-source limit), enforced like max_connections among the
+	 * address's own connections.  Must be at least the parallel fetches
+	 * a peer makes to one node. */
 	unsigned per_client_max;
-	/* Seconds a connection may stay silent (no byte read or sent)
-	 * before it is closed: a slowloris client cannot keep a slot
-	 * (>= 1, default 10). */
+	/* Seconds a connection may take to send a whole request head (line
+	 * and headers), from its accept or from the end of the previous
+	 * answer, however slowly it trickles in (>= 1, default 5). */
+	unsigned header_timeout_s;
+	/* Seconds a connection answering a request may stay silent (no byte
+	 * read or sent) before it is closed: a stalled reader does not keep
+	 * its upload slot (>= 1, default 10). */
 	unsigned timeout_s;
 	/* A file served at GET/HEAD /head (the node's signed head), read at
 	 * each request; NULL: /head is 404. */
@@ -89,9 +98,14 @@ struct pc_peer_server_stats {
 	uint64_t not_found;   /* 404 for a chunk this node lacks */
 	/* 400, 404 (other paths), 405.  Requests libmicrohttpd refuses on
 	 * its own (431 for headers over the per-connection memory, broken
-	 * HTTP) and connections closed over the connection limits are not
-	 * counted anywhere: libmicrohttpd does not report them. */
+	 * HTTP) are not counted: libmicrohttpd does not report them. */
 	uint64_t bad_requests;
+	/* Connections refused at accept: over a limit, and every connection
+	 * allowed busy answering a request. */
+	uint64_t refused_connections;
+	/* Connections closed because their request head did not arrive in
+	 * time, or to make room for a new one over a limit. */
+	uint64_t closed_idle;
 	unsigned uploads_in_flight;
 	/* Peers that received the most bytes, most first.  The table keeps
 	 * PC_PEER_SERVER_MAX_PEERS sources; when it is full a new source

@@ -1,9 +1,11 @@
 /*
  * test_peer_server.c - the HTTP server that hands verified chunks to LAN
  * peers: exact bytes for GET, headers for HEAD, 400/404/405 for everything
- * else, 503 above the upload limit with nothing else under load and
- * memory bounded, sources outside the ACL refused, a slowloris client
- * dropped after the idle timeout, and the counters that say all of it.
+ * else (and what libmicrohttpd answers on its own), 503 above the upload
+ * limit with nothing else under load and memory bounded, sources outside
+ * the ACL refused, a request head that trickles in closed at its
+ * deadline, room made over the connection limits, pipelined requests
+ * answered on one connection, and the counters that say all of it.
  *
  * Each test has a real store in a scratch directory (removed by the
  * teardown, which cmocka runs after a failure too) with a few committed
@@ -883,51 +885,116 @@ static void test_peer_server_refuses_sources_outside_acl(void **state)
 	free(reply.body);
 }
 
-static void test_peer_server_drops_slowloris_after_timeout(void **state)
+/* Sends "GET /p2p/0123..." one byte every @interval_ms on @fd until the
+ * server closes it; the seconds that took, or < 0 after @timeout_s. */
+static double trickle_until_closed(int fd, unsigned interval_ms,
+				   double timeout_s)
+{
+	static const char head[] = "GET /p2p/0123456789abcdef0123456789abcdef"
+				   "0123456789abcdef0123456789abcdef "
+				   "HTTP/1.1\r\nX-Padding: ";
+	double begin = pc_now_monotonic();
+	size_t sent = 0;
+	char buf[256];
+
+	while (pc_now_monotonic() - begin < timeout_s) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, (int)interval_ms) > 0) {
+			n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno == ECONNRESET))
+				return pc_now_monotonic() - begin;
+			continue;
+		}
+		if (send(fd, sent < sizeof(head) - 1 ? &head[sent] : "a", 1,
+			 MSG_NOSIGNAL) < 0)
+			return pc_now_monotonic() - begin;
+		sent++;
+	}
+	return -1;
+}
+
+static void test_peer_server_closes_request_heads_that_trickle(void **state)
 {
 	struct fixture *fx = *state;
 	struct pc_peer_server_opts opts;
 	struct reply reply = { 0 };
-	double took, deadline;
-	int slow, second;
+	double took;
+	int slow;
 
 	prepare(fx, &opts);
-	opts.timeout_s = 2;
-	opts.per_client_max = 1;
+	opts.header_timeout_s = 1;
+	opts.timeout_s = 30;
 	start(fx, &opts);
 
-	/* Half a request line, then silence. */
+	/* One byte every 200 ms: never idle, never a whole head.  The
+	 * idle timeout (30 s) would never fire; the head's deadline does. */
 	slow = raw_connect(fx, "127.0.0.1", 0);
-	raw_send(slow, "GET /p2p/0123");
-
-	/* It holds the only slot 127.0.0.1 has: a second connection from
-	 * there is closed at once, long before the timeout... */
-	second = raw_connect(fx, "127.0.0.1", 0);
-	took = wait_closed(second, 1.5);
-	close(second);
-	assert_true(took >= 0 && took < 1);
-	/* ...while other peers are served. */
-	http_from(fx, "GET", p2p_path(fx->small_hex, NULL), "127.0.0.2",
-		  &reply);
-	assert_status(&reply, 200);
-
-	/* The slow client is dropped after the idle timeout (2 s; it is
-	 * already some way into it), and its slot is free again. */
-	took = wait_closed(slow, 10);
+	took = trickle_until_closed(slow, 200, 10);
 	close(slow);
-	if (took < 0 || took > 5) {
-		print_error("slowloris closed after %.2f s\n", took);
+	if (took < 0.9 || took > 3) {
+		print_error("a trickling request head was closed after %.2f "
+			    "s, want about 1 s\n",
+			    took);
 		fail();
 	}
-	/* libmicrohttpd releases the source's count a moment after it closed
-	 * the socket, so the first try may still be turned away. */
-	deadline = pc_now_monotonic() + 2;
-	do {
-		http(fx, "GET", p2p_path(fx->small_hex, NULL), &reply);
-	} while (reply.code != CURLE_OK && pc_now_monotonic() < deadline &&
-		 usleep(20 * 1000) == 0);
+	assert_int_equal(stats(fx)->closed_idle, 1);
+	assert_int_equal(stats(fx)->refused_connections, 0);
+
+	/* A connection kept after an answer gets the same time for its
+	 * next request head; a prompt client is served meanwhile. */
+	http(fx, "GET", p2p_path(fx->small_hex, NULL), &reply);
 	assert_status(&reply, 200);
-	assert_int_equal(reply.body_len, SMALL_LEN);
+	assert_int_equal(stats(fx)->closed_idle, 1);
+	free(reply.body);
+}
+
+static void test_peer_server_makes_room_over_the_limits(void **state)
+{
+	struct fixture *fx = *state;
+	struct pc_peer_server_opts opts;
+	struct reply reply = { 0 };
+	double took;
+	int first, second, other;
+
+	prepare(fx, &opts);
+	opts.header_timeout_s = 30;
+	opts.per_client_max = 1;
+	opts.max_uploads = 2;
+	opts.max_connections = 2;
+	start(fx, &opts);
+
+	/* Per address: a second connection from 127.0.0.1 takes the place
+	 * of the first, which sent half a request and waits. */
+	first = raw_connect(fx, "127.0.0.1", 0);
+	raw_send(first, "GET /p2p/0123");
+	usleep(100 * 1000);
+	http(fx, "GET", p2p_path(fx->small_hex, NULL), &reply);
+	assert_status(&reply, 200);
+	took = wait_closed(first, 5);
+	close(first);
+	assert_true(took >= 0 && took < 1);
+	assert_int_equal(stats(fx)->closed_idle, 1);
+
+	/* In total (2): 127.0.0.2 and .3 wait; .4 takes the place of the
+	 * one that has waited longest, .2. */
+	second = raw_connect(fx, "127.0.0.2", 0);
+	raw_send(second, "GET /p2p/0123");
+	usleep(100 * 1000);
+	other = raw_connect(fx, "127.0.0.3", 0);
+	raw_send(other, "GET /p2p/0123");
+	usleep(100 * 1000);
+	http_from(fx, "GET", p2p_path(fx->small_hex, NULL), "127.0.0.4",
+		  &reply);
+	assert_status(&reply, 200);
+	took = wait_closed(second, 5);
+	assert_true(took >= 0 && took < 1);
+	assert_true(wait_closed(other, 0.3) < 0); /* still open */
+	close(second);
+	close(other);
+	assert_int_equal(stats(fx)->closed_idle, 2);
+	assert_int_equal(stats(fx)->refused_connections, 0);
 	free(reply.body);
 }
 
@@ -974,6 +1041,162 @@ static void test_peer_server_drops_stalled_reader_after_timeout(void **state)
 	assert_int_equal(stats(fx)->chunks_served, 0);
 	assert_int_equal(
 		pc_store_counter(fx->store, PC_CTR_CHUNKS_SERVED_PEERS), 0);
+}
+
+static void test_peer_server_refuses_when_every_connection_is_busy(void **state)
+{
+	struct fixture *fx = *state;
+	struct pc_peer_server_opts opts;
+	struct reply reply = { 0 };
+	double took;
+	int busy, refused;
+
+	prepare(fx, &opts);
+	opts.max_uploads = 1;
+	opts.max_connections = 1;
+	opts.per_client_max = 0;
+	opts.timeout_s = 30;
+	start(fx, &opts);
+	busy = raw_connect(fx, "127.0.0.1", 16 * 1024);
+	request_and_stall(fx, busy);
+
+	/* Nothing waits that could make room: closed at accept, counted. */
+	refused = raw_connect(fx, "127.0.0.2", 0);
+	took = wait_closed(refused, 5);
+	close(refused);
+	assert_true(took >= 0 && took < 1);
+	assert_int_equal(stats(fx)->refused_connections, 1);
+	assert_int_equal(stats(fx)->closed_idle, 0);
+
+	/* The upload ends: room again. */
+	close(busy);
+	for (double deadline = pc_now_monotonic() + 10;
+	     stats(fx)->uploads_in_flight && pc_now_monotonic() < deadline;)
+		usleep(20 * 1000);
+	http(fx, "GET", p2p_path(fx->small_hex, NULL), &reply);
+	assert_status(&reply, 200);
+	free(reply.body);
+}
+
+/* Reads one answer on @fd: its status; its body (Content-Length bytes,
+ * none after a HEAD) is read and dropped.  -1 when the connection ends
+ * first. */
+static int read_answer(int fd, bool head_request, bool *closes)
+{
+	char head[4096], *end, *cl;
+	size_t len = 0, body = 0, have;
+	int status = -1;
+
+	while (!(end = memmem(head, len, "\r\n\r\n", 4))) {
+		ssize_t n;
+
+		if (len == sizeof(head))
+			return -1;
+		n = recv(fd, head + len, 1, 0); /* never past this answer */
+		if (n <= 0)
+			return -1;
+		len += (size_t)n;
+	}
+	*end = '\0';
+	sscanf(head, "HTTP/1.1 %d", &status);
+	cl = strcasestr(head, "\r\nContent-Length:");
+	if (cl && !head_request)
+		body = strtoul(cl + strlen("\r\nContent-Length:"), NULL, 10);
+	*closes = strcasestr(head, "\r\nConnection: close") != NULL;
+	for (have = 0; have < body;) {
+		char buf[8192];
+		ssize_t n = recv(fd, buf,
+				 body - have < sizeof(buf) ? body - have
+							   : sizeof(buf),
+				 0);
+
+		if (n <= 0)
+			return -1;
+		have += (size_t)n;
+	}
+	return status;
+}
+
+static void
+test_peer_server_keeps_connections_for_pipelined_requests(void **state)
+{
+	struct fixture *fx = *state;
+	char requests[1024];
+	bool closes = true;
+	int fd;
+
+	start_default(fx);
+	fd = raw_connect(fx, "127.0.0.1", 0);
+	/* Three requests in one write: each gets its answer, in order. */
+	snprintf(requests, sizeof(requests),
+		 "GET /p2p/%s HTTP/1.1\r\nHost: peer\r\n\r\n"
+		 "HEAD /p2p/%s HTTP/1.1\r\nHost: peer\r\n\r\n"
+		 "GET /p2p/%s HTTP/1.1\r\nHost: peer\r\n\r\n",
+		 fx->small_hex, fx->small_hex, fx->absent_hex);
+	raw_send(fd, requests);
+	assert_int_equal(read_answer(fd, false, &closes), 200);
+	assert_false(closes);
+	assert_int_equal(read_answer(fd, true, &closes), 200);
+	assert_false(closes);
+	assert_int_equal(read_answer(fd, false, &closes), 404);
+	assert_false(closes);
+	/* And the connection takes one more. */
+	snprintf(requests, sizeof(requests),
+		 "GET /p2p/%s HTTP/1.1\r\nHost: peer\r\n\r\n", fx->small_hex);
+	raw_send(fd, requests);
+	assert_int_equal(read_answer(fd, false, &closes), 200);
+	close(fd);
+	wait_served(fx, 2);
+}
+
+/* @request on a new connection: the status of its answer, and whether
+ * the server then closed the connection (within 5 s). */
+static int raw_exchange(struct fixture *fx, const char *request, bool *closed)
+{
+	bool closes = false;
+	int fd = raw_connect(fx, "127.0.0.1", 0), status;
+
+	send(fd, request, strlen(request), MSG_NOSIGNAL);
+	status = read_answer(fd, false, &closes);
+	*closed = wait_closed(fd, 5) >= 0;
+	close(fd);
+	return status;
+}
+
+static void test_peer_server_answers_of_libmicrohttpd(void **state)
+{
+	struct fixture *fx = *state;
+	char *request = malloc(16 * 1024);
+	bool closed;
+	int len;
+
+	assert_non_null(request);
+	start_default(fx);
+	/* A request with a body: answered, the body never read, the
+	 * connection closed. */
+	snprintf(request, 16 * 1024,
+		 "GET /p2p/%s HTTP/1.1\r\nHost: peer\r\n"
+		 "Content-Length: 5\r\n\r\nhello",
+		 fx->small_hex);
+	assert_int_equal(raw_exchange(fx, request, &closed), 200);
+	assert_true(closed);
+	/* A request line longer than the connection's memory: 414. */
+	len = snprintf(request, 16 * 1024, "GET /p2p/");
+	memset(request + len, 'a', 12 * 1024);
+	snprintf(request + len + 12 * 1024, 64,
+		 " HTTP/1.1\r\nHost: peer\r\n\r\n");
+	assert_int_equal(raw_exchange(fx, request, &closed), 414);
+	assert_true(closed);
+	/* An HTTP version other than 1.x: 505. */
+	snprintf(request, 16 * 1024,
+		 "GET /p2p/%s HTTP/2.0\r\nHost: peer\r\n\r\n", fx->small_hex);
+	assert_int_equal(raw_exchange(fx, request, &closed), 505);
+	assert_true(closed);
+	/* Not HTTP at all: 400. */
+	assert_int_equal(
+		raw_exchange(fx, "GET /p2p/x HTTP/one\r\n\r\n", &closed), 400);
+	assert_true(closed);
+	free(request);
 }
 
 static void test_peer_server_stop_cuts_uploads_in_flight(void **state)
@@ -1085,8 +1308,14 @@ int main(void)
 		peer_test(test_peer_server_refuses_oversized_request),
 		peer_test(test_peer_server_concurrent_downloads_get_200_or_503),
 		peer_test(test_peer_server_refuses_sources_outside_acl),
-		peer_test(test_peer_server_drops_slowloris_after_timeout),
+		peer_test(test_peer_server_closes_request_heads_that_trickle),
+		peer_test(test_peer_server_makes_room_over_the_limits),
 		peer_test(test_peer_server_drops_stalled_reader_after_timeout),
+		peer_test(
+			test_peer_server_refuses_when_every_connection_is_busy),
+		peer_test(
+			test_peer_server_keeps_connections_for_pipelined_requests),
+		peer_test(test_peer_server_answers_of_libmicrohttpd),
 		peer_test(test_peer_server_stop_cuts_uploads_in_flight),
 		peer_test(test_peer_server_counts_per_peer_in_bounded_table),
 		peer_test(test_peer_server_start_refuses_bad_options),
