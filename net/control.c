@@ -157,8 +157,13 @@ static void build_peer_stats(struct pc_net *net, struct json *j)
 		  dc.truncated + dc.oversized + dc.malformed + dc.version);
 	json_uint(j, "discovery_bad_tag", dc.bad_tag);
 	json_uint(j, "discovery_rate_limited", dc.rate_limited);
+	json_uint(j, "discovery_rate_limited_unproven",
+		  dc.rate_limited_unproven);
 	json_uint(j, "discovery_probes_received", dc.probes_received);
 	json_uint(j, "discovery_answers_sent", dc.answers_sent);
+	json_uint(j, "discovery_answers_dropped", dc.answers_dropped);
+	json_uint(j, "discovery_ignored",
+		  dc.answers_ignored + dc.claims_ignored);
 	json_uint(j, "discovery_probes_sent", dc.probes_sent);
 	json_uint(j, "discovery_answers_received", dc.answers_received);
 	json_uint(j, "discovery_answers_late", dc.answers_late);

@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -40,6 +42,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "disc_budget.h"
 #include "discovery.h"
 
 #ifndef container_of
@@ -71,10 +74,13 @@ enum msg_type {
 #define MAX_ASKS 64
 #define MAX_CALLS 64   /* pending pc_disc_claim() calls */
 #define MAX_ANSWERS 64 /* answers waiting for their jitter */
+/* Answer slots that only proven sources may take. */
+#define ANSWERS_RESERVED 16
+/* Drops over the budget are logged at most this often. */
+#define PRESSURE_LOG_MS 60000
 #define MAX_STATIC 64
 #define MAX_BCAST 16
 #define MAX_LOCAL 32
-#define MAX_SOURCES 256
 #define MAX_OWN 256   /* ids this node claims */
 #define MAX_HEARD 256 /* claims heard from neighbours */
 #define HEARD_PER_ID 2
@@ -142,15 +148,9 @@ struct heard_claim {
 	struct pc_hash hash;
 };
 
-struct bucket {
-	uint32_t addr; /* network order; unused for the node-wide one */
-	bool used;
-	uint64_t last_ms;
-	uint64_t milli; /* tokens x 1000 */
-};
-
 struct pending_answer {
 	bool used;
+	bool proven; /* to a proven source (disc_budget.h) */
 	uint64_t deadline;
 	struct sockaddr_in to;
 	size_t len;
@@ -203,8 +203,10 @@ struct pc_disc {
 	struct pending_answer answers[MAX_ANSWERS];
 	struct own_claim own[MAX_OWN];
 	struct heard_claim heard[MAX_HEARD];
-	struct bucket sources[MAX_SOURCES];
-	struct bucket total;
+	struct disc_budget budget;
+	int sndbuf; /* the socket's send buffer, bytes */
+	/* What was logged last about drops, and when. */
+	uint64_t logged_limited, logged_answers_dropped, logged_at;
 	struct sent_txid sent[SENT_RING];
 	size_t sent_next;
 	struct pc_disc_counters ctr;
@@ -684,55 +686,63 @@ static size_t expected_peers(const struct pc_disc *d)
 	return n;
 }
 
-/* ---- rate limits --------------------------------------------------------- */
+/* ---- rate limits (disc_budget.c) ------------------------------------------ */
 
-static void bucket_refill(struct bucket *b, uint64_t now, unsigned rate,
-			  unsigned burst)
+static bool budget_proven(void *arg, struct in_addr addr)
 {
-	uint64_t cap = (uint64_t)burst * 1000;
+	struct pc_disc *d = arg;
 
-	if (now > b->last_ms) {
-		b->milli += (now - b->last_ms) * rate;
-		b->last_ms = now;
-	}
-	if (b->milli > cap)
-		b->milli = cap;
+	return d->opts.proven && d->opts.proven(d->opts.cb_arg, addr);
 }
 
-static struct bucket *source_bucket(struct pc_disc *d, struct in_addr addr,
-				    uint64_t now)
+/* Drops over the budget, one line a minute at most: a flood must not
+ * flood the log. */
+static void log_pressure(struct pc_disc *d, uint64_t now)
 {
-	struct bucket *oldest = &d->sources[0];
-
-	for (size_t i = 0; i < MAX_SOURCES; i++) {
-		struct bucket *b = &d->sources[i];
-
-		if (b->used && b->addr == addr.s_addr)
-			return b;
-		if (!b->used || (oldest->used && b->last_ms < oldest->last_ms))
-			oldest = b;
-	}
-	/* A new (or the least recently seen) source starts full. */
-	*oldest = (struct bucket){ .addr = addr.s_addr,
-				   .used = true,
-				   .last_ms = now,
-				   .milli = (uint64_t)d->opts.source_burst *
-					    1000 };
-	return oldest;
+	if (d->logged_at && now - d->logged_at < PRESSURE_LOG_MS)
+		return;
+	disc_log(d, PC_LOG_WARN,
+		 "discovery: %llu packets dropped over the budget (%llu of "
+		 "them from sources not proven) and %llu answers not sent%s; "
+		 "a flood, forged addresses?",
+		 (unsigned long long)(d->ctr.rate_limited - d->logged_limited),
+		 (unsigned long long)d->ctr.rate_limited_unproven,
+		 (unsigned long long)(d->ctr.answers_dropped -
+				      d->logged_answers_dropped),
+		 d->logged_at ? " in the last minute" : "");
+	d->logged_limited = d->ctr.rate_limited;
+	d->logged_answers_dropped = d->ctr.answers_dropped;
+	d->logged_at = now ? now : 1;
 }
 
-/* Takes a token from the source's bucket and the node's, or neither. */
-static bool rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now)
+/* Takes a token for a packet from @addr, or drops it (counted). */
+static bool rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now,
+			bool *proven)
 {
-	struct bucket *src = source_bucket(d, addr, now);
+	enum disc_verdict v = disc_budget_take(&d->budget, addr, now, proven);
 
-	bucket_refill(src, now, d->opts.source_rate, d->opts.source_burst);
-	bucket_refill(&d->total, now, d->opts.total_rate, d->opts.total_burst);
-	if (src->milli < 1000 || d->total.milli < 1000)
+	if (v == DISC_PASS)
+		return true;
+	d->ctr.rate_limited++;
+	if (!*proven)
+		d->ctr.rate_limited_unproven++;
+	log_pressure(d, now);
+	return false;
+}
+
+/* True when the socket's send queue is more than half full: answers to
+ * sources not proven wait there for addresses that may not exist (a
+ * forged source: the kernel holds the answer until ARP gives up), and
+ * must not take the room that answers to real neighbours need. */
+static bool send_queue_crowded(struct pc_disc *d)
+{
+	uv_os_fd_t fd;
+	int queued = 0;
+
+	if (uv_fileno((const uv_handle_t *)&d->udp, &fd) < 0 ||
+	    ioctl(fd, SIOCOUTQ, &queued) < 0)
 		return false;
-	src->milli -= 1000;
-	d->total.milli -= 1000;
-	return true;
+	return queued > d->sndbuf / 2;
 }
 
 /* ---- the empty-subnet presumption ---------------------------------------- */
@@ -918,20 +928,28 @@ static bool fetching_now(struct pc_disc *d, const struct pc_hash *h,
 }
 
 static void handle_probe(struct pc_disc *d, const struct packet *pkt,
-			 const struct sockaddr_in *from, uint64_t now)
+			 const struct sockaddr_in *from, uint64_t now,
+			 bool proven)
 {
 	struct pending_answer *slot = NULL;
-	size_t maplen = bitmap_len(pkt->count), len;
+	size_t maplen = bitmap_len(pkt->count), len, free_slots = 0;
 	uint8_t *have, *fetching;
 	bool any = false;
 	unsigned jitter;
 
 	d->ctr.probes_received++;
-	for (size_t i = 0; i < MAX_ANSWERS && !slot; i++)
-		if (!d->answers[i].used)
+	for (size_t i = 0; i < MAX_ANSWERS; i++) {
+		if (d->answers[i].used)
+			continue;
+		free_slots++;
+		if (!slot)
 			slot = &d->answers[i];
-	if (!slot) {
-		d->ctr.answers_dropped++; /* 64 answers already waiting */
+	}
+	if (!slot || (!proven && free_slots <= ANSWERS_RESERVED)) {
+		/* 64 answers already waiting (the last 16 slots are kept
+		 * for proven sources) */
+		d->ctr.answers_dropped++;
+		log_pressure(d, now);
 		return;
 	}
 	header_write(d, slot->bytes, MSG_ANSWER, pkt->count, pkt->txid);
@@ -964,6 +982,7 @@ static void handle_probe(struct pc_disc *d, const struct packet *pkt,
 		jitter += (unsigned)(prng_next(d) %
 				     (d->opts.jitter_max_ms - jitter + 1));
 	slot->used = true;
+	slot->proven = proven;
 	slot->len = len;
 	slot->to = *from;
 	slot->deadline = now + jitter;
@@ -977,10 +996,13 @@ static void send_due_answers(struct pc_disc *d, uint64_t now)
 		if (!a->used || a->deadline > now)
 			continue;
 		a->used = false;
-		if (send_one(d, a->bytes, a->len, &a->to))
+		if ((a->proven || !send_queue_crowded(d)) &&
+		    send_one(d, a->bytes, a->len, &a->to)) {
 			d->ctr.answers_sent++;
-		else
+		} else {
 			d->ctr.answers_dropped++;
+			log_pressure(d, now);
+		}
 	}
 }
 
@@ -1499,6 +1521,7 @@ static void dispatch(struct pc_disc *d, const struct packet *pkt,
 	struct pc_disc_peer peer = { .addr = from->sin_addr,
 				     .udp_port = ntohs(from->sin_port),
 				     .http_port = pkt->http_port };
+	bool proven;
 
 	if (pkt->type == MSG_ANSWER) {
 		if (d->opts.seen)
@@ -1510,15 +1533,13 @@ static void dispatch(struct pc_disc *d, const struct packet *pkt,
 		d->ctr.own++; /* our broadcast, looped back */
 		return;
 	}
-	if (!rate_allows(d, from->sin_addr, now)) {
-		d->ctr.rate_limited++;
+	if (!rate_allows(d, from->sin_addr, now, &proven))
 		return;
-	}
 	peer_alive(d, from);
 	if (d->opts.seen)
 		d->opts.seen(d->opts.cb_arg, &peer);
 	if (pkt->type == MSG_PROBE)
-		handle_probe(d, pkt, from, now);
+		handle_probe(d, pkt, from, now, proven);
 	else if (pkt->type == MSG_CLAIM)
 		handle_claim(d, pkt, from, now);
 	else
@@ -1570,10 +1591,12 @@ void pc_disc_opts_defaults(struct pc_disc_opts *opts)
 		.broadcast = true,
 		.jitter_min_ms = 1,
 		.jitter_max_ms = 5,
-		.source_rate = 100,
-		.source_burst = 200,
-		.total_rate = 1000,
-		.total_burst = 2000,
+		.source_rate = 1000,
+		.source_burst = 2000,
+		.total_rate = 5000,
+		.total_burst = 10000,
+		.unproven_rate = 1000,
+		.unproven_burst = 2000,
 		.silent_asks = 1,
 		.recheck_ms = 5000,
 		.claim_window_ms = 20,
@@ -1675,6 +1698,9 @@ static int open_socket(struct pc_disc *d, char *err, size_t errlen)
 					&namelen);
 	if (rc == 0)
 		rc = uv_udp_recv_start(&d->udp, on_uv_alloc, on_uv_recv);
+	if (rc == 0 &&
+	    uv_send_buffer_size((uv_handle_t *)&d->udp, &d->sndbuf) < 0)
+		d->sndbuf = 0;
 	if (rc < 0) {
 		snprintf(err, errlen, "discovery port %u: %s", d->opts.port,
 			 uv_strerror(rc));
@@ -1704,9 +1730,18 @@ struct pc_disc *pc_disc_new(uv_loop_t *loop, const struct pc_disc_opts *opts,
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = (uint64_t)time(NULL) ^ (uint64_t)getpid() << 32;
 	d->rng = seed;
-	d->total =
-		(struct bucket){ .last_ms = uv_now(loop),
-				 .milli = (uint64_t)opts->total_burst * 1000 };
+	disc_budget_init(&d->budget,
+			 &(struct disc_budget_opts){
+				 .source_rate = opts->source_rate,
+				 .source_burst = opts->source_burst,
+				 .total_rate = opts->total_rate,
+				 .total_burst = opts->total_burst,
+				 .unproven_rate = opts->unproven_rate,
+				 .unproven_burst = opts->unproven_burst,
+				 .proven = budget_proven,
+				 .proven_arg = d,
+			 },
+			 uv_now(loop));
 	uv_udp_init(loop, &d->udp);
 	uv_timer_init(loop, &d->timer);
 	uv_idle_init(loop, &d->soon);

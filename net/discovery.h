@@ -83,18 +83,26 @@ struct pc_disc_opts {
 	 * heard from it earlier no longer count.  NULL: everyone is
 	 * believed. */
 	bool (*believe)(void *arg, const struct pc_disc_peer *peer);
-	void *cb_arg;	    /* for fetching, released, seen and believe */
+	/* True: the node exchanged chunks with @addr over TCP (it
+	 * delivered verified chunks, or downloaded chunks from this node),
+	 * so @addr is no forged source.  Such sources are not held to the
+	 * unproven share below.  NULL: none is. */
+	bool (*proven)(void *arg, struct in_addr addr);
+	void *cb_arg;	    /* for fetching, released, seen, believe, proven */
 	pc_disc_log_fn log; /* NULL: silent */
 	void *log_arg;
 	unsigned jitter_min_ms; /* answer delay range, default 1..5 */
 	unsigned jitter_max_ms;
-	unsigned source_rate;  /* packets/s per source address, default 100 */
-	unsigned source_burst; /* default 200 */
-	unsigned total_rate;   /* packets/s for the node, default 1000 */
-	unsigned total_burst;  /* default 2000 */
-	unsigned silent_asks;  /* silent asks before presuming an empty
+	unsigned source_rate;	  /* packets/s per source, default 1000 */
+	unsigned source_burst;	  /* default 2000 */
+	unsigned total_rate;	  /* packets/s for the node, default 5000 */
+	unsigned total_burst;	  /* default 10000 */
+	unsigned unproven_rate;	  /* of which sources not proven, together,
+				    take at most this, default 1000 */
+	unsigned unproven_burst;  /* default 2000 */
+	unsigned silent_asks;	  /* silent asks before presuming an empty
 				  subnet, default 1; 0 = never presume */
-	unsigned recheck_ms;   /* while presumed empty, one ask per this
+	unsigned recheck_ms;	  /* while presumed empty, one ask per this
 				interval still waits, default 5000; 0 = none */
 	unsigned claim_window_ms; /* default 20 */
 	unsigned claim_ttl_ms;	  /* a claim's lifetime, default 30000 */
@@ -221,12 +229,15 @@ struct pc_disc_counters {
 	uint64_t version;
 	uint64_t bad_tag;
 	uint64_t rate_limited;
+	uint64_t rate_limited_unproven; /* of them, from unproven sources */
 	uint64_t own; /* our own broadcast/multicast coming back */
 	/* Responder: */
 	uint64_t probes_received;
 	uint64_t probes_silent; /* nothing to say */
 	uint64_t answers_sent;
-	uint64_t answers_dropped; /* queue full or send error */
+	/* Queue full (16 of its 64 slots are kept for proven sources), the
+	 * send queue half full for an unproven source, or a send error. */
+	uint64_t answers_dropped;
 	/* Requester: */
 	uint64_t asks;
 	uint64_t asks_fast; /* presumed-empty subnet: no wait */

@@ -283,6 +283,9 @@ static void write_discovery(struct text *t, const struct metrics_snapshot *s)
 		d->probes_received);
 	counter(t, "discovery_answers_sent_total", "Answers sent.",
 		d->answers_sent);
+	counter(t, "discovery_answers_dropped_total",
+		"Answers not sent (queue or send queue full, send error).",
+		d->answers_dropped);
 	counter(t, "discovery_claims_won_total", "Claims won.", d->claims_won);
 	counter(t, "discovery_claims_lost_total", "Claims lost.",
 		d->claims_lost);

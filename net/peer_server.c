@@ -826,6 +826,18 @@ void pc_peer_server_stats(struct pc_peer_server *server,
 	qsort(out->peers, out->npeers, sizeof(out->peers[0]), by_bytes_desc);
 }
 
+bool pc_peer_server_served(struct pc_peer_server *server, struct in_addr addr)
+{
+	bool served = false;
+
+	pthread_mutex_lock(&server->lock);
+	for (size_t i = 0; i < server->npeers && !served; i++)
+		served = server->peers[i].addr.s_addr == addr.s_addr &&
+			 server->peers[i].chunks > 0;
+	pthread_mutex_unlock(&server->lock);
+	return served;
+}
+
 void pc_peer_server_stop(struct pc_peer_server *server)
 {
 	if (!server)

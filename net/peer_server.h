@@ -140,6 +140,9 @@ void pc_peer_server_set_acl(struct pc_peer_server *server,
  * after another while the server runs. */
 void pc_peer_server_stats(struct pc_peer_server *server,
 			  struct pc_peer_server_stats *out);
+/* True if @addr downloaded a whole chunk from this server (one of the
+ * PC_PEER_SERVER_MAX_PEERS sources counted).  Any thread. */
+bool pc_peer_server_served(struct pc_peer_server *server, struct in_addr addr);
 /* Closes the listening socket and every connection (uploads in flight
  * are cut), joins the server's thread and frees @server.  NULL is a
  * no-op. */

@@ -348,6 +348,18 @@ static bool on_disc_believe(void *arg, const struct pc_disc_peer *peer)
 	return net_peer_believed(arg, peer);
 }
 
+/* It delivered verified chunks to us, or downloaded chunks from us: over
+ * TCP, so from its own address. */
+static bool on_disc_proven(void *arg, struct in_addr addr)
+{
+	struct pc_net *net = arg;
+	struct net_peer e;
+
+	return (net_peer_lookup(net, addr, &e) && e.chunks > 0) ||
+	       (net->peers.server &&
+		pc_peer_server_served(net->peers.server, addr));
+}
+
 /* A neighbour's download ended: whoever waited for it asks it now. */
 static void on_disc_released(void *arg, const struct pc_hash *hash,
 			     const struct pc_disc_peer *peer);
@@ -409,13 +421,7 @@ static int start_discovery(struct pc_net *net, char *err, size_t errlen)
 	opts.cb_arg = net;
 	opts.log = disc_log;
 	opts.log_arg = net;
-	/* A neighbour reading fast probes once per chunk or so: the
-	 * per-source budget must not make a busy subnet look silent.  An
-	 * answer is never larger than its probe, so this amplifies nothing. */
-	opts.source_rate = 1000;
-	opts.source_burst = 2000;
-	opts.total_rate = 5000;
-	opts.total_burst = 10000;
+	opts.proven = on_disc_proven;
 	if (cfg->fleet_key_file && cfg->fleet_key_file[0]) {
 		size_t len;
 

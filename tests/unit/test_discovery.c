@@ -875,6 +875,57 @@ static void test_disc_rate_limit(void **state)
 			 answers, (unsigned long long)elapsed, limit);
 }
 
+/* Only 127.0.0.2 has exchanged chunks with the node. */
+static bool cb_proven_two(void *arg, struct in_addr addr)
+{
+	(void)arg;
+	return addr.s_addr == htonl(0x7f000002);
+}
+
+/* Sources that are not proven share a small part of the node's budget;
+ * a proven source keeps its own, however many the others are. */
+static void test_disc_budget_keeps_a_share_for_proven_sources(void **state)
+{
+	struct fixture *f = *state;
+	struct pc_disc_opts opts;
+	struct node *b;
+	struct pc_hash id;
+	size_t answers, limit;
+	uint64_t start, elapsed;
+	int one = raw_open(f, "127.0.0.1"), two = raw_open(f, "127.0.0.2"),
+	    three = raw_open(f, "127.0.0.3");
+
+	test_opts(&opts);
+	opts.jitter_max_ms = 0;
+	opts.source_rate = opts.source_burst = 1000;
+	opts.total_rate = opts.total_burst = 1000;
+	opts.unproven_rate = 10;
+	opts.unproven_burst = 20;
+	opts.proven = cb_proven_two;
+	b = node_open(f, &opts, NULL);
+	chunk(b->store, 77, &id);
+
+	/* Two unproven sources, 300 probes each: 20 + 10/s between them. */
+	start = now_ms();
+	answers = probe_burst(f, one, b, &id, 300);
+	answers += probe_burst(f, three, b, &id, 300);
+	elapsed = now_ms() - start;
+	limit = 20 + 10 * elapsed / 1000 + 1;
+	if (answers < 20 || answers > limit)
+		fail_msg("%zu answers to 600 unproven probes in %llu ms, want "
+			 "20..%zu",
+			 answers, (unsigned long long)elapsed, limit);
+	assert_int_equal(counters(b).rate_limited,
+			 600 - counters(b).probes_received);
+	assert_int_equal(counters(b).rate_limited_unproven,
+			 counters(b).rate_limited);
+
+	/* The proven source: every probe answered. */
+	assert_int_equal(probe_burst(f, two, b, &id, 200), 200);
+	assert_int_equal(counters(b).rate_limited_unproven,
+			 counters(b).rate_limited);
+}
+
 /* ---- the empty-subnet fast path ------------------------------------------ */
 
 struct chain {
@@ -1273,6 +1324,9 @@ int main(void)
 			test_disc_flood_counted_and_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disc_rate_limit, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_disc_budget_keeps_a_share_for_proven_sources,
+			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_disc_empty_subnet_fast_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(
