@@ -206,7 +206,9 @@ struct pc_disc {
 	struct disc_budget budget;
 	int sndbuf; /* the socket's send buffer, bytes */
 	/* What was logged last about drops, and when. */
-	uint64_t logged_limited, logged_answers_dropped, logged_at;
+	struct pc_disc_counters logged;
+	uint64_t logged_at;
+	struct in_addr last_dropped;
 	struct sent_txid sent[SENT_RING];
 	size_t sent_next;
 	struct pc_disc_counters ctr;
@@ -695,23 +697,40 @@ static bool budget_proven(void *arg, struct in_addr addr)
 	return d->opts.proven && d->opts.proven(d->opts.cb_arg, addr);
 }
 
-/* Drops over the budget, one line a minute at most: a flood must not
- * flood the log. */
-static void log_pressure(struct pc_disc *d, uint64_t now)
+/*
+ * What was dropped since the last line, one line a minute at most (a
+ * flood must not flood the log): a neighbour whose packets are dropped is
+ * a source this node does not use, which an administrator must hear of.
+ * @from: the source of the packet just dropped, if any.
+ */
+static void log_drops(struct pc_disc *d, const struct in_addr *from,
+		      uint64_t now)
 {
+	const struct pc_disc_counters *c = &d->ctr, *l = &d->logged;
+	char last[INET_ADDRSTRLEN] = "";
+
+	if (from)
+		d->last_dropped = *from;
 	if (d->logged_at && now - d->logged_at < PRESSURE_LOG_MS)
 		return;
+	inet_ntop(AF_INET, &d->last_dropped, last, sizeof(last));
 	disc_log(d, PC_LOG_WARN,
-		 "discovery: %llu packets dropped over the budget (%llu of "
-		 "them from sources not proven) and %llu answers not sent%s; "
-		 "a flood, forged addresses?",
-		 (unsigned long long)(d->ctr.rate_limited - d->logged_limited),
-		 (unsigned long long)d->ctr.rate_limited_unproven,
-		 (unsigned long long)(d->ctr.answers_dropped -
-				      d->logged_answers_dropped),
-		 d->logged_at ? " in the last minute" : "");
-	d->logged_limited = d->ctr.rate_limited;
-	d->logged_answers_dropped = d->ctr.answers_dropped;
+		 "discovery: %s: %llu packets dropped over the budget (%llu "
+		 "from sources not proven: forged?), %llu with a wrong or "
+		 "missing fleet key tag, %llu from sources not allowed, %llu "
+		 "malformed; %llu answers not sent (the last drop: from %s)",
+		 d->logged_at ? "in the last minute" : "since the start",
+		 (unsigned long long)(c->rate_limited - l->rate_limited),
+		 (unsigned long long)(c->rate_limited_unproven -
+				      l->rate_limited_unproven),
+		 (unsigned long long)(c->bad_tag - l->bad_tag),
+		 (unsigned long long)(c->denied - l->denied),
+		 (unsigned long long)(c->truncated + c->oversized +
+				      c->malformed + c->version - l->truncated -
+				      l->oversized - l->malformed - l->version),
+		 (unsigned long long)(c->answers_dropped - l->answers_dropped),
+		 last);
+	d->logged = *c;
 	d->logged_at = now ? now : 1;
 }
 
@@ -726,7 +745,7 @@ static bool rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now,
 	d->ctr.rate_limited++;
 	if (!*proven)
 		d->ctr.rate_limited_unproven++;
-	log_pressure(d, now);
+	log_drops(d, &addr, now);
 	return false;
 }
 
@@ -949,7 +968,7 @@ static void handle_probe(struct pc_disc *d, const struct packet *pkt,
 		/* 64 answers already waiting (the last 16 slots are kept
 		 * for proven sources) */
 		d->ctr.answers_dropped++;
-		log_pressure(d, now);
+		log_drops(d, &from->sin_addr, now);
 		return;
 	}
 	header_write(d, slot->bytes, MSG_ANSWER, pkt->count, pkt->txid);
@@ -1001,7 +1020,7 @@ static void send_due_answers(struct pc_disc *d, uint64_t now)
 			d->ctr.answers_sent++;
 		} else {
 			d->ctr.answers_dropped++;
-			log_pressure(d, now);
+			log_drops(d, &a->to.sin_addr, now);
 		}
 	}
 }
@@ -1571,12 +1590,14 @@ static void on_uv_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
 	memcpy(&from, addr, sizeof(from));
 	if (!pc_acl_allows(d->opts.allow, &from.sin_addr)) {
 		d->ctr.denied++;
+		log_drops(d, &from.sin_addr, uv_now(d->loop));
 		return;
 	}
 	reason = parse_packet(d, (const uint8_t *)buf->base, (size_t)nread,
 			      flags & UV_UDP_PARTIAL, &pkt);
 	if (reason != DROP_NONE) {
 		count_drop(d, reason);
+		log_drops(d, &from.sin_addr, uv_now(d->loop));
 		return;
 	}
 	dispatch(d, &pkt, &from);

@@ -351,6 +351,7 @@ struct net_peer {
 	int64_t banned_until;	       /* unix time; 0: never banned */
 	char reason[160];	       /* why the last ban */
 	uint64_t skip_until;	       /* uv_now() ms: it just failed */
+	uint64_t failure_logged_at;    /* uv_now() ms */
 	unsigned inflight;	       /* GETs from it now */
 	uint64_t kept, broken;	       /* promises (peer_trust.c) */
 	uint64_t doubted_until;	       /* uv_now() ms: its word is not taken */
@@ -432,7 +433,10 @@ void net_peer_credit(struct pc_net *net, const struct pc_disc_peer *peer,
 		     uint64_t bytes);
 void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 		  const char *why);
-void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer);
+/* A GET from @peer failed (@why: the transport's reason): skipped for a
+ * few seconds. */
+void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer,
+		     const char *why);
 /* Usable for a GET or a wait: not banned, not doubted, not skipped after
  * a failure. */
 bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer);

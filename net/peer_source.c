@@ -172,9 +172,7 @@ static void get_missed(struct pc_net *net, struct net_fetch *f,
 
 	get_dropped(f);
 	if (res->err) {
-		net_peer_failed(net, &f->peer);
-		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s: %s", f->hex,
-			inet_ntoa(f->peer.addr), res->message);
+		net_peer_failed(net, &f->peer, res->message);
 	} else if (f->from_hint && res->status == 404) {
 		/* The hint was stale (the holder purged it): ask once. */
 		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s no longer has it",

@@ -31,8 +31,10 @@
 
 #include "internal.h"
 
-/* A peer that failed is not asked again for this long. */
+/* A peer that failed is not asked again for this long ... */
 #define PEER_SKIP_MS 5000
+/* ... and said so in the log at most this often. */
+#define PEER_FAILURE_LOG_MS 60000
 
 /* ---- the table ------------------------------------------------------------ */
 
@@ -204,17 +206,36 @@ void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 		b.recorded ? "" : " (not recorded: the table is full of bans)");
 }
 
+struct failure {
+	uint64_t now, until;
+	bool log; /* not logged about it for a minute */
+};
+
 static void failed(struct net_peer *e, void *arg)
 {
+	struct failure *f = arg;
+
 	e->failures++;
-	e->skip_until = *(const uint64_t *)arg;
+	e->skip_until = f->until;
+	f->log = !e->failure_logged_at ||
+		 f->now - e->failure_logged_at >= PEER_FAILURE_LOG_MS;
+	if (f->log)
+		e->failure_logged_at = f->now;
 }
 
-void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer)
+void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer,
+		     const char *why)
 {
-	uint64_t until = uv_now(&net->loop) + PEER_SKIP_MS;
+	struct failure f = { .now = uv_now(&net->loop) };
 
-	net_peer_update(net, peer, NET_PEER_KNOWN, failed, &until);
+	f.until = f.now + PEER_SKIP_MS;
+	net_peer_update(net, peer, NET_PEER_KNOWN, failed, &f);
+	if (f.log)
+		net_log(net, PC_LOG_WARN,
+			"peer %s:%u: %s; not asked for %d s (logged once a "
+			"minute)",
+			inet_ntoa(peer->addr), peer->http_port, why,
+			PEER_SKIP_MS / 1000);
 }
 
 bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer)

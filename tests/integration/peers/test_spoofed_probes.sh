@@ -63,3 +63,5 @@ assert_eq 0 "$(pc_node_stat 2 bytes_from_mirror)" "node 2: bytes from the mirror
 [ "$received" -le $((1000 * (seconds + 2) + 2000)) ] ||
 	fail "node 1 handled $received probes: more than the forged sources' share"
 peers_wait_log 1 'discovery: .*dropped over the budget' 1
+assert_eq 1 "$(grep -c 'discovery: .*dropped over the budget' "${PC_NODE_LOG[1]}")" \
+	"warnings about the flood (at most one a minute)"
