@@ -255,8 +255,10 @@ struct net_fetch {
 	struct pc_disc_peer peer;   /* asked (GET) or waited for */
 	bool peer_getting;	    /* a GET from @peer is running */
 	bool tried_released;	    /* asked the last releaser directly */
-	bool from_hint;	      /* @known came from a hint: a 404 asks again */
-	uint64_t wait_start;  /* when the wait for @peer began */
+	bool from_hint;	     /* @known came from a hint: a 404 asks again */
+	uint64_t wait_start; /* when the wait for @peer began */
+	bool retry_busy;     /* @busy_peer answered 503: it has the chunk */
+	struct pc_disc_peer busy_peer;
 	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
 	unsigned peer_misses; /* GETs of this attempt that brought nothing */
 };

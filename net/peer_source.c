@@ -158,6 +158,8 @@ static void busy_retry(struct pc_net *net, struct net_fetch *f)
 		return;
 	}
 	net->peers.busy_retries++;
+	f->retry_busy = true;
+	f->busy_peer = f->peer;
 	f->from_hint = false;
 	f->wait_start = 0; /* a pause, not a wait for a promise */
 	f->wait_until = now + delay;
@@ -740,6 +742,14 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		if (get(net, f, &peer) == 0)
 			return 0;
 	}
+	if (f->retry_busy && net_peer_usable(net, &f->busy_peer)) {
+		/* It answered 503 a moment ago, so it has the chunk; its
+		 * answer to the probe is only late (its link is full).  Ask
+		 * it again directly, once per busy round. */
+		f->retry_busy = false;
+		if (get(net, f, &f->busy_peer) == 0)
+			return 0;
+	}
 	if (uv_now(&net->loop) - k->at > NEGATIVE_FRESH_MS)
 		/* "Nobody has it" from a batch a while ago: a neighbour may
 		 * have fetched it since.  Look again before claiming. */
@@ -763,6 +773,7 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 	f->wait_end = 0;
 	f->wait_start = 0;
 	f->peer_misses = 0;
+	f->retry_busy = false;
 	f->tried_released = false;
 	f->from_hint = false;
 	if (known_fresh(net, f) || hint_take(net, f))
