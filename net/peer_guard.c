@@ -104,10 +104,11 @@ static void guard_log(struct peer_guard *guard, enum pc_log_level level,
  * it closed, the descriptor). */
 static void shut(struct peer_guard *guard, struct peer_conn *c)
 {
-	shutdown(c->fd, SHUT_RDWR);
+	/* Counted first: whoever sees the close may read the count. */
+	atomic_fetch_add_explicit(&guard->closed, 1, memory_order_relaxed);
 	c->closing = true;
 	guard->live--;
-	atomic_fetch_add_explicit(&guard->closed, 1, memory_order_relaxed);
+	shutdown(c->fd, SHUT_RDWR);
 }
 
 /* Caller holds the lock.  The connection (from @addr, or from anyone when

@@ -933,7 +933,7 @@ static void test_peer_server_closes_request_heads_that_trickle(void **state)
 	slow = raw_connect(fx, "127.0.0.1", 0);
 	took = trickle_until_closed(slow, 200, 10);
 	close(slow);
-	if (took < 0.9 || took > 3) {
+	if (took < 0.9 || took > 5) {
 		print_error("a trickling request head was closed after %.2f "
 			    "s, want about 1 s\n",
 			    took);
@@ -974,7 +974,7 @@ static void test_peer_server_makes_room_over_the_limits(void **state)
 	assert_status(&reply, 200);
 	took = wait_closed(first, 5);
 	close(first);
-	assert_true(took >= 0 && took < 1);
+	assert_true(took >= 0 && took < 3); /* at once, not at 30 s */
 	assert_int_equal(stats(fx)->closed_idle, 1);
 
 	/* In total (2): 127.0.0.2 and .3 wait; .4 takes the place of the
@@ -989,7 +989,7 @@ static void test_peer_server_makes_room_over_the_limits(void **state)
 		  &reply);
 	assert_status(&reply, 200);
 	took = wait_closed(second, 5);
-	assert_true(took >= 0 && took < 1);
+	assert_true(took >= 0 && took < 3);	  /* at once, not at 30 s */
 	assert_true(wait_closed(other, 0.3) < 0); /* still open */
 	close(second);
 	close(other);
@@ -1064,7 +1064,7 @@ static void test_peer_server_refuses_when_every_connection_is_busy(void **state)
 	refused = raw_connect(fx, "127.0.0.2", 0);
 	took = wait_closed(refused, 5);
 	close(refused);
-	assert_true(took >= 0 && took < 1);
+	assert_true(took >= 0 && took < 3); /* at once */
 	assert_int_equal(stats(fx)->refused_connections, 1);
 	assert_int_equal(stats(fx)->closed_idle, 0);
 
