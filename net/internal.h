@@ -258,6 +258,7 @@ struct net_fetch {
 	bool from_hint;	     /* @known came from a hint: a 404 asks again */
 	uint64_t wait_start; /* when the wait for @peer began */
 	bool retry_busy;     /* @busy_peer answered 503: it has the chunk */
+	bool get_on_hunch;   /* the GET was not asked for by a promise */
 	struct pc_disc_peer busy_peer;
 	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
 	unsigned peer_misses; /* GETs of this attempt that brought nothing */

@@ -181,8 +181,10 @@ static void get_missed(struct pc_net *net, struct net_fetch *f,
 			f->hex, inet_ntoa(f->peer.addr));
 		hint_drop(net, &f->hash);
 		net->peers.hints_stale++;
-	} else if (f->tried_released && res->status == 404) {
-		/* Asked on a hunch (it released a claim): no promise. */
+	} else if (f->get_on_hunch && res->status == 404) {
+		/* Asked on a hunch (it released a claim, or it was busy a
+		 * moment ago and may have purged the chunk since): it had
+		 * promised nothing. */
 	} else {
 		snprintf(why, sizeof(why),
 			 "answered HTTP %ld for chunk %.16s... that it said it "
@@ -250,6 +252,7 @@ static int get(struct pc_net *net, struct net_fetch *f,
 	if (!f->xfer)
 		return -ENOENT;
 	f->peer_getting = true;
+	f->get_on_hunch = false;
 	f->wait_start = 0;
 	net_peer_inflight(net, peer, 1);
 	net_log(net, PC_LOG_DEBUG, "chunk %s: asking peer %s:%u", f->hex,
@@ -739,16 +742,20 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 	    net_peer_released_by(net, &f->hash, RELEASED_FRESH_MS, &peer) &&
 	    net_peer_usable(net, &peer)) {
 		f->tried_released = true;
-		if (get(net, f, &peer) == 0)
+		if (get(net, f, &peer) == 0) {
+			f->get_on_hunch = true;
 			return 0;
+		}
 	}
 	if (f->retry_busy && net_peer_usable(net, &f->busy_peer)) {
 		/* It answered 503 a moment ago, so it has the chunk; its
 		 * answer to the probe is only late (its link is full).  Ask
 		 * it again directly, once per busy round. */
 		f->retry_busy = false;
-		if (get(net, f, &f->busy_peer) == 0)
+		if (get(net, f, &f->busy_peer) == 0) {
+			f->get_on_hunch = true;
 			return 0;
+		}
 	}
 	if (uv_now(&net->loop) - k->at > NEGATIVE_FRESH_MS)
 		/* "Nobody has it" from a batch a while ago: a neighbour may
