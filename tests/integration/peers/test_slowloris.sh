@@ -8,12 +8,13 @@
 # in a few seconds; the slow connections are closed when their head is
 # late (5 s) or to make room, counted (peer_closed_idle) and logged once.
 # Then 40 slow connections from one address: at most 16 stay open.
+# PC_SLOW_SIZE (default 16M) sets the file's size.
 set -eu
 . "$(dirname "$0")/fixture.sh"
 peers_setup
 
 mkdir src
-pc_random src/f.bin 16M
+pc_random src/f.bin "${PC_SLOW_SIZE:-16M}"
 size=$(stat -c %s src/f.bin)
 peers_serve src
 pc_node_start 1
