@@ -163,7 +163,8 @@ static void build_peer_stats(struct pc_net *net, struct json *j)
 	json_uint(j, "discovery_answers_sent", dc.answers_sent);
 	json_uint(j, "discovery_answers_dropped", dc.answers_dropped);
 	json_uint(j, "discovery_ignored",
-		  dc.answers_ignored + dc.claims_ignored);
+		  dc.answers_ignored + dc.claims_ignored +
+			  dc.fetching_unclaimed);
 	json_uint(j, "discovery_probes_sent", dc.probes_sent);
 	json_uint(j, "discovery_answers_received", dc.answers_received);
 	json_uint(j, "discovery_answers_late", dc.answers_late);

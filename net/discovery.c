@@ -1096,6 +1096,7 @@ static void handle_answer(struct pc_disc *d, const struct packet *pkt,
 	struct ask *ask;
 	bool useful = false;
 	int slot = find_ask(d, pkt->txid), p;
+	uint64_t now = uv_now(d->loop);
 
 	if (slot >= 0 && d->asks[slot]->result.n != pkt->count) {
 		d->ctr.answers_unmatched++; /* not an answer to that probe */
@@ -1125,11 +1126,18 @@ static void handle_answer(struct pc_disc *d, const struct packet *pkt,
 	 * others ride along for later fetches and must not cut the wait
 	 * for the first short). */
 	useful = bit_get(have, 0);
-	for (size_t i = 0; i < pkt->count; i++) {
-		if (p >= 0 && bit_get(have, i))
+	for (size_t i = 0; i < pkt->count && p >= 0; i++) {
+		if (bit_get(have, i))
 			r->have[i] |= 1u << p;
-		else if (p >= 0 && bit_get(fetching, i))
+		else if (!bit_get(fetching, i))
+			continue;
+		/* A node claims what it fetches, and its claim comes before
+		 * its "fetching": a "fetching" without a claim heard is worth
+		 * no wait (and ends no ask). */
+		else if (heard_find(d, &ask->hashes[i], &peer, now))
 			r->fetching[i] |= 1u << p;
+		else
+			d->ctr.fetching_unclaimed++;
 	}
 	if (ask_complete(d, ask, useful)) {
 		finish_ask(d, (size_t)slot, 0);

@@ -256,6 +256,9 @@ struct pc_disc_counters {
 	/* From neighbours not believed (opts.believe): */
 	uint64_t answers_ignored;
 	uint64_t claims_ignored;
+	/* "fetching" bits from a neighbour whose claim on the id was not
+	 * heard: ignored. */
+	uint64_t fetching_unclaimed;
 };
 
 void pc_disc_get_counters(const struct pc_disc *d,

@@ -731,6 +731,14 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		return ask(net, f);
 	}
 	if (k->fetching && net_peer_usable(net, &k->fetcher)) {
+		/* Its RELEASE may have come before this fetch began to wait
+		 * (a queued fetch learns from a batch's answer): then it has
+		 * the chunk, no wait. */
+		if (net_peer_released_by(net, &f->hash, RELEASED_FRESH_MS,
+					 &peer) &&
+		    peer.addr.s_addr == k->fetcher.addr.s_addr &&
+		    net_peer_usable(net, &peer) && get(net, f, &peer) == 0)
+			return 0;
 		rc = wait_for(net, f, &k->fetcher);
 		if (rc != -EAGAIN)
 			return rc;

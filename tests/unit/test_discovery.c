@@ -1086,11 +1086,19 @@ static void test_disc_requester_checks_answers(void **state)
 	assert_false(asked.done);
 	assert_int_equal(counters(a).malformed, 3);
 	assert_int_equal(counters(a).answers_unmatched, 2);
+	/* It never claimed the second id: its "fetching" counts for
+	 * nothing. */
+	assert_int_equal(counters(a).fetching_unclaimed, 1);
 
-	maps[0] = 0x80, maps[1] = 0;
+	/* Claimed, then said: it counts. */
+	raw_send(fake, port, buf,
+		 wire(buf, CLAIM, 1, 99, 80, &ids[1], sizeof(ids[1]), NULL));
+	WAIT_FOR(f, counters(a).claims_received == 1, WAIT_MS);
+	maps[0] = 0x80, maps[1] = 0x40;
 	raw_send(fake, port, buf,
 		 wire(buf, ANSWER, 2, txid, 80, maps, 2, NULL));
 	WAIT_FOR(f, asked.done, WAIT_MS);
+	assert_int_equal(counters(a).fetching_unclaimed, 1);
 	assert_int_equal(asked.r.answers, 2);
 	assert_int_equal(asked.r.npeers, 1);
 	assert_int_equal(asked.r.peers[0].http_port, 80);
