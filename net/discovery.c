@@ -5,11 +5,13 @@
  * One UDP socket on the loop thread does three jobs.  The responder
  * answers neighbours' probes from the local store, after a small random
  * delay, only to sources the ACL allows, within per-source and node-wide
- * token buckets, and never with more bytes than the probe had.  The
- * requester sends one probe per ask and reports the first useful answer
- * (or the timeout); when nobody has answered for a while it presumes an
- * empty subnet and stops waiting, so that a lone node pays almost nothing
- * for discovery.  Claims announce "I am going to the mirror for these";
+ * token buckets that keep a share for the neighbours that proved
+ * themselves (disc_budget.c), and never with more bytes than the probe
+ * had.  The requester sends one probe per ask and reports the first
+ * useful answer (or the timeout), believing only neighbours whose word
+ * still counts and a "fetching" only with a claim behind it; when nobody
+ * has answered for a while it presumes an empty subnet and stops waiting,
+ * so that a lone node pays almost nothing for discovery.  Claims announce "I am going to the mirror for these";
  * the lowest (address, port) wins a tie.  docs/PROTOCOL.md is the wire
  * contract; the comments here say why the code is shaped the way it is.
  *
@@ -76,7 +78,7 @@ enum msg_type {
 #define MAX_ANSWERS 64 /* answers waiting for their jitter */
 /* Answer slots that only proven sources may take. */
 #define ANSWERS_RESERVED 16
-/* Drops over the budget are logged at most this often. */
+/* Dropped packets and answers are logged at most this often. */
 #define PRESSURE_LOG_MS 60000
 #define MAX_STATIC 64
 #define MAX_BCAST 16

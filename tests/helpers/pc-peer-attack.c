@@ -348,19 +348,9 @@ int cmd_slowloris(int argc, char **argv)
 		case 'n':
 			n = parse_number(optarg, "--connections", SLOW_MAX);
 			break;
-		case 's': {
-			char *list = strdup(optarg), *item, *save;
-
-			for (item = strtok_r(list, ",", &save); item;
-			     item = strtok_r(NULL, ",", &save)) {
-				if (nsources == 256)
-					die("--sources: at most 256");
-				parse_endpoint(item, 0, &sources[nsources]);
-				sources[nsources++].sin_port = 0;
-			}
-			free(list);
+		case 's':
+			nsources = parse_sources(optarg, sources, 256);
 			break;
-		}
 		case 'i':
 			s.interval_ms = (unsigned)parse_number(
 				optarg, "--interval", 600000);

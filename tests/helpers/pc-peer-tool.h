@@ -91,6 +91,9 @@ void parse_endpoint(const char *text, uint16_t default_port,
 		    struct sockaddr_in *out);
 unsigned long parse_number(const char *text, const char *what,
 			   unsigned long max);
+/* --sources "a.b.c.d,a.b.c.d..." into @out (port 0), at most @cap of
+ * them; dies on anything else.  How many. */
+size_t parse_sources(const char *list, struct sockaddr_in *out, size_t cap);
 /* "a.b.c.d:port" into @buf; returns @buf. */
 const char *addr_text(const struct sockaddr_in *a, char *buf, size_t len);
 

@@ -213,6 +213,24 @@ unsigned long parse_number(const char *text, const char *what,
 	return v;
 }
 
+size_t parse_sources(const char *list, struct sockaddr_in *out, size_t cap)
+{
+	char *copy = strdup(list), *item, *save;
+	size_t n = 0;
+
+	if (!copy)
+		die("out of memory");
+	for (item = strtok_r(copy, ",", &save); item;
+	     item = strtok_r(NULL, ",", &save)) {
+		if (n == cap)
+			die("--sources: at most %zu", cap);
+		parse_endpoint(item, 0, &out[n]);
+		out[n++].sin_port = 0;
+	}
+	free(copy);
+	return n;
+}
+
 const char *addr_text(const struct sockaddr_in *a, char *buf, size_t len)
 {
 	char ip[INET_ADDRSTRLEN];
