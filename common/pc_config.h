@@ -12,17 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pc_log.h"
+
 #define PC_CONFIG_MAX_MIRRORS 16
 #define PC_CONFIG_MAX_KEYS 16
 #define PC_DEFAULT_CONFIG "/etc/peercache/peercache.conf"
 #define PC_DEFAULT_CACHE_DIR "/var/cache/peercache"
-
-enum pc_log_level {
-	PC_LOG_ERROR,
-	PC_LOG_WARN,
-	PC_LOG_INFO,
-	PC_LOG_DEBUG
-};
 
 struct pc_config {
 	char *mirrors[PC_CONFIG_MAX_MIRRORS]; /* "mirror", repeatable, in order */

@@ -137,18 +137,10 @@ static struct pc_keyring *load_keyring(const struct pc_config *cfg)
 /* The store's log lines (purges, recovery) in the daemon's format. */
 static void store_log(void *arg, enum pc_log_level level, const char *line)
 {
-	static const char *const names[] = { "error", "warning", "info",
-					     "debug" };
-	static const int priority[] = { 3, 4, 6, 7 };
 	const struct pc_config *cfg = arg;
 
-	if (level > cfg->log_level)
-		return;
-	if (getenv("JOURNAL_STREAM"))
-		fprintf(stderr, "<%d>store: %s\n", priority[level], line);
-	else
-		fprintf(stderr, "peercache: store: %s: %s\n", names[level],
-			line);
+	if (level <= cfg->log_level)
+		pc_log_write(level, "store", line);
 }
 
 static int open_store(struct daemon *d)

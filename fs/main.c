@@ -251,6 +251,7 @@ int main(int argc, char **argv)
 	if (load_config(&cfg, &opts, argc, argv) < 0)
 		goto out_config;
 	rc = 0;
+	pc_log_set_level(cfg.log_level);
 	if (opts.print_config) {
 		pc_config_print(&cfg, stdout);
 		goto out_config;

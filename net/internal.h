@@ -112,6 +112,12 @@ struct net_req {
 
 void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
 	     ...) __attribute__((format(printf, 3, 4)));
+/* Once per @cause, rate-limited (pc_log_cause): for problems that make a
+ * read fail or a source be skipped, logged at warning.  True if the line
+ * went out at @level. */
+bool net_log_cause(const struct pc_net *net, enum pc_log_level level,
+		   const char *cause, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* ---- sources (fetch.c) ---------------------------------------------------- */
 
@@ -561,7 +567,6 @@ struct pc_net {
 	struct pc_store *store;
 	const struct pc_keyring *ring;
 	struct pc_net_hooks hooks;
-	bool log_prefix; /* stderr goes to the journal: "<N>" priorities */
 	struct net_source sources[NET_MAX_SOURCES];
 	size_t nsources;
 	struct curl_slist *no_cache_headers;

@@ -38,10 +38,6 @@ struct net_refresh_wait {
 /* The net whose loop runs on this thread, if any. */
 static __thread struct pc_net *loop_thread_net;
 
-static const char *const level_names[] = { "error", "warning", "info",
-					   "debug" };
-static const int syslog_priority[] = { 3, 4, 6, 7 };
-
 void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
 	     ...)
 {
@@ -53,19 +49,21 @@ void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	if (net->log_prefix) { /* the journal adds its own timestamps */
-		fprintf(stderr, "<%d>net: %s\n", syslog_priority[level], line);
-	} else {
-		struct timespec ts;
-		struct tm tm;
-		char when[16];
+	pc_log_write(level, "net", line);
+}
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(when, sizeof(when), "%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld peercache: net: %s: %s\n", when,
-			ts.tv_nsec / 1000000L, level_names[level], line);
-	}
+bool net_log_cause(const struct pc_net *net, enum pc_log_level level,
+		   const char *cause, const char *fmt, ...)
+{
+	va_list ap;
+	bool due;
+
+	if (level > net->cfg->log_level)
+		return false;
+	va_start(ap, fmt);
+	due = pc_vlog_cause(level, "net", cause, fmt, ap);
+	va_end(ap);
+	return due;
 }
 
 int64_t net_unix_now(void)
@@ -365,7 +363,6 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	net->ring = ring;
 	if (hooks)
 		net->hooks = *hooks;
-	net->log_prefix = getenv("JOURNAL_STREAM") != NULL;
 	net->req_tail = &net->req_head;
 	net->status.state = PC_STATE_STARTING;
 	/* Head polls ask caches and proxies in between to revalidate. */
