@@ -23,9 +23,9 @@
 #define LINE_MAX_BYTES 1024
 
 struct cause_slot {
-	uint64_t hash;	       /* 0: empty */
-	uint64_t last_logged;  /* ms, at the cause's level */
-	uint64_t held_back;    /* repeats since then */
+	uint64_t hash;	      /* 0: empty */
+	uint64_t last_logged; /* ms, at the cause's level */
+	uint64_t held_back;   /* repeats since then */
 	enum pc_log_level level;
 };
 
@@ -36,7 +36,7 @@ static atomic_int journal = -1; /* -1: not decided yet */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cause_slot causes[PC_LOG_CAUSES];
 static double tokens = PC_LOG_BURST;
-static uint64_t tokens_at;   /* ms of the last refill; 0: never */
+static uint64_t tokens_at;    /* ms of the last refill; 0: never */
 static uint64_t rate_dropped; /* lines the bucket held back */
 static pc_log_sink sink_fn;
 static void *sink_arg;
