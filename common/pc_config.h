@@ -18,6 +18,8 @@
 #define PC_CONFIG_MAX_KEYS 16
 #define PC_DEFAULT_CONFIG "/etc/peercache/peercache.conf"
 #define PC_DEFAULT_CACHE_DIR "/var/cache/peercache"
+/* A configuration file is read whole: at most this many bytes. */
+#define PC_CONFIG_FILE_MAX (1024 * 1024)
 
 struct pc_config {
 	char *mirrors[PC_CONFIG_MAX_MIRRORS]; /* "mirror", repeatable, in order */
@@ -66,21 +68,33 @@ struct pc_config {
 				 "" = off */
 	char *control_group;  /* group also allowed on the control socket;
 				 "" = root only */
+
+	uint64_t keys_set; /* which keys the file or -o set (config.c's
+			      business: see pc_config_is_set) */
 };
 
 /* Fills @cfg with the defaults (owned strings). */
 int pc_config_defaults(struct pc_config *cfg);
 /*
  * Reads an INI file into @cfg.  A missing file is an error only if
- * @must_exist.  -EINVAL with a message naming the file, line and key.
+ * @must_exist.  The file must be a regular file (or /dev/null) of at most
+ * PC_CONFIG_FILE_MAX bytes, of text lines that fit inih's line buffer.
+ * -EINVAL (-EISDIR, -EFBIG, ...) with a message naming the file, line and
+ * key.
  */
 int pc_config_load_file(struct pc_config *cfg, const char *path,
 			bool must_exist, char *err, size_t errlen);
-/* Applies one "key=value" (from -o).  Repeatable keys append. */
+/* Applies one "key=value" (from -o).  Repeatable keys append.  Numbers
+ * are refused outside their key's bounds (documented in the sample
+ * config); values quoted in @err are escaped for a terminal. */
 int pc_config_set(struct pc_config *cfg, const char *key, const char *value,
 		  char *err, size_t errlen);
+/* @key was set by the file or -o (not left at its default). */
+bool pc_config_is_set(const struct pc_config *cfg, const char *key);
 /* Derived defaults (control_socket) and cross-key checks (at least one
- * mirror and one trusted key).  Call once after loading. */
+ * mirror and one trusted key; low_speed_time shorter than fetch_timeout:
+ * a default one is lowered to half of it, an explicit one refused).  Call
+ * once after loading. */
 int pc_config_finish(struct pc_config *cfg, char *err, size_t errlen);
 /* The effective configuration as INI text on @out. */
 void pc_config_print(const struct pc_config *cfg, void *out /* FILE * */);

@@ -253,6 +253,14 @@ int main(int argc, char **argv)
 	rc = 0;
 	pc_log_set_level(cfg.log_level);
 	if (opts.print_config) {
+		char why[512];
+
+		/* Exit 2 for whatever start-up would refuse, as it would. */
+		if (pc_net_check_config(&cfg, why, sizeof(why)) < 0) {
+			fprintf(stderr, "peercache: %s\n", why);
+			pc_config_free(&cfg);
+			return 2;
+		}
 		pc_config_print(&cfg, stdout);
 		goto out_config;
 	}

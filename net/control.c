@@ -651,27 +651,39 @@ static int clear_stale_socket(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+int net_control_group_gid(const char *group, gid_t *gid, char *err,
+			  size_t errlen)
+{
+	struct group entry, *found = NULL;
+	char buf[4096];
+	int rc = getgrnam_r(group, &entry, buf, sizeof(buf), &found);
+
+	if (!found) {
+		snprintf(err, errlen, "control_group '%s': %s", group,
+			 rc ? strerror(rc) : "no such group");
+		return rc ? -rc : -ENOENT;
+	}
+	*gid = entry.gr_gid;
+	return 0;
+}
+
 /* Mode 0600, or 0660 with control_group as the socket's group. */
 static int set_access(struct pc_net *net, const char *path, char *err,
 		      size_t errlen)
 {
 	const char *group = net->cfg->control_group;
-	struct group entry, *found = NULL;
-	char buf[4096];
 	int rc;
 
 	if (group && group[0]) {
-		rc = getgrnam_r(group, &entry, buf, sizeof(buf), &found);
-		if (!found) {
-			snprintf(err, errlen, "control_group '%s': %s", group,
-				 rc ? strerror(rc) : "no such group");
-			return rc ? -rc : -ENOENT;
-		}
-		net->control_gid = entry.gr_gid;
+		rc = net_control_group_gid(group, &net->control_gid, err,
+					   errlen);
+		if (rc < 0)
+			return rc;
 		net->control_group_set = true;
 	}
-	if ((found && chown(path, (uid_t)-1, entry.gr_gid) < 0) ||
-	    chmod(path, found ? 0660 : 0600) < 0) {
+	if ((net->control_group_set &&
+	     chown(path, (uid_t)-1, net->control_gid) < 0) ||
+	    chmod(path, net->control_group_set ? 0660 : 0600) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "control socket %s: %s", path,
 			 strerror(errno));

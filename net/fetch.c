@@ -727,8 +727,8 @@ static const struct net_source_ops mirror_ops = {
 
 /* ---- the source list -------------------------------------------------------- */
 
-static int mirror_init(struct net_source *src, const char *url, char *err,
-		       size_t errlen)
+int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
+			 char *err, size_t errlen)
 {
 	static const char *const schemes[] = { "http", "https", "file" };
 	size_t len, n = 0;
@@ -740,7 +740,7 @@ static int mirror_init(struct net_source *src, const char *url, char *err,
 		if (strncasecmp(url, schemes[i], len) == 0 &&
 		    strncmp(url + len, "://", 3) == 0) {
 			n = len;
-			strcpy(src->scheme, schemes[i]);
+			strcpy(scheme, schemes[i]);
 		}
 	}
 	if (!n) {
@@ -760,11 +760,23 @@ static int mirror_init(struct net_source *src, const char *url, char *err,
 			 curl_url_strerror(uc));
 		return -EINVAL;
 	}
+	*prefix_len = n + 3;
+	return 0;
+}
+
+static int mirror_init(struct net_source *src, const char *url, char *err,
+		       size_t errlen)
+{
+	size_t len, prefix;
+	int rc = net_mirror_url_check(url, src->scheme, &prefix, err, errlen);
+
+	if (rc < 0)
+		return rc;
 	src->base = strdup(url);
 	if (!src->base)
 		return -ENOMEM;
 	len = strlen(src->base);
-	while (len > n + 3 && src->base[len - 1] == '/')
+	while (len > prefix && src->base[len - 1] == '/')
 		src->base[--len] = '\0';
 	src->ops = &mirror_ops;
 	src->serves_head = true;

@@ -293,6 +293,11 @@ enum net_attempt {
 };
 
 int net_sources_init(struct pc_net *net, char *err, size_t errlen);
+/* @url is a mirror URL this build can use (http, https, file; valid for
+ * libcurl): 0 with its scheme and the length of "scheme://", or -EINVAL
+ * (-ENOMEM) with @err set.  The one check of start-up and --print-config. */
+int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
+			 char *err, size_t errlen);
 void net_sources_free(struct pc_net *net);
 void net_fetch_init(struct pc_net *net);
 /* Takes ownership of @waiter (a NET_REQ_FETCH request). */
@@ -545,11 +550,20 @@ void net_head_shutdown(struct pc_net *net);
 
 /* Also starts and stops the metrics endpoint (below). */
 int net_control_init(struct pc_net *net, char *err, size_t errlen);
+/* The gid of control_group @group; -ENOENT (or -errno) with @err set. */
+int net_control_group_gid(const char *group, gid_t *gid, char *err,
+			  size_t errlen);
 void net_control_shutdown(struct pc_net *net);
 
 /* ---- Prometheus metrics (metrics.c) --------------------------------------- */
 
 struct net_metrics;
+struct sockaddr_in;
+
+/* The address metrics_listen names (see metrics.c); -EINVAL with @err
+ * set.  Start-up and --print-config. */
+int net_metrics_parse_listen(const char *text, struct sockaddr_in *out,
+			     char *err, size_t errlen);
 
 /* Before the loop runs: serves metrics_listen (if set) on a
  * libmicrohttpd thread of its own, and arms the timer that copies the

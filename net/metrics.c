@@ -388,8 +388,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 /* The address metrics_listen names: "HOST:PORT", ":PORT" or "PORT" with
  * HOST an IPv4 literal or "localhost"; no HOST means 127.0.0.1, never
  * every interface.  -EINVAL with @err set. */
-static int parse_listen(const char *text, struct sockaddr_in *out, char *err,
-			size_t errlen)
+int net_metrics_parse_listen(const char *text, struct sockaddr_in *out,
+			     char *err, size_t errlen)
 {
 	const char *colon = strrchr(text, ':');
 	const char *port_text = colon ? colon + 1 : text;
@@ -447,7 +447,7 @@ int net_metrics_init(struct pc_net *net, char *err, size_t errlen)
 	}
 	m->net = net;
 	pthread_mutex_init(&m->lock, NULL);
-	rc = parse_listen(listen, &m->addr, err, errlen);
+	rc = net_metrics_parse_listen(listen, &m->addr, err, errlen);
 	if (rc < 0) {
 		metrics_free(m);
 		return rc;

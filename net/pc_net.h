@@ -44,6 +44,15 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 			  const struct pc_keyring *ring,
 			  const struct pc_net_hooks *hooks, char *err,
 			  size_t errlen);
+/*
+ * What start-up would refuse in @cfg (a finished configuration), checked
+ * with the same functions but nothing started: mirror URLs, trusted keys
+ * (each file read and parsed), and, as start-up reads them, peer_allow,
+ * fleet_key_file, metrics_listen and control_group.  Not what needs the
+ * network (static peer names, ports in use).  0, or -errno with @err set.
+ * For `peercache --print-config`.
+ */
+int pc_net_check_config(const struct pc_config *cfg, char *err, size_t errlen);
 /* Starts the loop thread (fetcher, poll timer, flush timer, control
  * socket). */
 int pc_net_start(struct pc_net *net);

@@ -6,6 +6,10 @@
  * refused; and the printed configuration, loaded again, is the same
  * configuration (what `peercache --print-config` shows is a config file).
  *
+ * Numbers stay within their key's bounds; a file is read only if it is a
+ * regular file of bounded size, of text lines, and a refusal names its
+ * line; values in messages are escaped for a terminal.
+ *
  * The table of every key with its default lives in one place here
  * (key_names, test_config_defaults_are_the_documented_ones): a key added
  * to config.c fails test_config_print_names_every_key until it is added
@@ -584,27 +588,158 @@ static void test_config_missing_file_is_an_error_only_if_named(void **state)
 }
 
 /* A line longer than the INI reader's buffer must never be cut short
- * silently into a different mirror: it is either read whole or refused. */
-static void test_config_long_line_is_whole_or_refused(void **state)
+ * silently into a different mirror, nor be reported at the line after it
+ * as a syntax error: it is refused with its own line number. */
+static void test_config_long_line_is_refused_at_its_line(void **state)
 {
 	char url[320], text[400], err[512] = "";
 	struct pc_config cfg;
-	int rc;
 
 	(void)state;
 	memset(url, 'a', sizeof(url));
 	memcpy(url, "http://", 7);
 	memcpy(url + sizeof(url) - 6, "/repo", 6);
-	snprintf(text, sizeof(text), "[peercache]\nmirror = %s\n", url);
+	snprintf(text, sizeof(text),
+		 "[peercache]\nquota = 1G\nmirror = %s\n"
+		 "prefetch = 2\n",
+		 url);
 	defaults(&cfg);
-	rc = load_text(&cfg, text, err, sizeof(err), NULL);
-	if (rc == 0) {
-		assert_int_equal(cfg.nmirrors, 1);
-		assert_string_equal(cfg.mirrors[0], url);
-	} else {
-		assert_int_equal(rc, -EINVAL);
-		assert_int_not_equal(strlen(err), 0);
+	assert_error(load_text(&cfg, text, err, sizeof(err), NULL), -EINVAL,
+		     err, ":3: line longer than");
+	assert_int_equal(cfg.nmirrors, 0);
+	pc_config_free(&cfg);
+}
+
+/* Bytes that are not text stop the file at their line, and are not
+ * echoed: a message quotes a value's odd bytes as \xNN. */
+static void test_config_binary_bytes_are_refused_not_echoed(void **state)
+{
+	struct pc_config cfg;
+	char err[512] = "";
+
+	(void)state;
+	defaults(&cfg);
+	assert_error(load_text(&cfg, "[peercache]\nquota = 1\x1b[31mG\n", err,
+			       sizeof(err), NULL),
+		     -EINVAL, err, ":2: control byte 0x1b");
+	assert_null(strchr(err, 0x1b));
+	pc_config_free(&cfg);
+
+	defaults(&cfg);
+	assert_error(
+		pc_config_set(&cfg, "quota", "1\x1b[31m\xff", err, sizeof(err)),
+		-EINVAL, err, "'1\\x1b[31m\\xff' is not a size");
+	assert_error(pc_config_set(&cfg, "no\x07such", "1", err, sizeof(err)),
+		     -EINVAL, err, "unknown configuration key 'no\\x07such'");
+	pc_config_free(&cfg);
+}
+
+/* Only a regular file (or /dev/null) is read, and only up to
+ * PC_CONFIG_FILE_MAX: /dev/zero would never end, a directory is not an
+ * empty file. */
+static void test_config_file_must_be_regular_and_bounded(void **state)
+{
+	char err[512] = "", *dir, *path, *big;
+	struct pc_config cfg;
+
+	(void)state;
+	defaults(&cfg);
+	assert_error(
+		pc_config_load_file(&cfg, "/dev/zero", true, err, sizeof(err)),
+		-EINVAL, err, "/dev/zero: not a regular file");
+	dir = pc_test_tmpdir();
+	assert_error(pc_config_load_file(&cfg, dir, true, err, sizeof(err)),
+		     -EISDIR, err, "is a directory");
+	assert_ok(
+		pc_config_load_file(&cfg, "/dev/null", true, err, sizeof(err)),
+		err);
+	big = calloc(1, PC_CONFIG_FILE_MAX + 2);
+	assert_non_null(big);
+	memset(big, '\n', PC_CONFIG_FILE_MAX + 1);
+	path = pc_test_path(dir, "big.conf");
+	pc_test_write_file(path, big, PC_CONFIG_FILE_MAX + 1);
+	assert_error(pc_config_load_file(&cfg, path, true, err, sizeof(err)),
+		     -EFBIG, err, "larger than");
+	free(big);
+	free(path);
+	pc_test_rmtree(dir);
+	pc_config_free(&cfg);
+}
+
+/* Every duration and size has an upper bound: 2^64-1 seconds would
+ * overflow every millisecond computation downstream. */
+static void test_config_numbers_stay_within_their_bounds(void **state)
+{
+	static const struct {
+		const char *key, *highest, *over, *message;
+	} bounds[] = {
+		{ "poll_interval", "30d", "31d", "from 10s to 30d" },
+		{ "fetch_timeout", "1h", "61m", "from 2s to 1h" },
+		{ "connect_timeout", "10m", "601", "from 1s to 10m" },
+		{ "low_speed_time", "1h", "3601s", "from 1s to 1h" },
+		{ "peer_ban_time", "30d", "5w", "from 1s to 30d" },
+		{ "max_age", "3650d", "3651d", "from 1s to 3650d" },
+		{ "purge_interval", "30d", "31d", "from 1s to 30d" },
+		{ "quota", "1024T", "1025T", "from 1 to 1024T" },
+	};
+	struct pc_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	for (size_t i = 0; i < N(bounds); i++) {
+		defaults(&cfg);
+		set_ok(&cfg, bounds[i].key, bounds[i].highest);
+		assert_error(pc_config_set(&cfg, bounds[i].key, bounds[i].over,
+					   err, sizeof(err)),
+			     -EINVAL, err, bounds[i].message);
+		assert_error(pc_config_set(&cfg, bounds[i].key,
+					   "18446744073709551615", err,
+					   sizeof(err)),
+			     -EINVAL, err, "out of range");
+		pc_config_free(&cfg);
 	}
+	defaults(&cfg);
+	assert_error(
+		pc_config_set(&cfg, "fetch_timeout", "1s", err, sizeof(err)),
+		-EINVAL, err, "fetch_timeout: '1s' is out of range");
+	assert_error(
+		pc_config_set(&cfg, "poll_interval", "9", err, sizeof(err)),
+		-EINVAL, err, "from 10s");
+	pc_config_free(&cfg);
+}
+
+/* A stalled mirror must leave a read time for the next one: a default
+ * low_speed_time is lowered below fetch_timeout, an explicit one that is
+ * not below it is refused. */
+static void test_config_low_speed_time_below_fetch_timeout(void **state)
+{
+	struct pc_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	defaults(&cfg);
+	set_ok(&cfg, "mirror", "http://a/");
+	set_ok(&cfg, "trusted_key", "/k.pub");
+	set_ok(&cfg, "fetch_timeout", "5s");
+	assert_ok(pc_config_finish(&cfg, err, sizeof(err)), err);
+	assert_int_equal(cfg.low_speed_time, 2);
+	pc_config_free(&cfg);
+
+	defaults(&cfg);
+	set_ok(&cfg, "mirror", "http://a/");
+	set_ok(&cfg, "trusted_key", "/k.pub");
+	set_ok(&cfg, "fetch_timeout", "5s");
+	set_ok(&cfg, "low_speed_time", "10s");
+	assert_error(pc_config_finish(&cfg, err, sizeof(err)), -EINVAL, err,
+		     "low_speed_time (10s) must be shorter than fetch_timeout "
+		     "(5s)");
+	pc_config_free(&cfg);
+
+	defaults(&cfg);
+	set_ok(&cfg, "mirror", "http://a/");
+	set_ok(&cfg, "trusted_key", "/k.pub");
+	assert_ok(pc_config_finish(&cfg, err, sizeof(err)), err);
+	assert_int_equal(cfg.low_speed_time, 10); /* the default stands */
 	pc_config_free(&cfg);
 }
 
@@ -811,7 +946,13 @@ int main(void)
 			test_config_file_refuses_unknown_keys_and_sections),
 		cmocka_unit_test(
 			test_config_missing_file_is_an_error_only_if_named),
-		cmocka_unit_test(test_config_long_line_is_whole_or_refused),
+		cmocka_unit_test(test_config_long_line_is_refused_at_its_line),
+		cmocka_unit_test(
+			test_config_binary_bytes_are_refused_not_echoed),
+		cmocka_unit_test(test_config_file_must_be_regular_and_bounded),
+		cmocka_unit_test(test_config_numbers_stay_within_their_bounds),
+		cmocka_unit_test(
+			test_config_low_speed_time_below_fetch_timeout),
 		cmocka_unit_test(test_config_finish_needs_a_mirror_and_a_key),
 		cmocka_unit_test(test_config_print_load_round_trip_of_defaults),
 		cmocka_unit_test(
