@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -167,6 +168,11 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 		return rc;
 	out->created = (int64_t)created;
 	out->expires = (int64_t)expires;
+	if (out->expires <= out->created)
+		return pc_fmt_err(-EBADMSG, err, errlen,
+				  "head expires (%" PRId64 ") before it was "
+				  "created (%" PRId64 ")",
+				  out->expires, out->created);
 
 	rc = field(&cur, "manifest", &value, &vlen, err, errlen);
 	if (rc < 0)
@@ -213,6 +219,7 @@ int pc_head_parse(const void *buf, size_t len, const struct pc_keyring *ring,
 	if (rc < 0)
 		return rc;
 	memcpy(out->keyid, keyid, PC_KEYID_LEN);
+	pc_sha256(buf, signed_len, &out->digest);
 	return 0;
 }
 
@@ -230,6 +237,38 @@ int pc_head_parse_unverified(const void *buf, size_t len, struct pc_head *out,
 	if (rc < 0)
 		return rc;
 	memcpy(out->keyid, keyid, PC_KEYID_LEN);
+	pc_sha256(buf, signed_len, &out->digest);
+	return 0;
+}
+
+static const char *utc(int64_t when, char *buf, size_t len)
+{
+	time_t t = (time_t)when;
+	struct tm tm;
+
+	if (!gmtime_r(&t, &tm))
+		snprintf(buf, len, "%" PRId64, when);
+	else
+		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return buf;
+}
+
+int pc_head_check_time(const struct pc_head *head, int64_t now, char *err,
+		       size_t errlen)
+{
+	char when[32];
+
+	if (head->created > now && head->created - now > PC_HEAD_CLOCK_SKEW)
+		return pc_fmt_err(-EBADMSG, err, errlen,
+				  "head was created at %s, more than %d s "
+				  "ahead of this node's clock (check the "
+				  "clocks of the publisher and of this node)",
+				  utc(head->created, when, sizeof(when)),
+				  PC_HEAD_CLOCK_SKEW);
+	if (head->expires <= now)
+		return pc_fmt_err(-EKEYEXPIRED, err, errlen,
+				  "head expired at %s",
+				  utc(head->expires, when, sizeof(when)));
 	return 0;
 }
 
@@ -245,7 +284,8 @@ int pc_head_sign(const struct pc_head *head, const struct pc_key *key,
 	int n, rc = -EINVAL;
 
 	if (!pc_repo_name_valid(head->name) || head->created < 0 ||
-	    head->expires < 0 || head->manifest_size > PC_MANIFEST_MAX)
+	    head->expires <= head->created ||
+	    head->manifest_size > PC_MANIFEST_MAX)
 		return -EINVAL;
 	pc_hash_to_hex(&head->manifest, mhex);
 	n = asprintf(&text,

@@ -166,7 +166,16 @@ struct pc_head {
 	struct pc_hash manifest;
 	uint64_t manifest_size;
 	uint8_t keyid[PC_KEYID_LEN];
+	/* SHA-256 of the signed fields (every byte before the signature
+	 * line), set by the parsers: two heads of one version with other
+	 * digests are an equivocation. */
+	struct pc_hash digest;
 };
+
+/* How far a head's "created" may lie ahead of this node's clock (seconds):
+ * clocks of a publisher and a fleet drift; a head from further ahead is
+ * refused (docs/FORMAT.md). */
+#define PC_HEAD_CLOCK_SKEW 600
 
 /* Name rules: 1..64 of [A-Za-z0-9._-], not starting with '.'. */
 bool pc_repo_name_valid(const char *name);
@@ -174,8 +183,9 @@ bool pc_repo_name_valid(const char *name);
 /*
  * Verify the signature with @ring first, then parse the signed fields.
  * -ENOKEY: signed by a key not in @ring; -EKEYREJECTED: signature does not
- * verify; -EBADMSG: malformed or truncated; -EPROTONOSUPPORT: unknown
- * format; -EFBIG: larger than PC_HEAD_MAX.  Expiry is the caller's policy.
+ * verify; -EBADMSG: malformed or truncated, or it expires before it was
+ * created; -EPROTONOSUPPORT: unknown format; -EFBIG: larger than
+ * PC_HEAD_MAX.  Expiry against a clock is pc_head_check_time().
  */
 int pc_head_parse(const void *buf, size_t len, const struct pc_keyring *ring,
 		  struct pc_head *out, char *err, size_t errlen);
@@ -183,7 +193,13 @@ int pc_head_parse(const void *buf, size_t len, const struct pc_keyring *ring,
  * own previous head (to continue the version sequence). */
 int pc_head_parse_unverified(const void *buf, size_t len, struct pc_head *out,
 			     char *err, size_t errlen);
-/* Canonical signed bytes for @head (keyid is taken from @key).  Caller
+/* @head makes sense at @now (Unix seconds): 0; -EBADMSG if it was created
+ * more than PC_HEAD_CLOCK_SKEW after @now; -EKEYEXPIRED if it expired at
+ * or before @now.  The reason in @err. */
+int pc_head_check_time(const struct pc_head *head, int64_t now, char *err,
+		       size_t errlen);
+/* Canonical signed bytes for @head (keyid is taken from @key; -EINVAL if
+ * it expires before it is created).  Caller
  * owns *@buf (free()). */
 int pc_head_sign(const struct pc_head *head, const struct pc_key *key,
 		 char **buf, size_t *len);

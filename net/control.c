@@ -79,8 +79,36 @@ static void status_reason(const struct pc_net_status *st,
 	case PC_STATE_FAILING:
 		snprintf(out, len, "%s", st->last_error);
 		return;
+	case PC_STATE_DEGRADED:
+		break;
 	}
 	out[0] = '\0';
+}
+
+/*
+ * The status a person or a monitor should see: the poller's, made worse
+ * by what the sources and the heads say (source_health.c: reads failing,
+ * mirrors demoted; head.c: an equivocation), with every reason in one
+ * sentence.  Loop thread.
+ */
+enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
+				 char *reason, size_t len)
+{
+	struct pc_store_version v;
+	bool have = pc_store_current(net->store, &v) == 0;
+	char polled[sizeof(st->last_error) + 128], health[1024], alert[600];
+	enum pc_net_state state;
+
+	pc_net_status(net, st);
+	status_reason(st, &v, have, polled, sizeof(polled));
+	state = net_health_state(net, st->state, health, sizeof(health));
+	if (net_head_alert(net, alert, sizeof(alert)) &&
+	    state == PC_STATE_UP_TO_DATE)
+		state = PC_STATE_DEGRADED;
+	snprintf(reason, len, "%s%s%s%s%s", polled,
+		 polled[0] && health[0] ? "; " : "", health,
+		 (polled[0] || health[0]) && alert[0] ? "; " : "", alert);
+	return state;
 }
 
 /* The hold of peercachectl rollback: the version held, and the newest one
@@ -106,17 +134,18 @@ static void build_status(struct pc_net *net, struct json *j)
 	struct pc_store_version v;
 	struct pc_net_status st;
 	bool have = pc_store_current(net->store, &v) == 0;
-	char reason[sizeof(st.last_error) + 64];
+	char reason[2048];
+	enum pc_net_state state =
+		control_status(net, &st, reason, sizeof(reason));
 
-	pc_net_status(net, &st);
-	status_reason(&st, &v, have, reason, sizeof(reason));
 	json_str(j, "repository", have ? v.name : cfg->repository);
 	json_uint(j, "version", have ? v.version : 0);
 	json_int(j, "published", have ? v.created : 0);
 	json_int(j, "expires", have ? v.expires : 0);
 	json_int(j, "accepted", have ? v.accepted : 0);
 	json_int(j, "head_age", have ? net_unix_now() - v.created : 0);
-	json_str(j, "status", pc_net_state_name(st.state));
+	json_str(j, "status", pc_net_state_name(state));
+	json_str(j, "poll_status", pc_net_state_name(st.state));
 	json_str(j, "reason", reason);
 	json_str(j, "last_error", st.last_error);
 	json_str(j, "source", st.source);
@@ -125,6 +154,8 @@ static void build_status(struct pc_net *net, struct json *j)
 	control_build_hold(net, j);
 	json_int(j, "started", net->started_at);
 	json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
+	net_head_json(net, j);
+	net_health_json(net, j);
 }
 
 /* The LAN side: the peer server's refusals, discovery's drops. */
@@ -348,14 +379,17 @@ static void on_refreshed(void *arg, int result, const char *error)
 	struct pc_store_version v;
 	struct pc_net_status st;
 	struct json j = { 0 };
+	char reason[2048];
+	enum pc_net_state state =
+		control_status(net, &st, reason, sizeof(reason));
 
-	pc_net_status(net, &st);
 	json_puts(&j, "{");
 	json_str(&j, "result", result == 0 ? "ok" : "error");
 	json_str(&j, "error", result == 0 ? "" : error);
 	json_uint(&j, "version",
 		  pc_store_current(net->store, &v) == 0 ? v.version : 0);
-	json_str(&j, "status", pc_net_state_name(st.state));
+	json_str(&j, "status", pc_net_state_name(state));
+	json_str(&j, "reason", reason);
 	control_reply(c, &j);
 }
 

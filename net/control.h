@@ -85,6 +85,10 @@ void control_reply_result(struct control_client *c, const char *error,
 void control_watch_hangup(struct control_client *c);
 /* The hold of a rollback: held, held_version, available_version. */
 void control_build_hold(struct pc_net *net, struct json *j);
+/* The status to show, with every reason for it in @reason (also fills
+ * @st with the poller's own). */
+enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
+				 char *reason, size_t len);
 
 /* ---- control_ops.c -------------------------------------------------------- */
 

@@ -173,6 +173,7 @@ static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 			net->sources[f->source].ops->cancel(net, f);
 	}
 	net_peer_fetch_end(net, f);
+	net_health_fetch_failed(net, f, status);
 	uv_close((uv_handle_t *)&f->timer, on_uv_fetch_closed);
 	/* Out of the table first: a waiter may ask for the hash again. */
 	for (waiter = f->waiters; waiter; waiter = next) {
@@ -189,13 +190,10 @@ static bool source_usable(const struct net_fetch *f, size_t i)
 	return !(f->bad_sources & (1u << i));
 }
 
-static bool another_source_left(const struct pc_net *net,
-				const struct net_fetch *f)
+static bool another_source_left(struct pc_net *net, const struct net_fetch *f)
 {
-	for (size_t i = f->source + 1; i < net->nsources; i++)
-		if (source_usable(f, i))
-			return true;
-	return false;
+	return net_health_next(net, f->tried | f->bad_sources, false) <
+	       net->nsources;
 }
 
 /* The deadline has come: readers get -ETIMEDOUT. */
@@ -235,29 +233,37 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
 	fetch_pump(net);
 }
 
-/* Starts the next attempt of a running fetch, from source f->source on. */
+/* Starts the next attempt of a running fetch: the next source of this
+ * round in source_health.c's order (healthy mirrors before demoted ones),
+ * given its share of the time left. */
 static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 {
+	uint32_t excluded;
 	uint64_t now, left;
 	int rc;
 
-	for (;; f->source++) {
+	for (;;) {
+		excluded = f->tried | f->bad_sources;
+		f->source = net_health_next(net, excluded, true);
 		if (f->source >= net->nsources) {
 			round_failed(net, f);
 			return;
 		}
-		if (!source_usable(f, f->source))
-			continue;
+		f->tried |= 1u << f->source;
 		now = uv_now(&net->loop);
 		left = f->deadline > now ? f->deadline - now : 0;
 		if (left < ATTEMPT_MIN_MS) {
 			fetch_timed_out(net, f);
 			return;
 		}
+		f->attempt_start = now ? now : 1;
+		f->attempt_budget = net_health_budget(
+			net, f->source, f->tried | f->bad_sources, left);
 		rc = net->sources[f->source].ops->start(
-			net, &net->sources[f->source], f, left);
+			net, &net->sources[f->source], f, f->attempt_budget);
 		if (rc == 0)
 			return;
+		f->attempt_start = 0;
 		if (rc == -ENOENT)
 			continue; /* nothing to ask there (no peer has it) */
 		net_log(net, PC_LOG_WARN, "chunk %s: cannot ask %s: %s", f->hex,
@@ -318,6 +324,7 @@ static void on_uv_fetch_timer(uv_timer_t *timer)
 	if (f->state == FETCH_BACKOFF && now + ATTEMPT_MIN_MS < f->deadline) {
 		/* The pause is over: back in line, ahead of newer fetches. */
 		f->source = 0;
+		f->tried = 0;
 		enqueue(net, f, true);
 		uv_timer_start(&f->timer, on_uv_fetch_timer, f->deadline - now,
 			       0);
@@ -332,6 +339,7 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 {
 	const struct net_source *src = &net->sources[f->source];
 
+	net_health_report(net, f, outcome);
 	if (src->ops == &net_peer_source_ops && f->peer_getting) {
 		f->peer_getting = false;
 		if (outcome == NET_ATTEMPT_OK)
@@ -357,7 +365,6 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 		fetch_finish(net, f, -EIO);
 		return;
 	}
-	f->source++;
 	fetch_attempt(net, f);
 }
 

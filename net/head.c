@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "json_writer.h"
 
 /* Fetching and installing the manifest of an accepted head. */
 struct net_install_job {
@@ -67,6 +68,8 @@ const char *pc_net_state_name(enum pc_net_state state)
 		return "stale";
 	case PC_STATE_FAILING:
 		return "failing";
+	case PC_STATE_DEGRADED:
+		return "degraded";
 	}
 	return "unknown";
 }
@@ -147,6 +150,50 @@ static void poll_end(struct pc_net *net, int result, const char *error,
 
 /* ---- judging a head ----------------------------------------------------------- */
 
+/* The retained version record of @version, if any. */
+static bool retained(struct pc_net *net, uint64_t version,
+		     struct pc_store_version *v)
+{
+	return (pc_store_current(net->store, v) == 0 &&
+		v->version == version) ||
+	       (pc_store_previous(net->store, v) == 0 && v->version == version);
+}
+
+/*
+ * A head of the highest version accepted: up to date (0), unless its
+ * signed fields differ from those of the head accepted with that version
+ * (its digest, recorded at install; for a cache from before that record,
+ * the retained version's fields): two signed heads of one version are an
+ * equivocation, a signing key misused or stolen.  The first one stays.
+ */
+static int same_version(struct pc_net *net, const struct pc_head *head,
+			char *why, size_t whylen)
+{
+	struct pc_store_version v;
+	struct pc_hash recorded;
+	char hex[PC_HASH_HEX_LEN + 1], key[2 * PC_KEYID_LEN + 1];
+
+	if (pc_store_head_digest(net->store, head->version, &recorded) == 0) {
+		if (pc_hash_equal(&recorded, &head->digest))
+			return 0;
+	} else if (!retained(net, head->version, &v) ||
+		   (pc_hash_equal(&v.manifest, &head->manifest) &&
+		    v.manifest_size == head->manifest_size &&
+		    v.created == head->created && v.expires == head->expires)) {
+		return 0;
+	}
+	pc_hash_to_hex(&head->manifest, hex);
+	for (size_t i = 0; i < PC_KEYID_LEN; i++)
+		snprintf(key + 2 * i, 3, "%02x", head->keyid[i]);
+	snprintf(why, whylen,
+		 "equivocation: a second, different signed head for version "
+		 "%" PRIu64 " (manifest %.16s..., created %" PRId64
+		 ", signed by key %s); the head accepted first is kept: a "
+		 "signing key is misused or stolen",
+		 head->version, hex, head->created, key);
+	return -EEXIST;
+}
+
 /*
  * 1: a new version to install; 0: the version already accepted; < 0:
  * refused, with the reason in @why.
@@ -157,9 +204,6 @@ static int judge(struct pc_net *net, const char *buf, size_t len,
 	const char *want = net->cfg->repository;
 	struct pc_store_version current;
 	uint64_t highest;
-	char when[32];
-	struct tm tm;
-	time_t t;
 	int rc;
 
 	rc = pc_head_parse(buf, len, net->ring, head, why, whylen);
@@ -174,7 +218,7 @@ static int judge(struct pc_net *net, const char *buf, size_t len,
 	}
 	highest = pc_store_highest_version(net->store);
 	if (head->version == highest)
-		return 0;
+		return same_version(net, head, why, whylen);
 	if (head->version < highest) {
 		snprintf(why, whylen,
 			 "rollback: head version %" PRIu64 " is lower than the "
@@ -183,14 +227,62 @@ static int judge(struct pc_net *net, const char *buf, size_t len,
 			 head->version, highest);
 		return -ESTALE;
 	}
-	if (head->expires <= net_unix_now()) {
-		t = (time_t)head->expires;
-		gmtime_r(&t, &tm);
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		snprintf(why, whylen, "head expired at %s", when);
-		return -EKEYEXPIRED;
-	}
-	return 1;
+	/* Created in the future (beyond a clock skew) or expired. */
+	rc = pc_head_check_time(head, net_unix_now(), why, whylen);
+	return rc < 0 ? rc : 1;
+}
+
+/* ---- equivocation: kept for the status until the daemon restarts ----------- */
+
+static void equivocation_seen(struct pc_net *net, const struct pc_head *head,
+			      const char *source, const char *why)
+{
+	struct net_head *h = &net->head;
+	char cause[128], hex[PC_HASH_HEX_LEN + 1];
+
+	pc_hash_to_hex(&head->digest, hex);
+	snprintf(cause, sizeof(cause), "equivocation %" PRIu64 " %s",
+		 head->version, hex);
+	net_log_cause(net, PC_LOG_ERROR, cause, "head from %s refused: %s",
+		      source, why);
+	if (!h->equivocations)
+		h->equivocation_first = net_unix_now();
+	h->equivocations++;
+	h->equivocation_last = net_unix_now();
+	snprintf(h->equivocation, sizeof(h->equivocation),
+		 "%.450s (from %.200s)", why, source);
+}
+
+bool net_head_alert(struct pc_net *net, char *out, size_t len)
+{
+	const struct net_head *h = &net->head;
+	char first[32], last[32];
+	time_t t;
+	struct tm tm;
+
+	out[0] = '\0';
+	if (!h->equivocations)
+		return false;
+	t = (time_t)h->equivocation_first;
+	gmtime_r(&t, &tm);
+	strftime(first, sizeof(first), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	t = (time_t)h->equivocation_last;
+	gmtime_r(&t, &tm);
+	strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(out, len,
+		 "%" PRIu64 " heads refused as equivocation since %s, the "
+		 "last at %s: %s",
+		 h->equivocations, first, last, h->equivocation);
+	return true;
+}
+
+void net_head_json(struct pc_net *net, struct json *j)
+{
+	const struct net_head *h = &net->head;
+
+	json_uint(j, "equivocations", h->equivocations);
+	json_int(j, "equivocation_at", h->equivocation_last);
+	json_str(j, "equivocation", h->equivocation);
 }
 
 /* ---- installing ---------------------------------------------------------------- */
@@ -357,16 +449,21 @@ static bool held_back(struct pc_net *net, const struct pc_head *head,
 
 /* ---- asking the mirrors ----------------------------------------------------- */
 
+/* Keeps the poll's first refusal for its outcome; @log: a warning, once
+ * per cause (an equivocation is logged at error by its own path). */
 static void refused(struct pc_net *net, const char *mirror, int rc,
-		    const char *why)
+		    const char *why, bool log)
 {
 	struct net_head *h = &net->head;
 	char line[sizeof(h->refusal_msg)];
 
 	snprintf(line, sizeof(line), "%s (from %s)", why, mirror);
 	/* A refusal repeated at every poll is logged once. */
-	net_log(net, strcmp(line, h->last_warning) ? PC_LOG_WARN : PC_LOG_DEBUG,
-		"head from %s refused: %s", mirror, why);
+	if (log)
+		net_log(net,
+			strcmp(line, h->last_warning) ? PC_LOG_WARN
+						      : PC_LOG_DEBUG,
+			"head from %s refused: %s", mirror, why);
 	snprintf(h->last_warning, sizeof(h->last_warning), "%s", line);
 	if (!h->refusal) {
 		h->refusal = rc;
@@ -381,7 +478,8 @@ static void unreachable(struct pc_net *net, const char *mirror, const char *why)
 	net_log(net, PC_LOG_INFO, "head from %s: %s", mirror, why);
 	if (!h->transport_msg[0])
 		snprintf(h->transport_msg, sizeof(h->transport_msg),
-			 "no mirror answered: %s/head: %s", mirror, why);
+			 "no mirror answered: %.250s/head: %.250s", mirror,
+			 why);
 }
 
 static bool head_on_data(struct net_xfer *xfer, const void *buf, size_t len)
@@ -407,15 +505,24 @@ static void head_on_done(struct net_xfer *xfer,
 	struct net_head *h = xfer->ctx;
 	struct pc_net *net = container_of(h, struct pc_net, head);
 	const char *mirror = h->source_name;
-	char why[256];
+	uint64_t elapsed = uv_now(&net->loop) - h->asked_at;
+	char why[512];
 	struct pc_head head;
 	int rc;
 
 	h->xfer = NULL;
+	/* How a mirror answers the head counts for its health too: a
+	 * stalled head request is a stalled mirror. */
+	if (!h->asking_peers &&
+	    (res->err || (res->status != 200 && res->status != 0)))
+		net_health_head_failed(net, h->mirror, elapsed,
+				       res->err ? res->message : "HTTP error");
+	else if (!h->asking_peers)
+		net_health_head_ok(net, h->mirror);
 	if (h->too_large) {
 		snprintf(why, sizeof(why), "head too large: more than %d bytes",
 			 PC_HEAD_MAX);
-		refused(net, mirror, -EFBIG, why);
+		refused(net, mirror, -EFBIG, why, true);
 	} else if (res->status != 200 && res->status != 0) {
 		snprintf(why, sizeof(why), "HTTP status %ld", res->status);
 		unreachable(net, mirror, why);
@@ -441,18 +548,19 @@ static void head_on_done(struct net_xfer *xfer,
 			poll_end(net, 0, "", mirror);
 			return;
 		}
+		if (rc == -EEXIST)
+			equivocation_seen(net, &head, mirror, why);
 		if (h->asking_peers && rc == -ESTALE)
 			/* A neighbour still on an older version: normal. */
 			net_log(net, PC_LOG_DEBUG, "head from %s: %s", mirror,
 				why);
 		else
-			refused(net, mirror, rc, why);
+			refused(net, mirror, rc, why, rc != -EEXIST);
 	}
 	if (h->asking_peers) {
 		h->peer_head++;
 		ask_peer(net);
 	} else {
-		h->mirror++;
 		ask_mirror(net);
 	}
 }
@@ -462,8 +570,19 @@ static const struct net_xfer_ops head_xfer_ops = {
 	.done = head_on_done,
 };
 
-/* Asks mirror h->mirror, or the next one that can be asked; ends the poll
- * when none is left. */
+/* The sources that are not mirrors (the LAN peers): no head there. */
+static uint32_t not_mirrors(const struct pc_net *net)
+{
+	uint32_t mask = 0;
+
+	for (size_t i = 0; i < net->nsources; i++)
+		if (!net->sources[i].serves_head)
+			mask |= 1u << i;
+	return mask;
+}
+
+/* Asks the next mirror not asked in this poll, healthy ones first
+ * (source_health.c); when none is left, the neighbours. */
 static void ask_mirror(struct pc_net *net)
 {
 	struct net_head *h = &net->head;
@@ -475,10 +594,13 @@ static void ask_mirror(struct pc_net *net)
 	char *url;
 	int rc;
 
-	for (; h->mirror < net->nsources; h->mirror++) {
+	for (;;) {
+		h->mirror = net_health_next(net, h->asked | not_mirrors(net),
+					    false);
+		if (h->mirror >= net->nsources)
+			break;
+		h->asked |= 1u << h->mirror;
 		src = &net->sources[h->mirror];
-		if (!src->serves_head)
-			continue;
 		if (asprintf(&url, "%s/head", src->base) < 0) {
 			unreachable(net, src->base, "out of memory");
 			continue;
@@ -487,6 +609,7 @@ static void ask_mirror(struct pc_net *net)
 		opts.scheme = src->scheme;
 		h->body_len = 0;
 		h->too_large = false;
+		h->asked_at = uv_now(&net->loop);
 		snprintf(h->source_name, sizeof(h->source_name), "%s",
 			 src->base);
 		h->xfer = net_xfer_start(net, &opts, &head_xfer_ops, h, &rc);
@@ -589,7 +712,7 @@ static void poll_start(struct pc_net *net)
 	h->again = false;
 	h->current = h->next;
 	h->next = NULL;
-	h->mirror = 0;
+	h->asked = 0;
 	h->asking_peers = false;
 	h->refusal = 0;
 	h->refusal_msg[0] = '\0';

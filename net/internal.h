@@ -24,6 +24,7 @@
 #include "discovery.h"
 #include "pc_net.h"
 #include "peer_server.h"
+#include "source_health.h"
 
 #define container_of(ptr, type, member) \
 	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -241,6 +242,11 @@ struct net_fetch {
 	size_t source;	      /* index in net->sources being tried */
 	unsigned round;	      /* completed rounds over all sources */
 	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
+	uint32_t tried;	      /* bit i: source i tried in this round */
+	/* Of the attempt in progress (source_health.c): when it began
+	 * (uv_now() ms; 0: not to be judged) and the time it was given. */
+	uint64_t attempt_start;
+	uint64_t attempt_budget;
 
 	/* The attempt in progress. */
 	struct net_xfer *xfer;
@@ -522,6 +528,8 @@ struct net_head {			 /* loop thread only */
 	struct net_poll_waiter *current; /* told when this poll ends */
 	struct net_poll_waiter *next;	 /* told when the next one ends */
 	size_t mirror;			 /* index being asked */
+	uint32_t asked;			 /* bit i: source i asked already */
+	uint64_t asked_at;		 /* uv_now() ms of the request */
 	/* After the mirrors: peers heard lately (their /head). */
 	bool asking_peers;
 	bool asking_disc; /* who holds our version? (discovery) */
@@ -533,10 +541,15 @@ struct net_head {			 /* loop thread only */
 	size_t body_len;
 	bool too_large;
 	int refusal; /* first refusal of this poll */
-	char refusal_msg[512];
+	char refusal_msg[768];
 	char transport_msg[600];     /* first transport failure */
 	struct net_install_job *job; /* manifest fetch + install */
-	char last_warning[512];	     /* to log a repeated refusal once */
+	char last_warning[768];	     /* to log a repeated refusal once */
+	/* Heads refused as equivocation (a second head of the accepted
+	 * version), kept for the status until the daemon stops. */
+	uint64_t equivocations;
+	int64_t equivocation_first, equivocation_last; /* unix time */
+	char equivocation[700];
 };
 
 void net_head_init(struct pc_net *net);
@@ -545,6 +558,11 @@ void net_head_start(struct pc_net *net);
  * NULL.  0 or -ENOMEM. */
 int net_head_request(struct pc_net *net, net_poll_done done, void *arg);
 void net_head_shutdown(struct pc_net *net);
+struct json;
+/* An equivocation was seen: true, with a sentence for the status. */
+bool net_head_alert(struct pc_net *net, char *out, size_t len);
+/* "equivocations", "equivocation_at", "equivocation" for the status. */
+void net_head_json(struct pc_net *net, struct json *j);
 
 /* ---- control socket (control.c) ------------------------------------------ */
 
@@ -628,6 +646,9 @@ struct pc_net {
 
 	/* head.c, loop thread only. */
 	struct net_head head;
+
+	/* source_health.c, loop thread only. */
+	struct net_health health;
 
 	pthread_mutex_t status_lock;
 	struct pc_net_status status; /* guarded by status_lock */

@@ -231,6 +231,7 @@ static void shutdown_loop(struct pc_net *net)
 	net->shutting_down = true;
 	net_fetch_shutdown(net);
 	net_head_shutdown(net);
+	net_health_shutdown(net);
 	net_peers_shutdown(net);
 	net_control_shutdown(net);
 	net_curl_shutdown(net);
@@ -312,6 +313,7 @@ static int init_handles(struct pc_net *net)
 	uv_timer_init(&net->loop, &net->curl_timer);
 	net_fetch_init(net);
 	net_head_init(net);
+	net_health_init(net);
 	net_list_init(&net->curl_socks);
 	net_list_init(&net->control_clients);
 	return 0;

@@ -26,7 +26,7 @@
 
 #include <microhttpd.h>
 
-#include "internal.h"
+#include "control.h"
 
 #define SNAPSHOT_INTERVAL_MS 1000
 #define CONNECTIONS_MAX 16
@@ -39,8 +39,11 @@ struct metrics_snapshot {
 	uint64_t version, highest, held;
 	int64_t published, expires, accepted;
 	struct pc_net_status status;
+	enum pc_net_state state; /* as `status` shows it (control_status) */
 	bool discovery_on;
 	struct pc_disc_counters disc;
+	struct net_source_health health[NET_HEALTH_SOURCES];
+	uint64_t read_failures, equivocations;
 };
 
 struct net_metrics {
@@ -61,6 +64,7 @@ static void take_snapshot(struct net_metrics *m)
 	struct pc_net *net = m->net;
 	struct metrics_snapshot snap = { 0 };
 	struct pc_store_version v;
+	char reason[2048];
 
 	if (pc_store_current(net->store, &v) == 0) {
 		snprintf(snap.repository, sizeof(snap.repository), "%s",
@@ -75,7 +79,10 @@ static void take_snapshot(struct net_metrics *m)
 	}
 	snap.highest = pc_store_highest_version(net->store);
 	snap.held = pc_store_held_version(net->store);
-	pc_net_status(net, &snap.status);
+	snap.state = control_status(net, &snap.status, reason, sizeof(reason));
+	memcpy(snap.health, net->health.src, sizeof(snap.health));
+	snap.read_failures = net->health.read_failures;
+	snap.equivocations = net->head.equivocations;
 	snap.discovery_on = net->peers.disc != NULL;
 	if (net->peers.disc)
 		pc_disc_get_counters(net->peers.disc, &snap.disc);
@@ -172,10 +179,10 @@ static uint64_t nonneg(int64_t value)
 static void write_version(struct text *t, const struct metrics_snapshot *s,
 			  int64_t started_at)
 {
-	static const enum pc_net_state states[] = { PC_STATE_STARTING,
-						    PC_STATE_UP_TO_DATE,
-						    PC_STATE_STALE,
-						    PC_STATE_FAILING };
+	static const enum pc_net_state states[] = {
+		PC_STATE_STARTING, PC_STATE_UP_TO_DATE, PC_STATE_STALE,
+		PC_STATE_FAILING, PC_STATE_DEGRADED
+	};
 
 	put(t, "# HELP peercache_info The repository served (always 1).\n"
 	       "# TYPE peercache_info gauge\npeercache_info{repository=\"");
@@ -198,7 +205,7 @@ static void write_version(struct text *t, const struct metrics_snapshot *s,
 	       "# TYPE peercache_status gauge\n");
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
 		put(t, "peercache_status{status=\"%s\"} %d\n",
-		    pc_net_state_name(states[i]), s->status.state == states[i]);
+		    pc_net_state_name(states[i]), s->state == states[i]);
 	gauge(t, "last_poll_timestamp_seconds",
 	      "When the last poll of the head started.",
 	      nonneg(s->status.last_poll));
@@ -303,6 +310,77 @@ static void write_discovery(struct text *t, const struct metrics_snapshot *s)
 	    (unsigned long long)d->rate_limited);
 }
 
+/* One labelled sample per source of @name. */
+static void per_source(struct text *t, struct pc_net *net, const char *name,
+		       const char *type, const char *help,
+		       const struct metrics_snapshot *s,
+		       uint64_t (*value)(const struct net_source_health *))
+{
+	put(t, "# HELP peercache_%s %s\n# TYPE peercache_%s %s\n", name, help,
+	    name, type);
+	for (size_t i = 0; i < net->nsources && i < NET_HEALTH_SOURCES; i++) {
+		if (!net->sources[i].serves_head)
+			continue; /* the peers: see peers_known, peers_banned */
+		put(t, "peercache_%s{source=\"", name);
+		put_label(t, net->sources[i].base);
+		put(t, "\"} %llu\n", (unsigned long long)value(&s->health[i]));
+	}
+}
+
+static uint64_t demoted(const struct net_source_health *h)
+{
+	return h->demoted_until != 0;
+}
+
+static uint64_t ok_attempts(const struct net_source_health *h)
+{
+	return h->ok;
+}
+
+static uint64_t bad_chunks(const struct net_source_health *h)
+{
+	return h->bad_chunks;
+}
+
+static uint64_t slow_attempts(const struct net_source_health *h)
+{
+	return h->slow;
+}
+
+static uint64_t failed_attempts(const struct net_source_health *h)
+{
+	return h->failures;
+}
+
+/* The mirrors' health (source_health.c), the reads that failed and the
+ * heads refused as equivocation. */
+static void write_sources(struct text *t, struct pc_net *net,
+			  const struct metrics_snapshot *s)
+{
+	/* sources[] and their names are read-only once the net runs. */
+	per_source(t, net, "source_demoted", "gauge",
+		   "1 while the mirror is tried after the others (slow, wrong "
+		   "bytes, failing).",
+		   s, demoted);
+	per_source(t, net, "source_ok_total", "counter",
+		   "Attempts at the mirror that delivered.", s, ok_attempts);
+	per_source(t, net, "source_bad_chunks_total", "counter",
+		   "Chunks from the mirror with wrong bytes.", s, bad_chunks);
+	per_source(t, net, "source_slow_total", "counter",
+		   "Attempts at the mirror given up after a long wait.", s,
+		   slow_attempts);
+	per_source(t, net, "source_failures_total", "counter",
+		   "Attempts at the mirror that failed quickly.", s,
+		   failed_attempts);
+	counter(t, "read_failures_total",
+		"Readers' fetches that failed (EIO to the reader).",
+		s->read_failures);
+	counter(t, "equivocations_total",
+		"Heads refused: a second, different head of an accepted "
+		"version.",
+		s->equivocations);
+}
+
 /* Peers known and banned, from the table (any thread). */
 static void write_peers(struct text *t, struct pc_net *net)
 {
@@ -366,6 +444,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	write_peer_server(&t, m->net);
 	write_discovery(&t, &snap);
 	write_peers(&t, m->net);
+	write_sources(&t, m->net, &snap);
 	if (t.failed) {
 		free(t.buf);
 		return answer_text(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,

@@ -111,14 +111,18 @@ enum pc_net_state {
 	PC_STATE_STARTING,   /* no successful poll yet */
 	PC_STATE_UP_TO_DATE, /* last poll ok, head not expired */
 	PC_STATE_STALE,	     /* current head expired, nothing newer accepted */
-	PC_STATE_FAILING,    /* last poll failed (see last_error) */
+	PC_STATE_FAILING,    /* last poll failed (see last_error); also:
+				readers' fetches failed lately, or no mirror
+				is healthy (the control socket's status) */
+	PC_STATE_DEGRADED,   /* up to date, but a mirror is demoted (slow,
+				wrong bytes): the control socket's status */
 };
 
 struct pc_net_status {
 	enum pc_net_state state;
 	int64_t last_poll;    /* unix time of the last poll attempt */
 	int64_t last_poll_ok; /* unix time of the last successful poll */
-	char last_error[256]; /* "" if none */
+	char last_error[512]; /* "" if none */
 	char source[512];     /* mirror URL last used successfully */
 };
 void pc_net_status(struct pc_net *net, struct pc_net_status *out);

@@ -29,6 +29,9 @@
 #include "internal.h"
 
 #define NO_PARENT SIZE_MAX /* an entry directly under the root */
+/* meta: be64 version, then the digest of the head accepted with it. */
+#define META_HEAD_DIGEST "highest_head"
+#define HEAD_DIGEST_LEN (8 + PC_HASH_LEN)
 
 struct install {
 	struct pc_store *store;
@@ -557,6 +560,54 @@ static int drop_inodes(struct install *in, uint64_t keep_from)
 	return rc;
 }
 
+/* ---- the head's digest -------------------------------------------------------- */
+
+static bool digest_known(const struct pc_hash *digest)
+{
+	static const struct pc_hash zero;
+
+	return !pc_hash_equal(digest, &zero);
+}
+
+static int put_head_digest(struct install *in, const struct pc_head *head)
+{
+	uint8_t buf[HEAD_DIGEST_LEN];
+	MDB_val key = { strlen(META_HEAD_DIGEST), (void *)META_HEAD_DIGEST };
+	MDB_val val = { sizeof(buf), buf };
+
+	/* A head built in memory has none; a record left for an older
+	 * version names that version, so it is never taken for this one. */
+	if (!digest_known(&head->digest))
+		return 0;
+	store_be64_put(buf, head->version);
+	memcpy(buf + 8, head->digest.bytes, PC_HASH_LEN);
+	return store_mdb_error(
+		"recording the head",
+		mdb_put(in->txn, in->store->dbi.meta, &key, &val, 0));
+}
+
+int pc_store_head_digest(struct pc_store *store, uint64_t version,
+			 struct pc_hash *out)
+{
+	MDB_val key = { strlen(META_HEAD_DIGEST), (void *)META_HEAD_DIGEST };
+	MDB_val val;
+	MDB_txn *txn;
+	int rc = store_txn_begin(store, MDB_RDONLY, &txn);
+
+	if (rc < 0)
+		return rc;
+	rc = store_mdb_error("reading the head record",
+			     mdb_get(txn, store->dbi.meta, &key, &val));
+	if (rc == 0 && (val.mv_size != HEAD_DIGEST_LEN ||
+			store_be64_get(val.mv_data) != version))
+		rc = -ENOENT;
+	if (rc == 0)
+		memcpy(out->bytes, (const uint8_t *)val.mv_data + 8,
+		       PC_HASH_LEN);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
 /* ---- the switch -------------------------------------------------------------- */
 
 static int switch_versions(struct install *in, const struct pc_head *head,
@@ -595,6 +646,8 @@ static int switch_versions(struct install *in, const struct pc_head *head,
 		rc = store_meta_put(store, txn, META_CURRENT, in->version);
 	if (rc == 0)
 		rc = store_meta_put(store, txn, META_HIGHEST, in->version);
+	if (rc == 0)
+		rc = put_head_digest(in, head);
 	if (rc == 0)
 		rc = store_meta_put(store, txn, META_NEXT_INO, in->next_ino);
 	/* What neither the new current nor the new previous uses goes. */

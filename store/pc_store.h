@@ -345,6 +345,13 @@ int pc_store_previous(struct pc_store *store, struct pc_store_version *out);
 /* The highest version ever accepted (0 if none); survives restarts and is
  * what rollback protection compares against. */
 uint64_t pc_store_highest_version(struct pc_store *store);
+/* The digest of the head accepted with @version (pc_head.digest), kept with
+ * the highest version so that a different head of that version is known
+ * for the equivocation it is, also after a restart.  0, or -ENOENT if
+ * none is recorded for @version (an older version, a cache from before
+ * the record, a head built in memory). */
+int pc_store_head_digest(struct pc_store *store, uint64_t version,
+			 struct pc_hash *out);
 
 /* A name whose meaning changed in a version switch: the kernel's cached
  * dentry (@parent, @name) must be invalidated.  That is every name added,
@@ -389,7 +396,7 @@ uint64_t pc_store_held_version(struct pc_store *store);
  * current version in one LMDB write transaction, synced to disk: inodes are
  * reused for unchanged entries and allocated for new ones, the previous
  * current becomes previous, older trees are dropped, and the highest
- * accepted version is raised.  -ESTALE if head->version is not higher than
+ * accepted version is raised (and the head's digest recorded with it).  -ESTALE if head->version is not higher than
  * the highest ever accepted; -EBUSY while a version is held (rollback,
  * above).  -EINVAL if @m is not sorted with every parent
  * directory before its children (pc_manifest_parse() guarantees that; a

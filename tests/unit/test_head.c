@@ -493,6 +493,10 @@ static void test_head_signed_but_malformed_fields_are_ebadmsg(void **state)
 		  "unexpected data before the signature" },
 		{ "manifest-size 1234\n", "manifest-size 1234\n\n",
 		  "unexpected data before the signature" },
+		{ "expires 1700604800\n", "expires 1700000000\n",
+		  "expires (1700000000) before it was created" },
+		{ "expires 1700604800\n", "expires 0\n",
+		  "before it was created" },
 	};
 	struct fixture *fx = *state;
 	struct pc_head parsed;
@@ -536,6 +540,10 @@ static void test_head_sign_refuses_invalid_fields(void **state)
 
 	strcpy(bad_name.name, "no spaces");
 	bad_time.created = -1;
+	assert_int_equal(pc_head_sign(&bad_time, fx->key_a, &buf, &len),
+			 -EINVAL);
+	bad_time = sample_head();
+	bad_time.expires = bad_time.created;
 	bad_size.manifest_size = PC_MANIFEST_MAX + 1;
 	assert_int_equal(pc_head_sign(&bad_name, fx->key_a, &buf, &len),
 			 -EINVAL);
@@ -544,6 +552,49 @@ static void test_head_sign_refuses_invalid_fields(void **state)
 	assert_int_equal(pc_head_sign(&bad_size, fx->key_a, &buf, &len),
 			 -EINVAL);
 	assert_null(buf);
+}
+
+/* Time is judged against a clock: a head from more than the documented
+ * skew ahead is refused, one within it is fine, an expired one too. */
+static void test_head_check_time(void **state)
+{
+	struct pc_head head = sample_head();
+	char err[512];
+
+	(void)state;
+	assert_ok(pc_head_check_time(&head, head.created, err, sizeof(err)),
+		  err);
+	assert_ok(pc_head_check_time(&head, head.created - PC_HEAD_CLOCK_SKEW,
+				     err, sizeof(err)),
+		  err);
+	assert_error(pc_head_check_time(&head,
+					head.created - PC_HEAD_CLOCK_SKEW - 1,
+					err, sizeof(err)),
+		     -EBADMSG, err, "ahead of this node's clock");
+	assert_error(pc_head_check_time(&head, head.expires, err, sizeof(err)),
+		     -EKEYEXPIRED, err, "head expired at 2023-11-21T");
+}
+
+/* The digest covers the signed fields: the same head gives the same one
+ * (verified or not), any other signed field another. */
+static void test_head_digest_covers_the_signed_fields(void **state)
+{
+	struct fixture *fx = *state;
+	struct pc_head head = sample_head(), a, b;
+	char err[512], *buf;
+	size_t len;
+
+	buf = sign_head(&head, fx->key_a, &len);
+	assert_ok(parse(fx, buf, len, &a, err, sizeof(err)), err);
+	assert_ok(pc_head_parse_unverified(buf, len, &b, err, sizeof(err)),
+		  err);
+	assert_true(pc_hash_equal(&a.digest, &b.digest));
+	free(buf);
+	head.created++;
+	buf = sign_head(&head, fx->key_a, &len);
+	assert_ok(parse(fx, buf, len, &b, err, sizeof(err)), err);
+	assert_false(pc_hash_equal(&a.digest, &b.digest));
+	free(buf);
 }
 
 static void test_repo_name_valid_cases(void **state)
@@ -771,6 +822,10 @@ int main(void)
 			test_head_signed_but_malformed_fields_are_ebadmsg),
 		cmocka_unit_test(test_head_signed_name_with_nul_is_ebadmsg),
 		cmocka_unit_test(test_head_sign_refuses_invalid_fields),
+		cmocka_unit_test(test_head_check_time),
+		cmocka_unit_test_setup_teardown(
+			test_head_digest_covers_the_signed_fields, setup,
+			teardown),
 		cmocka_unit_test(test_repo_name_valid_cases),
 		cmocka_unit_test(
 			test_key_generate_writes_private_0600_and_public_pem),

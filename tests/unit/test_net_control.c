@@ -296,16 +296,16 @@ static void test_net_control_refresh(void **state)
 	reply = ask(fx, "refresh\r\n", false);
 	assert_one_json_object(reply);
 	assert_string_equal(reply, "{\"result\":\"ok\",\"error\":\"\","
-				   "\"version\":1,\"status\":\"up_to_date\"}"
-				   "\n");
+				   "\"version\":1,\"status\":\"up_to_date\","
+				   "\"reason\":\"\"}\n");
 	free(reply);
 
 	/* A new version appears: refresh installs it before answering. */
 	fx_publish(fx, fx->key, FX_REPO_NAME, NULL, fx->repo);
 	reply = ask(fx, "refresh\n", false);
 	assert_string_equal(reply, "{\"result\":\"ok\",\"error\":\"\","
-				   "\"version\":2,\"status\":\"up_to_date\"}"
-				   "\n");
+				   "\"version\":2,\"status\":\"up_to_date\","
+				   "\"reason\":\"\"}\n");
 	free(reply);
 
 	/* A broken head: the error says why, the version stays. */

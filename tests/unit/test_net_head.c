@@ -3,7 +3,10 @@
  * installed; heads that are foreign, tampered, truncated, oversized, for
  * another repository, expired or older are each refused with their own
  * reason while the node keeps its version; an expired current head makes
- * the node stale.
+ * the node stale.  Heads that make no sense (created far in the future,
+ * expiring before they were created) are refused, and a second, different
+ * signed head of the version accepted is refused as an equivocation, also
+ * after a restart (its digest is kept with the version).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -216,6 +219,73 @@ static void test_net_head_expired_current_is_stale(void **state)
 	assert_int_equal(current_version(fx), 2);
 }
 
+/* @head signed with the fixture's key, served as the mirror's head. */
+static void serve_signed(struct net_fixture *fx, const struct pc_head *head)
+{
+	char why[256];
+	struct pc_key *key = pc_key_load(fx->key, why, sizeof(why));
+	size_t len;
+	char *buf;
+
+	assert_non_null(key);
+	assert_int_equal(pc_head_sign(head, key, &buf, &len), 0);
+	serve_head(fx, buf, len);
+	free(buf);
+	pc_key_free(key);
+}
+
+static void test_net_head_times_and_equivocation(void **state)
+{
+	struct net_fixture *fx = *state;
+	struct pc_head v1, other;
+	size_t v1_len;
+	char *v1_text, *error, why[256];
+
+	fx_set(fx, "mirror", fx->repo_url);
+	fx_start_net(fx);
+	expect_up_to_date(fx, 1);
+	v1_text = read_head(fx, fx->repo, &v1_len);
+	assert_ok(
+		pc_head_parse(v1_text, v1_len, fx->ring, &v1, why, sizeof(why)),
+		why);
+
+	/* Version 2, created an hour ahead of this node's clock. */
+	other = v1;
+	other.version = 2;
+	other.created = time(NULL) + 3600;
+	other.expires = other.created + 3600;
+	serve_signed(fx, &other);
+	free(expect_refusal(fx, -EBADMSG, "ahead of this node's clock", 1));
+
+	/* Within the documented skew it is accepted as usual: see below. */
+
+	/* Version 1 again, but another head: the same version with another
+	 * creation time is an equivocation, refused; the first head stays. */
+	other = v1;
+	other.created = v1.created + 1;
+	serve_signed(fx, &other);
+	error = expect_refusal(fx, -EEXIST, "equivocation", 1);
+	assert_non_null(strstr(error, "version 1"));
+	free(error);
+	serve_head(fx, v1_text, v1_len);
+	expect_up_to_date(fx, 1);
+
+	/* After a restart the node still knows which head it accepted. */
+	fx_stop_net(fx);
+	serve_signed(fx, &other);
+	fx_start_net(fx);
+	free(expect_refusal(fx, -EEXIST, "equivocation", 1));
+
+	/* A head a little ahead of the clock (within the skew) is fine. */
+	other = v1;
+	other.version = 2;
+	other.created = time(NULL) + PC_HEAD_CLOCK_SKEW / 2;
+	other.expires = other.created + 3600;
+	serve_signed(fx, &other);
+	expect_up_to_date(fx, 2);
+	free(v1_text);
+}
+
 static void test_net_head_no_mirror_answers(void **state)
 {
 	struct net_fixture *fx = *state;
@@ -244,6 +314,9 @@ int main(void)
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_head_expired_current_is_stale, fx_setup,
+			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_head_times_and_equivocation, fx_setup,
 			fx_teardown),
 		cmocka_unit_test_setup_teardown(test_net_head_no_mirror_answers,
 						fx_setup, fx_teardown),

@@ -383,10 +383,12 @@ static bool judge_head(struct target *t, const struct body *b,
 			 cfg->repository);
 		return false;
 	}
-	if (head.expires <= (int64_t)time(NULL)) {
+	/* The daemon's own time rules (expired, created too far ahead). */
+	if (pc_head_check_time(&head, (int64_t)time(NULL), why, sizeof(why)) <
+	    0) {
 		add_step(t, "head", STEP_FAILED, -1,
-			 "version %llu of '%s' is signed but expired at %s",
-			 (unsigned long long)head.version, head.name, when);
+			 "version %llu of '%s' is signed but refused: %s",
+			 (unsigned long long)head.version, head.name, why);
 		return false;
 	}
 	add_step(t, "head", STEP_OK, -1,

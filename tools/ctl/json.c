@@ -2,7 +2,8 @@
  * json.c - a small, strict reader for the control socket's answers, and a
  * writer for what peercachectl prints itself.  The reader accepts one
  * object whose values are strings, numbers, true/false/null or arrays of
- * those; anything else is refused rather than guessed at.
+ * those or of objects (an object item is kept as its JSON text, for
+ * json_parse_object); anything else is refused rather than guessed at.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -105,7 +106,34 @@ static int read_string(struct reader *r, char **out)
 	return 0;
 }
 
-/* A scalar: string, number, true, false or null. */
+/* An object, as its text (strings inside skipped whole). */
+static int read_raw_object(struct reader *r, char **out)
+{
+	const char *start = r->p;
+	bool in_string = false;
+	int depth = 0;
+
+	for (; *r->p; r->p++) {
+		if (in_string) {
+			if (*r->p == '\\' && r->p[1])
+				r->p++;
+			else if (*r->p == '"')
+				in_string = false;
+		} else if (*r->p == '"') {
+			in_string = true;
+		} else if (*r->p == '{' || *r->p == '[') {
+			depth++;
+		} else if ((*r->p == '}' || *r->p == ']') && --depth == 0) {
+			r->p++;
+			*out = strndup(start, (size_t)(r->p - start));
+			return *out ? 0 : -ENOMEM;
+		}
+	}
+	return -EBADMSG;
+}
+
+/* A scalar: string, number, true, false or null (or, as an array item,
+ * an object). */
 static int read_scalar(struct reader *r, char **out, bool *is_number)
 {
 	const char *start = r->p;
@@ -168,7 +196,8 @@ static int read_value(struct reader *r, struct json_field *f)
 		char *item;
 		bool num;
 
-		if (read_scalar(r, &item, &num) < 0)
+		if ((*r->p == '{' ? read_raw_object(r, &item)
+				  : read_scalar(r, &item, &num)) < 0)
 			goto bad;
 		for (const char *s = len ? ", " : ""; *s; s++)
 			put(&joined, &len, &cap, *s);

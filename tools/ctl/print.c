@@ -77,6 +77,8 @@ int ctl_status_exit(const struct json_object *o)
 		return EXIT_OK;
 	if (strcmp(state, "offline") == 0)
 		return EXIT_FAILED;
+	if (strcmp(state, "degraded") == 0)
+		return EXIT_PROBLEMS;
 	return strcmp(state, "stale") == 0 ? EXIT_STALE : EXIT_NOT_CURRENT;
 }
 
@@ -92,6 +94,68 @@ static void print_hold(const struct json_object *o)
 	if (available > held)
 		printf("; unpin returns to version %lld", (long long)available);
 	printf("\n");
+}
+
+/* One line per source: its state and what it did (status "sources"). */
+static void print_sources(const struct json_object *o)
+{
+	const struct json_field *f = json_get_field(o, "sources");
+	char a[64], b[64];
+
+	for (size_t i = 0; f && i < f->nitems; i++) {
+		struct json_object src;
+		const char *state;
+
+		if (json_parse_object(f->items[i], &src) < 0)
+			continue;
+		state = text_or(&src, "state", "ok");
+		printf("%-13s%s: %s",
+		       i ? "" : "sources:", text_or(&src, "source", "?"),
+		       state);
+		if (strcmp(state, "ok") != 0) {
+			printf(" (%s since %s",
+			       text_or(&src, "trouble", "trouble"),
+			       utc(json_get_int(&src, "since", 0), a,
+				   sizeof(a)));
+			if (json_get_int(&src, "demoted_until", 0) > 0)
+				printf(", tried last until %s",
+				       utc(json_get_int(&src, "demoted_until",
+							0),
+					   b, sizeof(b)));
+			printf(")");
+		}
+		printf("; %lld ok, %lld bad chunks, %lld slow, %lld failed",
+		       (long long)json_get_int(&src, "ok", 0),
+		       (long long)json_get_int(&src, "bad_chunks", 0),
+		       (long long)json_get_int(&src, "slow", 0),
+		       (long long)json_get_int(&src, "failures", 0));
+		if (strcmp(state, "ok") != 0 &&
+		    text_or(&src, "last_error", NULL))
+			printf("; last: %s", text_or(&src, "last_error", ""));
+		printf("\n");
+		json_free(&src);
+	}
+}
+
+/* Reads that failed, and heads refused as equivocation. */
+static void print_alerts(const struct json_object *o)
+{
+	int64_t reads = json_get_int(o, "read_failures", 0);
+	char a[64];
+
+	if (reads > 0)
+		printf("reads:       %lld failed since the daemon started, the "
+		       "last %s: %s\n",
+		       (long long)reads,
+		       ctl_ago(json_get_int(o, "last_read_failure", 0), a,
+			       sizeof(a)),
+		       text_or(o, "last_read_error", "?"));
+	if (json_get_int(o, "equivocations", 0) > 0)
+		printf("EQUIVOCATION: %lld heads refused, the last %s: %s\n",
+		       (long long)json_get_int(o, "equivocations", 0),
+		       ctl_ago(json_get_int(o, "equivocation_at", 0), a,
+			       sizeof(a)),
+		       text_or(o, "equivocation", "?"));
 }
 
 int ctl_print_status(const struct json_object *o)
@@ -128,6 +192,8 @@ int ctl_print_status(const struct json_object *o)
 	       ctl_ago(json_get_int(o, "last_poll", 0), a, sizeof(a)), c);
 	printf("source:      %s\n", text_or(o, "source", "-"));
 	printf("mirrors:     %s\n", text_or(o, "mirrors", "-"));
+	print_sources(o);
+	print_alerts(o);
 	if (json_get_int(o, "started", 0) > 0)
 		printf("daemon:      running for %s\n",
 		       ctl_duration(time(NULL) - json_get_int(o, "started", 0),

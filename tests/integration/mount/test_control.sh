@@ -19,7 +19,7 @@ expect_status 2 "max_fetches" "bad count" \
 	"$PEERCACHE" -f -o max_fetches=0 "$PC_TMP/mnt"
 expect_status 2 "at least one mirror" "no mirror" \
 	"$PEERCACHE" -c /dev/null --print-config
-printf '[peercache]\nmirror = http://a.example\ntrusted_key = /k.pub\npoll_interval = 5m\n' >conf
+printf '[peercache]\nmirror = http://a.example\ntrusted_key = %s\npoll_interval = 5m\n' "$PC_TMP/key.pub" >conf
 expect_status 0 "poll_interval = 300s" "config file" \
 	"$PEERCACHE" -c conf --print-config
 expect_status 0 "poll_interval = 60s" "-o wins over the file" \
