@@ -212,7 +212,7 @@ void net_health_report(struct pc_net *net, struct net_fetch *f, int outcome)
 			h->slow++;
 			snprintf(detail, sizeof(detail),
 				 "chunk %.16s: nothing usable in %" PRIu64 " m"
-									   "s",
+				 "s",
 				 f->hex, elapsed);
 			trouble(net, i, NET_TROUBLE_SLOW, detail);
 		} else if (++h->failures_in_a_row >= NET_HEALTH_FAILURES) {
