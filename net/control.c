@@ -41,6 +41,8 @@
 #include "control.h"
 
 #define IDLE_MS 5000
+#define REFRESH_MIN_MS 5000
+#define REFRESH_MAX_MS 240000
 #define CLIENTS_MAX 32
 #define BACKLOG 16
 /* Supplementary groups of a client looked at for control_group. */
@@ -85,6 +87,25 @@ static void status_reason(const struct pc_net_status *st,
 	out[0] = '\0';
 }
 
+/* Appends the install in progress to @out. */
+static void installing_reason(const struct pc_net_status *st, char *out,
+			      size_t len)
+{
+	size_t used = strlen(out);
+	char when[32] = "?";
+	time_t t = (time_t)st->installing_since;
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (used < len)
+		snprintf(out + used, len - used,
+			 "%sinstalling version %llu (its manifest is fetched "
+			 "or installed) since %s",
+			 used ? "; " : "", (unsigned long long)st->installing,
+			 when);
+}
+
 /*
  * The status a person or a monitor should see: the poller's, made worse
  * by what the sources and the heads say (source_health.c: reads failing,
@@ -101,6 +122,8 @@ enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
 
 	pc_net_status(net, st);
 	status_reason(st, &v, have, polled, sizeof(polled));
+	if (st->installing)
+		installing_reason(st, polled, sizeof(polled));
 	state = net_health_state(net, st->state, health, sizeof(health));
 	if (net_head_alert(net, alert, sizeof(alert)) &&
 	    state == PC_STATE_UP_TO_DATE)
@@ -151,6 +174,8 @@ static void build_status(struct pc_net *net, struct json *j)
 	json_str(j, "source", st.source);
 	json_int(j, "last_poll", st.last_poll);
 	json_int(j, "last_poll_ok", st.last_poll_ok);
+	json_uint(j, "installing", st.installing);
+	json_int(j, "installing_since", st.installing_since);
 	control_build_hold(net, j);
 	json_int(j, "started", net->started_at);
 	json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
@@ -307,7 +332,8 @@ static void client_close(struct control_client *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->op) { /* it finishes without an answer */
+	net_head_forget(c->net, c); /* a refresh it waited for */
+	if (c->op) {		    /* it finishes without an answer */
 		c->op->client = NULL;
 		if (!c->op->external)
 			free(c->op);
@@ -372,6 +398,50 @@ void control_reply_result(struct control_client *c, const char *error,
 	control_reply(c, &j);
 }
 
+/* How long a refresh may wait before it answers "still in progress":
+ * twice fetch_timeout, within bounds peercachectl's own deadline (300 s)
+ * leaves room for. */
+static uint64_t refresh_deadline_ms(const struct pc_net *net)
+{
+	uint64_t ms = 2 * net->cfg->fetch_timeout * 1000;
+
+	if (ms < REFRESH_MIN_MS)
+		ms = REFRESH_MIN_MS;
+	return ms > REFRESH_MAX_MS ? REFRESH_MAX_MS : ms;
+}
+
+/* The refresh's poll (or the install it started) runs on past the
+ * deadline: say so, and let it finish without this client. */
+static void on_uv_refresh_deadline(uv_timer_t *timer)
+{
+	struct control_client *c =
+		container_of(timer, struct control_client, idle);
+	struct pc_net *net = c->net;
+	struct pc_store_version v;
+	struct pc_net_status st;
+	struct json j = { 0 };
+	char reason[2048], error[2200];
+	enum pc_net_state state;
+
+	if (c->closing || c->reply)
+		return; /* answered meanwhile */
+	state = control_status(net, &st, reason, sizeof(reason));
+	net_head_forget(net, c);
+	snprintf(error, sizeof(error),
+		 "still in progress after %llu s%s%s; peercachectl status "
+		 "shows the outcome",
+		 (unsigned long long)(refresh_deadline_ms(net) / 1000),
+		 reason[0] ? ": " : "", reason);
+	json_puts(&j, "{");
+	json_str(&j, "result", "pending");
+	json_str(&j, "error", error);
+	json_uint(&j, "version",
+		  pc_store_current(net->store, &v) == 0 ? v.version : 0);
+	json_str(&j, "status", pc_net_state_name(state));
+	json_str(&j, "reason", reason);
+	control_reply(c, &j);
+}
+
 static void on_refreshed(void *arg, int result, const char *error)
 {
 	struct control_client *c = arg;
@@ -383,6 +453,7 @@ static void on_refreshed(void *arg, int result, const char *error)
 	enum pc_net_state state =
 		control_status(net, &st, reason, sizeof(reason));
 
+	uv_timer_stop(&c->idle);
 	json_puts(&j, "{");
 	json_str(&j, "result", result == 0 ? "ok" : "error");
 	json_str(&j, "error", result == 0 ? "" : error);
@@ -456,6 +527,9 @@ static void client_request(struct control_client *c)
 	else if (strcmp(line, "refresh") == 0) {
 		if (net_head_request(c->net, on_refreshed, c) < 0)
 			control_reply_error(c, "out of memory");
+		else if (!c->closing && !c->reply) /* not answered at once */
+			uv_timer_start(&c->idle, on_uv_refresh_deadline,
+				       refresh_deadline_ms(c->net), 0);
 	} else if (strcmp(line, "purge") == 0)
 		control_start_purge(c, "");
 	else if (strncmp(line, "purge ", 6) == 0)

@@ -84,19 +84,28 @@ static void table_remove(struct pc_net *net, struct net_fetch *fetch)
 static void on_uv_fetch_timer(uv_timer_t *timer);
 static void fetch_pump(struct pc_net *net);
 
+/* What a manifest larger than a chunk gets on top of fetch_timeout: the
+ * time its size takes at a slow link's pace, capped (a head naming a
+ * 1 GiB manifest that never arrives held an install for 4.5 hours). */
+static uint64_t size_allowance_ms(uint64_t len)
+{
+	uint64_t ms;
+
+	if (len <= PC_CHUNK_MAX)
+		return 0;
+	ms = len * 1000 / NET_SLOW_LINK_BYTES_PER_S;
+	return ms < NET_SLOW_LINK_MAX_MS ? ms : NET_SLOW_LINK_MAX_MS;
+}
+
 /*
  * Chunks are what readers wait for, so fetch_timeout bounds them.  A
- * manifest can be far larger and no reader waits on it: it also gets the
- * time its size takes at a slow link's pace (the low-speed abort still
- * ends a transfer that stalls).
+ * manifest can be far larger and no reader waits on it: a transfer of it
+ * in progress also gets its size's allowance (the low-speed abort still
+ * ends one that stalls); retries do not (round_failed).
  */
 static uint64_t timeout_ms(const struct pc_net *net, uint64_t len)
 {
-	uint64_t ms = net->cfg->fetch_timeout * 1000;
-
-	if (len > PC_CHUNK_MAX)
-		ms += len * 1000 / NET_SLOW_LINK_BYTES_PER_S;
-	return ms;
+	return net->cfg->fetch_timeout * 1000 + size_allowance_ms(len);
 }
 
 static struct net_fetch *fetch_new(struct pc_net *net,
@@ -205,10 +214,13 @@ static void fetch_timed_out(struct pc_net *net, struct net_fetch *f)
 	fetch_finish(net, f, -ETIMEDOUT);
 }
 
-/* Every source failed once more: pause, or give up. */
+/* Every source failed once more: pause, or give up.  Rounds are retried
+ * within fetch_timeout only: a large object's allowance is for a transfer
+ * in progress, not for asking sources that answer 404 again and again. */
 static void round_failed(struct pc_net *net, struct net_fetch *f)
 {
 	uint64_t pause = BACKOFF_FIRST_MS, now = uv_now(&net->loop);
+	uint64_t retry_end = f->deadline - size_allowance_ms(f->len);
 	bool any_usable = false;
 
 	for (size_t i = 0; i < net->nsources; i++)
@@ -218,7 +230,7 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
 	if (pause > BACKOFF_MAX_MS)
 		pause = BACKOFF_MAX_MS;
 	f->round++;
-	if (!any_usable || now + pause + ATTEMPT_MIN_MS >= f->deadline) {
+	if (!any_usable || now + pause + ATTEMPT_MIN_MS >= retry_end) {
 		net_log(net, f->prefetch ? PC_LOG_INFO : PC_LOG_WARN,
 			"chunk %s: no source delivered it, giving up", f->hex);
 		fetch_finish(net, f, -EIO);

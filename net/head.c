@@ -1,15 +1,15 @@
 /*
  * head.c - the head poller: which version this node should serve.
  *
- * A poll asks the mirrors in order for REPO/head (at most PC_HEAD_MAX
- * bytes) and judges the first head that arrives: signature by a trusted
- * key, the expected repository name, a version above the highest ever
- * accepted (equal means up to date, lower is a rollback), not expired.  A
- * refused head does not end the poll: the next mirror may serve a good
- * one.  An accepted head's manifest is fetched like any chunk (verified
- * against the hash the head names), then parsed and installed on a libuv
- * worker thread, because a large manifest takes a while; the fs hook runs
- * back on the loop thread.
+ * A poll asks the mirrors (healthy ones first) for REPO/head (at most
+ * PC_HEAD_MAX bytes) and judges the first head that arrives: signature by
+ * a trusted key, the expected repository name, a version above the
+ * highest ever accepted (equal means up to date unless it is another head
+ * of that version: an equivocation; lower is a rollback), not expired, not
+ * created in the future.  A refused head does not end the poll: the next
+ * mirror may serve a good one.  An accepted head is handed to an install
+ * (head_install.c), which fetches and installs its manifest and outlives
+ * the poll, so that later polls can see a newer head meanwhile.
  *
  * Polls run on a timer (at start, then every poll_interval) and on demand
  * (pc_net_refresh, the control socket).  A request that arrives during a
@@ -30,22 +30,6 @@
 
 #include "internal.h"
 #include "json_writer.h"
-
-/* Fetching and installing the manifest of an accepted head. */
-struct net_install_job {
-	struct pc_net *net;
-	uv_work_t work;
-	struct pc_head head;
-	char source[512];	/* the mirror (or peer) the head came from */
-	char body[PC_HEAD_MAX]; /* the head's bytes, kept for peers */
-	size_t body_len;
-	bool detached; /* the poll ended without it (shutdown) */
-	/* Set by the worker thread, read in after_install (libuv orders
-	 * the two). */
-	int result;
-	char error[512];
-	struct pc_store_changes changes;
-};
 
 static void poll_start(struct pc_net *net);
 static void ask_mirror(struct pc_net *net);
@@ -119,16 +103,49 @@ void net_status_set_current(struct pc_net *net, int64_t expires)
 
 /* ---- the end of a poll ------------------------------------------------------ */
 
-static void call_waiters(struct net_poll_waiter *waiter, int result,
-			 const char *error)
+void net_call_waiters(struct net_poll_waiter *waiter, int result,
+		      const char *error)
 {
 	struct net_poll_waiter *next;
 
 	for (; waiter; waiter = next) {
 		next = waiter->next;
-		waiter->done(waiter->arg, result, error);
+		if (waiter->done) /* NULL: its caller went away */
+			waiter->done(waiter->arg, result, error);
 		free(waiter);
 	}
+}
+
+void net_waiters_forget(struct net_poll_waiter *waiter, void *arg)
+{
+	for (; waiter; waiter = waiter->next)
+		if (waiter->arg == arg)
+			waiter->done = NULL;
+}
+
+void net_head_forget(struct pc_net *net, void *arg)
+{
+	net_waiters_forget(net->head.current, arg);
+	net_waiters_forget(net->head.next, arg);
+	net_install_forget(net, arg);
+}
+
+/* A poll may start: none runs, and no install is on the worker (judging
+ * heads against a version being written would race it). */
+static bool may_poll(struct pc_net *net)
+{
+	bool on_worker;
+
+	net_install_version(net, &on_worker);
+	return !net->shutting_down && !net->head.running && !on_worker;
+}
+
+void net_head_resume(struct pc_net *net)
+{
+	struct net_head *h = &net->head;
+
+	if (may_poll(net) && (h->again || h->next))
+		poll_start(net);
 }
 
 static void poll_end(struct pc_net *net, int result, const char *error,
@@ -139,13 +156,55 @@ static void poll_end(struct pc_net *net, int result, const char *error,
 
 	h->running = false;
 	h->current = NULL;
-	h->job = NULL;
 	if (result == 0)
 		h->last_warning[0] = '\0';
 	net_status_poll_ended(net, result, error, source);
-	call_waiters(waiters, result, error);
-	if (!net->shutting_down && (h->again || h->next))
-		poll_start(net);
+	net_call_waiters(waiters, result, error);
+	net_head_resume(net);
+}
+
+/*
+ * The poll found a new version: its install takes the poll's waiters and
+ * outlives it (head_install.c).  The poll itself succeeded: it reached a
+ * mirror and found a valid head; the status says that version is being
+ * installed until the install ends.
+ */
+static void hand_over(struct pc_net *net, const struct pc_head *head,
+		      const char *source, const char *body, size_t len)
+{
+	struct net_head *h = &net->head;
+	struct net_poll_waiter *waiters = h->current;
+	bool on_worker;
+	uint64_t installing = net_install_version(net, &on_worker);
+	int rc = 0;
+
+	h->current = NULL;
+	if (installing && head->version <= installing) {
+		/* That version (or a newer one) is being installed. */
+		net_install_join(net, waiters);
+	} else {
+		net_log(net, PC_LOG_INFO,
+			"head version %" PRIu64 " from %s accepted",
+			head->version, source);
+		rc = net_install_start(net, head, source, body, len, waiters);
+	}
+	if (rc < 0) {
+		h->current = waiters;
+		poll_end(net, rc, "out of memory", source);
+		return;
+	}
+	h->running = false;
+	h->last_warning[0] = '\0';
+	net_status_poll_ended(net, 0, "", source);
+	net_head_resume(net);
+}
+
+void net_status_installing(struct pc_net *net, uint64_t version)
+{
+	pthread_mutex_lock(&net->status_lock);
+	net->status.installing = version;
+	net->status.installing_since = version ? net_unix_now() : 0;
+	pthread_mutex_unlock(&net->status_lock);
 }
 
 /* ---- judging a head ----------------------------------------------------------- */
@@ -285,142 +344,6 @@ void net_head_json(struct pc_net *net, struct json *j)
 	json_str(j, "equivocation", h->equivocation);
 }
 
-/* ---- installing ---------------------------------------------------------------- */
-
-/* Worker thread: read, parse and install the manifest. */
-static void work_install(uv_work_t *work)
-{
-	struct net_install_job *job =
-		container_of(work, struct net_install_job, work);
-	struct pc_store *store = job->net->store;
-	struct pc_manifest *m = NULL;
-	char hex[PC_HASH_HEX_LEN + 1], why[256] = "";
-	struct stat st;
-	void *map;
-	int fd;
-
-	pc_hash_to_hex(&job->head.manifest, hex);
-	fd = pc_store_chunk_open(store, &job->head.manifest);
-	if (fd < 0) {
-		job->result = fd;
-		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
-			 strerror(-fd));
-		return;
-	}
-	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
-	    (uint64_t)st.st_size != job->head.manifest_size) {
-		close(fd);
-		job->result = -EBADMSG;
-		snprintf(job->error, sizeof(job->error),
-			 "manifest %s: not %" PRIu64 " bytes as the head says",
-			 hex, job->head.manifest_size);
-		return;
-	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		job->result = -errno;
-		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
-			 strerror(errno));
-		return;
-	}
-	job->result = pc_manifest_parse(map, (size_t)st.st_size, &m, why,
-					sizeof(why));
-	munmap(map, (size_t)st.st_size);
-	if (job->result < 0) {
-		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
-			 why);
-		return;
-	}
-	job->result = pc_store_install(store, &job->head, m, &job->changes);
-	pc_manifest_free(m);
-	if (job->result == 0) /* neighbours may ask us for it */
-		net_peers_save_head(job->net, job->body, job->body_len);
-	if (job->result < 0)
-		snprintf(job->error, sizeof(job->error),
-			 "installing version %" PRIu64 ": %s",
-			 job->head.version, strerror(-job->result));
-}
-
-static void after_install(uv_work_t *work, int status)
-{
-	struct net_install_job *job =
-		container_of(work, struct net_install_job, work);
-	struct pc_net *net = job->net;
-	void (*hook)(void *, uint64_t, const struct pc_store_changes *) =
-		net->hooks.version_switched;
-
-	if (status == UV_ECANCELED) {
-		job->result = -ECANCELED;
-		snprintf(job->error, sizeof(job->error), "shutting down");
-	}
-	if (job->result == 0) {
-		net_status_set_current(net, job->head.expires);
-		net_log(net, PC_LOG_INFO,
-			"version %" PRIu64 " installed: %zu names changed",
-			job->head.version, job->changes.count);
-		if (hook && !net->shutting_down)
-			hook(net->hooks.arg, job->head.version, &job->changes);
-		pc_store_changes_free(&job->changes);
-	} else if (job->result != -ECANCELED) {
-		net_log(net, PC_LOG_ERROR, "%s", job->error);
-	}
-	if (!job->detached)
-		poll_end(net, job->result, job->error, job->source);
-	pc_store_unpin(net->store, &job->head.manifest);
-	free(job);
-}
-
-static void on_manifest_fetched(void *arg, int status)
-{
-	struct net_install_job *job = arg;
-	struct pc_net *net = job->net;
-	char hex[PC_HASH_HEX_LEN + 1];
-	int rc;
-
-	if (status == 0) {
-		rc = uv_queue_work(&net->loop, &job->work, work_install,
-				   after_install);
-		if (rc == 0)
-			return;
-		status = -ENOMEM;
-	}
-	pc_hash_to_hex(&job->head.manifest, hex);
-	snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
-		 status == -EIO ? "no source delivered it" : strerror(-status));
-	poll_end(net, status, job->error, job->source);
-	pc_store_unpin(net->store, &job->head.manifest);
-	free(job);
-}
-
-static void install(struct pc_net *net, const struct pc_head *head,
-		    const char *source, const char *body, size_t body_len)
-{
-	struct net_install_job *job = calloc(1, sizeof(*job));
-	int rc;
-
-	if (!job) {
-		poll_end(net, -ENOMEM, "out of memory", source);
-		return;
-	}
-	job->net = net;
-	job->head = *head;
-	snprintf(job->source, sizeof(job->source), "%s", source);
-	memcpy(job->body, body, body_len);
-	job->body_len = body_len;
-	net->head.job = job;
-	/* Not retained until installed: keep a purge off it meanwhile. */
-	pc_store_pin(net->store, &head->manifest);
-	rc = net_fetch_object(net, &head->manifest, head->manifest_size,
-			      on_manifest_fetched, job);
-	if (rc < 0) {
-		pc_store_unpin(net->store, &head->manifest);
-		net->head.job = NULL;
-		free(job);
-		poll_end(net, rc, "out of memory", source);
-	}
-}
-
 /* ---- rollback: a held version is not replaced --------------------------------- */
 
 /*
@@ -516,7 +439,8 @@ static void head_on_done(struct net_xfer *xfer,
 	if (!h->asking_peers &&
 	    (res->err || (res->status != 200 && res->status != 0)))
 		net_health_head_failed(net, h->mirror, elapsed,
-				       res->err ? res->message : "HTTP error");
+				       res->err ? res->message : "HTTP error",
+				       res->err != 0);
 	else if (!h->asking_peers)
 		net_health_head_ok(net, h->mirror);
 	if (h->too_large) {
@@ -535,10 +459,7 @@ static void head_on_done(struct net_xfer *xfer,
 			return;
 		}
 		if (rc > 0) {
-			net_log(net, PC_LOG_INFO,
-				"head version %" PRIu64 " from %s accepted",
-				head.version, mirror);
-			install(net, &head, mirror, h->body, h->body_len);
+			hand_over(net, &head, mirror, h->body, h->body_len);
 			return;
 		}
 		if (rc == 0) {
@@ -725,8 +646,10 @@ static void on_uv_head_timer(uv_timer_t *timer)
 {
 	struct pc_net *net = container_of(timer, struct pc_net, head.timer);
 
-	if (!net->head.running)
+	if (may_poll(net))
 		poll_start(net);
+	else
+		net->head.again = true;
 }
 
 int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
@@ -744,10 +667,10 @@ int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
 			tail = &(*tail)->next;
 		*tail = waiter;
 	}
-	if (h->running)
-		h->again = true;
-	else
+	if (may_poll(net))
 		poll_start(net);
+	else
+		h->again = true;
 	return 0;
 }
 
@@ -777,12 +700,7 @@ void net_head_shutdown(struct pc_net *net)
 		net_xfer_cancel(h->xfer);
 		h->xfer = NULL;
 		poll_end(net, -ECANCELED, "shutting down", "");
-	} else if (h->job) {
-		/* Installing on a worker: it cannot be stopped midway, so the
-		 * loop runs until after_install has freed it. */
-		h->job->detached = true;
-		uv_cancel((uv_req_t *)&h->job->work);
-		poll_end(net, -ECANCELED, "shutting down", "");
 	}
-	call_waiters(next, -ECANCELED, "shutting down");
+	net_install_shutdown(net);
+	net_call_waiters(next, -ECANCELED, "shutting down");
 }

@@ -39,8 +39,10 @@
 /* Body bytes of a non-200 response read and thrown away (so that the
  * connection can be reused) before the transfer is cut instead. */
 #define NET_DISCARD_MAX (64 * 1024)
-/* The pace a manifest's deadline allows for on top of fetch_timeout. */
+/* The pace a manifest's deadline allows for on top of fetch_timeout, and
+ * the most that allowance may add. */
 #define NET_SLOW_LINK_BYTES_PER_S (64 * 1024)
+#define NET_SLOW_LINK_MAX_MS (30 * 60 * 1000)
 
 /* ---- intrusive circular list (libuv's queue, simplified) ---------------- */
 
@@ -543,7 +545,8 @@ struct net_head {			 /* loop thread only */
 	int refusal; /* first refusal of this poll */
 	char refusal_msg[768];
 	char transport_msg[600];     /* first transport failure */
-	struct net_install_job *job; /* manifest fetch + install */
+	struct net_install_job *job; /* the install in progress, if any
+					(head_install.c) */
 	char last_warning[768];	     /* to log a repeated refusal once */
 	/* Heads refused as equivocation (a second head of the accepted
 	 * version), kept for the status until the daemon stops. */
@@ -558,6 +561,39 @@ void net_head_start(struct pc_net *net);
  * NULL.  0 or -ENOMEM. */
 int net_head_request(struct pc_net *net, net_poll_done done, void *arg);
 void net_head_shutdown(struct pc_net *net);
+/* Every waiter in the list hears @result, once (a forgotten one not), and
+ * is freed. */
+void net_call_waiters(struct net_poll_waiter *waiter, int result,
+		      const char *error);
+/* Waiters in the list whose arg is @arg are not told (their caller went
+ * away). */
+void net_waiters_forget(struct net_poll_waiter *waiter, void *arg);
+/* Every waiter of a poll or install whose arg is @arg: the same. */
+void net_head_forget(struct pc_net *net, void *arg);
+/* A poll that was asked for meanwhile starts now if it may. */
+void net_head_resume(struct pc_net *net);
+/* The status's "installing" (0: none). */
+void net_status_installing(struct pc_net *net, uint64_t version);
+
+/* ---- the install of an accepted head (head_install.c) ------------------- */
+
+/* Fetches and installs @head's manifest; @waiters (taken) hear the end.
+ * An install still fetching an older manifest is superseded (its waiters
+ * move to this one).  0, or -ENOMEM (nothing taken). */
+int net_install_start(struct pc_net *net, const struct pc_head *head,
+		      const char *source, const char *body, size_t body_len,
+		      struct net_poll_waiter *waiters);
+/* The version being installed (0: none); @on_worker: it is written to
+ * the store now and cannot be superseded. */
+uint64_t net_install_version(struct pc_net *net, bool *on_worker);
+/* @hash is the manifest of the install in progress. */
+bool net_install_wants(struct pc_net *net, const struct pc_hash *hash);
+/* @waiters (taken) hear when the install in progress ends. */
+void net_install_join(struct pc_net *net, struct net_poll_waiter *waiters);
+void net_install_forget(struct pc_net *net, void *arg);
+/* Shutting down: its waiters hear -ECANCELED now. */
+void net_install_shutdown(struct pc_net *net);
+
 struct json;
 /* An equivocation was seen: true, with a sentence for the status. */
 bool net_head_alert(struct pc_net *net, char *out, size_t len);

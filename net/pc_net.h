@@ -120,10 +120,13 @@ enum pc_net_state {
 
 struct pc_net_status {
 	enum pc_net_state state;
-	int64_t last_poll;    /* unix time of the last poll attempt */
-	int64_t last_poll_ok; /* unix time of the last successful poll */
-	char last_error[512]; /* "" if none */
-	char source[512];     /* mirror URL last used successfully */
+	int64_t last_poll;	  /* unix time of the last poll attempt */
+	int64_t last_poll_ok;	  /* unix time of the last successful poll */
+	char last_error[512];	  /* "" if none */
+	char source[512];	  /* mirror URL last used successfully */
+	uint64_t installing;	  /* version whose manifest is fetched or
+				 installed now; 0: none */
+	int64_t installing_since; /* unix time */
 };
 void pc_net_status(struct pc_net *net, struct pc_net_status *out);
 const char *pc_net_state_name(enum pc_net_state state); /* "up_to_date".. */

@@ -215,13 +215,11 @@ void net_health_report(struct pc_net *net, struct net_fetch *f, int outcome)
 				 "s",
 				 f->hex, elapsed);
 			trouble(net, i, NET_TROUBLE_SLOW, detail);
-		} else if (++h->failures_in_a_row >= NET_HEALTH_FAILURES) {
-			h->failures++;
-			snprintf(detail, sizeof(detail),
-				 "%u attempts in a row failed",
-				 h->failures_in_a_row);
-			trouble(net, i, NET_TROUBLE_FAILING, detail);
 		} else {
+			/* Quick: a 404, a refused connection.  Counted, not
+			 * demoted: it costs a reader no time, and an object
+			 * no mirror has (a bogus head's manifest) is not
+			 * this mirror's fault.  Head polls judge reach. */
 			h->failures++;
 		}
 		return;
@@ -231,7 +229,7 @@ void net_health_report(struct pc_net *net, struct net_fetch *f, int outcome)
 }
 
 void net_health_head_failed(struct pc_net *net, size_t src, uint64_t elapsed_ms,
-			    const char *why)
+			    const char *why, bool unreachable)
 {
 	struct net_source_health *h;
 	char detail[160];
@@ -244,7 +242,8 @@ void net_health_head_failed(struct pc_net *net, size_t src, uint64_t elapsed_ms,
 	if (elapsed_ms >= NET_HEALTH_SLOW_MS) {
 		h->slow++;
 		trouble(net, src, NET_TROUBLE_SLOW, detail);
-	} else if (++h->failures_in_a_row >= NET_HEALTH_FAILURES) {
+	} else if (unreachable &&
+		   ++h->failures_in_a_row >= NET_HEALTH_FAILURES) {
 		h->failures++;
 		trouble(net, src, NET_TROUBLE_FAILING, detail);
 	} else {
@@ -263,8 +262,9 @@ void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
 {
 	struct net_health *health = &net->health;
 
-	if (f->prefetch || status == -ECANCELED || status >= 0)
-		return;
+	if (f->prefetch || status == -ECANCELED || status >= 0 ||
+	    net_install_wants(net, &f->hash))
+		return; /* read-ahead, shutting down, a manifest */
 	health->read_failures++;
 	health->last_read_failure = net_unix_now();
 	snprintf(health->last_read_error, sizeof(health->last_read_error),

@@ -5,8 +5,8 @@
  * (net/, internal; loop thread only).
  *
  * A mirror that was slow (an attempt failed after NET_HEALTH_SLOW_MS or
- * more: a low-speed abort, a timeout), sent wrong bytes, or failed
- * NET_HEALTH_FAILURES times in a row is demoted: tried after the healthy
+ * more: a low-speed abort, a timeout), sent wrong bytes, or could not be
+ * reached by NET_HEALTH_FAILURES head polls in a row is demoted: tried after the healthy
  * ones, for NET_HEALTH_DEMOTE_FIRST_MS, doubling while the trouble lasts up
  * to NET_HEALTH_DEMOTE_MAX_MS.  When a demotion runs out one fetch tries
  * the source in its configured place again (a probe); success restores
@@ -43,7 +43,7 @@ enum net_health_trouble {
 	NET_TROUBLE_NONE,
 	NET_TROUBLE_SLOW,	 /* attempts failed after a long wait */
 	NET_TROUBLE_WRONG_BYTES, /* a body did not match its hash */
-	NET_TROUBLE_FAILING,	 /* attempts failed quickly, again and again */
+	NET_TROUBLE_FAILING,	 /* unreachable, poll after poll */
 };
 
 /* What is known about one source; loop thread only (a copy goes to the
@@ -90,10 +90,12 @@ uint64_t net_health_budget(struct pc_net *net, size_t src, uint32_t excluded,
 			   uint64_t left);
 /* An attempt of @f at f->source ended with @outcome (enum net_attempt). */
 void net_health_report(struct pc_net *net, struct net_fetch *f, int outcome);
-/* A poll's request to mirror @src failed after @elapsed_ms (@why): a slow
- * head counts like a slow chunk. */
+/* A poll's request to mirror @src failed after @elapsed_ms (@why;
+ * @unreachable: a transport error, not an HTTP status): a slow head counts
+ * like a slow chunk, NET_HEALTH_FAILURES unreachable ones in a row demote
+ * it as failing. */
 void net_health_head_failed(struct pc_net *net, size_t src, uint64_t elapsed_ms,
-			    const char *why);
+			    const char *why, bool unreachable);
 void net_health_head_ok(struct pc_net *net, size_t src);
 /* @f ended with @status < 0: a reader's fetch counts as a failed read. */
 void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,

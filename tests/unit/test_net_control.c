@@ -321,6 +321,36 @@ static void test_net_control_refresh(void **state)
 	free(reply);
 }
 
+/* A poll that takes longer than the refresh's deadline (twice
+ * fetch_timeout, at least 5 s): the answer comes by then, saying the poll
+ * is still running, and the poll finishes without the client. */
+static void test_net_control_refresh_answers_by_its_deadline(void **state)
+{
+	struct net_fixture *fx = *state;
+	char url[64], *reply;
+	double start;
+	int port;
+
+	fx->stall = fx_stall_start(&port);
+	for (int i = 0; i < 4; i++) {
+		snprintf(url, sizeof(url), "http://127.0.0.1:%d/m%d", port, i);
+		fx_set(fx, "mirror", url);
+	}
+	fx_set(fx, "fetch_timeout", "2s");
+	fx_start_net(fx);
+	start = fx_now();
+	reply = ask(fx, "refresh\n", false);
+	assert_one_json_object(reply);
+	assert_true(fx_now() - start < 7.5);
+	assert_has(reply, "\"result\":\"pending\"");
+	assert_has(reply, "still in progress after 5 s");
+	free(reply);
+	/* The daemon still answers, and the poll ends on its own. */
+	reply = ask(fx, "status\n", false);
+	assert_one_json_object(reply);
+	free(reply);
+}
+
 static void test_net_control_bad_requests(void **state)
 {
 	struct net_fixture *fx = *state;
@@ -418,6 +448,9 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_net_control_refresh,
 						fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_control_refresh_answers_by_its_deadline,
+			fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_net_control_bad_requests,
 						fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(

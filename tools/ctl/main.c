@@ -177,8 +177,12 @@ static int print_answer(const char *command, const struct json_object *o,
 /* The answer's exit code without printing it (--json). */
 static int json_exit(const char *command, const struct json_object *o)
 {
+	const char *result = json_get(o, "result");
+
 	if (strcmp(command, "status") == 0)
 		return ctl_status_exit(o);
+	if (result && strcmp(result, "pending") == 0)
+		return EXIT_NOT_CURRENT; /* refresh: still running */
 	if (strcmp(command, "verify") == 0 && json_get_int(o, "bad", 0) > 0)
 		return EXIT_PROBLEMS;
 	return EXIT_OK;
@@ -243,7 +247,9 @@ static int report(const struct ctl *ctl, const char *command, const char *reply)
 		rc = EXIT_FAILED;
 	} else if (ctl->json) {
 		fputs(reply, stdout);
-		rc = error && error[0] ? EXIT_FAILED : json_exit(command, &obj);
+		rc = json_exit(command, &obj);
+		if (rc == EXIT_OK && error && error[0])
+			rc = EXIT_FAILED;
 	} else {
 		rc = print_answer(command, &obj, reply);
 	}

@@ -292,6 +292,10 @@ int ctl_print_refresh(const struct json_object *o)
 		       text_or(o, "status", "unknown"));
 		return EXIT_OK;
 	}
+	if (strcmp(result, "pending") == 0) {
+		printf("refresh: %s\n", text_or(o, "error", "still running"));
+		return EXIT_NOT_CURRENT;
+	}
 	printf("refresh failed: %s\n", text_or(o, "error", "unknown error"));
 	return EXIT_FAILED;
 }

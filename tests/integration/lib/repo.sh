@@ -42,3 +42,27 @@ manifest_file_chunks() {
 		$1 == "F" && $6 == p { n = $5; next }
 		n > 0 { print $1; n-- }' "$1"
 }
+
+# pc_sign_head KEY REPO FIELD=VALUE...: writes REPO/head as a head signed
+# with KEY (a private key file) whose fields are REPO/head's with the given
+# ones replaced: heads the publisher would never write (a manifest that
+# does not exist, a second head of one version, ...).  openssl does the
+# Ed25519 signature over every byte before the signature line.
+pc_sign_head() {
+	local key=$1 repo=$2 text keyid sig
+	shift 2
+	text=$(grep -v '^signature ' "$repo/head")
+	for kv in "$@"; do
+		text=$(awk -v k="${kv%%=*}" -v v="${kv#*=}" \
+			'$1 == k { print k " " v; next } { print }' <<<"$text")
+	done
+	printf '%s\n' "$text" >"$repo/head.text"
+	keyid=$(openssl pkey -in "$key" -pubout -outform DER | tail -c 32 |
+		sha256sum | cut -c1-16)
+	sig=$(openssl pkeyutl -sign -rawin -inkey "$key" -in "$repo/head.text" |
+		od -An -tx1 -v | tr -d ' \n')
+	[ ${#sig} = 128 ] || fail "pc_sign_head: no signature from openssl"
+	{ cat "$repo/head.text"; echo "signature $keyid $sig"; } >"$repo/head.new"
+	mv "$repo/head.new" "$repo/head"
+	rm -f "$repo/head.text"
+}

@@ -8,11 +8,14 @@ plain static server, except for the paths a test names:
                      --drip-interval seconds (a mirror that stalls without
                      closing: curl's low-speed abort is what ends it);
   --hold REGEX       bodies of matching paths stop after --hold-after bytes
+                     (or before their last byte)
                      until the file CONTROL/release exists; each held
                      request first creates CONTROL/held.N, so a test can
                      wait for "a download is in flight" as an event that
                      is certain to come, instead of polling for a moment
-                     that may pass unseen.
+                     that may pass unseen.  CONTROL/hold, if it exists,
+                     holds a regex that replaces --hold (set at run time,
+                     once the test knows the path).
 
 The port it listens on (127.0.0.1, chosen by the kernel) is written to
 --port-file once it accepts connections.  Stopped by SIGTERM.
@@ -44,6 +47,16 @@ def parse_args():
 
 
 ARGS = parse_args()
+
+
+def hold_pattern():
+    if ARGS.control:
+        try:
+            with open(os.path.join(ARGS.control, "hold")) as f:
+                return f.read().strip() or None
+        except FileNotFoundError:
+            pass
+    return ARGS.hold
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -81,10 +94,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(body[i:i + 1])
                     self.wfile.flush()
                     time.sleep(ARGS.drip_interval)
-            elif ARGS.hold and re.search(ARGS.hold, path) and \
+            elif hold_pattern() and re.search(hold_pattern(), path) and \
                     not os.path.exists(os.path.join(ARGS.control, "release")):
-                first = body[:ARGS.hold_after]
-                self.wfile.write(first)
+                # At least the last byte is held back: a body sent whole
+                # would be a complete download, not one in flight.
+                cut = max(0, min(ARGS.hold_after, len(body) - 1))
+                self.wfile.write(body[:cut])
                 self.wfile.flush()
                 with HELD_LOCK:
                     n = next(HELD)
@@ -92,7 +107,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 while not os.path.exists(os.path.join(ARGS.control,
                                                       "release")):
                     time.sleep(0.05)
-                self.wfile.write(body[ARGS.hold_after:])
+                self.wfile.write(body[cut:])
             else:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):

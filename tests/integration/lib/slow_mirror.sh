@@ -9,6 +9,7 @@
 #   pc_slow_mirror_wait_held SECONDS
 #       until a request is held (--hold): an event the server makes
 #       happen, so the test never has to catch a passing moment
+#   pc_slow_mirror_hold REGEX  from now on, hold bodies of paths matching it
 #   pc_slow_mirror_release    every held body (and later ones) goes on
 
 pc_slow_mirror_start() {
@@ -44,6 +45,11 @@ pc_slow_mirror_wait_held() {
 			fail "no request reached the held mirror within $1 s"
 		sleep 0.05
 	done
+}
+
+pc_slow_mirror_hold() {
+	printf '%s\n' "$1" >"$SLOW_CONTROL/hold.tmp"
+	mv "$SLOW_CONTROL/hold.tmp" "$SLOW_CONTROL/hold"
 }
 
 pc_slow_mirror_release() {

@@ -1,0 +1,280 @@
+/*
+ * head_install.c - installing the version an accepted head names: its
+ * manifest is fetched like any chunk (verified against the head's hash),
+ * then read and installed on a libuv worker, because a large manifest
+ * takes a while; the fs hook runs back on the loop thread.
+ *
+ * An install outlives the poll that started it.  The poll hands it its
+ * waiters (refresh callers) and ends; later polls go on meanwhile, so that
+ * a head naming a manifest that never arrives cannot stop the node from
+ * seeing the next one:
+ *   - a poll that finds the version being installed (or an older one)
+ *     joins the install's waiters;
+ *   - a poll that finds a newer version while the manifest is still being
+ *     fetched supersedes the install: the newer one starts, takes over the
+ *     waiters, and the older one is dropped when its fetch ends;
+ *   - while the manifest is installed on the worker (which cannot be
+ *     stopped midway) no poll starts; the next runs when it is done.
+ * The manifest's fetch is bounded (fetch.c: fetch_timeout of retries, plus
+ * a capped allowance for a large transfer in progress), so an install
+ * always ends.  Loop thread, except work_install.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct net_install_job {
+	struct pc_net *net;
+	uv_work_t work;
+	struct pc_head head;
+	char source[512];	/* the mirror (or peer) the head came from */
+	char body[PC_HEAD_MAX]; /* the head's bytes, kept for peers */
+	size_t body_len;
+	struct net_poll_waiter *waiters; /* told when it ends */
+	bool on_worker;			 /* installing: cannot be stopped */
+	bool dropped;	 /* superseded or shut down: ends without a word */
+	int64_t started; /* unix time */
+	/* Set by the worker thread, read in after_install (libuv orders
+	 * the two). */
+	int result;
+	char error[512];
+	struct pc_store_changes changes;
+};
+
+static void waiters_append(struct net_poll_waiter **list,
+			   struct net_poll_waiter *more)
+{
+	while (*list)
+		list = &(*list)->next;
+	*list = more;
+}
+
+/* The install has ended (or was dropped): status, waiters, the next poll. */
+static void job_end(struct pc_net *net, struct net_install_job *job)
+{
+	struct net_head *h = &net->head;
+	struct net_poll_waiter *waiters = job->waiters;
+
+	pc_store_unpin(net->store, &job->head.manifest);
+	if (job->dropped) {
+		net_call_waiters(waiters, -ECANCELED, "superseded");
+		free(job);
+		return;
+	}
+	h->job = NULL;
+	net_status_installing(net, 0);
+	if (job->result != -ECANCELED)
+		net_status_poll_ended(net, job->result, job->error,
+				      job->source);
+	net_call_waiters(waiters, job->result, job->error);
+	free(job);
+	net_head_resume(net);
+}
+
+/* Worker thread: read, parse and install the manifest. */
+static void work_install(uv_work_t *work)
+{
+	struct net_install_job *job =
+		container_of(work, struct net_install_job, work);
+	struct pc_store *store = job->net->store;
+	struct pc_manifest *m = NULL;
+	char hex[PC_HASH_HEX_LEN + 1], why[256] = "";
+	struct stat st;
+	void *map;
+	int fd;
+
+	pc_hash_to_hex(&job->head.manifest, hex);
+	fd = pc_store_chunk_open(store, &job->head.manifest);
+	if (fd < 0) {
+		job->result = fd;
+		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+			 strerror(-fd));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 ||
+	    (uint64_t)st.st_size != job->head.manifest_size) {
+		close(fd);
+		job->result = -EBADMSG;
+		snprintf(job->error, sizeof(job->error),
+			 "manifest %s: not %" PRIu64 " bytes as the head says",
+			 hex, job->head.manifest_size);
+		return;
+	}
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED) {
+		job->result = -errno;
+		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+			 strerror(errno));
+		return;
+	}
+	job->result = pc_manifest_parse(map, (size_t)st.st_size, &m, why,
+					sizeof(why));
+	munmap(map, (size_t)st.st_size);
+	if (job->result < 0) {
+		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
+			 why);
+		return;
+	}
+	job->result = pc_store_install(store, &job->head, m, &job->changes);
+	pc_manifest_free(m);
+	if (job->result == 0) /* neighbours may ask us for it */
+		net_peers_save_head(job->net, job->body, job->body_len);
+	if (job->result < 0)
+		snprintf(job->error, sizeof(job->error),
+			 "installing version %" PRIu64 ": %s",
+			 job->head.version, strerror(-job->result));
+}
+
+static void after_install(uv_work_t *work, int status)
+{
+	struct net_install_job *job =
+		container_of(work, struct net_install_job, work);
+	struct pc_net *net = job->net;
+	void (*hook)(void *, uint64_t, const struct pc_store_changes *) =
+		net->hooks.version_switched;
+
+	if (status == UV_ECANCELED) {
+		job->result = -ECANCELED;
+		snprintf(job->error, sizeof(job->error), "shutting down");
+	}
+	if (job->result == 0) {
+		net_status_set_current(net, job->head.expires);
+		net_log(net, PC_LOG_INFO,
+			"version %" PRIu64 " installed: %zu names changed",
+			job->head.version, job->changes.count);
+		if (hook && !net->shutting_down)
+			hook(net->hooks.arg, job->head.version, &job->changes);
+		pc_store_changes_free(&job->changes);
+	} else if (job->result != -ECANCELED) {
+		net_log(net, PC_LOG_ERROR, "%s", job->error);
+	}
+	job_end(net, job);
+}
+
+static void on_manifest_fetched(void *arg, int status)
+{
+	struct net_install_job *job = arg;
+	struct pc_net *net = job->net;
+	char hex[PC_HASH_HEX_LEN + 1];
+	int rc;
+
+	if (status == 0 && !job->dropped) {
+		rc = uv_queue_work(&net->loop, &job->work, work_install,
+				   after_install);
+		if (rc == 0) {
+			job->on_worker = true;
+			return;
+		}
+		status = -ENOMEM;
+	}
+	pc_hash_to_hex(&job->head.manifest, hex);
+	job->result = status;
+	snprintf(job->error, sizeof(job->error),
+		 "version %" PRIu64 ": manifest %s (%" PRIu64 " bytes): %s",
+		 job->head.version, hex, job->head.manifest_size,
+		 status == -EIO		? "no source delivered it"
+		 : status == -ETIMEDOUT ? "not fetched in time"
+					: strerror(-status));
+	if (status != -ECANCELED && !job->dropped)
+		net_log_cause(net, PC_LOG_WARN, job->error, "%s", job->error);
+	job_end(net, job);
+}
+
+bool net_install_wants(struct pc_net *net, const struct pc_hash *hash)
+{
+	return net->head.job &&
+	       pc_hash_equal(&net->head.job->head.manifest, hash);
+}
+
+uint64_t net_install_version(struct pc_net *net, bool *on_worker)
+{
+	struct net_install_job *job = net->head.job;
+
+	*on_worker = job && job->on_worker;
+	return job ? job->head.version : 0;
+}
+
+void net_install_join(struct pc_net *net, struct net_poll_waiter *waiters)
+{
+	if (net->head.job)
+		waiters_append(&net->head.job->waiters, waiters);
+	else
+		net_call_waiters(waiters, 0, "");
+}
+
+int net_install_start(struct pc_net *net, const struct pc_head *head,
+		      const char *source, const char *body, size_t body_len,
+		      struct net_poll_waiter *waiters)
+{
+	struct net_install_job *job = calloc(1, sizeof(*job));
+	struct net_install_job *old = net->head.job;
+	int rc;
+
+	if (!job)
+		return -ENOMEM;
+	if (old && old->on_worker) {
+		free(job);
+		return -EBUSY; /* never: no poll runs meanwhile */
+	}
+	job->net = net;
+	job->head = *head;
+	job->started = net_unix_now();
+	snprintf(job->source, sizeof(job->source), "%s", source);
+	memcpy(job->body, body, body_len);
+	job->body_len = body_len;
+	/* Not retained until installed: keep a purge off it meanwhile. */
+	pc_store_pin(net->store, &head->manifest);
+	rc = net_fetch_object(net, &head->manifest, head->manifest_size,
+			      on_manifest_fetched, job);
+	if (rc < 0) {
+		pc_store_unpin(net->store, &head->manifest);
+		free(job);
+		return rc;
+	}
+	if (old) {
+		/* Still fetching an older manifest: the newer head wins, and
+		 * whoever waited for the older one hears of the newer. */
+		net_log(net, PC_LOG_INFO,
+			"version %" PRIu64 " supersedes version %" PRIu64
+			", whose manifest has not arrived",
+			head->version, old->head.version);
+		old->dropped = true;
+		waiters_append(&job->waiters, old->waiters);
+		old->waiters = NULL;
+	}
+	waiters_append(&job->waiters, waiters);
+	net->head.job = job;
+	net_status_installing(net, head->version);
+	return 0;
+}
+
+void net_install_forget(struct pc_net *net, void *arg)
+{
+	if (net->head.job)
+		net_waiters_forget(net->head.job->waiters, arg);
+}
+
+void net_install_shutdown(struct pc_net *net)
+{
+	struct net_install_job *job = net->head.job;
+
+	if (!job)
+		return;
+	/* Installing on a worker: it cannot be stopped midway, so the loop
+	 * runs until after_install has freed it. */
+	net->head.job = NULL;
+	job->dropped = true;
+	net_call_waiters(job->waiters, -ECANCELED, "shutting down");
+	job->waiters = NULL;
+	if (job->on_worker)
+		uv_cancel((uv_req_t *)&job->work);
+}
