@@ -8,7 +8,9 @@
  *
  * The parser is written for hostile input: every count is bounded by the
  * bytes that remain, every path is checked, and every rule violation has
- * its own message (docs/FORMAT.md, "Manifest").
+ * its own message (docs/FORMAT.md, "Manifest").  It streams: one entry at
+ * a time (pc_manifest_stream_next), so that a version can be installed
+ * without the whole tree in memory; pc_manifest_parse keeps them all.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -511,68 +513,203 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
 	return 0;
 }
 
-int pc_manifest_parse(const void *buf, size_t len, struct pc_manifest **out,
-		      char *err, size_t errlen)
+/* ---- streaming ---------------------------------------------------------------- */
+
+/*
+ * The parser proper: one entry at a time, each checked on its own and for
+ * its order, held by the stream until the next one.  pc_manifest_parse()
+ * keeps every entry (and checks parents against the earlier ones); an
+ * installer that writes entries as they come (store/install.c) holds none
+ * of them, so a manifest of a million entries costs no more memory than
+ * one of ten.
+ */
+struct pc_manifest_stream {
+	struct pc_cursor cur;
+	uint32_t root_mode;
+	int64_t root_mtime;
+	uint64_t count;	       /* entries the header announces */
+	uint64_t index;	       /* entries parsed so far */
+	struct pc_entry entry; /* the last one, owned */
+	char *prev;	       /* the path before it (order check), owned */
+	size_t prev_cap;
+	const char *start;
+};
+
+static void entry_clear(struct pc_entry *e)
 {
-	struct pc_cursor cur = { buf, (const char *)buf + len };
-	struct pc_manifest *m;
-	uint64_t count;
+	free(e->path);
+	free(e->target);
+	free(e->chunks);
+	memset(e, 0, sizeof(*e));
+}
+
+int pc_manifest_stream_open(const void *buf, size_t len,
+			    struct pc_manifest_stream **out, char *err,
+			    size_t errlen)
+{
+	struct pc_manifest_stream *s;
+	struct pc_manifest header = { 0 };
 	int rc;
 
 	if (len > PC_MANIFEST_MAX)
 		return pc_fmt_err(-EFBIG, err, errlen,
 				  "manifest is larger than %llu bytes",
 				  PC_MANIFEST_MAX);
-	m = pc_manifest_new(0, 0);
-	if (!m)
+	s = calloc(1, sizeof(*s));
+	if (!s)
 		return pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
-	rc = parse_header(&cur, m, &count, err, errlen);
-	if (rc < 0)
-		goto fail;
-	if (count) {
-		m->entries = calloc(count, sizeof(*m->entries));
-		if (!m->entries) {
-			rc = pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
-			goto fail;
-		}
-		m->capacity = count;
+	s->cur = (struct pc_cursor){ buf, (const char *)buf + len };
+	s->start = buf;
+	rc = parse_header(&s->cur, &header, &s->count, err, errlen);
+	if (rc < 0) {
+		free(s);
+		return rc;
 	}
-	for (size_t i = 0; i < count; i++) {
-		struct pc_entry *e = &m->entries[i];
+	s->root_mode = header.root_mode;
+	s->root_mtime = header.root_mtime;
+	*out = s;
+	return 0;
+}
 
-		rc = parse_entry(&cur, e, i, err, errlen);
-		m->nentries = i + 1; /* so that pc_manifest_free frees it */
-		if (rc < 0)
-			goto fail;
-		rc = check_entry(e, err, errlen);
-		if (rc < 0) {
-			rc = -EBADMSG;
-			goto fail;
-		}
-		if (i && strcmp(m->entries[i - 1].path, e->path) >= 0) {
-			rc = pc_fmt_err(-EBADMSG, err, errlen,
-					"entry %zu: '%s' is a duplicate or out "
-					"of order",
-					i, e->path);
-			goto fail;
-		}
-		if (!parent_is_dir(m->entries, i)) {
+uint32_t pc_manifest_stream_root_mode(const struct pc_manifest_stream *s)
+{
+	return s->root_mode;
+}
+
+int64_t pc_manifest_stream_root_mtime(const struct pc_manifest_stream *s)
+{
+	return s->root_mtime;
+}
+
+uint64_t pc_manifest_stream_count(const struct pc_manifest_stream *s)
+{
+	return s->count;
+}
+
+size_t pc_manifest_stream_offset(const struct pc_manifest_stream *s)
+{
+	return (size_t)(s->cur.pos - s->start);
+}
+
+/* Remembers @path as the one the next entry must sort after. */
+static int remember(struct pc_manifest_stream *s, const char *path, char *err,
+		    size_t errlen)
+{
+	size_t len = strlen(path) + 1;
+
+	if (len > s->prev_cap) {
+		char *grown = realloc(s->prev, len);
+
+		if (!grown)
+			return pc_fmt_err(-ENOMEM, err, errlen,
+					  "out of memory");
+		s->prev = grown;
+		s->prev_cap = len;
+	}
+	memcpy(s->prev, path, len);
+	return 0;
+}
+
+/* Parses entry s->index into @e (which the caller then owns) and checks
+ * it and its order; 1, 0 after the last, or < 0. */
+static int stream_parse(struct pc_manifest_stream *s, struct pc_entry *e,
+			char *err, size_t errlen)
+{
+	size_t i = (size_t)s->index;
+	int rc;
+
+	if (s->index == s->count) {
+		if (s->cur.pos != s->cur.end)
+			return pc_fmt_err(-EBADMSG, err, errlen,
+					  "manifest: data after the last "
+					  "entry");
+		return 0;
+	}
+	rc = parse_entry(&s->cur, e, i, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (check_entry(e, err, errlen) < 0)
+		return -EBADMSG;
+	if (s->index && strcmp(s->prev, e->path) >= 0)
+		return pc_fmt_err(-EBADMSG, err, errlen,
+				  "entry %zu: '%s' is a duplicate or out "
+				  "of order",
+				  i, e->path);
+	rc = remember(s, e->path, err, errlen);
+	if (rc < 0)
+		return rc;
+	s->index++;
+	return 1;
+}
+
+int pc_manifest_stream_next(struct pc_manifest_stream *s,
+			    const struct pc_entry **e, char *err, size_t errlen)
+{
+	int rc;
+
+	entry_clear(&s->entry);
+	rc = stream_parse(s, &s->entry, err, errlen);
+	if (rc < 0)
+		entry_clear(&s->entry);
+	*e = rc > 0 ? &s->entry : NULL;
+	return rc;
+}
+
+void pc_manifest_stream_free(struct pc_manifest_stream *s)
+{
+	if (!s)
+		return;
+	entry_clear(&s->entry);
+	free(s->prev);
+	free(s);
+}
+
+int pc_manifest_parse(const void *buf, size_t len, struct pc_manifest **out,
+		      char *err, size_t errlen)
+{
+	struct pc_manifest_stream *s;
+	struct pc_manifest *m;
+	int rc;
+
+	rc = pc_manifest_stream_open(buf, len, &s, err, errlen);
+	if (rc < 0)
+		return rc;
+	m = pc_manifest_new(s->root_mode, s->root_mtime);
+	if (m && s->count) {
+		m->entries = calloc(s->count, sizeof(*m->entries));
+		m->capacity = s->count;
+	}
+	if (!m || (s->count && !m->entries)) {
+		rc = pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		goto fail;
+	}
+	for (;;) {
+		struct pc_entry *e =
+			s->index < s->count ? &m->entries[m->nentries] : NULL;
+
+		rc = stream_parse(s, e, err, errlen);
+		if (rc <= 0)
+			break;
+		m->nentries++;
+		if (!parent_is_dir(m->entries, m->nentries - 1)) {
 			rc = pc_fmt_err(-EBADMSG, err, errlen,
 					"entry %zu: parent directory of '%s' "
-					"is "
-					"not in the manifest",
-					i, e->path);
-			goto fail;
+					"is not in the manifest",
+					m->nentries - 1, e->path);
+			break;
 		}
 	}
-	if (cur.pos != cur.end) {
-		rc = pc_fmt_err(-EBADMSG, err, errlen,
-				"manifest: data after the last entry");
+	if (rc < 0) {
+		/* A partly parsed entry is in the array: freed with it. */
+		if (m->nentries < s->count)
+			m->nentries++;
 		goto fail;
 	}
+	pc_manifest_stream_free(s);
 	*out = m;
 	return 0;
 fail:
+	pc_manifest_stream_free(s);
 	pc_manifest_free(m);
 	return rc;
 }

@@ -105,6 +105,33 @@ int pc_manifest_parse(const void *buf, size_t len, struct pc_manifest **out,
 		      char *err, size_t errlen);
 
 /*
+ * The same parser, one entry at a time, for consumers that must not hold
+ * the whole tree (installing a version of a million entries).  @buf stays
+ * borrowed until pc_manifest_stream_free().  Open checks the header:
+ * -EBADMSG, -EPROTONOSUPPORT, -EFBIG, -ENOMEM with @err.
+ */
+struct pc_manifest_stream;
+int pc_manifest_stream_open(const void *buf, size_t len,
+			    struct pc_manifest_stream **out, char *err,
+			    size_t errlen);
+uint32_t pc_manifest_stream_root_mode(const struct pc_manifest_stream *s);
+int64_t pc_manifest_stream_root_mtime(const struct pc_manifest_stream *s);
+uint64_t pc_manifest_stream_count(const struct pc_manifest_stream *s);
+/*
+ * 1 with the next entry in *@e (borrowed until the next call), 0 after
+ * the last one (nothing may follow it), < 0 with @err.  Each entry is
+ * checked as pc_manifest_parse() checks it, and for its order; that its
+ * parent is a directory listed before it is the caller's to check (the
+ * stream keeps no earlier entry).
+ */
+int pc_manifest_stream_next(struct pc_manifest_stream *s,
+			    const struct pc_entry **e, char *err,
+			    size_t errlen);
+/* Bytes of the buffer consumed so far (to let go of what lies behind). */
+size_t pc_manifest_stream_offset(const struct pc_manifest_stream *s);
+void pc_manifest_stream_free(struct pc_manifest_stream *s);
+
+/*
  * Builder used by the publisher.  Entries may be added in any order;
  * pc_manifest_serialize() sorts them and writes the canonical bytes.
  */

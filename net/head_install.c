@@ -21,6 +21,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +82,39 @@ static void job_end(struct pc_net *net, struct net_install_job *job)
 	net_head_resume(net);
 }
 
-/* Worker thread: read, parse and install the manifest. */
+/* The manifest being installed, mapped, and how far the stream got. */
+struct mapped_manifest {
+	void *map;
+	size_t len;
+	struct pc_manifest_stream *stream;
+	size_t dropped; /* bytes before this are let go of */
+};
+
+/* Between two of the install's transactions: the pages the stream has
+ * read are let go of, so that a manifest of 100 MB is never resident at
+ * once (they come back from the file if touched again). */
+static void drop_consumed(void *arg)
+{
+	struct mapped_manifest *mm = arg;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t upto = pc_manifest_stream_offset(mm->stream) / page * page;
+
+	if (upto > mm->dropped) {
+		madvise((char *)mm->map + mm->dropped, upto - mm->dropped,
+			MADV_DONTNEED);
+		mm->dropped = upto;
+	}
+}
+
+/* Worker thread: read and install the manifest, streaming. */
 static void work_install(uv_work_t *work)
 {
 	struct net_install_job *job =
 		container_of(work, struct net_install_job, work);
 	struct pc_store *store = job->net->store;
-	struct pc_manifest *m = NULL;
+	struct mapped_manifest mm = { 0 };
 	char hex[PC_HASH_HEX_LEN + 1], why[256] = "";
 	struct stat st;
-	void *map;
 	int fd;
 
 	pc_hash_to_hex(&job->head.manifest, hex);
@@ -108,30 +134,39 @@ static void work_install(uv_work_t *work)
 			 hex, job->head.manifest_size);
 		return;
 	}
-	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	mm.len = (size_t)st.st_size;
+	mm.map = mmap(NULL, mm.len, PROT_READ, MAP_PRIVATE, fd, 0);
 	close(fd);
-	if (map == MAP_FAILED) {
+	if (mm.map == MAP_FAILED) {
 		job->result = -errno;
 		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
 			 strerror(errno));
 		return;
 	}
-	job->result = pc_manifest_parse(map, (size_t)st.st_size, &m, why,
-					sizeof(why));
-	munmap(map, (size_t)st.st_size);
-	if (job->result < 0) {
-		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,
-			 why);
-		return;
-	}
-	job->result = pc_store_install(store, &job->head, m, &job->changes);
-	pc_manifest_free(m);
+	madvise(mm.map, mm.len, MADV_SEQUENTIAL);
+	job->result = pc_manifest_stream_open(mm.map, mm.len, &mm.stream, why,
+					      sizeof(why));
+	if (job->result == 0)
+		job->result = pc_store_install_stream(
+			store, &job->head, mm.stream, drop_consumed, &mm,
+			&job->changes, why, sizeof(why));
+	pc_manifest_stream_free(mm.stream);
+	munmap(mm.map, mm.len);
 	if (job->result == 0) /* neighbours may ask us for it */
 		net_peers_save_head(job->net, job->body, job->body_len);
-	if (job->result < 0)
+	if (job->result < 0 && why[0])
+		snprintf(job->error, sizeof(job->error),
+			 "version %" PRIu64 ": manifest %s: %s",
+			 job->head.version, hex, why);
+	else if (job->result < 0)
 		snprintf(job->error, sizeof(job->error),
 			 "installing version %" PRIu64 ": %s",
 			 job->head.version, strerror(-job->result));
+#ifdef __GLIBC__
+	/* What the install freed goes back to the system, from every
+	 * arena (worker threads allocate from arenas of their own). */
+	malloc_trim(0);
+#endif
 }
 
 static void after_install(uv_work_t *work, int status)

@@ -1,7 +1,21 @@
 /*
  * install.c - switching to a new version: the manifest becomes a tree in
- * LMDB, in one write transaction that readers see all at once or not at
- * all.
+ * LMDB, which readers see all at once or not at all.
+ *
+ * The tree is written as the manifest is read (pc_manifest_stream), in
+ * write transactions of INSTALL_BATCH entries: a version of a million
+ * entries must not hold its whole tree, nor a million dirty LMDB pages,
+ * in memory (it took 400 MB, and LMDB keeps freed dirty pages for
+ * reuse).  That is safe because readers find a version's tree only
+ * through the "current" record: the new version's dirents are keyed by
+ * its number, its new inodes by numbers nothing current names, and an
+ * inode it shares with the current version is rewritten with the same
+ * content.  The last transaction writes the version record and switches
+ * "current"; what neither retained version needs any more is then dropped,
+ * in transactions of STORE_DROP_BATCH records too.  An install cut short
+ * (a crash, a bad entry halfway) leaves part of a tree under a version
+ * number that is not current: the next install of that number clears it
+ * first, and a later one's drop takes it with the older versions.
  *
  * Inode numbers are what lets the kernel keep its caches across updates.
  * Each entry gets an identity: for a file or symlink the SHA-256 of its
@@ -22,28 +36,59 @@
  * tree comparison of the switch to say which names changed.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "install.h"
 
-#define NO_PARENT SIZE_MAX /* an entry directly under the root */
 /* meta: be64 version, then the digest of the head accepted with it. */
 #define META_HEAD_DIGEST "highest_head"
 #define HEAD_DIGEST_LEN (8 + PC_HASH_LEN)
 
+/* Entries written per transaction, and records dropped per transaction:
+ * each bounds the dirty pages (and LMDB's cache of them) to a few MB. */
+#define INSTALL_BATCH 2048
+/* The index's pages a batch touched are let go of this often: the kernel
+ * maps 64 KiB around every page a lookup faults in, and identities are
+ * looked up at random. */
+#define TRIM_EVERY 64
+
+/* Where the entries come from: a parsed manifest or a stream. */
+struct entry_source {
+	/* 1 with *@e (borrowed until the next call), 0 at the end, < 0
+	 * with @why. */
+	int (*next)(void *arg, const struct pc_entry **e, char *why,
+		    size_t whylen);
+	void *arg;
+	uint32_t root_mode;
+	int64_t root_mtime;
+	/* Between two transactions: the caller may let go of what it has
+	 * read (NULL: nothing to do). */
+	void (*between)(void *arg);
+	void *between_arg;
+};
+
 struct install {
 	struct pc_store *store;
 	MDB_txn *txn;
-	const struct pc_manifest *m;
+	const struct entry_source *src;
 	uint64_t version;
+	uint64_t current;	/* current when the install began; 0: none */
 	uint64_t next_ino;	/* the next inode number to hand out */
 	uint64_t first_new_ino; /* numbers from here on are new in this switch */
-	size_t *parent;		/* per entry: index of its parent entry */
-	uint64_t *ino;		/* per entry: its inode number */
 	struct pc_sha256_ctx *sha;
 	uint64_t files, bytes;
+	size_t in_txn; /* entries written in this transaction */
+	/* The parent directory of the last entry, so that its siblings need
+	 * no lookup. */
+	char parent_path[PC_PATH_MAX + 1];
+	size_t parent_len;
+	uint64_t parent_ino;
+	bool have_parent;
+	char *why; /* the reason of a refused entry */
+	size_t whylen;
 };
 
 /* ---- checking the manifest -------------------------------------------------- */
@@ -67,31 +112,71 @@ static bool entry_sane(const struct pc_entry *e)
 	return false;
 }
 
-/* The tree logic relies on what pc_manifest_parse() guarantees: entries
- * sorted and unique, every parent a directory listed before its children.
- * A manifest built in memory is checked here rather than trusted. */
-static int resolve_parents(struct install *in)
+/* The child @name (@len bytes) of directory @dir in the tree being
+ * written: its inode, if it is a directory. */
+static int lookup_dir(struct install *in, uint64_t dir, const char *name,
+		      size_t len, uint64_t *ino)
 {
-	const struct pc_entry *entries = in->m->entries;
+	uint8_t kbuf[STORE_DIRENT_KEY_MAX];
+	MDB_val key = { 0, kbuf }, val;
+	enum pc_entry_type type;
+	int rc;
 
-	for (size_t i = 0; i < in->m->nentries; i++) {
-		const char *slash = strrchr(entries[i].path, '/');
-		size_t at = NO_PARENT;
+	if (len == 0 || len > PC_NAME_MAX)
+		return -EINVAL;
+	key.mv_size = store_dirent_key(in->version, dir, name, len, kbuf);
+	rc = mdb_get(in->txn, in->store->dbi.dirents, &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return -EINVAL;
+	rc = store_mdb_error("reading a directory entry", rc);
+	if (rc == 0)
+		rc = store_dirent_val_decode(&val, ino, &type);
+	if (rc == 0 && type != PC_ENTRY_DIR)
+		rc = -EINVAL;
+	return rc;
+}
 
-		if (!entry_sane(&entries[i]) ||
-		    (i && strcmp(entries[i - 1].path, entries[i].path) >= 0))
-			return -EINVAL;
-		if (slash) {
-			long found = pc_manifest_find(
-				entries, i, entries[i].path,
-				(size_t)(slash - entries[i].path));
+/*
+ * The inode of @e's parent directory in the tree written so far: every
+ * parent must be a directory listed before its children (sorted input,
+ * which the manifest stream checks).  Walked from the root, once per
+ * directory: entries of one directory follow each other.
+ */
+static int resolve_parent(struct install *in, const struct pc_entry *e,
+			  uint64_t *parent)
+{
+	const char *slash = strrchr(e->path, '/');
+	size_t len = slash ? (size_t)(slash - e->path) : 0;
+	uint64_t ino = PC_ROOT_INO;
+	int rc = 0;
 
-			if (found < 0 || entries[found].type != PC_ENTRY_DIR)
-				return -EINVAL;
-			at = (size_t)found;
-		}
-		in->parent[i] = at;
+	if (!slash) {
+		*parent = PC_ROOT_INO;
+		return 0;
 	}
+	if (in->have_parent && len == in->parent_len &&
+	    memcmp(e->path, in->parent_path, len) == 0) {
+		*parent = in->parent_ino;
+		return 0;
+	}
+	for (size_t start = 0, i = 0; rc == 0 && i <= len; i++) {
+		if (i < len && e->path[i] != '/')
+			continue;
+		rc = lookup_dir(in, ino, e->path + start, i - start, &ino);
+		start = i + 1;
+	}
+	if (rc == -EINVAL)
+		snprintf(in->why, in->whylen,
+			 "the parent directory of '%s' is not in the manifest "
+			 "before it",
+			 e->path);
+	if (rc < 0)
+		return rc;
+	memcpy(in->parent_path, e->path, len);
+	in->parent_len = len;
+	in->parent_ino = ino;
+	in->have_parent = true;
+	*parent = ino;
 	return 0;
 }
 
@@ -210,46 +295,52 @@ static int put_root(struct install *in)
 {
 	struct store_inode_rec rec = {
 		.type = PC_ENTRY_DIR,
-		.mode = in->m->root_mode,
-		.mtime = in->m->root_mtime,
+		.mode = in->src->root_mode,
+		.mtime = in->src->root_mtime,
 		.parent = PC_ROOT_INO,
 		.last_version = in->version,
 	};
 	int rc = put_inode(in, PC_ROOT_INO, &rec);
 
 	if (rc == 0)
-		rc = put_dirattr(in, PC_ROOT_INO, in->m->root_mode,
-				 in->m->root_mtime);
+		rc = put_dirattr(in, PC_ROOT_INO, in->src->root_mode,
+				 in->src->root_mtime);
 	return rc;
 }
 
-static int put_entry(struct install *in, size_t i)
+static int put_entry(struct install *in, const struct pc_entry *e)
 {
-	const struct pc_entry *e = &in->m->entries[i];
 	const char *slash = strrchr(e->path, '/');
 	struct store_inode_rec rec = {
 		.type = e->type,
 		.mode = e->mode,
 		.mtime = e->mtime,
 		.size = e->type == PC_ENTRY_DIR ? 0 : e->size,
-		.parent = in->parent[i] == NO_PARENT ? PC_ROOT_INO
-						     : in->ino[in->parent[i]],
 		.last_version = in->version,
 		.nchunks = e->type == PC_ENTRY_FILE ? e->nchunks : 0,
 		.chunks = e->chunks,
 		.target = e->target,
 	};
+	uint64_t ino = 0;
 	int rc;
 
+	if (!entry_sane(e)) {
+		snprintf(in->why, in->whylen, "entry '%s' is not valid",
+			 e->path);
+		return -EINVAL;
+	}
+	rc = resolve_parent(in, e, &rec.parent);
+	if (rc < 0)
+		return rc;
 	entry_identity(in, e, &rec.identity);
-	rc = identity_ino(in, &rec.identity, &in->ino[i]);
+	rc = identity_ino(in, &rec.identity, &ino);
 	if (rc == 0)
-		rc = put_inode(in, in->ino[i], &rec);
+		rc = put_inode(in, ino, &rec);
 	if (rc == 0)
 		rc = put_dirent(in, rec.parent, slash ? slash + 1 : e->path,
-				in->ino[i], e->type);
+				ino, e->type);
 	if (rc == 0 && e->type == PC_ENTRY_DIR)
-		rc = put_dirattr(in, in->ino[i], e->mode, e->mtime);
+		rc = put_dirattr(in, ino, e->mode, e->mtime);
 	if (e->type == PC_ENTRY_FILE) {
 		in->files++;
 		in->bytes += e->size;
@@ -266,8 +357,8 @@ static int put_version(struct install *in, const struct pc_head *head)
 		.accepted = time(NULL),
 		.manifest = head->manifest,
 		.manifest_size = head->manifest_size,
-		.root_mode = in->m->root_mode,
-		.root_mtime = in->m->root_mtime,
+		.root_mode = in->src->root_mode,
+		.root_mtime = in->src->root_mtime,
 		.files = in->files,
 		.bytes = in->bytes,
 	};
@@ -281,283 +372,6 @@ static int put_version(struct install *in, const struct pc_head *head)
 	return store_mdb_error(
 		"writing a version record",
 		mdb_put(in->txn, in->store->dbi.versions, &key, &val, 0));
-}
-
-/* ---- the names that changed ------------------------------------------------- */
-
-/* A cursor over the dirents of one version. */
-struct version_walk {
-	MDB_cursor *cursor;
-	uint8_t prefix[8];
-	MDB_val key, val;
-	bool valid;
-};
-
-static int walk_step(struct version_walk *w, MDB_cursor_op op)
-{
-	int rc = mdb_cursor_get(w->cursor, &w->key, &w->val, op);
-
-	w->valid = rc == 0 && w->key.mv_size > STORE_DIRENT_PREFIX_LEN &&
-		   memcmp(w->key.mv_data, w->prefix, 8) == 0;
-	return rc == MDB_NOTFOUND ? 0 : store_mdb_error("comparing trees", rc);
-}
-
-static int walk_start(struct install *in, struct version_walk *w,
-		      uint64_t version)
-{
-	int rc;
-
-	memset(w, 0, sizeof(*w));
-	rc = store_mdb_error(
-		"comparing trees",
-		mdb_cursor_open(in->txn, in->store->dbi.dirents, &w->cursor));
-	if (rc < 0)
-		return rc;
-	store_be64_put(w->prefix, version);
-	w->key.mv_size = sizeof(w->prefix);
-	w->key.mv_data = w->prefix;
-	if (version == 0)
-		return 0; /* the empty tree before the first install */
-	return walk_step(w, MDB_SET_RANGE);
-}
-
-/* Orders two dirent keys of different versions by (parent, name). */
-static int compare_names(const MDB_val *a, const MDB_val *b)
-{
-	size_t alen = a->mv_size - 8, blen = b->mv_size - 8;
-	int c = memcmp((const uint8_t *)a->mv_data + 8,
-		       (const uint8_t *)b->mv_data + 8,
-		       alen < blen ? alen : blen);
-
-	if (c)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
-static int add_change(struct pc_store_changes *changes, size_t *cap,
-		      const MDB_val *key)
-{
-	struct pc_store_change *grown, *change;
-
-	if (changes->count == *cap) {
-		*cap = *cap ? 2 * *cap : 16;
-		grown = realloc(changes->items, *cap * sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		changes->items = grown;
-	}
-	change = &changes->items[changes->count];
-	change->parent = store_be64_get((const uint8_t *)key->mv_data + 8);
-	change->name =
-		strndup((const char *)key->mv_data + STORE_DIRENT_PREFIX_LEN,
-			key->mv_size - STORE_DIRENT_PREFIX_LEN);
-	if (!change->name)
-		return -ENOMEM;
-	changes->count++;
-	return 0;
-}
-
-static bool same_child(const MDB_val *a, const MDB_val *b)
-{
-	return a->mv_size == b->mv_size &&
-	       memcmp(a->mv_data, b->mv_data, a->mv_size) == 0;
-}
-
-/*
- * Every (parent, name) whose child differs between @old_version and the
- * new one, by merging the two sorted dirent ranges.  A name added under a
- * directory that is new in this switch is left out: the kernel has never
- * seen that directory, so it holds no dentries under it.
- */
-static int diff_trees(struct install *in, uint64_t old_version,
-		      struct pc_store_changes *changes)
-{
-	struct version_walk old, new;
-	size_t cap = 0;
-	int rc, c;
-
-	rc = walk_start(in, &old, old_version);
-	if (rc == 0)
-		rc = walk_start(in, &new, in->version);
-	while (rc == 0 && (old.valid || new.valid)) {
-		c = !old.valid	 ? 1
-		    : !new.valid ? -1
-				 : compare_names(&old.key, &new.key);
-		if (c < 0) {
-			rc = add_change(changes, &cap, &old.key);
-		} else if (c > 0) {
-			if (store_be64_get((uint8_t *)new.key.mv_data + 8) <
-			    in->first_new_ino)
-				rc = add_change(changes, &cap, &new.key);
-		} else if (!same_child(&old.val, &new.val)) {
-			rc = add_change(changes, &cap, &new.key);
-		}
-		if (rc == 0 && c <= 0)
-			rc = walk_step(&old, MDB_NEXT);
-		if (rc == 0 && c >= 0)
-			rc = walk_step(&new, MDB_NEXT);
-	}
-	if (old.cursor)
-		mdb_cursor_close(old.cursor);
-	if (new.cursor)
-		mdb_cursor_close(new.cursor);
-	return rc;
-}
-
-/* ---- dropping old versions -------------------------------------------------- */
-
-/* Deletes every key of @dbi that starts with @prefix. */
-static int delete_prefix(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix,
-			 size_t len)
-{
-	MDB_cursor *cursor;
-	MDB_val key, val;
-	int rc, mrc;
-
-	rc = store_mdb_error("dropping an old version",
-			     mdb_cursor_open(txn, dbi, &cursor));
-	if (rc < 0)
-		return rc;
-	for (;;) {
-		/* Seek afresh after each delete rather than rely on where a
-		 * cursor stands once its item is gone. */
-		key.mv_size = len;
-		key.mv_data = (void *)prefix;
-		mrc = mdb_cursor_get(cursor, &key, &val, MDB_SET_RANGE);
-		if (mrc != 0 || key.mv_size < len ||
-		    memcmp(key.mv_data, prefix, len) != 0)
-			break;
-		mrc = mdb_cursor_del(cursor, 0);
-		if (mrc != 0)
-			break;
-	}
-	mdb_cursor_close(cursor);
-	return mrc == MDB_NOTFOUND
-		       ? 0
-		       : store_mdb_error("dropping an old version", mrc);
-}
-
-/* Removes the trees and records of versions older than @keep_from. */
-static int drop_versions(struct install *in, uint64_t keep_from)
-{
-	uint8_t prefix[8];
-	MDB_val key = { sizeof(prefix), prefix }, val;
-	MDB_cursor *cursor;
-	uint64_t version;
-	int rc, mrc;
-
-	for (;;) {
-		rc = store_mdb_error("dropping an old version",
-				     mdb_cursor_open(in->txn,
-						     in->store->dbi.versions,
-						     &cursor));
-		if (rc < 0)
-			return rc;
-		mrc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST);
-		version = mrc == 0 && key.mv_size == 8
-				  ? store_be64_get(key.mv_data)
-				  : keep_from;
-		if (mrc == 0 && version < keep_from)
-			mrc = mdb_cursor_del(cursor, 0);
-		mdb_cursor_close(cursor);
-		if (mrc != 0 && mrc != MDB_NOTFOUND)
-			return store_mdb_error("dropping an old version", mrc);
-		if (mrc == MDB_NOTFOUND || version >= keep_from)
-			return 0;
-		store_be64_put(prefix, version);
-		rc = delete_prefix(in->txn, in->store->dbi.dirents, prefix, 8);
-		if (rc == 0)
-			rc = delete_prefix(in->txn, in->store->dbi.dirattr,
-					   prefix, 8);
-		if (rc < 0)
-			return rc;
-	}
-}
-
-struct stale_inode {
-	uint64_t ino;
-	struct pc_hash identity;
-};
-
-/* Inodes that no retained version uses any more, collected first so that
- * the scan does not delete under its own cursor. */
-static int find_stale_inodes(struct install *in, uint64_t keep_from,
-			     struct stale_inode **out, size_t *count)
-{
-	struct store_inode_rec rec;
-	struct stale_inode *grown;
-	MDB_cursor *cursor;
-	MDB_val key, val;
-	size_t cap = 0;
-	int rc, mrc;
-
-	rc = store_mdb_error(
-		"scanning inodes",
-		mdb_cursor_open(in->txn, in->store->dbi.inodes, &cursor));
-	if (rc < 0)
-		return rc;
-	for (mrc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST);
-	     mrc == 0 && rc == 0;
-	     mrc = mdb_cursor_get(cursor, &key, &val, MDB_NEXT)) {
-		if (key.mv_size != 8 || store_inode_decode(&val, &rec) < 0 ||
-		    rec.last_version >= keep_from)
-			continue;
-		if (*count == cap) {
-			cap = cap ? 2 * cap : 64;
-			grown = realloc(*out, cap * sizeof(*grown));
-			if (!grown) {
-				rc = -ENOMEM;
-				break;
-			}
-			*out = grown;
-		}
-		(*out)[*count].ino = store_be64_get(key.mv_data);
-		(*out)[*count].identity = rec.identity;
-		(*count)++;
-	}
-	mdb_cursor_close(cursor);
-	if (rc == 0 && mrc != 0 && mrc != MDB_NOTFOUND)
-		rc = store_mdb_error("scanning inodes", mrc);
-	return rc;
-}
-
-static int drop_inodes(struct install *in, uint64_t keep_from)
-{
-	struct stale_inode *stale = NULL;
-	size_t count = 0;
-	uint8_t buf[8];
-	MDB_val key, val;
-	int rc;
-
-	rc = find_stale_inodes(in, keep_from, &stale, &count);
-	for (size_t i = 0; rc == 0 && i < count; i++) {
-		if (stale[i].ino == PC_ROOT_INO)
-			continue;
-		store_be64_put(buf, stale[i].ino);
-		key.mv_size = sizeof(buf);
-		key.mv_data = buf;
-		rc = store_mdb_error(
-			"dropping an inode",
-			mdb_del(in->txn, in->store->dbi.inodes, &key, NULL));
-		key.mv_size = PC_HASH_LEN;
-		key.mv_data = stale[i].identity.bytes;
-		if (rc == 0)
-			rc = store_mdb_error("dropping an inode",
-					     mdb_get(in->txn,
-						     in->store->dbi.idmap, &key,
-						     &val));
-		/* Only the mapping to this very inode goes. */
-		if (rc == 0 && val.mv_size == 8 &&
-		    store_be64_get(val.mv_data) == stale[i].ino)
-			rc = store_mdb_error("dropping an inode",
-					     mdb_del(in->txn,
-						     in->store->dbi.idmap, &key,
-						     NULL));
-		if (rc == -ENOENT)
-			rc = 0;
-	}
-	free(stale);
-	return rc;
 }
 
 /* ---- the head's digest -------------------------------------------------------- */
@@ -610,51 +424,90 @@ int pc_store_head_digest(struct pc_store *store, uint64_t version,
 
 /* ---- the switch -------------------------------------------------------------- */
 
-static int switch_versions(struct install *in, const struct pc_head *head,
-			   struct pc_store_changes *changes)
+/* The checks of a new version, in @txn: higher than every version ever
+ * accepted, and no version held.  The current version into @current. */
+static int may_install(struct install *in, MDB_txn *txn, uint64_t *current)
 {
-	uint64_t highest, current, held;
-	struct pc_store *store = in->store;
-	MDB_txn *txn = in->txn;
-	int rc;
+	uint64_t highest, held;
+	int rc = store_meta_get(in->store, txn, META_HIGHEST, 0, &highest);
 
-	rc = store_meta_get(store, txn, META_HIGHEST, 0, &highest);
-	if (rc == 0 && head->version <= highest)
+	if (rc == 0 && in->version <= highest)
 		return -ESTALE;
 	/* Rollback: nothing replaces a held version until it is released. */
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_HELD, 0, &held);
+		rc = store_meta_get(in->store, txn, META_HELD, 0, &held);
 	if (rc == 0 && held)
 		return -EBUSY;
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_CURRENT, 0, &current);
+		rc = store_meta_get(in->store, txn, META_CURRENT, 0, current);
+	return rc;
+}
+
+/* Commits what is written so far (with the inode counter, so that no
+ * number is handed out twice) and begins the next transaction. */
+static int checkpoint(struct install *in)
+{
+	int rc =
+		store_meta_put(in->store, in->txn, META_NEXT_INO, in->next_ino);
+
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_NEXT_INO, STORE_FIRST_INO,
-				    &in->next_ino);
-	in->first_new_ino = in->next_ino;
-	if (rc == 0)
-		rc = put_root(in);
-	for (size_t i = 0; rc == 0 && i < in->m->nentries; i++)
-		rc = put_entry(in, i);
+		rc = store_txn_commit(in->txn, "installing a version");
+	else
+		mdb_txn_abort(in->txn);
+	in->txn = NULL;
+	if (rc < 0)
+		return rc;
+	store_map_trim(in->store);
+	if (in->src->between)
+		in->src->between(in->src->between_arg);
+	in->in_txn = 0;
+	return store_txn_begin(in->store, 0, &in->txn);
+}
+
+/* Every entry of the source into the new version's tree. */
+static int write_tree(struct install *in)
+{
+	const struct pc_entry *e;
+	int rc = put_root(in);
+
+	while (rc == 0 && (rc = in->src->next(in->src->arg, &e, in->why,
+					      in->whylen)) > 0) {
+		rc = put_entry(in, e);
+		if (rc == 0 && ++in->in_txn == INSTALL_BATCH)
+			rc = checkpoint(in);
+		else if (rc == 0 && in->in_txn % TRIM_EVERY == 0)
+			store_map_trim(in->store);
+	}
+	return rc;
+}
+
+/* The last transaction: the version record, the names that changed, and
+ * "current" (readers see the new tree from its commit on). */
+static int switch_versions(struct install *in, const struct pc_head *head,
+			   struct pc_store_changes *changes)
+{
+	struct pc_store *store = in->store;
+	uint64_t current = in->current, now;
+	int rc = may_install(in, in->txn, &now); /* still: nothing raced it */
+
+	if (rc == 0 && now != current)
+		rc = -ESTALE;
 	if (rc == 0)
 		rc = put_version(in, head);
 	if (rc == 0 && changes)
-		rc = diff_trees(in, current, changes);
+		rc = store_diff_trees(store, in->txn, current, in->version,
+				      in->first_new_ino, changes);
 	if (rc == 0 && current)
-		rc = store_meta_put(store, txn, META_PREVIOUS, current);
+		rc = store_meta_put(store, in->txn, META_PREVIOUS, current);
 	if (rc == 0)
-		rc = store_meta_put(store, txn, META_CURRENT, in->version);
+		rc = store_meta_put(store, in->txn, META_CURRENT, in->version);
 	if (rc == 0)
-		rc = store_meta_put(store, txn, META_HIGHEST, in->version);
+		rc = store_meta_put(store, in->txn, META_HIGHEST, in->version);
 	if (rc == 0)
 		rc = put_head_digest(in, head);
 	if (rc == 0)
-		rc = store_meta_put(store, txn, META_NEXT_INO, in->next_ino);
-	/* What neither the new current nor the new previous uses goes. */
-	if (rc == 0)
-		rc = drop_versions(in, current ? current : in->version);
-	if (rc == 0)
-		rc = drop_inodes(in, current ? current : in->version);
+		rc = store_meta_put(store, in->txn, META_NEXT_INO,
+				    in->next_ino);
 	return rc;
 }
 
@@ -669,48 +522,138 @@ void pc_store_changes_free(struct pc_store_changes *changes)
 	changes->count = 0;
 }
 
-int pc_store_install(struct pc_store *store, const struct pc_head *head,
-		     const struct pc_manifest *m,
-		     struct pc_store_changes *changes)
+/* Installs the version of @head from @src (see pc_store_install_stream). */
+static int install_from(struct pc_store *store, const struct pc_head *head,
+			const struct entry_source *src,
+			struct pc_store_changes *changes, char *why,
+			size_t whylen)
 {
 	struct install in = { .store = store,
-			      .m = m,
-			      .version = head->version };
+			      .src = src,
+			      .version = head->version,
+			      .why = why,
+			      .whylen = whylen };
+	MDB_txn *txn;
+	uint64_t current;
 	int rc;
 
 	if (changes)
 		memset(changes, 0, sizeof(*changes));
 	if (store->readonly)
 		return -EROFS;
-	in.parent = calloc(m->nentries ? m->nentries : 1, sizeof(*in.parent));
-	in.ino = calloc(m->nentries ? m->nentries : 1, sizeof(*in.ino));
-	in.sha = pc_sha256_new();
-	rc = in.parent && in.ino && in.sha ? 0 : -ENOMEM;
+	/* Refused before anything is written. */
+	rc = store_txn_begin(store, MDB_RDONLY, &txn);
+	if (rc < 0)
+		return rc;
+	rc = may_install(&in, txn, &current);
+	mdb_txn_abort(txn);
 	if (rc == 0)
-		rc = resolve_parents(&in);
+		rc = store_clear_version(store, in.version);
+	in.sha = pc_sha256_new();
+	if (rc == 0 && !in.sha)
+		rc = -ENOMEM;
 	if (rc == 0)
 		rc = store_txn_begin(store, 0, &in.txn);
-	if (rc < 0)
-		goto out;
-	rc = switch_versions(&in, head, changes);
-	if (rc < 0) {
-		mdb_txn_abort(in.txn);
-		goto out;
+	if (rc == 0)
+		rc = may_install(&in, in.txn, &in.current);
+	if (rc == 0)
+		rc = store_meta_get(store, in.txn, META_NEXT_INO,
+				    STORE_FIRST_INO, &in.next_ino);
+	in.first_new_ino = in.next_ino;
+	if (rc == 0)
+		rc = write_tree(&in);
+	current = in.current;
+	if (rc == 0)
+		rc = switch_versions(&in, head, changes);
+	if (rc == 0) {
+		rc = store_txn_commit(in.txn, "installing a version");
+		in.txn = NULL;
 	}
-	rc = store_txn_commit(in.txn, "installing a version");
+	if (in.txn)
+		mdb_txn_abort(in.txn);
+	pc_sha256_free(in.sha);
+	if (rc < 0) {
+		pc_store_changes_free(changes);
+		return rc;
+	}
 	/* MDB_NOMETASYNC left the meta page unsynced: a version switch must
 	 * survive a power cut (rollback protection depends on it). */
-	if (rc == 0 && mdb_env_sync(store->env, 1) != 0)
+	if (mdb_env_sync(store->env, 1) != 0)
 		store_log(store, PC_LOG_WARN,
 			  "version %llu is installed but not synced",
 			  (unsigned long long)in.version);
-out:
+	/* What neither the new current nor the new previous uses goes. */
+	rc = store_drop_old(store, current ? current : in.version);
 	if (rc < 0)
-		pc_store_changes_free(changes);
-	free(in.parent);
-	free(in.ino);
-	pc_sha256_free(in.sha);
-	return rc;
+		store_log(store, PC_LOG_WARN,
+			  "version %llu is installed, but dropping older "
+			  "versions failed: %s",
+			  (unsigned long long)in.version, strerror(-rc));
+	store_map_trim(store);
+	return 0;
+}
+
+/* An in-memory manifest as an entry source. */
+struct array_source {
+	const struct pc_manifest *m;
+	size_t next;
+};
+
+static int array_next(void *arg, const struct pc_entry **e, char *why,
+		      size_t whylen)
+{
+	struct array_source *a = arg;
+
+	(void)why;
+	(void)whylen;
+	if (a->next == a->m->nentries)
+		return 0;
+	*e = &a->m->entries[a->next++];
+	return 1;
+}
+
+int pc_store_install(struct pc_store *store, const struct pc_head *head,
+		     const struct pc_manifest *m,
+		     struct pc_store_changes *changes)
+{
+	struct array_source a = { m, 0 };
+	struct entry_source src = { .next = array_next,
+				    .arg = &a,
+				    .root_mode = m->root_mode,
+				    .root_mtime = m->root_mtime };
+	char why[256];
+
+	/* Order and parents: pc_manifest_parse() guarantees them; a
+	 * manifest built in memory is checked here rather than trusted. */
+	for (size_t i = 1; i < m->nentries; i++)
+		if (strcmp(m->entries[i - 1].path, m->entries[i].path) >= 0)
+			return -EINVAL;
+	return install_from(store, head, &src, changes, why, sizeof(why));
+}
+
+static int stream_next(void *arg, const struct pc_entry **e, char *why,
+		       size_t whylen)
+{
+	return pc_manifest_stream_next(arg, e, why, whylen);
+}
+
+int pc_store_install_stream(struct pc_store *store, const struct pc_head *head,
+			    struct pc_manifest_stream *stream,
+			    void (*between)(void *arg), void *arg,
+			    struct pc_store_changes *changes, char *why,
+			    size_t whylen)
+{
+	struct entry_source src = {
+		.next = stream_next,
+		.arg = stream,
+		.root_mode = pc_manifest_stream_root_mode(stream),
+		.root_mtime = pc_manifest_stream_root_mtime(stream),
+		.between = between,
+		.between_arg = arg,
+	};
+
+	why[0] = '\0';
+	return install_from(store, head, &src, changes, why, whylen);
 }
 
 /* ---- rollback and its hold ---------------------------------------------------- */
@@ -727,9 +670,9 @@ static int swap_retained(struct install *in, uint64_t from, uint64_t to,
 	int rc = 0;
 
 	in->version = to;
-	in->first_new_ino = UINT64_MAX;
 	if (changes)
-		rc = diff_trees(in, from, changes);
+		rc = store_diff_trees(in->store, in->txn, from, to, UINT64_MAX,
+				      changes);
 	if (rc == 0)
 		rc = store_meta_put(in->store, in->txn, META_CURRENT, to);
 	if (rc == 0)

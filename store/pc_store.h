@@ -393,7 +393,7 @@ uint64_t pc_store_held_version(struct pc_store *store);
 
 /*
  * Installs @m (already verified against @head by the caller) as the new
- * current version in one LMDB write transaction, synced to disk: inodes are
+ * current version, synced to disk: inodes are
  * reused for unchanged entries and allocated for new ones, the previous
  * current becomes previous, older trees are dropped, and the highest
  * accepted version is raised (and the head's digest recorded with it).  -ESTALE if head->version is not higher than
@@ -409,6 +409,21 @@ uint64_t pc_store_held_version(struct pc_store *store);
 int pc_store_install(struct pc_store *store, const struct pc_head *head,
 		     const struct pc_manifest *m,
 		     struct pc_store_changes *changes);
+/*
+ * The same from a manifest stream (pc_manifest_stream_open), written as
+ * it is read, in bounded write transactions, so that no whole tree is held
+ * in memory: a manifest of a million entries installs in a few MB.  Readers
+ * see the new version only when it is complete.  @between (may be NULL)
+ * runs with @arg between two transactions: the caller may let go of what
+ * the stream has consumed.  -EBADMSG (-EPROTONOSUPPORT, ...) from the
+ * stream and -EINVAL (a parent that is not a directory before its child)
+ * come with @why; the others as pc_store_install().
+ */
+int pc_store_install_stream(struct pc_store *store, const struct pc_head *head,
+			    struct pc_manifest_stream *stream,
+			    void (*between)(void *arg), void *arg,
+			    struct pc_store_changes *changes, char *why,
+			    size_t whylen);
 
 /* ---- the tree (for fs/) -------------------------------------------------- */
 

@@ -162,6 +162,81 @@ static void add_sample_entries(struct pc_manifest *m, const int *order)
 		assert_ok(pc_manifest_add(m, &entries[order[i]]), NULL);
 }
 
+/* The stream gives the entries pc_manifest_parse() gives, one at a time,
+ * with the same checks; its offset ends at the end. */
+static void test_manifest_stream_gives_the_same_entries(void **state)
+{
+	size_t len = strlen(valid_text);
+	char *copy = pc_test_exact_copy(valid_text, len), err[512] = "";
+	struct pc_manifest *m = parse_ok(valid_text, len);
+	struct pc_manifest_stream *s;
+	const struct pc_entry *e;
+	size_t n = 0;
+	int rc;
+
+	(void)state;
+	assert_ok(pc_manifest_stream_open(copy, len, &s, err, sizeof(err)),
+		  err);
+	assert_int_equal(pc_manifest_stream_count(s), 5);
+	assert_int_equal(pc_manifest_stream_root_mode(s), 0755);
+	assert_int_equal(pc_manifest_stream_root_mtime(s), 1700000000);
+	while ((rc = pc_manifest_stream_next(s, &e, err, sizeof(err))) > 0) {
+		assert_true(n < m->nentries);
+		assert_string_equal(e->path, m->entries[n].path);
+		assert_int_equal(e->type, m->entries[n].type);
+		assert_int_equal(e->size, m->entries[n].size);
+		assert_int_equal(e->nchunks, m->entries[n].nchunks);
+		n++;
+	}
+	assert_ok(rc, err);
+	assert_int_equal(n, m->nentries);
+	assert_int_equal(pc_manifest_stream_offset(s), len);
+	pc_manifest_stream_free(s);
+	pc_manifest_free(m);
+	free(copy);
+}
+
+/* Order, and what follows the last entry, are the stream's to check; a
+ * missing parent is not (it keeps no earlier entry): pc_manifest_parse
+ * refuses it, the stream hands the entry on. */
+static void test_manifest_stream_checks_order_not_parents(void **state)
+{
+	static const char unordered[] = HEADER("2") "D 755 1 b\n"
+						    "D 755 1 a\n";
+	static const char trailing[] = HEADER("1") "D 755 1 a\n"
+						   "D 755 1 b\n";
+	static const char orphan[] = HEADER("1") "F 644 1 0 0 no/parent\n";
+	struct pc_manifest_stream *s;
+	const struct pc_entry *e;
+	char err[512] = "";
+
+	(void)state;
+	assert_ok(pc_manifest_stream_open(unordered, strlen(unordered), &s, err,
+					  sizeof(err)),
+		  err);
+	assert_int_equal(pc_manifest_stream_next(s, &e, err, sizeof(err)), 1);
+	assert_error(pc_manifest_stream_next(s, &e, err, sizeof(err)), -EBADMSG,
+		     err, "duplicate or out of order");
+	pc_manifest_stream_free(s);
+
+	assert_ok(pc_manifest_stream_open(trailing, strlen(trailing), &s, err,
+					  sizeof(err)),
+		  err);
+	assert_int_equal(pc_manifest_stream_next(s, &e, err, sizeof(err)), 1);
+	assert_error(pc_manifest_stream_next(s, &e, err, sizeof(err)), -EBADMSG,
+		     err, "data after the last entry");
+	pc_manifest_stream_free(s);
+
+	assert_ok(pc_manifest_stream_open(orphan, strlen(orphan), &s, err,
+					  sizeof(err)),
+		  err);
+	assert_int_equal(pc_manifest_stream_next(s, &e, err, sizeof(err)), 1);
+	assert_string_equal(e->path, "no/parent");
+	assert_int_equal(pc_manifest_stream_next(s, &e, err, sizeof(err)), 0);
+	pc_manifest_stream_free(s);
+	assert_rejected(orphan, -EBADMSG, "parent directory of 'no/parent'");
+}
+
 static void test_manifest_serialize_writes_documented_format(void **state)
 {
 	static const int order[] = { 0, 1, 2, 3, 4, 5 };
@@ -824,6 +899,8 @@ static void test_manifest_larger_than_1_gib_is_refused_unread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_manifest_stream_gives_the_same_entries),
+		cmocka_unit_test(test_manifest_stream_checks_order_not_parents),
 		cmocka_unit_test(
 			test_manifest_serialize_writes_documented_format),
 		cmocka_unit_test(test_manifest_builder_round_trip),

@@ -3,13 +3,18 @@
  * tree that lookup, getattr and readdir agree on; inode numbers are stable
  * for unchanged entries, new (and never reused) for changed ones, and
  * persistent; a version switch reports exactly the names that changed;
- * rollback is refused; two versions are retained.
+ * rollback is refused; two versions are retained.  A manifest is also
+ * installed as a stream, in bounded transactions: a large one completely,
+ * and one that turns out bad halfway leaves the current version as it
+ * was, and the version installs later from a good one.
  */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -448,6 +453,86 @@ static void test_store_inodes_persist_across_reopen(void **state)
 	pc_store_close(store);
 }
 
+/* A manifest of @dirs directories of 100 files each (text, in a new
+ * buffer), and, if @bad, one more entry whose parent is a file. */
+static char *stream_manifest(size_t dirs, bool bad, size_t *len)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+
+	assert_non_null(out);
+	fprintf(out, "peercache-manifest 1\nroot 755 1700000000\nentries %zu\n",
+		dirs * 101 + (bad ? 1 : 0));
+	for (size_t d = 0; d < dirs; d++) {
+		fprintf(out, "D 755 1 d%05zu\n", d);
+		for (size_t f = 0; f < 100; f++)
+			fprintf(out, "F 644 1 0 0 d%05zu/f%03zu\n", d, f);
+	}
+	if (bad) /* sorts last; its parent is a file */
+		fprintf(out, "F 644 1 0 0 d%05zu/f099/x\n", dirs - 1);
+	assert_int_equal(fclose(out), 0);
+	*len = size;
+	return text;
+}
+
+static int install_text(struct pc_store *store, const char *text, size_t len,
+			uint64_t version, char *why, size_t whylen)
+{
+	struct pc_manifest_stream *stream;
+	struct pc_head head = { .format = PC_HEAD_FORMAT,
+				.name = "test-repo",
+				.version = version,
+				.created = 1700000000,
+				.expires = 1800000000,
+				.manifest_size = len };
+	int rc;
+
+	pc_sha256(text, len, &head.manifest);
+	assert_ok(pc_manifest_stream_open(text, len, &stream, why, whylen),
+		  why);
+	rc = pc_store_install_stream(store, &head, stream, NULL, NULL, NULL,
+				     why, whylen);
+	pc_manifest_stream_free(stream);
+	return rc;
+}
+
+static void test_store_install_stream_in_batches(void **state)
+{
+	const char *dir = *state;
+	struct pc_store *store = store_test_open(dir);
+	struct pc_store_version v;
+	size_t len, bad_len;
+	char *good = stream_manifest(60, false, &len); /* 6060 entries */
+	char *bad = stream_manifest(60, true, &bad_len), why[256] = "";
+	struct pc_inode inode;
+
+	assert_rc(install_text(store, good, len, 1, why, sizeof(why)), 0);
+	assert_true(ino_of(store, 0, "d00059/f099") > PC_ROOT_INO);
+
+	/* Version 2 goes wrong after several batches are written. */
+	assert_rc(install_text(store, bad, bad_len, 2, why, sizeof(why)),
+		  -EINVAL);
+	assert_non_null(strstr(why, "d00059/f099/x"));
+	assert_rc(pc_store_current(store, &v), 0);
+	assert_int_equal(v.version, 1);
+	assert_int_equal(pc_store_highest_version(store), 1);
+	assert_true(ino_of(store, 0, "d00059/f099") > PC_ROOT_INO);
+
+	/* Version 2 from a good manifest: what the bad one left is gone. */
+	free(good);
+	good = stream_manifest(3, false, &len);
+	assert_rc(install_text(store, good, len, 2, why, sizeof(why)), 0);
+	assert_rc(pc_store_current(store, &v), 0);
+	assert_int_equal(v.version, 2);
+	assert_true(ino_of(store, 0, "d00002/f099") > PC_ROOT_INO);
+	assert_rc(pc_store_lookup(store, 2, PC_ROOT_INO, "d00059", &inode),
+		  -ENOENT);
+	free(good);
+	free(bad);
+	pc_store_close(store);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -457,6 +542,7 @@ int main(void)
 		store_unit_test(test_store_refuses_rollback),
 		store_unit_test(test_store_keeps_two_versions),
 		store_unit_test(test_store_inodes_persist_across_reopen),
+		store_unit_test(test_store_install_stream_in_batches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
