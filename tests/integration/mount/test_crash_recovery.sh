@@ -2,31 +2,45 @@
 # kill -9 during a large fetch, restart: no partial chunk is ever served,
 # tmp/ is empty after start-up, index and files agree, and the file reads
 # back correct.
+#
+# The mirror holds every chunk's body after its first 64 KiB until the
+# test says so (lib/slow_mirror.py), so the kill always lands on
+# downloads in flight.  (It used to race a rate-limited nginx and poll
+# tmp/ for a moment that a loaded CI machine could miss: "no download in
+# flight to interrupt".)
 set -eu
 . "$(dirname "$0")/fixture.sh"
+. "$(dirname "$0")/../lib/slow_mirror.sh"
 pc_setup
 
 mkdir src
 pc_random src/large.bin 24M
 pc_publish src repo
-# A slow mirror, so that the daemon is killed in the middle of downloads.
-pc_nginx_start "$PC_TMP/repo" "limit_rate 4m;"
-pc_mount_repo
+pc_slow_mirror_start "$PC_TMP/repo"
 
+mount_repo() {
+	pc_daemon_start "$PC_TMP/mnt" "$PC_TMP/cache" -o mirror="$SLOW_URL" \
+		-o trusted_key="$PC_TMP/key.pub"
+}
+
+mount_repo
+pc_slow_mirror_hold "^/chunks/"
 cat mnt/large.bin >/dev/null 2>&1 &
 reader=$!
-seen=""
-for i in $(seq 100); do
-	# Seen once is enough: a download may end between two listings.
-	[ -n "$(ls cache/tmp 2>/dev/null)" ] && seen=yes && break
+pc_slow_mirror_wait_held 30
+# Held: the download's first bytes are written and stay in tmp/ until the
+# kill; waiting for them to be there waits for no passing moment.
+deadline=$((SECONDS + 10))
+until [ -n "$(ls cache/tmp 2>/dev/null)" ]; do
+	[ $SECONDS -lt $deadline ] || fail "a held download left nothing in tmp/"
 	sleep 0.05
 done
-[ -n "$seen" ] || fail "no download in flight to interrupt"
-sleep 1
 pc_daemon_kill9
 wait $reader 2>/dev/null || true
+[ -n "$(ls cache/tmp)" ] || fail "nothing in tmp/ at the kill"
+pc_slow_mirror_release
 
-pc_mount_repo
+mount_repo
 assert_eq "" "$(ls cache/tmp)" "tmp/ after restart"
 assert_file_same src/large.bin mnt/large.bin
 # Every chunk file is intact and indexed.
