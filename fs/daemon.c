@@ -214,10 +214,10 @@ static int start_fresh(struct daemon *d)
 		struct pc_net_status st;
 
 		pc_net_status(d->net, &st);
-		fprintf(stderr,
-			"peercache: first update check failed (%s); mounting "
-			"an empty tree until a version arrives\n",
-			st.last_error);
+		pc_log(PC_LOG_WARN, "main",
+		       "first update check failed (%s); mounting "
+		       "an empty tree until a version arrives",
+		       st.last_error);
 	}
 	if (pc_fs_mount(d->fs, d->args->mountpoint, d->why, sizeof(d->why)) < 0)
 		return -EIO;

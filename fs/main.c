@@ -258,8 +258,8 @@ int main(int argc, char **argv)
 		/* Exit 2 for whatever start-up would refuse, as it would. */
 		if (pc_net_check_config(&cfg, why, sizeof(why)) < 0) {
 			fprintf(stderr, "peercache: %s\n", why);
-			pc_config_free(&cfg);
-			return 2;
+			rc = 2;
+			goto out_config;
 		}
 		pc_config_print(&cfg, stdout);
 		goto out_config;

@@ -696,7 +696,7 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	 */
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
 	    !client_allowed(net, fd, why, sizeof(why))) {
-		net_log(net, PC_LOG_WARN, "control socket: %s", why);
+		net_log_cause(net, PC_LOG_WARN, why, "control socket: %s", why);
 		snprintf(c->refused, sizeof(c->refused), "%s", why);
 	}
 	if (uv_read_start((uv_stream_t *)&c->pipe, on_uv_alloc, on_uv_read) <

@@ -148,6 +148,15 @@ void net_head_resume(struct pc_net *net)
 		poll_start(net);
 }
 
+/* A poll succeeded: the refusal logged last is logged at once if it
+ * comes back. */
+static void forget_refusal(struct net_head *h)
+{
+	if (h->last_warning[0])
+		pc_log_cause_clear(h->last_warning);
+	h->last_warning[0] = '\0';
+}
+
 static void poll_end(struct pc_net *net, int result, const char *error,
 		     const char *source)
 {
@@ -157,7 +166,7 @@ static void poll_end(struct pc_net *net, int result, const char *error,
 	h->running = false;
 	h->current = NULL;
 	if (result == 0)
-		h->last_warning[0] = '\0';
+		forget_refusal(h);
 	net_status_poll_ended(net, result, error, source);
 	net_call_waiters(waiters, result, error);
 	net_head_resume(net);
@@ -194,7 +203,7 @@ static void hand_over(struct pc_net *net, const struct pc_head *head,
 		return;
 	}
 	h->running = false;
-	h->last_warning[0] = '\0';
+	forget_refusal(h);
 	net_status_poll_ended(net, 0, "", source);
 	net_head_resume(net);
 }
@@ -381,12 +390,11 @@ static void refused(struct pc_net *net, const char *mirror, int rc,
 	char line[sizeof(h->refusal_msg)];
 
 	snprintf(line, sizeof(line), "%s (from %s)", why, mirror);
-	/* A refusal repeated at every poll is logged once. */
+	/* A refusal repeated at every poll is logged once (again at most
+	 * every PC_LOG_REPEAT_S while it lasts). */
 	if (log)
-		net_log(net,
-			strcmp(line, h->last_warning) ? PC_LOG_WARN
-						      : PC_LOG_DEBUG,
-			"head from %s refused: %s", mirror, why);
+		net_log_cause(net, PC_LOG_WARN, line,
+			      "head from %s refused: %s", mirror, why);
 	snprintf(h->last_warning, sizeof(h->last_warning), "%s", line);
 	if (!h->refusal) {
 		h->refusal = rc;
@@ -394,15 +402,36 @@ static void refused(struct pc_net *net, const char *mirror, int rc,
 	}
 }
 
+/* The cause a head request to @mirror fails under (once per cause). */
+static void unreachable_cause(const char *mirror, char *out, size_t len)
+{
+	snprintf(out, len, "head-unreachable %s", mirror);
+}
+
 static void unreachable(struct pc_net *net, const char *mirror, const char *why)
 {
 	struct net_head *h = &net->head;
+	char cause[600];
 
-	net_log(net, PC_LOG_INFO, "head from %s: %s", mirror, why);
+	/* A mirror skipped is a warning, once while it lasts. */
+	unreachable_cause(mirror, cause, sizeof(cause));
+	net_log_cause(net, h->asking_peers ? PC_LOG_DEBUG : PC_LOG_WARN, cause,
+		      "head from %s: %s", mirror, why);
 	if (!h->transport_msg[0])
 		snprintf(h->transport_msg, sizeof(h->transport_msg),
 			 "no mirror answered: %.250s/head: %.250s", mirror,
 			 why);
+}
+
+/* @mirror answered: if it was logged as unreachable, say it is back. */
+static void reachable(struct pc_net *net, const char *mirror)
+{
+	char cause[600];
+
+	unreachable_cause(mirror, cause, sizeof(cause));
+	if (pc_log_cause_clear(cause))
+		net_log(net, PC_LOG_INFO,
+			"head from %s: the mirror answers again", mirror);
 }
 
 static bool head_on_data(struct net_xfer *xfer, const void *buf, size_t len)
@@ -441,8 +470,10 @@ static void head_on_done(struct net_xfer *xfer,
 		net_health_head_failed(net, h->mirror, elapsed,
 				       res->err ? res->message : "HTTP error",
 				       res->err != 0);
-	else if (!h->asking_peers)
+	else if (!h->asking_peers) {
 		net_health_head_ok(net, h->mirror);
+		reachable(net, mirror);
+	}
 	if (h->too_large) {
 		snprintf(why, sizeof(why), "head too large: more than %d bytes",
 			 PC_HEAD_MAX);

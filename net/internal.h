@@ -547,7 +547,7 @@ struct net_head {			 /* loop thread only */
 	char transport_msg[600];     /* first transport failure */
 	struct net_install_job *job; /* the install in progress, if any
 					(head_install.c) */
-	char last_warning[768];	     /* to log a repeated refusal once */
+	char last_warning[768];	     /* the cause of the last refusal logged */
 	/* Heads refused as equivocation (a second head of the accepted
 	 * version), kept for the status until the daemon stops. */
 	uint64_t equivocations;

@@ -271,6 +271,12 @@ void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
 		 "chunk %.16s: %s", f->hex,
 		 status == -ETIMEDOUT ? "not fetched within fetch_timeout"
 				      : "no source delivered it");
+	/* One line while reads keep failing, whatever the chunk. */
+	net_log_cause(net, PC_LOG_WARN, "reads-failing",
+		      "reads fail with EIO: %s (%llu reads failed since the "
+		      "daemon started; peercachectl status says why)",
+		      health->last_read_error,
+		      (unsigned long long)health->read_failures);
 }
 
 /* ---- moving attempts off a slow source ------------------------------------ */

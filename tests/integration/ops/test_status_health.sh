@@ -76,6 +76,12 @@ wait_metric "peercache_source_bad_chunks_total{source=\"$NGINX_URL\"}" 1
 wait_metric peercache_read_failures_total 1
 assert_contains "$(cat "$PC_DAEMON_LOG")" "net: warning: mirror $NGINX_URL demoted" \
 	"the demotion is a warning"
+assert_contains "$(cat "$PC_DAEMON_LOG")" "net: warning: reads fail with EIO: chunk" \
+	"failed reads are a warning"
+# Once per cause: a second failed read adds no second line.
+cat mnt/a.bin >/dev/null 2>&1 || true
+assert_eq 1 "$(grep -c 'net: warning: reads fail with EIO' "$PC_DAEMON_LOG")" \
+	"failed reads are logged once while they last"
 
 # --- equivocation: another head for version 1, same key ------------------------
 mkdir src2
