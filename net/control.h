@@ -1,9 +1,9 @@
 /*
- * control.h - shared by the two halves of the control socket (net/
- * internal, loop thread only): control.c (the socket, its clients, access,
- * the requests and the answers built at once) and control_ops.c (what a
- * client waits for: purge, verify, rollback, unpin on a worker, a
- * discovery round, a prefetch).
+ * control.h - shared by the parts of the control socket (net/ internal,
+ * loop thread only): control.c (the socket, its clients, access, the
+ * requests), control_answers.c (the answers built at once) and
+ * control_ops.c (what a client waits for: purge, verify, rollback, unpin
+ * on a worker, a discovery round, a prefetch).
  */
 #ifndef PC_NET_CONTROL_H
 #define PC_NET_CONTROL_H
@@ -83,8 +83,15 @@ void control_reply_result(struct control_client *c, const char *error,
 /* Watches the client after its request: if it closes its end, it is
  * closed (and what it waits for detached) at once.  For long requests. */
 void control_watch_hangup(struct control_client *c);
+/* ---- control_answers.c --------------------------------------------------- */
+
 /* The hold of a rollback: held, held_version, available_version. */
 void control_build_hold(struct pc_net *net, struct json *j);
+/* The members of the answers to status, stats, peers and config. */
+void control_build_status(struct pc_net *net, struct json *j);
+void control_build_stats(struct pc_net *net, struct json *j);
+void control_build_peers(struct pc_net *net, struct json *j);
+void control_build_config(struct pc_net *net, struct json *j);
 /* The status to show, with every reason for it in @reason (also fills
  * @st with the poller's own). */
 enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,

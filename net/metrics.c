@@ -43,6 +43,7 @@ struct metrics_snapshot {
 	bool discovery_on;
 	struct pc_disc_counters disc;
 	struct net_source_health health[NET_HEALTH_SOURCES];
+	bool demoted[NET_HEALTH_SOURCES];
 	uint64_t read_failures, equivocations;
 };
 
@@ -81,6 +82,8 @@ static void take_snapshot(struct net_metrics *m)
 	snap.held = pc_store_held_version(net->store);
 	snap.state = control_status(net, &snap.status, reason, sizeof(reason));
 	memcpy(snap.health, net->health.src, sizeof(snap.health));
+	for (size_t i = 0; i < net->nsources && i < NET_HEALTH_SOURCES; i++)
+		snap.demoted[i] = net_health_demoted(net, i);
 	snap.read_failures = net->health.read_failures;
 	snap.equivocations = net->head.equivocations;
 	snap.discovery_on = net->peers.disc != NULL;
@@ -311,10 +314,10 @@ static void write_discovery(struct text *t, const struct metrics_snapshot *s)
 }
 
 /* One labelled sample per source of @name. */
-static void per_source(struct text *t, struct pc_net *net, const char *name,
-		       const char *type, const char *help,
-		       const struct metrics_snapshot *s,
-		       uint64_t (*value)(const struct net_source_health *))
+static void
+per_source(struct text *t, struct pc_net *net, const char *name,
+	   const char *type, const char *help, const struct metrics_snapshot *s,
+	   uint64_t (*value)(const struct metrics_snapshot *, size_t))
 {
 	put(t, "# HELP peercache_%s %s\n# TYPE peercache_%s %s\n", name, help,
 	    name, type);
@@ -323,33 +326,33 @@ static void per_source(struct text *t, struct pc_net *net, const char *name,
 			continue; /* the peers: see peers_known, peers_banned */
 		put(t, "peercache_%s{source=\"", name);
 		put_label(t, net->sources[i].base);
-		put(t, "\"} %llu\n", (unsigned long long)value(&s->health[i]));
+		put(t, "\"} %llu\n", (unsigned long long)value(s, i));
 	}
 }
 
-static uint64_t demoted(const struct net_source_health *h)
+static uint64_t demoted(const struct metrics_snapshot *s, size_t i)
 {
-	return h->demoted_until != 0;
+	return s->demoted[i];
 }
 
-static uint64_t ok_attempts(const struct net_source_health *h)
+static uint64_t ok_attempts(const struct metrics_snapshot *s, size_t i)
 {
-	return h->ok;
+	return s->health[i].ok;
 }
 
-static uint64_t bad_chunks(const struct net_source_health *h)
+static uint64_t bad_chunks(const struct metrics_snapshot *s, size_t i)
 {
-	return h->bad_chunks;
+	return s->health[i].bad_chunks;
 }
 
-static uint64_t slow_attempts(const struct net_source_health *h)
+static uint64_t slow_attempts(const struct metrics_snapshot *s, size_t i)
 {
-	return h->slow;
+	return s->health[i].slow;
 }
 
-static uint64_t failed_attempts(const struct net_source_health *h)
+static uint64_t failed_attempts(const struct metrics_snapshot *s, size_t i)
 {
-	return h->failures;
+	return s->health[i].failures;
 }
 
 /* The mirrors' health (source_health.c), the reads that failed and the

@@ -253,8 +253,34 @@ void net_health_head_failed(struct pc_net *net, size_t src, uint64_t elapsed_ms,
 
 void net_health_head_ok(struct pc_net *net, size_t src)
 {
-	if (judged(net, src))
-		net->health.src[src].failures_in_a_row = 0;
+	struct net_source_health *h;
+
+	if (!judged(net, src))
+		return;
+	h = &net->health.src[src];
+	h->failures_in_a_row = 0;
+	/* It answers: proof enough for an unreachable one, not for a slow
+	 * one (a head is tiny) or one that sent wrong bytes. */
+	if (h->trouble == NET_TROUBLE_FAILING && h->demoted_until)
+		restore(net, src);
+}
+
+/* @h still matters for the status: demoted, or on probation with its
+ * trouble recent (a mirror no fetch has tried since it ran out). */
+static bool still_troubled(const struct pc_net *net,
+			   const struct net_source_health *h);
+
+bool net_health_demoted(struct pc_net *net, size_t i)
+{
+	return judged(net, i) && still_troubled(net, &net->health.src[i]);
+}
+
+static bool still_troubled(const struct pc_net *net,
+			   const struct net_source_health *h)
+{
+	return h->demoted_until && (h->demoted_until > uv_now(&net->loop) ||
+				    net_unix_now() - h->last_trouble <
+					    NET_HEALTH_DEMOTE_MAX_MS / 1000);
 }
 
 void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
@@ -423,7 +449,7 @@ enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
 		if (!judged(net, i))
 			continue;
 		mirrors++;
-		if (health->src[i].demoted_until) {
+		if (still_troubled(net, &health->src[i])) {
 			demoted++;
 			describe(net, i, reason, len);
 		}
@@ -453,7 +479,7 @@ void net_health_json(struct pc_net *net, struct json *j)
 	json_puts(j, "[");
 	for (size_t i = 0; i < net->nsources; i++) {
 		const struct net_source_health *h = &health->src[i];
-		bool demoted = judged(net, i) && h->demoted_until;
+		bool demoted = judged(net, i) && still_troubled(net, h);
 		uint64_t left = h->demoted_until > now_ms
 					? (h->demoted_until - now_ms) / 1000
 					: 0;

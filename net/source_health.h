@@ -107,6 +107,9 @@ void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
  * nothing to add). */
 enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
 				   char *reason, size_t len);
+/* Source @i counts as demoted for the status: demoted now, or on
+ * probation with its trouble less than NET_HEALTH_DEMOTE_MAX_MS old. */
+bool net_health_demoted(struct pc_net *net, size_t i);
 /* "sources":[{...}] and "read_failures" for the status answer. */
 void net_health_json(struct pc_net *net, struct json *j);
 

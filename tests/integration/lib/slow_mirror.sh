@@ -18,7 +18,7 @@ pc_slow_mirror_start() {
 	dir=$(mktemp -d "$PC_TMP/slow-mirror.XXXXXX")
 	SLOW_CONTROL="$dir/control"
 	mkdir "$SLOW_CONTROL"
-	python3 "$(dirname "${BASH_SOURCE[0]}")/slow_mirror.py" --root "$root" \
+	python3 "$PC_SRC/tests/integration/lib/slow_mirror.py" --root "$root" \
 		--port-file "$dir/port" --control "$SLOW_CONTROL" "$@" \
 		>"$dir/log" 2>&1 &
 	SLOW_PID=$!
