@@ -4,13 +4,17 @@
  *
  * A chunk's file is the truth about whether it is cached: readers do one
  * openat() of chunks/ab/<hex> and never touch LMDB, so a cache hit costs a
- * single syscall.  A download is written to tmp/, read back and hashed at
- * commit, checked, synced and only then renamed into chunks/, so a reader
- * can never open a partial or unverified file.  The index entry (size, last
- * access, LRU position) follows at the next flush; until then only the
- * purge's view of the chunk lags, never a reader's (and every purge flushes
- * first).
- *
+ * single syscall.  A download is written to tmp/ and only renamed into
+ * chunks/ once its length and SHA-256 are checked, so a reader can never
+ * open a partial or unverified file.  Chunks (net/ hashes them in memory
+ * as it writes them) take pc_store_tmp_commit_hashed: renamed in with no
+ * sync, made durable and indexed in batches by the group commit
+ * (commit.c).  Larger objects take pc_store_tmp_commit: read back, hashed,
+ * synced, renamed; their index entry waits for the next flush.  Either way
+ * no index entry names a file whose data was not synced, and until the
+ * entry is there only the purge's view of the chunk lags, never a
+ * reader's (every purge runs a sync point first).
+
  * The live usage (bytes and files in chunks/) changes exactly where files
  * do: a rename that put a new file in place adds, an unlink that removed
  * one subtracts.  So it is right even while index entries wait for a
@@ -320,10 +324,8 @@ static int verify(struct pc_store_tmp *tmp)
 	return 0;
 }
 
-/* Queues the index entry of a chunk now in chunks/.  If memory runs out
- * the entry is lost until the next start, whose reconcile adds it. */
-static void queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
-			    uint64_t size)
+void store_queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
+			   uint64_t size, int64_t atime)
 {
 	struct store_new_chunk *grown;
 	size_t cap;
@@ -344,30 +346,44 @@ static void queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
 	}
 	store->new_chunks[store->new_chunks_count].hash = *hash;
 	store->new_chunks[store->new_chunks_count].size = size;
-	store->new_chunks[store->new_chunks_count].atime = store_now(store);
+	store->new_chunks[store->new_chunks_count].atime = atime;
 	store->new_chunks_count++;
 	pthread_mutex_unlock(&store->queue_lock);
 }
 
-/* Renames the verified file into chunks/ab/<hex>.  Returns 1 if the
- * chunk was already there (a concurrent download won the race). */
+/* renameat2(RENAME_NOREPLACE) of tmp/@name to chunks/@path; -errno. */
+static int rename_noreplace(struct pc_store *store, const char *name,
+			    const char *path)
+{
+	if (renameat2(store->tmp_fd, name, store->chunks_fd, path,
+		      RENAME_NOREPLACE) == 0)
+		return 0;
+	return -errno;
+}
+
+/* Renames the verified file into chunks/ab/<hex> (making ab/ the first
+ * time it is missing).  Returns 1 if the chunk was already there (a
+ * concurrent download won the race). */
 static int move_into_place(struct pc_store_tmp *tmp)
 {
 	struct pc_store *store = tmp->store;
 	char path[STORE_CHUNK_PATH_LEN];
+	int rc;
 
 	store_chunk_path(&tmp->hash, path);
-	path[2] = '\0';
-	if (mkdirat(store->chunks_fd, path, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	path[2] = '/';
-	if (renameat2(store->tmp_fd, tmp->name, store->chunks_fd, path,
-		      RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return 1;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -errno;
+	rc = rename_noreplace(store, tmp->name, path);
+	if (rc == -ENOENT) {
+		path[2] = '\0';
+		if (mkdirat(store->chunks_fd, path, 0755) < 0 &&
+		    errno != EEXIST)
+			return -errno;
+		path[2] = '/';
+		rc = rename_noreplace(store, tmp->name, path);
+	}
+	if (rc == 0 || rc == -EEXIST)
+		return rc == 0 ? 0 : 1;
+	if (rc != -EINVAL && rc != -ENOSYS)
+		return rc;
 	/* No RENAME_NOREPLACE on this file system: replacing a verified
 	 * chunk with identical verified bytes is harmless, but the usage
 	 * must not count it twice, so look first (racy only against a
@@ -377,6 +393,17 @@ static int move_into_place(struct pc_store_tmp *tmp)
 	return renameat(store->tmp_fd, tmp->name, store->chunks_fd, path) < 0
 		       ? -errno
 		       : 0;
+}
+
+/* Renames @tmp in (a full disk purges once); 0, 1 if the chunk was there
+ * already, or -errno. */
+static int move_with_room(struct pc_store_tmp *tmp)
+{
+	int rc = move_into_place(tmp);
+
+	if (rc == -ENOSPC && made_room(tmp))
+		rc = move_into_place(tmp);
+	return rc;
 }
 
 /* fdatasync, then the rename; each ENOSPC purges (see pc_store.h). */
@@ -394,10 +421,7 @@ static int sync_and_move(struct pc_store_tmp *tmp)
 			store_make_room(tmp->store, tmp->written);
 		return rc;
 	}
-	rc = move_into_place(tmp);
-	if (rc == -ENOSPC && made_room(tmp))
-		rc = move_into_place(tmp);
-	return rc;
+	return move_with_room(tmp);
 }
 
 int pc_store_tmp_commit(struct pc_store_tmp *tmp)
@@ -412,13 +436,37 @@ int pc_store_tmp_commit(struct pc_store_tmp *tmp)
 	if (rc == 0) {
 		atomic_fetch_add(&store->usage_chunks, 1);
 		atomic_fetch_add(&store->usage_bytes, size);
-		queue_new_chunk(store, &hash, size);
+		store_queue_new_chunk(store, &hash, size, store_now(store));
 	}
 	if (rc != 0)
 		unlinkat(store->tmp_fd, tmp->name, 0); /* rc 1: duplicate */
 	tmp_free(tmp);
 	if (rc == 0)
 		store_quota_check(store, &hash);
+	return rc < 0 ? rc : 0;
+}
+
+int pc_store_tmp_commit_hashed(struct pc_store_tmp *tmp,
+			       const struct pc_hash *actual)
+{
+	struct pc_store *store = tmp->store;
+	int rc = tmp->error;
+
+	if (rc == 0 && (tmp->written != tmp->expected_len ||
+			!pc_hash_equal(actual, &tmp->hash)))
+		rc = -EBADMSG;
+	if (rc == 0)
+		rc = move_with_room(tmp);
+	if (rc == 0) {
+		atomic_fetch_add(&store->usage_chunks, 1);
+		atomic_fetch_add(&store->usage_bytes, tmp->written);
+		/* The fd goes with the file: its sync point syncs it. */
+		store_commit_add(store, &tmp->hash, tmp->written, tmp->fd);
+		tmp->fd = -1;
+	} else {
+		unlinkat(store->tmp_fd, tmp->name, 0); /* rc 1: duplicate */
+	}
+	tmp_free(tmp);
 	return rc < 0 ? rc : 0;
 }
 

@@ -79,6 +79,30 @@ struct store_new_chunk {
 struct store_pin;	/* pins.c */
 struct store_chunk_rec; /* codec.c */
 
+/* A chunk file renamed into chunks/ and not synced yet (commit.c). */
+struct store_unsynced {
+	struct pc_hash hash;
+	uint64_t size;
+	int64_t atime; /* when it was committed: its first access */
+	int fd;	       /* open on the file, until its sync point */
+};
+
+/* The batch of the next sync point and the syncer thread (commit.c). */
+struct store_commit {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;	      /* CLOCK_MONOTONIC; the syncer waits */
+	struct store_unsynced *batch; /* lock */
+	size_t count, cap;	      /* lock */
+	uint64_t bytes;		      /* lock: the batch's bytes */
+	uint64_t first_ms;	      /* lock: monotonic ms of its oldest */
+	bool started;		      /* lock: the syncer thread runs */
+	bool stopping;		      /* lock: closing, no new thread */
+	pthread_t thread;	      /* joined by store_commit_stop */
+	/* One sync point at a time: taken before flush_lock, after
+	 * purge_lock. */
+	pthread_mutex_t sync_lock;
+};
+
 /* A read of a chunk, written into "chunks" and "lru" at the next flush. */
 struct store_access {
 	struct pc_hash hash;
@@ -142,6 +166,9 @@ struct pc_store {
 	/* Serializes purges (purge.c); taken before flush_lock. */
 	pthread_mutex_t purge_lock;
 
+	/* Group commit (commit.c): chunk files waiting for a sync point. */
+	struct store_commit commit;
+
 	/* Pins (pins.c): a hash table of reference counts. */
 	pthread_rwlock_t pin_lock; /* writers: pin/unpin; readers: purge */
 	struct store_pin **pins;   /* guarded by pin_lock; STORE_PIN_BUCKETS */
@@ -195,7 +222,30 @@ int store_usage_apply(struct pc_store *store, MDB_txn *txn,
 /* Reads the persisted counters into ctr_base (at open). */
 int store_counters_load(struct pc_store *store, MDB_txn *txn);
 
+/* ---- commit.c -------------------------------------------------------- */
+
+/* Locks and condition variable (at open); 0 or -errno. */
+int store_commit_init(struct pc_store *store);
+/* A chunk file of @size bytes just renamed into chunks/, with @fd open on
+ * it (taken: closed after its sync point): its index entry is queued once
+ * its data is synced.  Starts the syncer thread on first use. */
+void store_commit_add(struct pc_store *store, const struct pc_hash *hash,
+		      uint64_t size, int fd);
+/* Syncs the batch, queues its index entries and flushes (pc_store_flush);
+ * any thread.  0 or the flush's -errno. */
+int store_sync_point(struct pc_store *store);
+/* Closing: stops the syncer (joins it) and runs a last sync point. */
+void store_commit_stop(struct pc_store *store);
+/* Releases what store_commit_init() made (and a batch never synced). */
+void store_commit_free(struct pc_store *store);
+
 /* ---- chunks.c -------------------------------------------------------- */
+
+/* Queues the index entry of a chunk whose file is in chunks/ and synced,
+ * for the next flush.  If memory runs out the entry is lost until the next
+ * start, whose reconcile adds it. */
+void store_queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
+			   uint64_t size, int64_t atime);
 
 /* "ab/<64 hex>" relative to chunks_fd; @out holds STORE_CHUNK_PATH_LEN. */
 #define STORE_CHUNK_PATH_LEN (3 + PC_HASH_HEX_LEN + 1)
@@ -242,7 +292,7 @@ int store_hash_fd(int fd, struct pc_hash *out, uint64_t *size);
 /* ---- purge.c ----------------------------------------------------------- */
 
 /* After a commit added a chunk: purges to the low watermark if usage is
- * over the quota; @keep (the new chunk) is pinned meanwhile. */
+ * over the quota; @keep (the new chunk; may be NULL) is pinned meanwhile. */
 void store_quota_check(struct pc_store *store, const struct pc_hash *keep);
 /* After ENOSPC: purges @needed bytes (plus the slack) if it can.  0 if
  * something was freed, else -ENOSPC. */

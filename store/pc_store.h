@@ -7,9 +7,11 @@
  * CACHE_DIR/lock              flock()ed by the one daemon using the cache
  *
  * A chunk exists once its file has been renamed into chunks/ (after its
- * SHA-256 and length were checked); its index entry follows in the next
- * flush.  Start-up reconciles the two, so a crash at any moment never leaves
- * anything half-written that could be served.
+ * SHA-256 and length were checked); its index entry follows once its data
+ * is synced (a sync point covers many chunks: group commit).  Start-up
+ * reconciles the two, re-hashing every file without an entry, so a crash
+ * or a power cut at any moment never leaves anything half-written that
+ * could be served.
  *
  * The index also holds the trees of the retained versions (current and
  * previous), so lookups and readdir are LMDB reads; inode numbers are
@@ -123,11 +125,16 @@ int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash);
 
 /*
- * A download in progress: bytes go to a file in tmp/ as they arrive;
- * commit reads the file back and checks its length and SHA-256 before the
- * rename.  Hashing there, not in write, keeps the hashing off the thread
- * that receives (the net's loop thread writes, a worker commits), and it
- * checks the bytes that will be served, not the ones handed to write().
+ * A download in progress: bytes go to a file in tmp/ as they arrive.  Two
+ * ways to finish it:
+ *  - pc_store_tmp_commit() reads the file back, checks its length and
+ *    SHA-256, syncs it and renames it in: for objects that do not fit in
+ *    memory (manifests), on a worker;
+ *  - pc_store_tmp_commit_hashed() takes the SHA-256 that the caller
+ *    computed over exactly the bytes it wrote (net/ hashes a chunk's
+ *    memory buffer as it writes it), checks it and the length, and renames
+ *    the file in without a sync of its own: the file becomes durable, and
+ *    gets its index entry, at the next sync point (group commit).
  */
 struct pc_store_tmp;
 
@@ -173,8 +180,28 @@ uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp);
  * commit returns; the new chunk itself is kept.
  */
 int pc_store_tmp_commit(struct pc_store_tmp *tmp);
+/*
+ * The group-commit way (see above): -EBADMSG unless @actual, the SHA-256
+ * of every byte written, is the expected hash and the length is right
+ * (the source sent wrong bytes); a pc_store_tmp_write() error instead if
+ * one happened; else renames the file in (ENOSPC purges and retries once,
+ * as above) and returns 0, also when the chunk was already there.  The
+ * file is removed on every error; @tmp is freed in every case.  No sync
+ * and no purge here, so the caller never waits for the disk: the store's
+ * syncer thread syncs the batch of new files (every 50 ms, 32 MiB, 128
+ * files, or a quarter of the quota, whichever comes first), then commits
+ * their index entries in one LMDB transaction, then purges if the usage
+ * is over the quota.  Until then the chunk is readable
+ * (pc_store_chunk_open) like any other.
+ */
+int pc_store_tmp_commit_hashed(struct pc_store_tmp *tmp,
+			       const struct pc_hash *actual);
 /* Removes the temporary file and frees @tmp. */
 void pc_store_tmp_abort(struct pc_store_tmp *tmp);
+/* A sync point now: every chunk renamed in by pc_store_tmp_commit_hashed()
+ * so far is synced and indexed when this returns (pc_store_close does it
+ * too).  0, -EROFS in a read-only view, or the index commit's error. */
+int pc_store_sync(struct pc_store *store);
 
 /* Writes queued index entries, access times and counters in one LMDB
  * transaction.  Called on a timer by the daemon and at close.  On failure

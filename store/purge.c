@@ -296,7 +296,9 @@ static int purge_locked(struct pc_store *store, const struct purge_goal *goal,
 	run->store = store;
 	run->goal = *goal;
 	run->result = result;
-	rc = pc_store_flush(store);
+	/* Chunks renamed in since the last sync point are not indexed yet:
+	 * sync and index them, so that the LRU order sees them. */
+	rc = store_sync_point(store);
 	if (rc < 0) /* purge what is indexed; the rest waits */
 		store_log(store, PC_LOG_WARN,
 			  "purge: flushing the index first failed: %s",
@@ -423,7 +425,7 @@ void store_quota_check(struct pc_store *store, const struct pc_hash *keep)
 	/* The chunk that was just added is what a reader waits for: it is
 	 * the most recently used anyway, but with a tiny quota it could be
 	 * the only candidate left. */
-	if (pc_store_pin(store, keep) < 0)
+	if (keep && pc_store_pin(store, keep) < 0)
 		return;
 	pthread_mutex_lock(&store->purge_lock);
 	/* Another commit's purge may have done the work meanwhile. */
@@ -431,7 +433,8 @@ void store_quota_check(struct pc_store *store, const struct pc_hash *keep)
 		     ? purge_locked(store, &goal, &result)
 		     : 0;
 	pthread_mutex_unlock(&store->purge_lock);
-	pc_store_unpin(store, keep);
+	if (keep)
+		pc_store_unpin(store, keep);
 	if (rc < 0)
 		store_log(store, PC_LOG_ERROR, "purge over quota failed: %s",
 			  strerror(-rc));

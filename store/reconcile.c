@@ -3,13 +3,20 @@
  * made to agree again after a crash (or a careless administrator).
  *
  * A chunk's rename into chunks/ and its index entry are two steps (the
- * entry waits for a flush), and removals unlink the file before they
- * delete the entry, so a crash can leave a file without an entry or an
- * entry without a file.  Both directions are repaired here, in one write
- * transaction before anyone reads: unindexed files are re-hashed and
- * indexed or removed, entries without a file of the right size are
- * dropped, tmp/ is emptied, and the usage totals are recomputed from what
- * is left.
+ * entry waits for the sync point that makes the file's data durable,
+ * commit.c), and removals unlink the file before they delete the entry,
+ * so a crash can leave a file without an entry or an entry without a
+ * file.  Both directions are repaired here, in one write transaction
+ * before anyone reads (pc_store_open runs this before it returns, so
+ * before the daemon mounts or serves peers): unindexed files are re-hashed
+ * and, if right, synced and indexed, or removed; entries without a file of
+ * the right size are dropped; tmp/ is emptied, and the usage totals are
+ * recomputed from what is left.
+ *
+ * An index entry is only ever written for a file whose data was synced,
+ * so an indexed file of the right size is trusted without reading it:
+ * a start costs one stat per chunk file, plus a hash of the files of the
+ * last unsynced batch, never a re-hash of the whole cache.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -116,6 +123,27 @@ int store_hash_file(int dirfd, const char *name, struct pc_hash *out,
 	return rc;
 }
 
+/*
+ * The hash of a chunk file about to be indexed, and its data synced: a
+ * file found without an index entry may be one the last run renamed in
+ * and never synced (group commit, commit.c).  After a kill -9 its bytes
+ * are still in the page cache and hash right, but a power cut now would
+ * lose them under an index entry that says they are there.
+ */
+static int hash_and_sync(int dirfd, const char *name, struct pc_hash *out)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = store_hash_fd(fd, out, NULL);
+	if (rc == 0 && fdatasync(fd) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
 static void remove_file(struct pc_store *store, int dirfd, const char *dirname,
 			const char *name, const char *why,
 			struct reconcile_stats *stats)
@@ -169,7 +197,7 @@ static int reconcile_file(struct pc_store *store, MDB_txn *txn, int dirfd,
 		return rc;
 	rc = (uint64_t)st.st_size > PC_MANIFEST_MAX
 		     ? -EFBIG
-		     : store_hash_file(dirfd, name, &actual, NULL);
+		     : hash_and_sync(dirfd, name, &actual);
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc < 0 || !pc_hash_equal(&hash, &actual)) {

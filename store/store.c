@@ -303,7 +303,7 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly,
 	store->accesses_flushing =
 		calloc(STORE_HINTS_MAX, sizeof(*store->accesses_flushing));
 	if (!store->dir || !store->accesses || !store->accesses_flushing ||
-	    store_pins_init(store) < 0) {
+	    store_pins_init(store) < 0 || store_commit_init(store) < 0) {
 		free(store->dir);
 		free(store->accesses);
 		free(store->accesses_flushing);
@@ -350,6 +350,7 @@ static void store_free(struct pc_store *store)
 	pthread_mutex_destroy(&store->purge_lock);
 	pthread_rwlock_destroy(&store->pin_lock);
 	store_pins_free(store);
+	store_commit_free(store);
 	free(store->new_chunks);
 	free(store->accesses);
 	free(store->accesses_flushing);
@@ -702,6 +703,7 @@ void pc_store_close(struct pc_store *store)
 	if (!store)
 		return;
 	if (!store->readonly) {
+		store_commit_stop(store); /* the last sync point */
 		rc = pc_store_flush(store);
 		if (rc < 0)
 			store_log(store, PC_LOG_ERROR,
