@@ -117,6 +117,14 @@ struct open_file {
 extern const struct fuse_lowlevel_ops pc_fs_ops;
 void pc_fs_fill_attr(const struct pc_inode *inode, struct stat *st);
 
+/* Where the bytes of one chunk of a reply are: in memory (verified bytes
+ * that a fetch handed over) or in a chunk file.  Whoever holds a part owns
+ * its reference and its fd. */
+struct pc_fs_part {
+	struct pc_chunk_buf *buf; /* NULL, or a reference */
+	int fd;			  /* -1, or an open chunk file */
+};
+
 /* read.c */
 void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -136,12 +144,23 @@ void pc_fs_close_open_dirs(struct pc_fs *fs);
  * directory (a snapshot of its listing). */
 struct open_dir *pc_fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error);
 void pc_fs_dir_close(struct pc_fs *fs, struct open_dir *dir);
-/* Replies from the chunk files if all of [off, off + size) is cached (0);
- * else -ENOENT with the missing chunk indexes, or -EIO if a chunk file has
- * the wrong length, and nothing replied.  @hit counts a cache hit. */
-int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		       uint64_t off, size_t size, bool hit, uint32_t *missing,
-		       unsigned *nmissing);
+/* Index of the chunk holding byte @off (off < size). */
+uint32_t pc_fs_chunk_at(const struct open_file *of, uint64_t off);
+/* Opens the chunk files that cover [off, off + size) (clipped to the
+ * file): @parts[i] gets the fd of chunk first + i, or fd -1 and the chunk
+ * index in @missing (a damaged chunk file is discarded and counted as
+ * missing).  0; or -EIO if a discard failed, with every fd closed. */
+int pc_fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
+		     size_t size, struct pc_fs_part *parts, uint32_t *missing,
+		     unsigned *nmissing);
+/* Replies with [off, off + size) from @parts (every chunk of the range
+ * in memory or in a file): all in memory, one writev (fuse_reply_iov);
+ * else fuse_reply_data, which splices the files and copies the memory.
+ * 0, or -EIO (nothing replied) if a part is missing or of the wrong size. */
+int pc_fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
+		      size_t size, const struct pc_fs_part *parts);
+/* Closes the fds and drops the buffers of @n parts. */
+void pc_fs_parts_release(struct pc_fs_part *parts, unsigned n);
 /* Remembers that a read of @of at @off just failed (see read.c). */
 void pc_fs_remember_failure(struct open_file *of, uint64_t off);
 
@@ -151,10 +170,11 @@ void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms);
 
 /* parked.c */
 /* Answers @req later: when the @nmissing chunks have been fetched, or with
- * EIO at fetch_timeout, or EINTR when interrupted. */
+ * EIO at fetch_timeout, or EINTR when interrupted.  Takes @parts (the
+ * chunk files of the range that were open already). */
 void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		off_t off, size_t size, const uint32_t *missing,
-		unsigned nmissing);
+		off_t off, size_t size, struct pc_fs_part *parts,
+		const uint32_t *missing, unsigned nmissing);
 /* The lock and (monotonic) condition variable of the parked list. */
 int pc_fs_parked_init(struct pc_fs *fs);
 /* Starts the PC_FS_REPLIERS threads; 0 or a negative errno (those that

@@ -28,12 +28,21 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 /* Replies up to this size are sent by the thread that completes the read's
  * last fetch (see the top of the file). */
 #define ANSWER_AT_ONCE_MAX (256 * 1024)
+
+struct parked_read;
+
+/* What a fetch's callback gets: which part of which read it fills. */
+struct parked_slot {
+	struct parked_read *read;
+	unsigned part;
+};
 
 struct parked_read {
 	struct pc_fs *fs;
@@ -58,6 +67,12 @@ struct parked_read {
 	 * to be pinned whole at open); NULL if none. */
 	struct pc_hash *pins;
 	unsigned npins;
+	/* The bytes of the reply, chunk by chunk from the one at @off: the
+	 * files open at park time, then what each fetch hands over (written
+	 * under lock; read by the answerer once outstanding is 0). */
+	struct pc_fs_part parts[PC_FS_MAX_SPAN];
+	unsigned nparts;
+	struct parked_slot slots[PC_FS_MAX_SPAN];
 };
 
 int pc_fs_parked_init(struct pc_fs *fs)
@@ -88,6 +103,7 @@ static void parked_put(struct parked_read *p)
 	for (unsigned i = 0; i < p->npins; i++)
 		pc_store_unpin(p->fs->store, &p->pins[i]);
 	free(p->pins);
+	pc_fs_parts_release(p->parts, p->nparts);
 	pc_fs_open_file_put(p->of);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -136,18 +152,18 @@ static void fail_read(struct parked_read *p)
 	fuse_reply_err(p->req, EIO);
 }
 
-/* Sends what the claimant decided, then drops the duty. */
+/* Sends what the claimant decided, then drops the duty.  The data come
+ * from the parts the read holds, never from a second look at the cache:
+ * a purge since (a cache smaller than the file) or a full disk (the chunk
+ * was never kept) cannot fail it. */
 static void send_answer(struct parked_read *p)
 {
-	uint32_t missing[PC_FS_MAX_SPAN];
-	unsigned nmissing;
-
 	forget_interrupts(p); /* waits for on_interrupt */
 	if (p->answer == -EINTR)
 		fuse_reply_err(p->req, EINTR);
 	else if (p->answer < 0 ||
-		 pc_fs_reply_cached(p->fs, p->req, p->of, (uint64_t)p->off,
-				    p->size, false, missing, &nmissing) < 0)
+		 pc_fs_reply_parts(p->req, p->of, (uint64_t)p->off, p->size,
+				   p->parts) < 0)
 		fail_read(p);
 	parked_put(p); /* the duty to reply */
 }
@@ -179,15 +195,25 @@ static void answer(struct parked_read *p, int outcome, bool later)
 		send_answer(p);
 }
 
-/* Loop thread: one of the chunks this read waits for arrived (or not).
- * Also a FUSE worker, from pc_fs_park(), when a fetch cannot start. */
-static void on_chunk_fetched(void *arg, int status)
+/* Loop thread: one of the chunks this read waits for arrived (or not),
+ * with its bytes in @buf (borrowed) or in the file @fd (ours).  Also a
+ * FUSE worker, from pc_fs_park(), when a fetch cannot start. */
+static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
+			  int fd)
 {
-	struct parked_read *p = arg;
+	struct parked_slot *slot = arg;
+	struct parked_read *p = slot->read;
+	struct pc_fs_part *part = &p->parts[slot->part];
 	unsigned left;
 	int failure;
 
 	pthread_mutex_lock(&p->lock);
+	if (status == 0) {
+		part->buf = buf ? pc_chunk_buf_ref(buf) : NULL;
+		part->fd = fd;
+	} else if (fd >= 0) {
+		close(fd);
+	}
 	if (status < 0 && p->status == 0)
 		p->status = status;
 	left = --p->outstanding;
@@ -219,17 +245,24 @@ static void on_interrupt(fuse_req_t req, void *arg)
 		answer(p, -EINTR, true);
 }
 
-void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		off_t off, size_t size, const uint32_t *missing,
-		unsigned nmissing)
+/* A new parked read holding @parts (moved in) and a reference to @of. */
+static struct parked_read *parked_new(struct pc_fs *fs, fuse_req_t req,
+				      struct open_file *of, off_t off,
+				      size_t size, struct pc_fs_part *parts)
 {
+	uint64_t end = (uint64_t)off + size;
 	struct parked_read *p = calloc(1, sizeof(*p));
-	bool early;
+	unsigned nparts;
 
+	if (end > of->size)
+		end = of->size;
+	nparts = pc_fs_chunk_at(of, end - 1) -
+		 pc_fs_chunk_at(of, (uint64_t)off) + 1;
 	if (!p) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+		pc_fs_parts_release(parts, nparts);
+		return NULL;
 	}
+	p->nparts = nparts;
 	pthread_mutex_init(&p->lock, NULL);
 	p->fs = fs;
 	p->req = req;
@@ -237,6 +270,25 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	atomic_fetch_add(&of->refs, 1);
 	p->off = off;
 	p->size = size;
+	for (unsigned i = 0; i < p->nparts; i++) {
+		p->parts[i] = parts[i];
+		p->slots[i] = (struct parked_slot){ .read = p, .part = i };
+	}
+	return p;
+}
+
+void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
+		off_t off, size_t size, struct pc_fs_part *parts,
+		const uint32_t *missing, unsigned nmissing)
+{
+	struct parked_read *p = parked_new(fs, req, of, off, size, parts);
+	uint32_t first = pc_fs_chunk_at(of, (uint64_t)off);
+	bool early;
+
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	if (!of->pinned && nmissing) {
 		p->pins = calloc(nmissing, sizeof(*p->pins));
 		for (unsigned i = 0; p->pins && i < nmissing; i++)
@@ -264,6 +316,7 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 		for (unsigned i = 0; i < p->npins; i++)
 			pc_store_unpin(fs->store, &p->pins[i]);
 		free(p->pins);
+		pc_fs_parts_release(p->parts, p->nparts);
 		pc_fs_open_file_put(of);
 		pthread_mutex_destroy(&p->lock);
 		free(p);
@@ -284,11 +337,12 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	pthread_mutex_unlock(&fs->parked_lock);
 
 	for (unsigned i = 0; i < nmissing; i++) {
-		int rc = pc_net_fetch(fs->net, &of->chunks[missing[i]],
-				      on_chunk_fetched, p);
+		struct parked_slot *slot = &p->slots[missing[i] - first];
+		int rc = pc_net_fetch_data(fs->net, &of->chunks[missing[i]],
+					   on_chunk_data, slot);
 
 		if (rc < 0)
-			on_chunk_fetched(p, rc);
+			on_chunk_data(slot, rc, NULL, -1);
 	}
 }
 

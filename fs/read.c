@@ -158,114 +158,6 @@ void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
-/* Index of the chunk holding byte @off (off < size). */
-static uint32_t chunk_at(const struct open_file *of, uint64_t off)
-{
-	uint32_t lo = 0, hi = of->nchunks;
-
-	while (hi - lo > 1) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (of->offsets[mid] <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/*
- * Tries to answer from the cache.  Returns 0 if replied, or -ENOENT with
- * the missing chunk indexes in @missing / @nmissing (a damaged chunk file
- * is discarded and counted as missing), or -EIO if the discard failed;
- * nothing is replied then.
- */
-int pc_fs_reply_cached(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		       uint64_t off, size_t size, bool hit, uint32_t *missing,
-		       unsigned *nmissing)
-{
-	/* A bufvec with room for PC_FS_MAX_SPAN buffers; indexed through a
-	 * pointer since struct fuse_bufvec declares buf[1]. */
-	union {
-		struct fuse_bufvec vec;
-		char room[sizeof(struct fuse_bufvec) +
-			  PC_FS_MAX_SPAN * sizeof(struct fuse_buf)];
-	} bufs;
-	struct fuse_buf *slot = bufs.vec.buf;
-	uint64_t end = off + size;
-	uint32_t first, last;
-	int fds[PC_FS_MAX_SPAN + 1];
-	unsigned n = 0;
-	int rc = 0;
-
-	if (end > of->size)
-		end = of->size;
-	first = chunk_at(of, off);
-	last = chunk_at(of, end - 1);
-	*nmissing = 0;
-	for (uint32_t i = first; i <= last; i++) {
-		int fd = pc_store_chunk_open(fs->store, &of->chunks[i].hash);
-		struct stat st;
-
-		if (fd < 0) {
-			missing[(*nmissing)++] = i;
-			continue;
-		}
-		/* A chunk file is verified before it is renamed in; its length
-		 * is checked again here (cheap), so that a file damaged on
-		 * disk since is never served short or long: it is discarded
-		 * and fetched again.  (Rare: the discard's LMDB write may
-		 * wait behind a version install.) */
-		if (fstat(fd, &st) < 0 ||
-		    (uint64_t)st.st_size != of->chunks[i].len) {
-			char hex[PC_HASH_HEX_LEN + 1];
-
-			close(fd);
-			pc_hash_to_hex(&of->chunks[i].hash, hex);
-			fprintf(stderr,
-				"peercache: chunk %s: the cached file "
-				"has the wrong length; fetching it again\n",
-				hex);
-			if (pc_store_chunk_discard(fs->store,
-						   &of->chunks[i].hash) < 0) {
-				rc = -EIO;
-				goto out;
-			}
-			missing[(*nmissing)++] = i;
-			continue;
-		}
-		fds[n] = fd;
-		slot[n] = (struct fuse_buf){
-			.size = (size_t)((i == last ? end
-						    : of->offsets[i + 1]) -
-					 (i == first ? off : of->offsets[i])),
-			.flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK,
-			.fd = fd,
-			.pos = (off_t)((i == first ? off : of->offsets[i]) -
-				       of->offsets[i]),
-		};
-		n++;
-	}
-	if (*nmissing) {
-		rc = -ENOENT;
-		goto out;
-	}
-	bufs.vec.count = n;
-	bufs.vec.idx = 0;
-	bufs.vec.off = 0;
-	fuse_reply_data(req, &bufs.vec, FUSE_BUF_SPLICE_MOVE);
-	/* Bytes that had to be fetched for this read were counted by net/
-	 * as they arrived; only true hits count as served from the cache. */
-	if (hit) {
-		pc_store_count(fs->store, PC_CTR_HITS, 1);
-		pc_store_count(fs->store, PC_CTR_BYTES_FROM_CACHE, end - off);
-	}
-out:
-	for (unsigned i = 0; i < n; i++)
-		close(fds[i]);
-	return rc;
-}
-
 static uint64_t now_seconds(void)
 {
 	struct timespec ts;
@@ -285,7 +177,7 @@ void pc_fs_remember_failure(struct open_file *of, uint64_t off)
 	unsigned slot = atomic_fetch_add(&of->failure_next, 1) % 4;
 
 	atomic_store(&of->failures[slot],
-		     failure_record(chunk_at(of, off), now_seconds()));
+		     failure_record(pc_fs_chunk_at(of, off), now_seconds()));
 }
 
 /* True if reading @chunk of this open file failed moments ago. */
@@ -358,6 +250,29 @@ static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 	pc_net_prefetch(fs->net, &of->chunks[chunk + 1], count);
 }
 
+/* How many chunks [off, off + size) touches (off < size). */
+static unsigned span(const struct open_file *of, uint64_t off, size_t size)
+{
+	uint64_t end = off + size < of->size ? off + size : of->size;
+
+	return pc_fs_chunk_at(of, end - 1) - pc_fs_chunk_at(of, off) + 1;
+}
+
+/* Answers from the cache alone: every part is a chunk file. */
+static void reply_hit(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
+		      uint64_t off, size_t size, struct pc_fs_part *parts)
+{
+	uint64_t end = off + size < of->size ? off + size : of->size;
+
+	if (pc_fs_reply_parts(req, of, off, size, parts) < 0) {
+		fuse_reply_err(req, EIO);
+	} else {
+		pc_store_count(fs->store, PC_CTR_HITS, 1);
+		pc_store_count(fs->store, PC_CTR_BYTES_FROM_CACHE, end - off);
+	}
+	pc_fs_parts_release(parts, span(of, off, size));
+}
+
 void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
@@ -367,9 +282,9 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	 * of ThreadSanitizer and of whoever reads this code: a reference held
 	 * for the duration makes it explicit. */
 	struct open_file *of = pc_fs_file_get(fs, ino, fi->fh);
-	uint32_t missing[PC_FS_MAX_SPAN];
+	struct pc_fs_part parts[PC_FS_MAX_SPAN];
+	uint32_t missing[PC_FS_MAX_SPAN], first;
 	unsigned nmissing;
-	int rc;
 
 	if (!of) { /* an earlier process's file that is gone */
 		fuse_reply_err(req, EIO);
@@ -387,16 +302,19 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EIO);
 		goto out;
 	}
-	maybe_prefetch(fs, of, chunk_at(of, (uint64_t)off));
-	rc = pc_fs_reply_cached(fs, req, of, (uint64_t)off, size, true, missing,
-				&nmissing);
-	if (rc == 0)
-		goto out;
-	if (rc != -ENOENT || failed_recently(of, chunk_at(of, (uint64_t)off))) {
+	first = pc_fs_chunk_at(of, (uint64_t)off);
+	maybe_prefetch(fs, of, first);
+	if (pc_fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
+			     &nmissing) < 0) {
 		fuse_reply_err(req, EIO);
-		goto out;
+	} else if (nmissing == 0) {
+		reply_hit(fs, req, of, (uint64_t)off, size, parts);
+	} else if (failed_recently(of, first)) {
+		pc_fs_parts_release(parts, span(of, (uint64_t)off, size));
+		fuse_reply_err(req, EIO);
+	} else {
+		pc_fs_park(fs, req, of, off, size, parts, missing, nmissing);
 	}
-	pc_fs_park(fs, req, of, off, size, missing, nmissing);
 out:
 	pc_fs_open_file_put(of);
 }

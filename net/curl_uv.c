@@ -22,7 +22,7 @@
 #include "internal.h"
 
 #define USER_AGENT "peercache/" PC_VERSION
-#define RECEIVE_BUFFER (64 * 1024)
+#define RECEIVE_BUFFER (512 * 1024)
 #define LOW_SPEED_BYTES_PER_SECOND 1024
 
 /* One socket libcurl asked us to watch; loop thread only. */

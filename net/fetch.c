@@ -6,17 +6,25 @@
  * request for that hash becomes one more waiter of the same fetch, so a
  * chunk that fifty readers want crosses the network once.  A fetch tries
  * its sources in order (the LAN peers, then the mirrors in configuration
- * order), streaming the body into a store tmp file that a worker hashes
- * when it is complete (pc_store_tmp_commit).  A source that sends wrong bytes is counted and not asked
- * again for that chunk; a source that fails otherwise is retried after the
- * whole list, with a growing pause, while the fetch's deadline allows.
+ * order); the body of each attempt goes through chunk_rx.c (received into
+ * memory, hashed and written by workers, renamed into the store).  A
+ * source that sends wrong bytes is counted and not asked again for that
+ * chunk; a source that fails otherwise is retried after the whole list,
+ * with a growing pause, while the fetch's deadline allows.
+ *
+ * Waiters are of two kinds.  Readers (pc_net_fetch_data) get the verified
+ * bytes themselves: the fetch's memory buffer, or the chunk file opened
+ * for them when it was cached already; a purge or a full disk can then
+ * never fail them.  Everyone else (read-ahead, the head poller, peercachectl
+ * prefetch) is told when the chunk is in the store.
  *
  * One uv timer per fetch serves both the overall deadline (fetch_timeout
  * from the first request) and the pause between rounds.  At most
- * cfg->max_fetches fetches hold a transfer at once; the rest wait in FIFO
- * order, readers' fetches before read-ahead.  All of it runs on the loop
- * thread except the final commit (hash check, sync, rename), which runs on
- * a libuv worker so that a slow disk does not stall the network.
+ * cfg->max_fetches fetches hold a transfer at once, and a fetch holds its
+ * slot until its bytes are verified and written: so the memory in flight
+ * is at most max_fetches chunks (plus what readers still hold).  The rest
+ * wait in FIFO order, readers' fetches before read-ahead.  All of it runs
+ * on the loop thread.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -167,8 +175,29 @@ static void on_uv_fetch_closed(uv_handle_t *handle)
 	free(f);
 }
 
-/* Ends @f: every waiter gets @status, once; the memory goes with the
- * timer's close callback. */
+void net_waiter_complete(struct pc_net *net, struct net_req *waiter, int status,
+			 struct pc_chunk_buf *buf, bool stored)
+{
+	int fd = -1;
+
+	if (!waiter->done_data) {
+		/* Their promise: the chunk is in the store. */
+		waiter->done(waiter->arg,
+			     status == 0 && !stored ? -EIO : status);
+	} else if (status < 0 || buf) {
+		waiter->done_data(waiter->arg, status, status < 0 ? NULL : buf,
+				  -1);
+	} else {
+		/* A success without bytes in memory (an object the store
+		 * streamed to disk): the chunk file, if still there. */
+		fd = pc_store_chunk_open(net->store, &waiter->ref.hash);
+		waiter->done_data(waiter->arg, fd < 0 ? -EIO : 0, NULL, fd);
+	}
+	free(waiter);
+}
+
+/* Ends @f: every waiter gets @status (and the verified bytes), once; the
+ * memory goes with the timer's close callback. */
 static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 {
 	struct net_req *waiter, *next;
@@ -187,9 +216,10 @@ static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 	/* Out of the table first: a waiter may ask for the hash again. */
 	for (waiter = f->waiters; waiter; waiter = next) {
 		next = waiter->next;
-		waiter->done(waiter->arg, status);
-		free(waiter);
+		net_waiter_complete(net, waiter, status, f->buf, f->stored);
 	}
+	pc_chunk_buf_put(f->buf);
+	f->buf = NULL;
 	if (!net->shutting_down)
 		fetch_pump(net);
 }
@@ -199,7 +229,7 @@ static bool source_usable(const struct net_fetch *f, size_t i)
 	return !(f->bad_sources & (1u << i));
 }
 
-static bool another_source_left(struct pc_net *net, const struct net_fetch *f)
+bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f)
 {
 	return net_health_next(net, f->tried | f->bad_sources, false) <
 	       net->nsources;
@@ -404,21 +434,29 @@ static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
 {
 	struct net_fetch *f = table_find(net, hash);
 
+	int fd;
+
 	if (f) {
 		if (f->prefetch)
 			promote(net, f);
 		add_waiter(f, waiter);
 		return;
 	}
-	if (pc_store_chunk_present(net->store, hash)) {
-		waiter->done(waiter->arg, 0);
+	if (!waiter->done_data && pc_store_chunk_present(net->store, hash)) {
+		net_waiter_complete(net, waiter, 0, NULL, true);
+		return;
+	}
+	/* A reader gets a cached chunk as an open file: a purge that
+	 * follows cannot take it away any more. */
+	if (waiter->done_data &&
+	    (fd = pc_store_chunk_open(net->store, hash)) >= 0) {
+		waiter->done_data(waiter->arg, 0, NULL, fd);
 		free(waiter);
 		return;
 	}
 	f = fetch_new(net, hash, len);
 	if (!f) {
-		waiter->done(waiter->arg, -EIO);
-		free(waiter);
+		net_waiter_complete(net, waiter, -EIO, NULL, false);
 		return;
 	}
 	add_waiter(f, waiter);
@@ -484,6 +522,9 @@ void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
 {
 	struct net_fetch *f;
 
+	/* After a full disk, what read-ahead fetched could not be kept. */
+	if (uv_now(&net->loop) < net->store_full_until)
+		return;
 	if (ref->len == 0 || ref->len > PC_CHUNK_MAX ||
 	    net->prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
 	    table_find(net, &ref->hash) ||
@@ -512,185 +553,6 @@ void net_fetch_shutdown(struct pc_net *net)
 
 /* ---- the mirror source ------------------------------------------------------ */
 
-static bool mirror_on_data(struct net_xfer *xfer, const void *buf, size_t len)
-{
-	struct net_fetch *f = xfer->ctx;
-	struct pc_net *net = f->net;
-	int rc;
-
-	if (net_xfer_status(xfer) != 200) {
-		f->discarded += len;
-		return f->discarded <= NET_DISCARD_MAX;
-	}
-	if (!f->tmp) {
-		f->tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
-		if (!f->tmp) {
-			f->store_err = errno ? -errno : -EIO;
-			return false;
-		}
-	}
-	rc = pc_store_tmp_write(f->tmp, buf, len);
-	if (rc == -EFBIG)
-		f->too_long = true;
-	else if (rc < 0)
-		f->store_err = rc;
-	return rc == 0;
-}
-
-/*
- * A complete 200 body is committed on a libuv worker: the store checks the
- * hash, syncs the file and renames it, and a sync can take long enough on
- * a busy disk to stall every other transfer if the loop waited for it.
- * The job owns the tmp file; if the fetch ends meanwhile (deadline,
- * shutdown) the job is detached and only cleans up.
- */
-struct commit_job {
-	uv_work_t work;
-	struct net_fetch *fetch; /* NULL once detached */
-	struct pc_store_tmp *tmp;
-	char *url;
-	int rc; /* set by the worker, read in after_commit */
-};
-
-static void work_commit(uv_work_t *work)
-{
-	struct commit_job *job = container_of(work, struct commit_job, work);
-
-	job->rc = pc_store_tmp_commit(job->tmp);
-}
-
-static enum net_attempt commit_outcome(struct pc_net *net, struct net_fetch *f,
-				       int rc, const char *url)
-{
-	if (rc == -EBADMSG) {
-		net_log(net, PC_LOG_WARN, "chunk %s from %s: hash mismatch, %s",
-			f->hex, url,
-			another_source_left(net, f) ? "trying next source"
-						    : "no other source");
-		return NET_ATTEMPT_BAD;
-	}
-	if (rc < 0) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
-			f->hex, strerror(-rc));
-		return NET_ATTEMPT_FATAL;
-	}
-	return NET_ATTEMPT_OK;
-}
-
-static void after_commit(uv_work_t *work, int status)
-{
-	struct commit_job *job = container_of(work, struct commit_job, work);
-	struct net_fetch *f = job->fetch;
-
-	if (status == UV_ECANCELED) { /* never ran */
-		pc_store_tmp_abort(job->tmp);
-		job->rc = -ECANCELED;
-	}
-	if (f) {
-		f->commit = NULL;
-		net_fetch_attempt_done(
-			f->net, f,
-			commit_outcome(f->net, f, job->rc, job->url));
-	}
-	free(job->url);
-	free(job);
-}
-
-/* Hands @tmp (NULL for an empty body) to a worker; false if it cannot
- * (then @tmp is gone and the store's trouble logged). */
-static bool mirror_commit(struct pc_net *net, struct net_fetch *f,
-			  struct pc_store_tmp *tmp, const char *url)
-{
-	struct commit_job *job;
-
-	if (!tmp) /* an empty body: the store rejects its length */
-		tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
-	if (!tmp) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
-			f->hex, strerror(errno));
-		return false;
-	}
-	job = calloc(1, sizeof(*job));
-	if (job) {
-		/* Complete before the worker can see it. */
-		job->fetch = f;
-		job->tmp = tmp;
-		job->url = strdup(url);
-	}
-	if (!job || !job->url ||
-	    uv_queue_work(&net->loop, &job->work, work_commit, after_commit) <
-		    0) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
-			f->hex, "out of memory");
-		pc_store_tmp_abort(tmp);
-		if (job)
-			free(job->url);
-		free(job);
-		return false;
-	}
-	f->commit = job;
-	return true;
-}
-
-/* Why an attempt delivered nothing usable; logs it once. */
-static enum net_attempt mirror_failure(struct pc_net *net, struct net_fetch *f,
-				       struct net_xfer *xfer,
-				       const struct net_xfer_result *res)
-{
-	const char *next = another_source_left(net, f) ? "trying next source"
-						       : "no other source";
-
-	if (f->store_err) {
-		net_log(net, PC_LOG_ERROR,
-			"chunk %s: cannot write the cache: %s", f->hex,
-			strerror(-f->store_err));
-		return NET_ATTEMPT_FATAL;
-	}
-	if (f->too_long) {
-		net_log(net, PC_LOG_WARN,
-			"chunk %s from %s: more than %" PRIu64 " bytes, %s",
-			f->hex, xfer->url, f->len, next);
-		return NET_ATTEMPT_BAD;
-	}
-	if (res->status != 200 && res->status != 0)
-		net_log(net, PC_LOG_INFO,
-			"chunk %s from %s: HTTP status %ld, %s", f->hex,
-			xfer->url, res->status, next);
-	else
-		net_log(net, PC_LOG_INFO, "chunk %s from %s: %s, %s", f->hex,
-			xfer->url, res->message, next);
-	return NET_ATTEMPT_FAILED;
-}
-
-static void mirror_on_done(struct net_xfer *xfer,
-			   const struct net_xfer_result *res)
-{
-	struct net_fetch *f = xfer->ctx;
-	struct pc_net *net = f->net;
-	struct pc_store_tmp *tmp = f->tmp;
-	bool usable = !f->store_err && !f->too_long && !res->err &&
-		      res->status == 200;
-	enum net_attempt outcome = NET_ATTEMPT_FATAL;
-
-	f->xfer = NULL;
-	f->tmp = NULL;
-	if (usable) {
-		/* The outcome comes from after_commit. */
-		if (mirror_commit(net, f, tmp, xfer->url))
-			return;
-	} else {
-		if (tmp)
-			pc_store_tmp_abort(tmp);
-		outcome = mirror_failure(net, f, xfer, res);
-	}
-	net_fetch_attempt_done(net, f, outcome);
-}
-
-const struct net_xfer_ops net_chunk_xfer_ops = {
-	.data = mirror_on_data,
-	.done = mirror_on_done,
-};
-
 static int mirror_start(struct pc_net *net, struct net_source *src,
 			struct net_fetch *f, uint64_t time_left_ms)
 {
@@ -710,30 +572,9 @@ static int mirror_start(struct pc_net *net, struct net_source *src,
 	return f->xfer ? 0 : rc;
 }
 
-void net_chunk_reset(struct net_fetch *f)
-{
-	f->store_err = 0;
-	f->too_long = false;
-	f->discarded = 0;
-}
-
 static void mirror_cancel(struct pc_net *net, struct net_fetch *f)
 {
 	net_chunk_cancel(net, f);
-}
-
-void net_chunk_cancel(struct pc_net *net, struct net_fetch *f)
-{
-	(void)net;
-	if (f->xfer)
-		net_xfer_cancel(f->xfer);
-	if (f->tmp)
-		pc_store_tmp_abort(f->tmp);
-	if (f->commit)
-		f->commit->fetch = NULL; /* it finishes on its own */
-	f->xfer = NULL;
-	f->tmp = NULL;
-	f->commit = NULL;
 }
 
 static const struct net_source_ops mirror_ops = {

@@ -104,7 +104,8 @@ struct net_req {
 	struct net_req *next; /* request queue, then the fetch's waiters */
 	enum net_req_kind kind;
 	struct pc_chunk_ref ref;       /* FETCH */
-	pc_fetch_done done;	       /* FETCH */
+	pc_fetch_done done;	       /* FETCH: one of these two */
+	pc_fetch_data_done done_data;  /* FETCH: a reader of the bytes */
 	void *arg;		       /* FETCH */
 	struct pc_chunk_ref *refs;     /* PREFETCH, LOOKAHEAD: owned */
 	size_t count;		       /* PREFETCH, LOOKAHEAD */
@@ -121,6 +122,50 @@ void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
 bool net_log_cause(const struct pc_net *net, enum pc_log_level level,
 		   const char *cause, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* ---- the data path's worker threads (workers.c) ------------------------ */
+
+#define NET_WORKERS_MAX 4
+
+/* A job for a worker: work() runs on a worker thread, then after() on the
+ * loop thread.  The worker owns it in between, the loop thread otherwise. */
+struct net_work {
+	struct net_work *next; /* workers.c's lists */
+	void (*work)(struct net_work *work);
+	void (*after)(struct net_work *work);
+};
+
+struct net_workers {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;		    /* idle workers wait here */
+	struct net_work *todo_head;	    /* lock */
+	struct net_work **todo_tail;	    /* lock */
+	struct net_work *done_head;	    /* lock */
+	struct net_work **done_tail;	    /* lock */
+	bool stopping;			    /* lock */
+	bool initialized;		    /* set once, before the loop runs */
+	bool async_open;		    /* loop thread */
+	unsigned nthreads;		    /* started; loop thread */
+	pthread_t threads[NET_WORKERS_MAX]; /* joined at shutdown */
+	uv_async_t done_async;		    /* loop thread */
+};
+
+/* Before the loop runs: the threads (one per core) and the wake-up. */
+int net_workers_init(struct pc_net *net, char *err, size_t errlen);
+/* Loop thread. */
+void net_workers_queue(struct pc_net *net, struct net_work *work);
+/* Loop thread, shutting down: finishes the queued work, joins the threads,
+ * runs the last after()s, closes the handle. */
+void net_workers_shutdown(struct pc_net *net);
+/* After the loop ended. */
+void net_workers_free(struct pc_net *net);
+
+/* ---- chunk buffers (chunk_buf.c) ---------------------------------------- */
+
+/* One reference, @len (1..PC_CHUNK_MAX) bytes not yet written; NULL. */
+struct pc_chunk_buf *net_chunk_buf_new(size_t len);
+/* Writable, while the caller holds the only reference (chunk_rx.c). */
+uint8_t *net_chunk_buf_bytes(struct pc_chunk_buf *buf);
 
 /* ---- sources (fetch.c) ---------------------------------------------------- */
 
@@ -216,6 +261,7 @@ enum net_fetch_state {
 
 struct commit_job;
 struct net_peer_call;
+struct net_rx;
 
 /* What discovery said about a chunk (peer_source.c). */
 #define NET_KNOWN_PEERS 4
@@ -250,13 +296,20 @@ struct net_fetch {
 	uint64_t attempt_start;
 	uint64_t attempt_budget;
 
-	/* The attempt in progress. */
+	/* The attempt in progress (chunk_rx.c). */
 	struct net_xfer *xfer;
-	struct pc_store_tmp *tmp;
+	struct net_rx *rx;	   /* a chunk's body, into memory */
+	struct pc_store_tmp *tmp;  /* a larger object's body, to a file */
 	struct commit_job *commit; /* verifying and syncing on a worker */
 	int store_err;		   /* the store failed while writing */
 	bool too_long;		   /* the body exceeded len */
 	uint64_t discarded;	   /* body bytes of a non-200 response */
+
+	/* What the successful attempt left: the verified bytes (owned
+	 * reference; NULL for a larger object), and whether the store kept
+	 * them (a full disk may not have). */
+	struct pc_chunk_buf *buf;
+	bool stored;
 
 	/* The peer source (peer_source.c). */
 	struct net_peer_knowledge known;
@@ -284,14 +337,31 @@ struct net_fetch *net_fetch_find(struct pc_net *net,
 /* Calls @fn for every fetch in the table. */
 void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
 		    void *arg);
+/* True if a source after the one being tried may still be asked. */
+bool net_fetch_another_source(struct pc_net *net,
+			      const struct net_fetch *f);
+/* Gives @waiter its outcome and frees it: a reader (done_data) gets @buf,
+ * or the chunk file if there are no bytes in memory; any other waiter
+ * gets 0 only if the store kept the chunk (@stored), else -EIO. */
+void net_waiter_complete(struct pc_net *net, struct net_req *waiter, int status,
+			 struct pc_chunk_buf *buf, bool stored);
 /* Re-arms @f's timer for the earlier of its deadline and its peer wait. */
 void net_fetch_rearm(struct pc_net *net, struct net_fetch *f);
-/* The body handling every chunk download shares (mirror and peer). */
+/* ---- chunk bodies (chunk_rx.c) -------------------------------------------- */
+
+/* The body handling every chunk download shares (mirror and peer): the
+ * outcome of the attempt comes through net_fetch_attempt_done(). */
 extern const struct net_xfer_ops net_chunk_xfer_ops;
-/* Drops the download of @f's current attempt (transfer, tmp, commit). */
+/* Drops the download of @f's current attempt (transfer, body, commit). */
 void net_chunk_cancel(struct pc_net *net, struct net_fetch *f);
+/* Drops the body received so far, from a transfer's done callback (the
+ * transfer itself goes with the callback). */
+void net_chunk_drop_body(struct net_fetch *f);
 /* Resets the per-attempt download state before a transfer starts. */
 void net_chunk_reset(struct net_fetch *f);
+/* Bytes in a worker's segment: at least this much is hashed and written
+ * at a time (the last segment of a body may be shorter). */
+#define NET_RX_SEGMENT_MIN (256 * 1024)
 
 enum net_attempt {
 	NET_ATTEMPT_OK,	    /* the chunk is in the store */
@@ -671,6 +741,16 @@ struct pc_net {
 	CURLM *multi;
 	uv_timer_t curl_timer;
 	struct net_list curl_socks;
+
+	/* workers.c: hashing and writing chunks. */
+	struct net_workers workers;
+
+	/* chunk_rx.c, loop thread only: a store that could not keep a chunk
+	 * (full disk) is warned about once per cause and interval. */
+	uint64_t store_full_until; /* uv_now() ms: no read-ahead until then */
+	int store_warned_err;	   /* the last cause warned about */
+	uint64_t store_warned_at;  /* uv_now() ms of that warning */
+	uint64_t store_unwarned;   /* chunks not kept since then */
 
 	/* fetch.c, loop thread only. */
 	struct net_fetch *table[NET_FETCH_BUCKETS];

@@ -102,12 +102,11 @@ static void run_request(struct pc_net *net, struct net_req *req, bool cancel)
 
 	switch (req->kind) {
 	case NET_REQ_FETCH:
-		if (!cancel) {
+		if (!cancel)
 			net_fetch_waiter(net, req); /* takes ownership */
-			return;
-		}
-		req->done(req->arg, -ECANCELED);
-		break;
+		else
+			net_waiter_complete(net, req, -ECANCELED, NULL, false);
+		return;
 	case NET_REQ_PREFETCH:
 		for (size_t i = 0; i < req->count && !cancel; i++)
 			net_fetch_prefetch(net, &req->refs[i]);
@@ -230,6 +229,7 @@ static void shutdown_loop(struct pc_net *net)
 {
 	net->shutting_down = true;
 	net_fetch_shutdown(net);
+	net_workers_shutdown(net);
 	net_head_shutdown(net);
 	net_health_shutdown(net);
 	net_peers_shutdown(net);
@@ -281,6 +281,7 @@ static void free_locks_and_net(struct pc_net *net)
 	pthread_mutex_destroy(&net->refresh_lock);
 	pthread_mutex_destroy(&net->peers.lock);
 	pthread_cond_destroy(&net->refresh_cond);
+	net_workers_free(net);
 	free(net);
 	curl_global_cleanup();
 }
@@ -379,7 +380,8 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (net_peers_init(net, err, errlen) < 0 ||
+	if (net_workers_init(net, err, errlen) < 0 ||
+	    net_peers_init(net, err, errlen) < 0 ||
 	    net_sources_init(net, err, errlen) < 0 ||
 	    net_curl_init(net, err, errlen) < 0 ||
 	    net_control_init(net, err, errlen) < 0)
@@ -462,8 +464,10 @@ void pc_net_free(struct pc_net *net)
 
 /* ---- entry points for other threads --------------------------------------- */
 
-int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
-		 pc_fetch_done done, void *arg)
+/* A fetch request with one of the two callbacks. */
+static int fetch_request(struct pc_net *net, const struct pc_chunk_ref *ref,
+			 pc_fetch_done done, pc_fetch_data_done done_data,
+			 void *arg)
 {
 	struct net_req *req;
 	int rc;
@@ -476,11 +480,24 @@ int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
 	req->kind = NET_REQ_FETCH;
 	req->ref = *ref;
 	req->done = done;
+	req->done_data = done_data;
 	req->arg = arg;
 	rc = enqueue(net, req);
 	if (rc < 0)
 		free(req);
 	return rc;
+}
+
+int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
+		 pc_fetch_done done, void *arg)
+{
+	return fetch_request(net, ref, done, NULL, arg);
+}
+
+int pc_net_fetch_data(struct pc_net *net, const struct pc_chunk_ref *ref,
+		      pc_fetch_data_done done, void *arg)
+{
+	return fetch_request(net, ref, NULL, done, arg);
 }
 
 /* Best effort: a request that cannot be made is dropped. */

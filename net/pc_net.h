@@ -1,9 +1,10 @@
 /*
  * pc_net.h - everything that talks to the network, on one libuv loop
  * thread: chunk fetches (libcurl multi driven by libuv, single flight per
- * hash, LAN peers first, then the mirrors in order, streamed into the
- * store and SHA-256 verified before anyone reads them), the head poller that installs new versions, the store's flush
- * timer, and the control socket.
+ * hash, LAN peers first, then the mirrors in order, received into memory,
+ * SHA-256 verified and written to the store by worker threads before
+ * anyone reads them), the head poller that installs new versions, the
+ * store's flush timer, and the control socket.
  *
  * fs/ calls in from FUSE worker threads; every entry point below is
  * thread-safe unless it says otherwise.  Callbacks run on the loop thread
@@ -65,9 +66,36 @@ void pc_net_free(struct pc_net *net);
 /* ---- chunk fetches ------------------------------------------------------- */
 
 /* Runs exactly once, on the loop thread: 0 (the chunk is now in the store),
- * -EIO (no source delivered valid data), -ETIMEDOUT (fetch_timeout passed),
- * -ECANCELED (shutting down). */
+ * -EIO (no source delivered valid data, or the store could not keep it: a
+ * full disk), -ETIMEDOUT (fetch_timeout passed), -ECANCELED (shutting
+ * down). */
 typedef void (*pc_fetch_done)(void *arg, int status);
+
+/*
+ * A chunk's verified bytes in memory, reference counted (any thread).  A
+ * fetch receives the chunk into one and hands it to the readers that wait
+ * for it, which keep their reference until their reply is sent: nothing
+ * that happens to the chunk in the store meanwhile (a purge, a full disk)
+ * can make them fail.  Immutable once handed out.
+ */
+struct pc_chunk_buf;
+const uint8_t *pc_chunk_buf_data(const struct pc_chunk_buf *buf);
+size_t pc_chunk_buf_len(const struct pc_chunk_buf *buf);
+/* Another reference to @buf; returns @buf. */
+struct pc_chunk_buf *pc_chunk_buf_ref(struct pc_chunk_buf *buf);
+/* Drops a reference (NULL: no-op); the last one frees the bytes. */
+void pc_chunk_buf_put(struct pc_chunk_buf *buf);
+
+/*
+ * Runs exactly once, on the loop thread.  Status as for pc_fetch_done,
+ * except that a verified chunk the store could not keep is still a
+ * success.  On success the bytes are either in @buf (borrowed for the
+ * call: keep them with pc_chunk_buf_ref) or, when the chunk was cached
+ * already, in the chunk file open on @fd (the callee's to close); the
+ * other one is NULL, or -1.  On failure both are.
+ */
+typedef void (*pc_fetch_data_done)(void *arg, int status,
+				   struct pc_chunk_buf *buf, int fd);
 
 /*
  * Gets chunk @ref into the store.  Concurrent requests for one hash share
@@ -78,6 +106,11 @@ typedef void (*pc_fetch_done)(void *arg, int status);
  */
 int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
 		 pc_fetch_done done, void *arg);
+/* The same for a reader: @done gets the verified bytes themselves (see
+ * pc_fetch_data_done) as soon as they are verified and written, whether
+ * or not the store could keep them, and however long it keeps them. */
+int pc_net_fetch_data(struct pc_net *net, const struct pc_chunk_ref *ref,
+		      pc_fetch_data_done done, void *arg);
 /* Fetches chunks not yet cached, in the background, no callback.  Best
  * effort: readers' fetches go first, and read-ahead beyond a bounded
  * queue is dropped. */

@@ -131,10 +131,7 @@ static void get_dropped(struct net_fetch *f)
 {
 	f->peer_getting = false;
 	f->xfer = NULL; /* freed by curl_uv.c when the callback returns */
-	if (f->tmp) {
-		pc_store_tmp_abort(f->tmp);
-		f->tmp = NULL;
-	}
+	net_chunk_drop_body(f);
 }
 
 /*

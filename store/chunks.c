@@ -179,6 +179,22 @@ int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash)
 
 /* ---- downloads ------------------------------------------------------------ */
 
+bool store_warn_due(struct store_warn_limit *lim, uint64_t *held)
+{
+	struct timespec ts;
+	int64_t last = atomic_load(&lim->last), now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (int64_t)ts.tv_sec + 1; /* never 0, which means "never" */
+	if ((last && now - last < STORE_WARN_INTERVAL_S) ||
+	    !atomic_compare_exchange_strong(&lim->last, &last, now)) {
+		atomic_fetch_add(&lim->held, 1);
+		return false;
+	}
+	*held = atomic_exchange(&lim->held, 0);
+	return true;
+}
+
 static uint64_t random_suffix(void)
 {
 	static _Atomic uint64_t sequence;

@@ -87,6 +87,14 @@ struct store_unsynced {
 	int fd;	       /* open on the file, until its sync point */
 };
 
+/* A warning that repeats (a full disk hit by every write): said at most
+ * once per STORE_WARN_INTERVAL_S, with how many were held back. */
+#define STORE_WARN_INTERVAL_S 10
+struct store_warn_limit {
+	_Atomic int64_t last;  /* monotonic seconds of the last one said */
+	_Atomic uint64_t held; /* held back since */
+};
+
 /* The batch of the next sync point and the syncer thread (commit.c). */
 struct store_commit {
 	pthread_mutex_t lock;
@@ -168,6 +176,8 @@ struct pc_store {
 
 	/* Group commit (commit.c): chunk files waiting for a sync point. */
 	struct store_commit commit;
+	/* "the cache's disk is full" (purge.c): atomics. */
+	struct store_warn_limit enospc_warning;
 
 	/* Pins (pins.c): a hash table of reference counts. */
 	pthread_rwlock_t pin_lock; /* writers: pin/unpin; readers: purge */
@@ -240,6 +250,10 @@ void store_commit_stop(struct pc_store *store);
 void store_commit_free(struct pc_store *store);
 
 /* ---- chunks.c -------------------------------------------------------- */
+
+/* True if @lim's warning is due now (any thread); *@held gets how many
+ * were held back since the last one. */
+bool store_warn_due(struct store_warn_limit *lim, uint64_t *held);
 
 /* Queues the index entry of a chunk whose file is in chunks/ and synced,
  * for the next flush.  If memory runs out the entry is lost until the next

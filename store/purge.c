@@ -444,16 +444,19 @@ int store_make_room(struct pc_store *store, uint64_t needed)
 {
 	struct pc_purge_result result = { 0 };
 	struct purge_goal goal;
-	uint64_t usage;
+	uint64_t usage, held;
 	int rc;
 
 	needed += PC_STORE_ENOSPC_SLACK;
 	pthread_mutex_lock(&store->purge_lock);
 	usage = atomic_load(&store->usage_bytes);
 	goal = size_goal(usage > needed ? usage - needed : 0);
-	store_log(store, PC_LOG_WARN,
-		  "the cache's disk is full: purging %llu bytes",
-		  (unsigned long long)(usage - goal.target));
+	if (store_warn_due(&store->enospc_warning, &held))
+		store_log(store, PC_LOG_WARN,
+			  "the cache's disk is full: purging %llu bytes "
+			  "(%llu more times since the last warning)",
+			  (unsigned long long)(usage - goal.target),
+			  (unsigned long long)held);
 	rc = purge_locked(store, &goal, &result);
 	pthread_mutex_unlock(&store->purge_lock);
 	if (rc < 0)

@@ -1,0 +1,490 @@
+/*
+ * chunk_rx.c - the body of a download, from the wire into the store: what
+ * every chunk attempt shares, from a mirror or from a LAN peer.
+ *
+ * A chunk (at most PC_CHUNK_MAX bytes, its length known from the
+ * manifest) is received into a memory buffer of exactly that length
+ * (chunk_buf.c): the loop thread copies each piece that libcurl delivers.
+ * As soon as NET_RX_SEGMENT_MIN bytes are waiting, the next segment goes
+ * to a worker (workers.c), in order and one at a time per body: the worker
+ * hashes it (SHA-256, OpenSSL EVP) and writes it to the store's tmp file
+ * while it is in its cache.  So the bytes are hashed as they arrive, never
+ * read back, and the hashing overlaps the receiving on another core.  The
+ * last job, queued when the transfer ends, finishes the digest and
+ * compares it: on a match it renames the file into the store (group
+ * commit: no sync, store/commit.c), and only then does the fetch hear of
+ * it and hand the buffer to its readers.  A full disk (or any store
+ * error) leaves the chunk uncached, but verified and delivered from
+ * memory to the readers waiting for it.  A mismatch throws it all away.
+ *
+ * Larger objects (manifests) keep the older way: streamed into a tmp file
+ * on the loop thread and committed on a libuv worker, which reads the file
+ * back, hashes, syncs and renames it (pc_store_tmp_commit).
+ *
+ * The loop thread owns everything here, except what a job holds while it
+ * is on a worker (marked "job" below).  An attempt that ends while a job
+ * is out (deadline, shutdown, a cancelled transfer) detaches the body;
+ * the job's after() then frees it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* A store that could not keep a chunk: one warning per cause in this
+ * long, and no read-ahead for this long after a full disk (what it would
+ * fetch could not be kept either). */
+#define STORE_WARN_INTERVAL_MS 10000
+#define STORE_FULL_PAUSE_MS 5000
+
+struct net_rx {
+	struct net_work work; /* its one job at a time */
+	struct pc_net *net;
+	struct net_fetch *fetch;  /* NULL once detached */
+	struct pc_chunk_buf *buf; /* our reference */
+	struct pc_hash expected;
+	uint64_t len;	   /* the buffer's length: what must arrive */
+	uint64_t received; /* copied into the buffer */
+	uint64_t handed;   /* given to jobs */
+	bool complete;	   /* the transfer ended: a last job follows */
+	bool busy;	   /* a job is on a worker */
+	char *url;	   /* of the transfer, for the log; owned */
+
+	/* job: the segment, and what the worker that has it keeps. */
+	uint64_t job_from, job_to;
+	bool job_last;
+	struct pc_sha256_ctx *sha;
+	struct pc_store_tmp *tmp; /* NULL until the first write */
+	int store_err;		  /* why the store did not keep it; 0 */
+	int verdict;		  /* last job: 0, -EBADMSG, -ENOMEM */
+};
+
+static void rx_job_work(struct net_work *work);
+static void rx_job_after(struct net_work *work);
+
+static struct net_rx *rx_new(struct net_fetch *f, const char *url)
+{
+	struct net_rx *rx = calloc(1, sizeof(*rx));
+
+	if (!rx)
+		return NULL;
+	rx->buf = net_chunk_buf_new(f->len);
+	rx->url = strdup(url);
+	if (!rx->buf || !rx->url) {
+		pc_chunk_buf_put(rx->buf);
+		free(rx->url);
+		free(rx);
+		return NULL;
+	}
+	rx->work.work = rx_job_work;
+	rx->work.after = rx_job_after;
+	rx->net = f->net;
+	rx->fetch = f;
+	rx->expected = f->hash;
+	rx->len = f->len;
+	return rx;
+}
+
+static void rx_free(struct net_rx *rx)
+{
+	if (rx->tmp)
+		pc_store_tmp_abort(rx->tmp);
+	pc_sha256_free(rx->sha);
+	pc_chunk_buf_put(rx->buf);
+	free(rx->url);
+	free(rx);
+}
+
+/* The attempt lets go of @rx; a job still out frees it when it is back. */
+static void rx_detach(struct net_rx *rx)
+{
+	rx->fetch = NULL;
+	if (!rx->busy)
+		rx_free(rx);
+}
+
+/* Hands the bytes waiting to a worker, if it is time. */
+static void rx_pump(struct net_rx *rx)
+{
+	uint64_t waiting = rx->received - rx->handed;
+
+	if (rx->busy || (!rx->complete && waiting < NET_RX_SEGMENT_MIN))
+		return;
+	rx->job_from = rx->handed;
+	rx->job_to = rx->received;
+	rx->job_last = rx->complete;
+	rx->handed = rx->received;
+	rx->busy = true;
+	net_workers_queue(rx->net, &rx->work);
+}
+
+/* ---- on a worker ------------------------------------------------------------ */
+
+static void rx_write(struct net_rx *rx, const uint8_t *segment, size_t n)
+{
+	int rc;
+
+	if (rx->store_err || n == 0)
+		return;
+	if (!rx->tmp) {
+		errno = 0;
+		rx->tmp = pc_store_tmp_begin(rx->net->store, &rx->expected,
+					     rx->len);
+		if (!rx->tmp) {
+			rx->store_err = errno ? -errno : -EIO;
+			return;
+		}
+	}
+	rc = pc_store_tmp_write(rx->tmp, segment, n);
+	if (rc < 0) {
+		rx->store_err = rc;
+		pc_store_tmp_abort(rx->tmp);
+		rx->tmp = NULL;
+	}
+}
+
+/* The last job: the verdict, and the rename into the store. */
+static void rx_finish(struct net_rx *rx)
+{
+	struct pc_hash actual;
+	int rc;
+
+	pc_sha256_final(rx->sha, &actual);
+	if (rx->job_to != rx->len || !pc_hash_equal(&actual, &rx->expected)) {
+		rx->verdict = -EBADMSG;
+		return;
+	}
+	rx->verdict = 0;
+	if (!rx->tmp)
+		return; /* store_err says why */
+	rc = pc_store_tmp_commit_hashed(rx->tmp, &actual);
+	rx->tmp = NULL;
+	if (rc < 0)
+		rx->store_err = rc;
+}
+
+static void rx_job_work(struct net_work *work)
+{
+	struct net_rx *rx = container_of(work, struct net_rx, work);
+	const uint8_t *segment = pc_chunk_buf_data(rx->buf) + rx->job_from;
+	size_t n = (size_t)(rx->job_to - rx->job_from);
+
+	if (!rx->sha)
+		rx->sha = pc_sha256_new();
+	if (!rx->sha) {
+		rx->verdict = -ENOMEM;
+		return;
+	}
+	pc_sha256_update(rx->sha, segment, n);
+	rx_write(rx, segment, n);
+	if (rx->job_last)
+		rx_finish(rx);
+}
+
+/* ---- back on the loop thread ------------------------------------------------- */
+
+static enum net_attempt bad_body(struct pc_net *net, struct net_fetch *f,
+				 const char *url)
+{
+	net_log(net, PC_LOG_WARN, "chunk %s from %s: hash mismatch, %s", f->hex,
+		url,
+		net_fetch_another_source(net, f) ? "trying next source"
+						 : "no other source");
+	return NET_ATTEMPT_BAD;
+}
+
+/* A verified chunk the store did not keep: said once per cause and
+ * interval, at warning level (the cache is not doing its job). */
+static void store_refused(struct pc_net *net, struct net_fetch *f, int err)
+{
+	uint64_t now = uv_now(&net->loop);
+
+	if (err == -ENOSPC)
+		net->store_full_until = now + STORE_FULL_PAUSE_MS;
+	if (err == net->store_warned_err && net->store_warned_at &&
+	    now - net->store_warned_at < STORE_WARN_INTERVAL_MS) {
+		net->store_unwarned++;
+		return;
+	}
+	net_log(net, PC_LOG_WARN,
+		"chunk %s: verified but not cached (%s); its readers get it "
+		"from memory (%" PRIu64 " more not cached since the last "
+		"warning)",
+		f->hex, strerror(-err), net->store_unwarned);
+	net->store_warned_err = err;
+	net->store_warned_at = now ? now : 1;
+	net->store_unwarned = 0;
+}
+
+/* The last job is back: the attempt's outcome. */
+static void rx_conclude(struct net_rx *rx)
+{
+	struct net_fetch *f = rx->fetch;
+	struct pc_net *net = rx->net;
+	enum net_attempt outcome = NET_ATTEMPT_OK;
+
+	if (rx->verdict == -EBADMSG) {
+		outcome = bad_body(net, f, rx->url);
+	} else if (rx->verdict < 0) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot hash it: %s",
+			f->hex, strerror(-rx->verdict));
+		outcome = NET_ATTEMPT_FATAL;
+	} else {
+		f->buf = pc_chunk_buf_ref(rx->buf);
+		f->stored = rx->store_err == 0;
+		if (rx->store_err)
+			store_refused(net, f, rx->store_err);
+	}
+	f->rx = NULL;
+	rx_free(rx);
+	net_fetch_attempt_done(net, f, outcome);
+}
+
+static void rx_job_after(struct net_work *work)
+{
+	struct net_rx *rx = container_of(work, struct net_rx, work);
+
+	rx->busy = false;
+	if (!rx->fetch)
+		rx_free(rx);
+	else if (rx->job_last)
+		rx_conclude(rx);
+	else
+		rx_pump(rx);
+}
+
+/* ---- larger objects: a tmp file and a commit on libuv's pool -------------- */
+
+/*
+ * A complete 200 body is committed on a libuv worker: the store checks the
+ * hash, syncs the file and renames it.  The job owns the tmp file; if the
+ * fetch ends meanwhile (deadline, shutdown) the job is detached and only
+ * cleans up.
+ */
+struct commit_job {
+	uv_work_t work;
+	struct net_fetch *fetch; /* NULL once detached */
+	struct pc_store_tmp *tmp;
+	char *url;
+	int rc; /* set by the worker, read in after_commit */
+};
+
+static bool object_on_data(struct net_fetch *f, const void *buf, size_t len)
+{
+	int rc;
+
+	if (!f->tmp) {
+		f->tmp = pc_store_tmp_begin(f->net->store, &f->hash, f->len);
+		if (!f->tmp) {
+			f->store_err = errno ? -errno : -EIO;
+			return false;
+		}
+	}
+	rc = pc_store_tmp_write(f->tmp, buf, len);
+	if (rc == -EFBIG)
+		f->too_long = true;
+	else if (rc < 0)
+		f->store_err = rc;
+	return rc == 0;
+}
+
+static void work_commit(uv_work_t *work)
+{
+	struct commit_job *job = container_of(work, struct commit_job, work);
+
+	job->rc = pc_store_tmp_commit(job->tmp);
+}
+
+static enum net_attempt commit_outcome(struct pc_net *net, struct net_fetch *f,
+				       int rc, const char *url)
+{
+	if (rc == -EBADMSG)
+		return bad_body(net, f, url);
+	if (rc < 0) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
+			f->hex, strerror(-rc));
+		return NET_ATTEMPT_FATAL;
+	}
+	f->stored = true;
+	return NET_ATTEMPT_OK;
+}
+
+static void after_commit(uv_work_t *work, int status)
+{
+	struct commit_job *job = container_of(work, struct commit_job, work);
+	struct net_fetch *f = job->fetch;
+
+	if (status == UV_ECANCELED) { /* never ran */
+		pc_store_tmp_abort(job->tmp);
+		job->rc = -ECANCELED;
+	}
+	if (f) {
+		f->commit = NULL;
+		net_fetch_attempt_done(
+			f->net, f,
+			commit_outcome(f->net, f, job->rc, job->url));
+	}
+	free(job->url);
+	free(job);
+}
+
+/* Hands @f's tmp file (none for an empty body) to a worker; false if it
+ * cannot (then the file is gone and the store's trouble logged). */
+static bool object_commit(struct pc_net *net, struct net_fetch *f,
+			  const char *url)
+{
+	struct pc_store_tmp *tmp = f->tmp;
+	struct commit_job *job;
+
+	f->tmp = NULL;
+	if (!tmp) /* an empty body: the store rejects its length */
+		tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
+	if (!tmp) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
+			f->hex, strerror(errno));
+		return false;
+	}
+	job = calloc(1, sizeof(*job));
+	if (job) {
+		/* Complete before the worker can see it. */
+		job->fetch = f;
+		job->tmp = tmp;
+		job->url = strdup(url);
+	}
+	if (!job || !job->url ||
+	    uv_queue_work(&net->loop, &job->work, work_commit, after_commit) <
+		    0) {
+		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
+			f->hex, "out of memory");
+		pc_store_tmp_abort(tmp);
+		if (job)
+			free(job->url);
+		free(job);
+		return false;
+	}
+	f->commit = job;
+	return true;
+}
+
+/* ---- the transfer's callbacks ------------------------------------------------ */
+
+static bool chunk_on_data(struct net_xfer *xfer, const void *data, size_t len)
+{
+	struct net_fetch *f = xfer->ctx;
+	struct net_rx *rx = f->rx;
+
+	if (net_xfer_status(xfer) != 200) {
+		f->discarded += len;
+		return f->discarded <= NET_DISCARD_MAX;
+	}
+	if (f->len > PC_CHUNK_MAX)
+		return object_on_data(f, data, len);
+	if (!rx) {
+		rx = f->rx = rx_new(f, xfer->url);
+		if (!rx) {
+			f->store_err = -ENOMEM;
+			return false;
+		}
+	}
+	if (len > rx->len - rx->received) {
+		f->too_long = true;
+		return false;
+	}
+	memcpy(net_chunk_buf_bytes(rx->buf) + rx->received, data, len);
+	rx->received += len;
+	rx_pump(rx);
+	return true;
+}
+
+/* Why an attempt delivered nothing usable; logs it once. */
+static enum net_attempt failure(struct pc_net *net, struct net_fetch *f,
+				struct net_xfer *xfer,
+				const struct net_xfer_result *res)
+{
+	const char *next = net_fetch_another_source(net, f) ? "trying next "
+							      "source"
+							    : "no other source";
+
+	if (f->store_err) {
+		net_log(net, PC_LOG_ERROR,
+			"chunk %s: cannot write the cache: %s", f->hex,
+			strerror(-f->store_err));
+		return NET_ATTEMPT_FATAL;
+	}
+	if (f->too_long) {
+		net_log(net, PC_LOG_WARN,
+			"chunk %s from %s: more than %" PRIu64 " bytes, %s",
+			f->hex, xfer->url, f->len, next);
+		return NET_ATTEMPT_BAD;
+	}
+	if (res->status != 200 && res->status != 0)
+		net_log(net, PC_LOG_INFO,
+			"chunk %s from %s: HTTP status %ld, %s", f->hex,
+			xfer->url, res->status, next);
+	else
+		net_log(net, PC_LOG_INFO, "chunk %s from %s: %s, %s", f->hex,
+			xfer->url, res->message, next);
+	return NET_ATTEMPT_FAILED;
+}
+
+static void chunk_on_done(struct net_xfer *xfer,
+			  const struct net_xfer_result *res)
+{
+	struct net_fetch *f = xfer->ctx;
+	struct pc_net *net = f->net;
+	bool usable = !f->store_err && !f->too_long && !res->err &&
+		      res->status == 200;
+
+	f->xfer = NULL;
+	if (!usable) {
+		net_chunk_drop_body(f);
+		net_fetch_attempt_done(net, f, failure(net, f, xfer, res));
+	} else if (f->len > PC_CHUNK_MAX) {
+		/* The outcome comes from after_commit. */
+		if (!object_commit(net, f, xfer->url))
+			net_fetch_attempt_done(net, f, NET_ATTEMPT_FATAL);
+	} else if (!f->rx) { /* an empty body */
+		net_fetch_attempt_done(net, f, bad_body(net, f, xfer->url));
+	} else {
+		/* The outcome comes from the last job (rx_conclude). */
+		f->rx->complete = true;
+		rx_pump(f->rx);
+	}
+}
+
+const struct net_xfer_ops net_chunk_xfer_ops = {
+	.data = chunk_on_data,
+	.done = chunk_on_done,
+};
+
+void net_chunk_reset(struct net_fetch *f)
+{
+	f->store_err = 0;
+	f->too_long = false;
+	f->discarded = 0;
+}
+
+void net_chunk_drop_body(struct net_fetch *f)
+{
+	if (f->rx)
+		rx_detach(f->rx);
+	if (f->tmp)
+		pc_store_tmp_abort(f->tmp);
+	f->rx = NULL;
+	f->tmp = NULL;
+}
+
+void net_chunk_cancel(struct pc_net *net, struct net_fetch *f)
+{
+	(void)net;
+	if (f->xfer)
+		net_xfer_cancel(f->xfer);
+	f->xfer = NULL;
+	net_chunk_drop_body(f);
+	if (f->commit)
+		f->commit->fetch = NULL; /* it finishes on its own */
+	f->commit = NULL;
+}
