@@ -99,7 +99,8 @@ static const struct key keys[] = {
 	{ "max_uploads", KEY_COUNT, FIELD(max_uploads), 0, 1, 10000, "50" },
 	{ "peer_ban_time", KEY_DURATION, FIELD(peer_ban_time), 0, 1, 30 * DAY,
 	  "10m" },
-	{ "quota", KEY_SIZE, FIELD(quota), 0, 1, PIB, "512M" },
+	{ "quota", KEY_SIZE, FIELD(quota), 0, PC_CONFIG_QUOTA_MIN, PIB,
+	  "512M" },
 	{ "max_age", KEY_DURATION, FIELD(max_age), 0, 1, 3650 * DAY, "30d" },
 	{ "purge_interval", KEY_DURATION, FIELD(purge_interval), 0, 1, 30 * DAY,
 	  "1h" },
@@ -308,8 +309,14 @@ static int set_number(struct pc_config *cfg, const struct key *k,
 	}
 	if (rc < 0)
 		number = k->max + 1; /* refused with the range */
-	if (in_range(k, value, number, err, errlen) < 0)
+	if (in_range(k, value, number, err, errlen) < 0) {
+		if (k->offset == FIELD(quota) && number < k->min)
+			snprintf(err, errlen,
+				 "quota: '%s' is below 16M, the least one read "
+				 "needs (room for four chunks of up to 4 MiB)",
+				 shown(value, text, sizeof(text)));
 		return -EINVAL;
+	}
 	*(uint64_t *)field_of(cfg, k->offset) = number;
 	return 0;
 }

@@ -21,6 +21,10 @@
 /* A configuration file is read whole: at most this many bytes. */
 #define PC_CONFIG_FILE_MAX (1024 * 1024)
 
+/* The smallest quota accepted: what one read needs in the cache, room for
+ * four chunks of the largest size (PC_CHUNK_MAX, 4 MiB, pc_format.h). */
+#define PC_CONFIG_QUOTA_MIN (16u * 1024 * 1024)
+
 struct pc_config {
 	char *mirrors[PC_CONFIG_MAX_MIRRORS]; /* "mirror", repeatable, in order */
 	size_t nmirrors;
@@ -59,7 +63,8 @@ struct pc_config {
 	uint64_t peer_ban_time;	    /* seconds, default 600 */
 
 	/* Cache size and purge. */
-	uint64_t quota;		 /* bytes, default 512 MiB */
+	uint64_t quota;		 /* bytes, default 512 MiB, at least
+				    PC_CONFIG_QUOTA_MIN */
 	uint64_t max_age;	 /* seconds since last access, default 30 d */
 	uint64_t purge_interval; /* seconds, default 1 h */
 

@@ -203,6 +203,27 @@ static bool failed_recently(struct open_file *of, uint32_t chunk)
 #define PREFETCH_START 4
 
 /*
+ * At most a quarter of the quota ahead (pc_store_pin_file_limit): chunks
+ * fetched ahead are not pinned, and a window that the purge would take
+ * back before the reader gets there would fetch everything twice.  The
+ * quota's minimum (PC_CONFIG_QUOTA_MIN) leaves room for one chunk of any
+ * size.
+ */
+static uint32_t within_quota(struct pc_fs *fs, const struct open_file *of,
+			     uint32_t from, uint32_t count)
+{
+	uint64_t limit = pc_store_pin_file_limit(fs->store), bytes = 0;
+	uint32_t n = 0;
+
+	while (n < count && bytes + of->chunks[from + n].len <= limit)
+		bytes += of->chunks[from + n++].len;
+	return n;
+}
+
+_Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX,
+	       "the least quota leaves read-ahead room for one chunk");
+
+/*
  * Sequential readers: fetch the next chunks before they are asked for,
  * and before the read-ahead reaches chunks not yet announced, announce the
  * next LOOKAHEAD_CHUNKS to the net (pc_net_lookahead: one probe learns who
@@ -210,7 +231,8 @@ static bool failed_recently(struct open_file *of, uint32_t chunk)
  * window starts small, so that a reader that stops after the first chunks
  * (a header, a signature check) does not pull a whole prefetch window
  * over a thin link, and grows as the run goes on: deep enough to keep the
- * LAN or the mirror busy while the reader catches up.
+ * LAN or the mirror busy while the reader catches up, and never more
+ * than the cache can hold for it (within_quota).
  */
 static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 			   uint32_t chunk)
@@ -237,6 +259,7 @@ static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 		return;
 	if (count > of->nchunks - chunk - 1)
 		count = of->nchunks - chunk - 1;
+	count = within_quota(fs, of, chunk + 1, count);
 	if (chunk + count >= asked) {
 		ahead = of->nchunks - chunk - 1;
 		if (ahead > LOOKAHEAD_CHUNKS)

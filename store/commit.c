@@ -19,10 +19,10 @@
  * (fdatasync), and only then queues their index entries, which
  * pc_store_flush() commits in one LMDB transaction.  Sync points run on
  * the store's syncer thread when the batch reaches its size or file bound
- * or STORE_SYNC_INTERVAL_MS of age; inline before a purge (its LRU order
- * must see every chunk) and at close.  After each, the syncer purges if the
- * usage is over the quota, so that the threads that write chunks never wait
- * for a purge.
+ * or STORE_SYNC_INTERVAL_MS of age, or takes the cache over its quota;
+ * inline before a purge (its LRU order must see every chunk) and at close.
+ * After each, the syncer purges if the usage is over the quota, so that
+ * the threads that write chunks never wait for a purge.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,7 +67,8 @@ int store_commit_init(struct pc_store *store)
 	return 0;
 }
 
-/* With c->lock held: the batch should be synced now. */
+/* With c->lock held: the batch should be synced now (and the cache
+ * purged, if it went over its quota: the purge must see the batch). */
 static bool due_locked(struct pc_store *store)
 {
 	const struct store_commit *c = &store->commit;
@@ -75,8 +76,10 @@ static bool due_locked(struct pc_store *store)
 
 	if (quota && quota / 4 < bound)
 		bound = quota / 4;
-	return c->count && (c->bytes >= bound || c->count >= STORE_SYNC_FILES ||
-			    now_ms() - c->first_ms >= STORE_SYNC_INTERVAL_MS);
+	return c->count &&
+	       (c->bytes >= bound || c->count >= STORE_SYNC_FILES ||
+		now_ms() - c->first_ms >= STORE_SYNC_INTERVAL_MS ||
+		(quota && atomic_load(&store->usage_bytes) > quota));
 }
 
 /* Syncs @items and closes their fds; those that reached the disk get

@@ -294,13 +294,15 @@ static void test_config_sizes_take_binary_units(void **state)
 	static const struct number_case good[] = {
 		{ "quota", "512M", 512 * MIB },
 		{ "quota", "5G", 5120 * MIB },
-		{ "quota", "4096", 4096 },
-		{ "quota", "64KiB", 64 * 1024 },
+		{ "quota", "16777216", 16 * MIB },
+		{ "quota", "16384KiB", 16 * MIB },
 		{ "quota", "1T", 1024 * 1024 * MIB },
 		{ "quota", "2gb", 2048 * MIB },
 	};
 	static const char *const bad[] = {
 		"0", "", "lots", "-1", "5X", "1.5G", "12P", "0x10", "M",
+		/* below what one read needs (PC_CONFIG_QUOTA_MIN) */
+		"1", "4096", "64KiB", "16777215",
 	};
 
 	(void)state;
@@ -680,7 +682,7 @@ static void test_config_numbers_stay_within_their_bounds(void **state)
 		{ "peer_ban_time", "30d", "5w", "from 1s to 30d" },
 		{ "max_age", "3650d", "3651d", "from 1s to 3650d" },
 		{ "purge_interval", "30d", "31d", "from 1s to 30d" },
-		{ "quota", "1024T", "1025T", "from 1 to 1024T" },
+		{ "quota", "1024T", "1025T", "from 16M to 1024T" },
 	};
 	struct pc_config cfg;
 	char err[256] = "";

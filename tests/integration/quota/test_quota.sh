@@ -8,13 +8,13 @@ set -euo pipefail
 . "$(dirname "$0")/../mount/fixture.sh"
 pc_setup
 
-# 10 files of 200 KiB (below the smallest chunk: one chunk each); quota
-# 1 MiB: the cache holds 4 of them after a purge (90% watermark).  Access
+# 10 files of 3 MiB (a few chunks each); quota 16 MiB, the least accepted:
+# the cache holds about 4 of them after a purge (90% watermark).  Access
 # times have a resolution of one second, so the reads that must be told
 # apart are a second apart.
 mkdir src
 for i in $(seq -w 1 10); do
-	pc_random "src/f$i.bin" 200K
+	pc_random "src/f$i.bin" 3M
 done
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
@@ -47,13 +47,13 @@ read_slowly() {
 	done
 }
 
-pc_mount_repo -o quota=1M
+pc_mount_repo -o quota=16M
 
 # Read 1..10 in order, each once: the early ones must go.
 read_slowly $(seq -w 1 10)
 bytes=$(du -sb --apparent-size "$PC_TMP/cache/chunks" | cut -f1)
-[ "$bytes" -le $((1024 * 1024 + 64 * 1024)) ] ||
-	fail "cache holds $bytes bytes of chunks, over the 1 MiB quota"
+[ "$bytes" -le $((16 * 1024 * 1024 + 64 * 1024)) ] ||
+	fail "cache holds $bytes bytes of chunks, over the 16 MiB quota"
 # (Two reads a second apart can share an access-time second, so only the
 # last one and those read seconds earlier are certain.)
 cached f10.bin || fail "f10.bin (read last) was purged"
@@ -62,7 +62,7 @@ for i in 01 02 03 04 05; do
 done
 [ "$(stat_of purged_chunks)" -ge 5 ] ||
 	fail "purged_chunks $(stat_of purged_chunks), expected at least 5"
-[ "$(stat_of purged_bytes)" -ge $((5 * 200 * 1024)) ] ||
+[ "$(stat_of purged_bytes)" -ge $((5 * 3 * 1024 * 1024)) ] ||
 	fail "purged_bytes $(stat_of purged_bytes)"
 grep -qE 'purged content \(hash = [0-9a-f]{64}, size = [0-9]+\)' "$PC_DAEMON_LOG" ||
 	fail "no 'purged content' line in the log"
@@ -94,7 +94,7 @@ done
 # timer purges everything that aged (the manifest of the current version
 # is retained, not purged).
 pc_daemon_stop
-pc_mount_repo -o quota=1M -o max_age=2s -o purge_interval=1s
+pc_mount_repo -o quota=16M -o max_age=2s -o purge_interval=1s
 before=$(stat_of purged_chunks)
 deadline=$((SECONDS + 20))
 while :; do
