@@ -596,13 +596,12 @@ int store_index_drop(struct pc_store *store, MDB_txn *txn,
 		     struct store_usage_delta *usage)
 {
 	int64_t chunks_before = usage->chunks;
-	uint64_t size;
 	int rc;
 
-	/* A download that renamed the chunk in again after the unlink has
-	 * queued its entry (a no-op while this one exists): keep it. */
-	if (pc_store_chunk_size(store, hash, &size) == 0)
-		return 0;
+	/* Deleted even if a new download renamed the chunk in again since
+	 * the unlink: that file may not be synced yet, and an entry must
+	 * never name unsynced bytes.  Its own sync point indexes it (or, if
+	 * that one came first, the next start does). */
 	rc = store_index_del(store, txn, hash, usage);
 	if (rc < 0)
 		return rc;

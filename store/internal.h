@@ -272,8 +272,9 @@ int store_index_add(struct pc_store *store, MDB_txn *txn,
 int store_index_del(struct pc_store *store, MDB_txn *txn,
 		    const struct pc_hash *hash,
 		    struct store_usage_delta *usage);
-/* Deletes @hash's entry after its file was unlinked, unless the file is
- * back (a new download of it); 1 if an entry was deleted, else 0. */
+/* Deletes @hash's entry after its file was unlinked (also if a new
+ * download renamed it in again since: see chunks.c); 1 if an entry was
+ * deleted, else 0. */
 int store_index_drop(struct pc_store *store, MDB_txn *txn,
 		     const struct pc_hash *hash,
 		     struct store_usage_delta *usage);

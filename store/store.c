@@ -438,10 +438,17 @@ out:
 	return rc;
 }
 
+/*
+ * Every commit is durable when it returns (no MDB_NOMETASYNC, which lets a
+ * power cut undo the last transaction): a purge that deleted a chunk's
+ * entry and unlinked its file must not come back after a cut, when a new
+ * download of the same chunk may have renamed an unsynced file in under
+ * the same name (group commit, commit.c): the entry would name bytes that
+ * never reached the disk.
+ */
 static int open_env(struct pc_store *store, char *err, size_t errlen)
 {
-	unsigned int flags =
-		MDB_NOTLS | (store->readonly ? MDB_RDONLY : MDB_NOMETASYNC);
+	unsigned int flags = MDB_NOTLS | (store->readonly ? MDB_RDONLY : 0);
 	char *path = path_join(store->dir, "index");
 	struct stat st;
 	int rc;
