@@ -462,6 +462,34 @@ int pc_store_tmp_commit(struct pc_store_tmp *tmp)
 	return rc < 0 ? rc : 0;
 }
 
+/* True if the index has an entry for @hash (errors read as true). */
+static bool indexed(struct pc_store *store, const struct pc_hash *hash)
+{
+	struct store_chunk_rec rec;
+	MDB_txn *txn;
+	int rc = store_txn_begin(store, MDB_RDONLY, &txn);
+
+	if (rc < 0)
+		return true;
+	rc = store_index_get(store, txn, hash, &rec);
+	mdb_txn_abort(txn);
+	return rc != -ENOENT;
+}
+
+/*
+ * An entry for a chunk whose file is not there is a purge caught between
+ * its unlink and its commit (or a crash's leftover): if the new file went
+ * in unsynced and the power were cut before that commit, the entry would
+ * name bytes that never reached the disk.  Such a file is synced before
+ * it goes in (rare: a chunk fetched again at the moment it is purged).
+ */
+static int sync_if_indexed(struct pc_store_tmp *tmp)
+{
+	if (!indexed(tmp->store, &tmp->hash))
+		return 0;
+	return fdatasync(tmp->fd) < 0 ? -errno : 0;
+}
+
 int pc_store_tmp_commit_hashed(struct pc_store_tmp *tmp,
 			       const struct pc_hash *actual)
 {
@@ -471,6 +499,8 @@ int pc_store_tmp_commit_hashed(struct pc_store_tmp *tmp,
 	if (rc == 0 && (tmp->written != tmp->expected_len ||
 			!pc_hash_equal(actual, &tmp->hash)))
 		rc = -EBADMSG;
+	if (rc == 0)
+		rc = sync_if_indexed(tmp);
 	if (rc == 0)
 		rc = move_with_room(tmp);
 	if (rc == 0) {

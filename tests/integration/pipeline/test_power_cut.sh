@@ -11,9 +11,14 @@
 #      unindexed, re-hashes them and drops the zeroed ones;
 #   3. a kill -9 alone (no cut) leaves such chunks with their bytes in
 #      the page cache: the restart re-hashes and indexes them, and must
-#      sync them first, or a cut after that serves zeros.
+#      sync them first, or a cut after that serves zeros;
+#   4. a chunk fetched again while an index entry still names it (a purge
+#      between its unlink and its commit) must be synced before it goes
+#      in under that name.
 # A commit path that indexes chunks without syncing them first fails 1;
-# a reconcile that indexes without syncing fails 3.
+# MDB_NOMETASYNC (a cut undoes a purge's last commit) fails 2; a
+# reconcile that indexes without syncing fails 3; renaming in unsynced
+# under a live entry fails 4.
 set -euo pipefail
 # shellcheck source=../mount/fixture.sh
 . "$(dirname "$0")/../mount/fixture.sh"
@@ -118,4 +123,20 @@ pc_daemon_kill9
 crashfs_cut
 start
 check_all "after a kill -9, a restart and a cut"
+
+# 4. An index entry whose file is gone (a purge caught between its unlink
+# and its commit, or a file removed by hand): the chunk fetched again is
+# synced before it goes in under that entry.
+sleep 1 # indexed
+victim=$(manifest_file_chunks "$(manifest_path repo)" big.bin | tail -1)
+rm "$CACHE/chunks/${victim:0:2}/$victim"
+drop_caches
+cat mnt/big.bin >/dev/null # the victim, the last chunk, is fetched last
+kill -STOP "$PC_DAEMON_PID"
+[ -s "$PC_TMP/backing/cache/chunks/${victim:0:2}/$victim" ] ||
+	fail "a chunk went in unsynced under an old index entry"
+pc_daemon_kill9
+crashfs_cut
+start
+check_all "after a chunk fetched again under an old entry and a cut"
 echo "ok"
