@@ -42,10 +42,12 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	}
 	fs->cfg = cfg;
 	fs->store = store;
+	fs->walk = pc_fs_walk_new(); /* NULL: no read-ahead across files */
 	pthread_mutex_init(&fs->open_lock, NULL);
 	if (pc_fs_parked_init(fs) < 0 || pc_fs_handles_init(fs) < 0 ||
 	    pc_fs_devio_new(fs) < 0) {
 		pc_fs_handles_free(fs);
+		pc_fs_walk_free(fs->walk);
 		free(fs);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -454,6 +456,7 @@ void pc_fs_free(struct pc_fs *fs)
 	pthread_mutex_destroy(&fs->open_lock);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_cond_destroy(&fs->parked_cond);
+	pc_fs_walk_free(fs->walk);
 	free(fs->mountpoint);
 	free(fs);
 }

@@ -49,11 +49,13 @@
 #define PC_FS_REPLIERS 2
 
 struct parked_read;
+struct pc_fs_walk;
 
 struct pc_fs {
 	const struct pc_config *cfg;
 	struct pc_store *store;
-	struct pc_net *net; /* set before mount, then read-only */
+	struct pc_net *net;	 /* set before mount, then read-only */
+	struct pc_fs_walk *walk; /* walk.c; NULL: no read-ahead across files */
 	struct fuse_session *session;
 	char *mountpoint;
 	atomic_bool mounted; /* main thread writes, loop thread reads */
@@ -167,6 +169,16 @@ void pc_fs_remember_failure(struct open_file *of, uint64_t off);
 /* fs.c: waits up to @timeout_ms until no read is parked (a takeover on a
  * kernel without FUSE_NOTIFY_RESEND lets them finish). */
 void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms);
+
+/* walk.c: read-ahead across the files of a directory read in order. */
+struct pc_fs_walk *pc_fs_walk_new(void);
+void pc_fs_walk_free(struct pc_fs_walk *walk);
+/* A lookup found @name in @parent: inode @ino (any FUSE thread). */
+void pc_fs_walk_lookup(struct pc_fs *fs, uint64_t parent, const char *name,
+		       uint64_t ino);
+/* Process @pid opened inode @ino (after the open was answered): asks for
+ * the next files if it walks its directory in order. */
+void pc_fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid);
 
 /* parked.c */
 /* Answers @req later: when the @nmissing chunks have been fetched, or with

@@ -103,6 +103,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, reply_errno(rc));
 		return;
 	}
+	if (inode.type == PC_ENTRY_FILE)
+		pc_fs_walk_lookup(fs, parent, name, inode.ino);
 	reply_entry(req, &inode);
 	pc_inode_release(&inode);
 }

@@ -126,6 +126,7 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pc_fs *fs = fuse_req_userdata(req);
 	struct open_file *of;
+	pid_t pid;
 	int error;
 
 	if ((fi->flags & O_ACCMODE) != O_RDONLY ||
@@ -147,8 +148,12 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->keep_cache = 1; /* an inode's content never changes */
-	if (fuse_reply_open(req, fi) != 0) /* the kernel gave up on it */
+	pid = fuse_req_ctx(req)->pid; /* the request goes with the reply */
+	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
 		pc_fs_file_release(fs, fi->fh);
+		return;
+	}
+	pc_fs_walk_open(fs, ino, pid);
 }
 
 void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -220,8 +225,9 @@ static uint32_t within_quota(struct pc_fs *fs, const struct open_file *of,
 	return n;
 }
 
-_Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX,
-	       "the least quota leaves read-ahead room for one chunk");
+_Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
+							"leaves read-ahead "
+							"room for one chunk");
 
 /*
  * Sequential readers: fetch the next chunks before they are asked for,

@@ -487,6 +487,20 @@ int pc_store_lookup(struct pc_store *store, uint64_t version, uint64_t parent,
  * an empty directory with mode 0755 and mtime 0. */
 int pc_store_inode(struct pc_store *store, uint64_t ino, struct pc_inode *out);
 
+/*
+ * Read-ahead across files: the chunks of the regular files that follow
+ * @after in directory @parent of the current version, in name order (the
+ * manifest's), at most @max_files files and @max_bytes bytes, into @refs
+ * (at most @max_refs; a file whose chunks do not all fit ends the list).
+ * @first and @last (PC_NAME_MAX + 1 bytes each) get the first and the
+ * last file's names, "" if none.  Returns how many refs, or a negative
+ * errno.  One read transaction.
+ */
+int pc_store_files_after(struct pc_store *store, uint64_t parent,
+			 const char *after, size_t max_files,
+			 uint64_t max_bytes, struct pc_chunk_ref *refs,
+			 size_t max_refs, char *first, char *last);
+
 struct pc_dirent {
 	uint64_t ino;
 	enum pc_entry_type type;
