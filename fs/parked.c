@@ -277,53 +277,51 @@ static struct parked_read *parked_new(struct pc_fs *fs, fuse_req_t req,
 	return p;
 }
 
-void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		off_t off, size_t size, struct pc_fs_part *parts,
-		const uint32_t *missing, unsigned nmissing)
+/* A file too large to be pinned whole at open: pins the chunks @p waits
+ * for until it ends, so that they are still cached for the next read. */
+static void pin_missing(struct parked_read *p, const uint32_t *missing,
+			unsigned nmissing)
 {
-	struct parked_read *p = parked_new(fs, req, of, off, size, parts);
-	uint32_t first = pc_fs_chunk_at(of, (uint64_t)off);
+	struct open_file *of = p->of;
+
+	if (of->pinned || !nmissing)
+		return;
+	p->pins = calloc(nmissing, sizeof(*p->pins));
+	for (unsigned i = 0; p->pins && i < nmissing; i++)
+		if (pc_store_pin(p->fs->store, &of->chunks[missing[i]].hash) ==
+		    0)
+			p->pins[p->npins++] = of->chunks[missing[i]].hash;
+}
+
+/* Registers for interrupts before any other thread can see @p; false if
+ * the request was interrupted already (then it is answered and @p gone). */
+static bool register_interrupt(struct parked_read *p)
+{
 	bool early;
 
-	if (!p) {
-		fuse_reply_err(req, ENOMEM);
-		return;
-	}
-	if (!of->pinned && nmissing) {
-		p->pins = calloc(nmissing, sizeof(*p->pins));
-		for (unsigned i = 0; p->pins && i < nmissing; i++)
-			if (pc_store_pin(fs->store,
-					 &of->chunks[missing[i]].hash) == 0)
-				p->pins[p->npins++] =
-					of->chunks[missing[i]].hash;
-	}
-	p->outstanding = nmissing;
-	p->refs = nmissing + 2; /* fetches, the duty, the list */
-	clock_gettime(CLOCK_MONOTONIC, &p->deadline);
-	p->deadline.tv_sec += (time_t)fs->cfg->fetch_timeout;
-	pc_store_count(fs->store, PC_CTR_MISSES, 1);
-
-	/* Register for interrupts before any other thread can see @p. */
 	p->registering = true;
-	fuse_req_interrupt_func(req, on_interrupt, p);
+	fuse_req_interrupt_func(p->req, on_interrupt, p);
 	pthread_mutex_lock(&p->lock);
 	p->registering = false;
 	early = p->interrupted_early;
 	pthread_mutex_unlock(&p->lock);
-	if (early) {
-		forget_interrupts(p);
-		fuse_reply_err(req, EINTR);
-		for (unsigned i = 0; i < p->npins; i++)
-			pc_store_unpin(fs->store, &p->pins[i]);
-		free(p->pins);
-		pc_fs_parts_release(p->parts, p->nparts);
-		pc_fs_open_file_put(of);
-		pthread_mutex_destroy(&p->lock);
-		free(p);
-		return;
-	}
+	if (!early)
+		return true;
+	forget_interrupts(p);
+	fuse_reply_err(p->req, EINTR);
+	for (unsigned i = 0; i < p->npins; i++)
+		pc_store_unpin(p->fs->store, &p->pins[i]);
+	free(p->pins);
+	pc_fs_parts_release(p->parts, p->nparts);
+	pc_fs_open_file_put(p->of);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return false;
+}
 
-	/* Deadlines are now + a constant: appending keeps the list sorted. */
+/* Deadlines are now + a constant: appending keeps the list sorted. */
+static void list_deadline(struct pc_fs *fs, struct parked_read *p)
+{
 	pthread_mutex_lock(&fs->parked_lock);
 	p->listed = true;
 	p->prev = fs->parked_tail;
@@ -335,7 +333,28 @@ void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
 	if (fs->parked_head == p)
 		pthread_cond_signal(&fs->parked_cond);
 	pthread_mutex_unlock(&fs->parked_lock);
+}
 
+void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
+		off_t off, size_t size, struct pc_fs_part *parts,
+		const uint32_t *missing, unsigned nmissing)
+{
+	struct parked_read *p = parked_new(fs, req, of, off, size, parts);
+	uint32_t first = pc_fs_chunk_at(of, (uint64_t)off);
+
+	if (!p) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	pin_missing(p, missing, nmissing);
+	p->outstanding = nmissing;
+	p->refs = nmissing + 2; /* fetches, the duty, the list */
+	clock_gettime(CLOCK_MONOTONIC, &p->deadline);
+	p->deadline.tv_sec += (time_t)fs->cfg->fetch_timeout;
+	pc_store_count(fs->store, PC_CTR_MISSES, 1);
+	if (!register_interrupt(p))
+		return;
+	list_deadline(fs, p);
 	for (unsigned i = 0; i < nmissing; i++) {
 		struct parked_slot *slot = &p->slots[missing[i] - first];
 		int rc = pc_net_fetch_data(fs->net, &of->chunks[missing[i]],

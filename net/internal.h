@@ -166,6 +166,8 @@ void net_workers_free(struct pc_net *net);
 struct pc_chunk_buf *net_chunk_buf_new(size_t len);
 /* Writable, while the caller holds the only reference (chunk_rx.c). */
 uint8_t *net_chunk_buf_bytes(struct pc_chunk_buf *buf);
+/* Frees the buffers kept for reuse (the net is going away). */
+void net_chunk_buf_pool_drain(void);
 
 /* ---- sources (fetch.c) ---------------------------------------------------- */
 

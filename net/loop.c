@@ -282,6 +282,7 @@ static void free_locks_and_net(struct pc_net *net)
 	pthread_mutex_destroy(&net->peers.lock);
 	pthread_cond_destroy(&net->refresh_cond);
 	net_workers_free(net);
+	net_chunk_buf_pool_drain();
 	free(net);
 	curl_global_cleanup();
 }
