@@ -246,6 +246,12 @@ int net_curl_init(struct pc_net *net, char *err, size_t errlen)
 	SET_MULTI(CURLMOPT_TIMERFUNCTION, cb_timer);
 	SET_MULTI(CURLMOPT_TIMERDATA, net);
 	SET_MULTI(CURLMOPT_MAX_HOST_CONNECTIONS, per_host);
+	/* By default the connection cache holds 4 connections per handle
+	 * in the multi handle at that moment; a handle leaves it at the end
+	 * of each transfer, so between bursts the cache shrank and closed
+	 * connections that the next burst had to open again (a GiB read
+	 * used 28 connections for 233 chunks).  Room for every source. */
+	SET_MULTI(CURLMOPT_MAXCONNECTS, 4 * per_host);
 	SET_MULTI(CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
 #undef SET_MULTI
 	if (code != CURLM_OK) {
