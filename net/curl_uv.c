@@ -91,6 +91,32 @@ static void sock_close(struct curl_sock *sock)
 	uv_close((uv_handle_t *)&sock->poll, on_uv_sock_closed);
 }
 
+/* ---- easy handles, kept for reuse ------------------------------------------ */
+
+/* An idle handle (reset) or a new one; NULL if out of memory.  A reused
+ * one keeps its receive buffer (CURLOPT_BUFFERSIZE, allocated at its first
+ * transfer): a small file's transfer would otherwise pay the handle's
+ * set-up and the buffer's allocation and page faults. */
+static CURL *easy_take(struct pc_net *net)
+{
+	CURL *easy;
+
+	if (net->curl_idle_count == 0)
+		return curl_easy_init();
+	easy = net->curl_idle[--net->curl_idle_count];
+	curl_easy_reset(easy);
+	return easy;
+}
+
+/* A handle out of the multi handle: kept, or freed if enough are kept. */
+static void easy_give(struct pc_net *net, CURL *easy)
+{
+	if (net->curl_idle_count < NET_CURL_IDLE_MAX)
+		net->curl_idle[net->curl_idle_count++] = easy;
+	else
+		curl_easy_cleanup(easy);
+}
+
 /* Hands every finished transfer to its owner. */
 static void drain_finished(struct pc_net *net)
 {
@@ -114,7 +140,7 @@ static void drain_finished(struct pc_net *net)
 						: curl_easy_strerror(code);
 		curl_multi_remove_handle(net->multi, xfer->easy);
 		xfer->ops->done(xfer, &res);
-		curl_easy_cleanup(xfer->easy);
+		easy_give(net, xfer->easy);
 		free(xfer->url);
 		free(xfer);
 	}
@@ -263,6 +289,8 @@ int net_curl_init(struct pc_net *net, char *err, size_t errlen)
 
 void net_curl_shutdown(struct pc_net *net)
 {
+	while (net->curl_idle_count)
+		curl_easy_cleanup(net->curl_idle[--net->curl_idle_count]);
 	/* Closing the cached connections reports their sockets removed. */
 	if (net->multi)
 		curl_multi_cleanup(net->multi);
@@ -346,7 +374,7 @@ struct net_xfer *net_xfer_start(struct pc_net *net,
 	xfer->ctx = ctx;
 	xfer->is_file = strcmp(opts->scheme, "file") == 0;
 	xfer->url = strdup(opts->url);
-	xfer->easy = curl_easy_init();
+	xfer->easy = easy_take(net);
 	if (!xfer->url || !xfer->easy)
 		goto fail;
 	code = set_options(xfer, opts);
@@ -370,7 +398,7 @@ fail:
 void net_xfer_cancel(struct net_xfer *xfer)
 {
 	curl_multi_remove_handle(xfer->net->multi, xfer->easy);
-	curl_easy_cleanup(xfer->easy);
+	easy_give(xfer->net, xfer->easy);
 	free(xfer->url);
 	free(xfer);
 }

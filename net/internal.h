@@ -39,6 +39,8 @@
 /* Body bytes of a non-200 response read and thrown away (so that the
  * connection can be reused) before the transfer is cut instead. */
 #define NET_DISCARD_MAX (64 * 1024)
+/* Easy handles kept for the next transfers (curl_uv.c). */
+#define NET_CURL_IDLE_MAX 16
 /* The pace a manifest's deadline allows for on top of fetch_timeout, and
  * the most that allowance may add. */
 #define NET_SLOW_LINK_BYTES_PER_S (64 * 1024)
@@ -741,6 +743,8 @@ struct pc_net {
 
 	/* curl_uv.c, loop thread only. */
 	CURLM *multi;
+	CURL *curl_idle[NET_CURL_IDLE_MAX]; /* easy handles to reuse */
+	size_t curl_idle_count;
 	uv_timer_t curl_timer;
 	struct net_list curl_socks;
 

@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,18 +194,15 @@ bool store_warn_due(struct store_warn_limit *lim, uint64_t *held)
 	return true;
 }
 
-static uint64_t random_suffix(void)
+/* A suffix no other download of this process used: tmp/ belongs to the
+ * one process that holds the cache lock, and start-up empties it, so a
+ * counter is unique enough (and costs no syscall, unlike getrandom, for
+ * every small file). */
+static uint64_t tmp_suffix(void)
 {
 	static _Atomic uint64_t sequence;
-	uint64_t value;
 
-	if (getrandom(&value, sizeof(value), GRND_NONBLOCK) ==
-	    (ssize_t)sizeof(value))
-		return value;
-	/* Early boot without entropy: unique enough within tmp/, which
-	 * only this process uses. */
-	return ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL) ^
-	       atomic_fetch_add(&sequence, 1);
+	return atomic_fetch_add(&sequence, 1);
 }
 
 static void tmp_free(struct pc_store_tmp *tmp)
@@ -239,7 +235,7 @@ static int create_tmp_file(struct pc_store_tmp *tmp)
 	pc_hash_to_hex(&tmp->hash, hex);
 	for (int attempt = 0; attempt < 8; attempt++) {
 		snprintf(tmp->name, sizeof(tmp->name), "%s.%016" PRIx64, hex,
-			 random_suffix());
+			 tmp_suffix());
 		tmp->fd = openat(store->tmp_fd, tmp->name,
 				 O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 		if (tmp->fd >= 0)
