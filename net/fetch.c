@@ -433,7 +433,6 @@ static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
 		      uint64_t len, struct net_req *waiter)
 {
 	struct net_fetch *f = table_find(net, hash);
-
 	int fd;
 
 	if (f) {
