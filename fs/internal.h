@@ -161,6 +161,8 @@ int pc_fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
  * 0, or -EIO (nothing replied) if a part is missing or of the wrong size. */
 int pc_fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
 		      size_t size, const struct pc_fs_part *parts);
+/* Closes a part's chunk file (see reply.c on ThreadSanitizer). */
+void pc_fs_part_fd_close(int fd);
 /* Closes the fds and drops the buffers of @n parts. */
 void pc_fs_parts_release(struct pc_fs_part *parts, unsigned n);
 /* Remembers that a read of @of at @off just failed (see read.c). */

@@ -212,7 +212,7 @@ static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 		part->buf = buf ? pc_chunk_buf_ref(buf) : NULL;
 		part->fd = fd;
 	} else if (fd >= 0) {
-		close(fd);
+		pc_fs_part_fd_close(fd);
 	}
 	if (status < 0 && p->status == 0)
 		p->status = status;

@@ -42,11 +42,23 @@ uint32_t pc_fs_chunk_at(const struct open_file *of, uint64_t off)
 	return lo;
 }
 
+/*
+ * Closes a chunk file's descriptor.  A function of its own for
+ * ThreadSanitizer (tests/tsan.supp): libuv closes its descriptors with a
+ * raw syscall that TSan does not see, so when the kernel hands the same
+ * number to a chunk file, TSan takes this close for a race with libuv's
+ * epoll_ctl on the old descriptor.
+ */
+__attribute__((noinline)) void pc_fs_part_fd_close(int fd)
+{
+	close(fd);
+}
+
 void pc_fs_parts_release(struct pc_fs_part *parts, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		if (parts[i].fd >= 0)
-			close(parts[i].fd);
+			pc_fs_part_fd_close(parts[i].fd);
 		pc_chunk_buf_put(parts[i].buf);
 		parts[i].fd = -1;
 		parts[i].buf = NULL;
@@ -70,7 +82,7 @@ static int open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 		return -ENOENT;
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == of->chunks[i].len)
 		return fd;
-	close(fd);
+	pc_fs_part_fd_close(fd);
 	pc_hash_to_hex(&of->chunks[i].hash, hex);
 	fprintf(stderr,
 		"peercache: chunk %s: the cached file has the wrong length; "

@@ -67,6 +67,11 @@ int store_commit_init(struct pc_store *store)
 	return 0;
 }
 
+static uint64_t interval_ms(const struct store_commit *c)
+{
+	return c->interval_ms ? c->interval_ms : STORE_SYNC_INTERVAL_MS;
+}
+
 /* With c->lock held: the batch should be synced now (and the cache
  * purged, if it went over its quota: the purge must see the batch). */
 static bool due_locked(struct pc_store *store)
@@ -78,7 +83,7 @@ static bool due_locked(struct pc_store *store)
 		bound = quota / 4;
 	return c->count &&
 	       (c->bytes >= bound || c->count >= STORE_SYNC_FILES ||
-		now_ms() - c->first_ms >= STORE_SYNC_INTERVAL_MS ||
+		now_ms() - c->first_ms >= interval_ms(c) ||
 		(quota && atomic_load(&store->usage_bytes) > quota));
 }
 
@@ -154,7 +159,7 @@ static void *syncer_main(void *arg)
 			continue;
 		}
 		if (!due_locked(store)) {
-			at = c->first_ms + STORE_SYNC_INTERVAL_MS;
+			at = c->first_ms + interval_ms(c);
 			until.tv_sec = (time_t)(at / 1000);
 			until.tv_nsec = (long)(at % 1000) * 1000000L;
 			pthread_cond_timedwait(&c->cond, &c->lock, &until);

@@ -103,6 +103,7 @@ struct store_commit {
 	size_t count, cap;	      /* lock */
 	uint64_t bytes;		      /* lock: the batch's bytes */
 	uint64_t first_ms;	      /* lock: monotonic ms of its oldest */
+	uint64_t interval_ms;	      /* set at open; 0: the default */
 	bool started;		      /* lock: the syncer thread runs */
 	bool stopping;		      /* lock: closing, no new thread */
 	pthread_t thread;	      /* joined by store_commit_stop */

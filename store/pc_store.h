@@ -77,6 +77,10 @@ struct pc_store_options {
 	 * also on the read path. */
 	int64_t (*now)(void *arg);
 	void *now_arg;
+	/* How long a chunk renamed in waits at most for its sync point
+	 * (group commit, pc_store_tmp_commit_hashed); 0: 50 ms.  For tests
+	 * that must catch a chunk before its sync point. */
+	uint64_t sync_interval_ms;
 };
 
 /* pc_store_open() with @opts (NULL: all zero, which is what

@@ -322,6 +322,7 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly,
 		store->log_arg = opts->log_arg;
 		store->now = opts->now;
 		store->now_arg = opts->now_arg;
+		store->commit.interval_ms = opts->sync_interval_ms;
 	}
 	pthread_mutex_init(&store->queue_lock, NULL);
 	pthread_mutex_init(&store->flush_lock, NULL);
