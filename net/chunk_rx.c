@@ -11,9 +11,10 @@
  * while it is in its cache.  So the bytes are hashed as they arrive, never
  * read back, and the hashing overlaps the receiving on another core.  The
  * last job, queued when the transfer ends, finishes the digest and
- * compares it: on a match it renames the file into the store (group
- * commit: no sync, store/commit.c), and only then does the fetch hear of
- * it and hand the buffer to its readers.  A full disk (or any store
+ * compares it: on a match it tells the loop thread at once, which hands
+ * the buffer to the readers waiting (they need not wait for the disk),
+ * then renames the file into the store (group commit: no sync,
+ * store/commit.c), after which the fetch ends.  A full disk (or any store
  * error) leaves the chunk uncached, but verified and delivered from
  * memory to the readers waiting for it.  A mismatch throws it all away.
  *
@@ -41,7 +42,8 @@
 #define STORE_FULL_PAUSE_MS 5000
 
 struct net_rx {
-	struct net_work work; /* its one job at a time */
+	struct net_work work;	  /* its one job at a time */
+	struct net_work verified; /* the last job's word before it stores */
 	struct pc_net *net;
 	struct net_fetch *fetch;  /* NULL once detached */
 	struct pc_chunk_buf *buf; /* our reference */
@@ -64,6 +66,7 @@ struct net_rx {
 
 static void rx_job_work(struct net_work *work);
 static void rx_job_after(struct net_work *work);
+static void rx_verified_after(struct net_work *work);
 
 static struct net_rx *rx_new(struct net_fetch *f, const char *url)
 {
@@ -81,6 +84,7 @@ static struct net_rx *rx_new(struct net_fetch *f, const char *url)
 	}
 	rx->work.work = rx_job_work;
 	rx->work.after = rx_job_after;
+	rx->verified.after = rx_verified_after;
 	rx->net = f->net;
 	rx->fetch = f;
 	rx->expected = f->hash;
@@ -158,6 +162,8 @@ static void rx_finish(struct net_rx *rx)
 		return;
 	}
 	rx->verdict = 0;
+	/* The readers need not wait for the disk: they get the bytes now. */
+	net_workers_post(rx->net, &rx->verified);
 	if (!rx->tmp)
 		return; /* store_err says why */
 	rc = pc_store_tmp_commit_hashed(rx->tmp, &actual);
@@ -219,6 +225,16 @@ static void store_refused(struct pc_net *net, struct net_fetch *f, int err)
 	net->store_unwarned = 0;
 }
 
+/* The last job's word that the bytes are good (the job is still storing
+ * them, and its after() comes next). */
+static void rx_verified_after(struct net_work *work)
+{
+	struct net_rx *rx = container_of(work, struct net_rx, verified);
+
+	if (rx->fetch)
+		net_fetch_verified(rx->net, rx->fetch, rx->buf);
+}
+
 /* The last job is back: the attempt's outcome. */
 static void rx_conclude(struct net_rx *rx)
 {
@@ -233,7 +249,8 @@ static void rx_conclude(struct net_rx *rx)
 			f->hex, strerror(-rx->verdict));
 		outcome = NET_ATTEMPT_FATAL;
 	} else {
-		f->buf = pc_chunk_buf_ref(rx->buf);
+		if (!f->buf) /* net_fetch_verified() took it already */
+			f->buf = pc_chunk_buf_ref(rx->buf);
 		f->stored = rx->store_err == 0;
 		if (rx->store_err)
 			store_refused(net, f, rx->store_err);

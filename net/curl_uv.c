@@ -234,9 +234,11 @@ static int cb_timer(CURLM *multi, long timeout_ms, void *userp)
 		uv_timer_stop(&net->curl_timer);
 		return 0;
 	}
-	/* libcurl may not be called back from here: 0 ms means "soon". */
-	if (timeout_ms == 0)
-		timeout_ms = 1;
+	/* libcurl may not be called back from here: 0 ms means "soon", and
+	 * a libuv timer of 0 ms fires at the next turn of the loop, never
+	 * from inside this call.  (curl's multi-uv example makes it 1 ms:
+	 * that is a millisecond more before every transfer starts, which a
+	 * reader of small files waits for each time.) */
 	uv_timer_start(&net->curl_timer, on_uv_timeout, (uint64_t)timeout_ms,
 		       0);
 	return 0;

@@ -196,6 +196,25 @@ void net_waiter_complete(struct pc_net *net, struct net_req *waiter, int status,
 	free(waiter);
 }
 
+void net_fetch_verified(struct pc_net *net, struct net_fetch *f,
+			struct pc_chunk_buf *buf)
+{
+	struct net_req **link = &f->waiters, *waiter;
+
+	if (!f->buf)
+		f->buf = pc_chunk_buf_ref(buf);
+	while ((waiter = *link)) {
+		if (!waiter->done_data) {
+			link = &waiter->next;
+			continue;
+		}
+		*link = waiter->next;
+		if (f->waiters_tail == &waiter->next)
+			f->waiters_tail = link;
+		net_waiter_complete(net, waiter, 0, f->buf, false);
+	}
+}
+
 /* Ends @f: every waiter gets @status (and the verified bytes), once; the
  * memory goes with the timer's close callback. */
 static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
@@ -435,6 +454,10 @@ static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
 	struct net_fetch *f = table_find(net, hash);
 	int fd;
 
+	if (f && f->buf && waiter->done_data) { /* verified, being stored */
+		net_waiter_complete(net, waiter, 0, f->buf, false);
+		return;
+	}
 	if (f) {
 		if (f->prefetch)
 			promote(net, f);

@@ -156,6 +156,9 @@ struct net_workers {
 int net_workers_init(struct pc_net *net, char *err, size_t errlen);
 /* Loop thread. */
 void net_workers_queue(struct pc_net *net, struct net_work *work);
+/* A worker, during a work(): @work's after() (only) runs on the loop
+ * thread soon, before the after() of the work being done. */
+void net_workers_post(struct pc_net *net, struct net_work *work);
 /* Loop thread, shutting down: finishes the queued work, joins the threads,
  * runs the last after()s, closes the handle. */
 void net_workers_shutdown(struct pc_net *net);
@@ -349,6 +352,11 @@ bool net_fetch_another_source(struct pc_net *net,
  * gets 0 only if the store kept the chunk (@stored), else -EIO. */
 void net_waiter_complete(struct pc_net *net, struct net_req *waiter, int status,
 			 struct pc_chunk_buf *buf, bool stored);
+/* The attempt's bytes are verified (the store is still writing them):
+ * @f's readers get @buf now, and so do readers that come later; the
+ * other waiters wait for the attempt's outcome. */
+void net_fetch_verified(struct pc_net *net, struct net_fetch *f,
+			struct pc_chunk_buf *buf);
 /* Re-arms @f's timer for the earlier of its deadline and its peer wait. */
 void net_fetch_rearm(struct pc_net *net, struct net_fetch *f);
 /* ---- chunk bodies (chunk_rx.c) -------------------------------------------- */

@@ -125,12 +125,25 @@ void net_workers_queue(struct pc_net *net, struct net_work *work)
 	if (w->stopping) { /* no worker left: nothing queues this late */
 		pthread_mutex_unlock(&w->lock);
 		work->work(work);
+		run_done(w); /* what work() posted comes first */
 		work->after(work);
 		return;
 	}
 	*w->todo_tail = work;
 	w->todo_tail = &work->next;
 	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void net_workers_post(struct pc_net *net, struct net_work *work)
+{
+	struct net_workers *w = &net->workers;
+
+	work->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	*w->done_tail = work;
+	w->done_tail = &work->next;
+	uv_async_send(&w->done_async);
 	pthread_mutex_unlock(&w->lock);
 }
 

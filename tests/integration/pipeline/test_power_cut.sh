@@ -132,6 +132,12 @@ victim=$(manifest_file_chunks "$(manifest_path repo)" big.bin | tail -1)
 rm "$CACHE/chunks/${victim:0:2}/$victim"
 drop_caches
 cat mnt/big.bin >/dev/null # the victim, the last chunk, is fetched last
+# The reader had the bytes from memory; the store renames them in next.
+deadline=$((SECONDS + 10))
+until [ -e "$CACHE/chunks/${victim:0:2}/$victim" ]; do
+	[ $SECONDS -lt $deadline ] || fail "the chunk fetched again never went in"
+	sleep 0.005
+done
 kill -STOP "$PC_DAEMON_PID"
 [ -s "$PC_TMP/backing/cache/chunks/${victim:0:2}/$victim" ] ||
 	fail "a chunk went in unsynced under an old index entry"
