@@ -397,6 +397,7 @@ static void *replier_main(void *arg)
 	struct pc_fs *fs = arg;
 	struct parked_read *p;
 
+	pthread_setname_np(pthread_self(), "pc-reply");
 	pthread_mutex_lock(&fs->parked_lock);
 	for (;;) {
 		if ((p = next_answer_locked(fs)) != NULL) {

@@ -246,6 +246,7 @@ static void loop_main(void *arg)
 	struct pc_net *net = arg;
 
 	loop_thread_net = net;
+	pthread_setname_np(pthread_self(), "pc-loop"); /* top -H, perf */
 	uv_run(&net->loop, UV_RUN_DEFAULT);
 	loop_thread_net = NULL;
 }

@@ -29,6 +29,7 @@ static void *worker_main(void *arg)
 	struct net_workers *w = arg;
 	struct net_work *work;
 
+	pthread_setname_np(pthread_self(), "pc-worker");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		work = w->todo_head;

@@ -152,6 +152,7 @@ static void *syncer_main(void *arg)
 	uint64_t at;
 	int rc;
 
+	pthread_setname_np(pthread_self(), "pc-sync");
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
 		if (!c->count) {
