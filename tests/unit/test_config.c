@@ -301,13 +301,14 @@ static void test_config_sizes_take_binary_units(void **state)
 	};
 	static const char *const bad[] = {
 		"0", "", "lots", "-1", "5X", "1.5G", "12P", "0x10", "M",
-		/* below what one read needs (PC_CONFIG_QUOTA_MIN) */
-		"1", "4096", "64KiB", "16777215",
 	};
+	/* Sizes, but below what one read needs (PC_CONFIG_QUOTA_MIN). */
+	static const char *const small[] = { "1", "4096", "64KiB", "16777215" };
 
 	(void)state;
 	check_numbers_good(good, N(good));
 	check_numbers_bad("quota", bad, N(bad));
+	check_numbers_bad("quota", small, N(small));
 }
 
 static void test_config_counts_stay_within_their_bounds(void **state)
