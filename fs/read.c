@@ -147,7 +147,7 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->keep_cache = 1; /* an inode's content never changes */
+	fi->keep_cache = 1;	      /* an inode's content never changes */
 	pid = fuse_req_ctx(req)->pid; /* the request goes with the reply */
 	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
 		pc_fs_file_release(fs, fi->fh);
