@@ -40,6 +40,8 @@
 #define STORE_SYNC_BYTES (32u * 1024 * 1024)
 #define STORE_SYNC_FILES 128
 #define STORE_SYNC_INTERVAL_MS 50
+/* A purge that pinned chunks kept short of the quota is tried again. */
+#define STORE_QUOTA_RETRY_MS 1000
 
 static uint64_t now_ms(void)
 {
@@ -144,30 +146,47 @@ int pc_store_sync(struct pc_store *store)
 }
 
 /* The syncer thread: a sync point whenever one is due, then the quota. */
+static bool over_quota(struct pc_store *store)
+{
+	uint64_t quota = atomic_load(&store->quota);
+
+	return quota && atomic_load(&store->usage_bytes) > quota;
+}
+
+/* With c->lock held: sleeps until monotonic ms @at or a signal. */
+static void wait_until_locked(struct store_commit *c, uint64_t at)
+{
+	struct timespec until = { .tv_sec = (time_t)(at / 1000),
+				  .tv_nsec = (long)(at % 1000) * 1000000L };
+
+	pthread_cond_timedwait(&c->cond, &c->lock, &until);
+}
+
+/* The syncer thread: a sync point whenever one is due, then the quota.  A
+ * purge that pins kept from reaching the quota (chunks that readers were
+ * waiting for) is tried again every STORE_QUOTA_RETRY_MS while the cache
+ * stays over it, so that it gets there once they are done. */
 static void *syncer_main(void *arg)
 {
 	struct pc_store *store = arg;
 	struct store_commit *c = &store->commit;
-	struct timespec until;
-	uint64_t at;
+	bool sync;
 	int rc;
 
 	pthread_setname_np(pthread_self(), "pc-sync");
 	pthread_mutex_lock(&c->lock);
 	while (!c->stopping) {
-		if (!c->count) {
+		if (!c->count && !over_quota(store)) {
 			pthread_cond_wait(&c->cond, &c->lock);
 			continue;
 		}
-		if (!due_locked(store)) {
-			at = c->first_ms + interval_ms(c);
-			until.tv_sec = (time_t)(at / 1000);
-			until.tv_nsec = (long)(at % 1000) * 1000000L;
-			pthread_cond_timedwait(&c->cond, &c->lock, &until);
+		if (c->count && !due_locked(store)) {
+			wait_until_locked(c, c->first_ms + interval_ms(c));
 			continue;
 		}
+		sync = c->count > 0;
 		pthread_mutex_unlock(&c->lock);
-		rc = store_sync_point(store);
+		rc = sync ? store_sync_point(store) : 0;
 		if (rc < 0)
 			store_log(store, PC_LOG_WARN,
 				  "indexing new chunks failed: %s (retried "
@@ -175,6 +194,8 @@ static void *syncer_main(void *arg)
 				  strerror(-rc));
 		store_quota_check(store, NULL);
 		pthread_mutex_lock(&c->lock);
+		if (!c->count && over_quota(store) && !c->stopping)
+			wait_until_locked(c, now_ms() + STORE_QUOTA_RETRY_MS);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return NULL;
