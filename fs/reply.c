@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pc_log.h"
 
 uint32_t pc_fs_chunk_at(const struct open_file *of, uint64_t off)
 {
@@ -84,10 +85,10 @@ static int open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 		return fd;
 	pc_fs_part_fd_close(fd);
 	pc_hash_to_hex(&of->chunks[i].hash, hex);
-	fprintf(stderr,
-		"peercache: chunk %s: the cached file has the wrong length; "
-		"fetching it again\n",
-		hex);
+	pc_log_cause(PC_LOG_WARN, "fs", "damaged chunk files",
+		     "chunk %s: the cached file has the wrong length; "
+		     "fetching it again",
+		     hex);
 	return pc_store_chunk_discard(fs->store, &of->chunks[i].hash) < 0
 		       ? -EIO
 		       : -ENOENT;

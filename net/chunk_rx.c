@@ -35,10 +35,8 @@
 
 #include "internal.h"
 
-/* A store that could not keep a chunk: one warning per cause in this
- * long, and no read-ahead for this long after a full disk (what it would
- * fetch could not be kept either). */
-#define STORE_WARN_INTERVAL_MS 10000
+/* No read-ahead for this long after a full disk: what it would fetch could
+ * not be kept either. */
 #define STORE_FULL_PAUSE_MS 5000
 
 struct net_rx {
@@ -113,9 +111,16 @@ static void rx_detach(struct net_rx *rx)
 /* Hands the bytes waiting to a worker, if it is time. */
 static void rx_pump(struct net_rx *rx)
 {
-	uint64_t waiting = rx->received - rx->handed;
+	uint64_t waiting = rx->received - rx->handed,
+		 segment = NET_RX_SEGMENT_MIN;
 
-	if (rx->busy || (!rx->complete && waiting < NET_RX_SEGMENT_MIN))
+	/* A body of several segments starts with a short one: its tmp file
+	 * then exists from the first moments of the download (what a crash
+	 * leaves there is what start-up cleans), and the hashing starts
+	 * while the rest is on its way. */
+	if (rx->handed == 0 && rx->len > NET_RX_SEGMENT_MIN)
+		segment = NET_RX_FIRST_SEGMENT;
+	if (rx->busy || (!rx->complete && waiting < segment))
 		return;
 	rx->job_from = rx->handed;
 	rx->job_to = rx->received;
@@ -192,37 +197,50 @@ static void rx_job_work(struct net_work *work)
 
 /* ---- back on the loop thread ------------------------------------------------- */
 
+/* The source the attempt of @f asks (for the causes of problems: a
+ * mirror that serves a thousand bad chunks is one warning with a count). */
+static const char *source_name(const struct pc_net *net,
+			       const struct net_fetch *f)
+{
+	return f->source < net->nsources ? net->sources[f->source].base : "?";
+}
+
 static enum net_attempt bad_body(struct pc_net *net, struct net_fetch *f,
 				 const char *url)
 {
-	net_log(net, PC_LOG_WARN, "chunk %s from %s: hash mismatch, %s", f->hex,
-		url,
-		net_fetch_another_source(net, f) ? "trying next source"
-						 : "no other source");
+	char cause[300];
+
+	snprintf(cause, sizeof(cause), "wrong bytes from %s",
+		 source_name(net, f));
+	net_log_cause(net, PC_LOG_WARN, cause,
+		      "chunk %s from %s: hash mismatch, %s", f->hex, url,
+		      net_fetch_another_source(net, f) ? "trying next source"
+						       : "no other source");
 	return NET_ATTEMPT_BAD;
 }
 
-/* A verified chunk the store did not keep: said once per cause and
- * interval, at warning level (the cache is not doing its job). */
+/* A store error on chunk @f (@what: "not cached", "cannot store it"),
+ * said once per error. */
+static void store_trouble(struct pc_net *net, struct net_fetch *f,
+			  enum pc_log_level level, const char *what, int err,
+			  const char *then)
+{
+	char cause[128];
+
+	snprintf(cause, sizeof(cause), "chunk %s: %s", what, strerror(-err));
+	net_log_cause(net, level, cause, "chunk %s: %s (%s)%s", f->hex, what,
+		      strerror(-err), then);
+}
+
+/* A verified chunk the store did not keep: a warning (the cache is not
+ * doing its job), and no read-ahead for a while after a full disk. */
 static void store_refused(struct pc_net *net, struct net_fetch *f, int err)
 {
-	uint64_t now = uv_now(&net->loop);
-
 	if (err == -ENOSPC)
-		net->store_full_until = now + STORE_FULL_PAUSE_MS;
-	if (err == net->store_warned_err && net->store_warned_at &&
-	    now - net->store_warned_at < STORE_WARN_INTERVAL_MS) {
-		net->store_unwarned++;
-		return;
-	}
-	net_log(net, PC_LOG_WARN,
-		"chunk %s: verified but not cached (%s); its readers get it "
-		"from memory (%" PRIu64 " more not cached since the last "
-		"warning)",
-		f->hex, strerror(-err), net->store_unwarned);
-	net->store_warned_err = err;
-	net->store_warned_at = now ? now : 1;
-	net->store_unwarned = 0;
+		net->store_full_until =
+			uv_now(&net->loop) + STORE_FULL_PAUSE_MS;
+	store_trouble(net, f, PC_LOG_WARN, "verified but not cached", err,
+		      "; its readers get it from memory");
 }
 
 /* The last job's word that the bytes are good (the job is still storing
@@ -245,8 +263,8 @@ static void rx_conclude(struct net_rx *rx)
 	if (rx->verdict == -EBADMSG) {
 		outcome = bad_body(net, f, rx->url);
 	} else if (rx->verdict < 0) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot hash it: %s",
-			f->hex, strerror(-rx->verdict));
+		store_trouble(net, f, PC_LOG_ERROR, "cannot hash it",
+			      rx->verdict, "");
 		outcome = NET_ATTEMPT_FATAL;
 	} else {
 		if (!f->buf) /* net_fetch_verified() took it already */
@@ -321,8 +339,7 @@ static enum net_attempt commit_outcome(struct pc_net *net, struct net_fetch *f,
 	if (rc == -EBADMSG)
 		return bad_body(net, f, url);
 	if (rc < 0) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
-			f->hex, strerror(-rc));
+		store_trouble(net, f, PC_LOG_ERROR, "cannot store it", rc, "");
 		return NET_ATTEMPT_FATAL;
 	}
 	f->stored = true;
@@ -360,8 +377,8 @@ static bool object_commit(struct pc_net *net, struct net_fetch *f,
 	if (!tmp) /* an empty body: the store rejects its length */
 		tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
 	if (!tmp) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
-			f->hex, strerror(errno));
+		store_trouble(net, f, PC_LOG_ERROR, "cannot store it",
+			      errno ? -errno : -EIO, "");
 		return false;
 	}
 	job = calloc(1, sizeof(*job));
@@ -374,8 +391,8 @@ static bool object_commit(struct pc_net *net, struct net_fetch *f,
 	if (!job || !job->url ||
 	    uv_queue_work(&net->loop, &job->work, work_commit, after_commit) <
 		    0) {
-		net_log(net, PC_LOG_ERROR, "chunk %s: cannot store it: %s",
-			f->hex, "out of memory");
+		store_trouble(net, f, PC_LOG_ERROR, "cannot store it", -ENOMEM,
+			      "");
 		pc_store_tmp_abort(tmp);
 		if (job)
 			free(job->url);
@@ -425,16 +442,20 @@ static enum net_attempt failure(struct pc_net *net, struct net_fetch *f,
 							      "source"
 							    : "no other source";
 
+	char cause[300];
+
 	if (f->store_err) {
-		net_log(net, PC_LOG_ERROR,
-			"chunk %s: cannot write the cache: %s", f->hex,
-			strerror(-f->store_err));
+		store_trouble(net, f, PC_LOG_ERROR, "cannot write the cache",
+			      f->store_err, "");
 		return NET_ATTEMPT_FATAL;
 	}
 	if (f->too_long) {
-		net_log(net, PC_LOG_WARN,
-			"chunk %s from %s: more than %" PRIu64 " bytes, %s",
-			f->hex, xfer->url, f->len, next);
+		snprintf(cause, sizeof(cause), "too many bytes from %s",
+			 source_name(net, f));
+		net_log_cause(net, PC_LOG_WARN, cause,
+			      "chunk %s from %s: more than %" PRIu64 " bytes, "
+			      "%s",
+			      f->hex, xfer->url, f->len, next);
 		return NET_ATTEMPT_BAD;
 	}
 	if (res->status != 200 && res->status != 0)

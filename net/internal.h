@@ -345,8 +345,7 @@ struct net_fetch *net_fetch_find(struct pc_net *net,
 void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
 		    void *arg);
 /* True if a source after the one being tried may still be asked. */
-bool net_fetch_another_source(struct pc_net *net,
-			      const struct net_fetch *f);
+bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f);
 /* Gives @waiter its outcome and frees it: a reader (done_data) gets @buf,
  * or the chunk file if there are no bytes in memory; any other waiter
  * gets 0 only if the store kept the chunk (@stored), else -EIO. */
@@ -374,6 +373,8 @@ void net_chunk_reset(struct net_fetch *f);
 /* Bytes in a worker's segment: at least this much is hashed and written
  * at a time (the last segment of a body may be shorter). */
 #define NET_RX_SEGMENT_MIN (256 * 1024)
+/* ... except the first segment of a body longer than that. */
+#define NET_RX_FIRST_SEGMENT (32 * 1024)
 
 enum net_attempt {
 	NET_ATTEMPT_OK,	    /* the chunk is in the store */
@@ -759,12 +760,9 @@ struct pc_net {
 	/* workers.c: hashing and writing chunks. */
 	struct net_workers workers;
 
-	/* chunk_rx.c, loop thread only: a store that could not keep a chunk
-	 * (full disk) is warned about once per cause and interval. */
-	uint64_t store_full_until; /* uv_now() ms: no read-ahead until then */
-	int store_warned_err;	   /* the last cause warned about */
-	uint64_t store_warned_at;  /* uv_now() ms of that warning */
-	uint64_t store_unwarned;   /* chunks not kept since then */
+	/* chunk_rx.c, loop thread only: after a full disk, no read-ahead
+	 * until then (uv_now() ms). */
+	uint64_t store_full_until;
 
 	/* fetch.c, loop thread only. */
 	struct net_fetch *table[NET_FETCH_BUCKETS];

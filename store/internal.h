@@ -177,8 +177,10 @@ struct pc_store {
 
 	/* Group commit (commit.c): chunk files waiting for a sync point. */
 	struct store_commit commit;
-	/* "the cache's disk is full" (purge.c): atomics. */
+	/* "the cache's disk is full" (purge.c), "cannot sync" (commit.c):
+	 * atomics. */
 	struct store_warn_limit enospc_warning;
+	struct store_warn_limit sync_warning;
 
 	/* Pins (pins.c): a hash table of reference counts. */
 	pthread_rwlock_t pin_lock; /* writers: pin/unpin; readers: purge */
