@@ -18,5 +18,8 @@ int pc_parse_size(const char *text, uint64_t *bytes);
 const char *pc_format_size(uint64_t bytes, char *buf, size_t len);
 /* CLOCK_MONOTONIC in seconds, as a double (for durations and rates). */
 double pc_now_monotonic(void);
+/* CLOCK_MONOTONIC in nanoseconds: deadlines and what one process tells
+ * another (one clock for the whole machine).  Divide for ms. */
+int64_t pc_monotonic_ns(void);
 
 #endif

@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -37,6 +36,7 @@
 #include "daemon.h"
 #include "handover.h"
 #include "internal.h"
+#include "mounts.h"
 #include "startup.h"
 
 /* The fs hook wrapped, so that systemd hears of every version switch. */
@@ -227,17 +227,21 @@ static int start_fresh(struct daemon *d)
 
 /* A stored mount this daemon cannot serve: gone, so that its readers get
  * an error rather than wait for good (the connection ends once no
- * process holds its fd). */
-static void drop_stored_mount(const struct pc_fs_state *st)
+ * process holds its fd).  Only a mount of ours, on our mount point, with
+ * the device the state names (mounts.c). */
+static void drop_stored_mount(const struct pc_fs_state *st,
+			      const char *mountpoint)
 {
-	uint32_t major, minor;
+	char *ours = realpath(mountpoint, NULL);
 
 	pc_fs_fdstore_forget();
-	if (pc_fs_mount_device(st->mountpoint, &major, &minor) == 0 &&
-	    major == st->dev_major && minor == st->dev_minor &&
-	    umount2(st->mountpoint, MNT_DETACH) < 0)
-		fprintf(stderr, "peercache: cannot unmount %s: %s\n",
-			st->mountpoint, strerror(errno));
+	if (ours && strcmp(ours, st->mountpoint) == 0)
+		pc_fs_unmount(st->mountpoint, st->dev_major, st->dev_minor);
+	else
+		pc_log(PC_LOG_WARN, "main",
+		       "the stored mount is on %s, not on %s: left alone",
+		       st->mountpoint, mountpoint);
+	free(ours);
 }
 
 /* The mount a daemon before this one left in systemd's fd store, or a
@@ -272,7 +276,7 @@ static int start_stored(struct daemon *d)
 			"peercache: cannot serve the stored mount: %s; "
 			"mounting afresh\n",
 			d->why);
-		drop_stored_mount(&st);
+		drop_stored_mount(&st, d->args->mountpoint);
 		pc_fs_state_free(&st);
 		pc_store_close(d->store);
 		d->store = NULL;

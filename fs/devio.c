@@ -38,13 +38,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <linux/fuse.h>
 
 #include "devio.h"
 #include "internal.h"
+#include "pc_util.h"
 
 #define KICK_SIGNAL SIGUSR2
 #define NOTIFY_RESEND 7 /* FUSE_NOTIFY_RESEND, newer than linux/fuse.h */
@@ -454,20 +454,12 @@ static bool kick_locked(struct fs_devio *io, bool busy)
 	return left;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Kicks until no worker reads (@busy: or holds a request); a kick that
  * lands just before a worker enters read(2) is lost, hence the retries.
  * 0, or -ETIMEDOUT after @timeout_ms. */
 static int kick_until_quiet(struct fs_devio *io, bool busy, int timeout_ms)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = pc_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	bool left;
 
 	for (;;) {
@@ -476,7 +468,7 @@ static int kick_until_quiet(struct fs_devio *io, bool busy, int timeout_ms)
 		pthread_mutex_unlock(&io->lock);
 		if (!left)
 			return 0;
-		if (now_ms() >= deadline)
+		if (pc_monotonic_ns() >= deadline)
 			return -ETIMEDOUT;
 		usleep(1000);
 	}

@@ -14,22 +14,19 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "devio.h"
 #include "handover.h"
 #include "internal.h"
+#include "mounts.h"
+#include "pc_util.h"
 #include "takeover.h"
-
-extern char **environ;
 
 struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 			char *err, size_t errlen)
@@ -159,6 +156,26 @@ static void on_init(struct pc_fs *fs)
 	pc_fs_state_free(&st);
 }
 
+/* The device of the mount just made: its bdi's readahead is raised, and
+ * it is what ties a stored fd to this mount (state.c).  A mount not found
+ * in mountinfo serves, but can be neither restarted nor resumed. */
+static void note_device(struct pc_fs *fs)
+{
+	struct pc_fs_mount_info mount;
+
+	if (pc_fs_mount_find(fs->mountpoint, &mount) == 1 &&
+	    strcmp(mount.fstype, PC_FS_TYPE) == 0) {
+		fs->dev_major = mount.dev_major;
+		fs->dev_minor = mount.dev_minor;
+		raise_readahead(fs);
+		return;
+	}
+	pc_log(PC_LOG_WARN, "fs",
+	       "the mount on %s is not in /proc/self/mountinfo: it serves, "
+	       "but it cannot be restarted or kept across a crash",
+	       fs->mountpoint);
+}
+
 int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		size_t errlen)
 {
@@ -193,9 +210,7 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		return -EIO;
 	}
 	pc_fs_devio_on_init(fs, on_init);
-	if (pc_fs_mount_device(fs->mountpoint, &fs->dev_major,
-			       &fs->dev_minor) == 0)
-		raise_readahead(fs);
+	note_device(fs);
 	return 0;
 }
 
@@ -205,20 +220,22 @@ static int check_adoptable(struct pc_fs *fs, int fd,
 			   size_t errlen)
 {
 	struct pollfd pfd = { .fd = fd };
-	uint32_t major = 0, minor = 0;
+	struct pc_fs_mount_info mount = { .fstype = "none" };
 
 	if (strcmp(fs->mountpoint, st->mountpoint) != 0) {
 		snprintf(err, errlen, "the mount is on %s, not on %s",
 			 st->mountpoint, fs->mountpoint);
 		return -EINVAL;
 	}
-	if (pc_fs_mount_device(fs->mountpoint, &major, &minor) < 0 ||
-	    major != st->dev_major || minor != st->dev_minor) {
+	if (pc_fs_mount_find(fs->mountpoint, &mount) != 1 ||
+	    strcmp(mount.fstype, PC_FS_TYPE) != 0 ||
+	    mount.dev_major != st->dev_major ||
+	    mount.dev_minor != st->dev_minor) {
 		snprintf(err, errlen,
 			 "%s is no longer the mount of that fd (device %u:%u, "
-			 "now %u:%u)",
-			 fs->mountpoint, st->dev_major, st->dev_minor, major,
-			 minor);
+			 "now %u:%u, %s)",
+			 fs->mountpoint, st->dev_major, st->dev_minor,
+			 mount.dev_major, mount.dev_minor, mount.fstype);
 		return -ENOENT;
 	}
 	if (poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLERR)) {
@@ -228,7 +245,8 @@ static int check_adoptable(struct pc_fs *fs, int fd,
 	return 0;
 }
 
-/* The session on @fd, libfuse brought to where the kernel is. */
+/* The session on @fd (which this takes: the session closes it), libfuse
+ * brought to where the kernel is. */
 static int adopt_session(struct pc_fs *fs, int fd, const struct pc_fs_state *st,
 			 bool need_resend, char *err, size_t errlen)
 {
@@ -275,31 +293,34 @@ int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
 		rc = -errno;
 		snprintf(err, errlen, "mount point %s: %s", mountpoint,
 			 strerror(errno));
-		close(fd);
-		return rc;
+		goto out;
 	}
 	rc = check_adoptable(fs, fd, st, err, errlen);
 	if (rc < 0)
-		close(fd);
-	else
-		rc = adopt_session(fs, fd, st, need_resend, err, errlen);
+		goto out;
+	rc = adopt_session(fs, fd, st, need_resend, err, errlen);
+	fd = -1; /* the session's, closed with it */
 	if (rc == 0 && pc_fs_replier_start(fs) < 0) {
 		snprintf(err, errlen, "cannot start a thread");
 		rc = -EAGAIN;
 	}
+	if (rc == 0) {
+		fs->dev_major = st->dev_major;
+		fs->dev_minor = st->dev_minor;
+		fs->mounted = true;
+		fs->adopted = true;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
 	if (rc < 0) { /* back to a fresh fs: the caller may mount instead */
 		if (fs->session)
-			fuse_session_destroy(fs->session); /* closes fd */
+			fuse_session_destroy(fs->session);
 		fs->session = NULL;
 		free(fs->mountpoint);
 		fs->mountpoint = NULL;
-		return rc;
 	}
-	fs->dev_major = st->dev_major;
-	fs->dev_minor = st->dev_minor;
-	fs->mounted = true;
-	fs->adopted = true;
-	return 0;
+	return rc;
 }
 
 void pc_fs_detach_store(struct pc_fs *fs)
@@ -365,46 +386,22 @@ int pc_fs_run(struct pc_fs *fs)
 
 void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)
 {
-	struct timespec start, now;
+	int64_t deadline = pc_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	bool idle;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		pthread_mutex_lock(&fs->parked_lock);
 		idle = !fs->parked_head && !fs->answer_head;
 		pthread_mutex_unlock(&fs->parked_lock);
 		if (idle)
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if ((now.tv_sec - start.tv_sec) * 1000 +
-			    (now.tv_nsec - start.tv_nsec) / 1000000 >=
-		    timeout_ms) {
+		if (pc_monotonic_ns() >= deadline) {
 			fprintf(stderr, "peercache: restart: reads still wait "
 					"for the network; they fail\n");
 			return;
 		}
 		usleep(10000);
 	}
-}
-
-/* A mount another process made: libfuse in this one knows nothing of it
- * (fuse_session_unmount() would do nothing). */
-static void unmount_adopted(struct pc_fs *fs)
-{
-	char *argv[] = { (char *)"fusermount3", (char *)"-u", (char *)"-z",
-			 fs->mountpoint, NULL };
-	int status;
-	pid_t pid;
-
-	if (umount2(fs->mountpoint, MNT_DETACH) == 0)
-		return;
-	if (errno == EPERM &&
-	    posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ) == 0 &&
-	    waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
-	    WEXITSTATUS(status) == 0)
-		return;
-	fprintf(stderr, "peercache: cannot unmount %s: %s\n", fs->mountpoint,
-		strerror(errno));
 }
 
 /*
@@ -443,7 +440,9 @@ void pc_fs_free(struct pc_fs *fs)
 	if (fs->mounted && fs->handed_over && !fs->adopted)
 		forget_mount(fs);
 	else if (fs->mounted && !fs->handed_over && fs->adopted)
-		unmount_adopted(fs);
+		/* Another process made it: libfuse here knows nothing of it
+		 * (fuse_session_unmount() would do nothing). */
+		pc_fs_unmount(fs->mountpoint, fs->dev_major, fs->dev_minor);
 	else if (fs->mounted && !fs->handed_over)
 		fuse_session_unmount(fs->session);
 	fs->mounted = false;

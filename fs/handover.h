@@ -31,7 +31,8 @@ struct pc_fs_state {
 };
 
 /* The state of @fs's mount (its INIT must have happened): 0, or -EAGAIN
- * before INIT, -ENOMEM. */
+ * before INIT, -ENODEV if the mount's device is unknown (not found in
+ * mountinfo at mount time), -ENOMEM. */
 int pc_fs_state_get(struct pc_fs *fs, struct pc_fs_state *out);
 void pc_fs_state_free(struct pc_fs_state *st);
 /* The bytes that carry it (a versioned format; caller frees). */
@@ -39,11 +40,6 @@ int pc_fs_state_encode(const struct pc_fs_state *st, void **buf, size_t *len);
 /* 0, or -EPROTO with why in @err (damaged, another format version). */
 int pc_fs_state_decode(const void *buf, size_t len, struct pc_fs_state *out,
 		       char *err, size_t errlen);
-/* The device of the topmost mount at @mountpoint, from mountinfo (a stat
- * would be a request to a mount nobody may serve yet).  0 or -ENOENT. */
-int pc_fs_mount_device(const char *mountpoint, uint32_t *major,
-		       uint32_t *minor);
-
 /* ---- fdstore.c: systemd's fd store ---------------------------------------- */
 
 /* Under systemd ($NOTIFY_SOCKET), keeps the /dev/fuse fd and the state

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mounts.h"
 #include "startup.h"
 
 #define PROBE_DEADLINE_MS 5000
@@ -123,60 +124,6 @@ static bool path_within(const char *inner, const char *outer)
 
 /* ---- dead mounts ----------------------------------------------------------- */
 
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape_octal(char *s)
-{
-	char *out = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' &&
-		    s[2] <= '7' && s[3] >= '0' && s[3] <= '7') {
-			*out++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 +
-					(s[3] - '0'));
-			s += 3;
-		} else {
-			*out++ = *s;
-		}
-	}
-	*out = '\0';
-}
-
-/*
- * The type of the topmost mount on @path (the last one listed) into
- * @fstype: 1 if there is one, 0 if none, or a negative errno.
- */
-static int top_mount_type(const char *path, char *fstype, size_t len)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	char *line = NULL, *fields[6], *save, *dash;
-	size_t cap = 0;
-	int found = 0;
-
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		/* "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPT...] - TYPE .." */
-		dash = strstr(line, " - ");
-		if (!dash)
-			continue;
-		*dash = '\0';
-		fields[0] = strtok_r(line, " ", &save);
-		for (int i = 1; i < 5 && fields[i - 1]; i++)
-			fields[i] = strtok_r(NULL, " ", &save);
-		if (!fields[0] || !fields[4])
-			continue;
-		unescape_octal(fields[4]);
-		if (strcmp(fields[4], path) != 0)
-			continue;
-		fields[5] = strtok_r(dash + 3, " ", &save);
-		snprintf(fstype, len, "%s", fields[5] ? fields[5] : "?");
-		found = 1;
-	}
-	free(line);
-	fclose(f);
-	return found;
-}
-
 /* stat(@path) in a child, within PROBE_DEADLINE_MS: 0, a negative errno,
  * or -ETIMEDOUT when the filesystem does not answer. */
 static int probe_path(const char *path)
@@ -204,7 +151,8 @@ static int probe_path(const char *path)
 int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
 				size_t errlen)
 {
-	char fstype[64], *path = canonical_path(mountpoint);
+	char *path = canonical_path(mountpoint);
+	struct pc_fs_mount_info mount;
 	int rc = 0, found, probe;
 
 	if (!path) {
@@ -214,17 +162,17 @@ int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
 		return rc;
 	}
 	for (int cleared = 0; cleared < MAX_DEAD_MOUNTS; cleared++) {
-		found = top_mount_type(path, fstype, sizeof(fstype));
-		if (found <= 0 || strncmp(fstype, "fuse", 4) != 0)
+		found = pc_fs_mount_find(path, &mount);
+		if (found <= 0 || strncmp(mount.fstype, "fuse", 4) != 0)
 			break; /* nothing, or not FUSE: mounted over as ever */
 		probe = probe_path(path);
-		if (strcmp(fstype, "fuse.peercache") != 0) {
+		if (strcmp(mount.fstype, PC_FS_TYPE) != 0) {
 			if (probe == -ENOTCONN) {
 				snprintf(err, errlen,
 					 "%s: a dead mount of another "
 					 "filesystem (%s) is in the way; "
 					 "clear it with: fusermount3 -u -z %s",
-					 path, fstype, path);
+					 path, mount.fstype, path);
 				rc = -ENOTCONN;
 			}
 			break;

@@ -62,6 +62,10 @@ int pc_fs_state_get(struct pc_fs *fs, struct pc_fs_state *out)
 	memset(out, 0, sizeof(*out));
 	if (!pc_fs_devio_init(fs, &req, &req_len, &reply, &reply_len))
 		return -EAGAIN;
+	/* Without its device a stored fd could not be told from another
+	 * mount's: no state rather than one that can never be checked. */
+	if (fs->dev_major == 0 && fs->dev_minor == 0)
+		return -ENODEV;
 	out->generation = pc_store_generation(fs->store);
 	out->dev_major = fs->dev_major;
 	out->dev_minor = fs->dev_minor;
@@ -151,28 +155,4 @@ int pc_fs_state_decode(const void *buf, size_t len, struct pc_fs_state *out,
 		return -ENOMEM;
 	}
 	return 0;
-}
-
-int pc_fs_mount_device(const char *mountpoint, uint32_t *major, uint32_t *minor)
-{
-	char line[4096], root[4096], point[4096];
-	unsigned maj, min;
-	bool found = false;
-	FILE *info;
-
-	info = fopen("/proc/self/mountinfo", "re");
-	if (!info)
-		return -errno;
-	/* The last entry for the path is the topmost mount. */
-	while (fgets(line, sizeof(line), info)) {
-		if (sscanf(line, "%*d %*d %u:%u %4095s %4095s", &maj, &min,
-			   root, point) == 4 &&
-		    strcmp(point, mountpoint) == 0) {
-			*major = maj;
-			*minor = min;
-			found = true;
-		}
-	}
-	fclose(info);
-	return found ? 0 : -ENOENT;
 }

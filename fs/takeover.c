@@ -40,7 +40,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -48,6 +47,7 @@
 #include "devio.h"
 #include "handover.h"
 #include "internal.h"
+#include "pc_util.h"
 #include "takeover.h"
 
 #define READY_TIMEOUT_MS 60000 /* the new process loads config and keys */
@@ -377,7 +377,7 @@ static int let_go(struct pc_fs *fs, struct fs_restart *r)
 	if (pc_fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0)
 		return fail(r, "a request did not finish within %d s",
 			    PAUSE_TIMEOUT_MS / 1000);
-	r->paused_ns = takeover_now_ns();
+	r->paused_ns = pc_monotonic_ns();
 	if (pc_fs_devio_kernel_minor(fs) >= PC_FS_RESEND_MINOR)
 		pc_fs_devio_cut(fs);
 	else
@@ -569,7 +569,7 @@ int pc_fs_restart_finish(struct pc_fs *fs)
 		n = 0;
 	if (n > REFS_MAX)
 		n = REFS_MAX; /* the others are adopted on first use */
-	r->go_ns = takeover_now_ns();
+	r->go_ns = pc_monotonic_ns();
 	type = takeover_send(r->chan, MSG_GO, refs, n * sizeof(*refs), -1);
 	free(refs);
 	if (type == 0)

@@ -76,7 +76,8 @@ struct fs_restart {
 	char buf[TAKEOVER_MSG_MAX + 1]; /* a message received */
 };
 
-/* Sends one message (with @pass_fd if >= 0).  0 or a negative errno. */
+/* channel.c: sends one message (with @pass_fd if >= 0).  0 or a negative
+ * errno. */
 int takeover_send(int chan, uint8_t type, const void *payload, size_t len,
 		  int pass_fd);
 /* Waits up to @timeout_ms for one message into @buf (TAKEOVER_MSG_MAX + 1
@@ -86,7 +87,6 @@ int takeover_send(int chan, uint8_t type, const void *payload, size_t len,
  * first. */
 int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
 		  int *fd);
-int64_t takeover_now_ns(void);
 /* True while the request loop ends for a takeover (pc_fs_run). */
 bool pc_fs_handing_over(struct pc_fs *fs);
 /* fs->restart, made on first use; NULL without memory. */

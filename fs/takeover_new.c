@@ -19,88 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "devio.h"
 #include "handover.h"
 #include "internal.h"
+#include "pc_util.h"
 #include "takeover.h"
 
 #define OFFER_TIMEOUT_MS 30000
 #define GO_TIMEOUT_MS 120000 /* the old process's pause and shutdown */
-
-int64_t takeover_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int takeover_send(int chan, uint8_t type, const void *payload, size_t len,
-		  int pass_fd)
-{
-	char control[CMSG_SPACE(sizeof(int))] = { 0 };
-	struct iovec iov[2] = { { .iov_base = &type, .iov_len = 1 },
-				{ .iov_base = (void *)payload,
-				  .iov_len = len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
-	struct cmsghdr *cmsg;
-
-	if (pass_fd >= 0) {
-		msg.msg_control = control;
-		msg.msg_controllen = sizeof(control);
-		cmsg = CMSG_FIRSTHDR(&msg);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cmsg), &pass_fd, sizeof(int));
-	}
-	if (sendmsg(chan, &msg, MSG_NOSIGNAL) < 0)
-		return -errno;
-	return 0;
-}
-
-int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
-		  int *fd)
-{
-	struct pollfd pfd[2] = { { .fd = chan, .events = POLLIN },
-				 { .fd = wake_fd, .events = POLLIN } };
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = buf, .iov_len = TAKEOVER_MSG_MAX };
-	struct msghdr msg = { .msg_iov = &iov,
-			      .msg_iovlen = 1,
-			      .msg_control = control,
-			      .msg_controllen = sizeof(control) };
-	struct cmsghdr *cmsg;
-	int64_t deadline = takeover_now_ns() + (int64_t)timeout_ms * 1000000;
-	ssize_t n;
-	int rc, type;
-
-	*fd = -1;
-	do
-		rc = poll(pfd, wake_fd >= 0 ? 2 : 1,
-			  (int)((deadline - takeover_now_ns()) / 1000000) + 1);
-	while (rc < 0 && errno == EINTR && takeover_now_ns() < deadline);
-	if (rc <= 0)
-		return -ETIMEDOUT;
-	if (wake_fd >= 0 && (pfd[1].revents & POLLIN))
-		return -EINTR;
-	n = recvmsg(chan, &msg, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return n == 0 ? -ECONNRESET : -errno;
-	cmsg = CMSG_FIRSTHDR(&msg);
-	if (cmsg && cmsg->cmsg_level == SOL_SOCKET &&
-	    cmsg->cmsg_type == SCM_RIGHTS &&
-	    cmsg->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
-	type = (unsigned char)buf[0];
-	*len = (size_t)n - 1;
-	memmove(buf, buf + 1, *len);
-	buf[*len] = '\0';
-	return type;
-}
 
 /* ---- the new process ------------------------------------------------------- */
 
@@ -188,7 +116,7 @@ int pc_fs_takeover_ready(struct pc_fs *fs, uint32_t *generation)
 		close(fd);
 	if (type != MSG_GO || len % sizeof(struct pc_fs_handle_ref) != 0)
 		return -ECONNRESET;
-	r->go_received_ns = takeover_now_ns();
+	r->go_received_ns = pc_monotonic_ns();
 	r->nrefs = len / sizeof(struct pc_fs_handle_ref);
 	r->refs = malloc(len ? len : 1);
 	if (r->refs)
@@ -211,7 +139,7 @@ void pc_fs_takeover_done(struct pc_fs *fs, const char *error)
 		pc_fs_files_adopt(fs, r->refs, r->nrefs);
 		pc_fs_requeue(fs);
 		serving.go_ns = r->go_received_ns;
-		serving.serving_ns = takeover_now_ns();
+		serving.serving_ns = pc_monotonic_ns();
 		takeover_send(r->chan, MSG_SERVING, &serving, sizeof(serving),
 			      -1);
 	}

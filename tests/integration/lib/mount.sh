@@ -13,7 +13,8 @@ PEERCACHE="$PC_BIN/peercache"
 PEERCACHECTL="$PC_BIN/peercachectl"
 
 pc_is_mounted() {
-	grep -q " $1 fuse" /proc/mounts
+	# /proc/mounts writes a space in a path as \040
+	grep -qF " ${1// /\\040} fuse" /proc/mounts
 }
 
 pc_daemon_start() {

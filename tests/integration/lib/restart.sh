@@ -44,6 +44,18 @@
 #   pc_cold_check           after a series under a reader of a cold file:
 #                           its first pass had not ended, and restarts cut
 #                           downloads short (fetches were in flight)
+#   pc_supervised_start MNT [ARGS...]
+#                           the daemon on MNT under fdstore_supervisor.py
+#                           (systemd's fd store and Restart=on-failure,
+#                           see test_crash.sh), mirror $NGINX_URL, cache
+#                           $PC_TMP/cache, until its fds are stored;
+#                           $SV is the supervisor's state directory
+#   pc_wait_for MESSAGE CMD...
+#                           until CMD succeeds (30 s), or fail with
+#                           MESSAGE, the daemon log and the notifications
+#   pc_crash STARTS         SIGKILL to the main process; the supervisor's
+#                           STARTS-th start serves the mount again with
+#                           the stored fds; PC_DAEMON_PID becomes it
 
 RESTART_READER="$PC_SRC/tests/integration/restart/restart_reader.py"
 
@@ -231,4 +243,57 @@ pc_reader_stop() {
 	wait "$READER_PID" || rc=$?
 	[ "$rc" = 0 ] || fail "the reader failed (status $rc): $(cat "$READER_DIR/out")"
 	echo "reader: $(cat "$READER_DIR/out")"
+}
+
+pc_supervised_start() {
+	local mnt=$1
+	shift
+	PC_DAEMON_MNT=$mnt
+	PC_DAEMON_CACHE="$PC_TMP/cache"
+	PC_DAEMON_LOG="$PC_TMP/daemon.log"
+	SV="$PC_TMP/supervisor"
+	mkdir -p "$mnt" "$PC_DAEMON_CACHE" "$SV"
+	python3 "$PC_SRC/tests/integration/restart/fdstore_supervisor.py" "$SV" -- \
+		"$PEERCACHE" -f -o cache_dir="$PC_DAEMON_CACHE" -o poll_interval=1h \
+		-o discovery=off -o peer_server=off -o mirror="$NGINX_URL" \
+		-o trusted_key="$PC_TMP/key.pub" "$@" "$mnt" >>"$PC_DAEMON_LOG" 2>&1 &
+	SUPERVISOR_PID=$!
+	pc_on_exit "kill $SUPERVISOR_PID 2>/dev/null; wait $SUPERVISOR_PID 2>/dev/null || true"
+	pc_on_exit 'pc_daemon_cleanup "$(cat "$SV/pid" 2>/dev/null || echo 0)" "$PC_DAEMON_MNT" "$PC_DAEMON_LOG"'
+	pc_wait_for "the daemon did not mount" pc_is_mounted "$mnt"
+	pc_wait_for "the daemon did not store its fds" pc_fds_stored
+	PC_DAEMON_PID=$(cat "$SV/pid")
+}
+
+pc_wait_for() {
+	local message=$1 deadline=$((SECONDS + 30))
+	shift
+	until "$@"; do
+		[ $SECONDS -lt $deadline ] || fail "$message; daemon log:
+$(tail -20 "$PC_DAEMON_LOG")
+notifications:
+$(cat "$SV/notify.log" 2>/dev/null)"
+		sleep 0.05
+	done
+}
+
+pc_fds_stored() {
+	grep -qx "STORED peercache-fuse (1 fds)" "$SV/notify.log" 2>/dev/null &&
+		grep -qx "STORED peercache-state (1 fds)" "$SV/notify.log"
+}
+
+pc_crash() {
+	local killed=$PC_DAEMON_PID
+	kill -KILL "$killed"
+	starts_are() { [ "$(cat "$SV/starts")" = "$1" ]; }
+	pc_wait_for "the supervisor did not start daemon $1" starts_are "$1"
+	PC_DAEMON_PID=$(cat "$SV/pid")
+	[ "$PC_DAEMON_PID" != "$killed" ] || fail "the same pid serves"
+	grep -q "^START pid=$PC_DAEMON_PID fds=peercache-fuse:peercache-state" "$SV/notify.log" ||
+		fail "daemon $1 did not get the stored fds: $(cat "$SV/notify.log")"
+	resumed() {
+		[ "$(grep -c "serving the mount on $PC_DAEMON_MNT again" "$PC_DAEMON_LOG")" = "$1" ]
+	}
+	pc_wait_for "daemon $1 did not resume the mount" resumed $(($1 - 1))
+	echo "crash: pid $killed killed, pid $PC_DAEMON_PID serves the same mount"
 }

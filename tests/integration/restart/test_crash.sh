@@ -20,62 +20,17 @@ pc_setup
 
 pc_slow_repo 16M
 
-PC_DAEMON_MNT="$PC_TMP/mnt"
-PC_DAEMON_CACHE="$PC_TMP/cache"
-PC_DAEMON_LOG="$PC_TMP/daemon.log"
-SV="$PC_TMP/supervisor"
-mkdir -p mnt cache "$SV"
-python3 "$PC_SRC/tests/integration/restart/fdstore_supervisor.py" "$SV" -- \
-	"$PEERCACHE" -f -o cache_dir="$PC_DAEMON_CACHE" -o poll_interval=1h \
-	-o discovery=off -o peer_server=off -o mirror="$NGINX_URL" \
-	-o trusted_key="$PC_TMP/key.pub" -o max_fetches=2 -o prefetch=2 \
-	"$PC_DAEMON_MNT" >>"$PC_DAEMON_LOG" 2>&1 &
-SUPERVISOR_PID=$!
-pc_on_exit "kill $SUPERVISOR_PID 2>/dev/null; wait $SUPERVISOR_PID 2>/dev/null || true"
-pc_on_exit 'pc_daemon_cleanup "$(cat "$SV/pid" 2>/dev/null || echo 0)" "$PC_DAEMON_MNT" "$PC_DAEMON_LOG"'
-
-# wait_for MESSAGE TEST...: until `TEST...` succeeds (30 s), or fail.
-wait_for() {
-	local message=$1 deadline=$((SECONDS + 30))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $deadline ] || fail "$message; daemon log:
-$(tail -20 "$PC_DAEMON_LOG")
-notifications:
-$(cat "$SV/notify.log" 2>/dev/null)"
-		sleep 0.05
-	done
-}
-stored() {
-	grep -qx "STORED peercache-fuse (1 fds)" "$SV/notify.log" 2>/dev/null &&
-		grep -qx "STORED peercache-state (1 fds)" "$SV/notify.log"
-}
-wait_for "the daemon did not mount" pc_is_mounted "$PC_DAEMON_MNT"
-wait_for "the daemon did not store its fds" stored
+pc_supervised_start "$PC_TMP/mnt" -o max_fetches=2 -o prefetch=2
 
 pc_sampler_start "$PC_DAEMON_MNT"
 pc_reader_start "$PC_DAEMON_MNT/big.bin" src/big.bin
 
-# crash STARTS: SIGKILL to the main process; the supervisor's STARTS-th
-# start serves the mount again.  PC_DAEMON_PID becomes the new one.
+# crash STARTS: after reads parked on fetches from the slow mirror.
 crash() {
-	local killed=$PC_DAEMON_PID
-	sleep 1.5 # reads parked on fetches from the slow mirror
-	kill -KILL "$killed"
-	starts_are() { [ "$(cat "$SV/starts")" = "$1" ]; }
-	wait_for "the supervisor did not start daemon $1" starts_are "$1"
-	PC_DAEMON_PID=$(cat "$SV/pid")
-	[ "$PC_DAEMON_PID" != "$killed" ] || fail "the same pid serves"
-	grep -q "^START pid=$PC_DAEMON_PID fds=peercache-fuse:peercache-state$" "$SV/notify.log" ||
-		fail "daemon $1 did not get the stored fds: $(cat "$SV/notify.log")"
-	resumed() {
-		[ "$(grep -c "serving the mount on $PC_DAEMON_MNT again" "$PC_DAEMON_LOG")" = "$1" ]
-	}
-	wait_for "daemon $1 did not resume the mount" resumed $(($1 - 1))
-	echo "crash: pid $killed killed, pid $PC_DAEMON_PID serves the same mount"
+	sleep 1.5
+	pc_crash "$1"
 }
 
-PC_DAEMON_PID=$(cat "$SV/pid")
 crash 2
 sleep 1.1
 pc_restart
@@ -92,7 +47,7 @@ grep -c " $PC_DAEMON_MNT fuse" /proc/mounts | grep -qx 1 ||
 
 # A clean stop: the mount goes, and so do the stored fds.
 kill -TERM "$PC_DAEMON_PID"
-wait_for "the supervisor did not end after a clean stop" eval '! kill -0 $SUPERVISOR_PID 2>/dev/null'
+pc_wait_for "the supervisor did not end after a clean stop" eval '! kill -0 $SUPERVISOR_PID 2>/dev/null'
 pc_is_mounted "$PC_DAEMON_MNT" && fail "still mounted after a clean stop"
 grep -qx "REMOVED peercache-fuse" "$SV/notify.log" ||
 	fail "the daemon did not take its fd out of the store: $(cat "$SV/notify.log")"
