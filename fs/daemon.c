@@ -341,13 +341,15 @@ static int run(struct daemon *d)
 		stop_net_and_store(d);
 		if (pc_fs_restart_finish(d->fs) == 0)
 			return 1;
-		/* The new process did not take over: serve again. */
+		/* The new process did not take over: serve again (the
+		 * mount first, then the net, whose first switch may tell the
+		 * kernel at once). */
 		rc = open_store(d);
 		if (rc == 0)
 			rc = pc_fs_attach_store(d->fs, d->store);
+		pc_fs_restart_resume(d->fs);
 		if (rc == 0)
 			rc = start_net(d);
-		pc_fs_restart_resume(d->fs);
 		if (rc < 0) {
 			fprintf(stderr, "peercache: cannot serve again: %s\n",
 				d->why);
@@ -366,6 +368,7 @@ static int start(struct daemon *d)
 	if (!d->fs)
 		return -ENOMEM;
 	pc_fs_set_command(d->fs, a->exe, a->argv, a->cwd, a->version);
+	pc_fs_set_test_hooks(d->fs, a->test_hooks);
 	d->notifier.fs_hooks = pc_fs_net_hooks(d->fs);
 	d->notifier.mountpoint = a->mountpoint;
 	d->hooks = (struct pc_net_hooks){

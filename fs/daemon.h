@@ -8,6 +8,7 @@
 #include <stdbool.h>
 
 #include "pc_config.h"
+#include "pc_fs.h"
 
 struct pc_daemon_args {
 	const struct pc_config *cfg;
@@ -23,6 +24,8 @@ struct pc_daemon_args {
 	/* $PEERCACHE_TAKEOVER_FD: this process takes a mount over. */
 	int takeover_chan;
 	bool foreground; /* -f */
+	/* A test build's (peercache-next); NULL in the installed daemon. */
+	const struct pc_fs_test_hooks *test_hooks;
 };
 
 /* Mounts (or takes over a mount), serves until stopped or handed over,

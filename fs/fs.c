@@ -71,9 +71,17 @@ static void on_version_switched(void *arg, uint64_t version,
 	struct pc_fs *fs = arg;
 	uint64_t last_parent = 0;
 
-	(void)version;
 	if (!fs->mounted)
 		return;
+	if (pc_fs_quiesced(fs)) {
+		/* Never: a restart holds switches before it pauses.  An
+		 * invalidation now would block this thread for good. */
+		pc_log(PC_LOG_ERROR, "fs",
+		       "version %llu switched while a restart paused the "
+		       "mount: the kernel is not told which names changed",
+		       (unsigned long long)version);
+		return;
+	}
 	for (size_t i = 0; i < changes->count; i++) {
 		const struct pc_store_change *c = &changes->items[i];
 

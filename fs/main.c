@@ -67,6 +67,36 @@ static const char usage_text[] =
 	"systemctl reload) hands the mount to a new process of the binary\n"
 	"now on disk: an upgrade without unmounting.\n";
 
+#ifdef PC_TEST_HOOKS
+/* peercache-next only: $PEERCACHE_TEST_HOOKS, "KEY=VALUE,..." with the
+ * keys of struct pc_fs_test_hooks (pc_fs.h).  The installed daemon is
+ * built without this and never reads the variable. */
+static void read_test_hooks(struct pc_fs_test_hooks *t)
+{
+	const char *env = getenv("PEERCACHE_TEST_HOOKS");
+	char *copy = env ? strdup(env) : NULL, *item, *value, *save = NULL;
+
+	for (item = copy ? strtok_r(copy, ",", &save) : NULL; item;
+	     item = strtok_r(NULL, ",", &save)) {
+		value = strchr(item, '=');
+		if (!value)
+			continue;
+		*value++ = '\0';
+		if (strcmp(item, "pause_ms") == 0)
+			t->pause_ms = (unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(item, "serve_delay_ms") == 0)
+			t->serve_delay_ms = (unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(item, "mainpid_delay_ms") == 0)
+			t->mainpid_delay_ms =
+				(unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(item, "crash_lookup") == 0)
+			snprintf(t->crash_lookup, sizeof(t->crash_lookup), "%s",
+				 value);
+	}
+	free(copy);
+}
+#endif
+
 static const struct option longopts[] = {
 	{ "print-config", no_argument, NULL, 'P' },
 	{ "help", no_argument, NULL, 'h' },
@@ -281,6 +311,12 @@ int main(int argc, char **argv)
 	args.exe = exe;
 	args.cwd = cwd;
 	args.foreground = opts.foreground;
+#ifdef PC_TEST_HOOKS
+	struct pc_fs_test_hooks test_hooks = { 0 };
+
+	read_test_hooks(&test_hooks);
+	args.test_hooks = &test_hooks;
+#endif
 	rc = pc_daemon_serve(&args);
 out_config:
 	pc_config_free(&cfg);

@@ -39,6 +39,22 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
  * pc_fs_restart_finish() in handover.h).  Multi-threaded; a negative errno
  * on failure. */
 int pc_fs_run(struct pc_fs *fs);
+/*
+ * Moments of a restart held long enough for a test to act in them, and a
+ * request that crashes the daemon.  Only a test build reads them
+ * ($PEERCACHE_TEST_HOOKS, in peercache-next); all 0 in the daemon that is
+ * installed.
+ */
+struct pc_fs_test_hooks {
+	unsigned pause_ms;	   /* old process: workers paused, net on */
+	unsigned serve_delay_ms;   /* new process: net started, no SERVING */
+	unsigned mainpid_delay_ms; /* old process: SERVING, no MAINPID= yet */
+	char crash_lookup[64];	   /* abort() on a LOOKUP of this name */
+};
+/* Before pc_fs_run(); @hooks is copied. */
+void pc_fs_set_test_hooks(struct pc_fs *fs,
+			  const struct pc_fs_test_hooks *hooks);
+
 /* Answers what is still parked, unmounts (if mounted) and frees.  Call
  * after pc_net_stop(): no fetch calls back any more by then. */
 void pc_fs_free(struct pc_fs *fs);

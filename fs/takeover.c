@@ -53,6 +53,7 @@
 #define READY_TIMEOUT_MS 60000 /* the new process loads config and keys */
 #define SERVING_TIMEOUT_MS 60000
 #define PAUSE_TIMEOUT_MS 5000 /* a synchronous request still running */
+#define HOLD_TIMEOUT_MS 30000 /* a version switch under way ends */
 #define REFS_MAX ((TAKEOVER_MSG_MAX - 64) / sizeof(struct pc_fs_handle_ref))
 
 extern char **environ;
@@ -87,6 +88,15 @@ void pc_fs_set_command(struct pc_fs *fs, const char *exe, char *const *argv,
 	r->argv = argv;
 	r->cwd = cwd;
 	r->version = version;
+}
+
+void pc_fs_set_test_hooks(struct pc_fs *fs,
+			  const struct pc_fs_test_hooks *hooks)
+{
+	struct fs_restart *r = takeover_state(fs);
+
+	if (r && hooks)
+		r->test = *hooks;
 }
 
 bool pc_fs_stop_requested(struct pc_fs *fs)
@@ -374,10 +384,19 @@ static int wait_ready(struct fs_restart *r)
  * and the request loop ends: pc_fs_run() returns 1. */
 static int let_go(struct pc_fs *fs, struct fs_restart *r)
 {
-	if (pc_fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0)
+	atomic_store(&r->quiesced, true);
+	if (pc_fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0) {
+		atomic_store(&r->quiesced, false);
 		return fail(r, "a request did not finish within %d s",
 			    PAUSE_TIMEOUT_MS / 1000);
+	}
 	r->paused_ns = pc_monotonic_ns();
+	if (r->test.pause_ms) {
+		fprintf(stderr,
+			"peercache: restart: test hook: paused for %u ms\n",
+			r->test.pause_ms);
+		usleep(r->test.pause_ms * 1000);
+	}
 	if (pc_fs_devio_kernel_minor(fs) >= PC_FS_RESEND_MINOR)
 		pc_fs_devio_cut(fs);
 	else
@@ -400,10 +419,24 @@ static void serve_request(struct pc_fs *fs, struct fs_restart *r)
 	r->error[0] = '\0';
 	memset(&r->ready, 0, sizeof(r->ready));
 	r->paused_ns = 0;
+	/* No version switch from now on: its invalidations would wait for
+	 * the paused workers, and the loop thread with them (switch_hold.c
+	 * in net/).  Released if the takeover is called off before the
+	 * pause; after it the net stops. */
+	if (pc_net_hold_switches(fs->net, HOLD_TIMEOUT_MS) < 0) {
+		fail(r,
+		     "a version switch (install, rollback or unpin) did not "
+		     "end within %d s",
+		     HOLD_TIMEOUT_MS / 1000);
+		answer(r, r->error);
+		goto out;
+	}
 	if (offer(fs, r) == 0 && wait_ready(r) == 0 && let_go(fs, r) == 0)
 		return; /* the main thread goes on: pc_fs_restart_finish() */
+	pc_net_release_switches(fs->net);
 	abandon(r);
 	answer(r, r->error);
+out:
 	pthread_mutex_lock(&r->lock);
 	r->busy = false;
 	pthread_mutex_unlock(&r->lock);
@@ -602,6 +635,7 @@ void pc_fs_restart_resume(struct pc_fs *fs)
 
 	atomic_store(&r->handing_over, false);
 	pc_fs_devio_serve(fs);
+	atomic_store(&r->quiesced, false);
 	/* What was left to the new process, and what it read and did not
 	 * answer, is queued again for this one. */
 	pc_fs_requeue(fs);
@@ -614,4 +648,9 @@ void pc_fs_restart_resume(struct pc_fs *fs)
 bool pc_fs_handing_over(struct pc_fs *fs)
 {
 	return fs->restart && atomic_load(&fs->restart->handing_over);
+}
+
+bool pc_fs_quiesced(struct pc_fs *fs)
+{
+	return fs->restart && atomic_load(&fs->restart->quiesced);
 }

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "handles.h"
+#include "pc_fs.h"
 
 #define TAKEOVER_ENV "PEERCACHE_TAKEOVER_FD"
 #define TAKEOVER_MSG_MAX (256 * 1024)
@@ -55,6 +56,10 @@ struct fs_restart {
 	bool busy;		  /* a restart is under way; lock */
 	atomic_bool stop;	  /* a signal asked the daemon to stop */
 	atomic_bool handing_over; /* the loop ended for a takeover */
+	/* From the pause until this process serves again (never, once
+	 * handed over): the kernel must not be sent invalidations, which
+	 * would wait for the paused workers.  Any thread reads it. */
+	atomic_bool quiesced;
 
 	/* The takeover under way: the control thread, then the main thread
 	 * once the loop has ended. */
@@ -66,6 +71,8 @@ struct fs_restart {
 	struct msg_serving serving;
 	struct msg_ready ready;
 	char error[512];
+
+	struct pc_fs_test_hooks test; /* set before the loop; read-only */
 
 	/* The new process's side. */
 	uint32_t generation;
@@ -89,6 +96,8 @@ int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
 		  int *fd);
 /* True while the request loop ends for a takeover (pc_fs_run). */
 bool pc_fs_handing_over(struct pc_fs *fs);
+/* True from a takeover's pause until this process serves again. */
+bool pc_fs_quiesced(struct pc_fs *fs);
 /* fs->restart, made on first use; NULL without memory. */
 struct fs_restart *takeover_state(struct pc_fs *fs);
 

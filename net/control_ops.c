@@ -150,6 +150,7 @@ static void after_op(uv_work_t *work, int status)
 		if (op->rc == 0)
 			versions_swapped(op);
 		pc_store_changes_free(&op->changes);
+		net_switch_end(net); /* the hook has run */
 	}
 	if (op->kind == OP_UNPIN && op->rc == 0) {
 		net->held_available = 0;
@@ -191,10 +192,21 @@ static struct control_op *op_new(struct control_client *c,
 	return op;
 }
 
-/* Queues @op on a worker; the client waits for after_op. */
+/* Queues @op on a worker; the client waits for after_op.  A rollback or
+ * unpin is refused while a restart holds version switches. */
 static void op_start(struct control_client *c, struct control_op *op)
 {
+	bool switches = op->kind == OP_ROLLBACK || op->kind == OP_UNPIN;
+
+	if (switches && !net_switch_begin(c->net)) {
+		free(op);
+		control_reply_error(c, "a restart is under way; try again "
+				       "when it is over");
+		return;
+	}
 	if (uv_queue_work(&c->net->loop, &op->work, work_op, after_op) < 0) {
+		if (switches)
+			net_switch_end(c->net);
 		free(op);
 		control_reply_error(c, "cannot start a worker");
 		return;

@@ -688,6 +688,7 @@ int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
 	struct net_head *h = &net->head;
 	struct net_poll_waiter *waiter, **tail = &h->next;
 
+	net_install_resume(net); /* one that waited for a restart's end */
 	if (done) {
 		waiter = calloc(1, sizeof(*waiter));
 		if (!waiter)

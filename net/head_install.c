@@ -43,6 +43,7 @@ struct net_install_job {
 	size_t body_len;
 	struct net_poll_waiter *waiters; /* told when it ends */
 	bool on_worker;			 /* installing: cannot be stopped */
+	bool deferred;	 /* fetched while switches were held (switch_hold.c) */
 	bool dropped;	 /* superseded or shut down: ends without a word */
 	int64_t started; /* unix time */
 	/* Set by the worker thread, read in after_install (libuv orders
@@ -192,6 +193,44 @@ static void after_install(uv_work_t *work, int status)
 	} else if (job->result != -ECANCELED) {
 		net_log(net, PC_LOG_ERROR, "%s", job->error);
 	}
+	net_switch_end(net); /* the hook has run */
+	job_end(net, job);
+}
+
+/* The manifest is here: the install goes to a worker, or waits while a
+ * restart holds version switches (net_install_resume).  0 or -ENOMEM. */
+static int queue_install(struct pc_net *net, struct net_install_job *job)
+{
+	if (!net_switch_begin(net)) {
+		if (!job->deferred)
+			net_log(net, PC_LOG_INFO,
+				"version %" PRIu64 ": installed once the "
+				"restart under way is over",
+				job->head.version);
+		job->deferred = true;
+		return 0;
+	}
+	job->deferred = false;
+	if (uv_queue_work(&net->loop, &job->work, work_install, after_install) <
+	    0) {
+		net_switch_end(net);
+		return -ENOMEM;
+	}
+	job->on_worker = true;
+	return 0;
+}
+
+void net_install_resume(struct pc_net *net)
+{
+	struct net_install_job *job = net->head.job;
+
+	if (!job || !job->deferred || queue_install(net, job) == 0)
+		return;
+	job->result = -ENOMEM;
+	snprintf(job->error, sizeof(job->error),
+		 "version %" PRIu64 ": cannot start a worker",
+		 job->head.version);
+	net_log(net, PC_LOG_ERROR, "%s", job->error);
 	job_end(net, job);
 }
 
@@ -203,13 +242,10 @@ static void on_manifest_fetched(void *arg, int status)
 	int rc;
 
 	if (status == 0 && !job->dropped) {
-		rc = uv_queue_work(&net->loop, &job->work, work_install,
-				   after_install);
-		if (rc == 0) {
-			job->on_worker = true;
+		rc = queue_install(net, job);
+		if (rc == 0)
 			return;
-		}
-		status = -ENOMEM;
+		status = rc;
 	}
 	pc_hash_to_hex(&job->head.manifest, hex);
 	job->result = status;
@@ -285,6 +321,8 @@ int net_install_start(struct pc_net *net, const struct pc_head *head,
 		old->dropped = true;
 		waiters_append(&job->waiters, old->waiters);
 		old->waiters = NULL;
+		if (old->deferred) /* its fetch has ended: nothing else frees it */
+			job_end(net, old);
 	}
 	waiters_append(&job->waiters, waiters);
 	net->head.job = job;
@@ -312,4 +350,6 @@ void net_install_shutdown(struct pc_net *net)
 	job->waiters = NULL;
 	if (job->on_worker)
 		uv_cancel((uv_req_t *)&job->work);
+	else if (job->deferred) /* waits for no callback */
+		job_end(net, job);
 }

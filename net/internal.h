@@ -13,6 +13,7 @@
 #define PC_NET_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -676,6 +677,18 @@ void net_install_join(struct pc_net *net, struct net_poll_waiter *waiters);
 void net_install_forget(struct pc_net *net, void *arg);
 /* Shutting down: its waiters hear -ECANCELED now. */
 void net_install_shutdown(struct pc_net *net);
+/* An install whose manifest arrived while switches were held
+ * (switch_hold.c) goes on now, unless they still are. */
+void net_install_resume(struct pc_net *net);
+
+/* ---- holding version switches for a restart (switch_hold.c) ------------- */
+
+/* Loop thread, before a version switch is queued (an install on a
+ * worker, a rollback, an unpin): false while switches are held (the
+ * switch waits or is refused), else true and the switch counts as running
+ * until net_switch_end(), which comes after the fs hook has run. */
+bool net_switch_begin(struct pc_net *net);
+void net_switch_end(struct pc_net *net);
 
 struct json;
 /* An equivocation was seen: true, with a sentence for the status. */
@@ -797,11 +810,18 @@ struct pc_net {
 	struct net_list control_clients;
 	size_t control_nclients;
 	/* Added for peercachectl's admin commands (control.c): */
-	int64_t started_at;	 /* unix time of pc_net_new; read-only */
-	bool control_group_set;	 /* read-only after init */
-	gid_t control_gid;	 /* control_group; read-only after init */
-	bool verify_busy;	 /* a verify runs on a worker */
-	bool switch_busy;	 /* a rollback or unpin runs on a worker */
+	int64_t started_at;	/* unix time of pc_net_new; read-only */
+	bool control_group_set; /* read-only after init */
+	gid_t control_gid;	/* control_group; read-only after init */
+	bool verify_busy;	/* a verify runs on a worker */
+	bool switch_busy;	/* a rollback or unpin runs on a worker */
+	/* switch_hold.c: a restart holds version switches (any thread
+	 * sets it); switches from net_switch_begin() to net_switch_end()
+	 * (loop thread).  Sequentially consistent atomics: a holder that
+	 * sees no switch running knows that the next begin sees the
+	 * hold. */
+	atomic_bool switch_hold;
+	atomic_int switches_running;
 	uint64_t held_available; /* head.c: a newer version the last poll
 				    found but did not install (held); 0 */
 

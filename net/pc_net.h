@@ -140,6 +140,19 @@ void pc_net_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
  */
 int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms);
 
+/*
+ * Holds version switches (installs, rollback, unpin) for a restart that
+ * pauses the FUSE workers: a switch's kernel invalidations would block
+ * the loop thread until the workers serve again (switch_hold.c).  Waits
+ * (never on the loop thread) until the switches already running have
+ * ended, hook included: 0, or -EBUSY after @timeout_ms (not held then).
+ * Meanwhile an install whose manifest arrives waits, and a rollback or
+ * unpin is refused.  Released by pc_net_release_switches() (what waited
+ * goes on) or by pc_net_stop().  Any thread.
+ */
+int pc_net_hold_switches(struct pc_net *net, int timeout_ms);
+void pc_net_release_switches(struct pc_net *net);
+
 enum pc_net_state {
 	PC_STATE_STARTING,   /* no successful poll yet */
 	PC_STATE_UP_TO_DATE, /* last poll ok, head not expired */

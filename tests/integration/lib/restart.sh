@@ -272,7 +272,7 @@ pc_wait_for() {
 		[ $SECONDS -lt $deadline ] || fail "$message; daemon log:
 $(tail -20 "$PC_DAEMON_LOG")
 notifications:
-$(cat "$SV/notify.log" 2>/dev/null)"
+$(cat "${SV:-/nonexistent}/notify.log" 2>/dev/null)"
 		sleep 0.05
 	done
 }
