@@ -293,6 +293,15 @@ static int start_stored(struct daemon *d)
 	return 0;
 }
 
+/* A test build holds this moment (pc_fs_test_hooks). */
+static void test_delay(const char *what, unsigned ms)
+{
+	if (!ms)
+		return;
+	fprintf(stderr, "peercache: test hook: %s in %u ms\n", what, ms);
+	usleep(ms * 1000);
+}
+
 /* The new process of a takeover: the old one's mount, or exit.  After
  * GO, a failure closes the store and the net before it is reported, so
  * that the old process can open them again. */
@@ -323,6 +332,9 @@ static int start_takeover(struct daemon *d)
 		pc_fs_takeover_done(d->fs, d->why);
 		return rc;
 	}
+	test_delay("serving", d->args->test_hooks
+				      ? d->args->test_hooks->serve_delay_ms
+				      : 0);
 	pc_fs_takeover_done(d->fs, NULL);
 	fprintf(stderr, "peercache: took the mount on %s over\n",
 		d->args->mountpoint);
@@ -339,8 +351,11 @@ static int run(struct daemon *d)
 		if (rc != 1)
 			return rc < 0 ? -EIO : 0;
 		stop_net_and_store(d);
-		if (pc_fs_restart_finish(d->fs) == 0)
+		rc = pc_fs_restart_finish(d->fs);
+		if (rc == 0)
 			return 1;
+		if (rc == -ECANCELED) /* a stop signal: no takeover, a stop */
+			return 0;
 		/* The new process did not take over: serve again (the
 		 * mount first, then the net, whose first switch may tell the
 		 * kernel at once). */

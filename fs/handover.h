@@ -95,8 +95,11 @@ void pc_fs_restart_request(struct pc_fs *fs, int client_fd);
 
 /* After pc_fs_run() returned 1 (a new process is ready to take over):
  * the caller has stopped the net and closed the store; this hands the
- * mount over.  0: the new process serves (exit without unmounting);
- * else the caller opens the store and starts the net again, then calls
+ * mount over.  0: the new process serves (exit without unmounting; a stop
+ * signal that comes meanwhile is passed on to it).  -ECANCELED: a stop
+ * signal came since the pause, nothing was handed over, and the caller
+ * stops (unmounts).  -ECHILD: the new process failed; the caller opens
+ * the store and starts the net again, then calls
  * pc_fs_restart_resume(). */
 int pc_fs_restart_finish(struct pc_fs *fs);
 /* Serves again after a failed takeover (requests left to the new process

@@ -59,6 +59,9 @@
 extern char **environ;
 
 static int signal_wake_fd = -1; /* the control thread's pipe */
+/* A stop signal came: set by the handler itself, so that the main thread
+ * sees it at once (the control thread may be busy with a restart). */
+static atomic_bool stop_signalled;
 
 struct fs_restart *takeover_state(struct pc_fs *fs)
 {
@@ -71,7 +74,7 @@ struct fs_restart *takeover_state(struct pc_fs *fs)
 		return NULL;
 	r->wake[0] = r->wake[1] = -1;
 	r->queued = r->client = r->chan = -1;
-	r->child = -1;
+	r->child = r->forward_to = -1;
 	pthread_mutex_init(&r->lock, NULL);
 	fs->restart = r;
 	return r;
@@ -101,7 +104,8 @@ void pc_fs_set_test_hooks(struct pc_fs *fs,
 
 bool pc_fs_stop_requested(struct pc_fs *fs)
 {
-	return fs->restart && atomic_load(&fs->restart->stop);
+	return atomic_load(&stop_signalled) ||
+	       (fs->restart && atomic_load(&fs->restart->stop));
 }
 
 /* One JSON line to the client that asked for the restart, then closed. */
@@ -475,6 +479,7 @@ static void on_stop_signal(int sig)
 	char c = 'T';
 
 	(void)sig;
+	atomic_store(&stop_signalled, true); /* lock-free: signal-safe */
 	if (write(signal_wake_fd, &c, 1) < 0) {
 		/* a full pipe already holds a stop */
 	}
@@ -508,6 +513,20 @@ int pc_fs_control_start(struct pc_fs *fs)
 	return 0;
 }
 
+/* A stop signal that came after the mount was handed over (until this
+ * process lets go of the signals): the new process is the daemon now. */
+static void forward_stop(struct fs_restart *r)
+{
+	if (r->forward_to <= 0 ||
+	    !(atomic_load(&stop_signalled) || atomic_load(&r->stop)))
+		return;
+	fprintf(stderr,
+		"peercache: restart: a stop signal came during the handover; "
+		"passed on to pid %d, which serves the mount now\n",
+		(int)r->forward_to);
+	kill(r->forward_to, SIGTERM);
+}
+
 void pc_fs_control_stop(struct pc_fs *fs)
 {
 	struct fs_restart *r = fs->restart;
@@ -516,14 +535,15 @@ void pc_fs_control_stop(struct pc_fs *fs)
 	if (!r)
 		return;
 	if (atomic_load(&r->running)) {
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
 		if (write(r->wake[1], &c, 1) != 1)
 			fprintf(stderr, "peercache: cannot stop the control "
 					"thread\n");
 		pthread_join(r->thread, NULL);
 		atomic_store(&r->running, false);
+		forward_stop(r);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		signal(SIGHUP, SIG_DFL);
 	}
 	signal_wake_fd = -1;
 	for (int i = 0; i < 2; i++)
@@ -586,7 +606,8 @@ static void handed_over(struct pc_fs *fs, struct fs_restart *r)
 	fs->handed_over = true;
 	close(r->chan);
 	r->chan = -1;
-	r->child = -1; /* it goes on; it is not ours to reap */
+	r->forward_to = r->child; /* a stop signal now is the new one's */
+	r->child = -1;		  /* it goes on; it is not ours to reap */
 	answer(r, NULL);
 }
 
@@ -598,6 +619,13 @@ int pc_fs_restart_finish(struct pc_fs *fs)
 	int type, fd = -1;
 	char why[128];
 
+	/* A stop signal since the pause: the daemon stops, and nothing is
+	 * handed over (the new process sees the channel close and exits). */
+	if (pc_fs_stop_requested(fs)) {
+		fail(r, "the daemon is stopping");
+		abandon(r);
+		return -ECANCELED;
+	}
 	if (pc_fs_files_export(fs, &refs, &n) < 0)
 		n = 0;
 	if (n > REFS_MAX)
@@ -626,7 +654,7 @@ int pc_fs_restart_finish(struct pc_fs *fs)
 		     (int)r->child, SERVING_TIMEOUT_MS / 1000);
 	}
 	abandon(r);
-	return -1;
+	return -ECHILD;
 }
 
 void pc_fs_restart_resume(struct pc_fs *fs)

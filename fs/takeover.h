@@ -65,6 +65,7 @@ struct fs_restart {
 	 * once the loop has ended. */
 	int client;
 	pid_t child;
+	pid_t forward_to; /* the new process, once it serves (main thread) */
 	int chan;
 	int64_t paused_ns; /* the workers stopped reading */
 	int64_t go_ns;	   /* GO sent: the net and the store are closed */
