@@ -14,6 +14,9 @@
 #                                 fails the test if the service fails
 #   pc_unit_stop UNIT             SIGTERM, then ExecStopPost=; fails the
 #                                 test on a sanitizer report in its log
+#   pc_unit_reload UNIT           ExecReload= (systemctl reload), with
+#                                 $MAINPID; a MAINPID= the service sent
+#                                 meanwhile makes that the main process
 #   pc_unit_status UNIT           "Active: active (running)" or "inactive
 #                                 (dead)", and the last STATUS= line
 #   pc_unit_log UNIT              what the service wrote (its journal)
@@ -239,6 +242,18 @@ $(grep -E -A40 'ERROR: [A-Za-z]+Sanitizer|runtime error' "$UNIT_STATE/log" | hea
 	fi
 	unit_environment
 	unit_run_lines ExecStopPost || true
+}
+
+pc_unit_reload() {
+	local pid
+	pid=$(pc_unit_pid "$1")
+	[ -n "$pid" ] || fail "$UNIT_NAME is not running: it cannot reload"
+	unit_environment
+	UNIT_ENV+=("MAINPID=$pid")
+	unit_run_lines ExecReload || fail "$UNIT_NAME failed to reload:
+$(tail -20 "$UNIT_STATE/log")"
+	pid=$(sed -n 's/^MAINPID=//p' "$UNIT_STATE/notify" | tail -1)
+	[ -z "$pid" ] || echo "$pid" >"$UNIT_STATE/pid"
 }
 
 pc_unit_status() {

@@ -99,7 +99,7 @@ for line in "Type=notify" "Restart=on-failure" "NoNewPrivileges=yes" \
 	"RestrictNamespaces=yes" "Environment=MOUNTPOINT=/srv/peercache/%i" \
 	"Environment=CACHE_DIR=/var/cache/peercache/%i" \
 	"EnvironmentFile=-/etc/peercache/%i.env" "NotifyAccess=all" \
-	"ExecReload=$DEST$PREFIX/bin/peercachectl --cache-dir \${CACHE_DIR} restart" \
+	"ExecReload=$DEST$PREFIX/bin/peercachectl -i %i restart" \
 	"FileDescriptorStoreMax=4"; do
 	grep -qxF "$line" "$NODE_UNIT" || fail "peercache@.service lacks '$line'"
 done
