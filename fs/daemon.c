@@ -382,7 +382,8 @@ static int start(struct daemon *d)
 	d->fs = pc_fs_new(d->cfg, NULL, d->why, sizeof(d->why));
 	if (!d->fs)
 		return -ENOMEM;
-	pc_fs_set_command(d->fs, a->exe, a->argv, a->cwd, a->version);
+	pc_fs_set_command(d->fs, a->exe, a->exe_why, a->argv, a->cwd,
+			  a->version);
 	pc_fs_set_test_hooks(d->fs, a->test_hooks);
 	d->notifier.fs_hooks = pc_fs_net_hooks(d->fs);
 	d->notifier.mountpoint = a->mountpoint;

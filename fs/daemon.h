@@ -16,8 +16,9 @@ struct pc_daemon_args {
 	/* The write end of daemonize()'s pipe, or -1: one byte, 0 once the
 	 * mount serves, 1 if it never will (closed either way). */
 	int ready_fd;
-	/* How to start the next process on a restart (takeover.c). */
-	const char *exe;
+	/* How to start the next process on a restart (takeover.c): the
+	 * binary's absolute path (exe_path.c), or NULL and why not. */
+	const char *exe, *exe_why;
 	char *const *argv;
 	const char *cwd;
 	const char *version;

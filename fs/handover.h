@@ -79,12 +79,13 @@ void pc_fs_requeue(struct pc_fs *fs);
 
 /* ---- takeover.c: a new binary takes the mount over ------------------------ */
 
-/* How to start the next process: the binary's path as the daemon was
- * started (resolved again at each restart: an upgrade replaces the file),
- * the same arguments, the working directory they were given in, and the
- * version of this build.  Borrowed; they outlive @fs. */
-void pc_fs_set_command(struct pc_fs *fs, const char *exe, char *const *argv,
-		       const char *cwd, const char *version);
+/* How to start the next process: the binary's absolute path as the
+ * daemon was started (exe_path.c; the file at that path is started, so an
+ * upgrade that replaced it is what runs), or NULL and @exe_why; the same
+ * arguments, the working directory they were given in, and the version
+ * of this build.  Borrowed; they outlive @fs. */
+void pc_fs_set_command(struct pc_fs *fs, const char *exe, const char *exe_why,
+		       char *const *argv, const char *cwd, const char *version);
 /* Starts the thread that serves restart requests and stop signals
  * (SIGTERM, SIGINT, SIGHUP end the loop).  0 or a negative errno. */
 int pc_fs_control_start(struct pc_fs *fs);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "exe_path.h"
 #include "handover.h"
 #include "internal.h"
 
@@ -230,45 +231,14 @@ static int daemonize(void)
 	return pipefd[1];
 }
 
-/*
- * The path this binary was started as, absolute (argv[0] against the
- * working directory, or found in $PATH like execvp does).  A restart
- * starts the file at that path then: an upgrade has replaced it, so not
- * /proc/self/exe, which is the old one.  NULL if it cannot be found
- * (restarts then say so).
- */
-static char *self_path(const char *argv0, const char *cwd)
-{
-	const char *path = getenv("PATH");
-	char *found = NULL, *dirs, *dir, *save = NULL;
-
-	if (strchr(argv0, '/')) {
-		if (argv0[0] == '/')
-			return strdup(argv0);
-		return cwd && asprintf(&found, "%s/%s", cwd, argv0) >= 0 ? found
-									 : NULL;
-	}
-	dirs = strdup(path ? path : "/usr/bin:/bin");
-	for (dir = dirs ? strtok_r(dirs, ":", &save) : NULL; dir && !found;
-	     dir = strtok_r(NULL, ":", &save)) {
-		if (asprintf(&found, "%s%s%s/%s", dir[0] == '/' ? "" : cwd,
-			     dir[0] == '/' ? "" : "/", dir, argv0) < 0)
-			found = NULL;
-		else if (access(found, X_OK) != 0) {
-			free(found);
-			found = NULL;
-		}
-	}
-	free(dirs);
-	return found;
-}
-
 int main(int argc, char **argv)
 {
 	struct options opts = { 0 };
 	struct pc_daemon_args args = { .argv = argv,
 				       .version = PC_DAEMON_VERSION };
-	char *cwd = getcwd(NULL, 0), *exe = self_path(argv[0], cwd);
+	char exe_why[512] = "";
+	char *cwd = getcwd(NULL, 0),
+	     *exe = pc_fs_exe_path(argv[0], cwd, exe_why, sizeof(exe_why));
 	struct pc_config cfg;
 	int ready_fd = -1, rc;
 
@@ -294,6 +264,9 @@ int main(int argc, char **argv)
 		pc_config_print(&cfg, stdout);
 		goto out_config;
 	}
+	if (!exe)
+		pc_log(PC_LOG_WARN, "main",
+		       "peercachectl restart will be refused: %s", exe_why);
 	/* Started by a daemon handing its mount over: no second fork. */
 	args.takeover_chan = pc_fs_takeover_channel();
 	if (!opts.foreground && args.takeover_chan < 0) {
@@ -309,6 +282,7 @@ int main(int argc, char **argv)
 	args.mountpoint = opts.mountpoint;
 	args.ready_fd = ready_fd;
 	args.exe = exe;
+	args.exe_why = exe_why;
 	args.cwd = cwd;
 	args.foreground = opts.foreground;
 #ifdef PC_TEST_HOOKS

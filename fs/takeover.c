@@ -45,6 +45,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "devio.h"
+#include "exe_path.h"
 #include "handover.h"
 #include "internal.h"
 #include "pc_util.h"
@@ -80,14 +81,15 @@ struct fs_restart *takeover_state(struct pc_fs *fs)
 	return r;
 }
 
-void pc_fs_set_command(struct pc_fs *fs, const char *exe, char *const *argv,
-		       const char *cwd, const char *version)
+void pc_fs_set_command(struct pc_fs *fs, const char *exe, const char *exe_why,
+		       char *const *argv, const char *cwd, const char *version)
 {
 	struct fs_restart *r = takeover_state(fs);
 
 	if (!r)
 		return; /* restarts will say they cannot */
 	r->exe = exe;
+	r->exe_why = exe_why;
 	r->argv = argv;
 	r->cwd = cwd;
 	r->version = version;
@@ -279,13 +281,17 @@ static void abandon(struct fs_restart *r)
 /* Starts the binary on disk with the channel and offers it the mount. */
 static int offer(struct pc_fs *fs, struct fs_restart *r)
 {
+	char why[256];
 	struct pc_fs_state st;
 	int sv[2], child_end, rc;
 	void *bytes;
 	size_t len;
 
 	if (!r->exe)
-		return fail(r, "the daemon's own path is unknown");
+		return fail(r, "the daemon's own binary is unknown: %s",
+			    r->exe_why ? r->exe_why : "?");
+	if (pc_fs_exe_check(r->exe, why, sizeof(why)) < 0)
+		return fail(r, "%s is not started: %s", r->exe, why);
 	rc = pc_fs_state_get(fs, &st);
 	if (rc < 0)
 		return fail(r, "%s",
@@ -599,8 +605,15 @@ static void handed_over(struct pc_fs *fs, struct fs_restart *r)
 		"and close the store, %lld ms there to open it and start the "
 		"net)\n",
 		(int)r->ready.pid, r->ready.version, waited, here, there);
+	if (r->test.mainpid_delay_ms) {
+		fprintf(stderr, "peercache: test hook: MAINPID= in %u ms\n",
+			r->test.mainpid_delay_ms);
+		usleep(r->test.mainpid_delay_ms * 1000);
+	}
 	/* Before this process exits, or systemd would take its exit for the
-	 * service's end (the barrier waits until systemd has read it). */
+	 * service's end (the barrier waits until systemd has read it); the
+	 * channel closes after it, which tells the new process that its own
+	 * notifications are the main process's now. */
 	if (sd_notifyf(0, "MAINPID=%d", (int)r->ready.pid) > 0)
 		sd_notify_barrier(0, 5 * 1000000ULL);
 	fs->handed_over = true;

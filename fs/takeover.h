@@ -44,7 +44,7 @@ struct msg_serving {
 
 struct fs_restart {
 	/* How to start the next process; set before the thread starts. */
-	const char *exe, *cwd, *version;
+	const char *exe, *exe_why, *cwd, *version;
 	char *const *argv;
 
 	int wake[2]; /* the control thread's pipe: 'T'erm, 'R'estart, 'Q'uit */

@@ -28,7 +28,8 @@
 #include "takeover.h"
 
 #define OFFER_TIMEOUT_MS 30000
-#define GO_TIMEOUT_MS 120000 /* the old process's pause and shutdown */
+#define GO_TIMEOUT_MS 120000	 /* the old process's pause and shutdown */
+#define MAINPID_TIMEOUT_MS 10000 /* its MAINPID= and systemd's barrier */
 
 /* ---- the new process ------------------------------------------------------- */
 
@@ -127,6 +128,30 @@ int pc_fs_takeover_ready(struct pc_fs *fs, uint32_t *generation)
 	return 0;
 }
 
+/*
+ * After SERVING: the old process closes the channel once systemd has
+ * taken this process for the service's main one (MAINPID=, then a
+ * barrier).  Until then systemd would refuse this process's own
+ * notifications (NotifyAccess=main in the unit): STATUS= and READY=1 wait
+ * for that.
+ */
+static void wait_main(struct fs_restart *r)
+{
+	size_t len = 0;
+	int type, fd = -1;
+
+	type = takeover_recv(r->chan, MAINPID_TIMEOUT_MS, -1, r->buf, &len,
+			     &fd);
+	if (fd >= 0)
+		close(fd);
+	if (type != -ECONNRESET)
+		pc_log(PC_LOG_WARN, "fs",
+		       "restart: the old process did not let go within %d s "
+		       "(%s); systemd may not know this process yet",
+		       MAINPID_TIMEOUT_MS / 1000,
+		       type < 0 ? strerror(-type) : "a message");
+}
+
 void pc_fs_takeover_done(struct pc_fs *fs, const char *error)
 {
 	struct fs_restart *r = fs->restart;
@@ -140,8 +165,9 @@ void pc_fs_takeover_done(struct pc_fs *fs, const char *error)
 		pc_fs_requeue(fs);
 		serving.go_ns = r->go_received_ns;
 		serving.serving_ns = pc_monotonic_ns();
-		takeover_send(r->chan, MSG_SERVING, &serving, sizeof(serving),
-			      -1);
+		if (takeover_send(r->chan, MSG_SERVING, &serving,
+				  sizeof(serving), -1) == 0)
+			wait_main(r);
 	}
 	close(r->chan);
 	r->chan = -1;

@@ -211,6 +211,17 @@ static void on_refreshed(void *arg, int result, const char *error)
 	control_reply(c, &j);
 }
 
+/* Root, or the user the daemon runs as, by the credentials the kernel
+ * recorded at connect. */
+static bool restart_allowed(int fd)
+{
+	struct ucred cred;
+	socklen_t size = sizeof(cred);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 &&
+	       (cred.uid == 0 || cred.uid == geteuid());
+}
+
 /* "restart": the client goes to the daemon's restart (fs/), which answers
  * it once a new process serves or failed to; the net (and this socket)
  * stops in between. */
@@ -223,6 +234,13 @@ static void control_hand_over(struct control_client *c)
 	if (!net->hooks.restart ||
 	    uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0) {
 		control_reply_error(c, "restart is not available");
+		return;
+	}
+	/* A restart starts a program as the daemon's user: control_group
+	 * may ask for everything else, not for that. */
+	if (!restart_allowed(fd)) {
+		control_reply_error(c, "permission denied: restart is for "
+				       "root (or the daemon's own user)");
 		return;
 	}
 	kept = fcntl(fd, F_DUPFD_CLOEXEC, 3);

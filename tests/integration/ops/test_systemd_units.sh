@@ -98,7 +98,7 @@ for line in "Type=notify" "Restart=on-failure" "NoNewPrivileges=yes" \
 	"DeviceAllow=/dev/fuse rw" "SystemCallFilter=@system-service @mount" \
 	"RestrictNamespaces=yes" "Environment=MOUNTPOINT=/srv/peercache/%i" \
 	"Environment=CACHE_DIR=/var/cache/peercache/%i" \
-	"EnvironmentFile=-/etc/peercache/%i.env" "NotifyAccess=all" \
+	"EnvironmentFile=-/etc/peercache/%i.env" "NotifyAccess=main" \
 	"ExecReload=$DEST$PREFIX/bin/peercachectl -i %i restart" \
 	"FileDescriptorStoreMax=4"; do
 	grep -qxF "$line" "$NODE_UNIT" || fail "peercache@.service lacks '$line'"

@@ -3,10 +3,14 @@
 (PID 1 is not systemd here): the notification socket, the file
 descriptor store, and Restart=on-failure.
 
-    fdstore_supervisor.py STATE_DIR -- COMMAND...
+    fdstore_supervisor.py [--notify-access=all] STATE_DIR -- COMMAND...
 
 It binds $NOTIFY_SOCKET (STATE_DIR/notify.sock), starts COMMAND with it,
-and records every notification line in STATE_DIR/notify.log.  FDSTORE=1
+and records every notification line in STATE_DIR/notify.log.  As the
+unit's NotifyAccess=main, a message from another process than the main
+one is refused (logged as "REFUSED pid=N: FIRST LINE", its fds closed),
+unless --notify-access=all; a BARRIER=1 is answered from anyone, as
+systemd does (manager_dispatch_notify_fd).  FDSTORE=1
 with FDNAME=NAME keeps the fds that came with the message (SCM_RIGHTS)
 under NAME; FDSTOREREMOVE=1 with FDNAME=NAME closes and drops them;
 MAINPID=N makes N the service's main process (a restart without
@@ -30,7 +34,8 @@ import time
 
 
 class Supervisor:
-    def __init__(self, state, command):
+    def __init__(self, state, command, notify_access):
+        self.notify_access = notify_access
         self.state = state
         self.command = command
         self.store = {}  # name -> [fd]
@@ -39,6 +44,8 @@ class Supervisor:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.path = os.path.join(state, "notify.sock")
         self.sock.bind(self.path)
+        # The sender's pid with every message, as systemd gets it.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         self.sock.settimeout(0.05)
         self.log = open(os.path.join(state, "notify.log"), "a", buffering=1)
 
@@ -78,13 +85,27 @@ class Supervisor:
     def receive(self):
         try:
             msg, ancdata, _, _ = self.sock.recvmsg(
-                4096, socket.CMSG_SPACE(16 * array.array("i").itemsize))
+                4096, socket.CMSG_SPACE(16 * array.array("i").itemsize) +
+                socket.CMSG_SPACE(3 * array.array("i").itemsize))
         except socket.timeout:
             return
         fds = array.array("i")
+        sender = None
         for level, kind, data in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
                 fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            elif (level == socket.SOL_SOCKET and
+                  kind == socket.SCM_CREDENTIALS):
+                sender = array.array("i", data[:12])[0]
+        # systemd answers a barrier before it looks at who sent it.
+        barrier = msg.decode().splitlines() == ["BARRIER=1"]
+        if self.notify_access == "main" and sender != self.main and \
+                not barrier:
+            first = msg.decode().splitlines()[0] if msg else ""
+            self.log.write("REFUSED pid=%s: %s\n" % (sender, first))
+            for fd in fds:
+                os.close(fd)
+            return
         fields = dict(line.split("=", 1) for line in msg.decode().splitlines()
                       if "=" in line)
         for line in msg.decode().splitlines():
@@ -141,9 +162,13 @@ class Supervisor:
 
 
 def main():
-    state = sys.argv[1]
+    args = sys.argv[1:sys.argv.index("--")]
+    access = "main"
+    if args and args[0].startswith("--notify-access="):
+        access = args.pop(0).split("=", 1)[1]
+    state = args[0]
     command = sys.argv[sys.argv.index("--") + 1:]
-    return Supervisor(state, command).run()
+    return Supervisor(state, command, access).run()
 
 
 if __name__ == "__main__":
