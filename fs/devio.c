@@ -47,8 +47,13 @@
 #include "pc_util.h"
 
 #define KICK_SIGNAL SIGUSR2
-#define NOTIFY_RESEND 7 /* FUSE_NOTIFY_RESEND, newer than linux/fuse.h */
-#define INIT_MAX 4096	/* far more than any INIT request or reply */
+/* Newer than Debian 12's linux/fuse.h (7.38); the values of 7.40. */
+#define NOTIFY_RESEND 7		/* FUSE_NOTIFY_RESEND */
+#define HAS_RESEND (1ULL << 39) /* FUSE_HAS_RESEND, in flags2 */
+#define INIT_IN_BASE 16		/* major, minor, readahead, flags */
+#define INIT_IN_EXT 64		/* with flags2 (FUSE_INIT_EXT) */
+#define INIT_OUT_MIN 24		/* FUSE_COMPAT_22_INIT_OUT_SIZE */
+#define INIT_MAX 4096		/* far more than any INIT request or reply */
 
 enum devio_state {
 	DEVIO_SERVE,
@@ -399,6 +404,46 @@ uint32_t pc_fs_devio_kernel_minor(struct pc_fs *fs)
 	return in->major == 7 ? in->minor : 0;
 }
 
+bool pc_fs_devio_kernel_resends(struct pc_fs *fs)
+{
+	struct fs_devio *io = fs->devio;
+
+	return atomic_load(&io->init_done) &&
+	       pc_fs_init_resends(io->init_req, io->init_req_len);
+}
+
+bool pc_fs_init_sane(const void *req, size_t req_len, const void *reply,
+		     size_t reply_len)
+{
+	struct fuse_in_header in;
+	struct fuse_out_header out;
+	uint32_t flags;
+
+	if (req_len < sizeof(in) + INIT_IN_BASE || req_len > INIT_MAX ||
+	    reply_len < sizeof(out) + INIT_OUT_MIN || reply_len > INIT_MAX)
+		return false;
+	memcpy(&in, req, sizeof(in));
+	memcpy(&flags, (const char *)req + sizeof(in) + 12, sizeof(flags));
+	memcpy(&out, reply, sizeof(out));
+	if (in.len != req_len || in.opcode != FUSE_INIT ||
+	    ((flags & FUSE_INIT_EXT) && req_len < sizeof(in) + INIT_IN_EXT))
+		return false;
+	return out.len == reply_len && out.error == 0 &&
+	       out.unique == in.unique;
+}
+
+bool pc_fs_init_resends(const void *req, size_t req_len)
+{
+	uint32_t flags, flags2;
+
+	if (req_len < sizeof(struct fuse_in_header) + INIT_IN_EXT)
+		return false;
+	req = (const char *)req + sizeof(struct fuse_in_header);
+	memcpy(&flags, (const char *)req + 12, sizeof(flags));
+	memcpy(&flags2, (const char *)req + 16, sizeof(flags2));
+	return (flags & FUSE_INIT_EXT) && (flags2 & (HAS_RESEND >> 32));
+}
+
 void pc_fs_devio_on_init(struct pc_fs *fs, void (*hook)(struct pc_fs *fs))
 {
 	fs->devio->on_init = hook;
@@ -412,9 +457,8 @@ int pc_fs_devio_replay_init(struct pc_fs *fs, struct fuse_session *se,
 	const struct fuse_in_header *in = req;
 	struct fuse_buf buf = { .size = req_len, .mem = (void *)req };
 
-	if (req_len < sizeof(*in) || req_len > INIT_MAX ||
-	    reply_len > INIT_MAX || in->opcode != FUSE_INIT) {
-		snprintf(err, errlen, "the saved INIT request is damaged");
+	if (!pc_fs_init_sane(req, req_len, reply, reply_len)) {
+		snprintf(err, errlen, "the saved INIT exchange is damaged");
 		return -EPROTO;
 	}
 	memcpy(io->init_req, req, req_len);

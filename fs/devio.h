@@ -14,10 +14,6 @@
 struct pc_fs;
 struct fuse_session;
 
-/* A kernel's FUSE minor version from which FUSE_NOTIFY_RESEND exists
- * (Linux 6.9). */
-#define PC_FS_RESEND_MINOR 40
-
 /* The state of fs->devio, and the kick signal's handler (SIGUSR2, which
  * the daemon uses for nothing else).  0 or a negative errno. */
 int pc_fs_devio_new(struct pc_fs *fs);
@@ -34,6 +30,19 @@ bool pc_fs_devio_init(struct pc_fs *fs, const void **req, size_t *req_len,
 		      const void **reply, size_t *reply_len);
 /* The kernel's FUSE minor version, from the INIT request (0 before). */
 uint32_t pc_fs_devio_kernel_minor(struct pc_fs *fs);
+/* The kernel can queue again what was read and not answered
+ * (FUSE_NOTIFY_RESEND, Linux 6.9): its INIT request says FUSE_HAS_RESEND
+ * (false before INIT). */
+bool pc_fs_devio_kernel_resends(struct pc_fs *fs);
+
+/* An INIT exchange as libfuse and the kernel would have it: a whole
+ * FUSE_INIT request (its header's length is the buffer's, its arguments
+ * as long as its flags say) and a successful reply to that very request.
+ * What a saved state is checked with before libfuse reads it. */
+bool pc_fs_init_sane(const void *req, size_t req_len, const void *reply,
+		     size_t reply_len);
+/* The INIT request @req (sane) says FUSE_HAS_RESEND. */
+bool pc_fs_init_resends(const void *req, size_t req_len);
 /* Called (on a FUSE worker) once the INIT reply has reached the kernel. */
 void pc_fs_devio_on_init(struct pc_fs *fs, void (*hook)(struct pc_fs *fs));
 

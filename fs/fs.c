@@ -279,12 +279,12 @@ static int adopt_session(struct pc_fs *fs, int fd, const struct pc_fs_state *st,
 	if (rc < 0)
 		return rc;
 	minor = pc_fs_devio_kernel_minor(fs);
-	if (need_resend && minor < PC_FS_RESEND_MINOR) {
+	if (need_resend && !pc_fs_devio_kernel_resends(fs)) {
 		snprintf(err, errlen,
 			 "this kernel (FUSE 7.%u) cannot queue again the "
-			 "requests a crashed daemon had read (7.%d, Linux 6.9, "
-			 "can)",
-			 minor, PC_FS_RESEND_MINOR);
+			 "requests a crashed daemon had read (FUSE_HAS_RESEND: "
+			 "7.40, Linux 6.9)",
+			 minor);
 		return -EOPNOTSUPP;
 	}
 	return 0;
@@ -354,7 +354,7 @@ void pc_fs_requeue(struct pc_fs *fs)
 	int rc;
 
 	/* An older kernel: the old process answered everything it read. */
-	if (pc_fs_devio_kernel_minor(fs) < PC_FS_RESEND_MINOR)
+	if (!pc_fs_devio_kernel_resends(fs))
 		return;
 	rc = pc_fs_devio_resend(fs);
 	if (rc < 0)

@@ -24,6 +24,10 @@ struct pc_store;
  * cache index, and the INIT exchange. */
 struct pc_fs_state {
 	uint32_t generation;
+	/* An OFFER's: the old process sends GO within this many seconds of
+	 * READY (it may drain reads first); 0 if it did not say (an older
+	 * build, or the fd store). */
+	uint32_t go_within_s;
 	uint32_t dev_major, dev_minor;
 	char *mountpoint;
 	void *init_req, *init_reply;

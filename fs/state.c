@@ -11,9 +11,11 @@
  * cache index (inode numbers mean the same only in the same index).
  *
  * Format 1: a fixed header (magic "pcstate", format, generation, device,
- * lengths; host byte order: the reader is the same machine), then the
- * INIT request, the INIT reply and the mount point.  A reader refuses any
- * other format rather than guess.
+ * lengths, and in an OFFER how long the old process may take to send GO;
+ * host byte order: the reader is the same machine), then the INIT
+ * request, the INIT reply and the mount point.  A reader refuses any other
+ * format rather than guess, and an INIT exchange that is not whole (libfuse
+ * reads as much of it as the request's flags say).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +36,8 @@ struct state_header {
 	uint32_t generation;
 	uint32_t dev_major, dev_minor;
 	uint32_t init_req_len, init_reply_len, mountpoint_len;
-	uint32_t reserved;
+	/* Was "reserved" (0) in the first builds, which read no further: */
+	uint32_t go_within_s; /* an OFFER's: GO comes within this */
 };
 
 void pc_fs_state_free(struct pc_fs_state *st)
@@ -93,6 +96,7 @@ int pc_fs_state_encode(const struct pc_fs_state *st, void **buf, size_t *len)
 		.init_req_len = (uint32_t)st->init_req_len,
 		.init_reply_len = (uint32_t)st->init_reply_len,
 		.mountpoint_len = (uint32_t)mp_len,
+		.go_within_s = st->go_within_s,
 	};
 	size_t total =
 		sizeof(h) + st->init_req_len + st->init_reply_len + mp_len;
@@ -135,12 +139,16 @@ int pc_fs_state_decode(const void *buf, size_t len, struct pc_fs_state *out,
 	    h.init_reply_len > STATE_FIELD_MAX ||
 	    h.mountpoint_len > STATE_FIELD_MAX ||
 	    len != sizeof(h) + h.init_req_len + h.init_reply_len +
-			    h.mountpoint_len) {
+			    h.mountpoint_len ||
+	    !pc_fs_init_sane(bytes + sizeof(h), h.init_req_len,
+			     bytes + sizeof(h) + h.init_req_len,
+			     h.init_reply_len)) {
 		snprintf(err, errlen, "the mount's state is damaged");
 		return -EPROTO;
 	}
 	bytes += sizeof(h);
 	out->generation = h.generation;
+	out->go_within_s = h.go_within_s;
 	out->dev_major = h.dev_major;
 	out->dev_minor = h.dev_minor;
 	out->init_req = copy_of(bytes, h.init_req_len);

@@ -278,6 +278,20 @@ static void abandon(struct fs_restart *r)
 
 /* ---- the old process: the control thread ------------------------------------ */
 
+/* How long after READY the new process may wait for GO: the pause, the
+ * reads let finish on a kernel that cannot queue them again, the hold's
+ * and test hook's waits, and the net's stop, with room to spare. */
+static uint32_t go_within_s(struct pc_fs *fs)
+{
+	uint32_t s = PAUSE_TIMEOUT_MS / 1000 + 60;
+
+	if (!pc_fs_devio_kernel_resends(fs))
+		s += (uint32_t)fs->cfg->fetch_timeout + 1;
+	if (fs->restart)
+		s += fs->restart->test.pause_ms / 1000;
+	return s;
+}
+
 /* Starts the binary on disk with the channel and offers it the mount. */
 static int offer(struct pc_fs *fs, struct fs_restart *r)
 {
@@ -295,8 +309,10 @@ static int offer(struct pc_fs *fs, struct fs_restart *r)
 	rc = pc_fs_state_get(fs, &st);
 	if (rc < 0)
 		return fail(r, "%s",
-			    rc == -EAGAIN ? "the mount is not ready yet"
-					  : "out of memory");
+			    rc == -EAGAIN   ? "the mount is not ready yet"
+			    : rc == -ENODEV ? "the mount's device is unknown"
+					    : "out of memory");
+	st.go_within_s = go_within_s(fs);
 	rc = pc_fs_state_encode(&st, &bytes, &len);
 	pc_fs_state_free(&st);
 	if (rc < 0)
@@ -407,7 +423,7 @@ static int let_go(struct pc_fs *fs, struct fs_restart *r)
 			r->test.pause_ms);
 		usleep(r->test.pause_ms * 1000);
 	}
-	if (pc_fs_devio_kernel_minor(fs) >= PC_FS_RESEND_MINOR)
+	if (pc_fs_devio_kernel_resends(fs))
 		pc_fs_devio_cut(fs);
 	else
 		pc_fs_parked_drain(fs,

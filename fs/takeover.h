@@ -77,6 +77,7 @@ struct fs_restart {
 
 	/* The new process's side. */
 	uint32_t generation;
+	int go_timeout_ms; /* from the OFFER (pc_fs_go_timeout_ms) */
 	int64_t go_received_ns;
 	struct pc_fs_handle_ref *refs;
 	size_t nrefs;
@@ -95,6 +96,10 @@ int takeover_send(int chan, uint8_t type, const void *payload, size_t len,
  * first. */
 int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
 		  int *fd);
+struct pc_fs_state;
+/* How long the new process waits for GO after READY: what the OFFER's
+ * state says the old process may take, or 120 s if it says nothing. */
+int pc_fs_go_timeout_ms(const struct pc_fs_state *st);
 /* True while the request loop ends for a takeover (pc_fs_run). */
 bool pc_fs_handing_over(struct pc_fs *fs);
 /* True from a takeover's pause until this process serves again. */

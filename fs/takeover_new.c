@@ -55,6 +55,15 @@ int pc_fs_takeover_channel(void)
 	return (int)fd;
 }
 
+int pc_fs_go_timeout_ms(const struct pc_fs_state *st)
+{
+	if (!st->go_within_s)
+		return GO_TIMEOUT_MS;
+	/* A bound that fits an int, and a margin for this side's clock. */
+	return (int)(st->go_within_s < 86400 ? st->go_within_s : 86400) * 1000 +
+	       10000;
+}
+
 /* The OFFER: the fd and the decoded state.  0 or -EPROTO with why. */
 static int take_offer(struct fs_restart *r, int *fd, struct pc_fs_state *st,
 		      char *err, size_t errlen)
@@ -87,6 +96,7 @@ int pc_fs_takeover_accept(struct pc_fs *fs, int chan, const char *mountpoint,
 	rc = take_offer(r, &fd, &st, err, errlen);
 	if (rc == 0) {
 		r->generation = st.generation;
+		r->go_timeout_ms = pc_fs_go_timeout_ms(&st);
 		rc = pc_fs_adopt(fs, mountpoint, fd, &st, false, err, errlen);
 		fd = -1; /* the session's now, or closed */
 		/* The old process's until SERVING: never unmounted here. */
@@ -111,8 +121,8 @@ int pc_fs_takeover_ready(struct pc_fs *fs, uint32_t *generation)
 		 r->version ? r->version : "?");
 	type = takeover_send(r->chan, MSG_READY, &ready, sizeof(ready), -1);
 	if (type == 0)
-		type = takeover_recv(r->chan, GO_TIMEOUT_MS, -1, r->buf, &len,
-				     &fd);
+		type = takeover_recv(r->chan, r->go_timeout_ms, -1, r->buf,
+				     &len, &fd);
 	if (fd >= 0)
 		close(fd);
 	if (type != MSG_GO || len % sizeof(struct pc_fs_handle_ref) != 0)
