@@ -12,6 +12,10 @@
  * serves the fd, and has the kernel queue those requests again
  * (FUSE_NOTIFY_RESEND).  Readers see a pause.
  *
+ * What comes back is checked before it is trusted: the fd under our fuse
+ * name must be /dev/fuse, the state's memfd sealed, the state whole, and
+ * the mount it names the one on our mount point (fs.c, daemon.c).
+ *
  * systemd drops a stored fd that reports POLLERR or POLLHUP, which
  * /dev/fuse does once the mount is gone; a clean stop also says so
  * (FDSTOREREMOVE).  Without $NOTIFY_SOCKET every call here does nothing.
@@ -24,6 +28,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -33,6 +38,8 @@
 #define NAME_FUSE "peercache-fuse"
 #define NAME_STATE "peercache-state"
 #define STATE_READ_MAX (64 * 1024)
+#define FUSE_DEV_MAJOR 10 /* /dev/fuse: misc device 229 */
+#define FUSE_DEV_MINOR 229
 
 /* The state's bytes in a sealed memfd; -errno. */
 static int state_memfd(const struct pc_fs_state *st)
@@ -140,6 +147,31 @@ static void sort_fds(int n, char **names, int *fuse_fd, int *state_fd)
 	}
 }
 
+/* What systemd passed under our names is what we stored: @fuse_fd is
+ * /dev/fuse (character device 10:229), and @state_fd a memfd sealed
+ * against any change, as state_memfd() makes it. */
+static int check_kinds(int fuse_fd, int state_fd, char *err, size_t errlen)
+{
+	const int sealed = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+	struct stat st;
+	int seals;
+
+	if (fstat(fuse_fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+	    st.st_rdev != makedev(FUSE_DEV_MAJOR, FUSE_DEV_MINOR)) {
+		snprintf(err, errlen, "the stored %s is not /dev/fuse",
+			 NAME_FUSE);
+		return -EPROTO;
+	}
+	seals = fcntl(state_fd, F_GET_SEALS);
+	if (seals < 0 || (seals & sealed) != sealed) {
+		snprintf(err, errlen,
+			 "the stored %s is not a sealed memfd (seals %#x)",
+			 NAME_STATE, seals < 0 ? 0 : seals);
+		return -EPROTO;
+	}
+	return 0;
+}
+
 /* The state in @state_fd, checked against the live connection @fuse_fd. */
 static int check_stored(int fuse_fd, int state_fd, struct pc_fs_state *st,
 			char *err, size_t errlen)
@@ -149,6 +181,9 @@ static int check_stored(int fuse_fd, int state_fd, struct pc_fs_state *st,
 	size_t len = 0;
 	int rc;
 
+	rc = check_kinds(fuse_fd, state_fd, err, errlen);
+	if (rc < 0)
+		return rc;
 	rc = read_state(state_fd, &bytes, &len);
 	if (rc < 0) {
 		snprintf(err, errlen, "the stored state is unreadable: %s",
