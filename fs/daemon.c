@@ -326,6 +326,8 @@ static int start_takeover(struct daemon *d)
 		rc = -ESTALE;
 	}
 	if (rc == 0)
+		pc_fs_takeover_adopt(d->fs); /* pinned before any purge */
+	if (rc == 0)
 		rc = start_net(d);
 	if (rc < 0) {
 		stop_net_and_store(d);

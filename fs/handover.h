@@ -124,6 +124,10 @@ int pc_fs_takeover_accept(struct pc_fs *fs, int chan, const char *mountpoint,
 /* Ready: waits (bounded) until the old process has let go, with the
  * generation the store must have.  0, or -ECONNRESET if it gave up. */
 int pc_fs_takeover_ready(struct pc_fs *fs, uint32_t *generation);
+/* With the store open and before the net starts (a purge or a prefetch
+ * must not come first): the old process's open files are opened again
+ * here, and their chunks pinned as they were. */
+void pc_fs_takeover_adopt(struct pc_fs *fs);
 /* Serving now (@error NULL), or failed with @error: the old process goes
  * on.  Closes the channel. */
 void pc_fs_takeover_done(struct pc_fs *fs, const char *error);

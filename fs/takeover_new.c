@@ -7,10 +7,11 @@
  * OFFER and checks that it can serve them: the same mount on the same
  * mount point, and libfuse answering the recorded INIT request with the
  * very bytes the kernel got (pc_fs_adopt).  A difference is a REFUSE with
- * the reason, and the old process goes on.  After GO it opens the store
- * and starts its net (main.c), adopts the open files the old process had
- * (so that their chunks are pinned again), has the kernel queue again the
- * requests left to it (FUSE_NOTIFY_RESEND), and says SERVING.
+ * the reason, and the old process goes on.  After GO it opens the store,
+ * adopts the open files the old process had (so that their chunks are
+ * pinned again before its net can purge or prefetch), starts its net
+ * (daemon.c), has the kernel queue again the requests left to it
+ * (FUSE_NOTIFY_RESEND), and says SERVING.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -162,6 +163,16 @@ static void wait_main(struct fs_restart *r)
 		       type < 0 ? strerror(-type) : "a message");
 }
 
+void pc_fs_takeover_adopt(struct pc_fs *fs)
+{
+	struct fs_restart *r = fs->restart;
+
+	pc_fs_files_adopt(fs, r->refs, r->nrefs);
+	free(r->refs);
+	r->refs = NULL;
+	r->nrefs = 0;
+}
+
 void pc_fs_takeover_done(struct pc_fs *fs, const char *error)
 {
 	struct fs_restart *r = fs->restart;
@@ -171,7 +182,6 @@ void pc_fs_takeover_done(struct pc_fs *fs, const char *error)
 		takeover_send(r->chan, MSG_FAILED, error, strlen(error), -1);
 	} else {
 		fs->handed_over = false; /* ours now */
-		pc_fs_files_adopt(fs, r->refs, r->nrefs);
 		pc_fs_requeue(fs);
 		serving.go_ns = r->go_received_ns;
 		serving.serving_ns = pc_monotonic_ns();
