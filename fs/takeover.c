@@ -588,8 +588,15 @@ void pc_fs_restart_request(struct pc_fs *fs, int client_fd)
 	struct fs_restart *r = fs->restart;
 	bool queued = false;
 
-	if (!r || !atomic_load(&r->running)) {
-		refuse_client(client_fd, "this daemon cannot restart");
+	if (!r) {
+		refuse_client(client_fd, "this daemon cannot restart (out of "
+					 "memory)");
+		return;
+	}
+	if (!atomic_load(&r->running)) { /* before its first request loop */
+		refuse_client(client_fd, "the daemon is not ready yet (it is "
+					 "starting, or taking a mount over); "
+					 "try again in a moment");
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
