@@ -37,6 +37,7 @@
 #include "handover.h"
 #include "internal.h"
 #include "mounts.h"
+#include "resume.h"
 #include "startup.h"
 
 /* The fs hook wrapped, so that systemd hears of every version switch. */
@@ -209,6 +210,7 @@ static int start_fresh(struct daemon *d)
 		return -EINVAL;
 	if (open_store(d) < 0 || start_net(d) < 0)
 		return -EIO;
+	pc_fs_resume_forget(cfg->cache_dir); /* a new mount: none resumed */
 	if (!has_version(d->store) &&
 	    pc_net_refresh(d->net, true, (cfg->fetch_timeout + 5) * 1000) < 0) {
 		struct pc_net_status st;
@@ -285,6 +287,12 @@ static int start_stored(struct daemon *d)
 	pc_fs_state_free(&st);
 	if (start_net(d) < 0)
 		return -EIO;
+	/* Counted before the requests come again: a crash loop they feed
+	 * is broken (resume.c). */
+	if (pc_fs_resume_start(d->fs, d->cfg->cache_dir) < 0)
+		pc_log(PC_LOG_WARN, "main",
+		       "resumes are not counted: out of "
+		       "memory");
 	pc_fs_requeue(d->fs);
 	fprintf(stderr,
 		"peercache: serving the mount on %s again (from "

@@ -45,6 +45,7 @@
 #include "devio.h"
 #include "internal.h"
 #include "pc_util.h"
+#include "resume.h"
 
 #define KICK_SIGNAL SIGUSR2
 /* Newer than Debian 12's linux/fuse.h (7.38); the values of 7.40. */
@@ -70,6 +71,7 @@ struct devio_worker {
 	struct fs_devio *io;
 	pthread_t thread;
 	atomic_int phase; /* enum worker_phase; written by the worker */
+	bool requeued;	  /* it holds a requeued request; the worker's own */
 	struct devio_worker *next; /* io->workers; io->lock */
 };
 
@@ -207,12 +209,17 @@ static void note_request(struct fs_devio *io, const void *buf, ssize_t n)
  * worker is never cancelled in here (the loop's end wakes it instead). */
 static ssize_t devio_read(int fd, void *buf, size_t len, void *userdata)
 {
-	struct fs_devio *io = ((struct pc_fs *)userdata)->devio;
+	struct pc_fs *fs = userdata;
+	struct fs_devio *io = fs->devio;
 	struct devio_worker *w = worker_self(io);
 	ssize_t n = -1;
 	int cancel, err = ENOMEM;
 
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
+	if (w && w->requeued) { /* its processing returned */
+		w->requeued = false;
+		pc_fs_resume_done(fs);
+	}
 	while (w) {
 		atomic_store(&w->phase, PHASE_READING);
 		if (atomic_load(&io->state) != DEVIO_SERVE) {
@@ -228,6 +235,16 @@ static ssize_t devio_read(int fd, void *buf, size_t len, void *userdata)
 		if (n > 0) {
 			atomic_store(&w->phase, PHASE_BUSY);
 			note_request(io, buf, n);
+			switch (pc_fs_resume_request(fs, fd, buf, (size_t)n)) {
+			case RESUME_ANSWERED:
+				atomic_store(&w->phase, PHASE_IDLE);
+				continue;
+			case RESUME_REQUEUED:
+				w->requeued = true;
+				break;
+			case RESUME_PROCESS:
+				break;
+			}
 			break;
 		}
 		atomic_store(&w->phase, PHASE_IDLE);

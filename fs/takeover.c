@@ -49,6 +49,7 @@
 #include "handover.h"
 #include "internal.h"
 #include "pc_util.h"
+#include "resume.h"
 #include "takeover.h"
 
 #define READY_TIMEOUT_MS 60000 /* the new process loads config and keys */
@@ -578,6 +579,7 @@ void pc_fs_control_stop(struct pc_fs *fs)
 	if (r->chan >= 0)
 		close(r->chan);
 	pthread_mutex_destroy(&r->lock);
+	pc_fs_resume_free(fs);
 	free(r->refs);
 	free(r);
 	fs->restart = NULL;

@@ -74,6 +74,7 @@ struct fs_restart {
 	char error[512];
 
 	struct pc_fs_test_hooks test; /* set before the loop; read-only */
+	struct fs_resume *resume; /* resume.c: set before the loop, or NULL */
 
 	/* The new process's side. */
 	uint32_t generation;

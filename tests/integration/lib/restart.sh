@@ -258,8 +258,10 @@ pc_supervised_start() {
 		-o discovery=off -o peer_server=off -o mirror="$NGINX_URL" \
 		-o trusted_key="$PC_TMP/key.pub" "$@" "$mnt" >>"$PC_DAEMON_LOG" 2>&1 &
 	SUPERVISOR_PID=$!
-	pc_on_exit "kill $SUPERVISOR_PID 2>/dev/null; wait $SUPERVISOR_PID 2>/dev/null || true"
+	# At exit the supervisor goes first (newest first), so that it starts
+	# no daemon after the last one is stopped and its mount is gone.
 	pc_on_exit 'pc_daemon_cleanup "$(cat "$SV/pid" 2>/dev/null || echo 0)" "$PC_DAEMON_MNT" "$PC_DAEMON_LOG"'
+	pc_on_exit "kill $SUPERVISOR_PID 2>/dev/null; wait $SUPERVISOR_PID 2>/dev/null || true"
 	pc_wait_for "the daemon did not mount" pc_is_mounted "$mnt"
 	pc_wait_for "the daemon did not store its fds" pc_fds_stored
 	PC_DAEMON_PID=$(cat "$SV/pid")

@@ -1,0 +1,34 @@
+/*
+ * resume.h - a crash loop fed by requeued requests, broken (resume.c).
+ * fs/ only.
+ */
+#ifndef PC_FS_RESUME_H
+#define PC_FS_RESUME_H
+
+#include <stddef.h>
+
+struct pc_fs;
+
+/* What devio does with a request it read. */
+enum pc_fs_resume_verdict {
+	RESUME_PROCESS,	 /* hand it to libfuse */
+	RESUME_REQUEUED, /* the same, and tell pc_fs_resume_done() after */
+	RESUME_ANSWERED, /* answered here (EIO): read the next one */
+};
+
+/* A daemon that resumes a stored mount after a crash, before the kernel
+ * queues the dead one's requests again: counts this resume in
+ * CACHE_DIR/resumes, and fails the requeued requests after too many in a
+ * row.  0 or -ENOMEM. */
+int pc_fs_resume_start(struct pc_fs *fs, const char *cache_dir);
+/* A fresh mount: the count starts over. */
+void pc_fs_resume_forget(const char *cache_dir);
+void pc_fs_resume_free(struct pc_fs *fs);
+
+/* devio.c, on a FUSE worker, for every request read (also test hooks). */
+enum pc_fs_resume_verdict pc_fs_resume_request(struct pc_fs *fs, int fd,
+					       const void *buf, size_t n);
+/* The worker that got RESUME_REQUEUED is back for its next request. */
+void pc_fs_resume_done(struct pc_fs *fs);
+
+#endif /* PC_FS_RESUME_H */
