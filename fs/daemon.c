@@ -208,9 +208,14 @@ static int start_fresh(struct daemon *d)
 	if (pc_startup_prepare(d->args->mountpoint, cfg, d->why,
 			       sizeof(d->why)) < 0)
 		return -EINVAL;
-	if (open_store(d) < 0 || start_net(d) < 0)
+	if (open_store(d) < 0)
 		return -EIO;
-	pc_fs_resume_forget(cfg->cache_dir); /* a new mount: none resumed */
+	/* A new mount: no handle or resume of an earlier one matters. */
+	pc_fs_resume_forget(cfg->cache_dir);
+	if (pc_store_held_clear(d->store) < 0)
+		pc_log(PC_LOG_WARN, "main", "cannot clear the held inodes");
+	if (start_net(d) < 0)
+		return -EIO;
 	if (!has_version(d->store) &&
 	    pc_net_refresh(d->net, true, (cfg->fetch_timeout + 5) * 1000) < 0) {
 		struct pc_net_status st;
@@ -285,6 +290,12 @@ static int start_stored(struct daemon *d)
 		return start_fresh(d);
 	}
 	pc_fs_state_free(&st);
+	/* The dead process's open files are adopted on first use: until
+	 * then their inodes are kept as their versions drop. */
+	if (pc_store_held_presume(d->store) < 0)
+		pc_log(PC_LOG_WARN, "main",
+		       "cannot keep the inodes of files "
+		       "open before the crash");
 	if (start_net(d) < 0)
 		return -EIO;
 	/* Counted before the requests come again: a crash loop they feed

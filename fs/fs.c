@@ -346,6 +346,7 @@ int pc_fs_attach_store(struct pc_fs *fs, struct pc_store *store)
 	fs->stopping = false; /* pc_fs_replier_stop() set it */
 	pthread_mutex_unlock(&fs->parked_lock);
 	pc_fs_files_repin(fs);
+	pc_fs_handles_hold_all(fs);
 	return pc_fs_replier_start(fs);
 }
 

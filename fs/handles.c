@@ -14,6 +14,11 @@
  * each other; an id that names another inode than the request's is
  * refused all the same.
  *
+ * Each handle also tells the store that its inode is open, so that the
+ * store keeps the inode's record when its version is dropped (held.c in
+ * store/): a file held open across two publishes and a restart can be
+ * opened again from its number.
+ *
  * The table is a chained hash under one mutex: a lookup per read is a
  * lock, a multiply and a short chain.
  */
@@ -187,6 +192,26 @@ static struct handle *take(struct fs_handles *t, uint64_t id)
 	return h;
 }
 
+/* The store keeps an inode that a handle holds beyond its version
+ * (held.c in store/): one count per handle.  Best effort: without memory
+ * the inode is kept only while its version is. */
+static void note_open(struct pc_fs *fs, uint64_t ino)
+{
+	if (fs->store && pc_store_inode_hold(fs->store, ino) < 0)
+		fprintf(stderr,
+			"peercache: out of memory: inode %" PRIu64 " is not "
+								   "kept "
+								   "beyond its "
+								   "version\n",
+			ino);
+}
+
+static void note_closed(struct pc_fs *fs, uint64_t ino)
+{
+	if (fs->store)
+		pc_store_inode_release(fs->store, ino);
+}
+
 /* A new entry for @obj: its id, or 0 without memory.  A file's entry
  * holds the reference the open made. */
 static uint64_t add(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
@@ -199,6 +224,7 @@ static uint64_t add(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
 		return 0;
 	*h = (struct handle){ .ino = ino, .kind = kind, .obj = obj };
 	insert(fs->handles, h, false, &inserted);
+	note_open(fs, ino);
 	return h->id; /* a fresh id is always inserted */
 }
 
@@ -264,8 +290,10 @@ static void *adopt(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
 	}
 	*h = (struct handle){ .id = fh, .ino = ino, .kind = kind, .obj = obj };
 	kept = insert(fs->handles, h, true, &inserted);
-	if (inserted)
+	if (inserted) {
+		note_open(fs, ino);
 		return obj;
+	}
 	free(h);
 	if (kind == HANDLE_FILE)
 		pc_fs_file_close(fs, obj);
@@ -294,6 +322,8 @@ void pc_fs_file_release(struct pc_fs *fs, uint64_t fh)
 {
 	struct handle *h = take(fs->handles, fh);
 
+	if (h)
+		note_closed(fs, h->ino);
 	if (h && h->kind == HANDLE_FILE)
 		pc_fs_file_close(fs, h->obj);
 	else if (h)
@@ -304,6 +334,17 @@ void pc_fs_file_release(struct pc_fs *fs, uint64_t fh)
 void pc_fs_dir_release(struct pc_fs *fs, uint64_t fh)
 {
 	pc_fs_file_release(fs, fh); /* the entry knows its kind */
+}
+
+void pc_fs_handles_hold_all(struct pc_fs *fs)
+{
+	struct fs_handles *t = fs->handles;
+
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->nbuckets; i++)
+		for (struct handle *h = t->buckets[i]; h; h = h->next)
+			note_open(fs, h->ino);
+	pthread_mutex_unlock(&t->lock);
 }
 
 void pc_fs_file_pin(struct pc_fs *fs, struct open_file *of)

@@ -44,6 +44,10 @@ uint64_t pc_fs_dir_handle(struct pc_fs *fs, uint64_t ino, struct open_dir *dir);
 struct open_dir *pc_fs_dir_get(struct pc_fs *fs, uint64_t ino, uint64_t fh);
 void pc_fs_dir_release(struct pc_fs *fs, uint64_t fh);
 
+/* A store attached again (a takeover that failed): each handle tells it
+ * again that its inode is open. */
+void pc_fs_handles_hold_all(struct pc_fs *fs);
+
 /* Pins what @of needs while open, if it is small enough (a quarter of the
  * quota; a larger file streams through the cache). */
 void pc_fs_file_pin(struct pc_fs *fs, struct open_file *of);

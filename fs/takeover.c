@@ -56,7 +56,6 @@
 #define SERVING_TIMEOUT_MS 60000
 #define PAUSE_TIMEOUT_MS 5000 /* a synchronous request still running */
 #define HOLD_TIMEOUT_MS 30000 /* a version switch under way ends */
-#define REFS_MAX ((TAKEOVER_MSG_MAX - 64) / sizeof(struct pc_fs_handle_ref))
 
 extern char **environ;
 

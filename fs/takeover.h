@@ -18,6 +18,9 @@
 
 #define TAKEOVER_ENV "PEERCACHE_TAKEOVER_FD"
 #define TAKEOVER_MSG_MAX (256 * 1024)
+/* The most open files a GO carries (the others are adopted on first use,
+ * and the new process cannot know that all were listed). */
+#define REFS_MAX ((TAKEOVER_MSG_MAX - 64) / sizeof(struct pc_fs_handle_ref))
 
 /* One message each way at a time, on a SOCK_SEQPACKET socketpair: a type
  * byte, then the payload. */

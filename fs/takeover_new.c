@@ -167,6 +167,9 @@ void pc_fs_takeover_adopt(struct pc_fs *fs)
 {
 	struct fs_restart *r = fs->restart;
 
+	/* A whole list: a held record that none of these holds is a closed
+	 * file's.  A list cut short (or none): those age out instead. */
+	pc_store_held_exact(fs->store, r->refs && r->nrefs < REFS_MAX);
 	pc_fs_files_adopt(fs, r->refs, r->nrefs);
 	free(r->refs);
 	r->refs = NULL;

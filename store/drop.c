@@ -4,6 +4,10 @@
  * short, and inodes (with their identities) that no retained version
  * uses.
  *
+ * An inode that an open file or directory needs is kept as it goes
+ * (held.c), so inodes go before trees: a held directory keeps the listing
+ * its tree had.
+ *
  * All of it runs after a switch is committed, in write transactions of
  * STORE_DROP_BATCH records each: dropping a tree of a million entries in
  * one transaction held hundreds of MB of dirty pages.  Nothing here is
@@ -184,6 +188,24 @@ static int step_old_trees(struct pc_store *store, MDB_txn *txn, void *arg,
 	return drop_tree_batch(store, txn, version, &tree_done);
 }
 
+/* Before inode @ino goes: a record an open handle needs is kept (held.c;
+ * a directory's listing is read from its version's tree, so inodes go
+ * before trees). */
+static int keep_if_held(struct pc_store *store, MDB_txn *txn, uint64_t ino)
+{
+	struct store_inode_rec rec;
+	uint8_t buf[8];
+	MDB_val key = { sizeof(buf), buf }, val;
+	int rc;
+
+	store_be64_put(buf, ino);
+	rc = store_mdb_error("reading an inode",
+			     mdb_get(txn, store->dbi.inodes, &key, &val));
+	if (rc == 0 && store_inode_decode(&val, &rec) == 0)
+		rc = store_held_keep(store, txn, ino, &val, &rec);
+	return rc == -ENOENT ? 0 : rc;
+}
+
 struct inode_scan {
 	uint64_t keep_from;
 	uint64_t next; /* the inode number the next batch starts at */
@@ -233,9 +255,11 @@ static int step_inodes(struct pc_store *store, MDB_txn *txn, void *arg,
 		store_be64_put(buf, stale[i].ino);
 		key.mv_size = sizeof(buf);
 		key.mv_data = buf;
-		rc = store_mdb_error(
-			"dropping an inode",
-			mdb_del(txn, store->dbi.inodes, &key, NULL));
+		rc = keep_if_held(store, txn, stale[i].ino);
+		if (rc == 0)
+			rc = store_mdb_error(
+				"dropping an inode",
+				mdb_del(txn, store->dbi.inodes, &key, NULL));
 		key.mv_size = PC_HASH_LEN;
 		key.mv_data = stale[i].identity.bytes;
 		if (rc == 0)
@@ -257,14 +281,19 @@ static int step_inodes(struct pc_store *store, MDB_txn *txn, void *arg,
 int store_drop_old(struct pc_store *store, uint64_t keep_from)
 {
 	struct inode_scan scan = { keep_from, 0, NULL };
-	int rc = in_batches(store, step_old_trees, &keep_from);
+	int rc = 0;
 
+	/* Inodes first: a held directory's listing comes from its tree. */
 	scan.stale = malloc(STORE_DROP_BATCH * sizeof(*scan.stale));
-	if (rc == 0 && !scan.stale)
+	if (!scan.stale)
 		rc = -ENOMEM;
 	if (rc == 0)
 		rc = in_batches(store, step_inodes, &scan);
 	free(scan.stale);
+	if (rc == 0)
+		rc = in_batches(store, step_old_trees, &keep_from);
+	if (rc == 0)
+		rc = store_held_gc(store, keep_from);
 	return rc;
 }
 

@@ -19,6 +19,9 @@
  *   idmap     identity[32]                    -> be64(ino)
  *   dirents   be64(version) be64(parent) name -> be64(child ino) type
  *   dirattr   be64(version) be64(dir ino)     -> le32 mode, le64 mtime
+ *   held      be64(ino) ['L']                 -> an inode (or listing) that
+ *                                                an open handle needs
+ *                                                beyond its version (held.c)
  */
 #ifndef PC_STORE_INTERNAL_H
 #define PC_STORE_INTERNAL_H
@@ -67,6 +70,7 @@ struct store_dbis {
 	MDB_dbi idmap;
 	MDB_dbi dirents;
 	MDB_dbi dirattr;
+	MDB_dbi held; /* held.c */
 };
 
 /* A chunk file renamed into chunks/ whose index entry waits for a flush. */
@@ -181,6 +185,9 @@ struct pc_store {
 	 * atomics. */
 	struct store_warn_limit enospc_warning;
 	struct store_warn_limit sync_warning;
+
+	/* Held inodes (held.c): what fs/ has open; its own lock inside. */
+	struct store_held *held;
 
 	/* Pins (pins.c): a hash table of reference counts. */
 	pthread_rwlock_t pin_lock; /* writers: pin/unpin; readers: purge */
@@ -322,6 +329,28 @@ int store_make_room(struct pc_store *store, uint64_t needed);
  * returns how many (0..2), or a negative errno. */
 int store_retained_manifests(struct pc_store *store, MDB_txn *txn,
 			     struct pc_hash out[2]);
+
+/* ---- held.c ------------------------------------------------------------ */
+
+struct store_inode_rec;
+int store_held_init(struct pc_store *store);
+void store_held_free(struct pc_store *store);
+/* Opens "held" in @txn (open): absent in a read-only view of an older
+ * index, which then holds nothing. */
+int store_held_open(struct pc_store *store, MDB_txn *txn);
+/* drop.c, in @txn, before inode @ino (record @val, decoded @rec) is
+ * dropped: kept in "held" if fs/ has it open or a crash's presumption
+ * covers it (a directory with its listing, read from its last version's
+ * tree, which must still be there). */
+int store_held_keep(struct pc_store *store, MDB_txn *txn, uint64_t ino,
+		    const MDB_val *val, const struct store_inode_rec *rec);
+/* After a drop to @keep_from: held records tied, aged or dropped. */
+int store_held_gc(struct pc_store *store, uint64_t keep_from);
+/* tree.c: a held inode, or a held directory's listing; -ENOENT. */
+int store_held_inode(struct pc_store *store, MDB_txn *txn, uint64_t ino,
+		     struct pc_inode *out);
+int store_held_list(struct pc_store *store, MDB_txn *txn, uint64_t dir,
+		    struct pc_dir_listing *out);
 
 /* ---- pins.c ------------------------------------------------------------ */
 

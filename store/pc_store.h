@@ -456,6 +456,33 @@ int pc_store_install_stream(struct pc_store *store, const struct pc_head *head,
 			    struct pc_store_changes *changes, char *why,
 			    size_t whylen);
 
+/* ---- held inodes: open across versions and restarts (held.c) ------------------
+ *
+ * Only two versions' trees are kept; a file or directory open when its
+ * version is dropped is kept as a "held" record, so that the process that
+ * serves the mount next (a restart, a crash) can open the kernel's handle
+ * of it again: pc_store_inode() and pc_store_list() find held records
+ * too.  fs/ says what it has open; the records go once nothing needs them
+ * (see held.c for when).  Any thread; the counts live in memory.
+ */
+
+/* One more (or one less) handle open on @ino.  0 or -ENOMEM. */
+int pc_store_inode_hold(struct pc_store *store, uint64_t ino);
+void pc_store_inode_release(struct pc_store *store, uint64_t ino);
+/* Whether every handle of the mount is counted here (true at open: a
+ * process that mounted, or took the mount over with the whole list of
+ * open files).  False: records no handle here holds age out (7 days)
+ * instead of going at once. */
+void pc_store_held_exact(struct pc_store *store, bool exact);
+/* After a crash: handles of the dead process may be adopted later, so
+ * until the second install from now every inode of the versions retained
+ * now is kept as it drops (and ages out), and exact is false.  One
+ * synced write transaction.  0 or a negative errno. */
+int pc_store_held_presume(struct pc_store *store);
+/* A fresh mount (no handle of an earlier one exists): every held record
+ * goes.  0 or a negative errno. */
+int pc_store_held_clear(struct pc_store *store);
+
 /* ---- the tree (for fs/) -------------------------------------------------- */
 
 /* Functions that fill a pc_inode zero it first, so pc_inode_release() is
@@ -485,9 +512,9 @@ void pc_inode_release(struct pc_inode *inode);
 int pc_store_lookup(struct pc_store *store, uint64_t version, uint64_t parent,
 		    const char *name, struct pc_inode *out);
 /* Any inode of a retained version, by number (also after a restart: file
- * handles survive).  -ESTALE if it belongs to no retained version.  A
- * directory has the attributes of the current version, else of the
- * previous one.  PC_ROOT_INO always exists: before the first install it is
+ * handles survive), or a held one (above).  -ESTALE if it belongs to
+ * neither.  A directory has the attributes of the current version, else
+ * of the previous one.  PC_ROOT_INO always exists: before the first install it is
  * an empty directory with mode 0755 and mtime 0. */
 int pc_store_inode(struct pc_store *store, uint64_t ino, struct pc_inode *out);
 
@@ -515,7 +542,8 @@ struct pc_dir_listing {
 	size_t count;
 	struct pc_dirent *entries; /* sorted by name */
 };
-/* Snapshot of directory @dir in @version (0 = current).  Caller frees with
+/* Snapshot of directory @dir in @version; 0: the newest retained version
+ * that has it, else its held listing.  Caller frees with
  * pc_dir_listing_free().  Errors as for pc_store_lookup(). */
 int pc_store_list(struct pc_store *store, uint64_t version, uint64_t dir,
 		  struct pc_dir_listing *out);

@@ -303,11 +303,13 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly,
 	store->accesses_flushing =
 		calloc(STORE_HINTS_MAX, sizeof(*store->accesses_flushing));
 	if (!store->dir || !store->accesses || !store->accesses_flushing ||
-	    store_pins_init(store) < 0 || store_commit_init(store) < 0) {
+	    store_pins_init(store) < 0 || store_commit_init(store) < 0 ||
+	    store_held_init(store) < 0) {
 		free(store->dir);
 		free(store->accesses);
 		free(store->accesses_flushing);
 		store_pins_free(store);
+		store_held_free(store);
 		free(store);
 		return NULL;
 	}
@@ -352,6 +354,7 @@ static void store_free(struct pc_store *store)
 	pthread_rwlock_destroy(&store->pin_lock);
 	store_pins_free(store);
 	store_commit_free(store);
+	store_held_free(store);
 	free(store->new_chunks);
 	free(store->accesses);
 	free(store->accesses_flushing);
@@ -527,6 +530,8 @@ static int open_dbis(struct pc_store *store, MDB_txn *txn)
 		rc = open_dbi(txn, "dirents", flags, &dbi->dirents);
 	if (rc == 0)
 		rc = open_dbi(txn, "dirattr", flags, &dbi->dirattr);
+	if (rc == 0)
+		rc = store_held_open(store, txn);
 	return rc;
 }
 

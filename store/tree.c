@@ -153,8 +153,9 @@ static int read_inode(struct pc_store *store, MDB_txn *txn, uint64_t ino,
 		empty_root(out); /* nothing installed yet */
 		return 0;
 	}
-	if (rc == -ENOENT)
-		return -ESTALE;
+	if (rc == -ENOENT) /* no retained version's: open beyond it? */
+		return store_held_inode(store, txn, ino, out) == 0 ? 0
+								   : -ESTALE;
 	if (rc < 0)
 		return rc;
 	if (store_inode_decode(&val, &rec) < 0)
@@ -315,18 +316,42 @@ static int list_entries(struct pc_store *store, MDB_txn *txn, uint64_t version,
 	return rc;
 }
 
+/* A directory the current version does not have: -EAGAIN with *@version
+ * the previous one if it is there, else its held listing into @out (0),
+ * else -ENOTDIR or -ESTALE. */
+static int older_listing(struct pc_store *store, MDB_txn *txn, uint64_t dir,
+			 uint64_t *version, struct pc_dir_listing *out)
+{
+	uint64_t previous = 0;
+	uint32_t mode;
+	int64_t mtime;
+	int rc;
+
+	rc = store_meta_get(store, txn, META_PREVIOUS, 0, &previous);
+	if (rc == 0 && previous &&
+	    get_dirattr(store, txn, previous, dir, &mode, &mtime) == 0) {
+		*version = previous;
+		return -EAGAIN;
+	}
+	if (rc == 0 && store_held_list(store, txn, dir, out) == 0)
+		return 0;
+	return rc < 0 ? rc : -ENOTDIR;
+}
+
 int pc_store_list(struct pc_store *store, uint64_t version, uint64_t dir,
 		  struct pc_dir_listing *out)
 {
 	uint32_t mode;
 	int64_t mtime;
 	MDB_txn *txn;
+	bool newest;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = store_txn_begin(store, MDB_RDONLY, &txn);
 	if (rc < 0)
 		return rc;
+	newest = version == 0;
 	rc = resolve_version(store, txn, version, &version);
 	if (rc == 0 && version == 0) {
 		rc = dir == PC_ROOT_INO ? 0 : -ENOTDIR; /* the empty root */
@@ -334,10 +359,16 @@ int pc_store_list(struct pc_store *store, uint64_t version, uint64_t dir,
 	}
 	if (rc == 0) {
 		rc = get_dirattr(store, txn, version, dir, &mode, &mtime);
-		if (rc == -ENOENT)
+		if (rc == -ENOENT && newest) {
+			rc = older_listing(store, txn, dir, &version, out);
+			if (rc != -EAGAIN)
+				goto out; /* held, or not there at all */
+			rc = 0;
+		} else if (rc == -ENOENT) {
 			rc = classify_miss(store, txn, version, dir) == -ESTALE
 				     ? -ESTALE
 				     : -ENOTDIR;
+		}
 	}
 	if (rc == 0)
 		rc = list_entries(store, txn, version, dir, out);
