@@ -362,35 +362,43 @@ static int start_takeover(struct daemon *d)
 	return 0;
 }
 
-/* The loop, until a stop or a takeover that succeeds (then 1). */
-static int run(struct daemon *d)
+/* The mount after a takeover that failed: the store, the requests left
+ * to the new process, then the net (whose first switch may tell the
+ * kernel at once).  0 or -EIO. */
+static int serve_again(struct daemon *d)
 {
+	int rc = open_store(d);
+
+	if (rc == 0)
+		rc = pc_fs_attach_store(d->fs, d->store);
+	pc_fs_restart_resume(d->fs);
+	if (rc == 0)
+		rc = start_net(d);
+	if (rc < 0)
+		fprintf(stderr, "peercache: cannot serve again: %s\n", d->why);
+	return rc < 0 ? -EIO : 0;
+}
+
+/* The loop, until a stop (0), a failure (-EIO), or a takeover that
+ * succeeds (0, *@handed_over). */
+static int run(struct daemon *d, bool *handed_over)
+{
+	bool handing_over;
 	int rc;
 
+	*handed_over = false;
 	for (;;) {
-		rc = pc_fs_run(d->fs);
-		if (rc != 1)
+		rc = pc_fs_run(d->fs, &handing_over);
+		if (!handing_over)
 			return rc < 0 ? -EIO : 0;
 		stop_net_and_store(d);
 		rc = pc_fs_restart_finish(d->fs);
-		if (rc == 0)
-			return 1;
-		if (rc == -ECANCELED) /* a stop signal: no takeover, a stop */
+		*handed_over = rc == 0;
+		if (rc == 0 || rc == -ECANCELED) /* served, or a stop */
 			return 0;
-		/* The new process did not take over: serve again (the
-		 * mount first, then the net, whose first switch may tell the
-		 * kernel at once). */
-		rc = open_store(d);
-		if (rc == 0)
-			rc = pc_fs_attach_store(d->fs, d->store);
-		pc_fs_restart_resume(d->fs);
-		if (rc == 0)
-			rc = start_net(d);
-		if (rc < 0) {
-			fprintf(stderr, "peercache: cannot serve again: %s\n",
-				d->why);
+		/* The new process did not take over: serve again. */
+		if (serve_again(d) < 0)
 			return -EIO;
-		}
 		if (pc_fs_stop_requested(d->fs))
 			return 0;
 	}
@@ -422,6 +430,7 @@ int pc_daemon_serve(const struct pc_daemon_args *args)
 {
 	struct daemon d = { .args = args, .cfg = args->cfg };
 	int ready_fd = args->ready_fd, rc = 1;
+	bool handed_over;
 
 	d.ring = load_keyring(d.cfg);
 	if (!d.ring)
@@ -437,8 +446,8 @@ int pc_daemon_serve(const struct pc_daemon_args *args)
 		fprintf(stderr, "peercache: chdir /: %s\n", strerror(errno));
 	notify_serving(d.store, args->mountpoint);
 	sd_notify(0, "READY=1");
-	rc = run(&d);
-	if (rc == 1) { /* a new process serves the mount */
+	rc = run(&d, &handed_over);
+	if (handed_over) { /* a new process serves the mount */
 		rc = 0;
 		goto out;
 	}

@@ -76,28 +76,33 @@ struct devio_worker {
 };
 
 struct fs_devio {
-	int fd; /* the session's /dev/fuse fd */
-	int devnull;
+	int fd;		   /* the session's /dev/fuse fd; set before the loop */
+	int devnull;	   /* read-only after new */
 	pthread_key_t key; /* the calling worker's struct devio_worker */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;		 /* the state changed */
-	struct devio_worker *workers;	 /* lock */
-	atomic_int state;		 /* enum devio_state */
-	atomic_bool cut;		 /* replies are not written */
-	atomic_uint writing;		 /* replies being written */
+	pthread_cond_t cond;	      /* the state changed; with lock */
+	struct devio_worker *workers; /* lock */
+	atomic_int state;	      /* enum devio_state; written with lock */
+	atomic_bool cut;	      /* replies are not written */
+	atomic_uint writing;	      /* replies being written */
 	void (*on_init)(struct pc_fs *); /* set before the loop */
 
 	/* INIT: its unique while being answered (0 otherwise), and the bytes
-	 * of the request and the reply once done. */
+	 * of the request and the reply once done.  The request and reply
+	 * bytes are written by the one worker that reads (and answers) the
+	 * INIT, before it sets init_done; everyone else reads them only
+	 * after seeing init_done.  A replay (a new process) runs on the
+	 * main thread before any worker exists, and owns the replay
+	 * fields while it runs. */
 	_Atomic uint64_t init_unique;
 	atomic_bool init_done;
-	bool replaying; /* the reply is compared, not written */
-	int replay_rc;
-	char *replay_err;
+	bool replaying;	  /* the reply is compared, not written */
+	int replay_rc;	  /* the replay's verdict */
+	char *replay_err; /* the replay's caller's buffer */
 	size_t replay_errlen;
-	char init_req[INIT_MAX], init_reply[INIT_MAX];
+	char init_req[INIT_MAX], init_reply[INIT_MAX]; /* see above */
 	size_t init_req_len, init_reply_len;
-	struct pc_fs *fs;
+	struct pc_fs *fs; /* read-only */
 };
 
 static void on_kick(int sig)
@@ -124,16 +129,20 @@ int pc_fs_devio_new(struct pc_fs *fs)
 	struct sigaction kick = { .sa_handler = on_kick };
 	struct fs_devio *io = calloc(1, sizeof(*io));
 
+	int rc;
+
 	if (!io)
 		return -ENOMEM;
 	io->fs = fs;
 	io->fd = -1;
 	io->devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (io->devnull < 0 || pthread_key_create(&io->key, worker_gone)) {
+	rc = io->devnull < 0 ? -errno
+			     : -pthread_key_create(&io->key, worker_gone);
+	if (rc < 0) {
 		if (io->devnull >= 0)
 			close(io->devnull);
 		free(io);
-		return -EMFILE;
+		return rc;
 	}
 	pthread_mutex_init(&io->lock, NULL);
 	pthread_cond_init(&io->cond, NULL);
@@ -313,8 +322,9 @@ static void note_reply(struct fs_devio *io, const struct iovec *iov, int count)
 	atomic_store(&io->init_done, true);
 }
 
-/* A reply goes out unless the cut came first (then it is left to
- * RESEND); 0 if it is written, -1 with errno ENOENT if not. */
+/* A reply may go out: true, and it counts as being written until the
+ * caller subtracts it; false once the cut came (the reply is left to
+ * RESEND). */
 static bool reply_begin(struct fs_devio *io)
 {
 	atomic_fetch_add(&io->writing, 1);

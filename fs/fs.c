@@ -365,11 +365,12 @@ void pc_fs_requeue(struct pc_fs *fs)
 			strerror(-rc));
 }
 
-int pc_fs_run(struct pc_fs *fs)
+int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 {
 	struct fuse_loop_config *loop;
 	int rc;
 
+	*handing_over = false;
 	/* SIGTERM, SIGINT and SIGHUP end the loop from now on. */
 	if (pc_fs_control_start(fs) < 0)
 		return -EIO;
@@ -388,9 +389,8 @@ int pc_fs_run(struct pc_fs *fs)
 	fuse_loop_cfg_set_idle_threads(loop, 16);
 	rc = fuse_session_loop_mt(fs->session, loop);
 	fuse_loop_cfg_destroy(loop);
-	if (pc_fs_handing_over(fs))
-		return 1;
-	return rc < 0 ? rc : 0;
+	*handing_over = pc_fs_handing_over(fs);
+	return rc < 0 && !*handing_over ? rc : 0;
 }
 
 void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)

@@ -200,9 +200,9 @@ static void note_open(struct pc_fs *fs, uint64_t ino)
 	if (fs->store && pc_store_inode_hold(fs->store, ino) < 0)
 		fprintf(stderr,
 			"peercache: out of memory: inode %" PRIu64 " is not "
-								   "kept "
-								   "beyond its "
-								   "version\n",
+			"kept "
+			"beyond its "
+			"version\n",
 			ino);
 }
 

@@ -98,7 +98,7 @@ void pc_fs_control_stop(struct pc_fs *fs);
  * answer, one JSON line, goes to @client_fd, which this takes over. */
 void pc_fs_restart_request(struct pc_fs *fs, int client_fd);
 
-/* After pc_fs_run() returned 1 (a new process is ready to take over):
+/* After pc_fs_run() ended handing over (a new process is ready):
  * the caller has stopped the net and closed the store; this hands the
  * mount over.  0: the new process serves (exit without unmounting; a stop
  * signal that comes meanwhile is passed on to it).  -ECANCELED: a stop

@@ -85,6 +85,8 @@ struct pc_fs {
 	struct fs_handles *handles;
 	struct fs_devio *devio;
 	struct fs_restart *restart;
+	/* Written by the main thread while no request loop runs (mount,
+	 * adoption, handover); read-only while one does: */
 	uint32_t dev_major, dev_minor; /* the mount's device */
 	bool adopted;	  /* the mount is another process's: ours to end */
 	bool handed_over; /* a new process serves it: never unmount */

@@ -231,71 +231,81 @@ static int daemonize(void)
 	return pipefd[1];
 }
 
-int main(int argc, char **argv)
+/* --print-config: exit 2 for whatever start-up would refuse, as it
+ * would; else the configuration, and 0. */
+static int print_config(const struct pc_config *cfg)
 {
-	struct options opts = { 0 };
-	struct pc_daemon_args args = { .argv = argv,
-				       .version = PC_DAEMON_VERSION };
+	char why[512];
+
+	if (pc_net_check_config(cfg, why, sizeof(why)) < 0) {
+		fprintf(stderr, "peercache: %s\n", why);
+		return 2;
+	}
+	pc_config_print(cfg, stdout);
+	return 0;
+}
+
+/* The daemon: how a restart starts the next one recorded, daemonized
+ * (unless -f, or started by a daemon handing its mount over: no second
+ * fork), then served.  The exit status. */
+static int serve(const struct pc_config *cfg, const struct options *opts,
+		 char **argv, const char *cwd)
+{
+	struct pc_daemon_args args = { .cfg = cfg,
+				       .mountpoint = opts->mountpoint,
+				       .ready_fd = -1,
+				       .argv = argv,
+				       .cwd = cwd,
+				       .version = PC_DAEMON_VERSION,
+				       .foreground = opts->foreground };
 	char exe_why[512] = "";
-	char *cwd = getcwd(NULL, 0),
-	     *exe = pc_fs_exe_path(argv[0], cwd, exe_why, sizeof(exe_why));
-	struct pc_config cfg;
-	int ready_fd = -1, rc;
-
-	rc = parse_options(argc, argv, &opts);
-	if (rc) {
-		rc = rc == 1 ? 0 : 2;
-		goto out;
-	}
-	rc = 2;
-	if (load_config(&cfg, &opts, argc, argv) < 0)
-		goto out_config;
-	rc = 0;
-	pc_log_set_level(cfg.log_level);
-	if (opts.print_config) {
-		char why[512];
-
-		/* Exit 2 for whatever start-up would refuse, as it would. */
-		if (pc_net_check_config(&cfg, why, sizeof(why)) < 0) {
-			fprintf(stderr, "peercache: %s\n", why);
-			rc = 2;
-			goto out_config;
-		}
-		pc_config_print(&cfg, stdout);
-		goto out_config;
-	}
-	if (!exe)
-		pc_log(PC_LOG_WARN, "main",
-		       "peercachectl restart will be refused: %s", exe_why);
-	/* Started by a daemon handing its mount over: no second fork. */
-	args.takeover_chan = pc_fs_takeover_channel();
-	if (!opts.foreground && args.takeover_chan < 0) {
-		ready_fd = daemonize();
-		if (ready_fd < 0) {
-			fprintf(stderr, "peercache: cannot daemonize: %s\n",
-				strerror(-ready_fd));
-			rc = 1;
-			goto out_config;
-		}
-	}
-	args.cfg = &cfg;
-	args.mountpoint = opts.mountpoint;
-	args.ready_fd = ready_fd;
-	args.exe = exe;
-	args.exe_why = exe_why;
-	args.cwd = cwd;
-	args.foreground = opts.foreground;
+	char *exe = pc_fs_exe_path(argv[0], cwd, exe_why, sizeof(exe_why));
+	int rc = 1;
 #ifdef PC_TEST_HOOKS
 	struct pc_fs_test_hooks test_hooks = { 0 };
 
 	read_test_hooks(&test_hooks);
 	args.test_hooks = &test_hooks;
 #endif
-	rc = pc_daemon_serve(&args);
-out_config:
-	pc_config_free(&cfg);
-out:
+	if (!exe)
+		pc_log(PC_LOG_WARN, "main",
+		       "peercachectl restart will be refused: %s", exe_why);
+	args.exe = exe;
+	args.exe_why = exe_why;
+	args.takeover_chan = pc_fs_takeover_channel();
+	if (!opts->foreground && args.takeover_chan < 0) {
+		args.ready_fd = daemonize();
+		if (args.ready_fd < 0)
+			fprintf(stderr, "peercache: cannot daemonize: %s\n",
+				strerror(-args.ready_fd));
+	}
+	if (args.ready_fd >= 0 || opts->foreground || args.takeover_chan >= 0)
+		rc = pc_daemon_serve(&args);
 	free(exe);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts = { 0 };
+	char *cwd = getcwd(NULL, 0);
+	struct pc_config cfg;
+	int rc;
+
+	rc = parse_options(argc, argv, &opts);
+	if (rc) {
+		free(cwd);
+		return rc == 1 ? 0 : 2;
+	}
+	if (load_config(&cfg, &opts, argc, argv) < 0) {
+		rc = 2;
+		goto out;
+	}
+	pc_log_set_level(cfg.log_level);
+	rc = opts.print_config ? print_config(&cfg)
+			       : serve(&cfg, &opts, argv, cwd);
+out:
+	pc_config_free(&cfg);
 	free(cwd);
 	return rc;
 }

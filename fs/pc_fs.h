@@ -11,6 +11,7 @@
 #ifndef PC_FS_H
 #define PC_FS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,11 +35,11 @@ struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs);
 /* Mounts read-only at @mountpoint.  0 or negative errno with @err set. */
 int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		size_t errlen);
-/* Serves requests until unmounted or a SIGTERM/SIGINT/SIGHUP arrives (0),
- * or until a new process is ready to take the mount over (1: see
- * pc_fs_restart_finish() in handover.h).  Multi-threaded; a negative errno
- * on failure. */
-int pc_fs_run(struct pc_fs *fs);
+/* Serves requests until unmounted or a SIGTERM/SIGINT/SIGHUP arrives, or
+ * until a new process is ready to take the mount over (*@handing_over:
+ * see pc_fs_restart_finish() in handover.h).  Multi-threaded.  0 or a
+ * negative errno. */
+int pc_fs_run(struct pc_fs *fs, bool *handing_over);
 /*
  * Moments of a restart held long enough for a test to act in them, and a
  * request that crashes the daemon.  Only a test build reads them

@@ -111,7 +111,7 @@ bool pc_fs_stop_requested(struct pc_fs *fs)
 }
 
 /* One JSON line to the client that asked for the restart, then closed. */
-static void answer(struct fs_restart *r, const char *error)
+static void answer_client(struct fs_restart *r, const char *error)
 {
 	char line[1024], version[sizeof(r->ready.version)];
 	size_t i;
@@ -141,9 +141,10 @@ static void answer(struct fs_restart *r, const char *error)
 	r->client = -1;
 }
 
-/* Says why the restart failed: in the log, and later to the client. */
-static int __attribute__((format(printf, 2, 3)))
-fail(struct fs_restart *r, const char *fmt, ...)
+/* Says why the restart failed: in the log, and later to the client.
+ * Returns @rc (a negative errno) for the caller to return. */
+static int __attribute__((format(printf, 3, 4)))
+fail(struct fs_restart *r, int rc, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -157,7 +158,7 @@ fail(struct fs_restart *r, const char *fmt, ...)
 		"peercache: restart failed: %s; this daemon goes on "
 		"serving\n",
 		r->error);
-	return -1;
+	return rc;
 }
 
 /* A request that cannot be served now: answered at once. */
@@ -302,13 +303,14 @@ static int offer(struct pc_fs *fs, struct fs_restart *r)
 	size_t len;
 
 	if (!r->exe)
-		return fail(r, "the daemon's own binary is unknown: %s",
+		return fail(r, -ENOENT,
+			    "the daemon's own binary is unknown: %s",
 			    r->exe_why ? r->exe_why : "?");
 	if (pc_fs_exe_check(r->exe, why, sizeof(why)) < 0)
-		return fail(r, "%s is not started: %s", r->exe, why);
+		return fail(r, -EPERM, "%s is not started: %s", r->exe, why);
 	rc = pc_fs_state_get(fs, &st);
 	if (rc < 0)
-		return fail(r, "%s",
+		return fail(r, rc, "%s",
 			    rc == -EAGAIN   ? "the mount is not ready yet"
 			    : rc == -ENODEV ? "the mount's device is unknown"
 					    : "out of memory");
@@ -316,10 +318,10 @@ static int offer(struct pc_fs *fs, struct fs_restart *r)
 	rc = pc_fs_state_encode(&st, &bytes, &len);
 	pc_fs_state_free(&st);
 	if (rc < 0)
-		return fail(r, "out of memory");
+		return fail(r, rc, "out of memory");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		free(bytes);
-		return fail(r, "socketpair: %s", strerror(errno));
+		return fail(r, -errno, "socketpair: %s", strerror(errno));
 	}
 	/* Not fd 3: dup2 onto itself would keep close-on-exec. */
 	child_end = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
@@ -330,7 +332,8 @@ static int offer(struct pc_fs *fs, struct fs_restart *r)
 		close(child_end);
 	if (rc < 0) {
 		free(bytes);
-		return fail(r, "cannot start %s: %s", r->exe, strerror(-rc));
+		return fail(r, rc, "cannot start %s: %s", r->exe,
+			    strerror(-rc));
 	}
 	fprintf(stderr,
 		"peercache: restart: %s (pid %d) is to take the mount "
@@ -340,7 +343,7 @@ static int offer(struct pc_fs *fs, struct fs_restart *r)
 			   fuse_session_fd(fs->session));
 	free(bytes);
 	if (rc < 0 && rc != -EPIPE && rc != -ECONNRESET)
-		return fail(r, "the takeover channel: %s", strerror(-rc));
+		return fail(r, rc, "the takeover channel: %s", strerror(-rc));
 	return 0; /* a child that died already shows in wait_ready() */
 }
 
@@ -382,7 +385,7 @@ static int wait_ready(struct fs_restart *r)
 		if (fd >= 0)
 			close(fd);
 		if (type == -EINTR && interrupted(r))
-			return fail(r, "the daemon is stopping");
+			return fail(r, -ECANCELED, "the daemon is stopping");
 	} while (type == -EINTR);
 	if (type == MSG_READY && len == sizeof(r->ready)) {
 		memcpy(&r->ready, r->buf, len);
@@ -390,30 +393,32 @@ static int wait_ready(struct fs_restart *r)
 		return 0;
 	}
 	if (type == MSG_REFUSE)
-		return fail(r, "the new process (pid %d) refused: %s",
+		return fail(r, -EPROTO, "the new process (pid %d) refused: %s",
 			    (int)r->child, r->buf);
 	if (type == -ECONNRESET) {
 		reap_child(r, 5000, why, sizeof(why));
-		return fail(r, "the new process %s before it was ready", why);
+		return fail(r, -ECHILD,
+			    "the new process %s before it was ready", why);
 	}
 	if (type == -ETIMEDOUT)
-		return fail(r,
+		return fail(r, -ETIMEDOUT,
 			    "the new process (pid %d) was not ready within "
 			    "%d s",
 			    (int)r->child, READY_TIMEOUT_MS / 1000);
-	return fail(r, "the takeover channel: %s",
+	return fail(r, type < 0 ? type : -EPROTO, "the takeover channel: %s",
 		    type < 0 ? strerror(-type) : "an unexpected message");
 }
 
 /* The workers stop reading, replies are left to the new process (or, on
  * a kernel without FUSE_NOTIFY_RESEND, the parked reads are let finish),
- * and the request loop ends: pc_fs_run() returns 1. */
+ * and the request loop ends: pc_fs_run() says it is handing over. */
 static int let_go(struct pc_fs *fs, struct fs_restart *r)
 {
 	atomic_store(&r->quiesced, true);
 	if (pc_fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0) {
 		atomic_store(&r->quiesced, false);
-		return fail(r, "a request did not finish within %d s",
+		return fail(r, -ETIMEDOUT,
+			    "a request did not finish within %d s",
 			    PAUSE_TIMEOUT_MS / 1000);
 	}
 	r->paused_ns = pc_monotonic_ns();
@@ -450,18 +455,18 @@ static void serve_request(struct pc_fs *fs, struct fs_restart *r)
 	 * in net/).  Released if the takeover is called off before the
 	 * pause; after it the net stops. */
 	if (pc_net_hold_switches(fs->net, HOLD_TIMEOUT_MS) < 0) {
-		fail(r,
+		fail(r, -EBUSY,
 		     "a version switch (install, rollback or unpin) did not "
 		     "end within %d s",
 		     HOLD_TIMEOUT_MS / 1000);
-		answer(r, r->error);
+		answer_client(r, r->error);
 		goto out;
 	}
 	if (offer(fs, r) == 0 && wait_ready(r) == 0 && let_go(fs, r) == 0)
 		return; /* the main thread goes on: pc_fs_restart_finish() */
 	pc_net_release_switches(fs->net);
 	abandon(r);
-	answer(r, r->error);
+	answer_client(r, r->error);
 out:
 	pthread_mutex_lock(&r->lock);
 	r->busy = false;
@@ -574,7 +579,8 @@ void pc_fs_control_stop(struct pc_fs *fs)
 	if (r->queued >= 0)
 		refuse_client(r->queued, "the daemon is stopping");
 	if (r->client >= 0)
-		answer(r, r->error[0] ? r->error : "the daemon is stopping");
+		answer_client(r, r->error[0] ? r->error
+					     : "the daemon is stopping");
 	if (r->chan >= 0)
 		close(r->chan);
 	pthread_mutex_destroy(&r->lock);
@@ -645,7 +651,7 @@ static void handed_over(struct pc_fs *fs, struct fs_restart *r)
 	r->chan = -1;
 	r->forward_to = r->child; /* a stop signal now is the new one's */
 	r->child = -1;		  /* it goes on; it is not ours to reap */
-	answer(r, NULL);
+	answer_client(r, NULL);
 }
 
 int pc_fs_restart_finish(struct pc_fs *fs)
@@ -659,7 +665,7 @@ int pc_fs_restart_finish(struct pc_fs *fs)
 	/* A stop signal since the pause: the daemon stops, and nothing is
 	 * handed over (the new process sees the channel close and exits). */
 	if (pc_fs_stop_requested(fs)) {
-		fail(r, "the daemon is stopping");
+		fail(r, -ECANCELED, "the daemon is stopping");
 		abandon(r);
 		return -ECANCELED;
 	}
@@ -681,13 +687,15 @@ int pc_fs_restart_finish(struct pc_fs *fs)
 		return 0;
 	}
 	if (type == MSG_FAILED) {
-		fail(r, "the new process (pid %d) could not take over: %s",
+		fail(r, -ECHILD,
+		     "the new process (pid %d) could not take over: %s",
 		     (int)r->child, r->buf);
 	} else if (type == -ECONNRESET || type == -EPIPE) {
 		reap_child(r, 5000, why, sizeof(why));
-		fail(r, "the new process %s while taking over", why);
+		fail(r, -ECHILD, "the new process %s while taking over", why);
 	} else {
-		fail(r, "the new process (pid %d) did not serve within %d s",
+		fail(r, -ECHILD,
+		     "the new process (pid %d) did not serve within %d s",
 		     (int)r->child, SERVING_TIMEOUT_MS / 1000);
 	}
 	abandon(r);
@@ -704,7 +712,7 @@ void pc_fs_restart_resume(struct pc_fs *fs)
 	/* What was left to the new process, and what it read and did not
 	 * answer, is queued again for this one. */
 	pc_fs_requeue(fs);
-	answer(r, r->error);
+	answer_client(r, r->error);
 	pthread_mutex_lock(&r->lock);
 	r->busy = false;
 	pthread_mutex_unlock(&r->lock);
