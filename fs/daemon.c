@@ -329,6 +329,13 @@ static int start_takeover(struct daemon *d)
 	uint32_t generation;
 	int rc;
 
+	/* A stop signal from now on stops the mount cleanly once this
+	 * process serves (pc_fs_run): one the old daemon passes on right
+	 * after SERVING must not kill it and leave the mount dead. */
+	if (pc_fs_control_start(d->fs) < 0) {
+		snprintf(d->why, sizeof(d->why), "cannot start a thread");
+		return -ENOMEM;
+	}
 	if (pc_fs_takeover_accept(d->fs, d->args->takeover_chan,
 				  d->args->mountpoint, d->why,
 				  sizeof(d->why)) < 0)

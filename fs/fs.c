@@ -387,7 +387,9 @@ int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 10);
 	fuse_loop_cfg_set_idle_threads(loop, 16);
+	pc_fs_loop_running(fs, true);
 	rc = fuse_session_loop_mt(fs->session, loop);
+	pc_fs_loop_running(fs, false);
 	fuse_loop_cfg_destroy(loop);
 	*handing_over = pc_fs_handing_over(fs);
 	return rc < 0 && !*handing_over ? rc : 0;

@@ -593,27 +593,23 @@ void pc_fs_control_stop(struct pc_fs *fs)
 void pc_fs_restart_request(struct pc_fs *fs, int client_fd)
 {
 	struct fs_restart *r = fs->restart;
-	bool queued = false;
+	const char *refusal = NULL;
 
-	if (!r) {
-		refuse_client(client_fd, "this daemon cannot restart (out of "
-					 "memory)");
-		return;
-	}
-	if (!atomic_load(&r->running)) { /* before its first request loop */
-		refuse_client(client_fd, "the daemon is not ready yet (it is "
-					 "starting, or taking a mount over); "
-					 "try again in a moment");
+	if (!r || !atomic_load(&r->running)) {
+		refuse_client(client_fd, "this daemon cannot restart");
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	if (r->queued < 0 && !r->busy) {
+	if (r->busy || r->queued >= 0)
+		refusal = "a restart is already under way";
+	else if (!atomic_load(&r->loop_running)) /* starting */
+		refusal = "the daemon is not ready yet (it is starting, or "
+			  "taking a mount over); try again in a moment";
+	else
 		r->queued = client_fd;
-		queued = true;
-	}
 	pthread_mutex_unlock(&r->lock);
-	if (!queued)
-		refuse_client(client_fd, "a restart is already under way");
+	if (refusal)
+		refuse_client(client_fd, refusal);
 	else if (write(r->wake[1], "R", 1) != 1)
 		fprintf(stderr, "peercache: restart: cannot wake the control "
 				"thread\n");
@@ -721,6 +717,12 @@ void pc_fs_restart_resume(struct pc_fs *fs)
 bool pc_fs_handing_over(struct pc_fs *fs)
 {
 	return fs->restart && atomic_load(&fs->restart->handing_over);
+}
+
+void pc_fs_loop_running(struct pc_fs *fs, bool running)
+{
+	if (fs->restart)
+		atomic_store(&fs->restart->loop_running, running);
 }
 
 bool pc_fs_quiesced(struct pc_fs *fs)

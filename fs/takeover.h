@@ -59,6 +59,7 @@ struct fs_restart {
 	bool busy;		  /* a restart is under way; lock */
 	atomic_bool stop;	  /* a signal asked the daemon to stop */
 	atomic_bool handing_over; /* the loop ended for a takeover */
+	atomic_bool loop_running; /* pc_fs_run's loop serves: restarts wait */
 	/* From the pause until this process serves again (never, once
 	 * handed over): the kernel must not be sent invalidations, which
 	 * would wait for the paused workers.  Any thread reads it. */
@@ -106,6 +107,8 @@ struct pc_fs_state;
 int pc_fs_go_timeout_ms(const struct pc_fs_state *st);
 /* True while the request loop ends for a takeover (pc_fs_run). */
 bool pc_fs_handing_over(struct pc_fs *fs);
+/* pc_fs_run: its request loop begins (true) or has ended. */
+void pc_fs_loop_running(struct pc_fs *fs, bool running);
 /* True from a takeover's pause until this process serves again. */
 bool pc_fs_quiesced(struct pc_fs *fs);
 /* fs->restart, made on first use; NULL without memory. */
