@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The new process pins the chunks of the files the old one had open before
 # its net starts: its first purge (5 s after start) must not take them.
-# A 200 KB file is held open and a 1.5 MB file read after it (4 MiB
-# quota); the restart comes with the quota lowered to 1 MiB in the
+# A 200 KB file is held open and a 17 MB file read after it (64 MiB
+# quota); the restart comes with the quota lowered to 16 MiB in the
 # configuration file, so the new process (peercache-next, which waits 7 s
 # after its net started before it says SERVING) purges at once, least
 # recently used first: the held file's chunk first, unless it is pinned
@@ -16,19 +16,19 @@ pc_setup
 
 mkdir -p src
 pc_random src/held.bin 200K
-pc_random src/other.bin 1500K
+pc_random src/other.bin 17M
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 PEERCACHE="$PC_BIN/peercache-next"
 export PEERCACHE_TEST_HOOKS="serve_delay_ms=7000"
-printf '[peercache]\nquota = 4M\n' >peercache.conf
+printf '[peercache]\nquota = 64M\n' >peercache.conf
 pc_mount_from_copy -c "$PC_TMP/peercache.conf"
 unset PEERCACHE_TEST_HOOKS
 exec 7<mnt/held.bin
 cmp <(cat <&7) src/held.bin || fail "held.bin reads wrong"
 sleep 1.1 # held.bin is the least recently used
 cmp mnt/other.bin src/other.bin || fail "other.bin reads wrong"
-printf '[peercache]\nquota = 1M\n' >peercache.conf
+printf '[peercache]\nquota = 16M\n' >peercache.conf
 GETS=$(pc_nginx_count "GET /chunks/")
 sleep 1.1
 pc_restart
