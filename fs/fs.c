@@ -25,7 +25,6 @@
 #include "handover.h"
 #include "internal.h"
 #include "mounts.h"
-#include "pc_util.h"
 #include "takeover.h"
 
 struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
@@ -393,26 +392,6 @@ int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 	fuse_loop_cfg_destroy(loop);
 	*handing_over = pc_fs_handing_over(fs);
 	return rc < 0 && !*handing_over ? rc : 0;
-}
-
-void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)
-{
-	int64_t deadline = pc_monotonic_ns() + (int64_t)timeout_ms * 1000000;
-	bool idle;
-
-	for (;;) {
-		pthread_mutex_lock(&fs->parked_lock);
-		idle = !fs->parked_head && !fs->answer_head;
-		pthread_mutex_unlock(&fs->parked_lock);
-		if (idle)
-			return;
-		if (pc_monotonic_ns() >= deadline) {
-			fprintf(stderr, "peercache: restart: reads still wait "
-					"for the network; they fail\n");
-			return;
-		}
-		usleep(10000);
-	}
 }
 
 #ifdef __SANITIZE_ADDRESS__

@@ -170,8 +170,8 @@ void pc_fs_parts_release(struct pc_fs_part *parts, unsigned n);
 /* Remembers that a read of @of at @off just failed (see read.c). */
 void pc_fs_remember_failure(struct open_file *of, uint64_t off);
 
-/* fs.c: waits up to @timeout_ms until no read is parked (a takeover on a
- * kernel without FUSE_NOTIFY_RESEND lets them finish). */
+/* parked.c: waits up to @timeout_ms until no read is parked (a takeover
+ * on a kernel without FUSE_NOTIFY_RESEND lets them finish). */
 void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms);
 
 /* walk.c: read-ahead across the files of a directory read in order. */

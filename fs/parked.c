@@ -26,11 +26,13 @@
  * list (dropped by whoever unlinks it, under fs->parked_lock).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "pc_util.h"
 
 /* Replies up to this size are sent by the thread that completes the read's
  * last fetch (see the top of the file). */
@@ -465,4 +467,24 @@ void pc_fs_replier_stop(struct pc_fs *fs)
 		pthread_mutex_lock(&fs->parked_lock);
 	}
 	pthread_mutex_unlock(&fs->parked_lock);
+}
+
+void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)
+{
+	int64_t deadline = pc_monotonic_ns() + (int64_t)timeout_ms * 1000000;
+	bool idle;
+
+	for (;;) {
+		pthread_mutex_lock(&fs->parked_lock);
+		idle = !fs->parked_head && !fs->answer_head;
+		pthread_mutex_unlock(&fs->parked_lock);
+		if (idle)
+			return;
+		if (pc_monotonic_ns() >= deadline) {
+			fprintf(stderr, "peercache: restart: reads still wait "
+					"for the network; they fail\n");
+			return;
+		}
+		usleep(10000);
+	}
 }
