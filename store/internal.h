@@ -54,6 +54,8 @@
 /* Rollback (install.c): the version held by peercachectl rollback, 0 or
  * absent when none. */
 #define META_HELD "held"
+/* store.c: the last close was clean (the reconcile may be skipped). */
+#define META_CLEAN_CLOSE "clean_close"
 #define META_USAGE_CHUNKS "usage.chunks"
 #define META_USAGE_BYTES "usage.bytes"
 #define META_COUNTER_PREFIX "ctr."
@@ -307,6 +309,9 @@ int store_remove_chunk(struct pc_store *store, const struct pc_hash *hash);
 /* Start-up recovery, rw stores only: empties tmp/ and makes chunks/ and
  * the index agree (see pc_store_open). */
 int store_reconcile(struct pc_store *store);
+/* The same after a clean close (store.c's mark): every file in chunks/
+ * is indexed and synced already; only tmp/ is emptied. */
+int store_reconcile_clean(struct pc_store *store);
 /* SHA-256 of the regular file @name under @dirfd; *@size gets the bytes
  * read (may be NULL). */
 int store_hash_file(int dirfd, const char *name, struct pc_hash *out,

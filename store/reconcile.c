@@ -375,3 +375,16 @@ int store_reconcile(struct pc_store *store)
 			  stats.entries_dropped);
 	return rc;
 }
+
+int store_reconcile_clean(struct pc_store *store)
+{
+	struct reconcile_stats stats = { 0, 0, 0, 0 };
+	int rc = empty_tmp(store, &stats);
+
+	if (rc == 0)
+		store_log(store, PC_LOG_INFO,
+			  "the cache was closed cleanly: no recovery needed "
+			  "(%lu leftover downloads removed)",
+			  stats.tmp_removed);
+	return rc;
+}

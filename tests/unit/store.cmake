@@ -21,7 +21,8 @@ target_link_libraries(pc_test_store_util
   PUBLIC pc_store PkgConfig::CMOCKA Threads::Threads)
 
 foreach(name test_store_chunks test_store_tree test_store_concurrent
-             test_store_commit test_store_walk test_store_held)
+             test_store_commit test_store_walk test_store_held
+             test_store_reopen)
   add_executable(${name} ${PC_STORE_TEST_DIR}/${name}.c)
   target_link_libraries(${name} PRIVATE pc_test_store_util)
   add_test(NAME ${name} COMMAND ${name})
