@@ -90,7 +90,7 @@ static void client_close(struct control_client *c)
 		net_prefetch_abandon(c->prefetch);
 		c->prefetch = NULL;
 	}
-	net_list_remove(&c->link);
+	pc_list_remove(&c->link);
 	c->net->control_nclients--;
 	uv_close((uv_handle_t *)&c->pipe, on_uv_pipe_closed);
 	uv_close((uv_handle_t *)&c->idle, on_uv_idle_closed);
@@ -447,7 +447,7 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	uv_pipe_init(&net->loop, &c->pipe, 0);
 	uv_timer_init(&net->loop, &c->idle);
 	c->handles_open = 2;
-	net_list_insert_tail(&net->control_clients, &c->link);
+	pc_list_insert_tail(&net->control_clients, &c->link);
 	net->control_nclients++;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
 	    net->control_nclients > CLIENTS_MAX) {
@@ -624,7 +624,7 @@ void net_control_shutdown(struct pc_net *net)
 	if (net->control_bound)
 		unlink(net->cfg->control_socket);
 	net->control_bound = false;
-	while (!net_list_empty(&net->control_clients))
+	while (!pc_list_empty(&net->control_clients))
 		client_close(container_of(net->control_clients.next,
 					  struct control_client, link));
 }

@@ -21,7 +21,7 @@ struct control_client {
 	uv_pipe_t pipe;
 	uv_timer_t idle; /* closes a client that does not send its line */
 	uv_write_t write_req;
-	struct net_list link;	       /* net->control_clients */
+	struct pc_list link;	       /* net->control_clients */
 	char line[LINE_MAX_BYTES + 2]; /* the line, its '\n', a NUL */
 	size_t len;
 	char *reply;	       /* owned, while being written */

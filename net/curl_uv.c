@@ -30,7 +30,7 @@ struct curl_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
 	struct pc_net *net;
-	struct net_list link; /* net->curl_socks */
+	struct pc_list link; /* net->curl_socks */
 };
 
 int net_curl_errno(CURLcode code)
@@ -87,7 +87,7 @@ static void on_uv_sock_closed(uv_handle_t *handle)
 
 static void sock_close(struct curl_sock *sock)
 {
-	net_list_remove(&sock->link);
+	pc_list_remove(&sock->link);
 	uv_close((uv_handle_t *)&sock->poll, on_uv_sock_closed);
 }
 
@@ -186,7 +186,7 @@ static struct curl_sock *sock_new(struct pc_net *net, curl_socket_t fd)
 	}
 	sock->fd = fd;
 	sock->net = net;
-	net_list_insert_tail(&net->curl_socks, &sock->link);
+	pc_list_insert_tail(&net->curl_socks, &sock->link);
 	return sock;
 }
 
@@ -297,7 +297,7 @@ void net_curl_shutdown(struct pc_net *net)
 	if (net->multi)
 		curl_multi_cleanup(net->multi);
 	net->multi = NULL;
-	while (!net_list_empty(&net->curl_socks))
+	while (!pc_list_empty(&net->curl_socks))
 		sock_close(container_of(net->curl_socks.next, struct curl_sock,
 					link));
 	uv_close((uv_handle_t *)&net->curl_timer, NULL);

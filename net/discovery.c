@@ -46,11 +46,7 @@
 
 #include "disc_budget.h"
 #include "discovery.h"
-
-#ifndef container_of
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-#endif
+#include "pc_list.h"
 
 /* ---- wire constants (docs/PROTOCOL.md) ----------------------------------- */
 

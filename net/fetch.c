@@ -129,7 +129,7 @@ static struct net_fetch *fetch_new(struct pc_net *net,
 	pc_hash_to_hex(hash, f->hex);
 	f->len = len;
 	f->waiters_tail = &f->waiters;
-	net_list_init(&f->queue_link);
+	pc_list_init(&f->queue_link);
 	uv_timer_init(&net->loop, &f->timer);
 	f->deadline = uv_now(&net->loop) + timeout_ms(net, len);
 	uv_timer_start(&f->timer, on_uv_fetch_timer, timeout_ms(net, len), 0);
@@ -148,21 +148,21 @@ static void add_waiter(struct net_fetch *f, struct net_req *waiter)
 
 static void enqueue(struct pc_net *net, struct net_fetch *f, bool first)
 {
-	struct net_list *queue =
+	struct pc_list *queue =
 		f->prefetch ? &net->prefetch_queue : &net->demand_queue;
 
 	f->state = FETCH_QUEUED;
 	if (f->prefetch)
 		net->prefetch_queued++;
 	if (first)
-		net_list_insert_head(queue, &f->queue_link);
+		pc_list_insert_head(queue, &f->queue_link);
 	else
-		net_list_insert_tail(queue, &f->queue_link);
+		pc_list_insert_tail(queue, &f->queue_link);
 }
 
 static void dequeue(struct pc_net *net, struct net_fetch *f)
 {
-	net_list_remove(&f->queue_link);
+	pc_list_remove(&f->queue_link);
 	if (f->prefetch)
 		net->prefetch_queued--;
 }
@@ -335,16 +335,16 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 /* Gives free transfer slots to waiting fetches: readers first. */
 static void fetch_pump(struct pc_net *net)
 {
-	struct net_list *queue;
+	struct pc_list *queue;
 	struct net_fetch *f;
 
 	if (net->pumping)
 		return; /* an outer call is looping already */
 	net->pumping = true;
 	while (net->running < net->cfg->max_fetches) {
-		if (!net_list_empty(&net->demand_queue))
+		if (!pc_list_empty(&net->demand_queue))
 			queue = &net->demand_queue;
-		else if (!net_list_empty(&net->prefetch_queue))
+		else if (!pc_list_empty(&net->prefetch_queue))
 			queue = &net->prefetch_queue;
 		else
 			break;
@@ -562,8 +562,8 @@ void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
 
 void net_fetch_init(struct pc_net *net)
 {
-	net_list_init(&net->demand_queue);
-	net_list_init(&net->prefetch_queue);
+	pc_list_init(&net->demand_queue);
+	pc_list_init(&net->prefetch_queue);
 }
 
 void net_fetch_shutdown(struct pc_net *net)

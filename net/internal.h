@@ -23,12 +23,10 @@
 #include <uv.h>
 
 #include "discovery.h"
+#include "pc_list.h"
 #include "pc_net.h"
 #include "peer_server.h"
 #include "source_health.h"
-
-#define container_of(ptr, type, member) \
-	((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Sources a chunk can come from: the LAN peers, then the mirrors. */
 #define NET_MAX_SOURCES (PC_CONFIG_MAX_MIRRORS + 1)
@@ -46,47 +44,6 @@
  * the most that allowance may add. */
 #define NET_SLOW_LINK_BYTES_PER_S (64 * 1024)
 #define NET_SLOW_LINK_MAX_MS (30 * 60 * 1000)
-
-/* ---- intrusive circular list (libuv's queue, simplified) ---------------- */
-
-struct net_list {
-	struct net_list *prev, *next;
-};
-
-static inline void net_list_init(struct net_list *head)
-{
-	head->prev = head->next = head;
-}
-
-static inline bool net_list_empty(const struct net_list *head)
-{
-	return head->next == head;
-}
-
-static inline void net_list_insert_tail(struct net_list *head,
-					struct net_list *item)
-{
-	item->prev = head->prev;
-	item->next = head;
-	head->prev->next = item;
-	head->prev = item;
-}
-
-static inline void net_list_insert_head(struct net_list *head,
-					struct net_list *item)
-{
-	item->next = head->next;
-	item->prev = head;
-	head->next->prev = item;
-	head->next = item;
-}
-
-static inline void net_list_remove(struct net_list *item)
-{
-	item->prev->next = item->next;
-	item->next->prev = item->prev;
-	net_list_init(item);
-}
 
 /* ---- requests from other threads (loop.c) -------------------------------- */
 
@@ -288,7 +245,7 @@ struct net_fetch {
 	char hex[PC_HASH_HEX_LEN + 1];
 	uint64_t len;
 	struct net_fetch *table_next;
-	struct net_list queue_link; /* in a queue while FETCH_QUEUED */
+	struct pc_list queue_link; /* in a queue while FETCH_QUEUED */
 	enum net_fetch_state state;
 	bool prefetch;		 /* nobody waits for it (yet) */
 	struct net_req *waiters; /* FIFO, owned */
@@ -768,7 +725,7 @@ struct pc_net {
 	CURL *curl_idle[NET_CURL_IDLE_MAX]; /* easy handles to reuse */
 	size_t curl_idle_count;
 	uv_timer_t curl_timer;
-	struct net_list curl_socks;
+	struct pc_list curl_socks;
 
 	/* workers.c: hashing and writing chunks. */
 	struct net_workers workers;
@@ -779,8 +736,8 @@ struct pc_net {
 
 	/* fetch.c, loop thread only. */
 	struct net_fetch *table[NET_FETCH_BUCKETS];
-	struct net_list demand_queue;	/* waiting for a slot, FIFO */
-	struct net_list prefetch_queue; /* run when no demand waits */
+	struct pc_list demand_queue;	/* waiting for a slot, FIFO */
+	struct pc_list prefetch_queue; /* run when no demand waits */
 	size_t prefetch_queued;
 	size_t running; /* fetches with a transfer (<= cfg->max_fetches) */
 	bool pumping;
@@ -807,7 +764,7 @@ struct pc_net {
 	uv_pipe_t control;
 	bool control_open;  /* the handle is initialised */
 	bool control_bound; /* the socket file is ours to remove */
-	struct net_list control_clients;
+	struct pc_list control_clients;
 	size_t control_nclients;
 	/* Added for peercachectl's admin commands (control.c): */
 	int64_t started_at;	/* unix time of pc_net_new; read-only */

@@ -317,8 +317,8 @@ static int init_handles(struct pc_net *net)
 	net_fetch_init(net);
 	net_head_init(net);
 	net_health_init(net);
-	net_list_init(&net->curl_socks);
-	net_list_init(&net->control_clients);
+	pc_list_init(&net->curl_socks);
+	pc_list_init(&net->control_clients);
 	return 0;
 }
 

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "pc_list.h"
 #include "peer_guard.h"
 
 /* The watchdog looks this often for late request heads. */
@@ -43,7 +44,7 @@
 
 /* A connection, from its accept to its close; guarded by guard->lock. */
 struct peer_conn {
-	struct peer_conn *prev, *next; /* guard->conns, oldest first */
+	struct pc_list link; /* guard->conns, oldest first */
 	int fd;
 	struct in_addr addr;
 	/* Monotonic ms since it waits for a request head; 0 while a
@@ -57,10 +58,10 @@ struct peer_guard {
 	uint64_t header_timeout_ms;  /* read-only */
 
 	pthread_mutex_t lock;
-	struct peer_conn conns; /* list head; guarded by lock */
-	unsigned live;		/* connections not closing; lock */
-	bool stopping;		/* the watchdog ends; lock */
-	pthread_cond_t wake;	/* CLOCK_MONOTONIC, with lock */
+	struct pc_list conns; /* guarded by lock */
+	unsigned live;	      /* connections not closing; lock */
+	bool stopping;	      /* the watchdog ends; lock */
+	pthread_cond_t wake;  /* CLOCK_MONOTONIC, with lock */
 	pthread_t watchdog;
 	bool watching; /* the owner's thread */
 
@@ -117,10 +118,12 @@ static void shut(struct peer_guard *guard, struct peer_conn *c)
 static struct peer_conn *longest_waiting(struct peer_guard *guard,
 					 const struct in_addr *addr)
 {
-	struct peer_conn *best = NULL;
+	struct peer_conn *best = NULL, *c;
+	struct pc_list *pos;
 
-	for (struct peer_conn *c = guard->conns.next; c != &guard->conns;
-	     c = c->next) {
+	pc_list_each(pos, &guard->conns)
+	{
+		c = container_of(pos, struct peer_conn, link);
 		if (c->closing || !c->waiting_since ||
 		    (addr && c->addr.s_addr != addr->s_addr))
 			continue;
@@ -133,11 +136,15 @@ static struct peer_conn *longest_waiting(struct peer_guard *guard,
 /* Caller holds the lock.  Connections from @addr, not closing. */
 static unsigned live_from(struct peer_guard *guard, struct in_addr addr)
 {
+	struct peer_conn *c;
+	struct pc_list *pos;
 	unsigned n = 0;
 
-	for (struct peer_conn *c = guard->conns.next; c != &guard->conns;
-	     c = c->next)
+	pc_list_each(pos, &guard->conns)
+	{
+		c = container_of(pos, struct peer_conn, link);
 		n += !c->closing && c->addr.s_addr == addr.s_addr;
+	}
 	return n;
 }
 
@@ -177,10 +184,7 @@ struct peer_conn *peer_guard_opened(struct peer_guard *guard, int fd,
 	c->addr = addr;
 	c->waiting_since = now_ms();
 	pthread_mutex_lock(&guard->lock);
-	c->prev = guard->conns.prev;
-	c->next = &guard->conns;
-	c->prev->next = c;
-	c->next->prev = c;
+	pc_list_insert_tail(&guard->conns, &c->link);
 	guard->live++;
 	pthread_mutex_unlock(&guard->lock);
 	return c;
@@ -191,8 +195,7 @@ void peer_guard_closed(struct peer_guard *guard, struct peer_conn *c)
 	if (!c)
 		return;
 	pthread_mutex_lock(&guard->lock);
-	c->prev->next = c->next;
-	c->next->prev = c->prev;
+	pc_list_remove(&c->link);
 	if (!c->closing)
 		guard->live--;
 	pthread_mutex_unlock(&guard->lock);
@@ -221,11 +224,16 @@ void peer_guard_stats(struct peer_guard *guard, struct peer_guard_stats *out)
 /* Caller holds the lock: shuts down connections whose head is late. */
 static void close_late(struct peer_guard *guard, uint64_t now)
 {
-	for (struct peer_conn *c = guard->conns.next; c != &guard->conns;
-	     c = c->next)
+	struct peer_conn *c;
+	struct pc_list *pos;
+
+	pc_list_each(pos, &guard->conns)
+	{
+		c = container_of(pos, struct peer_conn, link);
 		if (!c->closing && c->waiting_since &&
 		    now - c->waiting_since >= guard->header_timeout_ms)
 			shut(guard, c);
+	}
 }
 
 /* What was closed or refused since the last line, one line a minute at
@@ -295,7 +303,7 @@ struct peer_guard *peer_guard_start(const struct peer_guard_opts *opts)
 		return NULL;
 	guard->opts = *opts;
 	guard->header_timeout_ms = (uint64_t)opts->header_timeout_s * 1000;
-	guard->conns.prev = guard->conns.next = &guard->conns;
+	pc_list_init(&guard->conns);
 	pthread_mutex_init(&guard->lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -329,8 +337,9 @@ void peer_guard_free(struct peer_guard *guard)
 		return;
 	peer_guard_stop(guard);
 	/* Connections never reported closed (there should be none). */
-	while (guard->conns.next != &guard->conns)
-		peer_guard_closed(guard, guard->conns.next);
+	while (!pc_list_empty(&guard->conns))
+		peer_guard_closed(guard, container_of(guard->conns.next,
+						      struct peer_conn, link));
 	pthread_cond_destroy(&guard->wake);
 	pthread_mutex_destroy(&guard->lock);
 	free(guard);
