@@ -212,24 +212,23 @@ static enum net_attempt bad_body(struct pc_net *net, struct net_fetch *f,
 
 	snprintf(cause, sizeof(cause), "wrong bytes from %s",
 		 source_name(net, f));
-	net_log_cause(net, PC_LOG_WARN, cause,
-		      "chunk %s from %s: hash mismatch, %s", f->hex, url,
-		      net_fetch_another_source(net, f) ? "trying next source"
-						       : "no other source");
+	pc_log_cause(PC_LOG_WARN, "net", cause,
+		     "chunk %s from %s: hash mismatch, %s", f->hex, url,
+		     net_fetch_another_source(net, f) ? "trying next source"
+						      : "no other source");
 	return NET_ATTEMPT_BAD;
 }
 
 /* A store error on chunk @f (@what: "not cached", "cannot store it"),
  * said once per error. */
-static void store_trouble(struct pc_net *net, struct net_fetch *f,
-			  enum pc_log_level level, const char *what, int err,
-			  const char *then)
+static void store_trouble(const struct net_fetch *f, enum pc_log_level level,
+			  const char *what, int err, const char *then)
 {
 	char cause[128];
 
 	snprintf(cause, sizeof(cause), "chunk %s: %s", what, strerror(-err));
-	net_log_cause(net, level, cause, "chunk %s: %s (%s)%s", f->hex, what,
-		      strerror(-err), then);
+	pc_log_cause(level, "net", cause, "chunk %s: %s (%s)%s", f->hex, what,
+		     strerror(-err), then);
 }
 
 /* A verified chunk the store did not keep: a warning (the cache is not
@@ -239,7 +238,7 @@ static void store_refused(struct pc_net *net, struct net_fetch *f, int err)
 	if (err == -ENOSPC)
 		net->store_full_until =
 			uv_now(&net->loop) + STORE_FULL_PAUSE_MS;
-	store_trouble(net, f, PC_LOG_WARN, "verified but not cached", err,
+	store_trouble(f, PC_LOG_WARN, "verified but not cached", err,
 		      "; its readers get it from memory");
 }
 
@@ -263,8 +262,8 @@ static void rx_conclude(struct net_rx *rx)
 	if (rx->verdict == -EBADMSG) {
 		outcome = bad_body(net, f, rx->url);
 	} else if (rx->verdict < 0) {
-		store_trouble(net, f, PC_LOG_ERROR, "cannot hash it",
-			      rx->verdict, "");
+		store_trouble(f, PC_LOG_ERROR, "cannot hash it", rx->verdict,
+			      "");
 		outcome = NET_ATTEMPT_FATAL;
 	} else {
 		if (!f->buf) /* net_fetch_verified() took it already */
@@ -339,7 +338,7 @@ static enum net_attempt commit_outcome(struct pc_net *net, struct net_fetch *f,
 	if (rc == -EBADMSG)
 		return bad_body(net, f, url);
 	if (rc < 0) {
-		store_trouble(net, f, PC_LOG_ERROR, "cannot store it", rc, "");
+		store_trouble(f, PC_LOG_ERROR, "cannot store it", rc, "");
 		return NET_ATTEMPT_FATAL;
 	}
 	f->stored = true;
@@ -377,7 +376,7 @@ static bool object_commit(struct pc_net *net, struct net_fetch *f,
 	if (!tmp) /* an empty body: the store rejects its length */
 		tmp = pc_store_tmp_begin(net->store, &f->hash, f->len);
 	if (!tmp) {
-		store_trouble(net, f, PC_LOG_ERROR, "cannot store it",
+		store_trouble(f, PC_LOG_ERROR, "cannot store it",
 			      errno ? -errno : -EIO, "");
 		return false;
 	}
@@ -391,8 +390,7 @@ static bool object_commit(struct pc_net *net, struct net_fetch *f,
 	if (!job || !job->url ||
 	    uv_queue_work(&net->loop, &job->work, work_commit, after_commit) <
 		    0) {
-		store_trouble(net, f, PC_LOG_ERROR, "cannot store it", -ENOMEM,
-			      "");
+		store_trouble(f, PC_LOG_ERROR, "cannot store it", -ENOMEM, "");
 		pc_store_tmp_abort(tmp);
 		if (job)
 			free(job->url);
@@ -445,26 +443,26 @@ static enum net_attempt failure(struct pc_net *net, struct net_fetch *f,
 	char cause[300];
 
 	if (f->store_err) {
-		store_trouble(net, f, PC_LOG_ERROR, "cannot write the cache",
+		store_trouble(f, PC_LOG_ERROR, "cannot write the cache",
 			      f->store_err, "");
 		return NET_ATTEMPT_FATAL;
 	}
 	if (f->too_long) {
 		snprintf(cause, sizeof(cause), "too many bytes from %s",
 			 source_name(net, f));
-		net_log_cause(net, PC_LOG_WARN, cause,
-			      "chunk %s from %s: more than %" PRIu64 " bytes, "
-			      "%s",
-			      f->hex, xfer->url, f->len, next);
+		pc_log_cause(PC_LOG_WARN, "net", cause,
+			     "chunk %s from %s: more than %" PRIu64 " bytes, "
+			     "%s",
+			     f->hex, xfer->url, f->len, next);
 		return NET_ATTEMPT_BAD;
 	}
 	if (res->status != 200 && res->status != 0)
-		net_log(net, PC_LOG_INFO,
-			"chunk %s from %s: HTTP status %ld, %s", f->hex,
-			xfer->url, res->status, next);
+		pc_log(PC_LOG_INFO, "net",
+		       "chunk %s from %s: HTTP status %ld, %s", f->hex,
+		       xfer->url, res->status, next);
 	else
-		net_log(net, PC_LOG_INFO, "chunk %s from %s: %s, %s", f->hex,
-			xfer->url, res->message, next);
+		pc_log(PC_LOG_INFO, "net", "chunk %s from %s: %s, %s", f->hex,
+		       xfer->url, res->message, next);
 	return NET_ATTEMPT_FAILED;
 }
 

@@ -434,13 +434,13 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	uv_os_fd_t fd;
 
 	if (status < 0) {
-		net_log(net, PC_LOG_WARN, "control socket: %s",
-			uv_strerror(status));
+		pc_log(PC_LOG_WARN, "net", "control socket: %s",
+		       uv_strerror(status));
 		return;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c) {
-		net_log(net, PC_LOG_ERROR, "control socket: out of memory");
+		pc_log(PC_LOG_ERROR, "net", "control socket: out of memory");
 		return;
 	}
 	c->net = net;
@@ -461,7 +461,8 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	 */
 	if (uv_fileno((uv_handle_t *)&c->pipe, &fd) < 0 ||
 	    !client_allowed(net, fd, why, sizeof(why))) {
-		net_log_cause(net, PC_LOG_WARN, why, "control socket: %s", why);
+		pc_log_cause(PC_LOG_WARN, "net", why, "control socket: %s",
+			     why);
 		snprintf(c->refused, sizeof(c->refused), "%s", why);
 	}
 	if (uv_read_start((uv_stream_t *)&c->pipe, on_uv_alloc, on_uv_read) <

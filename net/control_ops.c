@@ -90,9 +90,9 @@ static void versions_swapped(struct control_op *op)
 	    v.version == op->version_before)
 		return;
 	net_status_set_current(net, v.expires);
-	net_log(net, PC_LOG_INFO, "%s: version %llu served: %zu names changed",
-		op->kind == OP_ROLLBACK ? "rollback" : "unpin",
-		(unsigned long long)v.version, op->changes.count);
+	pc_log(PC_LOG_INFO, "net", "%s: version %llu served: %zu names changed",
+	       op->kind == OP_ROLLBACK ? "rollback" : "unpin",
+	       (unsigned long long)v.version, op->changes.count);
 	if (hook && !net->shutting_down)
 		hook(net->hooks.arg, v.version, &op->changes);
 }

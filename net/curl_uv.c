@@ -382,8 +382,8 @@ struct net_xfer *net_xfer_start(struct pc_net *net,
 	code = set_options(xfer, opts);
 	if (code != CURLE_OK) {
 		*err = net_curl_errno(code);
-		net_log(net, PC_LOG_ERROR, "%s: %s", xfer->url,
-			curl_easy_strerror(code));
+		pc_log(PC_LOG_ERROR, "net", "%s: %s", xfer->url,
+		       curl_easy_strerror(code));
 		goto fail;
 	}
 	if (curl_multi_add_handle(net->multi, xfer->easy) != CURLM_OK)

@@ -217,24 +217,6 @@ struct pc_disc {
 static void arm(struct pc_disc *d);
 static void drain(struct pc_disc *d);
 
-static void disc_log(const struct pc_disc *d, enum pc_log_level level,
-		     const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void disc_log(const struct pc_disc *d, enum pc_log_level level,
-		     const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!d->opts.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	d->opts.log(d->opts.log_arg, level, line);
-}
-
 /* ---- small helpers ------------------------------------------------------- */
 
 static void put16(uint8_t *p, uint16_t v)
@@ -712,22 +694,22 @@ static void log_drops(struct pc_disc *d, const struct in_addr *from,
 	if (d->logged_at && now - d->logged_at < PRESSURE_LOG_MS)
 		return;
 	inet_ntop(AF_INET, &d->last_dropped, last, sizeof(last));
-	disc_log(d, PC_LOG_WARN,
-		 "discovery: %s: %llu packets dropped over the budget (%llu "
-		 "from sources not proven: forged?), %llu with a wrong or "
-		 "missing fleet key tag, %llu from sources not allowed, %llu "
-		 "malformed; %llu answers not sent (the last drop: from %s)",
-		 d->logged_at ? "in the last minute" : "since the start",
-		 (unsigned long long)(c->rate_limited - l->rate_limited),
-		 (unsigned long long)(c->rate_limited_unproven -
-				      l->rate_limited_unproven),
-		 (unsigned long long)(c->bad_tag - l->bad_tag),
-		 (unsigned long long)(c->denied - l->denied),
-		 (unsigned long long)(c->truncated + c->oversized +
-				      c->malformed + c->version - l->truncated -
-				      l->oversized - l->malformed - l->version),
-		 (unsigned long long)(c->answers_dropped - l->answers_dropped),
-		 last);
+	pc_log(PC_LOG_WARN, "net",
+	       "discovery: %s: %llu packets dropped over the budget (%llu "
+	       "from sources not proven: forged?), %llu with a wrong or "
+	       "missing fleet key tag, %llu from sources not allowed, %llu "
+	       "malformed; %llu answers not sent (the last drop: from %s)",
+	       d->logged_at ? "in the last minute" : "since the start",
+	       (unsigned long long)(c->rate_limited - l->rate_limited),
+	       (unsigned long long)(c->rate_limited_unproven -
+				    l->rate_limited_unproven),
+	       (unsigned long long)(c->bad_tag - l->bad_tag),
+	       (unsigned long long)(c->denied - l->denied),
+	       (unsigned long long)(c->truncated + c->oversized + c->malformed +
+				    c->version - l->truncated - l->oversized -
+				    l->malformed - l->version),
+	       (unsigned long long)(c->answers_dropped - l->answers_dropped),
+	       last);
 	d->logged = *c;
 	d->logged_at = now ? now : 1;
 }
@@ -780,9 +762,9 @@ static bool presumed_empty(const struct pc_disc *d)
 static void peer_alive(struct pc_disc *d, const struct sockaddr_in *from)
 {
 	if (presumed_empty(d))
-		disc_log(d, PC_LOG_INFO,
-			 "discovery: heard %s: waiting for answers again",
-			 inet_ntoa(from->sin_addr));
+		pc_log(PC_LOG_INFO, "net",
+		       "discovery: heard %s: waiting for answers again",
+		       inet_ntoa(from->sin_addr));
 	d->silent_streak = 0;
 	d->last_heard = uv_now(d->loop);
 	d->heard_any = true;
@@ -792,10 +774,10 @@ static void ask_silent(struct pc_disc *d)
 {
 	d->silent_streak++;
 	if (d->silent_streak == d->opts.silent_asks && presumed_empty(d))
-		disc_log(d, PC_LOG_INFO,
-			 "discovery: no answer to %u probes: presuming an "
-			 "empty subnet (one ask per %u ms still waits)",
-			 d->silent_streak, d->opts.recheck_ms);
+		pc_log(PC_LOG_INFO, "net",
+		       "discovery: no answer to %u probes: presuming an "
+		       "empty subnet (one ask per %u ms still waits)",
+		       d->silent_streak, d->opts.recheck_ms);
 }
 
 /* ---- claims: the tables -------------------------------------------------- */
@@ -1783,14 +1765,14 @@ struct pc_disc *pc_disc_new(uv_loop_t *loop, const struct pc_disc_opts *opts,
 		return NULL;
 	}
 	scan_interfaces(d, uv_now(loop));
-	disc_log(d, PC_LOG_INFO,
-		 "discovery on UDP port %u: %zu static peers, %s%s%s%s",
-		 d->port, d->nstatics, d->opts.broadcast ? "broadcast, " : "",
-		 d->has_group ? "multicast, " : "",
-		 d->mac ? "fleet key" : "no fleet key",
-		 expected_peers(d) || d->opts.broadcast || d->has_group
-			 ? ""
-			 : " (no destination: asks stay unanswered)");
+	pc_log(PC_LOG_INFO, "net",
+	       "discovery on UDP port %u: %zu static peers, %s%s%s%s", d->port,
+	       d->nstatics, d->opts.broadcast ? "broadcast, " : "",
+	       d->has_group ? "multicast, " : "",
+	       d->mac ? "fleet key" : "no fleet key",
+	       expected_peers(d) || d->opts.broadcast || d->has_group
+		       ? ""
+		       : " (no destination: asks stay unanswered)");
 	return d;
 }
 

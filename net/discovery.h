@@ -40,10 +40,6 @@
 
 struct pc_disc;
 
-/* One line of a log; @line is borrowed for the call (loop thread). */
-typedef void (*pc_disc_log_fn)(void *arg, enum pc_log_level level,
-			       const char *line);
-
 struct pc_disc_peer {
 	struct in_addr addr; /* source address of its packets */
 	uint16_t udp_port;   /* host order */
@@ -88,9 +84,7 @@ struct pc_disc_opts {
 	 * so @addr is no forged source.  Such sources are not held to the
 	 * unproven share below.  NULL: none is. */
 	bool (*proven)(void *arg, struct in_addr addr);
-	void *cb_arg;	    /* for fetching, released, seen, believe, proven */
-	pc_disc_log_fn log; /* NULL: silent */
-	void *log_arg;
+	void *cb_arg; /* for fetching, released, seen, believe, proven */
 	unsigned jitter_min_ms; /* answer delay range, default 1..5 */
 	unsigned jitter_max_ms;
 	unsigned source_rate;	  /* packets/s per source, default 1000 */

@@ -257,9 +257,9 @@ bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f)
 /* The deadline has come: readers get -ETIMEDOUT. */
 static void fetch_timed_out(struct pc_net *net, struct net_fetch *f)
 {
-	net_log(net, f->prefetch ? PC_LOG_INFO : PC_LOG_WARN,
-		"chunk %s: not fetched within %" PRIu64 " s", f->hex,
-		net->cfg->fetch_timeout);
+	pc_log(f->prefetch ? PC_LOG_INFO : PC_LOG_WARN, "net",
+	       "chunk %s: not fetched within %" PRIu64 " s", f->hex,
+	       net->cfg->fetch_timeout);
 	fetch_finish(net, f, -ETIMEDOUT);
 }
 
@@ -280,14 +280,14 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
 		pause = BACKOFF_MAX_MS;
 	f->round++;
 	if (!any_usable || now + pause + ATTEMPT_MIN_MS >= retry_end) {
-		net_log(net, f->prefetch ? PC_LOG_INFO : PC_LOG_WARN,
-			"chunk %s: no source delivered it, giving up", f->hex);
+		pc_log(f->prefetch ? PC_LOG_INFO : PC_LOG_WARN, "net",
+		       "chunk %s: no source delivered it, giving up", f->hex);
 		fetch_finish(net, f, -EIO);
 		return;
 	}
-	net_log(net, PC_LOG_INFO,
-		"chunk %s: every source failed, retrying in %" PRIu64 " ms",
-		f->hex, pause);
+	pc_log(PC_LOG_INFO, "net",
+	       "chunk %s: every source failed, retrying in %" PRIu64 " ms",
+	       f->hex, pause);
 	net->running--;
 	f->state = FETCH_BACKOFF;
 	uv_timer_start(&f->timer, on_uv_fetch_timer, pause, 0);
@@ -327,8 +327,8 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 		f->attempt_start = 0;
 		if (rc == -ENOENT)
 			continue; /* nothing to ask there (no peer has it) */
-		net_log(net, PC_LOG_WARN, "chunk %s: cannot ask %s: %s", f->hex,
-			net->sources[f->source].base, strerror(-rc));
+		pc_log(PC_LOG_WARN, "net", "chunk %s: cannot ask %s: %s",
+		       f->hex, net->sources[f->source].base, strerror(-rc));
 	}
 }
 
@@ -411,9 +411,9 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 	switch (outcome) {
 	case NET_ATTEMPT_OK:
 		pc_store_count(net->store, src->ops->bytes_counter, f->len);
-		net_log(net, PC_LOG_DEBUG,
-			"chunk %s: %" PRIu64 " bytes from %s", f->hex, f->len,
-			src->base);
+		pc_log(PC_LOG_DEBUG, "net",
+		       "chunk %s: %" PRIu64 " bytes from %s", f->hex, f->len,
+		       src->base);
 		fetch_finish(net, f, 0);
 		return;
 	case NET_ATTEMPT_BAD:

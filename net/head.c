@@ -192,9 +192,9 @@ static void hand_over(struct pc_net *net, const struct pc_head *head,
 		/* That version (or a newer one) is being installed. */
 		net_install_join(net, waiters);
 	} else {
-		net_log(net, PC_LOG_INFO,
-			"head version %" PRIu64 " from %s accepted",
-			head->version, source);
+		pc_log(PC_LOG_INFO, "net",
+		       "head version %" PRIu64 " from %s accepted",
+		       head->version, source);
 		rc = net_install_start(net, head, source, body, len, waiters);
 	}
 	if (rc < 0) {
@@ -311,8 +311,8 @@ static void equivocation_seen(struct pc_net *net, const struct pc_head *head,
 	pc_hash_to_hex(&head->digest, hex);
 	snprintf(cause, sizeof(cause), "equivocation %" PRIu64 " %s",
 		 head->version, hex);
-	net_log_cause(net, PC_LOG_ERROR, cause, "head from %s refused: %s",
-		      source, why);
+	pc_log_cause(PC_LOG_ERROR, "net", cause, "head from %s refused: %s",
+		     source, why);
 	if (!h->equivocations)
 		h->equivocation_first = net_unix_now();
 	h->equivocations++;
@@ -370,11 +370,11 @@ static bool held_back(struct pc_net *net, const struct pc_head *head,
 	if (!held && !net->switch_busy)
 		return false;
 	if (held && head->version != net->held_available)
-		net_log(net, PC_LOG_INFO,
-			"head version %llu from %s not installed: version "
-			"%llu is held (peercachectl unpin releases it)",
-			(unsigned long long)head->version, source,
-			(unsigned long long)held);
+		pc_log(PC_LOG_INFO, "net",
+		       "head version %llu from %s not installed: version "
+		       "%llu is held (peercachectl unpin releases it)",
+		       (unsigned long long)head->version, source,
+		       (unsigned long long)held);
 	net->held_available = head->version;
 	return true;
 }
@@ -393,8 +393,8 @@ static void refused(struct pc_net *net, const char *mirror, int rc,
 	/* A refusal repeated at every poll is logged once (again at most
 	 * every PC_LOG_REPEAT_S while it lasts). */
 	if (log)
-		net_log_cause(net, PC_LOG_WARN, line,
-			      "head from %s refused: %s", mirror, why);
+		pc_log_cause(PC_LOG_WARN, "net", line,
+			     "head from %s refused: %s", mirror, why);
 	snprintf(h->last_warning, sizeof(h->last_warning), "%s", line);
 	if (!h->refusal) {
 		h->refusal = rc;
@@ -415,8 +415,8 @@ static void unreachable(struct pc_net *net, const char *mirror, const char *why)
 
 	/* A mirror skipped is a warning, once while it lasts. */
 	unreachable_cause(mirror, cause, sizeof(cause));
-	net_log_cause(net, h->asking_peers ? PC_LOG_DEBUG : PC_LOG_WARN, cause,
-		      "head from %s: %s", mirror, why);
+	pc_log_cause(h->asking_peers ? PC_LOG_DEBUG : PC_LOG_WARN, "net", cause,
+		     "head from %s: %s", mirror, why);
 	if (!h->transport_msg[0])
 		snprintf(h->transport_msg, sizeof(h->transport_msg),
 			 "no mirror answered: %.250s/head: %.250s", mirror,
@@ -424,14 +424,14 @@ static void unreachable(struct pc_net *net, const char *mirror, const char *why)
 }
 
 /* @mirror answered: if it was logged as unreachable, say it is back. */
-static void reachable(struct pc_net *net, const char *mirror)
+static void reachable(const char *mirror)
 {
 	char cause[600];
 
 	unreachable_cause(mirror, cause, sizeof(cause));
 	if (pc_log_cause_clear(cause))
-		net_log(net, PC_LOG_INFO,
-			"head from %s: the mirror answers again", mirror);
+		pc_log(PC_LOG_INFO, "net",
+		       "head from %s: the mirror answers again", mirror);
 }
 
 static bool head_on_data(struct net_xfer *xfer, const void *buf, size_t len)
@@ -472,7 +472,7 @@ static void head_on_done(struct net_xfer *xfer,
 				       res->err != 0);
 	else if (!h->asking_peers) {
 		net_health_head_ok(net, h->mirror);
-		reachable(net, mirror);
+		reachable(mirror);
 	}
 	if (h->too_large) {
 		snprintf(why, sizeof(why), "head too large: more than %d bytes",
@@ -494,9 +494,9 @@ static void head_on_done(struct net_xfer *xfer,
 			return;
 		}
 		if (rc == 0) {
-			net_log(net, PC_LOG_DEBUG,
-				"head version %" PRIu64 " from %s: up to date",
-				head.version, mirror);
+			pc_log(PC_LOG_DEBUG, "net",
+			       "head version %" PRIu64 " from %s: up to date",
+			       head.version, mirror);
 			poll_end(net, 0, "", mirror);
 			return;
 		}
@@ -504,8 +504,8 @@ static void head_on_done(struct net_xfer *xfer,
 			equivocation_seen(net, &head, mirror, why);
 		if (h->asking_peers && rc == -ESTALE)
 			/* A neighbour still on an older version: normal. */
-			net_log(net, PC_LOG_DEBUG, "head from %s: %s", mirror,
-				why);
+			pc_log(PC_LOG_DEBUG, "net", "head from %s: %s", mirror,
+			       why);
 		else
 			refused(net, mirror, rc, why, rc != -EEXIST);
 	}

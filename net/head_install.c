@@ -184,14 +184,14 @@ static void after_install(uv_work_t *work, int status)
 	}
 	if (job->result == 0) {
 		net_status_set_current(net, job->head.expires);
-		net_log(net, PC_LOG_INFO,
-			"version %" PRIu64 " installed: %zu names changed",
-			job->head.version, job->changes.count);
+		pc_log(PC_LOG_INFO, "net",
+		       "version %" PRIu64 " installed: %zu names changed",
+		       job->head.version, job->changes.count);
 		if (hook && !net->shutting_down)
 			hook(net->hooks.arg, job->head.version, &job->changes);
 		pc_store_changes_free(&job->changes);
 	} else if (job->result != -ECANCELED) {
-		net_log(net, PC_LOG_ERROR, "%s", job->error);
+		pc_log(PC_LOG_ERROR, "net", "%s", job->error);
 	}
 	net_switch_end(net); /* the hook has run */
 	job_end(net, job);
@@ -256,7 +256,7 @@ static void on_manifest_fetched(void *arg, int status)
 		 : status == -ETIMEDOUT ? "not fetched in time"
 					: strerror(-status));
 	if (status != -ECANCELED && !job->dropped)
-		net_log_cause(net, PC_LOG_WARN, job->error, "%s", job->error);
+		pc_log_cause(PC_LOG_WARN, "net", job->error, "%s", job->error);
 	job_end(net, job);
 }
 
@@ -314,10 +314,10 @@ int net_install_start(struct pc_net *net, const struct pc_head *head,
 	if (old) {
 		/* Still fetching an older manifest: the newer head wins, and
 		 * whoever waited for the older one hears of the newer. */
-		net_log(net, PC_LOG_INFO,
-			"version %" PRIu64 " supersedes version %" PRIu64
-			", whose manifest has not arrived",
-			head->version, old->head.version);
+		pc_log(PC_LOG_INFO, "net",
+		       "version %" PRIu64 " supersedes version %" PRIu64
+		       ", whose manifest has not arrived",
+		       head->version, old->head.version);
 		old->dropped = true;
 		waiters_append(&job->waiters, old->waiters);
 		old->waiters = NULL;

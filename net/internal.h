@@ -72,17 +72,6 @@ struct net_req {
 	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */
 };
 
-/* ---- log ------------------------------------------------------------------ */
-
-void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
-	     ...) __attribute__((format(printf, 3, 4)));
-/* Once per @cause, rate-limited (pc_log_cause): for problems that make a
- * read fail or a source be skipped, logged at warning.  True if the line
- * went out at @level. */
-bool net_log_cause(const struct pc_net *net, enum pc_log_level level,
-		   const char *cause, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* ---- the data path's worker threads (workers.c) ------------------------ */
 
 #define NET_WORKERS_MAX 4
@@ -736,7 +725,7 @@ struct pc_net {
 
 	/* fetch.c, loop thread only. */
 	struct net_fetch *table[NET_FETCH_BUCKETS];
-	struct pc_list demand_queue;	/* waiting for a slot, FIFO */
+	struct pc_list demand_queue;   /* waiting for a slot, FIFO */
 	struct pc_list prefetch_queue; /* run when no demand waits */
 	size_t prefetch_queued;
 	size_t running; /* fetches with a transfer (<= cfg->max_fetches) */

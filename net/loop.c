@@ -38,34 +38,6 @@ struct net_refresh_wait {
 /* The net whose loop runs on this thread, if any. */
 static __thread struct pc_net *loop_thread_net;
 
-void net_log(const struct pc_net *net, enum pc_log_level level, const char *fmt,
-	     ...)
-{
-	char line[1024];
-	va_list ap;
-
-	if (level > net->cfg->log_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	pc_log_write(level, "net", line);
-}
-
-bool net_log_cause(const struct pc_net *net, enum pc_log_level level,
-		   const char *cause, const char *fmt, ...)
-{
-	va_list ap;
-	bool due;
-
-	if (level > net->cfg->log_level)
-		return false;
-	va_start(ap, fmt);
-	due = pc_vlog_cause(level, "net", cause, fmt, ap);
-	va_end(ap);
-	return due;
-}
-
 int64_t net_unix_now(void)
 {
 	return (int64_t)time(NULL);
@@ -170,8 +142,8 @@ static void after_flush(uv_work_t *work, int status)
 
 	net->flush_busy = false;
 	if (status == 0 && net->flush_rc < 0)
-		net_log(net, PC_LOG_WARN, "store flush failed: %s",
-			strerror(-net->flush_rc));
+		pc_log(PC_LOG_WARN, "net", "store flush failed: %s",
+		       strerror(-net->flush_rc));
 }
 
 /* Every second: index entries, access times and counters go to LMDB. */
@@ -201,8 +173,8 @@ static void after_purge(uv_work_t *work, int status)
 
 	net->purge_busy = false;
 	if (status == 0 && net->purge_rc < 0)
-		net_log(net, PC_LOG_WARN, "purge failed: %s",
-			strerror(-net->purge_rc));
+		pc_log(PC_LOG_WARN, "net", "purge failed: %s",
+		       strerror(-net->purge_rc));
 }
 
 /* Every purge_interval: chunks past max_age go, and the cache is brought
@@ -294,8 +266,8 @@ static void free_net(struct pc_net *net)
 
 	net_peers_free(net); /* the server's thread; the loop is gone */
 	if (rc < 0)
-		net_log(net, PC_LOG_ERROR, "loop closed with handles open: %s",
-			uv_strerror(rc));
+		pc_log(PC_LOG_ERROR, "net", "loop closed with handles open: %s",
+		       uv_strerror(rc));
 	free_locks_and_net(net);
 }
 

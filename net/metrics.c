@@ -536,8 +536,8 @@ int net_metrics_init(struct pc_net *net, char *err, size_t errlen)
 	}
 	inet_ntop(AF_INET, &m->addr.sin_addr, addr, sizeof(addr));
 	if (ntohl(m->addr.sin_addr.s_addr) >> 24 != 127)
-		net_log(net, PC_LOG_WARN,
-			"metrics served on %s, not only on loopback", addr);
+		pc_log(PC_LOG_WARN, "net",
+		       "metrics served on %s, not only on loopback", addr);
 	take_snapshot(m); /* the loop does not run yet */
 	m->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
@@ -557,8 +557,8 @@ int net_metrics_init(struct pc_net *net, char *err, size_t errlen)
 	uv_timer_start(&m->timer, on_uv_snapshot, SNAPSHOT_INTERVAL_MS,
 		       SNAPSHOT_INTERVAL_MS);
 	net->metrics = m;
-	net_log(net, PC_LOG_INFO, "metrics on http://%s:%u/metrics", addr,
-		ntohs(m->addr.sin_port));
+	pc_log(PC_LOG_INFO, "net", "metrics on http://%s:%u/metrics", addr,
+	       ntohs(m->addr.sin_port));
 	return 0;
 }
 

@@ -80,24 +80,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void guard_log(struct peer_guard *guard, enum pc_log_level level,
-		      const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void guard_log(struct peer_guard *guard, enum pc_log_level level,
-		      const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!guard->opts.log)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	guard->opts.log(guard->opts.log_arg, level, line);
-}
-
 /* ---- the list ------------------------------------------------------------- */
 
 /* Caller holds the lock.  Shuts @c's socket down: libmicrohttpd sees the
@@ -247,15 +229,15 @@ static void log_pressure(struct peer_guard *guard, uint64_t now)
 	     s.refused == guard->logged_refused) ||
 	    (guard->logged_at && now - guard->logged_at < LOG_EVERY_MS))
 		return;
-	guard_log(guard, PC_LOG_WARN,
-		  "peer server: closed %llu connections that sent no request "
-		  "within %u s or made room for others, refused %llu over the "
-		  "limits (%u connections, %u per address)%s",
-		  (unsigned long long)(s.closed - guard->logged_closed),
-		  guard->opts.header_timeout_s,
-		  (unsigned long long)(s.refused - guard->logged_refused),
-		  guard->opts.max_connections, guard->opts.per_address,
-		  guard->logged_at ? " in the last minute" : "");
+	pc_log(PC_LOG_WARN, "net",
+	       "peer server: closed %llu connections that sent no request "
+	       "within %u s or made room for others, refused %llu over the "
+	       "limits (%u connections, %u per address)%s",
+	       (unsigned long long)(s.closed - guard->logged_closed),
+	       guard->opts.header_timeout_s,
+	       (unsigned long long)(s.refused - guard->logged_refused),
+	       guard->opts.max_connections, guard->opts.per_address,
+	       guard->logged_at ? " in the last minute" : "");
 	guard->logged_closed = s.closed;
 	guard->logged_refused = s.refused;
 	guard->logged_at = now;

@@ -31,10 +31,6 @@ struct peer_guard_opts {
 	unsigned max_connections;  /* in total, >= 1 */
 	unsigned per_address;	   /* per source address; 0: no limit */
 	unsigned header_timeout_s; /* for a whole request head, >= 1 */
-	/* Closed and refused connections, summed up at most once a minute
-	 * at warning; called on the watchdog's thread.  May be NULL. */
-	void (*log)(void *arg, enum pc_log_level level, const char *line);
-	void *log_arg;
 };
 
 /* Starts the watchdog.  Caller owns the result: peer_guard_stop(), then

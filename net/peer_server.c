@@ -90,9 +90,6 @@ struct pc_peer_server {
 	unsigned max_uploads;
 	struct peer_guard *guard; /* connections: limits, head deadline */
 	char *head_path;	  /* served at /head; NULL: none */
-	enum pc_log_level log_level;
-	pc_peer_server_log_fn log;
-	void *log_arg;
 	struct MHD_Response *resp_bad_request; /* 400 */
 	struct MHD_Response *resp_not_found;   /* 404 */
 	struct MHD_Response *resp_bad_method;  /* 405 */
@@ -116,24 +113,6 @@ struct pc_peer_server {
 	_Atomic uint64_t not_found;
 	_Atomic uint64_t bad_requests;
 };
-
-static void server_log(struct pc_peer_server *server, enum pc_log_level level,
-		       const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void server_log(struct pc_peer_server *server, enum pc_log_level level,
-		       const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (!server->log || level > server->log_level)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	server->log(server->log_arg, level, line);
-}
 
 /* A one-line reason into @err (which may be NULL); returns @code. */
 static int set_err(int code, char *err, size_t errlen, const char *fmt, ...)
@@ -178,7 +157,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	pthread_mutex_lock(&server->lock);
 	memcpy(server->last_mhd_error, line, len + 1);
 	pthread_mutex_unlock(&server->lock);
-	server_log(server, PC_LOG_DEBUG, "peer server: %s", line);
+	pc_log(PC_LOG_DEBUG, "net", "peer server: %s", line);
 }
 
 /* The URL is matched exactly as sent: "%61" is not "a", and "%00" cannot
@@ -206,18 +185,18 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 	}
 	if (!allowed) {
 		count(&server->refused_acl, 1);
-		server_log(server, PC_LOG_DEBUG,
-			   "peer server: refused a connection from %s (not an "
-			   "allowed source)",
-			   text);
+		pc_log(PC_LOG_DEBUG, "net",
+		       "peer server: refused a connection from %s (not an "
+		       "allowed source)",
+		       text);
 		return MHD_NO;
 	}
 	if (peer_guard_admit(server->guard, sin->sin_addr))
 		return MHD_YES;
-	server_log(server, PC_LOG_DEBUG,
-		   "peer server: refused a connection from %s (every "
-		   "connection allowed is answering a request)",
-		   text);
+	pc_log(PC_LOG_DEBUG, "net",
+	       "peer server: refused a connection from %s (every "
+	       "connection allowed is answering a request)",
+	       text);
 	return MHD_NO;
 }
 
@@ -321,10 +300,10 @@ static int open_chunk(struct pc_peer_server *server, const struct pc_hash *hash,
 	}
 	close(fd);
 	pc_hash_to_hex(hash, hex);
-	server_log(server, PC_LOG_ERROR,
-		   "peer server: chunk %s is damaged (not a regular file of "
-		   "a possible size); not serving it",
-		   hex);
+	pc_log(PC_LOG_ERROR, "net",
+	       "peer server: chunk %s is damaged (not a regular file of "
+	       "a possible size); not serving it",
+	       hex);
 	return -ENOENT;
 }
 
@@ -364,9 +343,8 @@ static enum MHD_Result serve_chunk(struct pc_peer_server *server,
 					  server->resp_not_found);
 	}
 	if (fd < 0) {
-		server_log(server, PC_LOG_WARN,
-			   "peer server: cannot open a chunk: %s",
-			   strerror(-fd));
+		pc_log(PC_LOG_WARN, "net",
+		       "peer server: cannot open a chunk: %s", strerror(-fd));
 		return answer_busy(server, conn);
 	}
 	if (head) /* no body: no slot, nothing served */
@@ -528,10 +506,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	inet_ntop(AF_INET, &upload->peer, peer, sizeof(peer));
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		count(&server->uploads_aborted, 1);
-		server_log(server, PC_LOG_DEBUG,
-			   "peer server: upload of chunk %s to %s cut short "
-			   "(reason %d)",
-			   hex, peer, (int)toe);
+		pc_log(PC_LOG_DEBUG, "net",
+		       "peer server: upload of chunk %s to %s cut short "
+		       "(reason %d)",
+		       hex, peer, (int)toe);
 		free(upload);
 		return;
 	}
@@ -544,9 +522,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	line->chunks++;
 	line->bytes += upload->size;
 	pthread_mutex_unlock(&server->lock);
-	server_log(server, PC_LOG_DEBUG,
-		   "peer server: served chunk %s (%llu bytes) to %s", hex,
-		   (unsigned long long)upload->size, peer);
+	pc_log(PC_LOG_DEBUG, "net",
+	       "peer server: served chunk %s (%llu bytes) to %s", hex,
+	       (unsigned long long)upload->size, peer);
 	free(upload);
 }
 
@@ -607,7 +585,6 @@ void pc_peer_server_opts_init(struct pc_peer_server_opts *opts)
 	opts->per_client_max = DEFAULT_PER_CLIENT;
 	opts->timeout_s = DEFAULT_TIMEOUT_S;
 	opts->header_timeout_s = DEFAULT_HEADER_TIMEOUT_S;
-	opts->log_level = PC_LOG_INFO;
 }
 
 static int check_opts(const struct pc_peer_server_opts *opts,
@@ -638,12 +615,6 @@ static int check_opts(const struct pc_peer_server_opts *opts,
 	return 0;
 }
 
-/* Logs of the guard (its watchdog thread) go where the server's go. */
-static void guard_log(void *arg, enum pc_log_level level, const char *line)
-{
-	server_log(arg, level, "%s", line);
-}
-
 static unsigned connection_limit(const struct pc_peer_server_opts *opts);
 
 static int start_guard(struct pc_peer_server *server,
@@ -654,8 +625,6 @@ static int start_guard(struct pc_peer_server *server,
 		.max_connections = connection_limit(opts),
 		.per_address = opts->per_client_max,
 		.header_timeout_s = opts->header_timeout_s,
-		.log = guard_log,
-		.log_arg = server,
 	};
 
 	server->guard = peer_guard_start(&guard);
@@ -717,13 +686,13 @@ static int start_daemon(struct pc_peer_server *server,
 	}
 	info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	server->port = info && info->port ? info->port : opts->port;
-	server_log(server, PC_LOG_INFO,
-		   "peer server: listening on %s:%u (%u uploads, %u "
-		   "connections, %u per address, %u s for a request head, "
-		   "%u s idle timeout)",
-		   addr, (unsigned)server->port, opts->max_uploads,
-		   connection_limit(opts), opts->per_client_max,
-		   opts->header_timeout_s, opts->timeout_s);
+	pc_log(PC_LOG_INFO, "net",
+	       "peer server: listening on %s:%u (%u uploads, %u "
+	       "connections, %u per address, %u s for a request head, "
+	       "%u s idle timeout)",
+	       addr, (unsigned)server->port, opts->max_uploads,
+	       connection_limit(opts), opts->per_client_max,
+	       opts->header_timeout_s, opts->timeout_s);
 	return 0;
 }
 
@@ -756,9 +725,6 @@ pc_peer_server_start(struct pc_store *store,
 			return NULL;
 		}
 	}
-	server->log_level = opts->log_level;
-	server->log = opts->log;
-	server->log_arg = opts->log_arg;
 	server->acl = *opts->allow;
 	pthread_mutex_init(&server->acl_lock, NULL);
 	pthread_mutex_init(&server->lock, NULL);

@@ -37,11 +37,6 @@
 /* Peers with their own line in the statistics; others share no line. */
 #define PC_PEER_SERVER_MAX_PEERS 64
 
-/* One line of a log; @line is borrowed for the call.  Called on the
- * server's thread (and on the starting thread during start). */
-typedef void (*pc_peer_server_log_fn)(void *arg, enum pc_log_level level,
-				      const char *line);
-
 struct pc_peer_server_opts {
 	/* 8081 by default; 0 picks a free port (see pc_peer_server_port). */
 	uint16_t port;
@@ -75,10 +70,6 @@ struct pc_peer_server_opts {
 	 * pc_peer_server_set_acl); required: there is no "allow all"
 	 * default, 0.0.0.0/0 must be said explicitly. */
 	const struct pc_acl *allow;
-	/* Lines up to this level go to @log (NULL: no logging). */
-	enum pc_log_level log_level;
-	pc_peer_server_log_fn log;
-	void *log_arg;
 };
 
 struct pc_peer_server_peer {

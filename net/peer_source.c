@@ -83,8 +83,8 @@ static uint64_t time_left(struct pc_net *net, const struct net_fetch *f)
 /* Nothing more to expect from peers for this attempt: next source. */
 static void give_up(struct pc_net *net, struct net_fetch *f, const char *why)
 {
-	net_log(net, PC_LOG_DEBUG, "chunk %s: peers: %s, on to the mirrors",
-		f->hex, why);
+	pc_log(PC_LOG_DEBUG, "net", "chunk %s: peers: %s, on to the mirrors",
+	       f->hex, why);
 	f->wait_until = 0;
 	f->wait_end = 0;
 	net_fetch_rearm(net, f);
@@ -174,8 +174,9 @@ static void get_missed(struct pc_net *net, struct net_fetch *f,
 		net_peer_failed(net, &f->peer, res->message);
 	} else if (f->from_hint && res->status == 404) {
 		/* The hint was stale (the holder purged it): ask once. */
-		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s no longer has it",
-			f->hex, inet_ntoa(f->peer.addr));
+		pc_log(PC_LOG_DEBUG, "net",
+		       "chunk %s: peer %s no longer has it", f->hex,
+		       inet_ntoa(f->peer.addr));
 		hint_drop(net, &f->hash);
 		net->peers.hints_stale++;
 	} else if (f->get_on_hunch && res->status == 404) {
@@ -211,8 +212,8 @@ static void peer_on_done(struct net_xfer *xfer,
 		return;
 	}
 	if (!res->err && res->status == 503) {
-		net_log(net, PC_LOG_DEBUG, "chunk %s: peer %s is busy", f->hex,
-			inet_ntoa(f->peer.addr));
+		pc_log(PC_LOG_DEBUG, "net", "chunk %s: peer %s is busy", f->hex,
+		       inet_ntoa(f->peer.addr));
 		get_dropped(f);
 		busy_retry(net, f);
 		return;
@@ -252,8 +253,8 @@ static int get(struct pc_net *net, struct net_fetch *f,
 	f->get_on_hunch = false;
 	f->wait_start = 0;
 	net_peer_inflight(net, peer, 1);
-	net_log(net, PC_LOG_DEBUG, "chunk %s: asking peer %s:%u", f->hex,
-		inet_ntoa(peer->addr), peer->http_port);
+	pc_log(PC_LOG_DEBUG, "net", "chunk %s: asking peer %s:%u", f->hex,
+	       inet_ntoa(peer->addr), peer->http_port);
 	return 0;
 }
 
@@ -444,8 +445,8 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 	if (!f->wait_end)
 		f->wait_end = now + bound;
 	if (now >= f->wait_end) {
-		net_log(net, PC_LOG_DEBUG, "chunk %s: waited long enough",
-			f->hex);
+		pc_log(PC_LOG_DEBUG, "net", "chunk %s: waited long enough",
+		       f->hex);
 		return -ENOENT; /* the mirror */
 	}
 	if (!f->wait_start || f->peer.addr.s_addr != peer->addr.s_addr)
@@ -538,8 +539,8 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 		give_up(net, f, r->waited ? "claim won" : "claim won at once");
 		return;
 	}
-	net_log(net, PC_LOG_DEBUG, "chunk %s: claim lost to %s", f->hex,
-		inet_ntoa(r->peers[w].addr));
+	pc_log(PC_LOG_DEBUG, "net", "chunk %s: claim lost to %s", f->hex,
+	       inet_ntoa(r->peers[w].addr));
 	if (wait_for(net, f, &r->peers[w]) < 0)
 		give_up(net, f, "not waiting for the claim's winner");
 }
@@ -556,8 +557,8 @@ static int claim(struct pc_net *net, struct net_fetch *f)
 	if (pc_disc_claim(net->peers.disc, &f->hash, 1, on_claim_done, call) <
 	    0) {
 		free(call);
-		net_log(net, PC_LOG_DEBUG, "chunk %s: cannot claim (busy)",
-			f->hex);
+		pc_log(PC_LOG_DEBUG, "net", "chunk %s: cannot claim (busy)",
+		       f->hex);
 		return -ENOENT; /* busy: go without a claim */
 	}
 	f->call = call;
@@ -701,12 +702,12 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 				 on_ask_done, call) < 0) {
 		free(call);
 		unmark(net, &b);
-		net_log(net, PC_LOG_DEBUG, "chunk %s: cannot ask (busy)",
-			f->hex);
+		pc_log(PC_LOG_DEBUG, "net", "chunk %s: cannot ask (busy)",
+		       f->hex);
 		return -ENOENT;
 	}
 	f->call = call;
-	net_log(net, PC_LOG_DEBUG, "chunk %s: probe for %zu ids", f->hex, b.n);
+	pc_log(PC_LOG_DEBUG, "net", "chunk %s: probe for %zu ids", f->hex, b.n);
 	return 0;
 }
 
@@ -767,8 +768,8 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		 * have fetched it since.  Look again before claiming. */
 		return ask(net, f);
 	if (f->wait_end) { /* looked again after a wait: nobody */
-		net_log(net, PC_LOG_DEBUG,
-			"chunk %s: nobody has or fetches it any more", f->hex);
+		pc_log(PC_LOG_DEBUG, "net",
+		       "chunk %s: nobody has or fetches it any more", f->hex);
 		return -ENOENT;
 	}
 	return claim(net, f);

@@ -175,13 +175,13 @@ void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
 		p->liars_at[1] = p->liars_at[0];
 		p->liars_at[0] = b.now;
 	}
-	net_log(net, PC_LOG_WARN,
-		"peer %s: %s; not waiting for it for %" PRIu64 " s%s",
-		inet_ntoa(addr), why, b.doubt_ms / 1000,
-		suspicious(net, b.now) ? " (several unknown neighbours did not "
-					 "deliver: only "
-					 "neighbours that delivered chunks are "
-					 "believed now)"
-				       : "");
+	pc_log(PC_LOG_WARN, "net",
+	       "peer %s: %s; not waiting for it for %" PRIu64 " s%s",
+	       inet_ntoa(addr), why, b.doubt_ms / 1000,
+	       suspicious(net, b.now) ? " (several unknown neighbours did not "
+					"deliver: only "
+					"neighbours that delivered chunks are "
+					"believed now)"
+				      : "");
 	net_fetch_each(net, wake_waiter, &addr);
 }

@@ -199,11 +199,11 @@ void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 	net_peer_update(net, peer, NET_PEER_BANNED, ban, &b);
 	if (b.already)
 		return; /* logged when the ban began */
-	net_log(net, PC_LOG_WARN,
-		"peer %s banned for %llu s (every port): %s%s",
-		inet_ntoa(peer->addr),
-		(unsigned long long)net->cfg->peer_ban_time, why,
-		b.recorded ? "" : " (not recorded: the table is full of bans)");
+	pc_log(PC_LOG_WARN, "net",
+	       "peer %s banned for %llu s (every port): %s%s",
+	       inet_ntoa(peer->addr),
+	       (unsigned long long)net->cfg->peer_ban_time, why,
+	       b.recorded ? "" : " (not recorded: the table is full of bans)");
 }
 
 struct failure {
@@ -231,11 +231,11 @@ void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer,
 	f.until = f.now + PEER_SKIP_MS;
 	net_peer_update(net, peer, NET_PEER_KNOWN, failed, &f);
 	if (f.log)
-		net_log(net, PC_LOG_WARN,
-			"peer %s:%u: %s; not asked for %d s (logged once a "
-			"minute)",
-			inet_ntoa(peer->addr), peer->http_port, why,
-			PEER_SKIP_MS / 1000);
+		pc_log(PC_LOG_WARN, "net",
+		       "peer %s:%u: %s; not asked for %d s (logged once a "
+		       "minute)",
+		       inet_ntoa(peer->addr), peer->http_port, why,
+		       PEER_SKIP_MS / 1000);
 }
 
 bool net_peer_usable(struct pc_net *net, const struct pc_disc_peer *peer)
@@ -334,30 +334,20 @@ void net_peers_save_head(struct pc_net *net, const char *body, size_t len)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", net->peers.head_path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		net_log(net, PC_LOG_WARN, "%s: %s", tmp, strerror(errno));
+		pc_log(PC_LOG_WARN, "net", "%s: %s", tmp, strerror(errno));
 		return;
 	}
 	ok = write(fd, body, len) == (ssize_t)len && fsync(fd) == 0;
 	if (close(fd) < 0)
 		ok = false;
 	if (!ok || rename(tmp, net->peers.head_path) < 0) {
-		net_log(net, PC_LOG_WARN, "%s: %s", net->peers.head_path,
-			strerror(errno));
+		pc_log(PC_LOG_WARN, "net", "%s: %s", net->peers.head_path,
+		       strerror(errno));
 		unlink(tmp);
 	}
 }
 
 /* ---- life ------------------------------------------------------------------- */
-
-static void disc_log(void *arg, enum pc_log_level level, const char *line)
-{
-	net_log(arg, level, "%s", line);
-}
-
-static void server_log(void *arg, enum pc_log_level level, const char *line)
-{
-	net_log(arg, level, "%s", line);
-}
 
 static void on_disc_seen(void *arg, const struct pc_disc_peer *peer)
 {
@@ -401,9 +391,6 @@ static int start_server(struct pc_net *net, char *err, size_t errlen)
 						     : 16);
 	opts.allow = &net->peers.acl;
 	opts.head_path = net->peers.head_path;
-	opts.log_level = cfg->log_level;
-	opts.log = server_log;
-	opts.log_arg = net;
 	net->peers.server =
 		pc_peer_server_start(net->store, &opts, why, sizeof(why));
 	if (!net->peers.server) {
@@ -440,8 +427,6 @@ static int start_discovery(struct pc_net *net, char *err, size_t errlen)
 	opts.seen = on_disc_seen;
 	opts.believe = on_disc_believe;
 	opts.cb_arg = net;
-	opts.log = disc_log;
-	opts.log_arg = net;
 	opts.proven = on_disc_proven;
 	if (cfg->fleet_key_file && cfg->fleet_key_file[0]) {
 		size_t len;

@@ -172,10 +172,10 @@ static void finish(struct net_prefetch_job *job)
 	if (job->done)
 		job->done(job->arg, r);
 	else
-		net_log(job->net, PC_LOG_INFO,
-			"prefetch %s: its client went away; stopped with %llu "
-			"of %zu missing chunks fetched",
-			job->path, (unsigned long long)r->fetched, job->nrefs);
+		pc_log(PC_LOG_INFO, "net",
+		       "prefetch %s: its client went away; stopped with %llu "
+		       "of %zu missing chunks fetched",
+		       job->path, (unsigned long long)r->fetched, job->nrefs);
 	job_free(job);
 }
 

@@ -131,10 +131,10 @@ static void restore(struct pc_net *net, size_t i)
 
 	cause_of(net, i, cause, sizeof(cause));
 	pc_log_cause_clear(cause);
-	net_log(net, PC_LOG_INFO,
-		"mirror %s works again (%s since %s); tried in its place",
-		net->sources[i].base, trouble_name(h->trouble),
-		utc(h->since, since, sizeof(since)));
+	pc_log(PC_LOG_INFO, "net",
+	       "mirror %s works again (%s since %s); tried in its place",
+	       net->sources[i].base, trouble_name(h->trouble),
+	       utc(h->since, since, sizeof(since)));
 	h->trouble = NET_TROUBLE_NONE;
 	h->demoted_until = 0;
 	h->demote_ms = 0;
@@ -172,11 +172,11 @@ static void trouble(struct pc_net *net, size_t i, enum net_health_trouble t,
 	h->probing = false;
 	h->trouble = t;
 	cause_of(net, i, cause, sizeof(cause));
-	net_log_cause(net, PC_LOG_WARN, cause,
-		      "mirror %s demoted for %" PRIu64 " s (%s: %s): the "
-		      "other sources are tried first",
-		      net->sources[i].base, h->demote_ms / 1000,
-		      trouble_name(t), detail);
+	pc_log_cause(PC_LOG_WARN, "net", cause,
+		     "mirror %s demoted for %" PRIu64 " s (%s: %s): the "
+		     "other sources are tried first",
+		     net->sources[i].base, h->demote_ms / 1000, trouble_name(t),
+		     detail);
 	if (t == NET_TROUBLE_SLOW)
 		schedule_move(net, i);
 }
@@ -298,11 +298,11 @@ void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
 		 status == -ETIMEDOUT ? "not fetched within fetch_timeout"
 				      : "no source delivered it");
 	/* One line while reads keep failing, whatever the chunk. */
-	net_log_cause(net, PC_LOG_WARN, "reads-failing",
-		      "reads fail with EIO: %s (%llu reads failed since the "
-		      "daemon started; peercachectl status says why)",
-		      health->last_read_error,
-		      (unsigned long long)health->read_failures);
+	pc_log_cause(PC_LOG_WARN, "net", "reads-failing",
+		     "reads fail with EIO: %s (%llu reads failed since the "
+		     "daemon started; peercachectl status says why)",
+		     health->last_read_error,
+		     (unsigned long long)health->read_failures);
 }
 
 /* ---- moving attempts off a slow source ------------------------------------ */
@@ -371,10 +371,10 @@ static void on_uv_move(uv_timer_t *timer)
 		moved++;
 	}
 	if (moved)
-		net_log(net, PC_LOG_INFO,
-			"%zu downloads moved off a slow mirror to the next "
-			"source",
-			moved);
+		pc_log(PC_LOG_INFO, "net",
+		       "%zu downloads moved off a slow mirror to the next "
+		       "source",
+		       moved);
 	free(list.items);
 }
 

@@ -562,6 +562,7 @@ int fx_setup(void **state)
 	fx_set(fx, "poll_interval", "1h");
 	fx_set(fx, "fetch_timeout", "10s");
 	fx_set(fx, "log_level", "debug");
+	pc_log_set_level(PC_LOG_DEBUG); /* what the daemon does with it */
 	/* Unit tests stay on loopback: no broadcasts, no fixed ports. */
 	fx_set(fx, "discovery", "off");
 	fx_set(fx, "peer_server", "off");

@@ -82,6 +82,18 @@ struct reply {
 
 /* Only what cannot fail: the store is opened by the test itself (see
  * prepare), so that the teardown always runs and removes the directory. */
+static void keep_log(void *arg, enum pc_log_level level, const char *subsystem,
+		     const char *line)
+{
+	struct fixture *fx = arg;
+
+	(void)level;
+	(void)subsystem;
+	pthread_mutex_lock(&fx->log_lock);
+	snprintf(fx->last_log, sizeof(fx->last_log), "%s", line);
+	pthread_mutex_unlock(&fx->log_lock);
+}
+
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
@@ -91,6 +103,8 @@ static int setup(void **state)
 	*state = fx;
 	pthread_mutex_init(&fx->log_lock, NULL);
 	fx->dir = pc_test_tmpdir();
+	pc_log_set_level(PC_LOG_DEBUG);
+	pc_log_set_sink(keep_log, fx);
 	return 0;
 }
 
@@ -99,6 +113,7 @@ static int teardown(void **state)
 	struct fixture *fx = *state;
 
 	pc_peer_server_stop(fx->server);
+	pc_log_set_sink(NULL, NULL);
 	pc_store_close(fx->store);
 	pc_test_rmtree(fx->dir);
 	free(fx->small);
@@ -106,16 +121,6 @@ static int teardown(void **state)
 	pthread_mutex_destroy(&fx->log_lock);
 	free(fx);
 	return 0;
-}
-
-static void keep_log(void *arg, enum pc_log_level level, const char *line)
-{
-	struct fixture *fx = arg;
-
-	(void)level;
-	pthread_mutex_lock(&fx->log_lock);
-	snprintf(fx->last_log, sizeof(fx->last_log), "%s", line);
-	pthread_mutex_unlock(&fx->log_lock);
 }
 
 /* A store in the scratch directory with two chunks, and the ACL. */
@@ -148,9 +153,6 @@ static void prepare(struct fixture *fx, struct pc_peer_server_opts *opts)
 	opts->port = 0;
 	opts->bind_address = "127.0.0.1";
 	opts->allow = &fx->loopback;
-	opts->log_level = PC_LOG_DEBUG;
-	opts->log = keep_log;
-	opts->log_arg = fx;
 }
 
 static void start(struct fixture *fx, const struct pc_peer_server_opts *opts)
