@@ -17,7 +17,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "internal.h"
+#include "net.h"
 
 /* Buffers kept for reuse once free: a fresh one of a few MiB costs a page
  * fault per 4 KiB (and the kernel zeroing it) as the body is copied in,

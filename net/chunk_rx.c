@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
 
 /* No read-ahead for this long after a full disk: what it would fetch could
  * not be kept either. */

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 #include "acl.h"
-#include "internal.h"
+#include "net.h"
 
 static int check_mirrors(const struct pc_config *cfg, char *err, size_t errlen)
 {

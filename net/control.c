@@ -38,7 +38,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "control.h"
+#include "net.h"
 
 #define IDLE_MS 5000
 #define REFRESH_MIN_MS 5000

@@ -8,8 +8,30 @@
 #ifndef PC_NET_CONTROL_H
 #define PC_NET_CONTROL_H
 
-#include "internal.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#include "discovery.h"
 #include "json_writer.h"
+#include "pc_list.h"
+#include "pc_net.h"
+#include "pc_store.h"
+
+struct pc_net;
+struct net_prefetch_job;
+
+/* ---- control socket (control.c) ------------------------------------------ */
+
+/* Also starts and stops the metrics endpoint (below). */
+int net_control_init(struct pc_net *net, char *err, size_t errlen);
+/* The gid of control_group @group; -ENOENT (or -errno) with @err set. */
+int net_control_group_gid(const char *group, gid_t *gid, char *err,
+			  size_t errlen);
+void net_control_shutdown(struct pc_net *net);
 
 #define LINE_MAX_BYTES 256
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "control.h"
+#include "net.h"
 
 /* Why the node is in @st's state, in a sentence ("" when up to date). */
 static void status_reason(const struct pc_net_status *st,

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "control.h"
+#include "net.h"
 
 /* How long a discovery round listens. */
 #define DISCOVER_MS 1000

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
 
 #define USER_AGENT "peercache/" PC_VERSION
 #define RECEIVE_BUFFER (512 * 1024)

@@ -33,7 +33,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "internal.h"
+#include "net.h"
 
 #define BACKOFF_FIRST_MS 200
 #define BACKOFF_MAX_MS 5000

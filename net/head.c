@@ -28,7 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
 #include "json_writer.h"
 
 static void poll_start(struct pc_net *net);

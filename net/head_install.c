@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
 
 struct net_install_job {
 	struct pc_net *net;

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "net.h"
 
 #define FLUSH_INTERVAL_MS 1000
 #define NO_CACHE "Cache-Control: no-cache"

@@ -26,7 +26,7 @@
 
 #include <microhttpd.h>
 
-#include "control.h"
+#include "net.h"
 
 #define SNAPSHOT_INTERVAL_MS 1000
 #define CONNECTIONS_MAX 16

@@ -37,7 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
 
 /* Knowledge from a batch ask is used for this long ... */
 #define KNOWN_FRESH_MS 1000

@@ -37,7 +37,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "net.h"
 
 /* An unknown neighbour is waited for at least this long ... */
 #define PATIENCE_MIN_MS 500

@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
 
 /* A peer that failed is not asked again for this long ... */
 #define PEER_SKIP_MS 5000

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "net.h"
 #include "json_writer.h"
 
 static bool judged(const struct pc_net *net, size_t i)

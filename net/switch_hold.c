@@ -24,7 +24,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
 #include "pc_util.h"
 
 bool net_switch_begin(struct pc_net *net)

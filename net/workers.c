@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "net.h"
 
 static void *worker_main(void *arg)
 {

@@ -1,0 +1,44 @@
+/*
+ * chunk.h - the chunk data path: verified bytes in memory (chunk_buf.c)
+ * and the body of a download on its way from the wire into the store
+ * (chunk_rx.c).
+ */
+#ifndef PC_NET_CHUNK_H
+#define PC_NET_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "curl_uv.h"
+#include "pc_net.h"
+
+struct net_fetch;
+
+/* ---- chunk buffers (chunk_buf.c) ---------------------------------------- */
+
+/* One reference, @len (1..PC_CHUNK_MAX) bytes not yet written; NULL. */
+struct pc_chunk_buf *net_chunk_buf_new(size_t len);
+/* Writable, while the caller holds the only reference (chunk_rx.c). */
+uint8_t *net_chunk_buf_bytes(struct pc_chunk_buf *buf);
+/* Frees the buffers kept for reuse (the net is going away). */
+void net_chunk_buf_pool_drain(void);
+
+/* ---- chunk bodies (chunk_rx.c) -------------------------------------------- */
+
+/* The body handling every chunk download shares (mirror and peer): the
+ * outcome of the attempt comes through net_fetch_attempt_done(). */
+extern const struct net_xfer_ops net_chunk_xfer_ops;
+/* Drops the download of @f's current attempt (transfer, body, commit). */
+void net_chunk_cancel(struct pc_net *net, struct net_fetch *f);
+/* Drops the body received so far, from a transfer's done callback (the
+ * transfer itself goes with the callback). */
+void net_chunk_drop_body(struct net_fetch *f);
+/* Resets the per-attempt download state before a transfer starts. */
+void net_chunk_reset(struct net_fetch *f);
+/* Bytes in a worker's segment: at least this much is hashed and written
+ * at a time (the last segment of a body may be shorter). */
+#define NET_RX_SEGMENT_MIN (256 * 1024)
+/* ... except the first segment of a body longer than that. */
+#define NET_RX_FIRST_SEGMENT (32 * 1024)
+
+#endif /* PC_NET_CHUNK_H */

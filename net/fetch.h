@@ -1,0 +1,181 @@
+/*
+ * fetch.h - the fetcher (fetch.c): one fetch per chunk, its waiters, and
+ * the sources it tries in order (the LAN peers, then the mirrors).
+ */
+#ifndef PC_NET_FETCH_H
+#define PC_NET_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "discovery.h"
+#include "pc_list.h"
+#include "pc_net.h"
+#include "peers.h"
+#include "queue.h"
+
+/* Sources a chunk can come from: the LAN peers, then the mirrors. */
+#define NET_MAX_SOURCES (PC_CONFIG_MAX_MIRRORS + 1)
+#define NET_FETCH_BUCKETS 256
+/* Prefetches waiting for a transfer slot; more are dropped. */
+#define NET_PREFETCH_QUEUE_MAX 64
+/* The pace a manifest's deadline allows for on top of fetch_timeout, and
+ * the most that allowance may add. */
+#define NET_SLOW_LINK_BYTES_PER_S (64 * 1024)
+#define NET_SLOW_LINK_MAX_MS (30 * 60 * 1000)
+
+/* ---- sources (fetch.c) ---------------------------------------------------- */
+
+struct net_fetch;
+struct net_source;
+
+/*
+ * How to get a chunk from one kind of source.  A peer source (discovery,
+ * then HTTP from the peer) slots in before the mirrors with its own ops.
+ */
+struct net_source_ops {
+	const char *kind;	       /* "mirror" */
+	enum pc_counter bytes_counter; /* credited on success */
+	enum pc_counter bad_counter;   /* wrong bytes delivered */
+	/* Starts an attempt; its outcome arrives via net_fetch_attempt_done().
+	 * 0, or a negative errno to skip this source. */
+	int (*start)(struct pc_net *net, struct net_source *src,
+		     struct net_fetch *fetch, uint64_t time_left_ms);
+	/* Abandons the attempt in progress (no outcome follows). */
+	void (*cancel)(struct pc_net *net, struct net_fetch *fetch);
+};
+
+struct net_source {
+	const struct net_source_ops *ops;
+	char *base;	  /* mirror URL without trailing '/' (owned) */
+	char scheme[8];	  /* "http", "https" or "file": redirects stay in it */
+	bool serves_head; /* a mirror: the head poller asks it too */
+};
+
+/* ---- fetches (fetch.c) ---------------------------------------------------- */
+
+enum net_fetch_state {
+	FETCH_QUEUED,  /* waiting for a transfer slot */
+	FETCH_RUNNING, /* an attempt holds a slot */
+	FETCH_BACKOFF, /* every source failed; retrying later */
+};
+
+struct commit_job;
+struct net_peer_call;
+struct net_rx;
+
+/* One chunk being fetched.  Loop thread only, like everything here. */
+struct net_fetch {
+	struct pc_net *net;
+	struct pc_hash hash;
+	char hex[PC_HASH_HEX_LEN + 1];
+	uint64_t len;
+	struct net_fetch *table_next;
+	struct pc_list queue_link; /* in a queue while FETCH_QUEUED */
+	enum net_fetch_state state;
+	bool prefetch;		 /* nobody waits for it (yet) */
+	struct net_req *waiters; /* FIFO, owned */
+	struct net_req **waiters_tail;
+	uint64_t deadline;    /* uv_now() milliseconds */
+	uv_timer_t timer;     /* the deadline, a pause, or a peer wait */
+	size_t source;	      /* index in net->sources being tried */
+	unsigned round;	      /* completed rounds over all sources */
+	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
+	uint32_t tried;	      /* bit i: source i tried in this round */
+	/* Of the attempt in progress (source_health.c): when it began
+	 * (uv_now() ms; 0: not to be judged) and the time it was given. */
+	uint64_t attempt_start;
+	uint64_t attempt_budget;
+
+	/* The attempt in progress (chunk_rx.c). */
+	struct net_xfer *xfer;
+	struct net_rx *rx;	   /* a chunk's body, into memory */
+	struct pc_store_tmp *tmp;  /* a larger object's body, to a file */
+	struct commit_job *commit; /* verifying and syncing on a worker */
+	int store_err;		   /* the store failed while writing */
+	bool too_long;		   /* the body exceeded len */
+	uint64_t discarded;	   /* body bytes of a non-200 response */
+
+	/* What the successful attempt left: the verified bytes (owned
+	 * reference; NULL for a larger object), and whether the store kept
+	 * them (a full disk may not have). */
+	struct pc_chunk_buf *buf;
+	bool stored;
+
+	/* The peer source (peer_source.c). */
+	struct net_peer_knowledge known;
+	bool asking;		    /* in a discovery ask now */
+	bool peer_waiting_ask;	    /* its peer attempt waits for that ask */
+	struct net_peer_call *call; /* ask or claim of its attempt */
+	bool claimed;		    /* won a claim: release when done */
+	uint64_t wait_until;	    /* waiting for a neighbour; 0: not */
+	uint64_t wait_end;	    /* when to stop waiting for good */
+	struct pc_disc_peer peer;   /* asked (GET) or waited for */
+	bool peer_getting;	    /* a GET from @peer is running */
+	bool tried_released;	    /* asked the last releaser directly */
+	bool from_hint;	     /* @known came from a hint: a 404 asks again */
+	uint64_t wait_start; /* when the wait for @peer began */
+	bool retry_busy;     /* @busy_peer answered 503: it has the chunk */
+	bool get_on_hunch;   /* the GET was not asked for by a promise */
+	struct pc_disc_peer busy_peer;
+	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
+	unsigned peer_misses; /* GETs of this attempt that brought nothing */
+};
+
+/* Loop thread: the fetch of @hash, if one runs. */
+struct net_fetch *net_fetch_find(struct pc_net *net,
+				 const struct pc_hash *hash);
+/* Calls @fn for every fetch in the table. */
+void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
+		    void *arg);
+/* True if a source after the one being tried may still be asked. */
+bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f);
+/* Gives @waiter its outcome and frees it: a reader (done_data) gets @buf,
+ * or the chunk file if there are no bytes in memory; any other waiter
+ * gets 0 only if the store kept the chunk (@stored), else -EIO. */
+void net_waiter_complete(struct pc_net *net, struct net_req *waiter, int status,
+			 struct pc_chunk_buf *buf, bool stored);
+/* The attempt's bytes are verified (the store is still writing them):
+ * @f's readers get @buf now, and so do readers that come later; the
+ * other waiters wait for the attempt's outcome. */
+void net_fetch_verified(struct pc_net *net, struct net_fetch *f,
+			struct pc_chunk_buf *buf);
+/* Re-arms @f's timer for the earlier of its deadline and its peer wait. */
+void net_fetch_rearm(struct pc_net *net, struct net_fetch *f);
+enum net_attempt {
+	NET_ATTEMPT_OK,	    /* the chunk is in the store */
+	NET_ATTEMPT_FAILED, /* nothing usable: try the next source */
+	NET_ATTEMPT_BAD,    /* wrong bytes: count, never ask it again */
+	NET_ATTEMPT_FATAL,  /* the store failed: give up */
+};
+
+int net_sources_init(struct pc_net *net, char *err, size_t errlen);
+/* @url is a mirror URL this build can use (http, https, file; valid for
+ * libcurl): 0 with its scheme and the length of "scheme://", or -EINVAL
+ * (-ENOMEM) with @err set.  The one check of start-up and --print-config. */
+int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
+			 char *err, size_t errlen);
+void net_sources_free(struct pc_net *net);
+void net_fetch_init(struct pc_net *net);
+/* Takes ownership of @waiter (a NET_REQ_FETCH request). */
+void net_fetch_waiter(struct pc_net *net, struct net_req *waiter);
+/* The same for callers on the loop thread; @len may exceed PC_CHUNK_MAX
+ * (manifests).  0 or -ENOMEM. */
+int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
+		     uint64_t len, pc_fetch_done done, void *arg);
+void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref);
+void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *fetch,
+			    enum net_attempt outcome);
+/* Completes every fetch with -ECANCELED. */
+void net_fetch_shutdown(struct pc_net *net);
+/* Like net_fetch_object for a chunk (@ref->len at most PC_CHUNK_MAX), but
+ * a new fetch queues as read-ahead: readers' fetches go first.  0, or
+ * -EINVAL, -ENOMEM, -ECANCELED (shutting down): @done never runs then.
+ * @done may run before this returns. */
+int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
+			 pc_fetch_done done, void *arg);
+
+#endif /* PC_NET_FETCH_H */

@@ -1,0 +1,42 @@
+/*
+ * queue.h - the requests other threads hand to the loop thread (loop.c):
+ * chunk fetches, read-ahead, lookahead for the peers, head polls.
+ */
+#ifndef PC_NET_QUEUE_H
+#define PC_NET_QUEUE_H
+
+#include <stddef.h>
+
+#include "pc_net.h"
+
+/* Prefetch refs waiting in the request queue; more are dropped. */
+#define NET_PREFETCH_PENDING_MAX 256
+
+/* ---- requests from other threads (loop.c) -------------------------------- */
+
+enum net_req_kind {
+	NET_REQ_FETCH,	   /* a chunk for a waiter */
+	NET_REQ_PREFETCH,  /* chunks for nobody in particular */
+	NET_REQ_REFRESH,   /* poll the head now */
+	NET_REQ_LOOKAHEAD, /* chunks to ask the peers about */
+};
+
+struct net_refresh_wait;
+
+/*
+ * One request.  A fetch request becomes the waiter of its fetch: the fetch
+ * owns it from then on and frees it after calling @done.
+ */
+struct net_req {
+	struct net_req *next; /* request queue, then the fetch's waiters */
+	enum net_req_kind kind;
+	struct pc_chunk_ref ref;       /* FETCH */
+	pc_fetch_done done;	       /* FETCH: one of these two */
+	pc_fetch_data_done done_data;  /* FETCH: a reader of the bytes */
+	void *arg;		       /* FETCH */
+	struct pc_chunk_ref *refs;     /* PREFETCH, LOOKAHEAD: owned */
+	size_t count;		       /* PREFETCH, LOOKAHEAD */
+	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */
+};
+
+#endif /* PC_NET_QUEUE_H */
