@@ -14,6 +14,12 @@
 
 struct net_fetch;
 
+/* The data path's own state; loop thread only. */
+struct net_chunks {
+	/* After a full disk, no read-ahead until then (uv_now() ms). */
+	uint64_t store_full_until;
+};
+
 /* ---- chunk buffers (chunk_buf.c) ---------------------------------------- */
 
 /* One reference, @len (1..PC_CHUNK_MAX) bytes not yet written; NULL. */

@@ -202,7 +202,9 @@ static void rx_job_work(struct net_work *work)
 static const char *source_name(const struct pc_net *net,
 			       const struct net_fetch *f)
 {
-	return f->source < net->nsources ? net->sources[f->source].base : "?";
+	return f->source < net->fetcher.nsources
+		       ? net->fetcher.sources[f->source].base
+		       : "?";
 }
 
 static enum net_attempt bad_body(struct pc_net *net, struct net_fetch *f,
@@ -236,7 +238,7 @@ static void store_trouble(const struct net_fetch *f, enum pc_log_level level,
 static void store_refused(struct pc_net *net, struct net_fetch *f, int err)
 {
 	if (err == -ENOSPC)
-		net->store_full_until =
+		net->chunks.store_full_until =
 			uv_now(&net->loop) + STORE_FULL_PAUSE_MS;
 	store_trouble(f, PC_LOG_WARN, "verified but not cached", err,
 		      "; its readers get it from memory");

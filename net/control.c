@@ -91,7 +91,7 @@ static void client_close(struct control_client *c)
 		c->prefetch = NULL;
 	}
 	pc_list_remove(&c->link);
-	c->net->control_nclients--;
+	c->net->control.nclients--;
 	uv_close((uv_handle_t *)&c->pipe, on_uv_pipe_closed);
 	uv_close((uv_handle_t *)&c->idle, on_uv_idle_closed);
 }
@@ -407,20 +407,20 @@ static bool client_allowed(struct pc_net *net, int fd, char *why, size_t len)
 	}
 	if (cred.uid == 0)
 		return true;
-	if (net->control_group_set) {
-		if (cred.gid == net->control_gid)
+	if (net->control.group_set) {
+		if (cred.gid == net->control.gid)
 			return true;
 		size = sizeof(groups);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &size) ==
 		    0)
 			for (size_t i = 0; i < size / sizeof(groups[0]); i++)
-				if (groups[i] == net->control_gid)
+				if (groups[i] == net->control.gid)
 					return true;
 	}
 	snprintf(why, len,
 		 "permission denied: uid %u is not root%s (pid %d refused)",
 		 (unsigned)cred.uid,
-		 net->control_group_set ? " nor in control_group" : "",
+		 net->control.group_set ? " nor in control_group" : "",
 		 (int)cred.pid);
 	return false;
 }
@@ -428,7 +428,7 @@ static bool client_allowed(struct pc_net *net, int fd, char *why, size_t len)
 static void on_uv_connection(uv_stream_t *server, int status)
 {
 	struct pc_net *net =
-		container_of((uv_pipe_t *)server, struct pc_net, control);
+		container_of((uv_pipe_t *)server, struct pc_net, control.pipe);
 	struct control_client *c;
 	char why[128] = "permission denied";
 	uv_os_fd_t fd;
@@ -447,10 +447,10 @@ static void on_uv_connection(uv_stream_t *server, int status)
 	uv_pipe_init(&net->loop, &c->pipe, 0);
 	uv_timer_init(&net->loop, &c->idle);
 	c->handles_open = 2;
-	pc_list_insert_tail(&net->control_clients, &c->link);
-	net->control_nclients++;
+	pc_list_insert_tail(&net->control.clients, &c->link);
+	net->control.nclients++;
 	if (uv_accept(server, (uv_stream_t *)&c->pipe) < 0 ||
-	    net->control_nclients > CLIENTS_MAX) {
+	    net->control.nclients > CLIENTS_MAX) {
 		client_close(c);
 		return;
 	}
@@ -549,15 +549,15 @@ static int set_access(struct pc_net *net, const char *path, char *err,
 	int rc;
 
 	if (group && group[0]) {
-		rc = net_control_group_gid(group, &net->control_gid, err,
+		rc = net_control_group_gid(group, &net->control.gid, err,
 					   errlen);
 		if (rc < 0)
 			return rc;
-		net->control_group_set = true;
+		net->control.group_set = true;
 	}
-	if ((net->control_group_set &&
-	     chown(path, (uid_t)-1, net->control_gid) < 0) ||
-	    chmod(path, net->control_group_set ? 0660 : 0600) < 0) {
+	if ((net->control.group_set &&
+	     chown(path, (uid_t)-1, net->control.gid) < 0) ||
+	    chmod(path, net->control.group_set ? 0660 : 0600) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "control socket %s: %s", path,
 			 strerror(errno));
@@ -594,19 +594,20 @@ int net_control_init(struct pc_net *net, char *err, size_t errlen)
 	rc = clear_stale_socket(path, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = uv_pipe_init(&net->loop, &net->control, 0);
+	rc = uv_pipe_init(&net->loop, &net->control.pipe, 0);
 	if (rc < 0)
 		goto fail;
-	net->control_open = true;
-	rc = uv_pipe_bind(&net->control, path);
+	net->control.open = true;
+	rc = uv_pipe_bind(&net->control.pipe, path);
 	if (rc < 0)
 		goto fail;
-	net->control_bound = true;
+	net->control.bound = true;
 	/* Root (and control_group) only: commands change the cache. */
 	rc = set_access(net, path, err, errlen);
 	if (rc < 0)
 		return rc;
-	rc = uv_listen((uv_stream_t *)&net->control, BACKLOG, on_uv_connection);
+	rc = uv_listen((uv_stream_t *)&net->control.pipe, BACKLOG,
+		       on_uv_connection);
 	if (rc < 0)
 		goto fail;
 	return 0;
@@ -618,14 +619,14 @@ fail:
 void net_control_shutdown(struct pc_net *net)
 {
 	net_metrics_shutdown(net);
-	if (net->control_open) {
-		uv_close((uv_handle_t *)&net->control, NULL);
-		net->control_open = false;
+	if (net->control.open) {
+		uv_close((uv_handle_t *)&net->control.pipe, NULL);
+		net->control.open = false;
 	}
-	if (net->control_bound)
+	if (net->control.bound)
 		unlink(net->cfg->control_socket);
-	net->control_bound = false;
-	while (!pc_list_empty(&net->control_clients))
-		client_close(container_of(net->control_clients.next,
+	net->control.bound = false;
+	while (!pc_list_empty(&net->control.clients))
+		client_close(container_of(net->control.clients.next,
 					  struct control_client, link));
 }

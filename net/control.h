@@ -24,6 +24,19 @@
 struct pc_net;
 struct net_prefetch_job;
 
+/* The control socket; loop thread only. */
+struct net_control {
+	uv_pipe_t pipe;
+	bool open;  /* the handle is initialised */
+	bool bound; /* the socket file is ours to remove */
+	struct pc_list clients;
+	size_t nclients;
+	bool group_set;	  /* read-only after init */
+	gid_t gid;	  /* control_group; read-only after init */
+	bool verify_busy; /* a verify runs on a worker */
+	bool switch_busy; /* a rollback or unpin runs on a worker */
+};
+
 /* ---- control socket (control.c) ------------------------------------------ */
 
 /* Also starts and stops the metrics endpoint (below). */

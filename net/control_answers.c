@@ -99,7 +99,7 @@ enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
 void control_build_hold(struct pc_net *net, struct json *j)
 {
 	uint64_t held = pc_store_held_version(net->store);
-	uint64_t available = held ? net->held_available : 0;
+	uint64_t available = held ? net->head.held_available : 0;
 	struct pc_store_version prev;
 
 	if (held && pc_store_previous(net->store, &prev) == 0 &&

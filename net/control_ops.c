@@ -144,16 +144,16 @@ static void after_op(uv_work_t *work, int status)
 	if (status < 0)
 		op->rc = status;
 	if (op->kind == OP_VERIFY)
-		net->verify_busy = false;
+		net->control.verify_busy = false;
 	if (op->kind == OP_ROLLBACK || op->kind == OP_UNPIN) {
-		net->switch_busy = false;
+		net->control.switch_busy = false;
 		if (op->rc == 0)
 			versions_swapped(op);
 		pc_store_changes_free(&op->changes);
 		net_switch_end(net); /* the hook has run */
 	}
 	if (op->kind == OP_UNPIN && op->rc == 0) {
-		net->held_available = 0;
+		net->head.held_available = 0;
 		/* Anything newer than what it returned to comes now. */
 		if (!net->shutting_down &&
 		    net_head_request(net, op->client ? on_unpin_polled : NULL,
@@ -214,9 +214,9 @@ static void op_start(struct control_client *c, struct control_op *op)
 	op->external = true;
 	c->op = op;
 	if (op->kind == OP_VERIFY)
-		c->net->verify_busy = true;
+		c->net->control.verify_busy = true;
 	if (op->kind == OP_ROLLBACK || op->kind == OP_UNPIN)
-		c->net->switch_busy = true;
+		c->net->control.switch_busy = true;
 }
 
 /* "purge", "purge all", "purge to BYTES". */
@@ -253,7 +253,7 @@ void control_start_verify(struct control_client *c)
 {
 	struct control_op *op;
 
-	if (c->net->verify_busy) {
+	if (c->net->control.verify_busy) {
 		control_reply_error(c, "a verify is already running");
 		return;
 	}
@@ -269,7 +269,7 @@ void control_start_switch(struct control_client *c, enum control_op_kind kind)
 	struct pc_store_version current;
 	struct control_op *op;
 
-	if (c->net->switch_busy) {
+	if (c->net->control.switch_busy) {
 		control_reply_error(c, "a rollback or unpin is already "
 				       "running");
 		return;

@@ -30,7 +30,7 @@ struct curl_sock {
 	uv_poll_t poll;
 	curl_socket_t fd;
 	struct pc_net *net;
-	struct pc_list link; /* net->curl_socks */
+	struct pc_list link; /* net->curl.socks */
 };
 
 int net_curl_errno(CURLcode code)
@@ -101,9 +101,9 @@ static CURL *easy_take(struct pc_net *net)
 {
 	CURL *easy;
 
-	if (net->curl_idle_count == 0)
+	if (net->curl.idle_count == 0)
 		return curl_easy_init();
-	easy = net->curl_idle[--net->curl_idle_count];
+	easy = net->curl.idle[--net->curl.idle_count];
 	curl_easy_reset(easy);
 	return easy;
 }
@@ -111,8 +111,8 @@ static CURL *easy_take(struct pc_net *net)
 /* A handle out of the multi handle: kept, or freed if enough are kept. */
 static void easy_give(struct pc_net *net, CURL *easy)
 {
-	if (net->curl_idle_count < NET_CURL_IDLE_MAX)
-		net->curl_idle[net->curl_idle_count++] = easy;
+	if (net->curl.idle_count < NET_CURL_IDLE_MAX)
+		net->curl.idle[net->curl.idle_count++] = easy;
 	else
 		curl_easy_cleanup(easy);
 }
@@ -127,7 +127,7 @@ static void drain_finished(struct pc_net *net)
 	CURLcode code;
 	int pending;
 
-	while ((msg = curl_multi_info_read(net->multi, &pending))) {
+	while ((msg = curl_multi_info_read(net->curl.multi, &pending))) {
 		if (msg->msg != CURLMSG_DONE)
 			continue;
 		code = msg->data.result;
@@ -138,7 +138,7 @@ static void drain_finished(struct pc_net *net)
 		res.message = code == CURLE_OK	? ""
 			      : xfer->errbuf[0] ? xfer->errbuf
 						: curl_easy_strerror(code);
-		curl_multi_remove_handle(net->multi, xfer->easy);
+		curl_multi_remove_handle(net->curl.multi, xfer->easy);
 		xfer->ops->done(xfer, &res);
 		easy_give(net, xfer->easy);
 		free(xfer->url);
@@ -159,16 +159,17 @@ static void on_uv_poll(uv_poll_t *handle, int status, int events)
 	if (events & UV_WRITABLE)
 		flags |= CURL_CSELECT_OUT;
 	/* May close @sock (cb_socket): only @net is used afterwards. */
-	curl_multi_socket_action(net->multi, sock->fd, flags, &running);
+	curl_multi_socket_action(net->curl.multi, sock->fd, flags, &running);
 	drain_finished(net);
 }
 
 static void on_uv_timeout(uv_timer_t *timer)
 {
-	struct pc_net *net = container_of(timer, struct pc_net, curl_timer);
+	struct pc_net *net = container_of(timer, struct pc_net, curl.timer);
 	int running;
 
-	curl_multi_socket_action(net->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	curl_multi_socket_action(net->curl.multi, CURL_SOCKET_TIMEOUT, 0,
+				 &running);
 	drain_finished(net);
 }
 
@@ -186,7 +187,7 @@ static struct curl_sock *sock_new(struct pc_net *net, curl_socket_t fd)
 	}
 	sock->fd = fd;
 	sock->net = net;
-	pc_list_insert_tail(&net->curl_socks, &sock->link);
+	pc_list_insert_tail(&net->curl.socks, &sock->link);
 	return sock;
 }
 
@@ -206,7 +207,7 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 			sock = sock_new(net, fd);
 			if (!sock)
 				return -1; /* libcurl fails the transfers */
-			curl_multi_assign(net->multi, fd, sock);
+			curl_multi_assign(net->curl.multi, fd, sock);
 		}
 		if (what != CURL_POLL_OUT)
 			events |= UV_READABLE;
@@ -218,7 +219,7 @@ static int cb_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 	case CURL_POLL_REMOVE:
 		if (sock) {
 			sock_close(sock);
-			curl_multi_assign(net->multi, fd, NULL);
+			curl_multi_assign(net->curl.multi, fd, NULL);
 		}
 		break;
 	}
@@ -231,7 +232,7 @@ static int cb_timer(CURLM *multi, long timeout_ms, void *userp)
 
 	(void)multi;
 	if (timeout_ms < 0) {
-		uv_timer_stop(&net->curl_timer);
+		uv_timer_stop(&net->curl.timer);
 		return 0;
 	}
 	/* libcurl may not be called back from here: 0 ms means "soon", and
@@ -239,7 +240,7 @@ static int cb_timer(CURLM *multi, long timeout_ms, void *userp)
 	 * from inside this call.  (curl's multi-uv example makes it 1 ms:
 	 * that is a millisecond more before every transfer starts, which a
 	 * reader of small files waits for each time.) */
-	uv_timer_start(&net->curl_timer, on_uv_timeout, (uint64_t)timeout_ms,
+	uv_timer_start(&net->curl.timer, on_uv_timeout, (uint64_t)timeout_ms,
 		       0);
 	return 0;
 }
@@ -259,15 +260,15 @@ int net_curl_init(struct pc_net *net, char *err, size_t errlen)
 	long per_host = (long)net->cfg->max_fetches + 1; /* + the head */
 	CURLMcode code = CURLM_OK;
 
-	net->multi = curl_multi_init();
-	if (!net->multi) {
+	net->curl.multi = curl_multi_init();
+	if (!net->curl.multi) {
 		snprintf(err, errlen, "libcurl: cannot create a multi handle");
 		return -ENOMEM;
 	}
-#define SET_MULTI(opt, val)                                             \
-	do {                                                            \
-		if (code == CURLM_OK)                                   \
-			code = curl_multi_setopt(net->multi, opt, val); \
+#define SET_MULTI(opt, val)                                                  \
+	do {                                                                 \
+		if (code == CURLM_OK)                                        \
+			code = curl_multi_setopt(net->curl.multi, opt, val); \
 	} while (0)
 	SET_MULTI(CURLMOPT_SOCKETFUNCTION, cb_socket);
 	SET_MULTI(CURLMOPT_SOCKETDATA, net);
@@ -291,16 +292,16 @@ int net_curl_init(struct pc_net *net, char *err, size_t errlen)
 
 void net_curl_shutdown(struct pc_net *net)
 {
-	while (net->curl_idle_count)
-		curl_easy_cleanup(net->curl_idle[--net->curl_idle_count]);
+	while (net->curl.idle_count)
+		curl_easy_cleanup(net->curl.idle[--net->curl.idle_count]);
 	/* Closing the cached connections reports their sockets removed. */
-	if (net->multi)
-		curl_multi_cleanup(net->multi);
-	net->multi = NULL;
-	while (!pc_list_empty(&net->curl_socks))
-		sock_close(container_of(net->curl_socks.next, struct curl_sock,
+	if (net->curl.multi)
+		curl_multi_cleanup(net->curl.multi);
+	net->curl.multi = NULL;
+	while (!pc_list_empty(&net->curl.socks))
+		sock_close(container_of(net->curl.socks.next, struct curl_sock,
 					link));
-	uv_close((uv_handle_t *)&net->curl_timer, NULL);
+	uv_close((uv_handle_t *)&net->curl.timer, NULL);
 }
 
 /* ---- transfers -------------------------------------------------------------- */
@@ -355,7 +356,7 @@ static CURLcode set_options(struct net_xfer *xfer,
 	else if (cfg->proxy && cfg->proxy[0])
 		SET(CURLOPT_PROXY, cfg->proxy);
 	if (opts->no_cache)
-		SET(CURLOPT_HTTPHEADER, xfer->net->no_cache_headers);
+		SET(CURLOPT_HTTPHEADER, xfer->net->curl.no_cache_headers);
 #undef SET
 	return code;
 }
@@ -386,7 +387,7 @@ struct net_xfer *net_xfer_start(struct pc_net *net,
 		       curl_easy_strerror(code));
 		goto fail;
 	}
-	if (curl_multi_add_handle(net->multi, xfer->easy) != CURLM_OK)
+	if (curl_multi_add_handle(net->curl.multi, xfer->easy) != CURLM_OK)
 		goto fail;
 	*err = 0;
 	return xfer;
@@ -399,7 +400,7 @@ fail:
 
 void net_xfer_cancel(struct net_xfer *xfer)
 {
-	curl_multi_remove_handle(xfer->net->multi, xfer->easy);
+	curl_multi_remove_handle(xfer->net->curl.multi, xfer->easy);
 	easy_give(xfer->net, xfer->easy);
 	free(xfer->url);
 	free(xfer);

@@ -10,6 +10,9 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+#include <uv.h>
+
+#include "pc_list.h"
 
 struct pc_net;
 
@@ -20,6 +23,17 @@ struct pc_net;
 #define NET_CURL_IDLE_MAX 16
 
 /* ---- curl transfers on libuv (curl_uv.c) -------------------------------- */
+
+/* The multi handle and what drives it; loop thread only. */
+struct net_curl {
+	CURLM *multi;
+	CURL *idle[NET_CURL_IDLE_MAX]; /* easy handles to reuse */
+	size_t idle_count;
+	uv_timer_t timer;
+	struct pc_list socks; /* the sockets libcurl asked us to watch */
+	/* Head polls ask caches and proxies in between to revalidate. */
+	struct curl_slist *no_cache_headers;
+};
 
 struct net_xfer;
 

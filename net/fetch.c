@@ -48,7 +48,7 @@ static struct net_fetch **bucket(struct pc_net *net, const struct pc_hash *h)
 	size_t i = ((size_t)h->bytes[0] | (size_t)h->bytes[1] << 8) %
 		   NET_FETCH_BUCKETS;
 
-	return &net->table[i];
+	return &net->fetcher.table[i];
 }
 
 static struct net_fetch *table_find(struct pc_net *net,
@@ -72,7 +72,7 @@ void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
 	struct net_fetch *f, *next;
 
 	for (size_t i = 0; i < NET_FETCH_BUCKETS; i++)
-		for (f = net->table[i]; f; f = next) {
+		for (f = net->fetcher.table[i]; f; f = next) {
 			next = f->table_next;
 			fn(f, arg);
 		}
@@ -148,12 +148,12 @@ static void add_waiter(struct net_fetch *f, struct net_req *waiter)
 
 static void enqueue(struct pc_net *net, struct net_fetch *f, bool first)
 {
-	struct pc_list *queue =
-		f->prefetch ? &net->prefetch_queue : &net->demand_queue;
+	struct pc_list *queue = f->prefetch ? &net->fetcher.prefetch_queue
+					    : &net->fetcher.demand_queue;
 
 	f->state = FETCH_QUEUED;
 	if (f->prefetch)
-		net->prefetch_queued++;
+		net->fetcher.prefetch_queued++;
 	if (first)
 		pc_list_insert_head(queue, &f->queue_link);
 	else
@@ -164,7 +164,7 @@ static void dequeue(struct pc_net *net, struct net_fetch *f)
 {
 	pc_list_remove(&f->queue_link);
 	if (f->prefetch)
-		net->prefetch_queued--;
+		net->fetcher.prefetch_queued--;
 }
 
 static void on_uv_fetch_closed(uv_handle_t *handle)
@@ -225,9 +225,9 @@ static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 	if (f->state == FETCH_QUEUED) {
 		dequeue(net, f);
 	} else if (f->state == FETCH_RUNNING) {
-		net->running--;
-		if (f->source < net->nsources)
-			net->sources[f->source].ops->cancel(net, f);
+		net->fetcher.running--;
+		if (f->source < net->fetcher.nsources)
+			net->fetcher.sources[f->source].ops->cancel(net, f);
 	}
 	net_peer_fetch_end(net, f);
 	net_health_fetch_failed(net, f, status);
@@ -251,7 +251,7 @@ static bool source_usable(const struct net_fetch *f, size_t i)
 bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f)
 {
 	return net_health_next(net, f->tried | f->bad_sources, false) <
-	       net->nsources;
+	       net->fetcher.nsources;
 }
 
 /* The deadline has come: readers get -ETIMEDOUT. */
@@ -272,7 +272,7 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
 	uint64_t retry_end = f->deadline - size_allowance_ms(f->len);
 	bool any_usable = false;
 
-	for (size_t i = 0; i < net->nsources; i++)
+	for (size_t i = 0; i < net->fetcher.nsources; i++)
 		any_usable |= source_usable(f, i);
 	for (unsigned i = 0; i < f->round && pause < BACKOFF_MAX_MS; i++)
 		pause *= 2;
@@ -288,7 +288,7 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
 	pc_log(PC_LOG_INFO, "net",
 	       "chunk %s: every source failed, retrying in %" PRIu64 " ms",
 	       f->hex, pause);
-	net->running--;
+	net->fetcher.running--;
 	f->state = FETCH_BACKOFF;
 	uv_timer_start(&f->timer, on_uv_fetch_timer, pause, 0);
 	fetch_pump(net);
@@ -306,7 +306,7 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 	for (;;) {
 		excluded = f->tried | f->bad_sources;
 		f->source = net_health_next(net, excluded, true);
-		if (f->source >= net->nsources) {
+		if (f->source >= net->fetcher.nsources) {
 			round_failed(net, f);
 			return;
 		}
@@ -320,15 +320,17 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 		f->attempt_start = now ? now : 1;
 		f->attempt_budget = net_health_budget(
 			net, f->source, f->tried | f->bad_sources, left);
-		rc = net->sources[f->source].ops->start(
-			net, &net->sources[f->source], f, f->attempt_budget);
+		rc = net->fetcher.sources[f->source].ops->start(
+			net, &net->fetcher.sources[f->source], f,
+			f->attempt_budget);
 		if (rc == 0)
 			return;
 		f->attempt_start = 0;
 		if (rc == -ENOENT)
 			continue; /* nothing to ask there (no peer has it) */
 		pc_log(PC_LOG_WARN, "net", "chunk %s: cannot ask %s: %s",
-		       f->hex, net->sources[f->source].base, strerror(-rc));
+		       f->hex, net->fetcher.sources[f->source].base,
+		       strerror(-rc));
 	}
 }
 
@@ -338,23 +340,23 @@ static void fetch_pump(struct pc_net *net)
 	struct pc_list *queue;
 	struct net_fetch *f;
 
-	if (net->pumping)
+	if (net->fetcher.pumping)
 		return; /* an outer call is looping already */
-	net->pumping = true;
-	while (net->running < net->cfg->max_fetches) {
-		if (!pc_list_empty(&net->demand_queue))
-			queue = &net->demand_queue;
-		else if (!pc_list_empty(&net->prefetch_queue))
-			queue = &net->prefetch_queue;
+	net->fetcher.pumping = true;
+	while (net->fetcher.running < net->cfg->max_fetches) {
+		if (!pc_list_empty(&net->fetcher.demand_queue))
+			queue = &net->fetcher.demand_queue;
+		else if (!pc_list_empty(&net->fetcher.prefetch_queue))
+			queue = &net->fetcher.prefetch_queue;
 		else
 			break;
 		f = container_of(queue->next, struct net_fetch, queue_link);
 		dequeue(net, f);
 		f->state = FETCH_RUNNING;
-		net->running++;
+		net->fetcher.running++;
 		fetch_attempt(net, f);
 	}
-	net->pumping = false;
+	net->fetcher.pumping = false;
 }
 
 void net_fetch_rearm(struct pc_net *net, struct net_fetch *f)
@@ -398,7 +400,7 @@ static void on_uv_fetch_timer(uv_timer_t *timer)
 void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 			    enum net_attempt outcome)
 {
-	const struct net_source *src = &net->sources[f->source];
+	const struct net_source *src = &net->fetcher.sources[f->source];
 
 	net_health_report(net, f, outcome);
 	if (src->ops == &net_peer_source_ops && f->peer_getting) {
@@ -545,10 +547,10 @@ void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
 	struct net_fetch *f;
 
 	/* After a full disk, what read-ahead fetched could not be kept. */
-	if (uv_now(&net->loop) < net->store_full_until)
+	if (uv_now(&net->loop) < net->chunks.store_full_until)
 		return;
 	if (ref->len == 0 || ref->len > PC_CHUNK_MAX ||
-	    net->prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
+	    net->fetcher.prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
 	    table_find(net, &ref->hash) ||
 	    pc_store_chunk_present(net->store, &ref->hash))
 		return;
@@ -562,15 +564,15 @@ void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
 
 void net_fetch_init(struct pc_net *net)
 {
-	pc_list_init(&net->demand_queue);
-	pc_list_init(&net->prefetch_queue);
+	pc_list_init(&net->fetcher.demand_queue);
+	pc_list_init(&net->fetcher.prefetch_queue);
 }
 
 void net_fetch_shutdown(struct pc_net *net)
 {
 	for (size_t i = 0; i < NET_FETCH_BUCKETS; i++)
-		while (net->table[i])
-			fetch_finish(net, net->table[i], -ECANCELED);
+		while (net->fetcher.table[i])
+			fetch_finish(net, net->fetcher.table[i], -ECANCELED);
 }
 
 /* ---- the mirror source ------------------------------------------------------ */
@@ -671,7 +673,8 @@ int net_sources_init(struct pc_net *net, char *err, size_t errlen)
 	int rc;
 
 	if (net->peers.disc) { /* peers first: they are nearer */
-		struct net_source *src = &net->sources[net->nsources++];
+		struct net_source *src =
+			&net->fetcher.sources[net->fetcher.nsources++];
 
 		src->ops = &net_peer_source_ops;
 		src->base = strdup("LAN peers");
@@ -682,20 +685,20 @@ int net_sources_init(struct pc_net *net, char *err, size_t errlen)
 		}
 	}
 	for (size_t i = 0; i < cfg->nmirrors; i++) {
-		rc = mirror_init(&net->sources[net->nsources], cfg->mirrors[i],
-				 err, errlen);
+		rc = mirror_init(&net->fetcher.sources[net->fetcher.nsources],
+				 cfg->mirrors[i], err, errlen);
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
 		if (rc < 0)
 			return rc;
-		net->nsources++;
+		net->fetcher.nsources++;
 	}
 	return 0;
 }
 
 void net_sources_free(struct pc_net *net)
 {
-	for (size_t i = 0; i < net->nsources; i++)
-		free(net->sources[i].base);
-	net->nsources = 0;
+	for (size_t i = 0; i < net->fetcher.nsources; i++)
+		free(net->fetcher.sources[i].base);
+	net->fetcher.nsources = 0;
 }

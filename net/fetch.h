@@ -178,4 +178,17 @@ void net_fetch_shutdown(struct pc_net *net);
 int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
 			 pc_fetch_done done, void *arg);
 
+/* The fetcher; loop thread only.  @sources is set before the loop runs
+ * and read-only afterwards. */
+struct net_fetcher {
+	struct net_source sources[NET_MAX_SOURCES];
+	size_t nsources;
+	struct net_fetch *table[NET_FETCH_BUCKETS];
+	struct pc_list demand_queue;   /* waiting for a slot, FIFO */
+	struct pc_list prefetch_queue; /* run when no demand waits */
+	size_t prefetch_queued;
+	size_t running; /* fetches with a transfer (<= cfg->max_fetches) */
+	bool pumping;
+};
+
 #endif /* PC_NET_FETCH_H */

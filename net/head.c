@@ -60,45 +60,45 @@ const char *pc_net_state_name(enum pc_net_state state)
 
 void pc_net_status(struct pc_net *net, struct pc_net_status *out)
 {
-	pthread_mutex_lock(&net->status_lock);
-	*out = net->status;
+	pthread_mutex_lock(&net->status.lock);
+	*out = net->status.st;
 	/* Up to date with a head that has since expired: stale. */
-	if (out->state == PC_STATE_UP_TO_DATE && net->current_expires &&
-	    net_unix_now() >= net->current_expires)
+	if (out->state == PC_STATE_UP_TO_DATE && net->status.current_expires &&
+	    net_unix_now() >= net->status.current_expires)
 		out->state = PC_STATE_STALE;
-	pthread_mutex_unlock(&net->status_lock);
+	pthread_mutex_unlock(&net->status.lock);
 }
 
 void net_status_poll_started(struct pc_net *net)
 {
-	pthread_mutex_lock(&net->status_lock);
-	net->status.last_poll = net_unix_now();
-	pthread_mutex_unlock(&net->status_lock);
+	pthread_mutex_lock(&net->status.lock);
+	net->status.st.last_poll = net_unix_now();
+	pthread_mutex_unlock(&net->status.lock);
 }
 
 void net_status_poll_ended(struct pc_net *net, int result, const char *error,
 			   const char *source)
 {
-	pthread_mutex_lock(&net->status_lock);
+	pthread_mutex_lock(&net->status.lock);
 	if (result == 0) {
-		net->status.state = PC_STATE_UP_TO_DATE;
-		net->status.last_poll_ok = net_unix_now();
-		net->status.last_error[0] = '\0';
-		snprintf(net->status.source, sizeof(net->status.source), "%s",
-			 source);
+		net->status.st.state = PC_STATE_UP_TO_DATE;
+		net->status.st.last_poll_ok = net_unix_now();
+		net->status.st.last_error[0] = '\0';
+		snprintf(net->status.st.source, sizeof(net->status.st.source),
+			 "%s", source);
 	} else if (result != -ECANCELED) {
-		net->status.state = PC_STATE_FAILING;
-		snprintf(net->status.last_error, sizeof(net->status.last_error),
-			 "%s", error);
+		net->status.st.state = PC_STATE_FAILING;
+		snprintf(net->status.st.last_error,
+			 sizeof(net->status.st.last_error), "%s", error);
 	}
-	pthread_mutex_unlock(&net->status_lock);
+	pthread_mutex_unlock(&net->status.lock);
 }
 
 void net_status_set_current(struct pc_net *net, int64_t expires)
 {
-	pthread_mutex_lock(&net->status_lock);
-	net->current_expires = expires;
-	pthread_mutex_unlock(&net->status_lock);
+	pthread_mutex_lock(&net->status.lock);
+	net->status.current_expires = expires;
+	pthread_mutex_unlock(&net->status.lock);
 }
 
 /* ---- the end of a poll ------------------------------------------------------ */
@@ -210,10 +210,10 @@ static void hand_over(struct pc_net *net, const struct pc_head *head,
 
 void net_status_installing(struct pc_net *net, uint64_t version)
 {
-	pthread_mutex_lock(&net->status_lock);
-	net->status.installing = version;
-	net->status.installing_since = version ? net_unix_now() : 0;
-	pthread_mutex_unlock(&net->status_lock);
+	pthread_mutex_lock(&net->status.lock);
+	net->status.st.installing = version;
+	net->status.st.installing_since = version ? net_unix_now() : 0;
+	pthread_mutex_unlock(&net->status.lock);
 }
 
 /* ---- judging a head ----------------------------------------------------------- */
@@ -367,15 +367,15 @@ static bool held_back(struct pc_net *net, const struct pc_head *head,
 {
 	uint64_t held = pc_store_held_version(net->store);
 
-	if (!held && !net->switch_busy)
+	if (!held && !net->control.switch_busy)
 		return false;
-	if (held && head->version != net->held_available)
+	if (held && head->version != net->head.held_available)
 		pc_log(PC_LOG_INFO, "net",
 		       "head version %llu from %s not installed: version "
 		       "%llu is held (peercachectl unpin releases it)",
 		       (unsigned long long)head->version, source,
 		       (unsigned long long)held);
-	net->held_available = head->version;
+	net->head.held_available = head->version;
 	return true;
 }
 
@@ -527,8 +527,8 @@ static uint32_t not_mirrors(const struct pc_net *net)
 {
 	uint32_t mask = 0;
 
-	for (size_t i = 0; i < net->nsources; i++)
-		if (!net->sources[i].serves_head)
+	for (size_t i = 0; i < net->fetcher.nsources; i++)
+		if (!net->fetcher.sources[i].serves_head)
 			mask |= 1u << i;
 	return mask;
 }
@@ -549,10 +549,10 @@ static void ask_mirror(struct pc_net *net)
 	for (;;) {
 		h->mirror = net_health_next(net, h->asked | not_mirrors(net),
 					    false);
-		if (h->mirror >= net->nsources)
+		if (h->mirror >= net->fetcher.nsources)
 			break;
 		h->asked |= 1u << h->mirror;
-		src = &net->sources[h->mirror];
+		src = &net->fetcher.sources[h->mirror];
 		if (asprintf(&url, "%s/head", src->base) < 0) {
 			unreachable(net, src->base, "out of memory");
 			continue;

@@ -5,6 +5,8 @@
 #ifndef PC_NET_HEAD_H
 #define PC_NET_HEAD_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +15,7 @@
 
 #include "discovery.h"
 #include "pc_format.h"
+#include "pc_net.h"
 
 struct pc_net;
 struct net_xfer;
@@ -60,6 +63,16 @@ struct net_head {			 /* loop thread only */
 	uint64_t equivocations;
 	int64_t equivocation_first, equivocation_last; /* unix time */
 	char equivocation[700];
+	/* A newer version the last poll found but did not install (held);
+	 * 0: none. */
+	uint64_t held_available;
+	/* switch_hold.c: a restart holds version switches (any thread
+	 * sets it); switches from net_switch_begin() to net_switch_end()
+	 * (loop thread).  Sequentially consistent atomics: a holder that
+	 * sees no switch running knows that the next begin sees the
+	 * hold. */
+	atomic_bool switch_hold;
+	atomic_int switches_running;
 };
 
 void net_head_init(struct pc_net *net);
@@ -118,5 +131,12 @@ struct json;
 bool net_head_alert(struct pc_net *net, char *out, size_t len);
 /* "equivocations", "equivocation_at", "equivocation" for the status. */
 void net_head_json(struct pc_net *net, struct json *j);
+
+/* What the polls found, for any thread. */
+struct net_status {
+	pthread_mutex_t lock;
+	struct pc_net_status st; /* guarded by lock */
+	int64_t current_expires; /* guarded by lock; 0: none */
+};
 
 #endif /* PC_NET_HEAD_H */

@@ -203,10 +203,10 @@ static int queue_install(struct pc_net *net, struct net_install_job *job)
 {
 	if (!net_switch_begin(net)) {
 		if (!job->deferred)
-			net_log(net, PC_LOG_INFO,
-				"version %" PRIu64 ": installed once the "
-				"restart under way is over",
-				job->head.version);
+			pc_log(PC_LOG_INFO, "net",
+			       "version %" PRIu64 ": installed once the "
+			       "restart under way is over",
+			       job->head.version);
 		job->deferred = true;
 		return 0;
 	}
@@ -230,7 +230,7 @@ void net_install_resume(struct pc_net *net)
 	snprintf(job->error, sizeof(job->error),
 		 "version %" PRIu64 ": cannot start a worker",
 		 job->head.version);
-	net_log(net, PC_LOG_ERROR, "%s", job->error);
+	pc_log(PC_LOG_ERROR, "net", "%s", job->error);
 	job_end(net, job);
 }
 

@@ -27,7 +27,7 @@
 #define FLUSH_INTERVAL_MS 1000
 #define NO_CACHE "Cache-Control: no-cache"
 
-/* A blocking pc_net_refresh() caller; guarded by net->refresh_lock. */
+/* A blocking pc_net_refresh() caller; guarded by net->queue.refresh_lock. */
 struct net_refresh_wait {
 	struct pc_net *net;
 	int result;
@@ -51,17 +51,17 @@ static int enqueue(struct pc_net *net, struct net_req *req)
 	int rc = 0;
 
 	req->next = NULL;
-	pthread_mutex_lock(&net->lock);
-	if (net->stopped) {
+	pthread_mutex_lock(&net->queue.lock);
+	if (net->queue.stopped) {
 		rc = -ECANCELED;
 	} else {
-		*net->req_tail = req;
-		net->req_tail = &req->next;
+		*net->queue.tail = req;
+		net->queue.tail = &req->next;
 		if (req->kind == NET_REQ_PREFETCH)
-			net->prefetch_pending += req->count;
-		uv_async_send(&net->wake);
+			net->queue.prefetch_pending += req->count;
+		uv_async_send(&net->queue.wake);
 	}
-	pthread_mutex_unlock(&net->lock);
+	pthread_mutex_unlock(&net->queue.lock);
 	return rc;
 }
 
@@ -105,21 +105,21 @@ static void shutdown_loop(struct pc_net *net);
 
 static void on_uv_wake(uv_async_t *handle)
 {
-	struct pc_net *net = container_of(handle, struct pc_net, wake);
+	struct pc_net *net = container_of(handle, struct pc_net, queue.wake);
 	struct net_req *req, *next;
 	size_t prefetched = 0;
 	bool stopped;
 
-	pthread_mutex_lock(&net->lock);
-	req = net->req_head;
-	net->req_head = NULL;
-	net->req_tail = &net->req_head;
+	pthread_mutex_lock(&net->queue.lock);
+	req = net->queue.head;
+	net->queue.head = NULL;
+	net->queue.tail = &net->queue.head;
 	for (next = req; next; next = next->next)
 		if (next->kind == NET_REQ_PREFETCH)
 			prefetched += next->count;
-	net->prefetch_pending -= prefetched;
-	stopped = net->stopped;
-	pthread_mutex_unlock(&net->lock);
+	net->queue.prefetch_pending -= prefetched;
+	stopped = net->queue.stopped;
+	pthread_mutex_unlock(&net->queue.lock);
 
 	for (; req; req = next) {
 		next = req->next;
@@ -131,50 +131,55 @@ static void on_uv_wake(uv_async_t *handle)
 
 static void work_flush(uv_work_t *work)
 {
-	struct pc_net *net = container_of(work, struct pc_net, flush_work);
+	struct pc_net *net =
+		container_of(work, struct pc_net, upkeep.flush_work);
 
-	net->flush_rc = pc_store_flush(net->store);
+	net->upkeep.flush_rc = pc_store_flush(net->store);
 }
 
 static void after_flush(uv_work_t *work, int status)
 {
-	struct pc_net *net = container_of(work, struct pc_net, flush_work);
+	struct pc_net *net =
+		container_of(work, struct pc_net, upkeep.flush_work);
 
-	net->flush_busy = false;
-	if (status == 0 && net->flush_rc < 0)
+	net->upkeep.flush_busy = false;
+	if (status == 0 && net->upkeep.flush_rc < 0)
 		pc_log(PC_LOG_WARN, "net", "store flush failed: %s",
-		       strerror(-net->flush_rc));
+		       strerror(-net->upkeep.flush_rc));
 }
 
 /* Every second: index entries, access times and counters go to LMDB. */
 static void on_uv_flush_timer(uv_timer_t *timer)
 {
-	struct pc_net *net = container_of(timer, struct pc_net, flush_timer);
+	struct pc_net *net =
+		container_of(timer, struct pc_net, upkeep.flush_timer);
 
-	if (net->flush_busy)
+	if (net->upkeep.flush_busy)
 		return; /* the previous one still waits for the writer lock */
-	net->flush_busy = true;
-	if (uv_queue_work(&net->loop, &net->flush_work, work_flush,
+	net->upkeep.flush_busy = true;
+	if (uv_queue_work(&net->loop, &net->upkeep.flush_work, work_flush,
 			  after_flush) < 0)
-		net->flush_busy = false;
+		net->upkeep.flush_busy = false;
 }
 
 static void work_purge(uv_work_t *work)
 {
-	struct pc_net *net = container_of(work, struct pc_net, purge_work);
+	struct pc_net *net =
+		container_of(work, struct pc_net, upkeep.purge_work);
 	struct pc_purge_result r;
 
-	net->purge_rc = pc_store_enforce_limits(net->store, &r);
+	net->upkeep.purge_rc = pc_store_enforce_limits(net->store, &r);
 }
 
 static void after_purge(uv_work_t *work, int status)
 {
-	struct pc_net *net = container_of(work, struct pc_net, purge_work);
+	struct pc_net *net =
+		container_of(work, struct pc_net, upkeep.purge_work);
 
-	net->purge_busy = false;
-	if (status == 0 && net->purge_rc < 0)
+	net->upkeep.purge_busy = false;
+	if (status == 0 && net->upkeep.purge_rc < 0)
 		pc_log(PC_LOG_WARN, "net", "purge failed: %s",
-		       strerror(-net->purge_rc));
+		       strerror(-net->upkeep.purge_rc));
 }
 
 /* Every purge_interval: chunks past max_age go, and the cache is brought
@@ -182,14 +187,15 @@ static void after_purge(uv_work_t *work, int status)
  * each purged chunk. */
 static void on_uv_purge_timer(uv_timer_t *timer)
 {
-	struct pc_net *net = container_of(timer, struct pc_net, purge_timer);
+	struct pc_net *net =
+		container_of(timer, struct pc_net, upkeep.purge_timer);
 
-	if (net->purge_busy)
+	if (net->upkeep.purge_busy)
 		return;
-	net->purge_busy = true;
-	if (uv_queue_work(&net->loop, &net->purge_work, work_purge,
+	net->upkeep.purge_busy = true;
+	if (uv_queue_work(&net->loop, &net->upkeep.purge_work, work_purge,
 			  after_purge) < 0)
-		net->purge_busy = false;
+		net->upkeep.purge_busy = false;
 }
 
 /*
@@ -207,9 +213,9 @@ static void shutdown_loop(struct pc_net *net)
 	net_peers_shutdown(net);
 	net_control_shutdown(net);
 	net_curl_shutdown(net);
-	uv_close((uv_handle_t *)&net->flush_timer, NULL);
-	uv_close((uv_handle_t *)&net->purge_timer, NULL);
-	uv_close((uv_handle_t *)&net->wake, NULL);
+	uv_close((uv_handle_t *)&net->upkeep.flush_timer, NULL);
+	uv_close((uv_handle_t *)&net->upkeep.purge_timer, NULL);
+	uv_close((uv_handle_t *)&net->queue.wake, NULL);
 	pc_store_flush(net->store);
 }
 
@@ -233,13 +239,13 @@ static int init_locks(struct pc_net *net)
 	if (pthread_condattr_init(&attr) != 0)
 		return -ENOMEM;
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	rc = pthread_cond_init(&net->refresh_cond, &attr);
+	rc = pthread_cond_init(&net->queue.refresh_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	if (rc != 0)
 		return -rc;
-	pthread_mutex_init(&net->lock, NULL);
-	pthread_mutex_init(&net->status_lock, NULL);
-	pthread_mutex_init(&net->refresh_lock, NULL);
+	pthread_mutex_init(&net->queue.lock, NULL);
+	pthread_mutex_init(&net->status.lock, NULL);
+	pthread_mutex_init(&net->queue.refresh_lock, NULL);
 	pthread_mutex_init(&net->peers.lock, NULL);
 	return 0;
 }
@@ -248,12 +254,12 @@ static int init_locks(struct pc_net *net)
 static void free_locks_and_net(struct pc_net *net)
 {
 	net_sources_free(net);
-	curl_slist_free_all(net->no_cache_headers);
-	pthread_mutex_destroy(&net->lock);
-	pthread_mutex_destroy(&net->status_lock);
-	pthread_mutex_destroy(&net->refresh_lock);
+	curl_slist_free_all(net->curl.no_cache_headers);
+	pthread_mutex_destroy(&net->queue.lock);
+	pthread_mutex_destroy(&net->status.lock);
+	pthread_mutex_destroy(&net->queue.refresh_lock);
 	pthread_mutex_destroy(&net->peers.lock);
-	pthread_cond_destroy(&net->refresh_cond);
+	pthread_cond_destroy(&net->queue.refresh_cond);
 	net_workers_free(net);
 	net_chunk_buf_pool_drain();
 	free(net);
@@ -278,19 +284,19 @@ static int init_handles(struct pc_net *net)
 
 	if (rc < 0)
 		return rc;
-	rc = uv_async_init(&net->loop, &net->wake, on_uv_wake);
+	rc = uv_async_init(&net->loop, &net->queue.wake, on_uv_wake);
 	if (rc < 0) {
 		uv_loop_close(&net->loop);
 		return rc;
 	}
-	uv_timer_init(&net->loop, &net->flush_timer);
-	uv_timer_init(&net->loop, &net->purge_timer);
-	uv_timer_init(&net->loop, &net->curl_timer);
+	uv_timer_init(&net->loop, &net->upkeep.flush_timer);
+	uv_timer_init(&net->loop, &net->upkeep.purge_timer);
+	uv_timer_init(&net->loop, &net->curl.timer);
 	net_fetch_init(net);
 	net_head_init(net);
 	net_health_init(net);
-	pc_list_init(&net->curl_socks);
-	pc_list_init(&net->control_clients);
+	pc_list_init(&net->curl.socks);
+	pc_list_init(&net->control.clients);
 	return 0;
 }
 
@@ -340,17 +346,17 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	net->ring = ring;
 	if (hooks)
 		net->hooks = *hooks;
-	net->req_tail = &net->req_head;
-	net->status.state = PC_STATE_STARTING;
+	net->queue.tail = &net->queue.head;
+	net->status.st.state = PC_STATE_STARTING;
 	/* Head polls ask caches and proxies in between to revalidate. */
-	net->no_cache_headers = curl_slist_append(NULL, NO_CACHE);
+	net->curl.no_cache_headers = curl_slist_append(NULL, NO_CACHE);
 	rc = init_handles(net);
 	if (rc < 0) {
 		snprintf(err, errlen, "libuv: %s", uv_strerror(rc));
 		free_locks_and_net(net);
 		return NULL;
 	}
-	if (!net->no_cache_headers) {
+	if (!net->curl.no_cache_headers) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -363,9 +369,9 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	read_current_version(net);
 	return net;
 fail:
-	pthread_mutex_lock(&net->lock);
-	net->stopped = true;
-	pthread_mutex_unlock(&net->lock);
+	pthread_mutex_lock(&net->queue.lock);
+	net->queue.stopped = true;
+	pthread_mutex_unlock(&net->queue.lock);
 	shutdown_loop(net);
 	uv_run(&net->loop, UV_RUN_DEFAULT);
 	free_net(net);
@@ -378,31 +384,31 @@ int pc_net_start(struct pc_net *net)
 
 	/* Held throughout, so a concurrent stop sees either no thread or a
 	 * thread to join. */
-	pthread_mutex_lock(&net->lock);
-	if (net->stopped)
+	pthread_mutex_lock(&net->queue.lock);
+	if (net->queue.stopped)
 		rc = -ECANCELED;
-	else if (net->started)
+	else if (net->queue.started)
 		rc = -EALREADY;
 	if (rc < 0)
 		goto out;
 	/* The loop is not running yet: arming its timers here is safe. */
-	uv_timer_start(&net->flush_timer, on_uv_flush_timer, FLUSH_INTERVAL_MS,
-		       FLUSH_INTERVAL_MS);
+	uv_timer_start(&net->upkeep.flush_timer, on_uv_flush_timer,
+		       FLUSH_INTERVAL_MS, FLUSH_INTERVAL_MS);
 	/* The first purge soon after start: a restart with a lower quota
 	 * takes effect at once. */
-	uv_timer_start(&net->purge_timer, on_uv_purge_timer, 5000,
+	uv_timer_start(&net->upkeep.purge_timer, on_uv_purge_timer, 5000,
 		       net->cfg->purge_interval * 1000);
 	net_head_start(net);
 	rc = uv_thread_create(&net->thread, loop_main, net);
 	if (rc < 0) {
-		uv_timer_stop(&net->flush_timer);
-		uv_timer_stop(&net->purge_timer);
+		uv_timer_stop(&net->upkeep.flush_timer);
+		uv_timer_stop(&net->upkeep.purge_timer);
 		uv_timer_stop(&net->head.timer);
 		goto out;
 	}
-	net->started = true;
+	net->queue.started = true;
 out:
-	pthread_mutex_unlock(&net->lock);
+	pthread_mutex_unlock(&net->queue.lock);
 	return rc;
 }
 
@@ -410,13 +416,13 @@ void pc_net_stop(struct pc_net *net)
 {
 	bool was_stopped, started;
 
-	pthread_mutex_lock(&net->lock);
-	was_stopped = net->stopped;
-	started = net->started;
-	net->stopped = true;
+	pthread_mutex_lock(&net->queue.lock);
+	was_stopped = net->queue.stopped;
+	started = net->queue.started;
+	net->queue.stopped = true;
 	if (!was_stopped && started)
-		uv_async_send(&net->wake);
-	pthread_mutex_unlock(&net->lock);
+		uv_async_send(&net->queue.wake);
+	pthread_mutex_unlock(&net->queue.lock);
 	if (was_stopped)
 		return;
 	if (started) {
@@ -424,7 +430,7 @@ void pc_net_stop(struct pc_net *net)
 		return;
 	}
 	/* Never started: nobody else runs the loop, so do it here. */
-	on_uv_wake(&net->wake);
+	on_uv_wake(&net->queue.wake);
 	uv_run(&net->loop, UV_RUN_DEFAULT);
 }
 
@@ -504,11 +510,11 @@ void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
 {
 	size_t room;
 
-	pthread_mutex_lock(&net->lock);
-	room = net->prefetch_pending >= NET_PREFETCH_PENDING_MAX
+	pthread_mutex_lock(&net->queue.lock);
+	room = net->queue.prefetch_pending >= NET_PREFETCH_PENDING_MAX
 		       ? 0
-		       : NET_PREFETCH_PENDING_MAX - net->prefetch_pending;
-	pthread_mutex_unlock(&net->lock);
+		       : NET_PREFETCH_PENDING_MAX - net->queue.prefetch_pending;
+	pthread_mutex_unlock(&net->queue.lock);
 	if (count > room)
 		count = room; /* the loop is behind: read-ahead can wait */
 	enqueue_refs(net, NET_REQ_PREFETCH, refs, count);
@@ -531,15 +537,15 @@ static void refresh_wait_done(void *arg, int result, const char *error)
 	struct pc_net *net = wait->net;
 
 	(void)error;
-	pthread_mutex_lock(&net->refresh_lock);
+	pthread_mutex_lock(&net->queue.refresh_lock);
 	if (wait->abandoned) {
 		free(wait);
 	} else {
 		wait->result = result;
 		wait->done = true;
 	}
-	pthread_cond_broadcast(&net->refresh_cond);
-	pthread_mutex_unlock(&net->refresh_lock);
+	pthread_cond_broadcast(&net->queue.refresh_cond);
+	pthread_mutex_unlock(&net->queue.refresh_lock);
 }
 
 static struct timespec deadline_after(uint64_t ms)
@@ -587,10 +593,10 @@ int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms)
 		return 0;
 
 	deadline = deadline_after(timeout_ms);
-	pthread_mutex_lock(&net->refresh_lock);
-	while (!waiter->done &&
-	       pthread_cond_timedwait(&net->refresh_cond, &net->refresh_lock,
-				      &deadline) != ETIMEDOUT)
+	pthread_mutex_lock(&net->queue.refresh_lock);
+	while (!waiter->done && pthread_cond_timedwait(&net->queue.refresh_cond,
+						       &net->queue.refresh_lock,
+						       &deadline) != ETIMEDOUT)
 		;
 	if (waiter->done) {
 		rc = waiter->result;
@@ -599,6 +605,6 @@ int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms)
 		waiter->abandoned = true; /* the loop frees it */
 		rc = -ETIMEDOUT;
 	}
-	pthread_mutex_unlock(&net->refresh_lock);
+	pthread_mutex_unlock(&net->queue.refresh_lock);
 	return rc;
 }

@@ -82,7 +82,8 @@ static void take_snapshot(struct net_metrics *m)
 	snap.held = pc_store_held_version(net->store);
 	snap.state = control_status(net, &snap.status, reason, sizeof(reason));
 	memcpy(snap.health, net->health.src, sizeof(snap.health));
-	for (size_t i = 0; i < net->nsources && i < NET_HEALTH_SOURCES; i++)
+	for (size_t i = 0; i < net->fetcher.nsources && i < NET_HEALTH_SOURCES;
+	     i++)
 		snap.demoted[i] = net_health_demoted(net, i);
 	snap.read_failures = net->health.read_failures;
 	snap.equivocations = net->head.equivocations;
@@ -321,11 +322,12 @@ per_source(struct text *t, struct pc_net *net, const char *name,
 {
 	put(t, "# HELP peercache_%s %s\n# TYPE peercache_%s %s\n", name, help,
 	    name, type);
-	for (size_t i = 0; i < net->nsources && i < NET_HEALTH_SOURCES; i++) {
-		if (!net->sources[i].serves_head)
+	for (size_t i = 0; i < net->fetcher.nsources && i < NET_HEALTH_SOURCES;
+	     i++) {
+		if (!net->fetcher.sources[i].serves_head)
 			continue; /* the peers: see peers_known, peers_banned */
 		put(t, "peercache_%s{source=\"", name);
-		put_label(t, net->sources[i].base);
+		put_label(t, net->fetcher.sources[i].base);
 		put(t, "\"} %llu\n", (unsigned long long)value(s, i));
 	}
 }

@@ -5,7 +5,11 @@
 #ifndef PC_NET_QUEUE_H
 #define PC_NET_QUEUE_H
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+
+#include <uv.h>
 
 #include "pc_net.h"
 
@@ -37,6 +41,25 @@ struct net_req {
 	struct pc_chunk_ref *refs;     /* PREFETCH, LOOKAHEAD: owned */
 	size_t count;		       /* PREFETCH, LOOKAHEAD */
 	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */
+};
+
+/*
+ * The queue itself.  Other threads append under @lock and wake the loop
+ * with @wake (sent while holding @lock); the loop thread takes the whole
+ * list at once.  @wake is closed by the loop thread after @stopped is
+ * set, so no send can follow the close.
+ */
+struct net_queue {
+	pthread_mutex_t lock;
+	struct net_req *head;	 /* guarded by lock */
+	struct net_req **tail;	 /* guarded by lock */
+	size_t prefetch_pending; /* guarded by lock */
+	bool started;		 /* guarded by lock */
+	bool stopped;		 /* guarded by lock */
+	uv_async_t wake;
+	/* Blocking pc_net_refresh() callers sleep here. */
+	pthread_mutex_t refresh_lock;
+	pthread_cond_t refresh_cond; /* CLOCK_MONOTONIC */
 };
 
 #endif /* PC_NET_QUEUE_H */

@@ -30,7 +30,7 @@
 
 static bool judged(const struct pc_net *net, size_t i)
 {
-	return i < net->nsources && net->sources[i].serves_head;
+	return i < net->fetcher.nsources && net->fetcher.sources[i].serves_head;
 }
 
 static const char *trouble_name(enum net_health_trouble t)
@@ -50,7 +50,7 @@ static const char *trouble_name(enum net_health_trouble t)
 
 static void cause_of(const struct pc_net *net, size_t i, char *buf, size_t len)
 {
-	snprintf(buf, len, "source-demoted %s", net->sources[i].base);
+	snprintf(buf, len, "source-demoted %s", net->fetcher.sources[i].base);
 }
 
 static const char *utc(int64_t when, char *buf, size_t len)
@@ -79,9 +79,9 @@ size_t net_health_next(struct pc_net *net, uint32_t excluded, bool take)
 {
 	struct net_health *health = &net->health;
 	uint64_t now = uv_now(&net->loop);
-	size_t demoted = net->nsources;
+	size_t demoted = net->fetcher.nsources;
 
-	for (size_t i = 0; i < net->nsources; i++) {
+	for (size_t i = 0; i < net->fetcher.nsources; i++) {
 		struct net_source_health *h = &health->src[i];
 
 		if (excluded & (1u << i))
@@ -96,7 +96,7 @@ size_t net_health_next(struct pc_net *net, uint32_t excluded, bool take)
 			}
 			return i;
 		}
-		if (demoted == net->nsources)
+		if (demoted == net->fetcher.nsources)
 			demoted = i;
 	}
 	return demoted;
@@ -109,7 +109,7 @@ uint64_t net_health_budget(struct pc_net *net, size_t src, uint32_t excluded,
 
 	if (!judged(net, src))
 		return left; /* the peers bound their own time */
-	for (size_t i = 0; i < net->nsources; i++)
+	for (size_t i = 0; i < net->fetcher.nsources; i++)
 		if (i != src && judged(net, i) && !(excluded & (1u << i)))
 			others++;
 	if (others == 0)
@@ -133,7 +133,7 @@ static void restore(struct pc_net *net, size_t i)
 	pc_log_cause_clear(cause);
 	pc_log(PC_LOG_INFO, "net",
 	       "mirror %s works again (%s since %s); tried in its place",
-	       net->sources[i].base, trouble_name(h->trouble),
+	       net->fetcher.sources[i].base, trouble_name(h->trouble),
 	       utc(h->since, since, sizeof(since)));
 	h->trouble = NET_TROUBLE_NONE;
 	h->demoted_until = 0;
@@ -175,8 +175,8 @@ static void trouble(struct pc_net *net, size_t i, enum net_health_trouble t,
 	pc_log_cause(PC_LOG_WARN, "net", cause,
 		     "mirror %s demoted for %" PRIu64 " s (%s: %s): the "
 		     "other sources are tried first",
-		     net->sources[i].base, h->demote_ms / 1000, trouble_name(t),
-		     detail);
+		     net->fetcher.sources[i].base, h->demote_ms / 1000,
+		     trouble_name(t), detail);
 	if (t == NET_TROUBLE_SLOW)
 		schedule_move(net, i);
 }
@@ -352,7 +352,7 @@ static void on_uv_move(uv_timer_t *timer)
 	struct stuck_list list = { .health = &net->health };
 	size_t moved = 0;
 
-	list.cap = net->running;
+	list.cap = net->fetcher.running;
 	list.items = list.cap ? calloc(list.cap, sizeof(*list.items)) : NULL;
 	if (list.items)
 		net_fetch_each(net, find_stuck, &list);
@@ -365,7 +365,7 @@ static void on_uv_move(uv_timer_t *timer)
 		    f->source != list.items[k].source ||
 		    f->attempt_start != list.items[k].attempt_start)
 			continue;
-		net->sources[f->source].ops->cancel(net, f);
+		net->fetcher.sources[f->source].ops->cancel(net, f);
 		f->attempt_start = 0; /* judged already: not reported */
 		net_fetch_attempt_done(net, f, NET_ATTEMPT_FAILED);
 		moved++;
@@ -420,7 +420,7 @@ static void describe(struct pc_net *net, size_t i, char *out, size_t len)
 	if (used < len)
 		snprintf(out + used, len - used,
 			 "%smirror %s: %s since %s (%s)", used ? "; " : "",
-			 net->sources[i].base, count,
+			 net->fetcher.sources[i].base, count,
 			 utc(h->since, since, sizeof(since)), h->last_error);
 }
 
@@ -445,7 +445,7 @@ enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
 			 health->read_failures,
 			 utc(health->last_read_failure, when, sizeof(when)),
 			 health->last_read_error);
-	for (size_t i = 0; i < net->nsources; i++) {
+	for (size_t i = 0; i < net->fetcher.nsources; i++) {
 		if (!judged(net, i))
 			continue;
 		mirrors++;
@@ -477,7 +477,7 @@ void net_health_json(struct pc_net *net, struct json *j)
 
 	json_key(j, "sources");
 	json_puts(j, "[");
-	for (size_t i = 0; i < net->nsources; i++) {
+	for (size_t i = 0; i < net->fetcher.nsources; i++) {
 		const struct net_source_health *h = &health->src[i];
 		bool demoted = judged(net, i) && still_troubled(net, h);
 		uint64_t left = h->demoted_until > now_ms
@@ -486,8 +486,8 @@ void net_health_json(struct pc_net *net, struct json *j)
 
 		json_puts(j, i ? ",{" : "{");
 		j->comma = false;
-		json_str(j, "source", net->sources[i].base);
-		json_str(j, "kind", net->sources[i].ops->kind);
+		json_str(j, "source", net->fetcher.sources[i].base);
+		json_str(j, "kind", net->fetcher.sources[i].ops->kind);
 		json_str(j, "state",
 			 !judged(net, i) ? "ok"
 			 : !demoted	 ? "ok"

@@ -1,0 +1,29 @@
+/*
+ * upkeep.h - the store's timers on the loop thread (loop.c): the flush of
+ * index entries, access times and counters every second, and the purge
+ * every purge_interval, each on a libuv worker.
+ */
+#ifndef PC_NET_UPKEEP_H
+#define PC_NET_UPKEEP_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+/* Loop thread only, but for what a worker writes (it says so). */
+struct net_upkeep {
+	uv_timer_t flush_timer;
+	/* The flush itself runs on a libuv worker: an LMDB write transaction
+	 * can wait behind a version install for a long time, and the loop
+	 * must keep serving fetches meanwhile. */
+	uv_work_t flush_work;
+	bool flush_busy;
+	int flush_rc; /* written by the worker, read in its after_work */
+	/* Every purge_interval: the quota and max_age, on a worker. */
+	uv_timer_t purge_timer;
+	uv_work_t purge_work;
+	bool purge_busy;
+	int purge_rc; /* written by the worker */
+};
+
+#endif /* PC_NET_UPKEEP_H */
