@@ -153,12 +153,19 @@ enum net_attempt {
 };
 
 int net_sources_init(struct pc_net *net, char *err, size_t errlen);
+void net_sources_free(struct pc_net *net);
+
+/* ---- the mirrors (mirror.c) ---------------------------------------------- */
+
 /* @url is a mirror URL this build can use (http, https, file; valid for
  * libcurl): 0 with its scheme and the length of "scheme://", or -EINVAL
  * (-ENOMEM) with @err set.  The one check of start-up and --print-config. */
 int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
 			 char *err, size_t errlen);
-void net_sources_free(struct pc_net *net);
+/* @src becomes the mirror at @url.  0, or -EINVAL (-ENOMEM) with @err
+ * set. */
+int net_mirror_init(struct net_source *src, const char *url, char *err,
+		    size_t errlen);
 void net_fetch_init(struct pc_net *net);
 /* Takes ownership of @waiter (a NET_REQ_FETCH request). */
 void net_fetch_waiter(struct pc_net *net, struct net_req *waiter);

@@ -5,7 +5,6 @@
 #ifndef PC_NET_HEAD_H
 #define PC_NET_HEAD_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -92,8 +91,6 @@ void net_waiters_forget(struct net_poll_waiter *waiter, void *arg);
 void net_head_forget(struct pc_net *net, void *arg);
 /* A poll that was asked for meanwhile starts now if it may. */
 void net_head_resume(struct pc_net *net);
-/* The status's "installing" (0: none). */
-void net_status_installing(struct pc_net *net, uint64_t version);
 
 /* ---- the install of an accepted head (head_install.c) ------------------- */
 
@@ -131,12 +128,5 @@ struct json;
 bool net_head_alert(struct pc_net *net, char *out, size_t len);
 /* "equivocations", "equivocation_at", "equivocation" for the status. */
 void net_head_json(struct pc_net *net, struct json *j);
-
-/* What the polls found, for any thread. */
-struct net_status {
-	pthread_mutex_t lock;
-	struct pc_net_status st; /* guarded by lock */
-	int64_t current_expires; /* guarded by lock; 0: none */
-};
 
 #endif /* PC_NET_HEAD_H */

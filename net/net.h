@@ -32,6 +32,7 @@
 #include "prefetch.h"
 #include "queue.h"
 #include "source_health.h"
+#include "status.h"
 #include "upkeep.h"
 #include "workers.h"
 
@@ -58,18 +59,21 @@ struct pc_net {
 	struct net_fetcher fetcher;  /* fetch.h: fetches, sources */
 	struct net_health health;    /* source_health.h */
 	struct net_head head;	     /* head.h: poller, install */
-	struct net_status status;    /* head.h: what the polls found */
+	struct net_status status;    /* status.h: what polls found */
 	struct net_peers peers;	     /* peers.h: table, discovery */
 	struct net_control control;  /* control.h */
 	struct net_metrics *metrics; /* metrics.h; NULL: off */
 };
 
+/* True on the thread that runs @net's loop. */
+bool net_on_loop_thread(const struct pc_net *net);
+/*
+ * Loop thread (or the stopping thread of a net that never started):
+ * completes everything with -ECANCELED and closes every handle; the loop
+ * then runs dry.
+ */
+void net_loop_shutdown(struct pc_net *net);
 /* Unix time, for status fields and expiry checks. */
 int64_t net_unix_now(void);
-/* Fills the status fields after a poll (any thread that owns no lock). */
-void net_status_poll_started(struct pc_net *net);
-void net_status_poll_ended(struct pc_net *net, int result, const char *error,
-			   const char *source);
-void net_status_set_current(struct pc_net *net, int64_t expires);
 
 #endif /* PC_NET_NET_H */

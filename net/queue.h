@@ -13,6 +13,8 @@
 
 #include "pc_net.h"
 
+struct pc_net;
+
 /* Prefetch refs waiting in the request queue; more are dropped. */
 #define NET_PREFETCH_PENDING_MAX 256
 
@@ -61,5 +63,11 @@ struct net_queue {
 	pthread_mutex_t refresh_lock;
 	pthread_cond_t refresh_cond; /* CLOCK_MONOTONIC */
 };
+
+/* Before the loop runs: the wake-up.  0 or a libuv error. */
+int net_queue_init(struct pc_net *net);
+/* Runs what is queued (the loop's wake-up, called by hand for a net
+ * that never started); shuts the loop down once stopping began. */
+void net_queue_run(struct pc_net *net);
 
 #endif /* PC_NET_QUEUE_H */

@@ -26,4 +26,15 @@ struct net_upkeep {
 	int purge_rc; /* written by the worker */
 };
 
+struct pc_net;
+
+/* Before the loop runs. */
+void net_upkeep_init(struct pc_net *net);
+/* Before the loop runs: arms both timers (the first purge after 5 s). */
+void net_upkeep_start(struct pc_net *net);
+/* The loop thread could not start: disarms them. */
+void net_upkeep_stop(struct pc_net *net);
+/* Loop thread, shutting down: closes them. */
+void net_upkeep_shutdown(struct pc_net *net);
+
 #endif /* PC_NET_UPKEEP_H */
