@@ -183,9 +183,9 @@ static void build_peer_stats(struct pc_net *net, struct json *j)
 	json_uint(j, "discovery_probes_sent", dc.probes_sent);
 	json_uint(j, "discovery_answers_received", dc.answers_received);
 	json_uint(j, "discovery_answers_late", dc.answers_late);
-	json_uint(j, "discovery_hint_hits", net->peers.hint_hits);
-	json_uint(j, "discovery_hints_stale", net->peers.hints_stale);
-	json_uint(j, "peer_busy_retries", net->peers.busy_retries);
+	json_uint(j, "discovery_hint_hits", net->peer_src.hint_hits);
+	json_uint(j, "discovery_hints_stale", net->peer_src.hints_stale);
+	json_uint(j, "peer_busy_retries", net->peer_src.busy_retries);
 	json_uint(j, "claims_won", dc.claims_won);
 	json_uint(j, "claims_lost", dc.claims_lost);
 	free(ps);

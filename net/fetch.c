@@ -118,7 +118,7 @@ static uint64_t timeout_ms(const struct pc_net *net, uint64_t len)
 static struct net_fetch *fetch_new(struct pc_net *net,
 				   const struct pc_hash *hash, uint64_t len)
 {
-	struct net_fetch *f = calloc(1, sizeof(*f));
+	struct net_fetch *f = calloc(1, sizeof(*f) + net->fetcher.state_size);
 	struct net_fetch **slot;
 
 	if (!f)
@@ -228,7 +228,9 @@ static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 		if (f->source < net->fetcher.nsources)
 			net->fetcher.sources[f->source].ops->cancel(net, f);
 	}
-	net_peer_fetch_end(net, f);
+	for (size_t i = 0; i < net->fetcher.nsources; i++)
+		if (net->fetcher.sources[i].ops->end)
+			net->fetcher.sources[i].ops->end(net, f);
 	net_health_fetch_failed(net, f, status);
 	uv_close((uv_handle_t *)&f->timer, on_uv_fetch_closed);
 	/* Out of the table first: a waiter may ask for the hash again. */
@@ -319,6 +321,7 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 		f->attempt_start = now ? now : 1;
 		f->attempt_budget = net_health_budget(
 			net, f->source, f->tried | f->bad_sources, left);
+		f->wake_at = 0; /* a wake-up is the attempt's own */
 		rc = net->fetcher.sources[f->source].ops->start(
 			net, &net->fetcher.sources[f->source], f,
 			f->attempt_budget);
@@ -362,10 +365,22 @@ void net_fetch_rearm(struct pc_net *net, struct net_fetch *f)
 {
 	uint64_t now = uv_now(&net->loop), until = f->deadline;
 
-	if (f->wait_until && f->wait_until < until)
-		until = f->wait_until;
+	if (f->wake_at && f->wake_at < until)
+		until = f->wake_at;
 	uv_timer_start(&f->timer, on_uv_fetch_timer,
 		       until > now ? until - now : 0, 0);
+}
+
+void net_fetch_wake_at(struct pc_net *net, struct net_fetch *f, uint64_t when)
+{
+	f->wake_at = when;
+	net_fetch_rearm(net, f);
+}
+
+void *net_fetch_source_state(const struct net_fetch *f,
+			     const struct net_source *src)
+{
+	return (char *)f->source_state + src->state_offset; /* like strchr */
 }
 
 static void on_uv_fetch_timer(uv_timer_t *timer)
@@ -374,12 +389,12 @@ static void on_uv_fetch_timer(uv_timer_t *timer)
 	struct pc_net *net = f->net;
 	uint64_t now = uv_now(&net->loop);
 
-	if (f->state == FETCH_RUNNING && f->wait_until &&
+	if (f->state == FETCH_RUNNING && f->wake_at &&
 	    now + ATTEMPT_MIN_MS < f->deadline) {
 		/* A neighbour we waited for did not deliver in time. */
-		f->wait_until = 0;
+		f->wake_at = 0;
 		net_fetch_rearm(net, f);
-		net_peer_wait_over(net, f);
+		net->fetcher.sources[f->source].ops->wake(net, f);
 		return;
 	}
 
@@ -402,13 +417,8 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 	const struct net_source *src = &net->fetcher.sources[f->source];
 
 	net_health_report(net, f, outcome);
-	if (src->ops == &net_peer_source_ops && f->peer_getting) {
-		f->peer_getting = false;
-		if (outcome == NET_ATTEMPT_OK)
-			net_peer_credit(net, &f->peer, f->len);
-		else if (outcome == NET_ATTEMPT_BAD)
-			net_peer_ban(net, &f->peer, "sent wrong bytes");
-	}
+	if (src->ops->verdict)
+		src->ops->verdict(net, f, outcome);
 	switch (outcome) {
 	case NET_ATTEMPT_OK:
 		pc_store_count(net->store, src->ops->bytes_counter, f->len);
@@ -576,34 +586,16 @@ void net_fetch_shutdown(struct pc_net *net)
 
 /* ---- the source list -------------------------------------------------------- */
 
-int net_sources_init(struct pc_net *net, char *err, size_t errlen)
+void net_source_add(struct pc_net *net, const struct net_source *src)
 {
-	const struct pc_config *cfg = net->cfg;
-	int rc;
+	struct net_fetcher *fetcher = &net->fetcher;
+	struct net_source *slot = &fetcher->sources[fetcher->nsources++];
+	size_t align = sizeof(max_align_t);
 
-	if (net->peers.disc) { /* peers first: they are nearer */
-		struct net_source *src =
-			&net->fetcher.sources[net->fetcher.nsources++];
-
-		src->ops = &net_peer_source_ops;
-		src->base = strdup("LAN peers");
-		strcpy(src->scheme, "http");
-		if (!src->base) {
-			snprintf(err, errlen, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	for (size_t i = 0; i < cfg->nmirrors; i++) {
-		rc = net_mirror_init(
-			&net->fetcher.sources[net->fetcher.nsources],
-			cfg->mirrors[i], err, errlen);
-		if (rc == -ENOMEM)
-			snprintf(err, errlen, "out of memory");
-		if (rc < 0)
-			return rc;
-		net->fetcher.nsources++;
-	}
-	return 0;
+	*slot = *src;
+	slot->state_offset = fetcher->state_size;
+	fetcher->state_size +=
+		(src->ops->state_size + align - 1) / align * align;
 }
 
 void net_sources_free(struct pc_net *net)

@@ -11,10 +11,8 @@
 
 #include <uv.h>
 
-#include "discovery.h"
 #include "pc_list.h"
 #include "pc_net.h"
-#include "peers.h"
 #include "queue.h"
 
 /* Sources a chunk can come from: the LAN peers, then the mirrors. */
@@ -33,26 +31,42 @@ struct net_fetch;
 struct net_source;
 
 /*
- * How to get a chunk from one kind of source.  A peer source (discovery,
- * then HTTP from the peer) slots in before the mirrors with its own ops.
+ * How to get a chunk from one kind of source: the mirrors (mirror.c), the
+ * LAN peers (peer_source.c).  The fetcher knows sources only through
+ * this table.  Every hook runs on the loop thread.
  */
 struct net_source_ops {
-	const char *kind;	       /* "mirror" */
+	const char *kind;	       /* "mirror", "peer" */
 	enum pc_counter bytes_counter; /* credited on success */
 	enum pc_counter bad_counter;   /* wrong bytes delivered */
+	/* Bytes of state this kind keeps per fetch, from the fetch's start
+	 * to its end (zeroed; net_fetch_source_state() finds them). */
+	size_t state_size;
 	/* Starts an attempt; its outcome arrives via net_fetch_attempt_done().
 	 * 0, or a negative errno to skip this source. */
 	int (*start)(struct pc_net *net, struct net_source *src,
 		     struct net_fetch *fetch, uint64_t time_left_ms);
 	/* Abandons the attempt in progress (no outcome follows). */
 	void (*cancel)(struct pc_net *net, struct net_fetch *fetch);
+	/* Optional: the time the attempt asked for with net_fetch_wake_at()
+	 * has come (the deadline has not). */
+	void (*wake)(struct pc_net *net, struct net_fetch *fetch);
+	/* Optional: the attempt ended with @outcome (an enum net_attempt),
+	 * before the fetcher acts on it. */
+	void (*verdict)(struct pc_net *net, struct net_fetch *fetch,
+			int outcome);
+	/* Optional: the fetch ends, whether or not this source was tried
+	 * (its per-fetch state goes with it). */
+	void (*end)(struct pc_net *net, struct net_fetch *fetch);
 };
 
 struct net_source {
 	const struct net_source_ops *ops;
-	char *base;	  /* mirror URL without trailing '/' (owned) */
+	char *base;	  /* its name: a mirror's URL without trailing '/', or
+		       "LAN peers" (owned) */
 	char scheme[8];	  /* "http", "https" or "file": redirects stay in it */
 	bool serves_head; /* a mirror: the head poller asks it too */
+	size_t state_offset; /* of its per-fetch state in a fetch */
 };
 
 /* ---- fetches (fetch.c) ---------------------------------------------------- */
@@ -80,7 +94,7 @@ struct net_fetch {
 	struct net_req *waiters; /* FIFO, owned */
 	struct net_req **waiters_tail;
 	uint64_t deadline;    /* uv_now() milliseconds */
-	uv_timer_t timer;     /* the deadline, a pause, or a peer wait */
+	uv_timer_t timer;     /* the deadline, a pause, or wake_at */
 	size_t source;	      /* index in net->sources being tried */
 	unsigned round;	      /* completed rounds over all sources */
 	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
@@ -89,6 +103,9 @@ struct net_fetch {
 	 * (uv_now() ms; 0: not to be judged) and the time it was given. */
 	uint64_t attempt_start;
 	uint64_t attempt_budget;
+	/* The attempt's source asked to be woken then (uv_now() ms; 0:
+	 * not): net_fetch_wake_at(), ops->wake. */
+	uint64_t wake_at;
 
 	/* The attempt in progress (chunk_rx.c). */
 	struct net_xfer *xfer;
@@ -105,24 +122,9 @@ struct net_fetch {
 	struct pc_chunk_buf *buf;
 	bool stored;
 
-	/* The peer source (peer_source.c). */
-	struct net_peer_knowledge known;
-	bool asking;		    /* in a discovery ask now */
-	bool peer_waiting_ask;	    /* its peer attempt waits for that ask */
-	struct net_peer_call *call; /* ask or claim of its attempt */
-	bool claimed;		    /* won a claim: release when done */
-	uint64_t wait_until;	    /* waiting for a neighbour; 0: not */
-	uint64_t wait_end;	    /* when to stop waiting for good */
-	struct pc_disc_peer peer;   /* asked (GET) or waited for */
-	bool peer_getting;	    /* a GET from @peer is running */
-	bool tried_released;	    /* asked the last releaser directly */
-	bool from_hint;	     /* @known came from a hint: a 404 asks again */
-	uint64_t wait_start; /* when the wait for @peer began */
-	bool retry_busy;     /* @busy_peer answered 503: it has the chunk */
-	bool get_on_hunch;   /* the GET was not asked for by a promise */
-	struct pc_disc_peer busy_peer;
-	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
-	unsigned peer_misses; /* GETs of this attempt that brought nothing */
+	/* Each source's per-fetch state (ops->state_size at
+	 * src->state_offset); max_align_t keeps any of it aligned. */
+	max_align_t source_state[];
 };
 
 /* Loop thread: the fetch of @hash, if one runs. */
@@ -143,8 +145,14 @@ void net_waiter_complete(struct pc_net *net, struct net_req *waiter, int status,
  * other waiters wait for the attempt's outcome. */
 void net_fetch_verified(struct pc_net *net, struct net_fetch *f,
 			struct pc_chunk_buf *buf);
-/* Re-arms @f's timer for the earlier of its deadline and its peer wait. */
+/* Re-arms @f's timer for the earlier of its deadline and its wake_at. */
 void net_fetch_rearm(struct pc_net *net, struct net_fetch *f);
+/* The source of @f's attempt is woken (ops->wake) at @when (uv_now()
+ * ms; 0: not at all), unless the deadline comes first. */
+void net_fetch_wake_at(struct pc_net *net, struct net_fetch *f, uint64_t when);
+/* @src's per-fetch state in @f (ops->state_size bytes). */
+void *net_fetch_source_state(const struct net_fetch *f,
+			     const struct net_source *src);
 enum net_attempt {
 	NET_ATTEMPT_OK,	    /* the chunk is in the store */
 	NET_ATTEMPT_FAILED, /* nothing usable: try the next source */
@@ -152,7 +160,10 @@ enum net_attempt {
 	NET_ATTEMPT_FATAL,  /* the store failed: give up */
 };
 
-int net_sources_init(struct pc_net *net, char *err, size_t errlen);
+/* Appends @src (filled in by its kind: ops, base, scheme) to the source
+ * list, with room for its per-fetch state in every fetch.  Before the
+ * loop runs. */
+void net_source_add(struct pc_net *net, const struct net_source *src);
 void net_sources_free(struct pc_net *net);
 
 /* ---- the mirrors (mirror.c) ---------------------------------------------- */
@@ -162,10 +173,9 @@ void net_sources_free(struct pc_net *net);
  * (-ENOMEM) with @err set.  The one check of start-up and --print-config. */
 int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
 			 char *err, size_t errlen);
-/* @src becomes the mirror at @url.  0, or -EINVAL (-ENOMEM) with @err
- * set. */
-int net_mirror_init(struct net_source *src, const char *url, char *err,
-		    size_t errlen);
+/* Before the loop runs: a source for each configured mirror, in order.
+ * 0, or -EINVAL (-ENOMEM) with @err set. */
+int net_mirrors_init(struct pc_net *net, char *err, size_t errlen);
 void net_fetch_init(struct pc_net *net);
 /* Takes ownership of @waiter (a NET_REQ_FETCH request). */
 void net_fetch_waiter(struct pc_net *net, struct net_req *waiter);
@@ -196,6 +206,7 @@ struct net_fetcher {
 	size_t prefetch_queued;
 	size_t running; /* fetches with a transfer (<= cfg->max_fetches) */
 	bool pumping;
+	size_t state_size; /* the sources' per-fetch state, in all */
 };
 
 #endif /* PC_NET_FETCH_H */

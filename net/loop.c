@@ -190,7 +190,8 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	}
 	if (net_workers_init(net, err, errlen) < 0 ||
 	    net_peers_init(net, err, errlen) < 0 ||
-	    net_sources_init(net, err, errlen) < 0 ||
+	    net_peer_src_init(net, err, errlen) < 0 || /* peers first */
+	    net_mirrors_init(net, err, errlen) < 0 ||
 	    net_curl_init(net, err, errlen) < 0 ||
 	    net_control_init(net, err, errlen) < 0)
 		goto fail;

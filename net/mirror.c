@@ -83,8 +83,8 @@ int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
 	return 0;
 }
 
-int net_mirror_init(struct net_source *src, const char *url, char *err,
-		    size_t errlen)
+static int mirror_init(struct net_source *src, const char *url, char *err,
+		       size_t errlen)
 {
 	size_t len, prefix;
 	int rc = net_mirror_url_check(url, src->scheme, &prefix, err, errlen);
@@ -99,5 +99,23 @@ int net_mirror_init(struct net_source *src, const char *url, char *err,
 		src->base[--len] = '\0';
 	src->ops = &mirror_ops;
 	src->serves_head = true;
+	return 0;
+}
+
+int net_mirrors_init(struct pc_net *net, char *err, size_t errlen)
+{
+	const struct pc_config *cfg = net->cfg;
+	struct net_source src;
+	int rc;
+
+	for (size_t i = 0; i < cfg->nmirrors; i++) {
+		memset(&src, 0, sizeof(src));
+		rc = mirror_init(&src, cfg->mirrors[i], err, errlen);
+		if (rc == -ENOMEM)
+			snprintf(err, errlen, "out of memory");
+		if (rc < 0)
+			return rc;
+		net_source_add(net, &src);
+	}
 	return 0;
 }

@@ -25,11 +25,16 @@
  *
  * Whatever fails here moves the fetch on to the mirrors: a peer is an
  * optimisation, never a dependency.  A peer that sent wrong bytes is
- * banned (fetch.c calls net_peer_ban); one that timed out is skipped for a
- * few seconds; one that answered a GET with anything but the chunk it
- * said it had is doubted.  After such a miss the fetch asks again (other
+ * banned (peer_verdict); one that timed out is skipped for a few seconds;
+ * one that answered a GET with anything but the chunk it said it had is
+ * doubted.  After such a miss the fetch asks again (other
  * holders, or a claim among the honest neighbours) rather than going
  * straight to the mirror, a few times at most.  Loop thread only.
+ *
+ * The fetcher knows this source through its table (peer_ops) only: it
+ * wakes the attempt at the time asked for (net_fetch_wake_at, peer_wake),
+ * tells it the attempt's outcome (peer_verdict) and the fetch's end
+ * (peer_end), and keeps its per-fetch state (struct peer_attempt).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,6 +76,36 @@ struct net_peer_call {
 	struct net_fetch *fetch; /* NULL once the attempt let go */
 };
 
+/*
+ * What this source keeps per fetch (net_fetch_source_state), from the
+ * fetch's start to its end: a queued fetch learns from the answer to a
+ * neighbour's probe before its own attempt starts, and a claim outlives
+ * the attempt that won it.
+ */
+struct peer_attempt {
+	struct net_peer_knowledge known;
+	bool asking;		    /* in a discovery ask now */
+	bool peer_waiting_ask;	    /* its attempt waits for that ask */
+	struct net_peer_call *call; /* ask or claim of its attempt */
+	bool claimed;		    /* won a claim: release when done */
+	uint64_t wait_end;	    /* when to stop waiting for good */
+	struct pc_disc_peer peer;   /* asked (GET) or waited for */
+	bool peer_getting;	    /* a GET from @peer is running */
+	bool tried_released;	    /* asked the last releaser directly */
+	bool from_hint;	     /* @known came from a hint: a 404 asks again */
+	uint64_t wait_start; /* when the wait for @peer began */
+	bool retry_busy;     /* @busy_peer answered 503: it has the chunk */
+	bool get_on_hunch;   /* the GET was not asked for by a promise */
+	struct pc_disc_peer busy_peer;
+	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
+	unsigned peer_misses; /* GETs of this attempt that brought nothing */
+};
+
+static struct peer_attempt *attempt(const struct net_fetch *f)
+{
+	return net_fetch_source_state(f, f->net->peer_src.source);
+}
+
 static int decide(struct pc_net *net, struct net_fetch *f);
 
 static uint64_t time_left(struct pc_net *net, const struct net_fetch *f)
@@ -83,11 +118,12 @@ static uint64_t time_left(struct pc_net *net, const struct net_fetch *f)
 /* Nothing more to expect from peers for this attempt: next source. */
 static void give_up(struct pc_net *net, struct net_fetch *f, const char *why)
 {
+	struct peer_attempt *a = attempt(f);
+
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: peers: %s, on to the mirrors",
 	       f->hex, why);
-	f->wait_until = 0;
-	f->wait_end = 0;
-	net_fetch_rearm(net, f);
+	a->wait_end = 0;
+	net_fetch_wake_at(net, f, 0);
 	net_fetch_attempt_done(net, f, NET_ATTEMPT_FAILED);
 }
 
@@ -116,12 +152,13 @@ static void hint_drop(struct pc_net *net, const struct pc_hash *hash);
  * other holders, another claim round, or the mirror. */
 static void restart(struct pc_net *net, struct net_fetch *f)
 {
-	f->wait_until = 0;
-	f->wait_end = 0;
-	f->wait_start = 0;
-	f->from_hint = false;
-	memset(&f->known, 0, sizeof(f->known));
-	net_fetch_rearm(net, f);
+	struct peer_attempt *a = attempt(f);
+
+	a->wait_end = 0;
+	a->wait_start = 0;
+	a->from_hint = false;
+	memset(&a->known, 0, sizeof(a->known));
+	net_fetch_wake_at(net, f, 0);
 	if (ask(net, f) < 0)
 		give_up(net, f, "cannot ask again");
 }
@@ -129,7 +166,9 @@ static void restart(struct pc_net *net, struct net_fetch *f)
 /* The GET of @f's attempt ended without a body to keep: forget it. */
 static void get_dropped(struct net_fetch *f)
 {
-	f->peer_getting = false;
+	struct peer_attempt *a = attempt(f);
+
+	a->peer_getting = false;
 	f->xfer = NULL; /* freed by curl_uv.c when the callback returns */
 	net_chunk_drop_body(f);
 }
@@ -143,43 +182,44 @@ static void get_dropped(struct net_fetch *f)
  */
 static void busy_retry(struct pc_net *net, struct net_fetch *f)
 {
+	struct peer_attempt *a = attempt(f);
 	uint64_t now = uv_now(&net->loop), bound = time_left(net, f) / 2;
 	uint64_t delay = BUSY_RETRY_MS + uv_hrtime() / 1000 % BUSY_RETRY_MS;
 
 	if (bound > WAIT_MAX_MS)
 		bound = WAIT_MAX_MS;
-	if (!f->wait_end)
-		f->wait_end = now + bound;
-	if (now + delay >= f->wait_end) {
+	if (!a->wait_end)
+		a->wait_end = now + bound;
+	if (now + delay >= a->wait_end) {
 		give_up(net, f, "the neighbours stayed busy");
 		return;
 	}
-	net->peers.busy_retries++;
-	f->retry_busy = true;
-	f->busy_peer = f->peer;
-	f->from_hint = false;
-	f->wait_start = 0; /* a pause, not a wait for a promise */
-	f->wait_until = now + delay;
-	net_fetch_rearm(net, f);
+	net->peer_src.busy_retries++;
+	a->retry_busy = true;
+	a->busy_peer = a->peer;
+	a->from_hint = false;
+	a->wait_start = 0; /* a pause, not a wait for a promise */
+	net_fetch_wake_at(net, f, now + delay);
 }
 
 /* The GET brought nothing: say why, and decide again (a few times). */
 static void get_missed(struct pc_net *net, struct net_fetch *f,
 		       const struct net_xfer_result *res)
 {
+	struct peer_attempt *a = attempt(f);
 	char why[160];
 
 	get_dropped(f);
 	if (res->err) {
-		net_peer_failed(net, &f->peer, res->message);
-	} else if (f->from_hint && res->status == 404) {
+		net_peer_failed(net, &a->peer, res->message);
+	} else if (a->from_hint && res->status == 404) {
 		/* The hint was stale (the holder purged it): ask once. */
 		pc_log(PC_LOG_DEBUG, "net",
 		       "chunk %s: peer %s no longer has it", f->hex,
-		       inet_ntoa(f->peer.addr));
+		       inet_ntoa(a->peer.addr));
 		hint_drop(net, &f->hash);
-		net->peers.hints_stale++;
-	} else if (f->get_on_hunch && res->status == 404) {
+		net->peer_src.hints_stale++;
+	} else if (a->get_on_hunch && res->status == 404) {
 		/* Asked on a hunch (it released a claim, or it was busy a
 		 * moment ago and may have purged the chunk since): it had
 		 * promised nothing. */
@@ -188,9 +228,9 @@ static void get_missed(struct pc_net *net, struct net_fetch *f,
 			 "answered HTTP %ld for chunk %.16s... that it said it "
 			 "had or was fetching",
 			 res->status, f->hex);
-		net_peer_broke(net, &f->peer, why);
+		net_peer_broke(net, &a->peer, why);
 	}
-	if (++f->peer_misses >= PEER_MISSES_MAX) {
+	if (++a->peer_misses >= PEER_MISSES_MAX) {
 		give_up(net, f, "the neighbours asked did not deliver");
 		return;
 	}
@@ -201,9 +241,10 @@ static void peer_on_done(struct net_xfer *xfer,
 			 const struct net_xfer_result *res)
 {
 	struct net_fetch *f = xfer->ctx;
+	struct peer_attempt *a = attempt(f);
 	struct pc_net *net = f->net;
 
-	net_peer_inflight(net, &f->peer, -1);
+	net_peer_inflight(net, &a->peer, -1);
 	if ((!res->err && res->status == 200) || f->too_long || f->store_err) {
 		/* A body, or bytes that were wrong or could not be stored:
 		 * the outcome (and the ban or credit) comes via
@@ -213,7 +254,7 @@ static void peer_on_done(struct net_xfer *xfer,
 	}
 	if (!res->err && res->status == 503) {
 		pc_log(PC_LOG_DEBUG, "net", "chunk %s: peer %s is busy", f->hex,
-		       inet_ntoa(f->peer.addr));
+		       inet_ntoa(a->peer.addr));
 		get_dropped(f);
 		busy_retry(net, f);
 		return;
@@ -229,6 +270,7 @@ static const struct net_xfer_ops peer_xfer_ops = {
 static int get(struct pc_net *net, struct net_fetch *f,
 	       const struct pc_disc_peer *peer)
 {
+	struct peer_attempt *a = attempt(f);
 	uint64_t left = time_left(net, f);
 	struct net_xfer_opts opts = {
 		.scheme = "http",
@@ -245,13 +287,13 @@ static int get(struct pc_net *net, struct net_fetch *f,
 		 peer->http_port, f->hex);
 	opts.url = url;
 	net_chunk_reset(f);
-	f->peer = *peer;
+	a->peer = *peer;
 	f->xfer = net_xfer_start(net, &opts, &peer_xfer_ops, f, &rc);
 	if (!f->xfer)
 		return -ENOENT;
-	f->peer_getting = true;
-	f->get_on_hunch = false;
-	f->wait_start = 0;
+	a->peer_getting = true;
+	a->get_on_hunch = false;
+	a->wait_start = 0;
 	net_peer_inflight(net, peer, 1);
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: asking peer %s:%u", f->hex,
 	       inet_ntoa(peer->addr), peer->http_port);
@@ -263,7 +305,8 @@ static int get(struct pc_net *net, struct net_fetch *f,
 static bool pick(struct pc_net *net, const struct net_fetch *f,
 		 struct pc_disc_peer *out)
 {
-	const struct net_peer_knowledge *k = &f->known;
+	struct peer_attempt *a = attempt(f);
+	const struct net_peer_knowledge *k = &a->known;
 	unsigned best = ~0u;
 	size_t start, n = k->nhave;
 	bool found = false;
@@ -295,7 +338,7 @@ static struct net_hint *hint_set(struct pc_net *net, const struct pc_hash *hash)
 	size_t set = ((size_t)hash->bytes[0] | (size_t)hash->bytes[1] << 8) %
 		     NET_HINT_SETS;
 
-	return net->peers.hints[set];
+	return net->peer_src.hints[set];
 }
 
 /* The entry on @hash, or NULL. */
@@ -380,30 +423,31 @@ static void hint_learn(struct pc_net *net, const struct pc_disc_result *r,
 /* @f's holders from a hint, if one of them is usable now. */
 static bool hint_take(struct pc_net *net, struct net_fetch *f)
 {
+	struct peer_attempt *a = attempt(f);
 	const struct net_hint *h = hint_find(net, &f->hash);
 	struct pc_disc_peer unused;
 
 	if (!h)
 		return false;
-	memset(&f->known, 0, sizeof(f->known));
-	f->known.at = uv_now(&net->loop);
-	if (f->known.at == 0)
-		f->known.at = 1;
-	f->known.nhave = h->nhave;
-	memcpy(f->known.have, h->have, sizeof(h->have));
+	memset(&a->known, 0, sizeof(a->known));
+	a->known.at = uv_now(&net->loop);
+	if (a->known.at == 0)
+		a->known.at = 1;
+	a->known.nhave = h->nhave;
+	memcpy(a->known.have, h->have, sizeof(h->have));
 	if (!pick(net, f, &unused)) {
-		memset(&f->known, 0, sizeof(f->known));
+		memset(&a->known, 0, sizeof(a->known));
 		return false;
 	}
-	f->from_hint = true;
-	net->peers.hint_hits++;
+	a->from_hint = true;
+	net->peer_src.hint_hits++;
 	return true;
 }
 
 void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
 			size_t count)
 {
-	struct net_peers *p = &net->peers;
+	struct net_peer_src *p = &net->peer_src;
 
 	p->nlookahead = 0;
 	for (size_t i = 0; i < count && i < PC_DISC_MAX_HASHES; i++)
@@ -416,14 +460,15 @@ void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
 static void promise_broken(struct pc_net *net, struct net_fetch *f,
 			   const struct pc_disc_peer *peer)
 {
+	struct peer_attempt *a = attempt(f);
 	char why[160];
 
 	snprintf(why, sizeof(why),
 		 "said it was fetching chunk %.16s... and did not deliver it "
 		 "within %llu ms",
 		 f->hex,
-		 (unsigned long long)(uv_now(&net->loop) - f->wait_start));
-	f->wait_start = 0;
+		 (unsigned long long)(uv_now(&net->loop) - a->wait_start));
+	a->wait_start = 0;
 	net_peer_broke(net, peer, why);
 }
 
@@ -437,80 +482,88 @@ static void promise_broken(struct pc_net *net, struct net_fetch *f,
 static int wait_for(struct pc_net *net, struct net_fetch *f,
 		    const struct pc_disc_peer *peer)
 {
+	struct peer_attempt *a = attempt(f);
 	uint64_t now = uv_now(&net->loop), bound = time_left(net, f) / 2;
 	uint64_t patience, until;
 
 	if (bound > WAIT_MAX_MS)
 		bound = WAIT_MAX_MS;
-	if (!f->wait_end)
-		f->wait_end = now + bound;
-	if (now >= f->wait_end) {
+	if (!a->wait_end)
+		a->wait_end = now + bound;
+	if (now >= a->wait_end) {
 		pc_log(PC_LOG_DEBUG, "net", "chunk %s: waited long enough",
 		       f->hex);
 		return -ENOENT; /* the mirror */
 	}
-	if (!f->wait_start || f->peer.addr.s_addr != peer->addr.s_addr)
-		f->wait_start = now;
+	if (!a->wait_start || a->peer.addr.s_addr != peer->addr.s_addr)
+		a->wait_start = now;
 	patience = net_peer_patience(net, peer);
 	if (patience == 0)
 		return -EAGAIN;
-	if (now >= f->wait_start + patience) {
+	if (now >= a->wait_start + patience) {
 		promise_broken(net, f, peer);
 		return -EAGAIN;
 	}
-	f->peer = *peer;
+	a->peer = *peer;
 	until = now + WAIT_SLICE_MS;
-	if (until > f->wait_start + patience)
-		until = f->wait_start + patience;
-	if (until > f->wait_end)
-		until = f->wait_end;
-	f->wait_until = until;
-	net_fetch_rearm(net, f);
+	if (until > a->wait_start + patience)
+		until = a->wait_start + patience;
+	if (until > a->wait_end)
+		until = a->wait_end;
+	net_fetch_wake_at(net, f, until);
 	return 0;
 }
 
-void net_peer_wait_over(struct pc_net *net, struct net_fetch *f)
+static void released(struct pc_net *net, struct net_fetch *f,
+		     const struct pc_disc_peer *peer);
+
+/* The time the attempt asked for came, during a wait for a neighbour:
+ * look again, or give up on peers when the wait's bound has passed. */
+static void peer_wake(struct pc_net *net, struct net_fetch *f)
 {
+	struct peer_attempt *a = attempt(f);
 	uint64_t now = uv_now(&net->loop);
 	struct pc_disc_peer releaser;
 
-	if (f->wait_start) {
+	if (a->wait_start) {
 		/* A wait for a neighbour's promise: is it still worth it?
 		 * Its RELEASE may wait unread in the socket (a stalled loop
 		 * runs timers first): hear it before judging. */
 		pc_disc_drain(net->peers.disc);
 		if (net_peer_released_by(net, &f->hash, WAIT_SLICE_MS,
 					 &releaser) &&
-		    releaser.addr.s_addr == f->peer.addr.s_addr) {
-			net_peer_released(net, f, &releaser);
+		    releaser.addr.s_addr == a->peer.addr.s_addr) {
+			released(net, f, &releaser);
 			return;
 		}
-		if (!net_peer_believed(net, &f->peer)) {
+		if (!net_peer_believed(net, &a->peer)) {
 			restart(net, f); /* doubted meanwhile: without it */
 			return;
 		}
-		if (now >= f->wait_start + net_peer_patience(net, &f->peer)) {
-			promise_broken(net, f, &f->peer);
+		if (now >= a->wait_start + net_peer_patience(net, &a->peer)) {
+			promise_broken(net, f, &a->peer);
 			restart(net, f);
 			return;
 		}
 	}
-	if (f->wait_end && now < f->wait_end) {
+	if (a->wait_end && now < a->wait_end) {
 		/* Look again: it may have the chunk by now. */
-		f->known.at = 0;
+		a->known.at = 0;
 		if (ask(net, f) == 0)
 			return;
 	}
 	give_up(net, f, "the neighbour waited for did not deliver");
 }
 
-void net_peer_released(struct pc_net *net, struct net_fetch *f,
-		       const struct pc_disc_peer *peer)
+/* The neighbour @f waited for released the chunk: fetch it from @peer. */
+static void released(struct pc_net *net, struct net_fetch *f,
+		     const struct pc_disc_peer *peer)
 {
-	f->wait_until = 0;
-	f->wait_end = 0;
-	f->wait_start = 0;
-	net_fetch_rearm(net, f);
+	struct peer_attempt *a = attempt(f);
+
+	a->wait_end = 0;
+	a->wait_start = 0;
+	net_fetch_wake_at(net, f, 0);
 	if (!net_peer_usable(net, peer) || get(net, f, peer) < 0)
 		restart(net, f);
 }
@@ -522,20 +575,22 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 	struct net_peer_call *call = arg;
 	struct net_fetch *f = call->fetch;
 	struct pc_net *net = call->net;
+	struct peer_attempt *a;
 	int w;
 
 	free(call);
 	if (!f)
 		return;
-	f->call = NULL;
+	a = attempt(f);
+	a->call = NULL;
 	if (r->status < 0) {
 		give_up(net, f, "claim cancelled");
 		return;
 	}
 	w = r->winner[0];
 	if (w == PC_DISC_WON) {
-		f->claimed = true; /* released in net_peer_fetch_end */
-		f->claimed_at = uv_now(&net->loop);
+		a->claimed = true; /* released in peer_end */
+		a->claimed_at = uv_now(&net->loop);
 		give_up(net, f, r->waited ? "claim won" : "claim won at once");
 		return;
 	}
@@ -547,9 +602,10 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 
 static int claim(struct pc_net *net, struct net_fetch *f)
 {
+	struct peer_attempt *a = attempt(f);
 	struct net_peer_call *call;
 
-	if (f->claimed)
+	if (a->claimed)
 		return -ENOENT; /* ours already: straight to the mirrors */
 	call = call_new(net, f);
 	if (!call)
@@ -561,7 +617,7 @@ static int claim(struct pc_net *net, struct net_fetch *f)
 		       f->hex);
 		return -ENOENT; /* busy: go without a claim */
 	}
-	f->call = call;
+	a->call = call;
 	return 0;
 }
 
@@ -570,7 +626,8 @@ static int claim(struct pc_net *net, struct net_fetch *f)
 static void learn(struct pc_net *net, struct net_fetch *f,
 		  const struct pc_disc_result *r, size_t i)
 {
-	struct net_peer_knowledge *k = &f->known;
+	struct peer_attempt *a = attempt(f);
+	struct net_peer_knowledge *k = &a->known;
 
 	memset(k, 0, sizeof(*k));
 	k->at = uv_now(&net->loop);
@@ -591,21 +648,23 @@ static void on_ask_done(void *arg, const struct pc_disc_result *r)
 	struct net_peer_call *call = arg;
 	struct net_fetch *self = call->fetch;
 	struct pc_net *net = call->net;
+	struct peer_attempt *a;
 
 	free(call);
 	if (self)
-		self->call = NULL;
+		attempt(self)->call = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		struct net_fetch *f = net_fetch_find(net, &r->hashes[i]);
 
 		hint_learn(net, r, i);
 		if (!f)
 			continue;
-		f->asking = false;
+		a = attempt(f);
+		a->asking = false;
 		if (r->status == 0)
 			learn(net, f, r, i);
-		if (f != self && f->peer_waiting_ask) {
-			f->peer_waiting_ask = false;
+		if (f != self && a->peer_waiting_ask) {
+			a->peer_waiting_ask = false;
 			if (r->status < 0 || decide(net, f) < 0)
 				give_up(net, f, "no neighbour has it");
 		}
@@ -622,18 +681,21 @@ struct batch {
 
 static bool known_fresh(struct pc_net *net, const struct net_fetch *f)
 {
-	return f->known.at && uv_now(&net->loop) - f->known.at < KNOWN_FRESH_MS;
+	const struct peer_attempt *a = attempt(f);
+
+	return a->known.at && uv_now(&net->loop) - a->known.at < KNOWN_FRESH_MS;
 }
 
 /* Chunks queued behind this one ride along in the same probe. */
 static void add_queued(struct net_fetch *f, void *arg)
 {
+	struct peer_attempt *a = attempt(f);
 	struct batch *b = arg;
 
 	if (b->n < PC_DISC_MAX_HASHES && f->state == FETCH_QUEUED &&
-	    !f->asking && !known_fresh(b->net, f)) {
+	    !a->asking && !known_fresh(b->net, f)) {
 		b->hashes[b->n++] = f->hash;
-		f->asking = true;
+		a->asking = true;
 	}
 }
 
@@ -641,7 +703,7 @@ static void add_queued(struct net_fetch *f, void *arg)
  * no fresh hint.  The ids looked at leave the list. */
 static void add_lookahead(struct pc_net *net, struct batch *b)
 {
-	struct net_peers *p = &net->peers;
+	struct net_peer_src *p = &net->peer_src;
 	size_t i;
 
 	for (i = 0; i < p->nlookahead && b->n < PC_DISC_MAX_HASHES; i++) {
@@ -667,7 +729,7 @@ static void unmark(struct pc_net *net, const struct batch *b)
 		struct net_hint *h = hint_lookup(net, &b->hashes[i]);
 
 		if (f)
-			f->asking = false;
+			attempt(f)->asking = false;
 		if (h && h->asking)
 			memset(h, 0, sizeof(*h));
 	}
@@ -677,23 +739,26 @@ static void unmark(struct pc_net *net, const struct batch *b)
  * waits for that answer (as a queued fetch in a batch does). */
 static bool join_lookahead(struct pc_net *net, struct net_fetch *f)
 {
+	struct peer_attempt *a = attempt(f);
+
 	if (!hint_asking(net, &f->hash))
 		return false;
-	f->asking = true;
+	a->asking = true;
 	return true;
 }
 
 static int ask(struct pc_net *net, struct net_fetch *f)
 {
+	struct peer_attempt *a = attempt(f);
 	struct net_peer_call *call;
 	struct batch b = { .net = net, .n = 1 };
 
-	if (f->asking) { /* in a neighbour fetch's batch: its answer */
-		f->peer_waiting_ask = true;
+	if (a->asking) { /* in a neighbour fetch's batch: its answer */
+		a->peer_waiting_ask = true;
 		return 0;
 	}
 	b.hashes[0] = f->hash;
-	f->asking = true;
+	a->asking = true;
 	net_fetch_each(net, add_queued, &b);
 	add_lookahead(net, &b);
 	call = call_new(net, f);
@@ -706,7 +771,7 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 		       f->hex);
 		return -ENOENT;
 	}
-	f->call = call;
+	a->call = call;
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: probe for %zu ids", f->hex, b.n);
 	return 0;
 }
@@ -717,15 +782,16 @@ static int ask(struct pc_net *net, struct net_fetch *f)
  * mirrors now. */
 static int decide(struct pc_net *net, struct net_fetch *f)
 {
-	const struct net_peer_knowledge *k = &f->known;
+	struct peer_attempt *a = attempt(f);
+	const struct net_peer_knowledge *k = &a->known;
 	struct pc_disc_peer peer;
 	int rc;
 
 	if (pick(net, f, &peer) && get(net, f, &peer) == 0)
 		return 0;
-	if (f->from_hint) { /* what the hint named cannot be asked now */
-		f->from_hint = false;
-		memset(&f->known, 0, sizeof(f->known));
+	if (a->from_hint) { /* what the hint named cannot be asked now */
+		a->from_hint = false;
+		memset(&a->known, 0, sizeof(a->known));
 		return ask(net, f);
 	}
 	if (k->fetching && net_peer_usable(net, &k->fetcher)) {
@@ -744,22 +810,22 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 	}
 	/* Nobody answered, but a neighbour fetched it lately: its answer
 	 * may just be late.  Ask it directly (a 404 costs one round trip). */
-	if (!f->tried_released &&
+	if (!a->tried_released &&
 	    net_peer_released_by(net, &f->hash, RELEASED_FRESH_MS, &peer) &&
 	    net_peer_usable(net, &peer)) {
-		f->tried_released = true;
+		a->tried_released = true;
 		if (get(net, f, &peer) == 0) {
-			f->get_on_hunch = true;
+			a->get_on_hunch = true;
 			return 0;
 		}
 	}
-	if (f->retry_busy && net_peer_usable(net, &f->busy_peer)) {
+	if (a->retry_busy && net_peer_usable(net, &a->busy_peer)) {
 		/* It answered 503 a moment ago, so it has the chunk; its
 		 * answer to the probe is only late (its link is full).  Ask
 		 * it again directly, once per busy round. */
-		f->retry_busy = false;
-		if (get(net, f, &f->busy_peer) == 0) {
-			f->get_on_hunch = true;
+		a->retry_busy = false;
+		if (get(net, f, &a->busy_peer) == 0) {
+			a->get_on_hunch = true;
 			return 0;
 		}
 	}
@@ -767,7 +833,7 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		/* "Nobody has it" from a batch a while ago: a neighbour may
 		 * have fetched it since.  Look again before claiming. */
 		return ask(net, f);
-	if (f->wait_end) { /* looked again after a wait: nobody */
+	if (a->wait_end) { /* looked again after a wait: nobody */
 		pc_log(PC_LOG_DEBUG, "net",
 		       "chunk %s: nobody has or fetches it any more", f->hex);
 		return -ENOENT;
@@ -778,17 +844,18 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 static int peer_start(struct pc_net *net, struct net_source *src,
 		      struct net_fetch *f, uint64_t time_left_ms)
 {
+	struct peer_attempt *a = attempt(f);
+
 	(void)src;
 	(void)time_left_ms;
 	if (!net->peers.disc)
 		return -ENOENT;
-	f->wait_until = 0;
-	f->wait_end = 0;
-	f->wait_start = 0;
-	f->peer_misses = 0;
-	f->retry_busy = false;
-	f->tried_released = false;
-	f->from_hint = false;
+	a->wait_end = 0;
+	a->wait_start = 0;
+	a->peer_misses = 0;
+	a->retry_busy = false;
+	a->tried_released = false;
+	a->from_hint = false;
 	if (known_fresh(net, f) || hint_take(net, f))
 		return decide(net, f);
 	join_lookahead(net, f);
@@ -797,38 +864,119 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 
 static void peer_cancel(struct pc_net *net, struct net_fetch *f)
 {
-	if (f->call) {
-		f->call->fetch = NULL; /* its callback only frees it */
-		f->call = NULL;
+	struct peer_attempt *a = attempt(f);
+
+	if (a->call) {
+		a->call->fetch = NULL; /* its callback only frees it */
+		a->call = NULL;
 	}
-	if (f->peer_getting && f->xfer)
-		net_peer_inflight(net, &f->peer, -1);
-	f->peer_getting = false;
-	f->peer_waiting_ask = false;
-	f->wait_until = 0;
-	f->wait_end = 0;
-	f->wait_start = 0;
+	if (a->peer_getting && f->xfer)
+		net_peer_inflight(net, &a->peer, -1);
+	a->peer_getting = false;
+	a->peer_waiting_ask = false;
+	a->wait_end = 0;
+	a->wait_start = 0;
 	net_chunk_cancel(net, f);
 }
 
-void net_peer_fetch_end(struct pc_net *net, struct net_fetch *f)
+/* @f ends: drop its claim and any call in flight. */
+static void peer_end(struct pc_net *net, struct net_fetch *f)
 {
-	if (f->call) {
-		f->call->fetch = NULL;
-		f->call = NULL;
+	struct peer_attempt *a = attempt(f);
+
+	if (a->call) {
+		a->call->fetch = NULL;
+		a->call = NULL;
 	}
-	if (f->claimed && net->peers.disc)
+	if (a->claimed && net->peers.disc)
 		pc_disc_release(net->peers.disc, &f->hash, 1);
-	if (f->claimed && f->claimed_at)
-		net_peer_claim_took(net, uv_now(&net->loop) - f->claimed_at);
-	f->claimed = false;
-	f->claimed_at = 0;
+	if (a->claimed && a->claimed_at)
+		net_peer_claim_took(net, uv_now(&net->loop) - a->claimed_at);
+	a->claimed = false;
+	a->claimed_at = 0;
 }
 
-const struct net_source_ops net_peer_source_ops = {
+/* The GET of the attempt ended: a neighbour that delivered is credited,
+ * one that sent wrong bytes is banned. */
+static void peer_verdict(struct pc_net *net, struct net_fetch *f, int outcome)
+{
+	struct peer_attempt *a = attempt(f);
+
+	if (!a->peer_getting)
+		return;
+	a->peer_getting = false;
+	if (outcome == NET_ATTEMPT_OK)
+		net_peer_credit(net, &a->peer, f->len);
+	else if (outcome == NET_ATTEMPT_BAD)
+		net_peer_ban(net, &a->peer, "sent wrong bytes");
+}
+
+static const struct net_source_ops peer_ops = {
 	.kind = "peer",
 	.bytes_counter = PC_CTR_BYTES_FROM_PEERS,
 	.bad_counter = PC_CTR_BAD_FROM_PEERS,
+	.state_size = sizeof(struct peer_attempt),
 	.start = peer_start,
 	.cancel = peer_cancel,
+	.wake = peer_wake,
+	.verdict = peer_verdict,
+	.end = peer_end,
 };
+
+int net_peer_src_init(struct pc_net *net, char *err, size_t errlen)
+{
+	struct net_source src = { .ops = &peer_ops, .scheme = "http" };
+
+	if (!net->peers.disc)
+		return 0;
+	src.base = strdup("LAN peers");
+	if (!src.base) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	net_source_add(net, &src);
+	net->peer_src.source = &net->fetcher.sources[net->fetcher.nsources - 1];
+	return 0;
+}
+
+void net_peer_src_released(struct pc_net *net, const struct pc_hash *hash,
+			   const struct pc_disc_peer *peer)
+{
+	struct net_fetch *f = net_fetch_find(net, hash);
+
+	if (!f || !f->wake_at || f->state != FETCH_RUNNING)
+		return;
+	released(net, f, peer);
+}
+
+/* Fetches waiting for @arg's address look again now. */
+static void wake_waiter(struct net_fetch *f, void *arg)
+{
+	const struct in_addr *addr = arg;
+
+	if (f->wake_at && attempt(f)->peer.addr.s_addr == addr->s_addr)
+		net_fetch_wake_at(f->net, f, uv_now(&f->net->loop));
+}
+
+void net_peer_src_wake(struct pc_net *net, struct in_addr addr)
+{
+	net_fetch_each(net, wake_waiter, &addr);
+}
+
+/* The longest a download after a won claim has been running here. */
+static void oldest_claim(struct net_fetch *f, void *arg)
+{
+	const struct peer_attempt *a = attempt(f);
+	uint64_t *oldest = arg;
+
+	if (a->claimed && a->claimed_at && a->claimed_at < *oldest)
+		*oldest = a->claimed_at;
+}
+
+uint64_t net_peer_src_oldest_claim(struct pc_net *net, uint64_t now)
+{
+	uint64_t oldest = now;
+
+	net_fetch_each(net, oldest_claim, &oldest);
+	return oldest;
+}

@@ -73,18 +73,9 @@ bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer)
 	return e.chunks > 0 || !suspicious(net, now);
 }
 
-/* The longest a download after a won claim has been running here. */
-static void oldest_claim(struct net_fetch *f, void *arg)
-{
-	uint64_t *oldest = arg;
-
-	if (f->claimed && f->claimed_at && f->claimed_at < *oldest)
-		*oldest = f->claimed_at;
-}
-
 uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer)
 {
-	uint64_t now = uv_now(&net->loop), oldest = now, patience;
+	uint64_t now = uv_now(&net->loop), oldest, patience;
 	struct net_peer e = { 0 };
 
 	if (!net_peer_believed(net, peer))
@@ -92,7 +83,7 @@ uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer)
 	net_peer_lookup(net, peer->addr, &e);
 	if (e.chunks > 0)
 		return PATIENCE_PROVEN_MS;
-	net_fetch_each(net, oldest_claim, &oldest);
+	oldest = net_peer_src_oldest_claim(net, now);
 	patience = PATIENCE_FACTOR * net->peers.claim_ms;
 	if (patience < PATIENCE_FACTOR * (now - oldest))
 		patience = PATIENCE_FACTOR * (now - oldest);
@@ -146,18 +137,6 @@ static void broke(struct net_peer *e, void *arg)
 	e->doubted_until = b->now + b->doubt_ms;
 }
 
-/* Fetches that wait for @arg's address look again now (their timer
- * fires on the next loop iteration: nothing runs from inside here). */
-static void wake_waiter(struct net_fetch *f, void *arg)
-{
-	const struct in_addr *addr = arg;
-
-	if (f->wait_until && f->peer.addr.s_addr == addr->s_addr) {
-		f->wait_until = uv_now(&f->net->loop);
-		net_fetch_rearm(f->net, f);
-	}
-}
-
 void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
 		    const char *why)
 {
@@ -183,5 +162,5 @@ void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
 					"neighbours that delivered chunks are "
 					"believed now)"
 				      : "");
-	net_fetch_each(net, wake_waiter, &addr);
+	net_peer_src_wake(net, addr);
 }

@@ -522,7 +522,6 @@ static void on_disc_released(void *arg, const struct pc_hash *hash,
 			     const struct pc_disc_peer *peer)
 {
 	struct pc_net *net = arg;
-	struct net_fetch *f = net_fetch_find(net, hash);
 	struct net_released *r = released_slot(net, hash);
 
 	/* Remembered even when nobody waits: an answer from it that comes
@@ -532,8 +531,5 @@ static void on_disc_released(void *arg, const struct pc_hash *hash,
 	r->at = uv_now(&net->loop);
 	if (r->at == 0)
 		r->at = 1;
-
-	if (!f || !f->wait_until || f->state != FETCH_RUNNING)
-		return;
-	net_peer_released(net, f, peer);
+	net_peer_src_released(net, hash, peer);
 }

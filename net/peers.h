@@ -17,16 +17,6 @@
 
 struct net_fetch;
 
-/* What discovery said about a chunk (peer_source.c). */
-#define NET_KNOWN_PEERS 4
-struct net_peer_knowledge {
-	uint64_t at; /* uv_now() ms of the answer; 0: nothing known */
-	size_t nhave;
-	struct pc_disc_peer have[NET_KNOWN_PEERS];
-	bool fetching; /* a neighbour is fetching it (answered or claimed) */
-	struct pc_disc_peer fetcher;
-};
-
 /* ---- LAN peers (peers.c, peer_source.c) ---------------------------------- */
 
 /* How long a peer stays known after its last packet. */
@@ -67,32 +57,11 @@ struct net_released {
 	uint64_t at; /* uv_now() ms; 0: empty */
 };
 
-/* What answers said about chunks, also those nobody fetches yet (a probe
- * asks about a sequential reader's next chunks too): their fetches go
- * straight to a holder, with no probe of their own.  Set-associative by
- * hash, loop thread only. */
-#define NET_HINT_SETS 1024
-#define NET_HINT_WAYS 2
-struct net_hint {
-	struct pc_hash hash;
-	uint64_t at; /* uv_now() ms of the answer; 0: none */
-	bool asking; /* in the lookahead of an ask in flight */
-	size_t nhave;
-	struct pc_disc_peer have[NET_KNOWN_PEERS];
-};
-
 struct net_peers {
 	struct pc_disc *disc; /* NULL: discovery off */
 	struct net_released released[NET_RELEASED_SLOTS];
-	struct net_hint hints[NET_HINT_SETS][NET_HINT_WAYS];
-	/* A sequential reader's next chunks, for the next probe. */
-	struct pc_hash lookahead[PC_DISC_MAX_HASHES];
-	size_t nlookahead;
-	uint64_t hint_hits;    /* fetches that needed no probe (loop thread) */
-	uint64_t hints_stale;  /* ... whose holder answered 404 */
-	uint64_t busy_retries; /* GETs refused with 503, asked again later */
-	uint64_t claim_ms;     /* own downloads after a won claim: average */
-	uint64_t liars_at[2];  /* uv_now() of the last two unknown liars */
+	uint64_t claim_ms;    /* own downloads after a won claim: average */
+	uint64_t liars_at[2]; /* uv_now() of the last two unknown liars */
 	struct pc_peer_server *server; /* NULL: peer server off */
 	struct pc_acl acl;	       /* who may talk to us */
 	uint16_t http_port;	       /* advertised; 0: no server */
@@ -164,21 +133,5 @@ size_t net_peers_snapshot(struct pc_net *net, struct net_peer *out, size_t max);
 /* Writes the accepted head's bytes to CACHE_DIR/head (served to peers).
  * Any thread. */
 void net_peers_save_head(struct pc_net *net, const char *body, size_t len);
-
-/* The peer source and its hooks in the fetch life cycle. */
-extern const struct net_source_ops net_peer_source_ops;
-/* @f ends: drop its claim and any call in flight. */
-void net_peer_fetch_end(struct pc_net *net, struct net_fetch *f);
-/* @f's timer fired during a wait for a neighbour: look again, or give
- * up on peers when the wait's bound has passed. */
-void net_peer_wait_over(struct pc_net *net, struct net_fetch *f);
-/* The neighbour @f waited for released the chunk: fetch it from @peer. */
-void net_peer_released(struct pc_net *net, struct net_fetch *f,
-		       const struct pc_disc_peer *peer);
-/* A sequential reader will want these chunks soon: the next probe asks
- * about them too (replacing the previous lookahead; at most
- * PC_DISC_MAX_HASHES). */
-void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
-			size_t count);
 
 #endif /* PC_NET_PEERS_H */
