@@ -1,0 +1,182 @@
+/*
+ * disc_ask.c - asking: one probe per ask, and what the answers say.  The
+ * ask reports at the first useful answer, when every id is covered, when
+ * every static peer answered, or at its timeout; it believes only
+ * neighbours whose word still counts and a "fetching" only with a claim
+ * behind it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "disc_internal.h"
+
+/* ---- the requester ------------------------------------------------------- */
+
+/* Folds neighbours' live claims into the result as "fetching". */
+static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now)
+{
+	struct pc_disc_result *r = &ask->result;
+	struct heard_claim *c;
+	int p;
+
+	for (size_t i = 0; i < r->n; i++) {
+		c = disc_heard_find(d, &ask->hashes[i], NULL, now);
+		if (!c ||
+		    (p = disc_peer_slot(r->peers, &r->npeers, &c->peer)) < 0)
+			continue;
+		if (!(r->have[i] & (1u << p)))
+			r->fetching[i] |= 1u << p;
+	}
+}
+
+/* Takes @ask out of the table, reports it and frees it. */
+void disc_finish_ask(struct pc_disc *d, size_t slot, int status)
+{
+	struct ask *ask = d->asks[slot];
+	uint64_t now = uv_now(d->loop);
+
+	d->asks[slot] = NULL;
+	ask->result.status = status;
+	if (status == 0) {
+		add_heard_claims(d, ask, now);
+		if (ask->result.waited && ask->result.answers == 0 &&
+		    now >= ask->deadline)
+			disc_ask_silent(d);
+	}
+	ask->done(ask->arg, &ask->result);
+	free(ask);
+}
+
+static bool ask_complete(const struct pc_disc *d, const struct ask *ask,
+			 bool useful)
+{
+	const struct pc_disc_result *r = &ask->result;
+	size_t expected = disc_expected_peers(d);
+	size_t covered = 0;
+
+	if (useful)
+		return true;
+	for (size_t i = 0; i < r->n; i++)
+		covered += (r->have[i] | r->fetching[i]) != 0;
+	return covered == r->n || (expected && r->npeers >= expected);
+}
+
+static int find_ask(const struct pc_disc *d, uint32_t txid)
+{
+	for (int i = 0; i < MAX_ASKS; i++)
+		if (d->asks[i] && d->asks[i]->txid == txid)
+			return i;
+	return -1;
+}
+
+void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
+			const struct sockaddr_in *from)
+{
+	struct pc_disc_peer peer = { .addr = from->sin_addr,
+				     .udp_port = ntohs(from->sin_port),
+				     .http_port = pkt->http_port };
+	const uint8_t *have = pkt->body;
+	const uint8_t *fetching = have + bitmap_len(pkt->count);
+	const struct sent_txid *sent;
+	struct pc_disc_result *r;
+	struct ask *ask;
+	bool useful = false;
+	int slot = find_ask(d, pkt->txid), p;
+	uint64_t now = uv_now(d->loop);
+
+	if (slot >= 0 && d->asks[slot]->result.n != pkt->count) {
+		d->ctr.answers_unmatched++; /* not an answer to that probe */
+		return;
+	}
+	if (slot < 0) {
+		sent = disc_sent_find(d, pkt->txid);
+		if (sent && sent->type == MSG_PROBE) {
+			d->ctr.answers_late++; /* somebody is out there */
+			disc_peer_alive(d, from);
+		} else {
+			d->ctr.answers_unmatched++;
+		}
+		return;
+	}
+	ask = d->asks[slot];
+	d->ctr.answers_received++;
+	disc_peer_alive(d, from);
+	if (!disc_believed(d, &peer)) {
+		d->ctr.answers_ignored++; /* what a liar says counts for nothing */
+		return;
+	}
+	r = &ask->result;
+	r->answers++;
+	p = disc_peer_slot(r->peers, &r->npeers, &peer);
+	/* Useful: it has the first id, the one the asker waits for (the
+	 * others ride along for later fetches and must not cut the wait
+	 * for the first short). */
+	useful = bit_get(have, 0);
+	for (size_t i = 0; i < pkt->count && p >= 0; i++) {
+		if (bit_get(have, i))
+			r->have[i] |= 1u << p;
+		else if (!bit_get(fetching, i))
+			continue;
+		/* A node claims what it fetches, and its claim comes before
+		 * its "fetching": a "fetching" without a claim heard is worth
+		 * no wait (and ends no ask). */
+		else if (disc_heard_find(d, &ask->hashes[i], &peer, now))
+			r->fetching[i] |= 1u << p;
+		else
+			d->ctr.fetching_unclaimed++;
+	}
+	if (ask_complete(d, ask, useful)) {
+		disc_finish_ask(d, (size_t)slot, 0);
+		disc_arm(d);
+	}
+}
+
+int pc_disc_ask(struct pc_disc *d, const struct pc_hash *hashes, size_t n,
+		unsigned timeout_ms, pc_disc_ask_done done, void *arg)
+{
+	uint64_t now = uv_now(d->loop);
+	struct ask *ask;
+	size_t slot;
+	bool wait;
+
+	if (n == 0 || n > PC_DISC_MAX_HASHES || !done)
+		return -EINVAL;
+	if (d->closing)
+		return -ECANCELED;
+	for (slot = 0; slot < MAX_ASKS && d->asks[slot]; slot++)
+		;
+	if (slot == MAX_ASKS)
+		return -EBUSY;
+	ask = calloc(1, sizeof(*ask));
+	if (!ask)
+		return -ENOMEM;
+	wait = !disc_presumed_empty(d) ||
+	       (d->opts.recheck_ms &&
+		(!d->waited_once ||
+		 now - d->last_wait_at >= d->opts.recheck_ms));
+	if (wait) {
+		d->last_wait_at = now;
+		d->waited_once = true;
+	} else {
+		d->ctr.asks_fast++;
+	}
+	ask->txid = disc_random_txid(d);
+	ask->deadline = wait ? now + timeout_ms : now;
+	ask->seq = d->tick_seq;
+	ask->done = done;
+	ask->arg = arg;
+	memcpy(ask->hashes, hashes, n * sizeof(*hashes));
+	ask->result.waited = wait;
+	ask->result.n = n;
+	ask->result.hashes = ask->hashes;
+	d->asks[slot] = ask;
+	d->ctr.asks++;
+
+	disc_header_write(d, d->txbuf, MSG_PROBE, n, ask->txid);
+	memcpy(d->txbuf + HDR_LEN, hashes, n * ID_LEN);
+	disc_send_all(d, HDR_LEN + n * ID_LEN, ask->txid, MSG_PROBE);
+	d->ctr.probes_sent++;
+	disc_arm(d);
+	return 0;
+}
