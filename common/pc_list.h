@@ -71,7 +71,7 @@ static inline void pc_list_remove(struct pc_list *item)
 #define pc_list_each(pos, head) \
 	for ((pos) = (head)->next; (pos) != (head); (pos) = (pos)->next)
 /* The same, where the body may remove @pos (@tmp holds the next one). */
-#define pc_list_each_safe(pos, tmp, head)                          \
+#define pc_list_each_safe(pos, tmp, head)                                \
 	for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head); \
 	     (pos) = (tmp), (tmp) = (pos)->next)
 
