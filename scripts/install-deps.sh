@@ -9,7 +9,7 @@ PACKAGES="
 build-essential cmake pkg-config clang libclang-rt-dev clang-format
 libfuse3-dev fuse3 libcurl4-openssl-dev liblmdb-dev lmdb-utils libssl-dev
 libuv1-dev libmicrohttpd-dev libinih-dev libcmocka-dev libsystemd-dev
-nginx-light curl openssl iproute2 util-linux procps psmisc python3
+nginx-light squid curl openssl iproute2 util-linux procps psmisc python3
 attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils
 scdoc man-db bash-completion debhelper dpkg-dev fakeroot lintian
 "
@@ -27,8 +27,8 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# nginx must not be started as a system service by the package: tests start
-# their own instances on loopback ports.
+# nginx and squid must not be started as system services by their packages:
+# tests start their own instances (on loopback, in network namespaces).
 if [ ! -e /usr/sbin/policy-rc.d ]; then
 	printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
 	$SUDO chmod +x /usr/sbin/policy-rc.d

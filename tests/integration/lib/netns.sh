@@ -29,8 +29,9 @@
 #   pc_ns_stop PID               stops it (SIGTERM) and waits
 #   pc_ns_wait_tcp NAME ADDR PORT SECONDS
 #                                until ADDR:PORT accepts, as seen from NAME
-#   pc_mirror_start NAME ADDR ROOT
-#                                nginx in NAME serves ROOT on ADDR:80; sets
+#   pc_mirror_start NAME ADDR ROOT [EXTRA_SERVER_CONF]
+#                                nginx in NAME serves ROOT on ADDR:80 (with
+#                                EXTRA_SERVER_CONF in its server block); sets
 #                                PC_MIRROR_URL, PC_MIRROR_LOG ("METHOD URI
 #                                STATUS BYTES CLIENT UNIXTIME.MS" a line),
 #                                PC_MIRROR_PID
@@ -177,7 +178,7 @@ pc_lan_keep() {
 # ---- the mirror ----------------------------------------------------------
 
 pc_mirror_start() {
-	local name=$1 addr=$2 root=$3 dir
+	local name=$1 addr=$2 root=$3 extra=${4:-} dir
 	dir=$(mktemp -d "$PC_TMP/nginx.XXXXXX")
 	PC_MIRROR_URL="http://$addr"
 	PC_MIRROR_LOG="$dir/access.log"
@@ -197,6 +198,7 @@ http {
 	server {
 		listen $addr:80;
 		root $root;
+		$extra
 	}
 }
 CONF
