@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # fixture.sh - shared by the many-sites tests: the mount tests' fixture
 # (pc_publish, pc_random, pc_sha), the namespace LAN (lib/netns.sh), one
 # site behind a WAN link with squid on its gateway (site.sh, which says
@@ -22,8 +23,6 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../mount/fixture.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/site.sh"
-
-MiB=$((1024 * 1024))
 
 # The nodes have no route to the mirror: every byte they get from it
 # comes through squid.
