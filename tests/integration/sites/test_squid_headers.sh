@@ -6,8 +6,10 @@
 #  - chunks are immutable and cached: the second node's reads are hits in
 #    squid's log, and the mirror sent every chunk once;
 #  - the head is never served stale: a version published after a node's
-#    poll is seen at its next poll, every poll reaches the mirror, and a
-#    chunk the mirror did not have yet (404) is not remembered.
+#    poll is seen at its next poll (once by the poll timer, then by
+#    `peercachectl refresh`, which polls the same way), every poll reaches
+#    the mirror, and a chunk the mirror did not have yet (404) is not
+#    remembered.
 #
 # Then each side alone keeps the head fresh when the other is
 # misconfigured: a squid that ignores the nodes' `Cache-Control: no-cache`
@@ -21,8 +23,7 @@ set -eu
 . "$(dirname "$0")/fixture.sh"
 sites_setup
 sites_site 1000
-poll=2 # the nodes' poll_interval, seconds
-late=$((poll + 3))
+poll=10 # the nodes' poll_interval, seconds (the shortest allowed)
 
 mkdir src
 pc_random src/a.bin 3M
@@ -77,19 +78,27 @@ printf 'not yet' >"repo/chunks/${missing:0:2}/$missing"
 assert_eq 200 "$(via_squid)" "the same chunk once on the mirror, through squid"
 
 # ---- the head: seen at the next poll ------------------------------------------------------
-# publish_seen VERSION: publishes VERSION; both nodes serve it within one
-# poll interval (and the time to install it).
-publish_seen() {
-	local t0
+# Version 2, published after the nodes' first poll, is served by both
+# within one poll interval (and the time to install it), by their timers.
+t0=$(date +%s.%N)
+echo 2 >src/version
+sites_publish src
+sites_wait_version 1 2 "$t0" $((poll + 3))
+sites_wait_version 2 2 "$t0" $((poll + 3))
+
+# seen_at_next_poll VERSION: publishes VERSION; the nodes' next poll (made
+# now: peercachectl refresh polls as the timer does) gets it.
+seen_at_next_poll() {
+	local i
 	echo "$1" >src/version
 	sites_publish src
-	t0=$(date +%s.%N)
-	sites_wait_version 1 "$1" "$t0" "$late"
-	sites_wait_version 2 "$1" "$t0" "$late"
+	for i in "${@:2}"; do
+		pc_node_ctl "$i" refresh >/dev/null || fail "node $i: refresh failed"
+		assert_eq "$1" "$(sites_version "$i")" \
+			"node $i's version after the first poll since $1 was published"
+	done
 }
-sleep 1 # a poll of version 1 through squid, at least
-publish_seen 2
-publish_seen 3
+seen_at_next_poll 3 1 2
 # Every head request reached the mirror: none was answered from squid's
 # cache alone.
 head_polls=$(sites_squid_results '/head$' | wc -l)
@@ -103,21 +112,18 @@ sites_squid_start "$aggressive
 $(sites_guide_block squid)"
 # A poll now, so that squid holds version 3's head when 4 comes out.
 pc_node_ctl 1 refresh >/dev/null
-publish_seen 4
+seen_at_next_poll 4 1 2
 # Two heads published within one second: the same Last-Modified (and
 # size); a revalidation by date alone would call the second unmodified.
-echo 5 >src/version
-sites_publish src
-pc_node_ctl 1 refresh >/dev/null
-assert_eq 5 "$(sites_version 1)" "node 1 after a refresh"
+seen_at_next_poll 5 1
 stamp=$(stat -c %Y repo/head)
 size=$(stat -c %s repo/head)
 echo 6 >src/version
-t0=$(date +%s.%N)
 sites_publish src
 touch -d "@$stamp" repo/head
 assert_eq "$size" "$(stat -c %s repo/head)" "the size of the heads of versions 5 and 6"
-sites_wait_version 1 6 "$t0" "$late"
+pc_node_ctl 1 refresh >/dev/null || fail "node 1: refresh failed"
+assert_eq 6 "$(sites_version 1)" "node 1's version after the first poll since 6 (same second as 5)"
 assert_contains "$(sites_squid_results '/head$' | sort -u | xargs)" \
 	TCP_REFRESH_MODIFIED "squid's results for the head (it revalidates)"
 
@@ -128,7 +134,7 @@ pc_mirror_start mirror "$MIRROR_ADDR" "$PC_TMP/repo" \
 sites_squid_stop
 sites_squid_start
 pc_node_ctl 1 refresh >/dev/null
-publish_seen 7
-publish_seen 8
+seen_at_next_poll 7 1 2
+seen_at_next_poll 8 2 1
 assert_not_contains "$(sites_squid_results '/head$' | sort -u | xargs)" HIT \
 	"squid's results for the head (the nodes ask with no-cache)"
