@@ -4,16 +4,20 @@
 # (tests/integration/lib: common.sh, repo.sh, nginx.sh, mount.sh, netns.sh),
 # which they source read-only, and add what a benchmark needs on top:
 #
-#   fleet_setup NAME BUILD   sources the libraries and bench/lib/common.sh,
+#   fleet_setup NAME BUILD [wan]
+#                            sources the libraries and bench/lib/common.sh,
 #                            makes $PC_TMP on tmpfs (/dev/shm: the nodes'
 #                            caches and the mirror's files stay in memory,
 #                            so the disk of the machine is out of the
 #                            figures), installs the traps, copies the
 #                            binaries under test, and builds the LAN
 #                            (namespaces "fleet-<pid>-*") with the mirror's
-#                            namespace at $FLEET_MIRROR_ADDR
+#                            namespace at $FLEET_MIRROR_ADDR (with "wan":
+#                            no mirror on the LAN; the benchmark makes its
+#                            own and defines fleet_serve)
 #   fleet_publish SRC        publishes SRC into $PC_TMP/repo, serves it from
-#                            the mirror and sets the nodes' default options
+#                            the mirror (fleet_serve) and sets the nodes'
+#                            default options
 #   fleet_publish_big MIB    the same for a big.bin of MIB MiB of random
 #                            data; sets file_bytes and file_sha
 #   fleet_chunks FILE        the chunk ids of FILE in the current version
@@ -44,7 +48,7 @@ FLEET_MIRROR_ADDR=198.18.0.1
 FLEET_MIB=$((1024 * 1024))
 
 fleet_setup() {
-	local name=$1 build=$2 here
+	local name=$1 build=$2 where=${3:-lan} here
 
 	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 	[ -x "$build/bin/peercache" ] || {
@@ -93,7 +97,7 @@ fleet_setup() {
 	ip -n "$(pc_ns sw)" link add br0 type bridge ||
 		fail "cannot create the bridge"
 	ip -n "$(pc_ns sw)" link set br0 up
-	pc_ns_add mirror "$FLEET_MIRROR_ADDR/24"
+	[ "$where" = wan ] || pc_ns_add mirror "$FLEET_MIRROR_ADDR/24"
 	# Registered first, so it runs last: after the nodes and nginx stopped.
 	[ -z "${PC_FLEET_LOGS:-}" ] || pc_on_exit fleet_keep_logs
 }
@@ -128,12 +132,19 @@ fleet_publish() {
 	"$PUBLISH" --key "$PC_TMP/key" --name fleet --no-progress "$1" \
 		"$PC_TMP/repo" >"$PC_TMP/publish.log" 2>&1 ||
 		fail "publish failed: $(cat "$PC_TMP/publish.log")"
-	pc_mirror_start mirror "$FLEET_MIRROR_ADDR" "$PC_TMP/repo"
+	fleet_serve
 	PC_NODE_OPTS=(-o mirror="$PC_MIRROR_URL"
 		-o trusted_key="$PC_TMP/key.pub"
 		-o log_level="${PC_FLEET_LOG_LEVEL:-info}")
 	# shellcheck disable=SC2206 # words: "-o key=value -o key=value"
 	PC_NODE_OPTS+=(${PC_FLEET_OPTS:-})
+}
+
+# fleet_serve: nginx in the mirror's namespace serves $PC_TMP/repo; sets
+# PC_MIRROR_URL (pc_mirror_start).  A benchmark with its own mirror
+# redefines it after sourcing this file.
+fleet_serve() {
+	pc_mirror_start mirror "$FLEET_MIRROR_ADDR" "$PC_TMP/repo"
 }
 
 fleet_chunks() {
