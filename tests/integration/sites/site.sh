@@ -104,10 +104,11 @@ sites_mirror_start() {
 	pc_mirror_start mirror "$MIRROR_ADDR" "$PC_TMP/repo" "include $conf;"
 }
 
-# A squid block for this site: its subnet and its spool directory in
-# place of the example's; what squid.conf needs around it.
+# A squid block for this site: its subnet, its mirror and its spool
+# directory in place of the example's; what squid.conf needs around it.
 sites_squid_conf() {
-	local dir=$1 block=$2
+	local dir=$1 block=$2 host
+	host=$(echo "$MIRROR_ADDR" | sed 's/\./\\\\./g') # escaped for sed: 198\\.18\\.1\\.1
 	cat <<CONF
 http_port $SQUID_ADDR:$SQUID_PORT
 pid_filename $dir/squid.pid
@@ -120,6 +121,7 @@ netdb_filename none
 shutdown_lifetime 1 seconds
 CONF
 	printf '%s\n' "$block" | sed -e "s#10\.1\.0\.0/16#$SITE_NET#g" \
+		-e "s#updates\\\\.example\\\\.com#$host#g" \
 		-e "s#/var/spool/squid#$dir/spool#g"
 	echo "http_access deny all"
 }
