@@ -18,6 +18,12 @@ set -eu
 peers_setup
 
 rate=${PC_SPOOF_RATE:-3000}
+
+# udp_rcvbuf_errors NS: UDP datagrams the kernel dropped in namespace NS
+# because a socket's receive buffer was full (/proc/net/snmp, per netns).
+udp_rcvbuf_errors() {
+	pc_ns_exec "$1" awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $6 }' /proc/net/snmp
+}
 mkdir src
 pc_random src/f.bin "${PC_SPOOF_SIZE:-16M}"
 pc_random src/warm.bin 1M
@@ -41,12 +47,18 @@ pc_ns_spawn spoofer "$PEER_TOOL" spoof "$node" --sources 198.18.0.0/24 \
 	--packets $((rate * seconds)) >spoof.out
 spoofer=$PC_NS_PID
 received0=$(pc_node_stat 1 discovery_probes_received)
+overflow0=$(udp_rcvbuf_errors n1)
 sleep 1 # the flood is on
 t0=$(date +%s%3N)
 peers_read 2 f.bin "$(pc_sha src/f.bin)"
 t1=$(date +%s%3N)
 pc_ns_wait $spoofer || fail "pc-peer-tool spoof failed"
 cat spoof.out
+sent=$(sed -E 's/.*sent=([0-9]+).*/\1/' spoof.out)
+flood_s=$(($(sed -E 's/.* ms=([0-9]+).*/\1/' spoof.out) / 1000 + 1))
+# Probes the kernel dropped because node 1's socket buffer was full (on
+# a loaded machine): they never reached the daemon to be counted.
+overflow=$(($(udp_rcvbuf_errors n1) - overflow0))
 
 received=$(($(pc_node_stat 1 discovery_probes_received) - received0))
 answered=$(pc_node_stat 1 discovery_answers_sent)
@@ -55,11 +67,13 @@ not_sent=$(pc_node_stat 1 discovery_answers_dropped)
 echo "node 2 read $size bytes in $((t1 - t0)) ms during the flood:" \
 	"$(pc_node_stat 2 bytes_from_peers) from peers," \
 	"$(pc_node_stat 2 bytes_from_mirror) from the mirror"
-echo "node 1: $received probes handled, $limited dropped over the budget, $answered answers sent, $not_sent not sent"
+echo "node 1: $received probes handled, $limited dropped over the budget, $answered answers sent, $not_sent not sent, $overflow dropped by the kernel (socket buffer full)"
 assert_eq 0 "$(pc_node_stat 2 bytes_from_mirror)" "node 2: bytes from the mirror during the flood"
-# The forged sources' share: 1,000 a second and a burst of 2,000.
-[ "$limited" -ge $((rate * seconds - 1000 * (seconds + 1) - 2000)) ] ||
-	fail "discovery_rate_limited is $limited for $((rate * seconds)) probes at $rate/s"
+# The forged sources' share: 1,000 a second and a burst of 2,000; every
+# other probe that reached the daemon is counted as dropped over the
+# budget (the flood lasts longer than $seconds s when the machine is busy).
+[ "$limited" -ge $((sent - overflow - 1000 * (flood_s + 1) - 2000)) ] ||
+	fail "discovery_rate_limited is $limited for $sent probes in $flood_s s ($overflow dropped by the kernel)"
 [ "$received" -le $((1000 * (seconds + 2) + 2000)) ] ||
 	fail "node 1 handled $received probes: more than the forged sources' share"
 peers_wait_log 1 'discovery: .*dropped over the budget' 1
