@@ -266,15 +266,28 @@ static void fetch_timed_out(struct pc_net *net, struct net_fetch *f)
 
 /* Every source failed once more: pause, or give up.  Rounds are retried
  * within fetch_timeout only: a large object's allowance is for a transfer
- * in progress, not for asking sources that answer 404 again and again. */
+ * in progress, not for asking sources that answer 404 again and again.
+ *
+ * The last attempt may have been cut by the deadline itself: its
+ * CURLOPT_TIMEOUT_MS ends at the same moment as the fetch's timer, but
+ * on libcurl's clock, and when the loop wakes late libcurl's timer may
+ * run first.  So the time is read afresh (uv_now() is the loop's wake-up
+ * time), and a deadline that has come is a time-out whichever timer ran
+ * first, not every source failing. */
 static void round_failed(struct pc_net *net, struct net_fetch *f)
 {
-	uint64_t pause = BACKOFF_FIRST_MS, now = uv_now(&net->loop);
+	uint64_t pause = BACKOFF_FIRST_MS, now;
 	uint64_t retry_end = f->deadline - size_allowance_ms(f->len);
 	bool any_usable = false;
 
 	for (size_t i = 0; i < net->fetcher.nsources; i++)
 		any_usable |= source_usable(f, i);
+	uv_update_time(&net->loop);
+	now = uv_now(&net->loop);
+	if (any_usable && now + ATTEMPT_MIN_MS > f->deadline) {
+		fetch_timed_out(net, f);
+		return;
+	}
 	for (unsigned i = 0; i < f->round && pause < BACKOFF_MAX_MS; i++)
 		pause *= 2;
 	if (pause > BACKOFF_MAX_MS)

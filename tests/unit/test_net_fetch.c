@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <dirent.h>
 #include <unistd.h>
 
@@ -361,6 +362,96 @@ static void test_net_stalled_mirror_times_out(void **state)
 	assert_false(pc_store_chunk_present(fx->store, &e->chunks[0].hash));
 }
 
+/* The only mirror never answers; fetch_timeout is 2 s. */
+static void stalled_mirror(struct net_fixture *fx)
+{
+	char url[64];
+	int port;
+
+	fx->stall = fx_stall_start(&port);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	fx_set(fx, "mirror", url);
+	fx_set(fx, "fetch_timeout", "2s");
+}
+
+/* Puts chunk @i of @e into the store, as a finished fetch would. */
+static void store_chunk(struct net_fixture *fx, const struct pc_entry *e,
+			uint32_t i)
+{
+	const struct pc_chunk_ref *ref = &e->chunks[i];
+	struct pc_store_tmp *tmp;
+
+	tmp = pc_store_tmp_begin(fx->store, &ref->hash, ref->len);
+	assert_non_null(tmp);
+	assert_int_equal(pc_store_tmp_write(tmp,
+					    fx->big + fx_chunk_offset(e, i),
+					    ref->len),
+			 0);
+	assert_int_equal(pc_store_tmp_commit(tmp), 0);
+}
+
+/* A fetch callback that holds the loop thread for 400 ms, as a loop
+ * thread that the machine's load keeps off the CPU does. */
+static void hold_loop_done(void *arg, int status)
+{
+	struct timespec pause = { .tv_nsec = 400 * 1000 * 1000 };
+
+	nanosleep(&pause, NULL);
+	fx_fetch_done(arg, status);
+}
+
+/*
+ * The fetch's deadline and its last attempt's CURLOPT_TIMEOUT_MS are the
+ * same moment on two clocks: the loop's (uv_now(), cached when the loop
+ * woke) and libcurl's (from the transfer's start).  When the loop wakes
+ * late, libcurl's timer may run first and end the attempt: that is still
+ * the fetch timing out (-ETIMEDOUT), not every source failing (-EIO).
+ * Held past the deadline, the loop wakes with both timers due, libcurl's
+ * first (the head request to the same mirror started earlier and expires
+ * first; libcurl then ends every expired transfer at once).
+ */
+static void
+test_net_deadline_is_a_timeout_whichever_timer_runs_first(void **state)
+{
+	struct net_fixture *fx = *state;
+	const struct pc_entry *e = fx_entry(fx, FX_BIG_FILE);
+	struct fx_calls calls, hold_calls;
+	struct fx_call call = { .calls = &calls };
+	struct fx_call hold = { .calls = &hold_calls };
+	double start, elapsed, wait;
+
+	assert_true(e->nchunks >= 2);
+	store_chunk(fx, e, 1);
+	stalled_mirror(fx);
+	fx_start_net(fx);
+	if (!fx_stall_wait_connections(fx->stall, 1, 5))
+		fail_msg("the head poll did not connect within 5 s");
+	usleep(50 * 1000); /* the head's time-out well before the fetch's */
+
+	fx_calls_init(&calls);
+	fx_calls_init(&hold_calls);
+	start = fx_now();
+	assert_int_equal(
+		pc_net_fetch(fx->net, &e->chunks[0], fx_fetch_done, &call), 0);
+	/* From 1.8 s to 2.2 s, across the 2 s deadline, the loop is held by
+	 * a cached chunk's callback. */
+	wait = start + 1.8 - fx_now();
+	if (wait > 0)
+		usleep((useconds_t)(wait * 1e6));
+	assert_int_equal(
+		pc_net_fetch(fx->net, &e->chunks[1], hold_loop_done, &hold), 0);
+	if (!fx_calls_wait(&calls, 1, 10))
+		fail_msg("no callback within 10 s");
+	elapsed = fx_now() - start;
+	assert_int_equal(call.status, -ETIMEDOUT);
+	if (elapsed < 1.9 || elapsed > 3)
+		fail_msg("timed out after %.2f s, want about 2.2 s", elapsed);
+	assert_true(fx_calls_wait(&hold_calls, 1, 10));
+	assert_int_equal(hold.status, 0);
+	fx_calls_destroy(&calls);
+	fx_calls_destroy(&hold_calls);
+}
+
 static void test_net_file_mirror(void **state)
 {
 	struct net_fixture *fx = *state;
@@ -526,6 +617,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_net_stalled_mirror_times_out, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_deadline_is_a_timeout_whichever_timer_runs_first,
+			fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_net_file_mirror, fx_setup,
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(

@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -694,7 +695,7 @@ struct fx_stall {
 	int listen_fd;
 	int stop_pipe[2];
 	int conns[STALL_MAX_CONN];
-	int nconns;
+	atomic_int nconns; /* written by its thread, read by the test */
 };
 
 /* Accepts and holds connections, never reads or writes a byte. */
@@ -713,10 +714,12 @@ static void *stall_main(void *arg)
 		fd = accept(stall->listen_fd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		if (stall->nconns < STALL_MAX_CONN)
-			stall->conns[stall->nconns++] = fd;
-		else
+		if (stall->nconns < STALL_MAX_CONN) {
+			stall->conns[stall->nconns] = fd;
+			stall->nconns++;
+		} else {
 			close(fd);
+		}
 	}
 	return NULL;
 }
@@ -743,6 +746,15 @@ struct fx_stall *fx_stall_start(int *port)
 	assert_int_equal(
 		pthread_create(&stall->thread, NULL, stall_main, stall), 0);
 	return stall;
+}
+
+bool fx_stall_wait_connections(struct fx_stall *stall, int n, double seconds)
+{
+	double deadline = fx_now() + seconds;
+
+	while (stall->nconns < n && fx_now() < deadline)
+		usleep(5000);
+	return stall->nconns >= n;
 }
 
 void fx_stall_stop(struct fx_stall *stall)

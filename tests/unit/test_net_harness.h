@@ -130,5 +130,8 @@ bool fx_calls_wait(struct fx_calls *calls, int n, double seconds);
 struct fx_stall;
 struct fx_stall *fx_stall_start(int *port);
 void fx_stall_stop(struct fx_stall *stall);
+/* Waits until @stall accepted @n connections or @seconds passed; true if
+ * it did. */
+bool fx_stall_wait_connections(struct fx_stall *stall, int n, double seconds);
 
 #endif
