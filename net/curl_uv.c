@@ -346,7 +346,13 @@ static CURLcode set_options(struct net_xfer *xfer,
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	SET(CURLOPT_SSL_CIPHER_LIST, "ECDHE+AESGCM:ECDHE+CHACHA20");
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SET(CURLOPT_PIPEWAIT, 1L);
+	/* Wait for a connection that may multiplex only where one can
+	 * (HTTP/2 needs TLS here).  libcurl 7.88 counts plain http:// as
+	 * "maybe" until the first response on the host's connection: a
+	 * mirror that never answered its head request held every chunk
+	 * transfer to it pending, without a connection, for the whole of
+	 * the head's time. */
+	SET(CURLOPT_PIPEWAIT, strcmp(opts->scheme, "https") == 0 ? 1L : 0L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
 	if (cfg->ca_file && cfg->ca_file[0])

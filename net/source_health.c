@@ -330,7 +330,10 @@ struct stuck_list {
 	size_t n, cap;
 };
 
-/* Still downloading from a source demoted as slow since it started. */
+/* Still downloading from a source demoted as slow since it started, and
+ * with another source to move on to (cut, the only one would end the
+ * fetch early: a mirror whose head request timed out just before a
+ * chunk's deadline turned the chunk's time-out into a failure). */
 static void find_stuck(struct net_fetch *f, void *arg)
 {
 	struct stuck_list *list = arg;
@@ -339,7 +342,7 @@ static void find_stuck(struct net_fetch *f, void *arg)
 	if (f->state != FETCH_RUNNING || !f->xfer || f->attempt_start == 0 ||
 	    f->source >= NET_HEALTH_SOURCES || !(moving & (1u << f->source)) ||
 	    f->attempt_start > list->health->demoted_at[f->source] ||
-	    list->n == list->cap)
+	    !net_fetch_another_source(f->net, f) || list->n == list->cap)
 		return;
 	list->items[list->n++] =
 		(struct stuck){ f->hash, f->attempt_start, f->source };

@@ -374,6 +374,50 @@ static void stalled_mirror(struct net_fixture *fx)
 	fx_set(fx, "fetch_timeout", "2s");
 }
 
+/*
+ * The head poll's request to a mirror that never answers neither holds
+ * back nor cuts short a chunk fetch from that mirror: the fetch opens its
+ * own connection at once, and times out at its own deadline.  (libcurl
+ * 7.88 with CURLOPT_PIPEWAIT kept a plain http:// transfer pending,
+ * without a connection, until the first connection to the host answered;
+ * and the head's time-out, which demotes the mirror as slow, moved the
+ * fetch off its only source, so it failed with -EIO before its deadline.)
+ */
+static void test_net_stalled_head_leaves_chunk_fetches_alone(void **state)
+{
+	struct net_fixture *fx = *state;
+	const struct pc_entry *e = fx_entry(fx, FX_BIG_FILE);
+	struct fx_calls calls;
+	struct fx_call call = { .calls = &calls };
+	double start, elapsed;
+	bool connected;
+
+	stalled_mirror(fx);
+	fx_start_net(fx);
+	/* The head poll starts with the net; its time-out comes 150 ms
+	 * before the fetch's deadline. */
+	if (!fx_stall_wait_connections(fx->stall, 1, 5))
+		fail_msg("the head poll did not connect within 5 s");
+	usleep(150 * 1000);
+
+	fx_calls_init(&calls);
+	start = fx_now();
+	assert_int_equal(
+		pc_net_fetch(fx->net, &e->chunks[0], fx_fetch_done, &call), 0);
+	connected = fx_stall_wait_connections(fx->stall, 2, 1);
+	/* The callback first: @call must outlive the fetch. */
+	if (!fx_calls_wait(&calls, 1, 10))
+		fail_msg("no callback within 10 s");
+	elapsed = fx_now() - start;
+	fx_calls_destroy(&calls);
+	if (!connected)
+		fail_msg("the chunk fetch did not connect within 1 s "
+			 "(it waited behind the head request)");
+	assert_int_equal(call.status, -ETIMEDOUT);
+	if (elapsed < 1.9 || elapsed > 2.6)
+		fail_msg("timed out after %.2f s, want about 2 s", elapsed);
+}
+
 /* Puts chunk @i of @e into the store, as a finished fetch would. */
 static void store_chunk(struct net_fixture *fx, const struct pc_entry *e,
 			uint32_t i)
@@ -617,6 +661,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_net_stalled_mirror_times_out, fx_setup,
 			fx_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_stalled_head_leaves_chunk_fetches_alone,
+			fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_deadline_is_a_timeout_whichever_timer_runs_first,
 			fx_setup, fx_teardown),
