@@ -9,7 +9,8 @@
  *
  * A transfer (struct net_xfer) is one GET with the options a fleet of
  * endpoints wants: only http, https and file; redirects only within the
- * mirror's scheme; TLS 1.2+ with AEAD suites and peer verification;
+ * mirror's scheme; TLS 1.2+ with AEAD suites and peer verification (the
+ * policy peercachectl check shares: common/pc_curl_policy.h);
  * connect, low-speed and total timeouts; HTTP/2 when offered and
  * connections reused across transfers by the multi handle.  CURLcode is
  * translated into an errno here and nowhere else.
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "net.h"
+#include "pc_curl_policy.h"
 
 #define USER_AGENT "peercache/" PC_VERSION
 #define RECEIVE_BUFFER (512 * 1024)
@@ -333,18 +335,12 @@ static CURLcode set_options(struct net_xfer *xfer,
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_USERAGENT, USER_AGENT);
 	SET(CURLOPT_FAILONERROR, 0L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https,file");
 	SET(CURLOPT_FOLLOWLOCATION, opts->no_redirect ? 0L : 1L);
-	SET(CURLOPT_MAXREDIRS, 3L);
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, opts->scheme);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	SET(CURLOPT_LOW_SPEED_LIMIT, (long)LOW_SPEED_BYTES_PER_SECOND);
 	SET(CURLOPT_LOW_SPEED_TIME, low_speed_s);
 	SET(CURLOPT_TIMEOUT_MS, (long)opts->timeout_ms);
-	SET(CURLOPT_SSL_VERIFYPEER, 1L);
-	SET(CURLOPT_SSL_VERIFYHOST, 2L);
-	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	SET(CURLOPT_SSL_CIPHER_LIST, "ECDHE+AESGCM:ECDHE+CHACHA20");
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	/* Wait for a connection that may multiplex only where one can
 	 * (HTTP/2 needs TLS here).  libcurl 7.88 counts plain http:// as
@@ -355,12 +351,9 @@ static CURLcode set_options(struct net_xfer *xfer,
 	SET(CURLOPT_PIPEWAIT, strcmp(opts->scheme, "https") == 0 ? 1L : 0L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_BUFFERSIZE, (long)RECEIVE_BUFFER);
-	if (cfg->ca_file && cfg->ca_file[0])
-		SET(CURLOPT_CAINFO, cfg->ca_file);
-	if (opts->direct)
-		SET(CURLOPT_PROXY, ""); /* not even one from the environment */
-	else if (cfg->proxy && cfg->proxy[0])
-		SET(CURLOPT_PROXY, cfg->proxy);
+	if (code == CURLE_OK) /* TLS, proxy: the policy check.c tests */
+		code = pc_curl_policy(easy, cfg->ca_file, cfg->proxy,
+				      opts->direct);
 	if (opts->no_cache)
 		SET(CURLOPT_HTTPHEADER, xfer->net->curl.no_cache_headers);
 #undef SET
