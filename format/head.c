@@ -272,6 +272,44 @@ int pc_head_check_time(const struct pc_head *head, int64_t now, char *err,
 	return 0;
 }
 
+/*
+ * The one head-acceptance policy (the daemon's head poller and
+ * `peercachectl check` both call it): signature, repository, version,
+ * time, in that order, so that both name the same first reason.  A head
+ * of the version already accepted is not judged by the clock: it is what
+ * the node has (its expiry makes the node stale, not failing).
+ */
+int pc_head_accept(const void *buf, size_t len, const struct pc_keyring *ring,
+		   const struct pc_head_rules *rules, struct pc_head *head,
+		   char *why, size_t whylen)
+{
+	const char *want = rules->repository;
+	int rc;
+
+	rc = pc_head_parse(buf, len, ring, head, why, whylen);
+	if (rc < 0)
+		return rc;
+	if (!want || !want[0])
+		want = rules->current;
+	if (want && want[0] && strcmp(head->name, want) != 0)
+		return pc_fmt_err(-EPERM, why, whylen,
+				  "head is for repository '%s', not '%s'",
+				  head->name, want);
+	if (head->version == rules->highest)
+		return 0;
+	if (head->version < rules->highest)
+		return pc_fmt_err(-ESTALE, why, whylen,
+				  "rollback: head version %" PRIu64 " is lower "
+								    "than the "
+								    "highest "
+								    "accepted "
+				  "%" PRIu64,
+				  head->version, rules->highest);
+	/* Created in the future (beyond a clock skew) or expired. */
+	rc = pc_head_check_time(head, rules->now, why, whylen);
+	return rc < 0 ? rc : 1;
+}
+
 int pc_head_sign(const struct pc_head *head, const struct pc_key *key,
 		 char **buf, size_t *len)
 {

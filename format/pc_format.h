@@ -225,6 +225,26 @@ int pc_head_parse_unverified(const void *buf, size_t len, struct pc_head *out,
  * or before @now.  The reason in @err. */
 int pc_head_check_time(const struct pc_head *head, int64_t now, char *err,
 		       size_t errlen);
+/* What a node knows when it judges a head (pc_head_accept). */
+struct pc_head_rules {
+	const char *repository; /* configured; NULL or "": @current's */
+	const char *current;	/* repository of the version held, or NULL */
+	uint64_t highest;	/* highest version ever accepted; 0: none */
+	int64_t now;		/* Unix seconds */
+};
+
+/*
+ * Whether a node accepts the head in @buf: 1 for a new version to
+ * install, 0 for the version @rules->highest again (the caller may compare
+ * it with the head it accepted), < 0 refused with the reason in @why:
+ * pc_head_parse()'s errors, -EPERM (another repository than the
+ * configured one, or when none is configured, than the one held),
+ * -ESTALE (a rollback below @rules->highest), pc_head_check_time()'s.
+ * @head is filled from the signed fields whenever the signature verified.
+ */
+int pc_head_accept(const void *buf, size_t len, const struct pc_keyring *ring,
+		   const struct pc_head_rules *rules, struct pc_head *head,
+		   char *why, size_t whylen);
 /* Canonical signed bytes for @head (keyid is taken from @key; -EINVAL if
  * it expires before it is created).  Caller
  * owns *@buf (free()). */

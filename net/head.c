@@ -199,35 +199,19 @@ static int same_version(struct pc_net *net, const struct pc_head *head,
 static int judge(struct pc_net *net, const char *buf, size_t len,
 		 struct pc_head *head, char *why, size_t whylen)
 {
-	const char *want = net->cfg->repository;
+	struct pc_head_rules rules = {
+		.repository = net->cfg->repository,
+		.highest = pc_store_highest_version(net->store),
+		.now = net_unix_now(),
+	};
 	struct pc_store_version current;
-	uint64_t highest;
 	int rc;
 
-	rc = pc_head_parse(buf, len, net->ring, head, why, whylen);
-	if (rc < 0)
-		return rc;
-	if ((!want || !want[0]) && pc_store_current(net->store, &current) == 0)
-		want = current.name;
-	if (want && want[0] && strcmp(head->name, want) != 0) {
-		snprintf(why, whylen, "head is for repository '%s', not '%s'",
-			 head->name, want);
-		return -EPERM;
-	}
-	highest = pc_store_highest_version(net->store);
-	if (head->version == highest)
-		return same_version(net, head, why, whylen);
-	if (head->version < highest) {
-		snprintf(why, whylen,
-			 "rollback: head version %" PRIu64 " is lower than the "
-			 "highest accepted "
-			 "%" PRIu64,
-			 head->version, highest);
-		return -ESTALE;
-	}
-	/* Created in the future (beyond a clock skew) or expired. */
-	rc = pc_head_check_time(head, net_unix_now(), why, whylen);
-	return rc < 0 ? rc : 1;
+	if (pc_store_current(net->store, &current) == 0)
+		rules.current = current.name;
+	/* The policy peercachectl check applies too (format/head.c). */
+	rc = pc_head_accept(buf, len, net->ring, &rules, head, why, whylen);
+	return rc == 0 ? same_version(net, head, why, whylen) : rc;
 }
 
 /* ---- equivocation: kept for the status until the daemon restarts ----------- */

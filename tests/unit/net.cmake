@@ -30,3 +30,12 @@ foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline)
     set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 300)
   endif()
 endforeach()
+
+# The daemon's head poll and peercachectl check judge the same heads.
+add_executable(test_head_judges ${PC_NET_TEST_DIR}/test_head_judges.c)
+target_link_libraries(test_head_judges PRIVATE pc_test_net_harness)
+target_compile_definitions(test_head_judges PRIVATE
+  PC_CTL_BIN="$<TARGET_FILE:peercachectl>")
+add_dependencies(test_head_judges peercachectl)
+add_test(NAME test_head_judges COMMAND test_head_judges)
+set_tests_properties(test_head_judges PROPERTIES LABELS unit TIMEOUT 300)

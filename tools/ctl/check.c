@@ -5,11 +5,12 @@
  * The sources are the daemon's own (its "config" answer on the control
  * socket), or, with -c / -o or without a daemon, the configuration file
  * read as the daemon reads it.  For each mirror one GET of REPO/head is
- * made with the daemon's transfer settings (proxy, CA file, TLS 1.2+ with
- * the same ciphers, timeouts); libcurl's timings and error code say how
+ * made with the daemon's transfer settings (timeouts, and the TLS and proxy
+ * policy itself: common/pc_curl_policy.h); libcurl's timings and error code say how
  * far it got: name resolution, TCP connection, TLS handshake, the HTTP
- * answer.  The head is then checked like the daemon checks it: signature
- * by a trusted key, repository, expiry.  A proxy is connected to on its
+ * answer.  The head is then judged by the daemon's own rules
+ * (pc_head_accept: signature by a trusted key, repository, rollback,
+ * expiry), with what the node's cache says it holds.  A proxy is connected to on its
  * own first, so that a dead proxy is told apart from dead mirrors.  Last,
  * the daemon runs a discovery round for its current manifest and reports
  * who answered.
@@ -28,14 +29,14 @@
 #include <curl/curl.h>
 
 #include "ctl.h"
+#include "pc_curl_policy.h"
 #include "pc_format.h"
+#include "pc_store.h"
 
 #define MAX_TARGETS (PC_CONFIG_MAX_MIRRORS + 3)
 #define MAX_STEPS 5
 #define DISCOVER_TIMEOUT_MS 10000
 #define CONFIG_TIMEOUT_MS 10000
-/* As the daemon's transfers (net/curl_uv.c). */
-#define TLS_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 enum step_state {
 	STEP_OK,
@@ -218,21 +219,14 @@ static CURL *easy_new(const struct pc_config *cfg, const char *url,
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, "peercachectl/" PC_VERSION);
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https,file");
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 3L);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
 			 connect_ms < total_ms ? connect_ms : total_ms);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, total_ms);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(easy, CURLOPT_SSLVERSION,
-			 (long)CURL_SSLVERSION_TLSv1_2);
-	curl_easy_setopt(easy, CURLOPT_SSL_CIPHER_LIST, TLS_CIPHERS);
-	if (cfg->ca_file && cfg->ca_file[0])
-		curl_easy_setopt(easy, CURLOPT_CAINFO, cfg->ca_file);
-	if (cfg->proxy && cfg->proxy[0])
-		curl_easy_setopt(easy, CURLOPT_PROXY, cfg->proxy);
+	if (pc_curl_policy(easy, cfg->ca_file, cfg->proxy, false) != CURLE_OK) {
+		curl_easy_cleanup(easy);
+		return NULL;
+	}
 	if (headers)
 		curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
 	return easy;
@@ -355,50 +349,75 @@ static void network_steps(struct target *t, CURL *easy, const char *host,
 
 /* ---- a mirror ----------------------------------------------------------------- */
 
-/* The head step: signature, repository, expiry, as the daemon judges. */
+/*
+ * What this node holds, for the head's rules: the repository and the
+ * highest version it accepted, read from its cache (as `status` does with
+ * the daemon down; LMDB lets a reader in beside the daemon).  A cache that
+ * cannot be read leaves them out: only the configured repository and the
+ * clock are judged then, and the head step says so.
+ */
+static bool node_state(const struct ctl *ctl, struct pc_store_version *held,
+		       uint64_t *highest)
+{
+	struct pc_store *store = NULL;
+	char err[256];
+
+	memset(held, 0, sizeof(*held));
+	*highest = 0;
+	if (!ctl->cache_dir || pc_store_open_readonly(ctl->cache_dir, &store,
+						      err, sizeof(err)) < 0)
+		return false;
+	if (pc_store_current(store, held) < 0)
+		memset(held, 0, sizeof(*held));
+	*highest = pc_store_highest_version(store);
+	pc_store_close(store);
+	return true;
+}
+
+/* The head step: the daemon's own judgement (pc_head_accept). */
 static bool judge_head(struct target *t, const struct body *b,
 		       const struct pc_keyring *ring,
-		       const struct pc_config *cfg)
+		       const struct pc_config *cfg, const struct ctl *ctl)
 {
+	struct pc_head_rules rules = { .repository = cfg->repository };
+	struct pc_store_version held;
 	struct pc_head head;
 	char why[256], when[32];
+	bool known;
 	time_t expires;
 	struct tm tm;
+	int rc;
 
 	if (!ring) {
 		add_step(t, "head", STEP_SKIPPED, -1, "no trusted key loaded");
 		return false;
 	}
-	if (pc_head_parse(b->buf, b->len, ring, &head, why, sizeof(why)) < 0) {
+	known = node_state(ctl, &held, &rules.highest);
+	rules.current = held.name[0] ? held.name : NULL;
+	rules.now = (int64_t)time(NULL);
+	rc = pc_head_accept(b->buf, b->len, ring, &rules, &head, why,
+			    sizeof(why));
+	if (rc < 0) {
 		add_step(t, "head", STEP_FAILED, -1, "%s", why);
 		return false;
 	}
 	expires = (time_t)head.expires;
 	gmtime_r(&expires, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	if (cfg->repository && cfg->repository[0] &&
-	    strcmp(cfg->repository, head.name) != 0) {
-		add_step(t, "head", STEP_FAILED, -1,
-			 "signed, but for repository '%s', not '%s'", head.name,
-			 cfg->repository);
-		return false;
-	}
-	/* The daemon's own time rules (expired, created too far ahead). */
-	if (pc_head_check_time(&head, (int64_t)time(NULL), why, sizeof(why)) <
-	    0) {
-		add_step(t, "head", STEP_FAILED, -1,
-			 "version %llu of '%s' is signed but refused: %s",
-			 (unsigned long long)head.version, head.name, why);
-		return false;
-	}
 	add_step(t, "head", STEP_OK, -1,
-		 "version %llu of '%s', signed by a trusted key, expires %s",
-		 (unsigned long long)head.version, head.name, when);
+		 "version %llu of '%s', signed by a trusted key, expires "
+		 "%s%s%s",
+		 (unsigned long long)head.version, head.name, when,
+		 rc == 0 ? "; the version this node holds" : "",
+		 known ? ""
+		       : " (this node's cache is not readable here: "
+			 "versions not compared)");
 	return true;
 }
 
 /* Checks @mirror; true if it serves a valid head. */
-static bool check_mirror(struct target *t, const struct pc_config *cfg,
+static bool check_mirror(struct target *t, const struct ctl *ctl,
+			 const struct pc_config *cfg,
 			 const struct pc_keyring *ring, const char *mirror,
 			 struct curl_slist *headers)
 {
@@ -462,7 +481,7 @@ static bool check_mirror(struct target *t, const struct pc_config *cfg,
 			 "GET %s: %s%zu bytes", url, file ? "" : "HTTP 200, ",
 			 b->len);
 	if (t->steps[t->nsteps - 1].state == STEP_OK)
-		ok = judge_head(t, b, ring, cfg);
+		ok = judge_head(t, b, ring, cfg, ctl);
 	else
 		add_step(t, "head", STEP_SKIPPED, -1, "no head to check");
 	curl_easy_cleanup(easy);
@@ -671,7 +690,7 @@ static void run_checks(struct report *r, const struct ctl *ctl,
 	for (size_t i = 0; i < cfg->nmirrors; i++)
 		r->mirrors_ok +=
 			check_mirror(add_target(r, "mirror", cfg->mirrors[i]),
-				     cfg, ring, cfg->mirrors[i], headers);
+				     ctl, cfg, ring, cfg->mirrors[i], headers);
 	check_discovery(add_target(r, "discovery", "(LAN peers)"), ctl,
 			daemon_up);
 	for (size_t i = 0; i < r->ntargets; i++)
