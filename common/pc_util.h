@@ -9,6 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The one way a reason is written into a caller's error buffer: vsnprintf
+ * into @err (which may be NULL); returns @code, so that a failure is
+ * `return pc_set_err(-EINVAL, err, errlen, "...", ...);`. */
+int pc_set_err(int code, char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* "90", "90s", "15m", "12h", "7d", "2w" -> seconds.  0 or -EINVAL. */
 int pc_parse_duration(const char *text, uint64_t *seconds);
 /* "4096", "512K", "512M", "5G", "1T" (binary units, optional trailing

@@ -1,9 +1,11 @@
 /*
- * util.c - unit parsing and formatting shared by the daemon and the tools.
+ * util.c - unit parsing and formatting shared by the daemon and the tools,
+ * and the one helper that writes a reason into an error buffer.
  * Parsers are strict: a value with trailing garbage is an error, never a
  * silently truncated number.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,18 @@
 #include <time.h>
 
 #include "pc_util.h"
+
+int pc_set_err(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
 
 /* Leading unsigned decimal; sets *rest to what follows.  -EINVAL if none. */
 static int leading_number(const char *text, uint64_t *value, const char **rest)

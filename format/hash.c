@@ -20,18 +20,6 @@ struct pc_sha256_ctx {
 
 static const char hex_digits[] = "0123456789abcdef";
 
-int pc_fmt_err(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 void pc_hex_encode(const uint8_t *bytes, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++) {

@@ -48,11 +48,11 @@ static int split_signature(const char *buf, size_t len, size_t *signed_len,
 	size_t start, linelen;
 
 	if (len > PC_HEAD_MAX)
-		return pc_fmt_err(-EFBIG, err, errlen,
+		return pc_set_err(-EFBIG, err, errlen,
 				  "head is %zu bytes, more than the %d allowed",
 				  len, PC_HEAD_MAX);
 	if (len == 0 || buf[len - 1] != '\n')
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head is truncated: it does not end with a "
 				  "complete signature line");
 	start = len - 1;
@@ -62,7 +62,7 @@ static int split_signature(const char *buf, size_t len, size_t *signed_len,
 	linelen = len - 1 - start;
 	if (linelen < strlen(SIG_PREFIX) ||
 	    memcmp(line, SIG_PREFIX, strlen(SIG_PREFIX)) != 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head is truncated: no signature line");
 	keyhex = line + strlen(SIG_PREFIX);
 	sighex = keyhex + 2 * PC_KEYID_LEN + 1;
@@ -71,7 +71,7 @@ static int split_signature(const char *buf, size_t len, size_t *signed_len,
 	    keyhex[2 * PC_KEYID_LEN] != ' ' ||
 	    pc_hex_decode(keyhex, 2 * PC_KEYID_LEN, keyid, PC_KEYID_LEN) < 0 ||
 	    pc_hex_decode(sighex, 2 * SIG_LEN, sig, SIG_LEN) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head signature line is malformed");
 	*signed_len = start;
 	return 0;
@@ -102,7 +102,7 @@ static int field(struct pc_cursor *cur, const char *key, const char **value,
 	if (pc_cursor_line(cur, &line, &len) < 0 ||
 	    pc_split_word(line, len, &keylen, value, value_len) < 0 ||
 	    keylen != strlen(key) || memcmp(line, key, keylen) != 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: expected field '%s'", key);
 	return 0;
 }
@@ -117,7 +117,7 @@ static int number_field(struct pc_cursor *cur, const char *key, uint64_t max,
 	if (rc < 0)
 		return rc;
 	if (pc_parse_u64(value, len, max, out) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: field '%s' is not a valid number",
 				  key);
 	return 0;
@@ -135,12 +135,12 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 	memset(out, 0, sizeof(*out));
 	rc = field(&cur, MAGIC, &value, &vlen, err, errlen);
 	if (rc < 0)
-		return pc_fmt_err(rc, err, errlen, "not a peercache head");
+		return pc_set_err(rc, err, errlen, "not a peercache head");
 	if (pc_parse_u64(value, vlen, UINT32_MAX, &format) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: format version is not a number");
 	if (format != PC_HEAD_FORMAT)
-		return pc_fmt_err(-EPROTONOSUPPORT, err, errlen,
+		return pc_set_err(-EPROTONOSUPPORT, err, errlen,
 				  "head format %" PRIu64 " is not supported "
 				  "(this build reads "
 				  "%d)",
@@ -151,12 +151,12 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 	if (rc < 0)
 		return rc;
 	if (vlen > PC_REPO_NAME_MAX)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: repository name is too long");
 	memcpy(out->name, value, vlen);
 	out->name[vlen] = '\0';
 	if (strlen(out->name) != vlen || !pc_repo_name_valid(out->name))
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: invalid repository name");
 
 	if ((rc = number_field(&cur, "version", UINT64_MAX, &out->version, err,
@@ -169,7 +169,7 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 	out->created = (int64_t)created;
 	out->expires = (int64_t)expires;
 	if (out->expires <= out->created)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head expires (%" PRId64 ") before it was "
 				  "created (%" PRId64 ")",
 				  out->expires, out->created);
@@ -178,14 +178,14 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 	if (rc < 0)
 		return rc;
 	if (pc_hash_from_hex(value, vlen, &out->manifest) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: manifest is not a SHA-256 hex id");
 	rc = number_field(&cur, "manifest-size", PC_MANIFEST_MAX,
 			  &out->manifest_size, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (cur.pos != cur.end)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: unexpected data before the signature");
 	return 0;
 }
@@ -205,16 +205,16 @@ int pc_head_parse(const void *buf, size_t len, const struct pc_keyring *ring,
 	pkey = pc_keyring_find(ring, keyid);
 	if (!pkey) {
 		pc_hex_encode(keyid, PC_KEYID_LEN, keyhex);
-		return pc_fmt_err(-ENOKEY, err, errlen,
+		return pc_set_err(-ENOKEY, err, errlen,
 				  "head is signed by untrusted key %s", keyhex);
 	}
 	rc = verify_signature(pkey, buf, signed_len, sig);
 	if (rc == -EKEYREJECTED)
-		return pc_fmt_err(rc, err, errlen,
+		return pc_set_err(rc, err, errlen,
 				  "head signature does not verify (tampered or "
 				  "corrupt head)");
 	if (rc < 0)
-		return pc_fmt_err(rc, err, errlen, "out of memory");
+		return pc_set_err(rc, err, errlen, "out of memory");
 	rc = parse_fields(buf, signed_len, out, err, errlen);
 	if (rc < 0)
 		return rc;
@@ -259,14 +259,14 @@ int pc_head_check_time(const struct pc_head *head, int64_t now, char *err,
 	char when[32];
 
 	if (head->created > now && head->created - now > PC_HEAD_CLOCK_SKEW)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "head was created at %s, more than %d s "
 				  "ahead of this node's clock (check the "
 				  "clocks of the publisher and of this node)",
 				  utc(head->created, when, sizeof(when)),
 				  PC_HEAD_CLOCK_SKEW);
 	if (head->expires <= now)
-		return pc_fmt_err(-EKEYEXPIRED, err, errlen,
+		return pc_set_err(-EKEYEXPIRED, err, errlen,
 				  "head expired at %s",
 				  utc(head->expires, when, sizeof(when)));
 	return 0;
@@ -292,17 +292,17 @@ int pc_head_accept(const void *buf, size_t len, const struct pc_keyring *ring,
 	if (!want || !want[0])
 		want = rules->current;
 	if (want && want[0] && strcmp(head->name, want) != 0)
-		return pc_fmt_err(-EPERM, why, whylen,
+		return pc_set_err(-EPERM, why, whylen,
 				  "head is for repository '%s', not '%s'",
 				  head->name, want);
 	if (head->version == rules->highest)
 		return 0;
 	if (head->version < rules->highest)
-		return pc_fmt_err(-ESTALE, why, whylen,
+		return pc_set_err(-ESTALE, why, whylen,
 				  "rollback: head version %" PRIu64 " is lower "
-								    "than the "
-								    "highest "
-								    "accepted "
+				  "than the "
+				  "highest "
+				  "accepted "
 				  "%" PRIu64,
 				  head->version, rules->highest);
 	/* Created in the future (beyond a clock skew) or expired. */

@@ -10,10 +10,7 @@
 #include <openssl/evp.h>
 
 #include "pc_format.h"
-
-/* snprintf into an optional error buffer; returns @code for tail calls. */
-int pc_fmt_err(int code, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+#include "pc_util.h"
 
 /* Lowercase hex of @n bytes into @out (2n + 1 bytes, NUL-terminated). */
 void pc_hex_encode(const uint8_t *bytes, size_t n, char *out);

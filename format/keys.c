@@ -73,19 +73,19 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *pkey,
 		int dirlen = slash && slash > path ? (int)(slash - path) : 1;
 		const char *dir = slash ? path : ".";
 
-		return pc_fmt_err(-ENOENT, err, errlen,
+		return pc_set_err(-ENOENT, err, errlen,
 				  "cannot create %s: the directory %.*s does "
 				  "not exist (create it first, e.g. install "
 				  "-d -m 0755 %.*s)",
 				  path, dirlen, dir, dirlen, dir);
 	}
 	if (fd < 0)
-		return pc_fmt_err(-errno, err, errlen, "%s: %s", path,
+		return pc_set_err(-errno, err, errlen, "%s: %s", path,
 				  strerror(errno));
 	f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
-		return pc_fmt_err(-ENOMEM, err, errlen, "%s: out of memory",
+		return pc_set_err(-ENOMEM, err, errlen, "%s: out of memory",
 				  path);
 	}
 	if (private_part)
@@ -98,7 +98,7 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *pkey,
 		ok = 0;
 	if (!ok) {
 		unlink(path);
-		return pc_fmt_err(-EIO, err, errlen, "%s: cannot write key: %s",
+		return pc_set_err(-EIO, err, errlen, "%s: cannot write key: %s",
 				  path, ssl_reason(reason, sizeof(reason)));
 	}
 	return 0;
@@ -113,16 +113,16 @@ int pc_key_generate(const char *keyfile, char *err, size_t errlen)
 
 	pkey = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	if (!pkey)
-		return pc_fmt_err(-EIO, err, errlen,
+		return pc_set_err(-EIO, err, errlen,
 				  "key generation failed: %s",
 				  ssl_reason(reason, sizeof(reason)));
 	if (asprintf(&pubfile, "%s.pub", keyfile) < 0) {
-		rc = pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		rc = pc_set_err(-ENOMEM, err, errlen, "out of memory");
 		pubfile = NULL;
 		goto out;
 	}
 	if (access(pubfile, F_OK) == 0) {
-		rc = pc_fmt_err(-EEXIST, err, errlen,
+		rc = pc_set_err(-EEXIST, err, errlen,
 				"%s already exists; not overwriting a key",
 				pubfile);
 		goto out;
@@ -148,14 +148,14 @@ struct pc_key *pc_key_load(const char *keyfile, char *err, size_t errlen)
 
 	f = fopen(keyfile, "re");
 	if (!f) {
-		pc_fmt_err(-errno, err, errlen, "%s: %s", keyfile,
+		pc_set_err(-errno, err, errlen, "%s: %s", keyfile,
 			   strerror(errno));
 		return NULL;
 	}
 	pkey = PEM_read_PrivateKey(f, NULL, NULL, NULL);
 	fclose(f);
 	if (!pkey) {
-		pc_fmt_err(-EINVAL, err, errlen,
+		pc_set_err(-EINVAL, err, errlen,
 			   "%s: not a PEM private key: %s", keyfile,
 			   ssl_reason(reason, sizeof(reason)));
 		return NULL;
@@ -163,12 +163,12 @@ struct pc_key *pc_key_load(const char *keyfile, char *err, size_t errlen)
 	key = calloc(1, sizeof(*key));
 	if (!key) {
 		EVP_PKEY_free(pkey);
-		pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		pc_set_err(-ENOMEM, err, errlen, "out of memory");
 		return NULL;
 	}
 	key->pkey = pkey;
 	if (key_id_of(pkey, key->id) < 0) {
-		pc_fmt_err(-EINVAL, err, errlen, "%s: not an Ed25519 key",
+		pc_set_err(-EINVAL, err, errlen, "%s: not an Ed25519 key",
 			   keyfile);
 		pc_key_free(key);
 		return NULL;
@@ -203,7 +203,7 @@ static EVP_PKEY *read_public(const char *path, char *err, size_t errlen)
 
 	f = fopen(path, "re");
 	if (!f) {
-		pc_fmt_err(-errno, err, errlen, "%s: %s", path,
+		pc_set_err(-errno, err, errlen, "%s: %s", path,
 			   strerror(errno));
 		return NULL;
 	}
@@ -215,7 +215,7 @@ static EVP_PKEY *read_public(const char *path, char *err, size_t errlen)
 	}
 	fclose(f);
 	if (!pkey)
-		pc_fmt_err(-EINVAL, err, errlen, "%s: not a PEM key: %s", path,
+		pc_set_err(-EINVAL, err, errlen, "%s: not a PEM key: %s", path,
 			   ssl_reason(reason, sizeof(reason)));
 	return pkey;
 }
@@ -235,14 +235,14 @@ int pc_keyring_add_file(struct pc_keyring *ring, const char *path, char *err,
 	if (key_id_of(pkey, id) < 0 ||
 	    !EVP_PKEY_get_raw_public_key(pkey, raw, &rawlen)) {
 		EVP_PKEY_free(pkey);
-		return pc_fmt_err(-EINVAL, err, errlen,
+		return pc_set_err(-EINVAL, err, errlen,
 				  "%s: not an Ed25519 key", path);
 	}
 	/* Keep only the public half, even when handed a private key file. */
 	pub = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, rawlen);
 	EVP_PKEY_free(pkey);
 	if (!pub)
-		return pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	for (size_t i = 0; i < ring->count; i++) {
 		if (memcmp(ring->keys[i].id, id, PC_KEYID_LEN) == 0) {
 			EVP_PKEY_free(pub); /* the same key twice is harmless */
@@ -252,7 +252,7 @@ int pc_keyring_add_file(struct pc_keyring *ring, const char *path, char *err,
 	grown = realloc(ring->keys, (ring->count + 1) * sizeof(*grown));
 	if (!grown) {
 		EVP_PKEY_free(pub);
-		return pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	}
 	ring->keys = grown;
 	ring->keys[ring->count].pkey = pub;

@@ -32,14 +32,14 @@ int pc_path_check(const char *path, size_t len, char *err, size_t errlen)
 	size_t start = 0;
 
 	if (len == 0)
-		return pc_fmt_err(-EINVAL, err, errlen, "empty path");
+		return pc_set_err(-EINVAL, err, errlen, "empty path");
 	if (len > PC_PATH_MAX)
-		return pc_fmt_err(-EINVAL, err, errlen,
+		return pc_set_err(-EINVAL, err, errlen,
 				  "path longer than %d bytes", PC_PATH_MAX);
 	if (memchr(path, '\0', len))
-		return pc_fmt_err(-EINVAL, err, errlen, "path contains NUL");
+		return pc_set_err(-EINVAL, err, errlen, "path contains NUL");
 	if (path[0] == '/')
-		return pc_fmt_err(-EINVAL, err, errlen, "absolute path '%.*s'",
+		return pc_set_err(-EINVAL, err, errlen, "absolute path '%.*s'",
 				  (int)len, path);
 	for (size_t i = 0; i <= len; i++) {
 		size_t clen;
@@ -48,17 +48,17 @@ int pc_path_check(const char *path, size_t len, char *err, size_t errlen)
 			continue;
 		clen = i - start;
 		if (clen == 0)
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "empty component in path '%.*s'",
 					  (int)len, path);
 		if ((clen == 1 && path[start] == '.') ||
 		    (clen == 2 && path[start] == '.' && path[start + 1] == '.'))
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "'.' or '..' component in path "
 					  "'%.*s'",
 					  (int)len, path);
 		if (clen > PC_NAME_MAX)
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "component longer than %d bytes",
 					  PC_NAME_MAX);
 		start = i + 1;
@@ -146,16 +146,16 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 	if (rc < 0)
 		return rc;
 	if (e->mode > PC_MODE_MASK)
-		return pc_fmt_err(-EINVAL, err, errlen,
+		return pc_set_err(-EINVAL, err, errlen,
 				  "'%s': mode %o has bits beyond 0777", e->path,
 				  e->mode);
 	if (e->mtime < 0)
-		return pc_fmt_err(-EINVAL, err, errlen, "'%s': negative mtime",
+		return pc_set_err(-EINVAL, err, errlen, "'%s': negative mtime",
 				  e->path);
 	switch (e->type) {
 	case PC_ENTRY_DIR:
 		if (e->size || e->nchunks || e->target)
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "'%s': directory with content",
 					  e->path);
 		return 0;
@@ -163,12 +163,12 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 		if (!e->target || !e->target[0] ||
 		    strlen(e->target) > PC_PATH_MAX ||
 		    e->size != strlen(e->target) || e->nchunks)
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "'%s': bad symlink target", e->path);
 		return 0;
 	case PC_ENTRY_FILE:
 		if (e->target || e->size > PC_FILE_SIZE_MAX)
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "'%s': bad file size", e->path);
 		for (uint32_t i = 0; i < e->nchunks; i++) {
 			/* FastCDC never cuts a chunk shorter than the minimum
@@ -178,7 +178,7 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 			unsigned low = i + 1 == e->nchunks ? 1 : PC_CHUNK_MIN;
 
 			if (len < low || len > PC_CHUNK_MAX)
-				return pc_fmt_err(-EINVAL, err, errlen,
+				return pc_set_err(-EINVAL, err, errlen,
 						  "'%s': chunk %u has length "
 						  "%u outside %u..%u",
 						  e->path, (unsigned)i, len,
@@ -186,14 +186,14 @@ static int check_entry(const struct pc_entry *e, char *err, size_t errlen)
 			sum += e->chunks[i].len;
 		}
 		if (sum != e->size)
-			return pc_fmt_err(-EINVAL, err, errlen,
+			return pc_set_err(-EINVAL, err, errlen,
 					  "'%s': chunk lengths add up to "
 					  "%" PRIu64 ", not the file size "
 					  "%" PRIu64,
 					  e->path, sum, e->size);
 		return 0;
 	}
-	return pc_fmt_err(-EINVAL, err, errlen, "'%s': unknown entry type",
+	return pc_set_err(-EINVAL, err, errlen, "'%s': unknown entry type",
 			  e->path);
 }
 
@@ -389,7 +389,7 @@ static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 
 	/* Bound the allocation by what the input can actually hold. */
 	if (e->nchunks > (size_t)(cur->end - cur->pos) / CHUNK_LINE_MIN)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: %" PRIu32 " chunks do not fit in "
 				  "the manifest",
 				  idx, e->nchunks);
@@ -397,14 +397,14 @@ static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 		return 0;
 	e->chunks = malloc(e->nchunks * sizeof(*e->chunks));
 	if (!e->chunks)
-		return pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	for (uint32_t c = 0; c < e->nchunks; c++) {
 		if (pc_cursor_line(cur, &line, &len) < 0 ||
 		    split_fields(line, len, field, flen, 2) < 0 ||
 		    pc_hash_from_hex(field[0], flen[0], &e->chunks[c].hash) <
 			    0 ||
 		    pc_parse_u64(field[1], flen[1], PC_CHUNK_MAX, &clen) < 0)
-			return pc_fmt_err(-EBADMSG, err, errlen,
+			return pc_set_err(-EBADMSG, err, errlen,
 					  "entry %zu: chunk line %" PRIu32 " is"
 					  " ma"
 					  "lfo"
@@ -427,10 +427,10 @@ static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 
 	memset(e, 0, sizeof(*e));
 	if (pc_cursor_line(cur, &line, &len) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "manifest is truncated at entry %zu", idx);
 	if (len < 2 || line[1] != ' ')
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: malformed line", idx);
 	switch (line[0]) {
 	case 'D':
@@ -443,7 +443,7 @@ static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 		want = 5, pathf = 3;
 		break;
 	default:
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: unknown entry type '%c'", idx,
 				  line[0]);
 	}
@@ -454,20 +454,20 @@ static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 	    (e->type == PC_ENTRY_FILE &&
 	     (pc_parse_u64(field[3], flen[3], PC_FILE_SIZE_MAX, &size) < 0 ||
 	      pc_parse_u64(field[4], flen[4], UINT32_MAX, &nchunks) < 0)))
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: malformed fields", idx);
 	e->mtime = (int64_t)mtime;
 	e->size = size;
 	e->nchunks = (uint32_t)nchunks;
 	if (unescape(field[pathf], flen[pathf], &e->path, &plen) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: badly escaped path", idx);
 	if (pc_path_check(e->path, plen, err, errlen) < 0)
 		return -EBADMSG; /* @err already says which rule */
 	if (e->type == PC_ENTRY_SYMLINK) {
 		if (unescape(field[4], flen[4], &e->target, &tlen) < 0 ||
 		    tlen == 0 || memchr(e->target, '\0', tlen))
-			return pc_fmt_err(-EBADMSG, err, errlen,
+			return pc_set_err(-EBADMSG, err, errlen,
 					  "entry %zu: bad symlink target", idx);
 		e->size = tlen;
 	}
@@ -485,10 +485,10 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
 	    split_fields(line, len, field, flen, 2) < 0 ||
 	    flen[0] != strlen(MAGIC) || memcmp(field[0], MAGIC, flen[0]) != 0 ||
 	    pc_parse_u64(field[1], flen[1], UINT32_MAX, &version) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "not a peercache manifest");
 	if (version != FORMAT_VERSION)
-		return pc_fmt_err(-EPROTONOSUPPORT, err, errlen,
+		return pc_set_err(-EPROTONOSUPPORT, err, errlen,
 				  "manifest format %" PRIu64 " is not "
 				  "supported (this "
 				  "build reads %d)",
@@ -498,7 +498,7 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
 	    memcmp(field[0], "root", 4) != 0 ||
 	    parse_mode(field[1], flen[1], &m->root_mode) < 0 ||
 	    pc_parse_u64(field[2], flen[2], INT64_MAX, &mtime) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "manifest: malformed root line");
 	m->root_mtime = (int64_t)mtime;
 	if (pc_cursor_line(cur, &line, &len) < 0 ||
@@ -507,7 +507,7 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
 	    pc_parse_u64(field[1], flen[1],
 			 (uint64_t)(cur->end - cur->pos) / MIN_ENTRY_LINE,
 			 count) < 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "manifest: malformed or impossible entry "
 				  "count");
 	return 0;
@@ -552,12 +552,12 @@ int pc_manifest_stream_open(const void *buf, size_t len,
 	int rc;
 
 	if (len > PC_MANIFEST_MAX)
-		return pc_fmt_err(-EFBIG, err, errlen,
+		return pc_set_err(-EFBIG, err, errlen,
 				  "manifest is larger than %llu bytes",
 				  PC_MANIFEST_MAX);
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	s->cur = (struct pc_cursor){ buf, (const char *)buf + len };
 	s->start = buf;
 	rc = parse_header(&s->cur, &header, &s->count, err, errlen);
@@ -601,7 +601,7 @@ static int remember(struct pc_manifest_stream *s, const char *path, char *err,
 		char *grown = realloc(s->prev, len);
 
 		if (!grown)
-			return pc_fmt_err(-ENOMEM, err, errlen,
+			return pc_set_err(-ENOMEM, err, errlen,
 					  "out of memory");
 		s->prev = grown;
 		s->prev_cap = len;
@@ -620,7 +620,7 @@ static int stream_parse(struct pc_manifest_stream *s, struct pc_entry *e,
 
 	if (s->index == s->count) {
 		if (s->cur.pos != s->cur.end)
-			return pc_fmt_err(-EBADMSG, err, errlen,
+			return pc_set_err(-EBADMSG, err, errlen,
 					  "manifest: data after the last "
 					  "entry");
 		return 0;
@@ -631,7 +631,7 @@ static int stream_parse(struct pc_manifest_stream *s, struct pc_entry *e,
 	if (check_entry(e, err, errlen) < 0)
 		return -EBADMSG;
 	if (s->index && strcmp(s->prev, e->path) >= 0)
-		return pc_fmt_err(-EBADMSG, err, errlen,
+		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: '%s' is a duplicate or out "
 				  "of order",
 				  i, e->path);
@@ -680,7 +680,7 @@ int pc_manifest_parse(const void *buf, size_t len, struct pc_manifest **out,
 		m->capacity = s->count;
 	}
 	if (!m || (s->count && !m->entries)) {
-		rc = pc_fmt_err(-ENOMEM, err, errlen, "out of memory");
+		rc = pc_set_err(-ENOMEM, err, errlen, "out of memory");
 		goto fail;
 	}
 	for (;;) {
@@ -692,7 +692,7 @@ int pc_manifest_parse(const void *buf, size_t len, struct pc_manifest **out,
 			break;
 		m->nentries++;
 		if (!parent_is_dir(m->entries, m->nentries - 1)) {
-			rc = pc_fmt_err(-EBADMSG, err, errlen,
+			rc = pc_set_err(-EBADMSG, err, errlen,
 					"entry %zu: parent directory of '%s' "
 					"is not in the manifest",
 					m->nentries - 1, e->path);

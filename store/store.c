@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "pc_util.h"
 
 #define MAP_SIZE (1ull << 30) /* sparse: LMDB only uses what it needs */
 #define MAX_DBS 16
@@ -201,21 +202,6 @@ int store_usage_apply(struct pc_store *store, MDB_txn *txn,
 	return rc;
 }
 
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int set_err(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return rc;
-}
-
 /* ---- environments open in this process ------------------------------------ */
 
 struct open_env {
@@ -377,10 +363,10 @@ static int make_dir(const char *dir, const char *name, char *err, size_t errlen)
 	int rc = 0;
 
 	if (!path)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		rc = set_err(err, errlen, -errno, "cannot create %s: %s", path,
-			     strerror(errno));
+		rc = pc_set_err(-errno, err, errlen, "cannot create %s: %s",
+				path, strerror(errno));
 	free(path);
 	return rc;
 }
@@ -392,11 +378,11 @@ static int open_dir(const char *dir, const char *name, int *fd, char *err,
 	int rc = 0;
 
 	if (!path)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	*fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (*fd < 0)
-		rc = set_err(err, errlen, -errno, "cannot open %s: %s", path,
-			     strerror(errno));
+		rc = pc_set_err(-errno, err, errlen, "cannot open %s: %s", path,
+				strerror(errno));
 	free(path);
 	return rc;
 }
@@ -410,33 +396,34 @@ static int take_lock(struct pc_store *store, char *err, size_t errlen)
 	int rc = 0;
 
 	if (!path)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	store->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (store->lock_fd < 0) {
-		rc = set_err(err, errlen, -errno, "cannot open %s: %s", path,
-			     strerror(errno));
+		rc = pc_set_err(-errno, err, errlen, "cannot open %s: %s", path,
+				strerror(errno));
 		goto out;
 	}
 	if (flock(store->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK) {
-			rc = set_err(err, errlen, -errno, "cannot lock %s: %s",
-				     path, strerror(errno));
+			rc = pc_set_err(-errno, err, errlen,
+					"cannot lock %s: %s", path,
+					strerror(errno));
 			goto out;
 		}
 		n = pread(store->lock_fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		rc = set_err(err, errlen, -EBUSY,
-			     "cache directory %s is in use by another "
-			     "peercache (pid %s)",
-			     store->dir, pid[0] ? pid : "unknown");
+		rc = pc_set_err(-EBUSY, err, errlen,
+				"cache directory %s is in use by another "
+				"peercache (pid %s)",
+				store->dir, pid[0] ? pid : "unknown");
 		goto out;
 	}
 	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
 	if (ftruncate(store->lock_fd, 0) < 0 ||
 	    pwrite(store->lock_fd, pid, (size_t)n, 0) != n)
-		rc = set_err(err, errlen, -errno, "cannot write %s: %s", path,
-			     strerror(errno));
+		rc = pc_set_err(-errno, err, errlen, "cannot write %s: %s",
+				path, strerror(errno));
 out:
 	free(path);
 	return rc;
@@ -458,10 +445,10 @@ static int open_env(struct pc_store *store, char *err, size_t errlen)
 	int rc;
 
 	if (!path)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	if (stat(path, &st) < 0) {
-		rc = set_err(err, errlen, -errno, "cannot open index %s: %s",
-			     path, strerror(errno));
+		rc = pc_set_err(-errno, err, errlen, "cannot open index %s: %s",
+				path, strerror(errno));
 		goto out;
 	}
 	store->index_dev = st.st_dev;
@@ -478,7 +465,8 @@ static int open_env(struct pc_store *store, char *err, size_t errlen)
 			"configuring index",
 			mdb_env_set_maxreaders(store->env, MAX_READERS));
 	if (rc < 0) {
-		set_err(err, errlen, rc, "cannot create the LMDB environment");
+		pc_set_err(rc, err, errlen,
+			   "cannot create the LMDB environment");
 		goto out;
 	}
 	/* Register before mdb_env_open: opening a second environment on the
@@ -487,16 +475,17 @@ static int open_env(struct pc_store *store, char *err, size_t errlen)
 	if (rc < 0) {
 		mdb_env_close(store->env);
 		store->env = NULL;
-		set_err(err, errlen, rc,
-			"cache index %s is already open in this process", path);
+		pc_set_err(rc, err, errlen,
+			   "cache index %s is already open in this process",
+			   path);
 		goto out;
 	}
 	store->registered = true;
 	rc = store_mdb_error("opening index",
 			     mdb_env_open(store->env, path, flags, 0644));
 	if (rc < 0)
-		set_err(err, errlen, rc, "cannot open index %s: %s", path,
-			strerror(-rc));
+		pc_set_err(rc, err, errlen, "cannot open index %s: %s", path,
+			   strerror(-rc));
 out:
 	free(path);
 	return rc;
@@ -571,19 +560,20 @@ static int init_index(struct pc_store *store, char *err, size_t errlen)
 
 	rc = store_txn_begin(store, store->readonly ? MDB_RDONLY : 0, &txn);
 	if (rc < 0)
-		return set_err(err, errlen, rc, "cannot read the cache index");
+		return pc_set_err(rc, err, errlen,
+				  "cannot read the cache index");
 	rc = open_dbis(store, txn);
 	if (rc < 0) {
-		set_err(err, errlen, rc, "the cache index in %s/index is %s",
-			store->dir, rc == -ENOENT ? "empty" : "unreadable");
+		pc_set_err(rc, err, errlen, "the cache index in %s/index is %s",
+			   store->dir, rc == -ENOENT ? "empty" : "unreadable");
 		goto fail;
 	}
 	rc = store_meta_get(store, txn, META_SCHEMA, 0, &schema);
 	if (rc == 0 && schema > STORE_SCHEMA)
-		rc = set_err(err, errlen, -EPROTONOSUPPORT,
-			     "the cache index has schema %llu, newer than "
-			     "this build's %d",
-			     (unsigned long long)schema, STORE_SCHEMA);
+		rc = pc_set_err(-EPROTONOSUPPORT, err, errlen,
+				"the cache index has schema %llu, newer than "
+				"this build's %d",
+				(unsigned long long)schema, STORE_SCHEMA);
 	if (rc == 0 && !store->readonly && schema < STORE_SCHEMA)
 		rc = store_meta_put(store, txn, META_SCHEMA, STORE_SCHEMA);
 	if (rc == 0 && !store->readonly) {
@@ -601,12 +591,12 @@ static int init_index(struct pc_store *store, char *err, size_t errlen)
 	/* Committing (also a read-only transaction) keeps the dbi handles. */
 	rc = store_txn_commit(txn, "opening the cache index");
 	if (rc < 0)
-		set_err(err, errlen, rc, "cannot open the cache index");
+		pc_set_err(rc, err, errlen, "cannot open the cache index");
 	return rc;
 fail:
 	if (err && errlen && !err[0])
-		set_err(err, errlen, rc, "cannot open the cache index: %s",
-			strerror(-rc));
+		pc_set_err(rc, err, errlen, "cannot open the cache index: %s",
+			   strerror(-rc));
 	mdb_txn_abort(txn);
 	return rc;
 }
@@ -702,7 +692,7 @@ int pc_store_open_with(const char *cache_dir,
 		err[0] = '\0';
 	store = store_new(cache_dir, false, opts);
 	if (!store)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	rc = make_dir(cache_dir, NULL, err, errlen);
 	if (rc == 0)
 		rc = take_lock(store, err, errlen);
@@ -729,8 +719,8 @@ int pc_store_open_with(const char *cache_dir,
 		if (rc == 0)
 			rc = load_usage(store);
 		if (rc < 0)
-			set_err(err, errlen, rc, "cannot reconcile %s: %s",
-				cache_dir, strerror(-rc));
+			pc_set_err(rc, err, errlen, "cannot reconcile %s: %s",
+				   cache_dir, strerror(-rc));
 	}
 	if (rc < 0) {
 		store_free(store);
@@ -750,7 +740,7 @@ int pc_store_open_readonly(const char *cache_dir, struct pc_store **out,
 		err[0] = '\0';
 	store = store_new(cache_dir, true, NULL);
 	if (!store)
-		return set_err(err, errlen, -ENOMEM, "out of memory");
+		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	rc = open_env(store, err, errlen);
 	if (rc == 0)
 		rc = init_index(store, err, errlen);
