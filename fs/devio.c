@@ -70,9 +70,9 @@ enum worker_phase {
 struct devio_worker {
 	struct fs_devio *io;
 	pthread_t thread;
-	atomic_int phase; /* enum worker_phase; written by the worker */
-	bool requeued;	  /* it holds a requeued request; the worker's own */
-	struct devio_worker *next; /* io->workers; io->lock */
+	atomic_int phase;    /* enum worker_phase; written by the worker */
+	bool requeued;	     /* it holds a requeued request; the worker's own */
+	struct pc_list link; /* io->workers; io->lock */
 };
 
 struct fs_devio {
@@ -80,11 +80,11 @@ struct fs_devio {
 	int devnull;	   /* read-only after new */
 	pthread_key_t key; /* the calling worker's struct devio_worker */
 	pthread_mutex_t lock;
-	pthread_cond_t cond;	      /* the state changed; with lock */
-	struct devio_worker *workers; /* lock */
-	atomic_int state;	      /* enum devio_state; written with lock */
-	atomic_bool cut;	      /* replies are not written */
-	atomic_uint writing;	      /* replies being written */
+	pthread_cond_t cond;	/* the state changed; with lock */
+	struct pc_list workers; /* struct devio_worker; lock */
+	atomic_int state;	/* enum devio_state; written with lock */
+	atomic_bool cut;	/* replies are not written */
+	atomic_uint writing;	/* replies being written */
 	void (*on_init)(struct pc_fs *); /* set before the loop */
 
 	/* INIT: its unique while being answered (0 otherwise), and the bytes
@@ -113,13 +113,10 @@ static void on_kick(int sig)
 /* Thread exit: the worker leaves the list (pthread key destructor). */
 static void worker_gone(void *arg)
 {
-	struct devio_worker *w = arg, **link;
+	struct devio_worker *w = arg;
 
 	pthread_mutex_lock(&w->io->lock);
-	for (link = &w->io->workers; *link && *link != w; link = &(*link)->next)
-		;
-	if (*link)
-		*link = w->next;
+	pc_list_remove(&w->link);
 	pthread_mutex_unlock(&w->io->lock);
 	free(w);
 }
@@ -145,6 +142,7 @@ int pc_fs_devio_new(struct pc_fs *fs)
 		return rc;
 	}
 	pthread_mutex_init(&io->lock, NULL);
+	pc_list_init(&io->workers);
 	pthread_cond_init(&io->cond, NULL);
 	sigemptyset(&kick.sa_mask);
 	sigaction(KICK_SIGNAL, &kick, NULL); /* no SA_RESTART */
@@ -182,8 +180,7 @@ static struct devio_worker *worker_self(struct fs_devio *io)
 	w->thread = pthread_self();
 	atomic_init(&w->phase, PHASE_IDLE);
 	pthread_mutex_lock(&io->lock);
-	w->next = io->workers;
-	io->workers = w;
+	pc_list_insert_head(&io->workers, &w->link);
 	pthread_mutex_unlock(&io->lock);
 	pthread_setspecific(io->key, w);
 	return w;
@@ -510,9 +507,13 @@ int pc_fs_devio_replay_init(struct pc_fs *fs, struct fuse_session *se,
  * still reads (@busy: or holds a request).  With io->lock held. */
 static bool kick_locked(struct fs_devio *io, bool busy)
 {
+	struct pc_list *pos;
 	bool left = false;
 
-	for (struct devio_worker *w = io->workers; w; w = w->next) {
+	pc_list_each(pos, &io->workers)
+	{
+		struct devio_worker *w =
+			container_of(pos, struct devio_worker, link);
 		int phase = atomic_load(&w->phase);
 
 		if (phase == PHASE_READING) {

@@ -40,6 +40,8 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	fs->store = store;
 	fs->walk = pc_fs_walk_new(); /* NULL: no read-ahead across files */
 	pthread_mutex_init(&fs->open_lock, NULL);
+	pc_list_init(&fs->open_files);
+	pc_list_init(&fs->open_dirs);
 	if (pc_fs_parked_init(fs) < 0 || pc_fs_handles_init(fs) < 0 ||
 	    pc_fs_devio_new(fs) < 0) {
 		pc_fs_handles_free(fs);

@@ -357,8 +357,14 @@ void pc_fs_file_pin(struct pc_fs *fs, struct open_file *of)
 
 void pc_fs_files_unpin(struct pc_fs *fs)
 {
+	struct pc_list *pos;
+
 	pthread_mutex_lock(&fs->open_lock);
-	for (struct open_file *of = fs->open_files; of; of = of->next) {
+	pc_list_each(pos, &fs->open_files)
+	{
+		struct open_file *of =
+			container_of(pos, struct open_file, link);
+
 		if (of->pinned)
 			pc_store_unpin_chunks(of->store, of->chunks,
 					      of->nchunks);
@@ -370,8 +376,14 @@ void pc_fs_files_unpin(struct pc_fs *fs)
 
 void pc_fs_files_repin(struct pc_fs *fs)
 {
+	struct pc_list *pos;
+
 	pthread_mutex_lock(&fs->open_lock);
-	for (struct open_file *of = fs->open_files; of; of = of->next) {
+	pc_list_each(pos, &fs->open_files)
+	{
+		struct open_file *of =
+			container_of(pos, struct open_file, link);
+
 		pc_fs_file_pin(fs, of);
 		/* The reads that failed as the net stopped never reached a
 		 * reader (the kernel asks again): not failures to remember. */

@@ -13,6 +13,7 @@
 #include <fuse_lowlevel.h>
 
 #include "handles.h"
+#include "pc_list.h"
 #include "pc_fs.h"
 
 /* How long the kernel may cache names and attributes.  Long, because a
@@ -67,18 +68,16 @@ struct pc_fs {
 	pthread_t repliers[PC_FS_REPLIERS];
 	unsigned nrepliers; /* started; main thread only */
 	pthread_mutex_t parked_lock;
-	pthread_cond_t parked_cond;	 /* CLOCK_MONOTONIC */
-	struct parked_read *parked_head; /* oldest first; parked_lock */
-	struct parked_read *parked_tail; /* parked_lock */
-	struct parked_read *answer_head; /* claimed, to answer; parked_lock */
-	struct parked_read *answer_tail; /* parked_lock */
-	bool stopping;			 /* parked_lock */
+	pthread_cond_t parked_cond; /* CLOCK_MONOTONIC */
+	struct pc_list parked;	    /* by deadline, oldest first; parked_lock */
+	struct pc_list answers;	    /* claimed, to answer; parked_lock */
+	bool stopping;		    /* parked_lock */
 
 	/* Files the kernel has open: the ones it never released (it sends
 	 * no RELEASE once the session ends) are freed at pc_fs_free(). */
 	pthread_mutex_t open_lock;
-	struct open_file *open_files; /* open_lock */
-	struct open_dir *open_dirs;   /* the same for directories; open_lock */
+	struct pc_list open_files; /* struct open_file; open_lock */
+	struct pc_list open_dirs;  /* the same for directories; open_lock */
 
 	/* Restart without unmount: fh ids (handles.c), the device's reads
 	 * and writes (devio.c), restarts and stop signals (takeover.c). */
@@ -98,9 +97,9 @@ struct pc_fs {
 struct open_file {
 	atomic_uint refs;	/* open + parked reads */
 	struct pc_store *store; /* for the pins */
-	bool pinned; /* its chunks are pinned (a file up to a quarter of
+	bool pinned;	     /* its chunks are pinned (a file up to a quarter of
 			the quota) until the last reference goes */
-	struct open_file *prev, *next; /* open files; fs->open_lock */
+	struct pc_list link; /* fs->open_files; fs->open_lock */
 	uint64_t ino;
 	uint64_t size;
 	uint32_t nchunks;

@@ -150,29 +150,20 @@ struct open_dir {
 	uint64_t ino;
 	uint64_t parent;
 	struct pc_dir_listing listing;
-	struct open_dir *prev, *next; /* fs->open_dirs, under open_lock */
+	struct pc_list link; /* fs->open_dirs, under open_lock */
 };
 
 static void dir_track(struct pc_fs *fs, struct open_dir *dir)
 {
 	pthread_mutex_lock(&fs->open_lock);
-	dir->prev = NULL;
-	dir->next = fs->open_dirs;
-	if (dir->next)
-		dir->next->prev = dir;
-	fs->open_dirs = dir;
+	pc_list_insert_head(&fs->open_dirs, &dir->link);
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
 static void dir_untrack(struct pc_fs *fs, struct open_dir *dir)
 {
 	pthread_mutex_lock(&fs->open_lock);
-	if (dir->prev)
-		dir->prev->next = dir->next;
-	else
-		fs->open_dirs = dir->next;
-	if (dir->next)
-		dir->next->prev = dir->prev;
+	pc_list_remove(&dir->link);
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
@@ -186,7 +177,8 @@ void pc_fs_close_open_dirs(struct pc_fs *fs)
 {
 	struct open_dir *dir;
 
-	while ((dir = fs->open_dirs) != NULL) {
+	while (!pc_list_empty(&fs->open_dirs)) {
+		dir = container_of(fs->open_dirs.next, struct open_dir, link);
 		dir_untrack(fs, dir);
 		dir_free(dir);
 	}

@@ -8,7 +8,7 @@
  *   - an interrupt from the kernel (the reader was killed): EINTR.
  * parked_claim() decides who answers.  The claimant of an interrupt, and
  * of a completed fetch whose reply is large, does not send the answer
- * itself: it queues the read on fs->answer_head for a replier thread.  On
+ * itself: it queues the read on fs->answers for a replier thread.  On
  * a cold sequential read, sending replies of up to PC_FS_READ_SIZE would
  * take the loop thread an eighth of its time (spliced; half of it when
  * libfuse copied them), which then goes to driving the downloads; and
@@ -61,9 +61,8 @@ struct parked_read {
 	bool interrupted_early; /* interrupted while registering; lock */
 	unsigned refs;		/* see the comment at the top; lock */
 	/* Deadline list and answer queue; fs->parked_lock. */
-	struct parked_read *prev, *next;
-	bool listed;
-	struct parked_read *next_answer;
+	struct pc_list deadline_link; /* fs->parked */
+	struct pc_list answer_link;   /* fs->answers */
 	int answer; /* once queued: 0 (the data), -EIO or -EINTR */
 	/* The chunks it waits for, pinned until it ends (a file too large
 	 * to be pinned whole at open); NULL if none. */
@@ -90,6 +89,8 @@ int pc_fs_parked_init(struct pc_fs *fs)
 	if (rc != 0)
 		return -rc;
 	pthread_mutex_init(&fs->parked_lock, NULL);
+	pc_list_init(&fs->parked);
+	pc_list_init(&fs->answers);
 	return 0;
 }
 
@@ -127,18 +128,10 @@ static bool parked_claim(struct parked_read *p)
  * if it was on it; the caller then owns the list's reference. */
 static bool unlink_locked(struct pc_fs *fs, struct parked_read *p)
 {
-	if (!p->listed)
+	(void)fs; /* the list's lock is the caller's */
+	if (!pc_list_linked(&p->deadline_link))
 		return false;
-	if (p->prev)
-		p->prev->next = p->next;
-	else
-		fs->parked_head = p->next;
-	if (p->next)
-		p->next->prev = p->prev;
-	else
-		fs->parked_tail = p->prev;
-	p->prev = p->next = NULL;
-	p->listed = false;
+	pc_list_remove(&p->deadline_link);
 	return true;
 }
 
@@ -182,12 +175,7 @@ static void answer(struct parked_read *p, int outcome, bool later)
 	was_listed = unlink_locked(fs, p);
 	p->answer = outcome;
 	if (later) {
-		p->next_answer = NULL;
-		if (fs->answer_tail)
-			fs->answer_tail->next_answer = p;
-		else
-			fs->answer_head = p;
-		fs->answer_tail = p;
+		pc_list_insert_tail(&fs->answers, &p->answer_link);
 		pthread_cond_signal(&fs->parked_cond);
 	}
 	pthread_mutex_unlock(&fs->parked_lock);
@@ -265,6 +253,8 @@ static struct parked_read *parked_new(struct pc_fs *fs, fuse_req_t req,
 		return NULL;
 	}
 	p->nparts = nparts;
+	pc_list_init(&p->deadline_link);
+	pc_list_init(&p->answer_link);
 	pthread_mutex_init(&p->lock, NULL);
 	p->fs = fs;
 	p->req = req;
@@ -325,14 +315,8 @@ static bool register_interrupt(struct parked_read *p)
 static void list_deadline(struct pc_fs *fs, struct parked_read *p)
 {
 	pthread_mutex_lock(&fs->parked_lock);
-	p->listed = true;
-	p->prev = fs->parked_tail;
-	if (fs->parked_tail)
-		fs->parked_tail->next = p;
-	else
-		fs->parked_head = p;
-	fs->parked_tail = p;
-	if (fs->parked_head == p)
+	pc_list_insert_tail(&fs->parked, &p->deadline_link);
+	if (fs->parked.next == &p->deadline_link) /* the first deadline */
 		pthread_cond_signal(&fs->parked_cond);
 	pthread_mutex_unlock(&fs->parked_lock);
 }
@@ -380,16 +364,24 @@ static bool passed(const struct timespec *deadline)
 /* Takes the oldest queued answer, or NULL.  fs->parked_lock held. */
 static struct parked_read *next_answer_locked(struct pc_fs *fs)
 {
-	struct parked_read *p = fs->answer_head;
+	struct parked_read *p;
 
-	if (!p)
+	if (pc_list_empty(&fs->answers))
 		return NULL;
-	fs->answer_head = p->next_answer;
-	if (!fs->answer_head)
-		fs->answer_tail = NULL;
-	else
+	p = container_of(fs->answers.next, struct parked_read, answer_link);
+	pc_list_remove(&p->answer_link);
+	if (!pc_list_empty(&fs->answers))
 		pthread_cond_signal(&fs->parked_cond); /* for another replier */
 	return p;
+}
+
+/* The parked read with the nearest deadline, or NULL.  fs->parked_lock
+ * held. */
+static struct parked_read *oldest_locked(struct pc_fs *fs)
+{
+	if (pc_list_empty(&fs->parked))
+		return NULL;
+	return container_of(fs->parked.next, struct parked_read, deadline_link);
 }
 
 /* A replier thread: queued answers, then expired deadlines (all of them
@@ -405,7 +397,7 @@ static void *replier_main(void *arg)
 		if ((p = next_answer_locked(fs)) != NULL) {
 			pthread_mutex_unlock(&fs->parked_lock);
 			send_answer(p);
-		} else if ((p = fs->parked_head) != NULL &&
+		} else if ((p = oldest_locked(fs)) != NULL &&
 			   (fs->stopping || passed(&p->deadline))) {
 			unlink_locked(fs, p); /* its list reference is ours */
 			pthread_mutex_unlock(&fs->parked_lock);
@@ -476,7 +468,8 @@ void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)
 
 	for (;;) {
 		pthread_mutex_lock(&fs->parked_lock);
-		idle = !fs->parked_head && !fs->answer_head;
+		idle = pc_list_empty(&fs->parked) &&
+		       pc_list_empty(&fs->answers);
 		pthread_mutex_unlock(&fs->parked_lock);
 		if (idle)
 			return;

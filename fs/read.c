@@ -37,23 +37,14 @@ void pc_fs_open_file_put(struct open_file *of)
 static void track(struct pc_fs *fs, struct open_file *of)
 {
 	pthread_mutex_lock(&fs->open_lock);
-	of->prev = NULL;
-	of->next = fs->open_files;
-	if (of->next)
-		of->next->prev = of;
-	fs->open_files = of;
+	pc_list_insert_head(&fs->open_files, &of->link);
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
 static void untrack(struct pc_fs *fs, struct open_file *of)
 {
 	pthread_mutex_lock(&fs->open_lock);
-	if (of->prev)
-		of->prev->next = of->next;
-	else
-		fs->open_files = of->next;
-	if (of->next)
-		of->next->prev = of->prev;
+	pc_list_remove(&of->link);
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
@@ -61,7 +52,8 @@ void pc_fs_close_open_files(struct pc_fs *fs)
 {
 	struct open_file *of;
 
-	while ((of = fs->open_files) != NULL) {
+	while (!pc_list_empty(&fs->open_files)) {
+		of = container_of(fs->open_files.next, struct open_file, link);
 		untrack(fs, of);
 		pc_fs_open_file_put(of);
 	}
