@@ -23,7 +23,7 @@
  * in control_answers.c.  A client
  * that goes away (the daemon stopping) detaches from what it waits for,
  * which then finishes without answering.  docs/CONTROL.md is the
- * contract; the answers are written with json_writer.h.
+ * contract; the answers are built with common/pc_json.h (jansson).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,18 +103,19 @@ static void on_uv_written(uv_write_t *req, int status)
 }
 
 /* Sends the object being built in @j (taking its buffer), then closes. */
-void control_reply(struct control_client *c, struct json *j)
+void control_reply(struct control_client *c, struct pc_json *j)
 {
+	size_t len = 0;
+	char *text = pc_json_finish(j, &len);
 	uv_buf_t buf;
 
-	json_puts(j, "}\n");
-	if (j->failed || c->closing) {
-		free(j->buf);
+	if (!text || c->closing) {
+		free(text);
 		client_close(c);
 		return;
 	}
-	c->reply = j->buf;
-	buf = uv_buf_init(c->reply, (unsigned int)j->len);
+	c->reply = text;
+	buf = uv_buf_init(c->reply, (unsigned int)len);
 	if (uv_write(&c->write_req, (uv_stream_t *)&c->pipe, &buf, 1,
 		     on_uv_written) < 0)
 		client_close(c);
@@ -122,24 +123,22 @@ void control_reply(struct control_client *c, struct json *j)
 
 void control_reply_error(struct control_client *c, const char *error)
 {
-	struct json j = { 0 };
+	struct pc_json j = { 0 };
 
-	json_puts(&j, "{");
-	json_str(&j, "error", error);
+	pc_json_str(&j, "error", error);
 	control_reply(c, &j);
 }
 
 /* An operation's answer: {"result":"ok"|"error","error":@error, ...} with
  * the members @more adds. */
 void control_reply_result(struct control_client *c, const char *error,
-			  void (*more)(struct control_op *, struct json *),
+			  void (*more)(struct control_op *, struct pc_json *),
 			  struct control_op *op)
 {
-	struct json j = { 0 };
+	struct pc_json j = { 0 };
 
-	json_puts(&j, "{");
-	json_str(&j, "result", error[0] ? "error" : "ok");
-	json_str(&j, "error", error);
+	pc_json_str(&j, "result", error[0] ? "error" : "ok");
+	pc_json_str(&j, "error", error);
 	if (more)
 		more(op, &j);
 	control_reply(c, &j);
@@ -166,7 +165,7 @@ static void on_uv_refresh_deadline(uv_timer_t *timer)
 	struct pc_net *net = c->net;
 	struct pc_store_version v;
 	struct pc_net_status st;
-	struct json j = { 0 };
+	struct pc_json j = { 0 };
 	char reason[2048], error[2200];
 	enum pc_net_state state;
 
@@ -179,13 +178,12 @@ static void on_uv_refresh_deadline(uv_timer_t *timer)
 		 "shows the outcome",
 		 (unsigned long long)(refresh_deadline_ms(net) / 1000),
 		 reason[0] ? ": " : "", reason);
-	json_puts(&j, "{");
-	json_str(&j, "result", "pending");
-	json_str(&j, "error", error);
-	json_uint(&j, "version",
-		  pc_store_current(net->store, &v) == 0 ? v.version : 0);
-	json_str(&j, "status", pc_net_state_name(state));
-	json_str(&j, "reason", reason);
+	pc_json_str(&j, "result", "pending");
+	pc_json_str(&j, "error", error);
+	pc_json_uint(&j, "version",
+		     pc_store_current(net->store, &v) == 0 ? v.version : 0);
+	pc_json_str(&j, "status", pc_net_state_name(state));
+	pc_json_str(&j, "reason", reason);
 	control_reply(c, &j);
 }
 
@@ -195,19 +193,18 @@ static void on_refreshed(void *arg, int result, const char *error)
 	struct pc_net *net = c->net;
 	struct pc_store_version v;
 	struct pc_net_status st;
-	struct json j = { 0 };
+	struct pc_json j = { 0 };
 	char reason[2048];
 	enum pc_net_state state =
 		control_status(net, &st, reason, sizeof(reason));
 
 	uv_timer_stop(&c->idle);
-	json_puts(&j, "{");
-	json_str(&j, "result", result == 0 ? "ok" : "error");
-	json_str(&j, "error", result == 0 ? "" : error);
-	json_uint(&j, "version",
-		  pc_store_current(net->store, &v) == 0 ? v.version : 0);
-	json_str(&j, "status", pc_net_state_name(state));
-	json_str(&j, "reason", reason);
+	pc_json_str(&j, "result", result == 0 ? "ok" : "error");
+	pc_json_str(&j, "error", result == 0 ? "" : error);
+	pc_json_uint(&j, "version",
+		     pc_store_current(net->store, &v) == 0 ? v.version : 0);
+	pc_json_str(&j, "status", pc_net_state_name(state));
+	pc_json_str(&j, "reason", reason);
 	control_reply(c, &j);
 }
 
@@ -254,13 +251,12 @@ static void control_hand_over(struct control_client *c)
 
 /* ---- requests --------------------------------------------------------------- */
 
-typedef void (*build_fn)(struct pc_net *net, struct json *j);
+typedef void (*build_fn)(struct pc_net *net, struct pc_json *j);
 
 static void reply_built(struct control_client *c, build_fn build)
 {
-	struct json j = { 0 };
+	struct pc_json j = { 0 };
 
-	json_puts(&j, "{");
 	build(c->net, &j);
 	control_reply(c, &j);
 }

@@ -16,7 +16,7 @@
 #include <uv.h>
 
 #include "discovery.h"
-#include "json_writer.h"
+#include "pc_json.h"
 #include "pc_list.h"
 #include "pc_net.h"
 #include "pc_store.h"
@@ -107,13 +107,13 @@ struct control_op {
 /* ---- control.c ------------------------------------------------------------ */
 
 /* Sends the object being built in @j (taking its buffer), then closes. */
-void control_reply(struct control_client *c, struct json *j);
+void control_reply(struct control_client *c, struct pc_json *j);
 /* {"error":@error} */
 void control_reply_error(struct control_client *c, const char *error);
 /* An operation's answer: {"result":"ok"|"error","error":@error, ...} with
  * the members @more adds (may be NULL). */
 void control_reply_result(struct control_client *c, const char *error,
-			  void (*more)(struct control_op *, struct json *),
+			  void (*more)(struct control_op *, struct pc_json *),
 			  struct control_op *op);
 /* Watches the client after its request: if it closes its end, it is
  * closed (and what it waits for detached) at once.  For long requests. */
@@ -121,12 +121,12 @@ void control_watch_hangup(struct control_client *c);
 /* ---- control_answers.c --------------------------------------------------- */
 
 /* The hold of a rollback: held, held_version, available_version. */
-void control_build_hold(struct pc_net *net, struct json *j);
+void control_build_hold(struct pc_net *net, struct pc_json *j);
 /* The members of the answers to status, stats, peers and config. */
-void control_build_status(struct pc_net *net, struct json *j);
-void control_build_stats(struct pc_net *net, struct json *j);
-void control_build_peers(struct pc_net *net, struct json *j);
-void control_build_config(struct pc_net *net, struct json *j);
+void control_build_status(struct pc_net *net, struct pc_json *j);
+void control_build_stats(struct pc_net *net, struct pc_json *j);
+void control_build_peers(struct pc_net *net, struct pc_json *j);
+void control_build_config(struct pc_net *net, struct pc_json *j);
 /* The status to show, with every reason for it in @reason (also fills
  * @st with the poller's own). */
 enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,

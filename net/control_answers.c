@@ -96,7 +96,7 @@ enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
 /* The hold of peercachectl rollback: the version held, and the newest one
  * unpin would return to (a newer retained version or the last head
  * found). */
-void control_build_hold(struct pc_net *net, struct json *j)
+void control_build_hold(struct pc_net *net, struct pc_json *j)
 {
 	uint64_t held = pc_store_held_version(net->store);
 	uint64_t available = held ? net->head.held_available : 0;
@@ -105,12 +105,12 @@ void control_build_hold(struct pc_net *net, struct json *j)
 	if (held && pc_store_previous(net->store, &prev) == 0 &&
 	    prev.version > available)
 		available = prev.version;
-	json_bool(j, "held", held != 0);
-	json_uint(j, "held_version", held);
-	json_uint(j, "available_version", available > held ? available : 0);
+	pc_json_bool(j, "held", held != 0);
+	pc_json_uint(j, "held_version", held);
+	pc_json_uint(j, "available_version", available > held ? available : 0);
 }
 
-void control_build_status(struct pc_net *net, struct json *j)
+void control_build_status(struct pc_net *net, struct pc_json *j)
 {
 	const struct pc_config *cfg = net->cfg;
 	struct pc_store_version v;
@@ -120,30 +120,30 @@ void control_build_status(struct pc_net *net, struct json *j)
 	enum pc_net_state state =
 		control_status(net, &st, reason, sizeof(reason));
 
-	json_str(j, "repository", have ? v.name : cfg->repository);
-	json_uint(j, "version", have ? v.version : 0);
-	json_int(j, "published", have ? v.created : 0);
-	json_int(j, "expires", have ? v.expires : 0);
-	json_int(j, "accepted", have ? v.accepted : 0);
-	json_int(j, "head_age", have ? net_unix_now() - v.created : 0);
-	json_str(j, "status", pc_net_state_name(state));
-	json_str(j, "poll_status", pc_net_state_name(st.state));
-	json_str(j, "reason", reason);
-	json_str(j, "last_error", st.last_error);
-	json_str(j, "source", st.source);
-	json_int(j, "last_poll", st.last_poll);
-	json_int(j, "last_poll_ok", st.last_poll_ok);
-	json_uint(j, "installing", st.installing);
-	json_int(j, "installing_since", st.installing_since);
+	pc_json_str(j, "repository", have ? v.name : cfg->repository);
+	pc_json_uint(j, "version", have ? v.version : 0);
+	pc_json_int(j, "published", have ? v.created : 0);
+	pc_json_int(j, "expires", have ? v.expires : 0);
+	pc_json_int(j, "accepted", have ? v.accepted : 0);
+	pc_json_int(j, "head_age", have ? net_unix_now() - v.created : 0);
+	pc_json_str(j, "status", pc_net_state_name(state));
+	pc_json_str(j, "poll_status", pc_net_state_name(st.state));
+	pc_json_str(j, "reason", reason);
+	pc_json_str(j, "last_error", st.last_error);
+	pc_json_str(j, "source", st.source);
+	pc_json_int(j, "last_poll", st.last_poll);
+	pc_json_int(j, "last_poll_ok", st.last_poll_ok);
+	pc_json_uint(j, "installing", st.installing);
+	pc_json_int(j, "installing_since", st.installing_since);
 	control_build_hold(net, j);
-	json_int(j, "started", net->started_at);
-	json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
+	pc_json_int(j, "started", net->started_at);
+	pc_json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
 	net_head_json(net, j);
 	net_health_json(net, j);
 }
 
 /* The LAN side: the peer server's refusals, discovery's drops. */
-static void build_peer_stats(struct pc_net *net, struct json *j)
+static void build_peer_stats(struct pc_net *net, struct pc_json *j)
 {
 	struct pc_peer_server_stats *ps = calloc(1, sizeof(*ps));
 	struct pc_disc_counters dc = { 0 };
@@ -152,114 +152,111 @@ static void build_peer_stats(struct pc_net *net, struct json *j)
 		pc_peer_server_stats(net->peers.server, ps);
 	if (net->peers.disc)
 		pc_disc_get_counters(net->peers.disc, &dc);
-	json_str(j, "discovery", net->peers.disc ? "on" : "off");
-	json_str(j, "peer_server", net->peers.server ? "on" : "off");
-	json_uint(j, "peer_port", net->peers.http_port);
-	json_uint(j, "peer_refused_limit", ps ? ps->refused_limit : 0);
-	json_uint(j, "peer_refused_acl", ps ? ps->refused_acl : 0);
-	json_uint(j, "peer_not_found", ps ? ps->not_found : 0);
-	json_uint(j, "peer_bad_requests", ps ? ps->bad_requests : 0);
-	json_uint(j, "peer_uploads_aborted", ps ? ps->uploads_aborted : 0);
-	json_uint(j, "peer_refused_connections",
-		  ps ? ps->refused_connections : 0);
-	json_uint(j, "peer_closed_idle", ps ? ps->closed_idle : 0);
-	json_uint(j, "uploads_in_flight", ps ? ps->uploads_in_flight : 0);
-	json_uint(j, "discovery_dropped",
-		  dc.denied + dc.truncated + dc.oversized + dc.malformed +
-			  dc.version + dc.bad_tag + dc.rate_limited);
-	json_uint(j, "discovery_denied", dc.denied);
-	json_uint(j, "discovery_malformed",
-		  dc.truncated + dc.oversized + dc.malformed + dc.version);
-	json_uint(j, "discovery_bad_tag", dc.bad_tag);
-	json_uint(j, "discovery_rate_limited", dc.rate_limited);
-	json_uint(j, "discovery_rate_limited_unproven",
-		  dc.rate_limited_unproven);
-	json_uint(j, "discovery_probes_received", dc.probes_received);
-	json_uint(j, "discovery_answers_sent", dc.answers_sent);
-	json_uint(j, "discovery_answers_dropped", dc.answers_dropped);
-	json_uint(j, "discovery_ignored",
-		  dc.answers_ignored + dc.claims_ignored +
-			  dc.fetching_unclaimed);
-	json_uint(j, "discovery_probes_sent", dc.probes_sent);
-	json_uint(j, "discovery_answers_received", dc.answers_received);
-	json_uint(j, "discovery_answers_late", dc.answers_late);
-	json_uint(j, "discovery_hint_hits", net->peer_src.hint_hits);
-	json_uint(j, "discovery_hints_stale", net->peer_src.hints_stale);
-	json_uint(j, "peer_busy_retries", net->peer_src.busy_retries);
-	json_uint(j, "claims_won", dc.claims_won);
-	json_uint(j, "claims_lost", dc.claims_lost);
+	pc_json_str(j, "discovery", net->peers.disc ? "on" : "off");
+	pc_json_str(j, "peer_server", net->peers.server ? "on" : "off");
+	pc_json_uint(j, "peer_port", net->peers.http_port);
+	pc_json_uint(j, "peer_refused_limit", ps ? ps->refused_limit : 0);
+	pc_json_uint(j, "peer_refused_acl", ps ? ps->refused_acl : 0);
+	pc_json_uint(j, "peer_not_found", ps ? ps->not_found : 0);
+	pc_json_uint(j, "peer_bad_requests", ps ? ps->bad_requests : 0);
+	pc_json_uint(j, "peer_uploads_aborted", ps ? ps->uploads_aborted : 0);
+	pc_json_uint(j, "peer_refused_connections",
+		     ps ? ps->refused_connections : 0);
+	pc_json_uint(j, "peer_closed_idle", ps ? ps->closed_idle : 0);
+	pc_json_uint(j, "uploads_in_flight", ps ? ps->uploads_in_flight : 0);
+	pc_json_uint(j, "discovery_dropped",
+		     dc.denied + dc.truncated + dc.oversized + dc.malformed +
+			     dc.version + dc.bad_tag + dc.rate_limited);
+	pc_json_uint(j, "discovery_denied", dc.denied);
+	pc_json_uint(j, "discovery_malformed",
+		     dc.truncated + dc.oversized + dc.malformed + dc.version);
+	pc_json_uint(j, "discovery_bad_tag", dc.bad_tag);
+	pc_json_uint(j, "discovery_rate_limited", dc.rate_limited);
+	pc_json_uint(j, "discovery_rate_limited_unproven",
+		     dc.rate_limited_unproven);
+	pc_json_uint(j, "discovery_probes_received", dc.probes_received);
+	pc_json_uint(j, "discovery_answers_sent", dc.answers_sent);
+	pc_json_uint(j, "discovery_answers_dropped", dc.answers_dropped);
+	pc_json_uint(j, "discovery_ignored",
+		     dc.answers_ignored + dc.claims_ignored +
+			     dc.fetching_unclaimed);
+	pc_json_uint(j, "discovery_probes_sent", dc.probes_sent);
+	pc_json_uint(j, "discovery_answers_received", dc.answers_received);
+	pc_json_uint(j, "discovery_answers_late", dc.answers_late);
+	pc_json_uint(j, "discovery_hint_hits", net->peer_src.hint_hits);
+	pc_json_uint(j, "discovery_hints_stale", net->peer_src.hints_stale);
+	pc_json_uint(j, "peer_busy_retries", net->peer_src.busy_retries);
+	pc_json_uint(j, "claims_won", dc.claims_won);
+	pc_json_uint(j, "claims_lost", dc.claims_lost);
 	free(ps);
 }
 
 /* Every peer heard or asked, with what it gave and its ban. */
-void control_build_peers(struct pc_net *net, struct json *j)
+void control_build_peers(struct pc_net *net, struct pc_json *j)
 {
 	struct net_peer *table = calloc(NET_PEER_TABLE, sizeof(*table));
 	int64_t now = net_unix_now();
 	size_t n = table ? net_peers_snapshot(net, table, NET_PEER_TABLE) : 0;
 
-	json_key(j, "peers");
-	json_puts(j, "[");
+	pc_json_open(j, "peers", '[');
 	for (size_t i = 0; i < n; i++) {
 		const struct net_peer *e = &table[i];
 		bool banned = e->banned_until > now;
 
-		json_puts(j, i ? ",{" : "{");
-		j->comma = false;
-		json_str(j, "address", inet_ntoa(e->addr));
-		json_uint(j, "http_port", e->http_port);
-		json_int(j, "first_seen", e->first_seen);
-		json_int(j, "last_seen", e->last_seen);
-		json_uint(j, "chunks", e->chunks);
-		json_uint(j, "bytes", e->bytes);
-		json_uint(j, "bad", e->bad);
-		json_uint(j, "failures", e->failures);
-		json_bool(j, "banned", banned);
-		json_int(j, "banned_until", banned ? e->banned_until : 0);
-		json_str(j, "reason", e->bad ? e->reason : "");
-		json_puts(j, "}");
+		pc_json_open(j, NULL, '{');
+		pc_json_str(j, "address", inet_ntoa(e->addr));
+		pc_json_uint(j, "http_port", e->http_port);
+		pc_json_int(j, "first_seen", e->first_seen);
+		pc_json_int(j, "last_seen", e->last_seen);
+		pc_json_uint(j, "chunks", e->chunks);
+		pc_json_uint(j, "bytes", e->bytes);
+		pc_json_uint(j, "bad", e->bad);
+		pc_json_uint(j, "failures", e->failures);
+		pc_json_bool(j, "banned", banned);
+		pc_json_int(j, "banned_until", banned ? e->banned_until : 0);
+		pc_json_str(j, "reason", e->bad ? e->reason : "");
+		pc_json_close(j);
 	}
-	json_puts(j, "]");
-	j->comma = true;
+	pc_json_close(j);
 	free(table);
 }
 
-void control_build_stats(struct pc_net *net, struct json *j)
+void control_build_stats(struct pc_net *net, struct pc_json *j)
 {
 	struct pc_store_usage usage = { 0, 0 };
 	struct pc_store_version v;
 
-	json_uint(j, "version",
-		  pc_store_current(net->store, &v) == 0 ? v.version : 0);
+	pc_json_uint(j, "version",
+		     pc_store_current(net->store, &v) == 0 ? v.version : 0);
 	pc_store_usage(net->store, &usage);
-	json_uint(j, "cache_bytes", usage.bytes);
-	json_uint(j, "chunks", usage.chunks);
+	pc_json_uint(j, "cache_bytes", usage.bytes);
+	pc_json_uint(j, "chunks", usage.chunks);
 	for (int c = 0; c < PC_CTR_COUNT; c++)
-		json_uint(j, pc_counter_name((enum pc_counter)c),
-			  pc_store_counter(net->store, (enum pc_counter)c));
-	json_uint(j, "quota", net->cfg->quota);
-	json_uint(j, "max_age", net->cfg->max_age);
-	json_int(j, "started", net->started_at);
-	json_int(j, "uptime", net_unix_now() - net->started_at);
+		pc_json_uint(j, pc_counter_name((enum pc_counter)c),
+			     pc_store_counter(net->store, (enum pc_counter)c));
+	pc_json_uint(j, "quota", net->cfg->quota);
+	pc_json_uint(j, "max_age", net->cfg->max_age);
+	pc_json_int(j, "started", net->started_at);
+	pc_json_int(j, "uptime", net_unix_now() - net->started_at);
 	build_peer_stats(net, j);
 }
 
 /* What peercachectl check needs to test the daemon's own sources. */
-void control_build_config(struct pc_net *net, struct json *j)
+void control_build_config(struct pc_net *net, struct pc_json *j)
 {
 	const struct pc_config *cfg = net->cfg;
 
-	json_str(j, "repository", cfg->repository);
-	json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
-	json_str_array(j, "trusted_keys", cfg->trusted_keys,
-		       cfg->ntrusted_keys);
-	json_str(j, "proxy", cfg->proxy);
-	json_str(j, "ca_file", cfg->ca_file);
-	json_uint(j, "connect_timeout", cfg->connect_timeout);
-	json_uint(j, "fetch_timeout", cfg->fetch_timeout);
-	json_str(j, "cache_dir", cfg->cache_dir);
-	json_str(j, "discovery", cfg->discovery ? "on" : "off");
-	json_str(j, "peer_server", cfg->peer_server ? "on" : "off");
-	json_str(j, "metrics_listen", cfg->metrics_listen);
-	json_str(j, "control_group", cfg->control_group);
+	pc_json_str(j, "repository", cfg->repository);
+	pc_json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
+	pc_json_str_array(j, "trusted_keys", cfg->trusted_keys,
+			  cfg->ntrusted_keys);
+	pc_json_str(j, "proxy", cfg->proxy);
+	pc_json_str(j, "ca_file", cfg->ca_file);
+	pc_json_uint(j, "connect_timeout", cfg->connect_timeout);
+	pc_json_uint(j, "fetch_timeout", cfg->fetch_timeout);
+	pc_json_str(j, "cache_dir", cfg->cache_dir);
+	pc_json_str(j, "discovery", cfg->discovery ? "on" : "off");
+	pc_json_str(j, "peer_server", cfg->peer_server ? "on" : "off");
+	pc_json_str(j, "metrics_listen", cfg->metrics_listen);
+	pc_json_str(j, "control_group", cfg->control_group);
 }

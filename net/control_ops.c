@@ -47,33 +47,33 @@ static void work_op(uv_work_t *work)
 	}
 }
 
-static void more_purge(struct control_op *op, struct json *j)
+static void more_purge(struct control_op *op, struct pc_json *j)
 {
 	struct pc_store_usage usage = { 0, 0 };
 
 	pc_store_usage(op->net->store, &usage);
-	json_uint(j, "purged_chunks", op->purge.chunks);
-	json_uint(j, "purged_bytes", op->purge.bytes);
-	json_uint(j, "kept_pinned", op->purge.kept_pinned);
-	json_uint(j, "kept_retained", op->purge.kept_retained);
-	json_uint(j, "cache_bytes", usage.bytes);
-	json_uint(j, "chunks", usage.chunks);
+	pc_json_uint(j, "purged_chunks", op->purge.chunks);
+	pc_json_uint(j, "purged_bytes", op->purge.bytes);
+	pc_json_uint(j, "kept_pinned", op->purge.kept_pinned);
+	pc_json_uint(j, "kept_retained", op->purge.kept_retained);
+	pc_json_uint(j, "cache_bytes", usage.bytes);
+	pc_json_uint(j, "chunks", usage.chunks);
 }
 
-static void more_verify(struct control_op *op, struct json *j)
+static void more_verify(struct control_op *op, struct pc_json *j)
 {
-	json_uint(j, "checked", op->verify.checked);
-	json_uint(j, "bytes", op->verify.bytes);
-	json_uint(j, "bad", op->verify.bad);
-	json_uint(j, "bad_bytes", op->verify.bad_bytes);
+	pc_json_uint(j, "checked", op->verify.checked);
+	pc_json_uint(j, "bytes", op->verify.bytes);
+	pc_json_uint(j, "bad", op->verify.bad);
+	pc_json_uint(j, "bad_bytes", op->verify.bad_bytes);
 }
 
-static void more_version(struct control_op *op, struct json *j)
+static void more_version(struct control_op *op, struct pc_json *j)
 {
 	struct pc_store_version v;
 
-	json_uint(j, "version",
-		  pc_store_current(op->net->store, &v) == 0 ? v.version : 0);
+	pc_json_uint(j, "version",
+		     pc_store_current(op->net->store, &v) == 0 ? v.version : 0);
 	control_build_hold(op->net, j);
 }
 
@@ -97,10 +97,10 @@ static void versions_swapped(struct control_op *op)
 		hook(net->hooks.arg, v.version, &op->changes);
 }
 
-static void more_unpin(struct control_op *op, struct json *j)
+static void more_unpin(struct control_op *op, struct pc_json *j)
 {
 	more_version(op, j);
-	json_str(j, "poll_error", op->poll_error);
+	pc_json_str(j, "poll_error", op->poll_error);
 }
 
 /* The poll after an unpin ended: the release itself succeeded either way;
@@ -137,7 +137,7 @@ static void after_op(uv_work_t *work, int status)
 {
 	struct control_op *op = container_of(work, struct control_op, work);
 	struct pc_net *net = op->net;
-	void (*more)(struct control_op *, struct json *) = more_version;
+	void (*more)(struct control_op *, struct pc_json *) = more_version;
 	char buf[128];
 
 	op->external = false;
@@ -305,24 +305,21 @@ static uint64_t answers_counted(struct pc_net *net)
 	return dc.answers_received + dc.answers_late;
 }
 
-static void json_peer_list(struct json *j, const char *key,
+static void json_peer_list(struct pc_json *j, const char *key,
 			   const struct pc_disc_peer *peers, size_t n)
 {
 	char addr[INET_ADDRSTRLEN], text[INET_ADDRSTRLEN + 8];
 
-	json_key(j, key);
-	json_puts(j, "[");
+	pc_json_open(j, key, '[');
 	for (size_t i = 0; i < n; i++) {
 		inet_ntop(AF_INET, &peers[i].addr, addr, sizeof(addr));
 		snprintf(text, sizeof(text), "%s:%u", addr, peers[i].http_port);
-		if (i)
-			json_puts(j, ",");
-		json_string(j, text);
+		pc_json_str(j, NULL, text);
 	}
-	json_puts(j, "]");
+	pc_json_close(j);
 }
 
-static void more_discover(struct control_op *op, struct json *j)
+static void more_discover(struct control_op *op, struct pc_json *j)
 {
 	struct pc_disc_peer have[PC_DISC_MAX_PEERS], *heard;
 	struct net_peer *table = calloc(NET_PEER_TABLE, sizeof(*table));
@@ -342,10 +339,11 @@ static void more_discover(struct control_op *op, struct json *j)
 		heard[nheard++].http_port = table[i].http_port;
 	}
 	pc_hash_to_hex(&op->asked_for.manifest, hex);
-	json_uint(j, "version", op->asked_for.version);
-	json_str(j, "manifest", hex);
-	json_bool(j, "waited", op->result.waited);
-	json_uint(j, "answers", answers_counted(op->net) - op->answers_before);
+	pc_json_uint(j, "version", op->asked_for.version);
+	pc_json_str(j, "manifest", hex);
+	pc_json_bool(j, "waited", op->result.waited);
+	pc_json_uint(j, "answers",
+		     answers_counted(op->net) - op->answers_before);
 	json_peer_list(j, "have", have, nhave);
 	json_peer_list(j, "heard", heard, nheard);
 	free(table);
@@ -432,7 +430,7 @@ void control_start_discover(struct control_client *c)
 static void on_prefetched(void *arg, const struct net_prefetch_result *r)
 {
 	struct control_client *c = arg;
-	struct json j = { 0 };
+	struct pc_json j = { 0 };
 	char error[128] = "";
 
 	c->prefetch = NULL;
@@ -448,17 +446,16 @@ static void on_prefetched(void *arg, const struct net_prefetch_result *r)
 			 "not a file or directory of the repository");
 	else if (r->rc < 0)
 		snprintf(error, sizeof(error), "%s", strerror(-r->rc));
-	json_puts(&j, "{");
-	json_str(&j, "result", error[0] ? "error" : "ok");
-	json_str(&j, "error", error);
-	json_uint(&j, "version", r->version);
-	json_uint(&j, "files", r->files);
-	json_uint(&j, "chunks", r->chunks);
-	json_uint(&j, "bytes", r->bytes);
-	json_uint(&j, "cached", r->cached);
-	json_uint(&j, "fetched", r->fetched);
-	json_uint(&j, "failed", r->failed);
-	json_uint(&j, "milliseconds", (uint64_t)(r->seconds * 1000.0));
+	pc_json_str(&j, "result", error[0] ? "error" : "ok");
+	pc_json_str(&j, "error", error);
+	pc_json_uint(&j, "version", r->version);
+	pc_json_uint(&j, "files", r->files);
+	pc_json_uint(&j, "chunks", r->chunks);
+	pc_json_uint(&j, "bytes", r->bytes);
+	pc_json_uint(&j, "cached", r->cached);
+	pc_json_uint(&j, "fetched", r->fetched);
+	pc_json_uint(&j, "failed", r->failed);
+	pc_json_uint(&j, "milliseconds", (uint64_t)(r->seconds * 1000.0));
 	control_reply(c, &j);
 }
 

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "net.h"
-#include "json_writer.h"
+#include "pc_json.h"
 
 static void poll_start(struct pc_net *net);
 static void ask_mirror(struct pc_net *net);
@@ -258,13 +258,13 @@ bool net_head_alert(struct pc_net *net, char *out, size_t len)
 	return true;
 }
 
-void net_head_json(struct pc_net *net, struct json *j)
+void net_head_json(struct pc_net *net, struct pc_json *j)
 {
 	const struct net_head *h = &net->head;
 
-	json_uint(j, "equivocations", h->equivocations);
-	json_int(j, "equivocation_at", h->equivocation_last);
-	json_str(j, "equivocation", h->equivocation);
+	pc_json_uint(j, "equivocations", h->equivocations);
+	pc_json_int(j, "equivocation_at", h->equivocation_last);
+	pc_json_str(j, "equivocation", h->equivocation);
 }
 
 /* ---- rollback: a held version is not replaced --------------------------------- */

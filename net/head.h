@@ -123,10 +123,10 @@ void net_install_resume(struct pc_net *net);
 bool net_switch_begin(struct pc_net *net);
 void net_switch_end(struct pc_net *net);
 
-struct json;
+struct pc_json;
 /* An equivocation was seen: true, with a sentence for the status. */
 bool net_head_alert(struct pc_net *net, char *out, size_t len);
 /* "equivocations", "equivocation_at", "equivocation" for the status. */
-void net_head_json(struct pc_net *net, struct json *j);
+void net_head_json(struct pc_net *net, struct pc_json *j);
 
 #endif /* PC_NET_HEAD_H */

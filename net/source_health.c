@@ -26,7 +26,7 @@
 #include <time.h>
 
 #include "net.h"
-#include "json_writer.h"
+#include "pc_json.h"
 
 static bool judged(const struct pc_net *net, size_t i)
 {
@@ -472,14 +472,13 @@ enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
 	return polled;
 }
 
-void net_health_json(struct pc_net *net, struct json *j)
+void net_health_json(struct pc_net *net, struct pc_json *j)
 {
 	const struct net_health *health = &net->health;
 	uint64_t now_ms = uv_now(&net->loop);
 	int64_t now = net_unix_now();
 
-	json_key(j, "sources");
-	json_puts(j, "[");
+	pc_json_open(j, "sources", '[');
 	for (size_t i = 0; i < net->fetcher.nsources; i++) {
 		const struct net_source_health *h = &health->src[i];
 		bool demoted = judged(net, i) && still_troubled(net, h);
@@ -487,30 +486,29 @@ void net_health_json(struct pc_net *net, struct json *j)
 					? (h->demoted_until - now_ms) / 1000
 					: 0;
 
-		json_puts(j, i ? ",{" : "{");
-		j->comma = false;
-		json_str(j, "source", net->fetcher.sources[i].base);
-		json_str(j, "kind", net->fetcher.sources[i].ops->kind);
-		json_str(j, "state",
-			 !judged(net, i) ? "ok"
-			 : !demoted	 ? "ok"
-			 : left		 ? "demoted"
-					 : "probation");
-		json_str(j, "trouble", demoted ? trouble_name(h->trouble) : "");
-		json_int(j, "since", demoted ? h->since : 0);
-		json_int(j, "demoted_until",
-			 demoted && left ? now + (int64_t)left : 0);
-		json_uint(j, "ok", h->ok);
-		json_uint(j, "bad_chunks", h->bad_chunks);
-		json_uint(j, "slow", h->slow);
-		json_uint(j, "failures", h->failures);
-		json_int(j, "last_trouble", h->last_trouble);
-		json_str(j, "last_error", h->last_error);
-		json_puts(j, "}");
+		pc_json_open(j, NULL, '{');
+		pc_json_str(j, "source", net->fetcher.sources[i].base);
+		pc_json_str(j, "kind", net->fetcher.sources[i].ops->kind);
+		pc_json_str(j, "state",
+			    !judged(net, i) ? "ok"
+			    : !demoted	    ? "ok"
+			    : left	    ? "demoted"
+					    : "probation");
+		pc_json_str(j, "trouble",
+			    demoted ? trouble_name(h->trouble) : "");
+		pc_json_int(j, "since", demoted ? h->since : 0);
+		pc_json_int(j, "demoted_until",
+			    demoted && left ? now + (int64_t)left : 0);
+		pc_json_uint(j, "ok", h->ok);
+		pc_json_uint(j, "bad_chunks", h->bad_chunks);
+		pc_json_uint(j, "slow", h->slow);
+		pc_json_uint(j, "failures", h->failures);
+		pc_json_int(j, "last_trouble", h->last_trouble);
+		pc_json_str(j, "last_error", h->last_error);
+		pc_json_close(j);
 	}
-	json_puts(j, "]");
-	j->comma = true;
-	json_uint(j, "read_failures", health->read_failures);
-	json_int(j, "last_read_failure", health->last_read_failure);
-	json_str(j, "last_read_error", health->last_read_error);
+	pc_json_close(j);
+	pc_json_uint(j, "read_failures", health->read_failures);
+	pc_json_int(j, "last_read_failure", health->last_read_failure);
+	pc_json_str(j, "last_read_error", health->last_read_error);
 }

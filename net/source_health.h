@@ -37,7 +37,7 @@
 
 struct pc_net;
 struct net_fetch;
-struct json;
+struct pc_json;
 
 enum net_health_trouble {
 	NET_TROUBLE_NONE,
@@ -111,6 +111,6 @@ enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
  * probation with its trouble less than NET_HEALTH_DEMOTE_MAX_MS old. */
 bool net_health_demoted(struct pc_net *net, size_t i);
 /* "sources":[{...}] and "read_failures" for the status answer. */
-void net_health_json(struct pc_net *net, struct json *j);
+void net_health_json(struct pc_net *net, struct pc_json *j);
 
 #endif /* PC_NET_SOURCE_HEALTH_H */

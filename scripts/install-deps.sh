@@ -9,6 +9,7 @@ PACKAGES="
 build-essential cmake pkg-config clang libclang-rt-dev clang-format
 libfuse3-dev fuse3 libcurl4-openssl-dev liblmdb-dev lmdb-utils libssl-dev
 libuv1-dev libmicrohttpd-dev libinih-dev libcmocka-dev libsystemd-dev
+libjansson-dev
 nginx-light squid curl openssl iproute2 util-linux procps psmisc python3
 attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils
 scdoc man-db bash-completion debhelper dpkg-dev fakeroot lintian

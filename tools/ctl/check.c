@@ -616,39 +616,40 @@ static void print_human(const struct report *r)
 
 static void print_json(const struct report *r, int exit_code)
 {
-	struct json_writer w;
+	struct pc_json w = { 0 };
 
-	jw_begin(&w, stdout);
-	jw_str(&w, "result",
-	       exit_code == EXIT_OK	    ? "ok"
-	       : exit_code == EXIT_PROBLEMS ? "problems"
-					    : "no_mirror");
-	jw_str(&w, "config", r->origin);
-	jw_int(&w, "failed_steps", r->failed);
-	jw_int(&w, "mirrors_ok", r->mirrors_ok);
-	jw_open(&w, "targets", '[');
+	pc_json_str(&w, "result",
+		    exit_code == EXIT_OK	 ? "ok"
+		    : exit_code == EXIT_PROBLEMS ? "problems"
+						 : "no_mirror");
+	pc_json_str(&w, "config", r->origin);
+	pc_json_int(&w, "failed_steps", r->failed);
+	pc_json_int(&w, "mirrors_ok", r->mirrors_ok);
+	pc_json_open(&w, "targets", '[');
 	for (size_t i = 0; i < r->ntargets; i++) {
 		const struct target *t = &r->targets[i];
 
-		jw_open(&w, NULL, '{');
-		jw_str(&w, "kind", t->kind);
-		jw_str(&w, "name", t->name);
-		jw_open(&w, "steps", '[');
+		pc_json_open(&w, NULL, '{');
+		pc_json_str(&w, "kind", t->kind);
+		pc_json_str(&w, "name", t->name);
+		pc_json_open(&w, "steps", '[');
 		for (size_t s = 0; s < t->nsteps; s++) {
-			jw_open(&w, NULL, '{');
-			jw_str(&w, "step", t->steps[s].name);
-			jw_str(&w, "state", state_name(t->steps[s].state));
-			jw_str(&w, "detail", t->steps[s].detail);
-			jw_int(&w, "ms",
-			       t->steps[s].ms >= 0 ? (int64_t)t->steps[s].ms
-						   : -1);
-			jw_close(&w, '}');
+			pc_json_open(&w, NULL, '{');
+			pc_json_str(&w, "step", t->steps[s].name);
+			pc_json_str(&w, "state", state_name(t->steps[s].state));
+			pc_json_str(&w, "detail", t->steps[s].detail);
+			pc_json_int(&w, "ms",
+				    t->steps[s].ms >= 0
+					    ? (int64_t)t->steps[s].ms
+					    : -1);
+			pc_json_close(&w);
 		}
-		jw_close(&w, ']');
-		jw_close(&w, '}');
+		pc_json_close(&w);
+		pc_json_close(&w);
 	}
-	jw_close(&w, ']');
-	jw_end(&w);
+	pc_json_close(&w);
+	if (pc_json_print(&w, stdout) < 0)
+		fprintf(stderr, "peercachectl: out of memory\n");
 }
 
 /* The trusted keys, as a target of their own. */

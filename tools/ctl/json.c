@@ -1,9 +1,10 @@
 /*
- * json.c - a small, strict reader for the control socket's answers, and a
- * writer for what peercachectl prints itself.  The reader accepts one
- * object whose values are strings, numbers, true/false/null or arrays of
- * those or of objects (an object item is kept as its JSON text, for
- * json_parse_object); anything else is refused rather than guessed at.
+ * json.c - the control socket's answers read with jansson into the flat
+ * fields of json.h.  A value is kept as text: strings decoded, integers
+ * and reals as jansson writes them, true/false/null as their literals;
+ * an array as its items (an object item as its JSON text, for
+ * json_parse_object) and their text joined with ", ".  Anything that is
+ * not one JSON object is refused.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -11,152 +12,35 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "json.h"
 
-struct reader {
-	const char *p;
-};
+#define DUMP_FLAGS (JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
 
-static void skip_space(struct reader *r)
+/* @value as the text of a field or item; NULL if out of memory. */
+static char *value_text(const json_t *value)
 {
-	while (*r->p == ' ' || *r->p == '\n' || *r->p == '\t' || *r->p == '\r')
-		r->p++;
-}
+	char *text = NULL;
 
-/* Appends @c to a growing string. */
-static int put(char **buf, size_t *len, size_t *cap, char c)
-{
-	if (*len + 2 > *cap) {
-		size_t ncap = *cap ? *cap * 2 : 32;
-		char *grown = realloc(*buf, ncap);
-
-		if (!grown)
-			return -ENOMEM;
-		*buf = grown;
-		*cap = ncap;
+	switch (json_typeof(value)) {
+	case JSON_STRING:
+		return strndup(json_string_value(value),
+			       json_string_length(value));
+	case JSON_INTEGER:
+		if (asprintf(&text, "%" JSON_INTEGER_FORMAT,
+			     json_integer_value(value)) < 0)
+			return NULL;
+		return text;
+	case JSON_TRUE:
+		return strdup("true");
+	case JSON_FALSE:
+		return strdup("false");
+	case JSON_NULL:
+		return strdup("null");
+	default: /* reals, objects */
+		return json_dumps(value, DUMP_FLAGS);
 	}
-	(*buf)[(*len)++] = c;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
-static int read_string(struct reader *r, char **out)
-{
-	size_t len = 0, cap = 0;
-	char *buf = NULL;
-
-	if (*r->p != '"')
-		return -EBADMSG;
-	r->p++;
-	if (put(&buf, &len, &cap, '\0') < 0)
-		return -ENOMEM;
-	len = 0;
-	while (*r->p && *r->p != '"') {
-		char c = *r->p++;
-
-		if (c == '\\') {
-			c = *r->p++;
-			switch (c) {
-			case 'n':
-				c = '\n';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'u': {
-				unsigned code;
-
-				if (sscanf(r->p, "%4x", &code) != 1) {
-					free(buf);
-					return -EBADMSG;
-				}
-				r->p += 4;
-				c = code < 0x80 ? (char)code : '?';
-				break;
-			}
-			case '"':
-			case '\\':
-			case '/':
-				break;
-			default:
-				free(buf);
-				return -EBADMSG;
-			}
-		}
-		if (put(&buf, &len, &cap, c) < 0) {
-			free(buf);
-			return -ENOMEM;
-		}
-	}
-	if (*r->p != '"') {
-		free(buf);
-		return -EBADMSG;
-	}
-	r->p++;
-	*out = buf;
-	return 0;
-}
-
-/* An object, as its text (strings inside skipped whole). */
-static int read_raw_object(struct reader *r, char **out)
-{
-	const char *start = r->p;
-	bool in_string = false;
-	int depth = 0;
-
-	for (; *r->p; r->p++) {
-		if (in_string) {
-			if (*r->p == '\\' && r->p[1])
-				r->p++;
-			else if (*r->p == '"')
-				in_string = false;
-		} else if (*r->p == '"') {
-			in_string = true;
-		} else if (*r->p == '{' || *r->p == '[') {
-			depth++;
-		} else if ((*r->p == '}' || *r->p == ']') && --depth == 0) {
-			r->p++;
-			*out = strndup(start, (size_t)(r->p - start));
-			return *out ? 0 : -ENOMEM;
-		}
-	}
-	return -EBADMSG;
-}
-
-/* A scalar: string, number, true, false or null (or, as an array item,
- * an object). */
-static int read_scalar(struct reader *r, char **out, bool *is_number)
-{
-	const char *start = r->p;
-
-	*is_number = false;
-	if (*r->p == '"')
-		return read_string(r, out);
-	if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9')) {
-		r->p++;
-		while ((*r->p >= '0' && *r->p <= '9') || *r->p == '.' ||
-		       *r->p == 'e' || *r->p == 'E' || *r->p == '+' ||
-		       *r->p == '-')
-			r->p++;
-		*is_number = true;
-	} else if (!strncmp(r->p, "true", 4) || !strncmp(r->p, "null", 4)) {
-		r->p += 4;
-	} else if (!strncmp(r->p, "false", 5)) {
-		r->p += 5;
-	} else {
-		return -EBADMSG;
-	}
-	*out = strndup(start, (size_t)(r->p - start));
-	return *out ? 0 : -ENOMEM;
 }
 
 static void free_items(char **items, size_t n)
@@ -166,110 +50,75 @@ static void free_items(char **items, size_t n)
 	free(items);
 }
 
-/* Appends @item (taking it) to the array being read. */
-static int add_item(struct json_field *f, char *item)
+/* An array's items and their joined text into @f. */
+static int read_array(const json_t *array, struct json_field *f)
 {
-	char **grown = realloc(f->items, (f->nitems + 1) * sizeof(*grown));
+	size_t n = json_array_size(array), len = 0, i;
+	const json_t *item;
 
-	if (!grown) {
-		free(item);
+	f->is_array = true;
+	f->items = calloc(n ? n : 1, sizeof(*f->items));
+	if (!f->items)
 		return -ENOMEM;
+	json_array_foreach(array, i, item)
+	{
+		f->items[i] = value_text(item);
+		if (!f->items[i])
+			return -ENOMEM;
+		f->nitems++;
+		len += strlen(f->items[i]) + 2;
 	}
-	f->items = grown;
-	f->items[f->nitems++] = item;
+	f->text = calloc(1, len + 1);
+	if (!f->text)
+		return -ENOMEM;
+	for (i = 0; i < f->nitems; i++) {
+		if (i)
+			strcat(f->text, ", ");
+		strcat(f->text, f->items[i]);
+	}
 	return 0;
 }
 
-static int read_value(struct reader *r, struct json_field *f)
+static int read_field(const char *key, const json_t *value,
+		      struct json_field *f)
 {
-	size_t len = 0, cap = 0;
-	char *joined = NULL;
-
-	if (*r->p != '[')
-		return read_scalar(r, &f->text, &f->is_number);
-	r->p++;
-	f->is_array = true;
-	if (put(&joined, &len, &cap, '\0') < 0)
+	f->key = strdup(key);
+	if (!f->key)
 		return -ENOMEM;
-	len = 0;
-	for (skip_space(r); *r->p != ']';) {
-		char *item;
-		bool num;
-
-		if ((*r->p == '{' ? read_raw_object(r, &item)
-				  : read_scalar(r, &item, &num)) < 0)
-			goto bad;
-		for (const char *s = len ? ", " : ""; *s; s++)
-			put(&joined, &len, &cap, *s);
-		for (const char *s = item; *s; s++)
-			put(&joined, &len, &cap, *s);
-		if (add_item(f, item) < 0)
-			goto bad;
-		skip_space(r);
-		if (*r->p == ',') {
-			r->p++;
-			skip_space(r);
-		} else if (*r->p != ']') {
-			goto bad;
-		}
-	}
-	r->p++;
-	f->text = joined;
-	return 0;
-bad:
-	free(joined);
-	free_items(f->items, f->nitems);
-	f->items = NULL;
-	f->nitems = 0;
-	return -EBADMSG;
+	f->is_number = json_is_number(value);
+	if (json_is_array(value))
+		return read_array(value, f);
+	f->text = value_text(value);
+	return f->text ? 0 : -ENOMEM;
 }
 
 int json_parse_object(const char *text, struct json_object *out)
 {
-	struct reader r = { text };
-	size_t cap = 0;
+	json_t *root = json_loads(text, 0, NULL);
+	const char *key;
+	json_t *value;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	skip_space(&r);
-	if (*r.p++ != '{')
+	if (!json_is_object(root)) {
+		json_decref(root);
 		return -EBADMSG;
-	for (skip_space(&r); *r.p != '}';) {
-		struct json_field f = { 0 };
-
-		if (out->count == cap) {
-			struct json_field *grown;
-
-			cap = cap ? cap * 2 : 16;
-			grown = realloc(out->fields, cap * sizeof(*grown));
-			if (!grown)
-				goto bad;
-			out->fields = grown;
-		}
-		if (read_string(&r, &f.key) < 0)
-			goto bad;
-		skip_space(&r);
-		if (*r.p++ != ':') {
-			free(f.key);
-			goto bad;
-		}
-		skip_space(&r);
-		if (read_value(&r, &f) < 0) {
-			free(f.key);
-			goto bad;
-		}
-		out->fields[out->count++] = f;
-		skip_space(&r);
-		if (*r.p == ',') {
-			r.p++;
-			skip_space(&r);
-		} else if (*r.p != '}') {
-			goto bad;
-		}
+	}
+	out->fields = calloc(json_object_size(root) + 1, sizeof(*out->fields));
+	if (!out->fields)
+		rc = -ENOMEM;
+	json_object_foreach(root, key, value)
+	{
+		if (rc < 0)
+			break;
+		rc = read_field(key, value, &out->fields[out->count++]);
+	}
+	json_decref(root);
+	if (rc < 0) {
+		json_free(out);
+		return -EBADMSG;
 	}
 	return 0;
-bad:
-	json_free(out);
-	return -EBADMSG;
 }
 
 const struct json_field *json_get_field(const struct json_object *obj,
@@ -317,95 +166,4 @@ void json_free(struct json_object *obj)
 	}
 	free(obj->fields);
 	memset(obj, 0, sizeof(*obj));
-}
-
-/* ---- writing ------------------------------------------------------------------ */
-
-static void write_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", out);
-		else if (c == '\r')
-			fputs("\\r", out);
-		else if (c == '\t')
-			fputs("\\t", out);
-		else if (c < 0x20 || c == 0x7f)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
-static void write_key(struct json_writer *w, const char *key)
-{
-	if (w->comma)
-		fputc(',', w->out);
-	w->comma = true;
-	if (key) {
-		write_string(w->out, key);
-		fputc(':', w->out);
-	}
-}
-
-void jw_begin(struct json_writer *w, FILE *out)
-{
-	w->out = out;
-	w->comma = false;
-	fputc('{', out);
-}
-
-void jw_end(struct json_writer *w)
-{
-	fputs("}\n", w->out);
-}
-
-void jw_str(struct json_writer *w, const char *key, const char *value)
-{
-	write_key(w, key);
-	write_string(w->out, value ? value : "");
-}
-
-void jw_int(struct json_writer *w, const char *key, int64_t value)
-{
-	write_key(w, key);
-	fprintf(w->out, "%" PRId64, value);
-}
-
-void jw_bool(struct json_writer *w, const char *key, bool value)
-{
-	write_key(w, key);
-	fputs(value ? "true" : "false", w->out);
-}
-
-void jw_str_array(struct json_writer *w, const char *key, char *const *items,
-		  size_t count)
-{
-	write_key(w, key);
-	fputc('[', w->out);
-	for (size_t i = 0; i < count; i++) {
-		if (i)
-			fputc(',', w->out);
-		write_string(w->out, items[i]);
-	}
-	fputc(']', w->out);
-}
-
-void jw_open(struct json_writer *w, const char *key, char bracket)
-{
-	write_key(w, key);
-	fputc(bracket, w->out);
-	w->comma = false;
-}
-
-void jw_close(struct json_writer *w, char bracket)
-{
-	fputc(bracket, w->out);
-	w->comma = true;
 }

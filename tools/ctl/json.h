@@ -1,8 +1,8 @@
 /*
- * json.h - just enough JSON for peercachectl: a reader for one flat object
- * of strings, integers, booleans and arrays of those, as the control
- * socket sends, and a writer for the objects peercachectl makes itself
- * (offline answers, check reports).
+ * json.h - the control socket's answers as peercachectl reads them: one
+ * object of strings, integers, booleans and arrays of those or of
+ * objects, parsed by jansson into flat fields that the printers look up
+ * by name.
  */
 #ifndef PC_CTL_JSON_H
 #define PC_CTL_JSON_H
@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
 
 /* ---- reading ---------------------------------------------------------------- */
 
@@ -43,25 +42,8 @@ int64_t json_get_int(const struct json_object *obj, const char *key,
 bool json_get_bool(const struct json_object *obj, const char *key);
 void json_free(struct json_object *obj);
 
-/* ---- writing ---------------------------------------------------------------- */
-
-/* Writes one object to @out as it goes: jw_begin, members, jw_end. */
-struct json_writer {
-	FILE *out;
-	bool comma; /* a member was written: the next needs a comma */
-};
-
-void jw_begin(struct json_writer *w, FILE *out);
-void jw_end(struct json_writer *w); /* "}\n" */
-void jw_str(struct json_writer *w, const char *key, const char *value);
-void jw_int(struct json_writer *w, const char *key, int64_t value);
-void jw_bool(struct json_writer *w, const char *key, bool value);
-void jw_str_array(struct json_writer *w, const char *key, char *const *items,
-		  size_t count);
-/* A member whose value is an object or array the caller writes next:
- * jw_open(w, "x", '[') ... jw_close(w, ']').  A NULL key opens an
- * element of the enclosing array. */
-void jw_open(struct json_writer *w, const char *key, char bracket);
-void jw_close(struct json_writer *w, char bracket);
+/* What peercachectl prints itself (offline answers, check reports) is
+ * built with common/pc_json.h, as the daemon's answers are. */
+#include "pc_json.h"
 
 #endif

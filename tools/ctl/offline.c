@@ -16,62 +16,64 @@
 #include "ctl.h"
 #include "pc_store.h"
 
-static void write_version(struct json_writer *w, struct pc_store *store)
+static void write_version(struct pc_json *w, struct pc_store *store)
 {
 	struct pc_store_version v;
 	bool have = pc_store_current(store, &v) == 0;
 
-	jw_str(w, "repository", have ? v.name : "");
-	jw_int(w, "version", have ? (int64_t)v.version : 0);
-	jw_int(w, "published", have ? v.created : 0);
-	jw_int(w, "expires", have ? v.expires : 0);
-	jw_int(w, "accepted", have ? v.accepted : 0);
-	jw_int(w, "head_age", have ? (int64_t)time(NULL) - v.created : 0);
+	pc_json_str(w, "repository", have ? v.name : "");
+	pc_json_int(w, "version", have ? (int64_t)v.version : 0);
+	pc_json_int(w, "published", have ? v.created : 0);
+	pc_json_int(w, "expires", have ? v.expires : 0);
+	pc_json_int(w, "accepted", have ? v.accepted : 0);
+	pc_json_int(w, "head_age", have ? (int64_t)time(NULL) - v.created : 0);
 }
 
-static void write_status(struct json_writer *w, struct pc_store *store,
+static void write_status(struct pc_json *w, struct pc_store *store,
 			 const char *reason, const struct pc_config *cfg)
 {
 	uint64_t held = pc_store_held_version(store);
 	struct pc_store_version prev;
 
 	write_version(w, store);
-	jw_str(w, "status", "offline");
-	jw_str(w, "reason", reason);
-	jw_bool(w, "held", held != 0);
-	jw_int(w, "held_version", (int64_t)held);
-	jw_int(w, "available_version",
-	       held && pc_store_previous(store, &prev) == 0 &&
-			       prev.version > held
-		       ? (int64_t)prev.version
-		       : 0);
-	jw_int(w, "highest_version", (int64_t)pc_store_highest_version(store));
+	pc_json_str(w, "status", "offline");
+	pc_json_str(w, "reason", reason);
+	pc_json_bool(w, "held", held != 0);
+	pc_json_int(w, "held_version", (int64_t)held);
+	pc_json_int(w, "available_version",
+		    held && pc_store_previous(store, &prev) == 0 &&
+				    prev.version > held
+			    ? (int64_t)prev.version
+			    : 0);
+	pc_json_int(w, "highest_version",
+		    (int64_t)pc_store_highest_version(store));
 	if (cfg)
-		jw_str_array(w, "mirrors", cfg->mirrors, cfg->nmirrors);
-	jw_str(w, "daemon", "offline");
+		pc_json_str_array(w, "mirrors", cfg->mirrors, cfg->nmirrors);
+	pc_json_str(w, "daemon", "offline");
 }
 
-static void write_stats(struct json_writer *w, struct pc_store *store,
+static void write_stats(struct pc_json *w, struct pc_store *store,
 			const char *reason, const struct pc_config *cfg)
 {
 	struct pc_store_usage usage = { 0, 0 };
 	struct pc_store_version v;
 
-	jw_str(w, "status", "offline");
-	jw_int(w, "version",
-	       pc_store_current(store, &v) == 0 ? (int64_t)v.version : 0);
+	pc_json_str(w, "status", "offline");
+	pc_json_int(w, "version",
+		    pc_store_current(store, &v) == 0 ? (int64_t)v.version : 0);
 	pc_store_usage(store, &usage);
-	jw_int(w, "cache_bytes", (int64_t)usage.bytes);
-	jw_int(w, "chunks", (int64_t)usage.chunks);
+	pc_json_int(w, "cache_bytes", (int64_t)usage.bytes);
+	pc_json_int(w, "chunks", (int64_t)usage.chunks);
 	for (int c = 0; c < PC_CTR_COUNT; c++)
-		jw_int(w, pc_counter_name((enum pc_counter)c),
-		       (int64_t)pc_store_counter(store, (enum pc_counter)c));
+		pc_json_int(
+			w, pc_counter_name((enum pc_counter)c),
+			(int64_t)pc_store_counter(store, (enum pc_counter)c));
 	if (cfg) {
-		jw_int(w, "quota", (int64_t)cfg->quota);
-		jw_int(w, "max_age", (int64_t)cfg->max_age);
+		pc_json_int(w, "quota", (int64_t)cfg->quota);
+		pc_json_int(w, "max_age", (int64_t)cfg->max_age);
 	}
-	jw_str(w, "daemon", "offline");
-	jw_str(w, "reason", reason);
+	pc_json_str(w, "daemon", "offline");
+	pc_json_str(w, "reason", reason);
 }
 
 /* Writes the answer into a memory buffer, so that it goes through the
@@ -79,24 +81,14 @@ static void write_stats(struct json_writer *w, struct pc_store *store,
 static char *answer(const char *command, struct pc_store *store,
 		    const char *reason, const struct pc_config *cfg)
 {
-	struct json_writer w;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
+	struct pc_json w = { 0 };
+	size_t len;
 
-	if (!out)
-		return NULL;
-	jw_begin(&w, out);
 	if (strcmp(command, "status") == 0)
 		write_status(&w, store, reason, cfg);
 	else
 		write_stats(&w, store, reason, cfg);
-	jw_end(&w);
-	if (fclose(out) != 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
+	return pc_json_finish(&w, &len);
 }
 
 int ctl_offline(const struct ctl *ctl, const char *command, int why)
