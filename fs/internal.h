@@ -43,6 +43,23 @@
  * minimum-sized chunks, plus the partial ones at both ends. */
 #define PC_FS_MAX_SPAN (PC_FS_READ_SIZE / PC_CHUNK_MIN + 2)
 
+/* The arithmetic above, checked by the compiler: requests are whole pages;
+ * PC_FS_MAX_SPAN buffers cover any request over chunks of at least
+ * PC_CHUNK_MIN (the partial chunks at both ends included); the worst
+ * splice (a page per iovec and per buffer, plus one, the header and the
+ * data) fits in the default 1 MiB pipe-max-size; st_blksize is a power of
+ * two no smaller than a request. */
+_Static_assert(PC_FS_READ_SIZE % 4096 == 0, "read size: whole pages");
+_Static_assert((PC_FS_READ_SIZE + PC_CHUNK_MIN - 1) / PC_CHUNK_MIN + 1 <=
+		       PC_FS_MAX_SPAN,
+	       "PC_FS_MAX_SPAN: a read spans at most this many chunks");
+_Static_assert(4096 * (1 + PC_FS_MAX_SPAN + 1) + 16 + PC_FS_READ_SIZE <=
+		       1024 * 1024,
+	       "a full read's splice fits in the default pipe-max-size");
+_Static_assert((PC_FS_BLKSIZE & (PC_FS_BLKSIZE - 1)) == 0 &&
+		       PC_FS_BLKSIZE >= PC_FS_READ_SIZE,
+	       "st_blksize: a power of two, at least a read");
+
 /* Threads that answer parked reads (parked.c).  A reply is a splice of up
  * to PC_FS_READ_SIZE bytes; two keep the replies of a cold sequential read
  * going while one waits on a page, without crowding the loop thread off a

@@ -25,6 +25,7 @@
  * the time on the answer queue) and one for membership of the deadline
  * list (dropped by whoever unlinks it, under fs->parked_lock).
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,7 @@ static void parked_put(struct parked_read *p)
 	bool last;
 
 	pthread_mutex_lock(&p->lock);
+	assert(p->refs > 0);
 	last = --p->refs == 0;
 	pthread_mutex_unlock(&p->lock);
 	if (!last)

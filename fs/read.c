@@ -8,6 +8,7 @@
  * missing chunk, and the read is answered when the last one arrives
  * (parked.c).
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,7 +26,10 @@
 
 void pc_fs_open_file_put(struct open_file *of)
 {
-	if (atomic_fetch_sub(&of->refs, 1) != 1)
+	unsigned before = atomic_fetch_sub(&of->refs, 1);
+
+	assert(before > 0);
+	if (before != 1)
 		return;
 	if (of->pinned)
 		pc_store_unpin_chunks(of->store, of->chunks, of->nchunks);

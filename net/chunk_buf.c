@@ -13,6 +13,7 @@
  * the part already copied (chunk_rx.c).  Afterwards it is immutable, so
  * readers need no lock; the reference count is an atomic.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -129,8 +130,13 @@ struct pc_chunk_buf *pc_chunk_buf_ref(struct pc_chunk_buf *buf)
 
 void pc_chunk_buf_put(struct pc_chunk_buf *buf)
 {
-	if (buf &&
-	    atomic_fetch_sub_explicit(&buf->refs, 1, memory_order_acq_rel) == 1)
+	unsigned before;
+
+	if (!buf)
+		return;
+	before = atomic_fetch_sub_explicit(&buf->refs, 1, memory_order_acq_rel);
+	assert(before > 0);
+	if (before == 1)
 		pool_give(buf);
 }
 

@@ -109,6 +109,7 @@ void control_reply(struct control_client *c, struct pc_json *j)
 	char *text = pc_json_finish(j, &len);
 	uv_buf_t buf;
 
+	NET_LOOP_ONLY(c->net);
 	if (!text || c->closing) {
 		free(text);
 		client_close(c);

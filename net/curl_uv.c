@@ -368,6 +368,7 @@ struct net_xfer *net_xfer_start(struct pc_net *net,
 	struct net_xfer *xfer = calloc(1, sizeof(*xfer));
 	CURLcode code;
 
+	NET_LOOP_ONLY(net);
 	*err = -ENOMEM;
 	if (!xfer)
 		return NULL;
@@ -399,6 +400,8 @@ fail:
 
 void net_xfer_cancel(struct net_xfer *xfer)
 {
+	NET_LOOP_ONLY(xfer->net);
+
 	curl_multi_remove_handle(xfer->net->curl.multi, xfer->easy);
 	easy_give(xfer->net, xfer->easy);
 	free(xfer->url);

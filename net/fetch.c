@@ -429,6 +429,7 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 {
 	const struct net_source *src = &net->fetcher.sources[f->source];
 
+	NET_LOOP_ONLY(net);
 	net_health_report(net, f, outcome);
 	if (src->ops->verdict)
 		src->ops->verdict(net, f, outcome);
@@ -514,6 +515,7 @@ void net_fetch_waiter(struct pc_net *net, struct net_req *waiter)
 {
 	struct pc_hash hash = waiter->ref.hash;
 
+	NET_LOOP_ONLY(net);
 	fetch_get(net, &hash, waiter->ref.len, waiter);
 }
 
@@ -522,6 +524,7 @@ int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
 {
 	struct net_req *waiter = calloc(1, sizeof(*waiter));
 
+	NET_LOOP_ONLY(net);
 	if (!waiter)
 		return -ENOMEM;
 	waiter->kind = NET_REQ_FETCH;
@@ -537,6 +540,7 @@ int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
 	struct net_req *waiter;
 	struct net_fetch *f;
 
+	NET_LOOP_ONLY(net);
 	if (ref->len == 0 || ref->len > PC_CHUNK_MAX)
 		return -EINVAL;
 	if (net->shutting_down)

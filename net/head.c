@@ -63,6 +63,8 @@ void net_waiters_forget(struct net_poll_waiter *waiter, void *arg)
 
 void net_head_forget(struct pc_net *net, void *arg)
 {
+	NET_LOOP_ONLY(net);
+
 	net_waiters_forget(net->head.current, arg);
 	net_waiters_forget(net->head.next, arg);
 	net_install_forget(net, arg);
@@ -602,6 +604,7 @@ int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
 	struct net_head *h = &net->head;
 	struct net_poll_waiter *waiter, **tail = &h->next;
 
+	NET_LOOP_ONLY(net);
 	net_install_resume(net); /* one that waited for a restart's end */
 	if (done) {
 		waiter = calloc(1, sizeof(*waiter));

@@ -290,6 +290,7 @@ int net_install_start(struct pc_net *net, const struct pc_head *head,
 	struct net_install_job *old = net->head.job;
 	int rc;
 
+	NET_LOOP_ONLY(net);
 	if (!job)
 		return -ENOMEM;
 	if (old && old->on_worker) {

@@ -29,6 +29,11 @@ bool net_on_loop_thread(const struct pc_net *net)
 	return loop_thread_net == net;
 }
 
+bool net_loop_owned(const struct pc_net *net)
+{
+	return loop_thread_net == net || !atomic_load(&net->loop_running);
+}
+
 int64_t net_unix_now(void)
 {
 	return (int64_t)time(NULL);
@@ -54,8 +59,10 @@ static void loop_main(void *arg)
 	struct pc_net *net = arg;
 
 	loop_thread_net = net;
+	atomic_store(&net->loop_running, true);
 	pthread_setname_np(pthread_self(), "pc-loop"); /* top -H, perf */
 	uv_run(&net->loop, UV_RUN_DEFAULT);
+	atomic_store(&net->loop_running, false);
 	loop_thread_net = NULL;
 }
 

@@ -10,7 +10,9 @@
 #ifndef PC_NET_NET_H
 #define PC_NET_NET_H
 
+#include <assert.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -49,6 +51,7 @@ struct pc_net {
 
 	uv_loop_t loop;
 	uv_thread_t thread; /* written before the loop runs, joined by stop */
+	atomic_bool loop_running; /* loop_main is in uv_run: NET_LOOP_ONLY */
 	/* Loop thread only (or the stopping thread when never started). */
 	bool shutting_down;
 
@@ -69,6 +72,14 @@ struct pc_net {
 
 /* True on the thread that runs @net's loop. */
 bool net_on_loop_thread(const struct pc_net *net);
+/* True where loop-thread-only state may be touched: on the loop's thread,
+ * or on any thread while no loop thread runs (before pc_net_start arms
+ * it, after it ended, or the stopping thread of a net never started). */
+bool net_loop_owned(const struct pc_net *net);
+/* The first line of an entry point for the loop thread only: checked in
+ * debug and sanitizer builds (assert), compiled out in the release build
+ * (CMake's RelWithDebInfo and Release define NDEBUG). */
+#define NET_LOOP_ONLY(net) assert(net_loop_owned(net))
 /*
  * Loop thread (or the stopping thread of a net that never started):
  * completes everything with -ECANCELED and closes every handle; the loop

@@ -114,6 +114,8 @@ int net_queue_init(struct pc_net *net)
 
 void net_queue_run(struct pc_net *net)
 {
+	NET_LOOP_ONLY(net);
+
 	on_uv_wake(&net->queue.wake);
 }
 

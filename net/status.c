@@ -38,6 +38,8 @@ void pc_net_status(struct pc_net *net, struct pc_net_status *out)
 
 void net_status_poll_started(struct pc_net *net)
 {
+	NET_LOOP_ONLY(net);
+
 	pthread_mutex_lock(&net->status.lock);
 	net->status.st.last_poll = net_unix_now();
 	pthread_mutex_unlock(&net->status.lock);
@@ -46,6 +48,8 @@ void net_status_poll_started(struct pc_net *net)
 void net_status_poll_ended(struct pc_net *net, int result, const char *error,
 			   const char *source)
 {
+	NET_LOOP_ONLY(net);
+
 	pthread_mutex_lock(&net->status.lock);
 	if (result == 0) {
 		net->status.st.state = PC_STATE_UP_TO_DATE;

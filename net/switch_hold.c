@@ -21,6 +21,7 @@
  * the hold, the holder sets the hold and then looks at the count
  * (sequentially consistent), so one of the two sees the other.
  */
+#include <assert.h>
 #include <errno.h>
 #include <unistd.h>
 
@@ -38,7 +39,10 @@ bool net_switch_begin(struct pc_net *net)
 
 void net_switch_end(struct pc_net *net)
 {
-	atomic_fetch_sub(&net->head.switches_running, 1);
+	int before = atomic_fetch_sub(&net->head.switches_running, 1);
+
+	assert(before > 0); /* every end has its begin */
+	(void)before;
 }
 
 int pc_net_hold_switches(struct pc_net *net, int timeout_ms)

@@ -15,6 +15,7 @@
  * share it (ext4 unlinks faster in parallel), a pin or unpin takes it
  * alone and waits at most for the unlinks in flight.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +89,10 @@ static void unpin_locked(struct pc_store *store, const struct pc_hash *hash)
 	struct store_pin **link = find(store, hash);
 	struct store_pin *pin = *link;
 
-	if (!pin || --pin->refs)
+	if (!pin)
+		return;
+	assert(pin->refs > 0);
+	if (--pin->refs)
 		return;
 	*link = pin->next;
 	free(pin);
