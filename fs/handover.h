@@ -1,8 +1,9 @@
 /*
  * handover.h - restart without unmount: what a running mount hands to the
  * next process (state.c), systemd's fd store (fdstore.c), and the
- * takeover by a new binary (takeover.c).  Shared by fs/ and the daemon's
- * main.c.
+ * takeover by a new binary (takeover.c), a crash loop broken (resume.c).
+ * One of fs/'s public headers (with pc_fs.h, mounts.h and exe_path.h):
+ * what daemon/ wires a restart without unmount from.
  */
 #ifndef PC_FS_HANDOVER_H
 #define PC_FS_HANDOVER_H
@@ -58,6 +59,16 @@ int pc_fs_fdstore_take(int *fuse_fd, struct pc_fs_state *st, char *err,
 		       size_t errlen);
 /* A clean stop: the store forgets both (the mount goes away). */
 void pc_fs_fdstore_forget(void);
+
+/* ---- resume.c: a crash loop broken -------------------------------------------- */
+
+/* A daemon that resumes a stored mount after a crash, before the kernel
+ * queues the dead one's requests again: counts this resume in
+ * CACHE_DIR/resumes, and fails the requeued requests after too many in a
+ * row.  0 or -ENOMEM. */
+int pc_fs_resume_start(struct pc_fs *fs, const char *cache_dir);
+/* A fresh mount: the count starts over. */
+void pc_fs_resume_forget(const char *cache_dir);
 
 /* ---- fs.c: serving a mount another process made ----------------------------- */
 

@@ -1,11 +1,13 @@
 /*
  * resume.h - a crash loop fed by requeued requests, broken (resume.c).
- * fs/ only.
+ * fs/ only (but for the two calls in handover.h).
  */
 #ifndef PC_FS_RESUME_H
 #define PC_FS_RESUME_H
 
 #include <stddef.h>
+
+#include "handover.h"
 
 struct pc_fs;
 
@@ -16,13 +18,8 @@ enum pc_fs_resume_verdict {
 	RESUME_ANSWERED, /* answered here (EIO): read the next one */
 };
 
-/* A daemon that resumes a stored mount after a crash, before the kernel
- * queues the dead one's requests again: counts this resume in
- * CACHE_DIR/resumes, and fails the requeued requests after too many in a
- * row.  0 or -ENOMEM. */
-int pc_fs_resume_start(struct pc_fs *fs, const char *cache_dir);
-/* A fresh mount: the count starts over. */
-void pc_fs_resume_forget(const char *cache_dir);
+/* pc_fs_resume_start() and pc_fs_resume_forget(), which the daemon
+ * calls, are in handover.h. */
 void pc_fs_resume_free(struct pc_fs *fs);
 
 /* devio.c, on a FUSE worker, for every request read (also test hooks). */

@@ -20,7 +20,7 @@
 #include "daemon.h"
 #include "exe_path.h"
 #include "handover.h"
-#include "internal.h"
+#include "pc_fs.h"
 
 /* The version this binary says it is (--version, and to the daemon it
  * takes a mount over from).  A test build overrides it. */
@@ -251,13 +251,13 @@ static int print_config(const struct pc_config *cfg)
 static int serve(const struct pc_config *cfg, const struct options *opts,
 		 char **argv, const char *cwd)
 {
-	struct pc_daemon_args args = { .cfg = cfg,
-				       .mountpoint = opts->mountpoint,
-				       .ready_fd = -1,
-				       .argv = argv,
-				       .cwd = cwd,
-				       .version = PC_DAEMON_VERSION,
-				       .foreground = opts->foreground };
+	struct daemon_args args = { .cfg = cfg,
+				    .mountpoint = opts->mountpoint,
+				    .ready_fd = -1,
+				    .argv = argv,
+				    .cwd = cwd,
+				    .version = PC_DAEMON_VERSION,
+				    .foreground = opts->foreground };
 	char exe_why[512] = "";
 	char *exe = pc_fs_exe_path(argv[0], cwd, exe_why, sizeof(exe_why));
 	int rc = 1;
@@ -280,7 +280,7 @@ static int serve(const struct pc_config *cfg, const struct options *opts,
 				strerror(-args.ready_fd));
 	}
 	if (args.ready_fd >= 0 || opts->foreground || args.takeover_chan >= 0)
-		rc = pc_daemon_serve(&args);
+		rc = daemon_serve(&args);
 	free(exe);
 	return rc;
 }

@@ -2,15 +2,15 @@
  * daemon.h - the daemon's life once its configuration is read (daemon.c):
  * for main.c.
  */
-#ifndef PC_FS_DAEMON_H
-#define PC_FS_DAEMON_H
+#ifndef PC_DAEMON_DAEMON_H
+#define PC_DAEMON_DAEMON_H
 
 #include <stdbool.h>
 
 #include "pc_config.h"
 #include "pc_fs.h"
 
-struct pc_daemon_args {
+struct daemon_args {
 	const struct pc_config *cfg;
 	const char *mountpoint;
 	/* The write end of daemonize()'s pipe, or -1: one byte, 0 once the
@@ -31,6 +31,6 @@ struct pc_daemon_args {
 
 /* Mounts (or takes over a mount), serves until stopped or handed over,
  * and returns the exit status. */
-int pc_daemon_serve(const struct pc_daemon_args *args);
+int daemon_serve(const struct daemon_args *args);
 
-#endif /* PC_FS_DAEMON_H */
+#endif /* PC_DAEMON_DAEMON_H */

@@ -35,9 +35,8 @@
 
 #include "daemon.h"
 #include "handover.h"
-#include "internal.h"
+#include "pc_fs.h"
 #include "mounts.h"
-#include "resume.h"
 #include "startup.h"
 
 /* The fs hook wrapped, so that systemd hears of every version switch. */
@@ -48,7 +47,7 @@ struct switch_notifier {
 };
 
 struct daemon {
-	const struct pc_daemon_args *args;
+	const struct daemon_args *args;
 	const struct pc_config *cfg;
 	struct pc_keyring *ring;
 	struct pc_store *store;
@@ -205,8 +204,8 @@ static int start_fresh(struct daemon *d)
 	 * dead mount cleared, the cache kept out of it), or a refusal that
 	 * says why (startup.c).  Not for a mount taken over or resumed:
 	 * that one is alive, and ours. */
-	if (pc_startup_prepare(d->args->mountpoint, cfg, d->why,
-			       sizeof(d->why)) < 0)
+	if (startup_prepare(d->args->mountpoint, cfg, d->why, sizeof(d->why)) <
+	    0)
 		return -EINVAL;
 	if (open_store(d) < 0)
 		return -EIO;
@@ -413,7 +412,7 @@ static int run(struct daemon *d, bool *handed_over)
 
 static int start(struct daemon *d)
 {
-	const struct pc_daemon_args *a = d->args;
+	const struct daemon_args *a = d->args;
 
 	d->fs = pc_fs_new(d->cfg, NULL, d->why, sizeof(d->why));
 	if (!d->fs)
@@ -433,7 +432,7 @@ static int start(struct daemon *d)
 	return start_stored(d);
 }
 
-int pc_daemon_serve(const struct pc_daemon_args *args)
+int daemon_serve(const struct daemon_args *args)
 {
 	struct daemon d = { .args = args, .cfg = args->cfg };
 	int ready_fd = args->ready_fd, rc = 1;

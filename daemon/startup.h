@@ -19,8 +19,7 @@
  * mount cannot be detached (not root), -ENOTCONN for a dead mount of
  * another filesystem; each with @err saying what to do.
  */
-int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
-				size_t errlen);
+int startup_clear_dead_mount(const char *mountpoint, char *err, size_t errlen);
 
 /*
  * -EINVAL with @err set when cache_dir or control_socket of @cfg is the
@@ -29,16 +28,15 @@ int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
  * Paths are compared after resolving symbolic links (of the parts that
  * exist).
  */
-int pc_startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
-			   char *err, size_t errlen);
+int startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
+			char *err, size_t errlen);
 
 /* Creates @mountpoint (and missing parents, mode 0755) if it does not
  * exist, and logs it; -ENOTDIR if it is not a directory. */
-int pc_startup_make_mountpoint(const char *mountpoint, char *err,
-			       size_t errlen);
+int startup_make_mountpoint(const char *mountpoint, char *err, size_t errlen);
 
 /* The three above, in that order.  0 or a negative errno with @err set. */
-int pc_startup_prepare(const char *mountpoint, const struct pc_config *cfg,
-		       char *err, size_t errlen);
+int startup_prepare(const char *mountpoint, const struct pc_config *cfg,
+		    char *err, size_t errlen);
 
 #endif /* PC_STARTUP_H */

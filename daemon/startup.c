@@ -148,8 +148,7 @@ static int probe_path(const char *path)
 	return -ETIMEDOUT;
 }
 
-int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
-				size_t errlen)
+int startup_clear_dead_mount(const char *mountpoint, char *err, size_t errlen)
 {
 	char *path = canonical_path(mountpoint);
 	struct pc_fs_mount_info mount;
@@ -207,8 +206,8 @@ int pc_startup_clear_dead_mount(const char *mountpoint, char *err,
 
 /* ---- cache and socket outside the mount ------------------------------------- */
 
-int pc_startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
-			   char *err, size_t errlen)
+int startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
+			char *err, size_t errlen)
 {
 	const char *names[] = { "cache_dir", "control_socket" };
 	const char *paths[] = { cfg->cache_dir, cfg->control_socket };
@@ -280,7 +279,7 @@ static int make_dirs(char *path)
 	return 1;
 }
 
-int pc_startup_make_mountpoint(const char *mountpoint, char *err, size_t errlen)
+int startup_make_mountpoint(const char *mountpoint, char *err, size_t errlen)
 {
 	char *path = canonical_path(mountpoint);
 	int rc;
@@ -303,14 +302,14 @@ int pc_startup_make_mountpoint(const char *mountpoint, char *err, size_t errlen)
 	return rc < 0 ? rc : 0;
 }
 
-int pc_startup_prepare(const char *mountpoint, const struct pc_config *cfg,
-		       char *err, size_t errlen)
+int startup_prepare(const char *mountpoint, const struct pc_config *cfg,
+		    char *err, size_t errlen)
 {
-	int rc = pc_startup_clear_dead_mount(mountpoint, err, errlen);
+	int rc = startup_clear_dead_mount(mountpoint, err, errlen);
 
 	if (rc == 0)
-		rc = pc_startup_check_paths(mountpoint, cfg, err, errlen);
+		rc = startup_check_paths(mountpoint, cfg, err, errlen);
 	if (rc == 0)
-		rc = pc_startup_make_mountpoint(mountpoint, err, errlen);
+		rc = startup_make_mountpoint(mountpoint, err, errlen);
 	return rc;
 }
