@@ -20,7 +20,7 @@ struct pc_sha256_ctx {
 
 static const char hex_digits[] = "0123456789abcdef";
 
-void pc_hex_encode(const uint8_t *bytes, size_t n, char *out)
+void fmt_hex_encode(const uint8_t *bytes, size_t n, char *out)
 {
 	for (size_t i = 0; i < n; i++) {
 		out[2 * i] = hex_digits[bytes[i] >> 4];
@@ -31,7 +31,7 @@ void pc_hex_encode(const uint8_t *bytes, size_t n, char *out)
 
 void pc_hash_to_hex(const struct pc_hash *hash, char *out)
 {
-	pc_hex_encode(hash->bytes, PC_HASH_LEN, out);
+	fmt_hex_encode(hash->bytes, PC_HASH_LEN, out);
 }
 
 static int hex_value(char c)
@@ -43,7 +43,7 @@ static int hex_value(char c)
 	return -1; /* uppercase is not canonical and is refused */
 }
 
-int pc_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
+int fmt_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
 {
 	if (hexlen != 2 * n)
 		return -EINVAL;
@@ -60,7 +60,7 @@ int pc_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t n)
 
 int pc_hash_from_hex(const char *hex, size_t len, struct pc_hash *out)
 {
-	return pc_hex_decode(hex, len, out->bytes, PC_HASH_LEN);
+	return fmt_hex_decode(hex, len, out->bytes, PC_HASH_LEN);
 }
 
 bool pc_hash_equal(const struct pc_hash *a, const struct pc_hash *b)

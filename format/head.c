@@ -69,8 +69,8 @@ static int split_signature(const char *buf, size_t len, size_t *signed_len,
 	if (linelen !=
 		    strlen(SIG_PREFIX) + 2 * PC_KEYID_LEN + 1 + 2 * SIG_LEN ||
 	    keyhex[2 * PC_KEYID_LEN] != ' ' ||
-	    pc_hex_decode(keyhex, 2 * PC_KEYID_LEN, keyid, PC_KEYID_LEN) < 0 ||
-	    pc_hex_decode(sighex, 2 * SIG_LEN, sig, SIG_LEN) < 0)
+	    fmt_hex_decode(keyhex, 2 * PC_KEYID_LEN, keyid, PC_KEYID_LEN) < 0 ||
+	    fmt_hex_decode(sighex, 2 * SIG_LEN, sig, SIG_LEN) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "head signature line is malformed");
 	*signed_len = start;
@@ -93,21 +93,21 @@ static int verify_signature(EVP_PKEY *pkey, const char *data, size_t len,
 }
 
 /* Expects "KEY VALUE" with exactly this key; returns the value. */
-static int field(struct pc_cursor *cur, const char *key, const char **value,
+static int field(struct fmt_cursor *cur, const char *key, const char **value,
 		 size_t *value_len, char *err, size_t errlen)
 {
 	const char *line;
 	size_t len, keylen;
 
-	if (pc_cursor_line(cur, &line, &len) < 0 ||
-	    pc_split_word(line, len, &keylen, value, value_len) < 0 ||
+	if (fmt_cursor_line(cur, &line, &len) < 0 ||
+	    fmt_split_word(line, len, &keylen, value, value_len) < 0 ||
 	    keylen != strlen(key) || memcmp(line, key, keylen) != 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: expected field '%s'", key);
 	return 0;
 }
 
-static int number_field(struct pc_cursor *cur, const char *key, uint64_t max,
+static int number_field(struct fmt_cursor *cur, const char *key, uint64_t max,
 			uint64_t *out, char *err, size_t errlen)
 {
 	const char *value;
@@ -116,7 +116,7 @@ static int number_field(struct pc_cursor *cur, const char *key, uint64_t max,
 
 	if (rc < 0)
 		return rc;
-	if (pc_parse_u64(value, len, max, out) < 0)
+	if (fmt_parse_u64(value, len, max, out) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: field '%s' is not a valid number",
 				  key);
@@ -126,7 +126,7 @@ static int number_field(struct pc_cursor *cur, const char *key, uint64_t max,
 static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 			char *err, size_t errlen)
 {
-	struct pc_cursor cur = { buf, buf + len };
+	struct fmt_cursor cur = { buf, buf + len };
 	uint64_t format, created, expires;
 	const char *value;
 	size_t vlen;
@@ -136,7 +136,7 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 	rc = field(&cur, MAGIC, &value, &vlen, err, errlen);
 	if (rc < 0)
 		return pc_set_err(rc, err, errlen, "not a peercache head");
-	if (pc_parse_u64(value, vlen, UINT32_MAX, &format) < 0)
+	if (fmt_parse_u64(value, vlen, UINT32_MAX, &format) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "head: format version is not a number");
 	if (format != PC_HEAD_FORMAT)
@@ -202,9 +202,9 @@ int pc_head_parse(const void *buf, size_t len, const struct pc_keyring *ring,
 	rc = split_signature(buf, len, &signed_len, keyid, sig, err, errlen);
 	if (rc < 0)
 		return rc;
-	pkey = pc_keyring_find(ring, keyid);
+	pkey = fmt_keyring_find(ring, keyid);
 	if (!pkey) {
-		pc_hex_encode(keyid, PC_KEYID_LEN, keyhex);
+		fmt_hex_encode(keyid, PC_KEYID_LEN, keyhex);
 		return pc_set_err(-ENOKEY, err, errlen,
 				  "head is signed by untrusted key %s", keyhex);
 	}
@@ -336,14 +336,14 @@ int pc_head_sign(const struct pc_head *head, const struct pc_key *key,
 		return -ENOMEM;
 	md = EVP_MD_CTX_new();
 	if (!md ||
-	    EVP_DigestSignInit(md, NULL, NULL, NULL, pc_key_pkey(key)) != 1 ||
+	    EVP_DigestSignInit(md, NULL, NULL, NULL, fmt_key_pkey(key)) != 1 ||
 	    EVP_DigestSign(md, sig, &siglen, (unsigned char *)text,
 			   (size_t)n) != 1 ||
 	    siglen != SIG_LEN)
 		goto out;
 	pc_key_id(key, keyid);
-	pc_hex_encode(keyid, PC_KEYID_LEN, keyhex);
-	pc_hex_encode(sig, SIG_LEN, sighex);
+	fmt_hex_encode(keyid, PC_KEYID_LEN, keyhex);
+	fmt_hex_encode(sig, SIG_LEN, sighex);
 	n = asprintf(&whole, "%s" SIG_PREFIX "%s %s\n", text, keyhex, sighex);
 	if (n < 0) {
 		rc = -ENOMEM;

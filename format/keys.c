@@ -276,8 +276,8 @@ void pc_keyring_free(struct pc_keyring *ring)
 	free(ring);
 }
 
-EVP_PKEY *pc_keyring_find(const struct pc_keyring *ring,
-			  const uint8_t id[PC_KEYID_LEN])
+EVP_PKEY *fmt_keyring_find(const struct pc_keyring *ring,
+			   const uint8_t id[PC_KEYID_LEN])
 {
 	for (size_t i = 0; i < ring->count; i++)
 		if (memcmp(ring->keys[i].id, id, PC_KEYID_LEN) == 0)
@@ -285,7 +285,7 @@ EVP_PKEY *pc_keyring_find(const struct pc_keyring *ring,
 	return NULL;
 }
 
-EVP_PKEY *pc_key_pkey(const struct pc_key *key)
+EVP_PKEY *fmt_key_pkey(const struct pc_key *key)
 {
 	return key->pkey;
 }

@@ -104,7 +104,7 @@ static int unescape(const char *s, size_t len, char **out, size_t *outlen)
 			uint8_t v;
 
 			if (len - i < 3 ||
-			    pc_hex_decode(s + i + 1, 2, &v, 1) < 0 ||
+			    fmt_hex_decode(s + i + 1, 2, &v, 1) < 0 ||
 			    !needs_escape(v))
 				goto bad; /* truncated, not hex, or not canonical */
 			buf[n++] = (char)v;
@@ -380,7 +380,7 @@ static int parse_mode(const char *s, size_t len, uint32_t *mode)
 	return 0;
 }
 
-static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
+static int parse_chunks(struct fmt_cursor *cur, struct pc_entry *e, size_t idx,
 			char *err, size_t errlen)
 {
 	const char *line, *field[2];
@@ -399,11 +399,11 @@ static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 	if (!e->chunks)
 		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
 	for (uint32_t c = 0; c < e->nchunks; c++) {
-		if (pc_cursor_line(cur, &line, &len) < 0 ||
+		if (fmt_cursor_line(cur, &line, &len) < 0 ||
 		    split_fields(line, len, field, flen, 2) < 0 ||
 		    pc_hash_from_hex(field[0], flen[0], &e->chunks[c].hash) <
 			    0 ||
-		    pc_parse_u64(field[1], flen[1], PC_CHUNK_MAX, &clen) < 0)
+		    fmt_parse_u64(field[1], flen[1], PC_CHUNK_MAX, &clen) < 0)
 			return pc_set_err(-EBADMSG, err, errlen,
 					  "entry %zu: chunk line %" PRIu32 " is"
 					  " ma"
@@ -417,7 +417,7 @@ static int parse_chunks(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 }
 
 /* Parses one entry line (and its chunk lines) into @e. */
-static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
+static int parse_entry(struct fmt_cursor *cur, struct pc_entry *e, size_t idx,
 		       char *err, size_t errlen)
 {
 	const char *line, *field[MAX_FIELDS];
@@ -426,7 +426,7 @@ static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 	int want, pathf;
 
 	memset(e, 0, sizeof(*e));
-	if (pc_cursor_line(cur, &line, &len) < 0)
+	if (fmt_cursor_line(cur, &line, &len) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "manifest is truncated at entry %zu", idx);
 	if (len < 2 || line[1] != ' ')
@@ -450,10 +450,10 @@ static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 	e->type = (enum pc_entry_type)line[0];
 	if (split_fields(line, len, field, flen, want) < 0 ||
 	    parse_mode(field[1], flen[1], &e->mode) < 0 ||
-	    pc_parse_u64(field[2], flen[2], INT64_MAX, &mtime) < 0 ||
+	    fmt_parse_u64(field[2], flen[2], INT64_MAX, &mtime) < 0 ||
 	    (e->type == PC_ENTRY_FILE &&
-	     (pc_parse_u64(field[3], flen[3], PC_FILE_SIZE_MAX, &size) < 0 ||
-	      pc_parse_u64(field[4], flen[4], UINT32_MAX, &nchunks) < 0)))
+	     (fmt_parse_u64(field[3], flen[3], PC_FILE_SIZE_MAX, &size) < 0 ||
+	      fmt_parse_u64(field[4], flen[4], UINT32_MAX, &nchunks) < 0)))
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "entry %zu: malformed fields", idx);
 	e->mtime = (int64_t)mtime;
@@ -474,17 +474,17 @@ static int parse_entry(struct pc_cursor *cur, struct pc_entry *e, size_t idx,
 	return parse_chunks(cur, e, idx, err, errlen);
 }
 
-static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
+static int parse_header(struct fmt_cursor *cur, struct pc_manifest *m,
 			uint64_t *count, char *err, size_t errlen)
 {
 	const char *line, *field[3];
 	size_t len, flen[3];
 	uint64_t version, mtime;
 
-	if (pc_cursor_line(cur, &line, &len) < 0 ||
+	if (fmt_cursor_line(cur, &line, &len) < 0 ||
 	    split_fields(line, len, field, flen, 2) < 0 ||
 	    flen[0] != strlen(MAGIC) || memcmp(field[0], MAGIC, flen[0]) != 0 ||
-	    pc_parse_u64(field[1], flen[1], UINT32_MAX, &version) < 0)
+	    fmt_parse_u64(field[1], flen[1], UINT32_MAX, &version) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "not a peercache manifest");
 	if (version != FORMAT_VERSION)
@@ -493,20 +493,20 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
 				  "supported (this "
 				  "build reads %d)",
 				  version, FORMAT_VERSION);
-	if (pc_cursor_line(cur, &line, &len) < 0 ||
+	if (fmt_cursor_line(cur, &line, &len) < 0 ||
 	    split_fields(line, len, field, flen, 3) < 0 || flen[0] != 4 ||
 	    memcmp(field[0], "root", 4) != 0 ||
 	    parse_mode(field[1], flen[1], &m->root_mode) < 0 ||
-	    pc_parse_u64(field[2], flen[2], INT64_MAX, &mtime) < 0)
+	    fmt_parse_u64(field[2], flen[2], INT64_MAX, &mtime) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "manifest: malformed root line");
 	m->root_mtime = (int64_t)mtime;
-	if (pc_cursor_line(cur, &line, &len) < 0 ||
+	if (fmt_cursor_line(cur, &line, &len) < 0 ||
 	    split_fields(line, len, field, flen, 2) < 0 || flen[0] != 7 ||
 	    memcmp(field[0], "entries", 7) != 0 ||
-	    pc_parse_u64(field[1], flen[1],
-			 (uint64_t)(cur->end - cur->pos) / MIN_ENTRY_LINE,
-			 count) < 0)
+	    fmt_parse_u64(field[1], flen[1],
+			  (uint64_t)(cur->end - cur->pos) / MIN_ENTRY_LINE,
+			  count) < 0)
 		return pc_set_err(-EBADMSG, err, errlen,
 				  "manifest: malformed or impossible entry "
 				  "count");
@@ -524,7 +524,7 @@ static int parse_header(struct pc_cursor *cur, struct pc_manifest *m,
  * one of ten.
  */
 struct pc_manifest_stream {
-	struct pc_cursor cur;
+	struct fmt_cursor cur;
 	uint32_t root_mode;
 	int64_t root_mtime;
 	uint64_t count;	       /* entries the header announces */
@@ -558,7 +558,7 @@ int pc_manifest_stream_open(const void *buf, size_t len,
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return pc_set_err(-ENOMEM, err, errlen, "out of memory");
-	s->cur = (struct pc_cursor){ buf, (const char *)buf + len };
+	s->cur = (struct fmt_cursor){ buf, (const char *)buf + len };
 	s->start = buf;
 	rc = parse_header(&s->cur, &header, &s->count, err, errlen);
 	if (rc < 0) {

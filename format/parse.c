@@ -9,7 +9,7 @@
 
 #include "internal.h"
 
-int pc_cursor_line(struct pc_cursor *cur, const char **line, size_t *len)
+int fmt_cursor_line(struct fmt_cursor *cur, const char **line, size_t *len)
 {
 	const char *nl;
 
@@ -24,7 +24,7 @@ int pc_cursor_line(struct pc_cursor *cur, const char **line, size_t *len)
 	return 0;
 }
 
-int pc_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
+int fmt_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 {
 	uint64_t value = 0;
 
@@ -46,8 +46,8 @@ int pc_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-int pc_split_word(const char *line, size_t len, size_t *word_len,
-		  const char **rest, size_t *rest_len)
+int fmt_split_word(const char *line, size_t len, size_t *word_len,
+		   const char **rest, size_t *rest_len)
 {
 	const char *space = memchr(line, ' ', len);
 

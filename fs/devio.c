@@ -121,7 +121,7 @@ static void worker_gone(void *arg)
 	free(w);
 }
 
-int pc_fs_devio_new(struct pc_fs *fs)
+int fs_devio_new(struct pc_fs *fs)
 {
 	struct sigaction kick = { .sa_handler = on_kick };
 	struct fs_devio *io = calloc(1, sizeof(*io));
@@ -150,7 +150,7 @@ int pc_fs_devio_new(struct pc_fs *fs)
 	return 0;
 }
 
-void pc_fs_devio_free(struct pc_fs *fs)
+void fs_devio_free(struct pc_fs *fs)
 {
 	struct fs_devio *io = fs->devio;
 
@@ -224,7 +224,7 @@ static ssize_t devio_read(int fd, void *buf, size_t len, void *userdata)
 	pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
 	if (w && w->requeued) { /* its processing returned */
 		w->requeued = false;
-		pc_fs_resume_done(fs);
+		fs_resume_done(fs);
 	}
 	while (w) {
 		atomic_store(&w->phase, PHASE_READING);
@@ -241,7 +241,7 @@ static ssize_t devio_read(int fd, void *buf, size_t len, void *userdata)
 		if (n > 0) {
 			atomic_store(&w->phase, PHASE_BUSY);
 			note_request(io, buf, n);
-			switch (pc_fs_resume_request(fs, fd, buf, (size_t)n)) {
+			switch (fs_resume_request(fs, fd, buf, (size_t)n)) {
 			case RESUME_ANSWERED:
 				atomic_store(&w->phase, PHASE_IDLE);
 				continue;
@@ -393,7 +393,7 @@ static const struct fuse_custom_io devio_ops = {
 	.splice_send = devio_splice_send,
 };
 
-int pc_fs_devio_attach(struct pc_fs *fs, struct fuse_session *se, int fd)
+int fs_devio_attach(struct pc_fs *fs, struct fuse_session *se, int fd)
 {
 	int rc = fuse_session_custom_io(se, &devio_ops, fd);
 
@@ -402,8 +402,8 @@ int pc_fs_devio_attach(struct pc_fs *fs, struct fuse_session *se, int fd)
 	return rc;
 }
 
-bool pc_fs_devio_init(struct pc_fs *fs, const void **req, size_t *req_len,
-		      const void **reply, size_t *reply_len)
+bool fs_devio_init(struct pc_fs *fs, const void **req, size_t *req_len,
+		   const void **reply, size_t *reply_len)
 {
 	struct fs_devio *io = fs->devio;
 
@@ -416,7 +416,7 @@ bool pc_fs_devio_init(struct pc_fs *fs, const void **req, size_t *req_len,
 	return true;
 }
 
-uint32_t pc_fs_devio_kernel_minor(struct pc_fs *fs)
+uint32_t fs_devio_kernel_minor(struct pc_fs *fs)
 {
 	struct fs_devio *io = fs->devio;
 	const struct fuse_init_in *in =
@@ -428,16 +428,16 @@ uint32_t pc_fs_devio_kernel_minor(struct pc_fs *fs)
 	return in->major == 7 ? in->minor : 0;
 }
 
-bool pc_fs_devio_kernel_resends(struct pc_fs *fs)
+bool fs_devio_kernel_resends(struct pc_fs *fs)
 {
 	struct fs_devio *io = fs->devio;
 
 	return atomic_load(&io->init_done) &&
-	       pc_fs_init_resends(io->init_req, io->init_req_len);
+	       fs_init_resends(io->init_req, io->init_req_len);
 }
 
-bool pc_fs_init_sane(const void *req, size_t req_len, const void *reply,
-		     size_t reply_len)
+bool fs_init_sane(const void *req, size_t req_len, const void *reply,
+		  size_t reply_len)
 {
 	struct fuse_in_header in;
 	struct fuse_out_header out;
@@ -456,7 +456,7 @@ bool pc_fs_init_sane(const void *req, size_t req_len, const void *reply,
 	       out.unique == in.unique;
 }
 
-bool pc_fs_init_resends(const void *req, size_t req_len)
+bool fs_init_resends(const void *req, size_t req_len)
 {
 	uint32_t flags, flags2;
 
@@ -468,20 +468,20 @@ bool pc_fs_init_resends(const void *req, size_t req_len)
 	return (flags & FUSE_INIT_EXT) && (flags2 & (HAS_RESEND >> 32));
 }
 
-void pc_fs_devio_on_init(struct pc_fs *fs, void (*hook)(struct pc_fs *fs))
+void fs_devio_on_init(struct pc_fs *fs, void (*hook)(struct pc_fs *fs))
 {
 	fs->devio->on_init = hook;
 }
 
-int pc_fs_devio_replay_init(struct pc_fs *fs, struct fuse_session *se,
-			    const void *req, size_t req_len, const void *reply,
-			    size_t reply_len, char *err, size_t errlen)
+int fs_devio_replay_init(struct pc_fs *fs, struct fuse_session *se,
+			 const void *req, size_t req_len, const void *reply,
+			 size_t reply_len, char *err, size_t errlen)
 {
 	struct fs_devio *io = fs->devio;
 	const struct fuse_in_header *in = req;
 	struct fuse_buf buf = { .size = req_len, .mem = (void *)req };
 
-	if (!pc_fs_init_sane(req, req_len, reply, reply_len)) {
+	if (!fs_init_sane(req, req_len, reply, reply_len)) {
 		snprintf(err, errlen, "the saved INIT exchange is damaged");
 		return -EPROTO;
 	}
@@ -554,7 +554,7 @@ static void set_state(struct fs_devio *io, enum devio_state state)
 	pthread_mutex_unlock(&io->lock);
 }
 
-int pc_fs_devio_pause(struct pc_fs *fs, int timeout_ms)
+int fs_devio_pause(struct pc_fs *fs, int timeout_ms)
 {
 	struct fs_devio *io = fs->devio;
 	int rc;
@@ -566,7 +566,7 @@ int pc_fs_devio_pause(struct pc_fs *fs, int timeout_ms)
 	return rc;
 }
 
-void pc_fs_devio_cut(struct pc_fs *fs)
+void fs_devio_cut(struct pc_fs *fs)
 {
 	struct fs_devio *io = fs->devio;
 
@@ -575,7 +575,7 @@ void pc_fs_devio_cut(struct pc_fs *fs)
 		usleep(100);
 }
 
-void pc_fs_devio_exit(struct pc_fs *fs, struct fuse_session *se)
+void fs_devio_exit(struct pc_fs *fs, struct fuse_session *se)
 {
 	struct fs_devio *io = fs->devio;
 
@@ -587,7 +587,7 @@ void pc_fs_devio_exit(struct pc_fs *fs, struct fuse_session *se)
 				"its read of /dev/fuse\n");
 }
 
-void pc_fs_devio_serve(struct pc_fs *fs)
+void fs_devio_serve(struct pc_fs *fs)
 {
 	struct fs_devio *io = fs->devio;
 
@@ -595,7 +595,7 @@ void pc_fs_devio_serve(struct pc_fs *fs)
 	set_state(io, DEVIO_SERVE);
 }
 
-int pc_fs_devio_resend(struct pc_fs *fs)
+int fs_devio_resend(struct pc_fs *fs)
 {
 	struct fuse_out_header notify = { .len = sizeof(notify),
 					  .error = NOTIFY_RESEND,

@@ -38,14 +38,14 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	}
 	fs->cfg = cfg;
 	fs->store = store;
-	fs->walk = pc_fs_walk_new(); /* NULL: no read-ahead across files */
+	fs->walk = fs_walk_new(); /* NULL: no read-ahead across files */
 	pthread_mutex_init(&fs->open_lock, NULL);
 	pc_list_init(&fs->open_files);
 	pc_list_init(&fs->open_dirs);
-	if (pc_fs_parked_init(fs) < 0 || pc_fs_handles_init(fs) < 0 ||
-	    pc_fs_devio_new(fs) < 0) {
-		pc_fs_handles_free(fs);
-		pc_fs_walk_free(fs->walk);
+	if (fs_parked_init(fs) < 0 || fs_handles_init(fs) < 0 ||
+	    fs_devio_new(fs) < 0) {
+		fs_handles_free(fs);
+		fs_walk_free(fs->walk);
 		free(fs);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -74,7 +74,7 @@ static void on_version_switched(void *arg, uint64_t version,
 
 	if (!fs->mounted)
 		return;
-	if (pc_fs_quiesced(fs)) {
+	if (fs_quiesced(fs)) {
 		/* Never: a restart holds switches before it pauses.  An
 		 * invalidation now would block this thread for good. */
 		pc_log(PC_LOG_ERROR, "fs",
@@ -148,7 +148,7 @@ static struct fuse_session *session_new(struct pc_fs *fs)
 		 "ro,allow_other,default_permissions,fsname=peercache,"
 		 "subtype=peercache,max_read=%d",
 		 PC_FS_READ_SIZE);
-	se = fuse_session_new(&args, &pc_fs_ops, sizeof(pc_fs_ops), fs);
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
 	fuse_opt_free_args(&args); /* option parsing may have allocated */
 	return se;
 }
@@ -199,7 +199,7 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 		snprintf(err, errlen, "cannot create the FUSE session");
 		return -EIO;
 	}
-	if (pc_fs_replier_start(fs) < 0) {
+	if (fs_replier_start(fs) < 0) {
 		snprintf(err, errlen, "cannot start a thread");
 		return -EAGAIN;
 	}
@@ -213,12 +213,12 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
 	fs->mounted = true;
 	/* Our own reads and writes of the device from the first request
 	 * (the INIT) on: devio.c. */
-	if (pc_fs_devio_attach(fs, fs->session, fuse_session_fd(fs->session)) <
+	if (fs_devio_attach(fs, fs->session, fuse_session_fd(fs->session)) <
 	    0) {
 		snprintf(err, errlen, "cannot set the FUSE session's I/O");
 		return -EIO;
 	}
-	pc_fs_devio_on_init(fs, on_init);
+	fs_devio_on_init(fs, on_init);
 	note_device(fs);
 	return 0;
 }
@@ -268,19 +268,19 @@ static int adopt_session(struct pc_fs *fs, int fd, const struct pc_fs_state *st,
 		snprintf(err, errlen, "cannot create the FUSE session");
 		return -EIO;
 	}
-	rc = pc_fs_devio_attach(fs, fs->session, fd);
+	rc = fs_devio_attach(fs, fs->session, fd);
 	if (rc < 0) {
 		close(fd);
 		snprintf(err, errlen, "cannot set the FUSE session's I/O");
 		return rc;
 	}
-	rc = pc_fs_devio_replay_init(fs, fs->session, st->init_req,
-				     st->init_req_len, st->init_reply,
-				     st->init_reply_len, err, errlen);
+	rc = fs_devio_replay_init(fs, fs->session, st->init_req,
+				  st->init_req_len, st->init_reply,
+				  st->init_reply_len, err, errlen);
 	if (rc < 0)
 		return rc;
-	minor = pc_fs_devio_kernel_minor(fs);
-	if (need_resend && !pc_fs_devio_kernel_resends(fs)) {
+	minor = fs_devio_kernel_minor(fs);
+	if (need_resend && !fs_devio_kernel_resends(fs)) {
 		snprintf(err, errlen,
 			 "this kernel (FUSE 7.%u) cannot queue again the "
 			 "requests a crashed daemon had read (FUSE_HAS_RESEND: "
@@ -309,7 +309,7 @@ int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
 		goto out;
 	rc = adopt_session(fs, fd, st, need_resend, err, errlen);
 	fd = -1; /* the session's, closed with it */
-	if (rc == 0 && pc_fs_replier_start(fs) < 0) {
+	if (rc == 0 && fs_replier_start(fs) < 0) {
 		snprintf(err, errlen, "cannot start a thread");
 		rc = -EAGAIN;
 	}
@@ -334,8 +334,8 @@ out:
 
 void pc_fs_detach_store(struct pc_fs *fs)
 {
-	pc_fs_replier_stop(fs);
-	pc_fs_files_unpin(fs);
+	fs_replier_stop(fs);
+	fs_files_unpin(fs);
 	fs->store = NULL;
 	fs->net = NULL;
 }
@@ -344,11 +344,11 @@ int pc_fs_attach_store(struct pc_fs *fs, struct pc_store *store)
 {
 	fs->store = store;
 	pthread_mutex_lock(&fs->parked_lock);
-	fs->stopping = false; /* pc_fs_replier_stop() set it */
+	fs->stopping = false; /* fs_replier_stop() set it */
 	pthread_mutex_unlock(&fs->parked_lock);
-	pc_fs_files_repin(fs);
-	pc_fs_handles_hold_all(fs);
-	return pc_fs_replier_start(fs);
+	fs_files_repin(fs);
+	fs_handles_hold_all(fs);
+	return fs_replier_start(fs);
 }
 
 void pc_fs_requeue(struct pc_fs *fs)
@@ -356,9 +356,9 @@ void pc_fs_requeue(struct pc_fs *fs)
 	int rc;
 
 	/* An older kernel: the old process answered everything it read. */
-	if (!pc_fs_devio_kernel_resends(fs))
+	if (!fs_devio_kernel_resends(fs))
 		return;
-	rc = pc_fs_devio_resend(fs);
+	rc = fs_devio_resend(fs);
 	if (rc < 0)
 		fprintf(stderr,
 			"peercache: the kernel did not queue the unanswered "
@@ -388,11 +388,11 @@ int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	fuse_loop_cfg_set_max_threads(loop, 10);
 	fuse_loop_cfg_set_idle_threads(loop, 16);
-	pc_fs_loop_running(fs, true);
+	fs_loop_running(fs, true);
 	rc = fuse_session_loop_mt(fs->session, loop);
-	pc_fs_loop_running(fs, false);
+	fs_loop_running(fs, false);
 	fuse_loop_cfg_destroy(loop);
-	*handing_over = pc_fs_handing_over(fs);
+	*handing_over = fs_handing_over(fs);
 	return rc < 0 && !*handing_over ? rc : 0;
 }
 
@@ -419,7 +419,7 @@ void pc_fs_free(struct pc_fs *fs)
 	/* The answers that pc_net_stop() decided reach the readers before
 	 * the mount goes away. */
 	pc_fs_control_stop(fs);
-	pc_fs_replier_stop(fs);
+	fs_replier_stop(fs);
 	/* Handed over: the mount is the new process's, and nothing here
 	 * goes near libfuse's unmount path (see above). */
 	if (fs->mounted && !fs->handed_over && fs->adopted)
@@ -429,16 +429,16 @@ void pc_fs_free(struct pc_fs *fs)
 	else if (fs->mounted && !fs->handed_over)
 		fuse_session_unmount(fs->session);
 	fs->mounted = false;
-	pc_fs_close_open_files(fs);
-	pc_fs_close_open_dirs(fs);
-	pc_fs_handles_free(fs);
+	fs_close_open_files(fs);
+	fs_close_open_dirs(fs);
+	fs_handles_free(fs);
 	if (fs->session) /* closes the fd: the new process has its own */
 		fuse_session_destroy(fs->session);
-	pc_fs_devio_free(fs);
+	fs_devio_free(fs);
 	pthread_mutex_destroy(&fs->open_lock);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_cond_destroy(&fs->parked_cond);
-	pc_fs_walk_free(fs->walk);
+	fs_walk_free(fs->walk);
 	free(fs->mountpoint);
 	free(fs);
 }

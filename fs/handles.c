@@ -59,7 +59,7 @@ static size_t bucket_of(const struct fs_handles *t, uint64_t id)
 	return (size_t)((id * 0x9e3779b97f4a7c15ULL) >> 32) & (t->nbuckets - 1);
 }
 
-int pc_fs_handles_init(struct pc_fs *fs)
+int fs_handles_init(struct pc_fs *fs)
 {
 	struct fs_handles *t = calloc(1, sizeof(*t));
 
@@ -80,7 +80,7 @@ int pc_fs_handles_init(struct pc_fs *fs)
 	return 0;
 }
 
-void pc_fs_handles_free(struct pc_fs *fs)
+void fs_handles_free(struct pc_fs *fs)
 {
 	struct fs_handles *t = fs->handles;
 
@@ -228,12 +228,12 @@ static uint64_t add(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
 	return h->id; /* a fresh id is always inserted */
 }
 
-uint64_t pc_fs_file_handle(struct pc_fs *fs, struct open_file *of)
+uint64_t fs_file_handle(struct pc_fs *fs, struct open_file *of)
 {
 	return add(fs, HANDLE_FILE, of->ino, of);
 }
 
-uint64_t pc_fs_dir_handle(struct pc_fs *fs, uint64_t ino, struct open_dir *dir)
+uint64_t fs_dir_handle(struct pc_fs *fs, uint64_t ino, struct open_dir *dir)
 {
 	return add(fs, HANDLE_DIR, ino, dir);
 }
@@ -277,8 +277,8 @@ static void *adopt(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
 
 	if (h)
 		obj = kind == HANDLE_FILE
-			      ? (void *)pc_fs_file_open(fs, ino, &error)
-			      : (void *)pc_fs_dir_open(fs, ino, &error);
+			      ? (void *)fs_file_open(fs, ino, &error)
+			      : (void *)fs_dir_open(fs, ino, &error);
 	if (!obj) {
 		free(h);
 		fprintf(stderr,
@@ -296,13 +296,13 @@ static void *adopt(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
 	}
 	free(h);
 	if (kind == HANDLE_FILE)
-		pc_fs_file_close(fs, obj);
+		fs_file_close(fs, obj);
 	else
-		pc_fs_dir_close(fs, obj);
+		fs_dir_close(fs, obj);
 	return kept;
 }
 
-struct open_file *pc_fs_file_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
+struct open_file *fs_file_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
 {
 	bool known;
 	struct open_file *of = lookup(fs, HANDLE_FILE, ino, fh, &known);
@@ -310,7 +310,7 @@ struct open_file *pc_fs_file_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
 	return of || known ? of : adopt(fs, HANDLE_FILE, ino, fh);
 }
 
-struct open_dir *pc_fs_dir_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
+struct open_dir *fs_dir_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
 {
 	bool known;
 	struct open_dir *dir = lookup(fs, HANDLE_DIR, ino, fh, &known);
@@ -318,25 +318,25 @@ struct open_dir *pc_fs_dir_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
 	return dir || known ? dir : adopt(fs, HANDLE_DIR, ino, fh);
 }
 
-void pc_fs_file_release(struct pc_fs *fs, uint64_t fh)
+void fs_file_release(struct pc_fs *fs, uint64_t fh)
 {
 	struct handle *h = take(fs->handles, fh);
 
 	if (h)
 		note_closed(fs, h->ino);
 	if (h && h->kind == HANDLE_FILE)
-		pc_fs_file_close(fs, h->obj);
+		fs_file_close(fs, h->obj);
 	else if (h)
-		pc_fs_dir_close(fs, h->obj);
+		fs_dir_close(fs, h->obj);
 	free(h);
 }
 
-void pc_fs_dir_release(struct pc_fs *fs, uint64_t fh)
+void fs_dir_release(struct pc_fs *fs, uint64_t fh)
 {
-	pc_fs_file_release(fs, fh); /* the entry knows its kind */
+	fs_file_release(fs, fh); /* the entry knows its kind */
 }
 
-void pc_fs_handles_hold_all(struct pc_fs *fs)
+void fs_handles_hold_all(struct pc_fs *fs)
 {
 	struct fs_handles *t = fs->handles;
 
@@ -347,7 +347,7 @@ void pc_fs_handles_hold_all(struct pc_fs *fs)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void pc_fs_file_pin(struct pc_fs *fs, struct open_file *of)
+void fs_file_pin(struct pc_fs *fs, struct open_file *of)
 {
 	of->store = fs->store;
 	of->pinned =
@@ -355,7 +355,7 @@ void pc_fs_file_pin(struct pc_fs *fs, struct open_file *of)
 		pc_store_pin_chunks(fs->store, of->chunks, of->nchunks) == 0;
 }
 
-void pc_fs_files_unpin(struct pc_fs *fs)
+void fs_files_unpin(struct pc_fs *fs)
 {
 	struct pc_list *pos;
 
@@ -374,7 +374,7 @@ void pc_fs_files_unpin(struct pc_fs *fs)
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
-void pc_fs_files_repin(struct pc_fs *fs)
+void fs_files_repin(struct pc_fs *fs)
 {
 	struct pc_list *pos;
 
@@ -384,7 +384,7 @@ void pc_fs_files_repin(struct pc_fs *fs)
 		struct open_file *of =
 			container_of(pos, struct open_file, link);
 
-		pc_fs_file_pin(fs, of);
+		fs_file_pin(fs, of);
 		/* The reads that failed as the net stopped never reached a
 		 * reader (the kernel asks again): not failures to remember. */
 		for (unsigned i = 0; i < 4; i++)
@@ -393,11 +393,10 @@ void pc_fs_files_repin(struct pc_fs *fs)
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
-int pc_fs_files_export(struct pc_fs *fs, struct pc_fs_handle_ref **out,
-		       size_t *count)
+int fs_files_export(struct pc_fs *fs, struct fs_handle_ref **out, size_t *count)
 {
 	struct fs_handles *t = fs->handles;
-	struct pc_fs_handle_ref *refs;
+	struct fs_handle_ref *refs;
 	size_t n = 0;
 
 	pthread_mutex_lock(&t->lock);
@@ -405,9 +404,9 @@ int pc_fs_files_export(struct pc_fs *fs, struct pc_fs_handle_ref **out,
 	for (size_t i = 0; refs && i < t->nbuckets; i++)
 		for (struct handle *h = t->buckets[i]; h; h = h->next)
 			if (h->kind == HANDLE_FILE)
-				refs[n++] = (struct pc_fs_handle_ref){
-					.fh = h->id, .ino = h->ino
-				};
+				refs[n++] =
+					(struct fs_handle_ref){ .fh = h->id,
+								.ino = h->ino };
 	pthread_mutex_unlock(&t->lock);
 	if (!refs)
 		return -ENOMEM;
@@ -416,14 +415,13 @@ int pc_fs_files_export(struct pc_fs *fs, struct pc_fs_handle_ref **out,
 	return 0;
 }
 
-void pc_fs_files_adopt(struct pc_fs *fs, const struct pc_fs_handle_ref *refs,
-		       size_t count)
+void fs_files_adopt(struct pc_fs *fs, const struct fs_handle_ref *refs,
+		    size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		struct open_file *of =
-			pc_fs_file_get(fs, refs[i].ino, refs[i].fh);
+		struct open_file *of = fs_file_get(fs, refs[i].ino, refs[i].fh);
 
 		if (of)
-			pc_fs_open_file_put(of);
+			fs_open_file_put(of);
 	}
 }

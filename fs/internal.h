@@ -1,5 +1,8 @@
 /*
- * internal.h - shared by the files of fs/ only.
+ * internal.h - shared by the files of fs/ only.  Names here are fs_*
+ * (libuv's uv__ tier); pc_fs_* is for what fs/'s public headers export
+ * (pc_fs.h, and for daemon/'s restart wiring handover.h, mounts.h,
+ * exe_path.h).
  */
 #ifndef PC_FS_INTERNAL_H
 #define PC_FS_INTERNAL_H
@@ -67,13 +70,13 @@ _Static_assert((PC_FS_BLKSIZE & (PC_FS_BLKSIZE - 1)) == 0 &&
 #define PC_FS_REPLIERS 2
 
 struct parked_read;
-struct pc_fs_walk;
+struct fs_walk;
 
 struct pc_fs {
 	const struct pc_config *cfg;
 	struct pc_store *store;
-	struct pc_net *net;	 /* set before mount, then read-only */
-	struct pc_fs_walk *walk; /* walk.c; NULL: no read-ahead across files */
+	struct pc_net *net;   /* set before mount, then read-only */
+	struct fs_walk *walk; /* walk.c; NULL: no read-ahead across files */
 	struct fuse_session *session;
 	char *mountpoint;
 	atomic_bool mounted; /* main thread writes, loop thread reads */
@@ -134,87 +137,90 @@ struct open_file {
 };
 
 /* ops.c */
-extern const struct fuse_lowlevel_ops pc_fs_ops;
-void pc_fs_fill_attr(const struct pc_inode *inode, struct stat *st);
+extern const struct fuse_lowlevel_ops fs_ops;
+void fs_fill_attr(const struct pc_inode *inode, struct stat *st);
 
 /* Where the bytes of one chunk of a reply are: in memory (verified bytes
  * that a fetch handed over) or in a chunk file.  Whoever holds a part owns
  * its reference and its fd. */
-struct pc_fs_part {
+struct fs_part {
 	struct pc_chunk_buf *buf; /* NULL, or a reference */
 	int fd;			  /* -1, or an open chunk file */
 };
 
 /* read.c */
-void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi);
-void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void pc_fs_open_file_put(struct open_file *of);
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi);
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
+void fs_open_file_put(struct open_file *of);
 /* An open of @ino, pinned and tracked, with one reference; NULL with the
- * errno for the reader in *@error.  pc_fs_file_close() undoes it. */
-struct open_file *pc_fs_file_open(struct pc_fs *fs, uint64_t ino, int *error);
-void pc_fs_file_close(struct pc_fs *fs, struct open_file *of);
+ * errno for the reader in *@error.  fs_file_close() undoes it. */
+struct open_file *fs_file_open(struct pc_fs *fs, uint64_t ino, int *error);
+void fs_file_close(struct pc_fs *fs, struct open_file *of);
 /* Drops the kernel's reference to every file it still has open. */
-void pc_fs_close_open_files(struct pc_fs *fs);
+void fs_close_open_files(struct pc_fs *fs);
 /* ops.c: frees the directory handles the kernel never released (a
  * process, e.g. an NFS server, held them open past the unmount). */
-void pc_fs_close_open_dirs(struct pc_fs *fs);
-/* ops.c: the same as pc_fs_file_open() and pc_fs_file_close() for a
+void fs_close_open_dirs(struct pc_fs *fs);
+/* ops.c: the same as fs_file_open() and fs_file_close() for a
  * directory (a snapshot of its listing). */
-struct open_dir *pc_fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error);
-void pc_fs_dir_close(struct pc_fs *fs, struct open_dir *dir);
+struct open_dir *fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error);
+void fs_dir_close(struct pc_fs *fs, struct open_dir *dir);
 /* Index of the chunk holding byte @off (off < size). */
-uint32_t pc_fs_chunk_at(const struct open_file *of, uint64_t off);
+uint32_t fs_chunk_at(const struct open_file *of, uint64_t off);
 /* Opens the chunk files that cover [off, off + size) (clipped to the
  * file): @parts[i] gets the fd of chunk first + i, or fd -1 and the chunk
  * index in @missing (a damaged chunk file is discarded and counted as
  * missing).  0; or -EIO if a discard failed, with every fd closed. */
-int pc_fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
-		     size_t size, struct pc_fs_part *parts, uint32_t *missing,
-		     unsigned *nmissing);
+int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
+		  size_t size, struct fs_part *parts, uint32_t *missing,
+		  unsigned *nmissing);
 /* Replies with [off, off + size) from @parts (every chunk of the range
  * in memory or in a file): all in memory, one writev (fuse_reply_iov);
  * else fuse_reply_data, which splices the files and copies the memory.
- * 0, or -EIO (nothing replied) if a part is missing or of the wrong size. */
-int pc_fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
-		      size_t size, const struct pc_fs_part *parts);
+ * 0, or -EIO (nothing replied) if a part is missing or a buffer has the
+ * wrong length.  A chunk file's length is checked when it is opened
+ * (fs_open_parts: one of the wrong length is discarded and fetched again),
+ * not here. */
+int fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
+		   size_t size, const struct fs_part *parts);
 /* Closes a part's chunk file (see reply.c on ThreadSanitizer). */
-void pc_fs_part_fd_close(int fd);
+void fs_part_fd_close(int fd);
 /* Closes the fds and drops the buffers of @n parts. */
-void pc_fs_parts_release(struct pc_fs_part *parts, unsigned n);
+void fs_parts_release(struct fs_part *parts, unsigned n);
 /* Remembers that a read of @of at @off just failed (see read.c). */
-void pc_fs_remember_failure(struct open_file *of, uint64_t off);
+void fs_remember_failure(struct open_file *of, uint64_t off);
 
 /* parked.c: waits up to @timeout_ms until no read is parked (a takeover
  * on a kernel without FUSE_NOTIFY_RESEND lets them finish). */
-void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms);
+void fs_parked_drain(struct pc_fs *fs, int timeout_ms);
 
 /* walk.c: read-ahead across the files of a directory read in order. */
-struct pc_fs_walk *pc_fs_walk_new(void);
-void pc_fs_walk_free(struct pc_fs_walk *walk);
+struct fs_walk *fs_walk_new(void);
+void fs_walk_free(struct fs_walk *walk);
 /* A lookup found @name in @parent: inode @ino (any FUSE thread). */
-void pc_fs_walk_lookup(struct pc_fs *fs, uint64_t parent, const char *name,
-		       uint64_t ino);
+void fs_walk_lookup(struct pc_fs *fs, uint64_t parent, const char *name,
+		    uint64_t ino);
 /* Process @pid opened inode @ino (after the open was answered): asks for
  * the next files if it walks its directory in order. */
-void pc_fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid);
+void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid);
 
 /* parked.c */
 /* Answers @req later: when the @nmissing chunks have been fetched, or with
  * EIO at fetch_timeout, or EINTR when interrupted.  Takes @parts (the
  * chunk files of the range that were open already). */
-void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		off_t off, size_t size, struct pc_fs_part *parts,
-		const uint32_t *missing, unsigned nmissing);
+void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
+	     size_t size, struct fs_part *parts, const uint32_t *missing,
+	     unsigned nmissing);
 /* The lock and (monotonic) condition variable of the parked list. */
-int pc_fs_parked_init(struct pc_fs *fs);
+int fs_parked_init(struct pc_fs *fs);
 /* Starts the PC_FS_REPLIERS threads; 0 or a negative errno (those that
- * started run until pc_fs_replier_stop()). */
-int pc_fs_replier_start(struct pc_fs *fs);
+ * started run until fs_replier_stop()). */
+int fs_replier_start(struct pc_fs *fs);
 /* Sends the answers already decided, answers what is still parked with
  * EIO, and joins the threads.  Call once no fetch can call back any more
  * (after pc_net_stop()). */
-void pc_fs_replier_stop(struct pc_fs *fs);
+void fs_replier_stop(struct pc_fs *fs);
 
 #endif

@@ -1,9 +1,11 @@
 /*
  * ops.c - the FUSE low-level operations other than reading file data.
  *
- * Each operation is thin: parse the request, ask the store, reply.  This
- * file and read.c are the only places that reply to the kernel, and each
- * request is answered exactly once.  Everything that would change the tree
+ * Each operation is thin: parse the request, ask the store, reply.  Only
+ * fs/ replies to the kernel: this file, read.c (hits and refusals),
+ * reply.c (a read's data, for read.c and parked.c) and parked.c (a parked
+ * read's EIO or EINTR); each request is answered exactly once, by
+ * whoever holds it (a parked read: whoever claims it, parked.c).  Everything that would change the tree
  * fails with EROFS (the mount is also made with "ro", so the kernel refuses
  * most of them before they reach us).
  */
@@ -24,7 +26,7 @@ static struct pc_fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-void pc_fs_fill_attr(const struct pc_inode *inode, struct stat *st)
+void fs_fill_attr(const struct pc_inode *inode, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
 	st->st_ino = inode->ino;
@@ -67,7 +69,7 @@ static void reply_entry(fuse_req_t req, const struct pc_inode *inode)
 	e.generation = pc_store_generation(fs_of(req)->store);
 	e.attr_timeout = PC_FS_ENTRY_TIMEOUT;
 	e.entry_timeout = PC_FS_ENTRY_TIMEOUT;
-	pc_fs_fill_attr(inode, &e.attr);
+	fs_fill_attr(inode, &e.attr);
 	fuse_reply_entry(req, &e);
 }
 
@@ -104,7 +106,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	if (inode.type == PC_ENTRY_FILE)
-		pc_fs_walk_lookup(fs, parent, name, inode.ino);
+		fs_walk_lookup(fs, parent, name, inode.ino);
 	reply_entry(req, &inode);
 	pc_inode_release(&inode);
 }
@@ -122,7 +124,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 		fuse_reply_err(req, reply_errno(rc));
 		return;
 	}
-	pc_fs_fill_attr(&inode, &st);
+	fs_fill_attr(&inode, &st);
 	pc_inode_release(&inode);
 	fuse_reply_attr(req, &st, PC_FS_ENTRY_TIMEOUT);
 }
@@ -173,7 +175,7 @@ static void dir_free(struct open_dir *dir)
 	free(dir);
 }
 
-void pc_fs_close_open_dirs(struct pc_fs *fs)
+void fs_close_open_dirs(struct pc_fs *fs)
 {
 	struct open_dir *dir;
 
@@ -184,7 +186,7 @@ void pc_fs_close_open_dirs(struct pc_fs *fs)
 	}
 }
 
-struct open_dir *pc_fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error)
+struct open_dir *fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error)
 {
 	struct open_dir *dir;
 	struct pc_inode inode;
@@ -219,7 +221,7 @@ struct open_dir *pc_fs_dir_open(struct pc_fs *fs, uint64_t ino, int *error)
 	return dir;
 }
 
-void pc_fs_dir_close(struct pc_fs *fs, struct open_dir *dir)
+void fs_dir_close(struct pc_fs *fs, struct open_dir *dir)
 {
 	dir_untrack(fs, dir);
 	dir_free(dir);
@@ -232,21 +234,21 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino,
 	struct open_dir *dir;
 	int error;
 
-	dir = pc_fs_dir_open(fs, ino, &error);
+	dir = fs_dir_open(fs, ino, &error);
 	if (!dir) {
 		fuse_reply_err(req, error);
 		return;
 	}
 	/* An id, not a pointer (handles.c). */
-	fi->fh = pc_fs_dir_handle(fs, ino, dir);
+	fi->fh = fs_dir_handle(fs, ino, dir);
 	if (!fi->fh) {
-		pc_fs_dir_close(fs, dir);
+		fs_dir_close(fs, dir);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fi->keep_cache = 1;
 	if (fuse_reply_open(req, fi) != 0) /* the kernel gave up on it */
-		pc_fs_dir_release(fs, fi->fh);
+		fs_dir_release(fs, fi->fh);
 }
 
 static mode_t dirent_mode(enum pc_entry_type type)
@@ -260,7 +262,7 @@ static mode_t dirent_mode(enum pc_entry_type type)
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	struct open_dir *dir = pc_fs_dir_get(fs_of(req), ino, fi->fh);
+	struct open_dir *dir = fs_dir_get(fs_of(req), ino, fi->fh);
 	size_t used = 0;
 	struct stat st;
 	char *buf;
@@ -311,7 +313,7 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino,
 			  struct fuse_file_info *fi)
 {
 	(void)ino;
-	pc_fs_dir_release(fs_of(req), fi->fh);
+	fs_dir_release(fs_of(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -482,7 +484,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->congestion_threshold = 48;
 }
 
-const struct fuse_lowlevel_ops pc_fs_ops = {
+const struct fuse_lowlevel_ops fs_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
 	.getattr = op_getattr,
@@ -490,9 +492,9 @@ const struct fuse_lowlevel_ops pc_fs_ops = {
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.releasedir = op_releasedir,
-	.open = pc_fs_open,
-	.read = pc_fs_read,
-	.release = pc_fs_release,
+	.open = fs_open,
+	.read = fs_read,
+	.release = fs_release,
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,

@@ -72,12 +72,12 @@ struct parked_read {
 	/* The bytes of the reply, chunk by chunk from the one at @off: the
 	 * files open at park time, then what each fetch hands over (written
 	 * under lock; read by the answerer once outstanding is 0). */
-	struct pc_fs_part parts[PC_FS_MAX_SPAN];
+	struct fs_part parts[PC_FS_MAX_SPAN];
 	unsigned nparts;
 	struct parked_slot slots[PC_FS_MAX_SPAN];
 };
 
-int pc_fs_parked_init(struct pc_fs *fs)
+int fs_parked_init(struct pc_fs *fs)
 {
 	pthread_condattr_t attr;
 	int rc;
@@ -108,8 +108,8 @@ static void parked_put(struct parked_read *p)
 	for (unsigned i = 0; i < p->npins; i++)
 		pc_store_unpin(p->fs->store, &p->pins[i]);
 	free(p->pins);
-	pc_fs_parts_release(p->parts, p->nparts);
-	pc_fs_open_file_put(p->of);
+	fs_parts_release(p->parts, p->nparts);
+	fs_open_file_put(p->of);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -145,7 +145,7 @@ static void forget_interrupts(struct parked_read *p)
 
 static void fail_read(struct parked_read *p)
 {
-	pc_fs_remember_failure(p->of, (uint64_t)p->off);
+	fs_remember_failure(p->of, (uint64_t)p->off);
 	fuse_reply_err(p->req, EIO);
 }
 
@@ -159,8 +159,8 @@ static void send_answer(struct parked_read *p)
 	if (p->answer == -EINTR)
 		fuse_reply_err(p->req, EINTR);
 	else if (p->answer < 0 ||
-		 pc_fs_reply_parts(p->req, p->of, (uint64_t)p->off, p->size,
-				   p->parts) < 0)
+		 fs_reply_parts(p->req, p->of, (uint64_t)p->off, p->size,
+				p->parts) < 0)
 		fail_read(p);
 	parked_put(p); /* the duty to reply */
 }
@@ -189,13 +189,13 @@ static void answer(struct parked_read *p, int outcome, bool later)
 
 /* Loop thread: one of the chunks this read waits for arrived (or not),
  * with its bytes in @buf (borrowed) or in the file @fd (ours).  Also a
- * FUSE worker, from pc_fs_park(), when a fetch cannot start. */
+ * FUSE worker, from fs_park(), when a fetch cannot start. */
 static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 			  int fd)
 {
 	struct parked_slot *slot = arg;
 	struct parked_read *p = slot->read;
-	struct pc_fs_part *part = &p->parts[slot->part];
+	struct fs_part *part = &p->parts[slot->part];
 	unsigned left;
 	int failure;
 
@@ -204,7 +204,7 @@ static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 		part->buf = buf ? pc_chunk_buf_ref(buf) : NULL;
 		part->fd = fd;
 	} else if (fd >= 0) {
-		pc_fs_part_fd_close(fd);
+		fs_part_fd_close(fd);
 	}
 	if (status < 0 && p->status == 0)
 		p->status = status;
@@ -229,7 +229,7 @@ static void on_interrupt(fuse_req_t req, void *arg)
 	/* Called from inside fuse_req_interrupt_func() (the request was
 	 * interrupted before we registered): nothing can be replied until
 	 * that returns, since libfuse holds no reference to the request
-	 * there.  pc_fs_park() answers it. */
+	 * there.  fs_park() answers it. */
 	pthread_mutex_lock(&p->lock);
 	early = p->interrupted_early = p->registering;
 	pthread_mutex_unlock(&p->lock);
@@ -240,7 +240,7 @@ static void on_interrupt(fuse_req_t req, void *arg)
 /* A new parked read holding @parts (moved in) and a reference to @of. */
 static struct parked_read *parked_new(struct pc_fs *fs, fuse_req_t req,
 				      struct open_file *of, off_t off,
-				      size_t size, struct pc_fs_part *parts)
+				      size_t size, struct fs_part *parts)
 {
 	uint64_t end = (uint64_t)off + size;
 	struct parked_read *p = calloc(1, sizeof(*p));
@@ -248,10 +248,9 @@ static struct parked_read *parked_new(struct pc_fs *fs, fuse_req_t req,
 
 	if (end > of->size)
 		end = of->size;
-	nparts = pc_fs_chunk_at(of, end - 1) -
-		 pc_fs_chunk_at(of, (uint64_t)off) + 1;
+	nparts = fs_chunk_at(of, end - 1) - fs_chunk_at(of, (uint64_t)off) + 1;
 	if (!p) {
-		pc_fs_parts_release(parts, nparts);
+		fs_parts_release(parts, nparts);
 		return NULL;
 	}
 	p->nparts = nparts;
@@ -306,8 +305,8 @@ static bool register_interrupt(struct parked_read *p)
 	for (unsigned i = 0; i < p->npins; i++)
 		pc_store_unpin(p->fs->store, &p->pins[i]);
 	free(p->pins);
-	pc_fs_parts_release(p->parts, p->nparts);
-	pc_fs_open_file_put(p->of);
+	fs_parts_release(p->parts, p->nparts);
+	fs_open_file_put(p->of);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 	return false;
@@ -323,12 +322,12 @@ static void list_deadline(struct pc_fs *fs, struct parked_read *p)
 	pthread_mutex_unlock(&fs->parked_lock);
 }
 
-void pc_fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		off_t off, size_t size, struct pc_fs_part *parts,
-		const uint32_t *missing, unsigned nmissing)
+void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
+	     size_t size, struct fs_part *parts, const uint32_t *missing,
+	     unsigned nmissing)
 {
 	struct parked_read *p = parked_new(fs, req, of, off, size, parts);
-	uint32_t first = pc_fs_chunk_at(of, (uint64_t)off);
+	uint32_t first = fs_chunk_at(of, (uint64_t)off);
 
 	if (!p) {
 		fuse_reply_err(req, ENOMEM);
@@ -427,7 +426,7 @@ static void *replier_main(void *arg)
 	return NULL;
 }
 
-int pc_fs_replier_start(struct pc_fs *fs)
+int fs_replier_start(struct pc_fs *fs)
 {
 	while (fs->nrepliers < PC_FS_REPLIERS) {
 		int rc = pthread_create(&fs->repliers[fs->nrepliers], NULL,
@@ -440,7 +439,7 @@ int pc_fs_replier_start(struct pc_fs *fs)
 	return 0;
 }
 
-void pc_fs_replier_stop(struct pc_fs *fs)
+void fs_replier_stop(struct pc_fs *fs)
 {
 	struct parked_read *p;
 
@@ -463,7 +462,7 @@ void pc_fs_replier_stop(struct pc_fs *fs)
 	pthread_mutex_unlock(&fs->parked_lock);
 }
 
-void pc_fs_parked_drain(struct pc_fs *fs, int timeout_ms)
+void fs_parked_drain(struct pc_fs *fs, int timeout_ms)
 {
 	int64_t deadline = pc_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 	bool idle;

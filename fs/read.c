@@ -24,7 +24,7 @@
  * file. */
 #define FAILURE_MEMORY_S 2
 
-void pc_fs_open_file_put(struct open_file *of)
+void fs_open_file_put(struct open_file *of)
 {
 	unsigned before = atomic_fetch_sub(&of->refs, 1);
 
@@ -52,18 +52,18 @@ static void untrack(struct pc_fs *fs, struct open_file *of)
 	pthread_mutex_unlock(&fs->open_lock);
 }
 
-void pc_fs_close_open_files(struct pc_fs *fs)
+void fs_close_open_files(struct pc_fs *fs)
 {
 	struct open_file *of;
 
 	while (!pc_list_empty(&fs->open_files)) {
 		of = container_of(fs->open_files.next, struct open_file, link);
 		untrack(fs, of);
-		pc_fs_open_file_put(of);
+		fs_open_file_put(of);
 	}
 }
 
-struct open_file *pc_fs_file_open(struct pc_fs *fs, uint64_t ino, int *error)
+struct open_file *fs_file_open(struct pc_fs *fs, uint64_t ino, int *error)
 {
 	struct pc_inode inode;
 	struct open_file *of;
@@ -107,18 +107,18 @@ struct open_file *pc_fs_file_open(struct pc_fs *fs, uint64_t ino, int *error)
 	/* A purge must not take what an open file needs; a file too large
 	 * for that streams through the cache (parked reads pin only the
 	 * chunks they wait for, parked.c). */
-	pc_fs_file_pin(fs, of);
+	fs_file_pin(fs, of);
 	track(fs, of);
 	return of;
 }
 
-void pc_fs_file_close(struct pc_fs *fs, struct open_file *of)
+void fs_file_close(struct pc_fs *fs, struct open_file *of)
 {
 	untrack(fs, of);
-	pc_fs_open_file_put(of);
+	fs_open_file_put(of);
 }
 
-void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pc_fs *fs = fuse_req_userdata(req);
 	struct open_file *of;
@@ -130,32 +130,32 @@ void pc_fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EROFS);
 		return;
 	}
-	of = pc_fs_file_open(fs, ino, &error);
+	of = fs_file_open(fs, ino, &error);
 	if (!of) {
 		fuse_reply_err(req, error);
 		return;
 	}
 	/* An id, not a pointer: it must mean the same file to the next
 	 * process after a restart (handles.c). */
-	fi->fh = pc_fs_file_handle(fs, of);
+	fi->fh = fs_file_handle(fs, of);
 	if (!fi->fh) {
-		pc_fs_file_close(fs, of);
+		fs_file_close(fs, of);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
 	fi->keep_cache = 1;	      /* an inode's content never changes */
 	pid = fuse_req_ctx(req)->pid; /* the request goes with the reply */
 	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
-		pc_fs_file_release(fs, fi->fh);
+		fs_file_release(fs, fi->fh);
 		return;
 	}
-	pc_fs_walk_open(fs, ino, pid);
+	fs_walk_open(fs, ino, pid);
 }
 
-void pc_fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	pc_fs_file_release(fuse_req_userdata(req), fi->fh);
+	fs_file_release(fuse_req_userdata(req), fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -173,12 +173,12 @@ static uint64_t failure_record(uint32_t chunk, uint64_t seconds)
 	return (uint64_t)chunk << 32 | ((seconds + 1) & 0xffffffff);
 }
 
-void pc_fs_remember_failure(struct open_file *of, uint64_t off)
+void fs_remember_failure(struct open_file *of, uint64_t off)
 {
 	unsigned slot = atomic_fetch_add(&of->failure_next, 1) % 4;
 
 	atomic_store(&of->failures[slot],
-		     failure_record(pc_fs_chunk_at(of, off), now_seconds()));
+		     failure_record(fs_chunk_at(of, off), now_seconds()));
 }
 
 /* True if reading @chunk of this open file failed moments ago. */
@@ -280,34 +280,34 @@ static unsigned span(const struct open_file *of, uint64_t off, size_t size)
 {
 	uint64_t end = off + size < of->size ? off + size : of->size;
 
-	return pc_fs_chunk_at(of, end - 1) - pc_fs_chunk_at(of, off) + 1;
+	return fs_chunk_at(of, end - 1) - fs_chunk_at(of, off) + 1;
 }
 
 /* Answers from the cache alone: every part is a chunk file. */
 static void reply_hit(struct pc_fs *fs, fuse_req_t req, struct open_file *of,
-		      uint64_t off, size_t size, struct pc_fs_part *parts)
+		      uint64_t off, size_t size, struct fs_part *parts)
 {
 	uint64_t end = off + size < of->size ? off + size : of->size;
 
-	if (pc_fs_reply_parts(req, of, off, size, parts) < 0) {
+	if (fs_reply_parts(req, of, off, size, parts) < 0) {
 		fuse_reply_err(req, EIO);
 	} else {
 		pc_store_count(fs->store, PC_CTR_HITS, 1);
 		pc_store_count(fs->store, PC_CTR_BYTES_FROM_CACHE, end - off);
 	}
-	pc_fs_parts_release(parts, span(of, off, size));
+	fs_parts_release(parts, span(of, off, size));
 }
 
-void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
-		struct fuse_file_info *fi)
+void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+	     struct fuse_file_info *fi)
 {
 	struct pc_fs *fs = fuse_req_userdata(req);
 	/* The kernel sends RELEASE only once every READ of the file has been
 	 * answered, but that ordering passes through /dev/fuse, out of sight
 	 * of ThreadSanitizer and of whoever reads this code: a reference held
 	 * for the duration makes it explicit. */
-	struct open_file *of = pc_fs_file_get(fs, ino, fi->fh);
-	struct pc_fs_part parts[PC_FS_MAX_SPAN];
+	struct open_file *of = fs_file_get(fs, ino, fi->fh);
+	struct fs_part parts[PC_FS_MAX_SPAN];
 	uint32_t missing[PC_FS_MAX_SPAN], first;
 	unsigned nmissing;
 
@@ -327,19 +327,19 @@ void pc_fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EIO);
 		goto out;
 	}
-	first = pc_fs_chunk_at(of, (uint64_t)off);
+	first = fs_chunk_at(of, (uint64_t)off);
 	maybe_prefetch(fs, of, first);
-	if (pc_fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
-			     &nmissing) < 0) {
+	if (fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
+			  &nmissing) < 0) {
 		fuse_reply_err(req, EIO);
 	} else if (nmissing == 0) {
 		reply_hit(fs, req, of, (uint64_t)off, size, parts);
 	} else if (failed_recently(of, first)) {
-		pc_fs_parts_release(parts, span(of, (uint64_t)off, size));
+		fs_parts_release(parts, span(of, (uint64_t)off, size));
 		fuse_reply_err(req, EIO);
 	} else {
-		pc_fs_park(fs, req, of, off, size, parts, missing, nmissing);
+		fs_park(fs, req, of, off, size, parts, missing, nmissing);
 	}
 out:
-	pc_fs_open_file_put(of);
+	fs_open_file_put(of);
 }

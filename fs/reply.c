@@ -28,7 +28,7 @@
 #include "internal.h"
 #include "pc_log.h"
 
-uint32_t pc_fs_chunk_at(const struct open_file *of, uint64_t off)
+uint32_t fs_chunk_at(const struct open_file *of, uint64_t off)
 {
 	uint32_t lo = 0, hi = of->nchunks;
 
@@ -50,16 +50,16 @@ uint32_t pc_fs_chunk_at(const struct open_file *of, uint64_t off)
  * number to a chunk file, TSan takes this close for a race with libuv's
  * epoll_ctl on the old descriptor.
  */
-__attribute__((noinline)) void pc_fs_part_fd_close(int fd)
+__attribute__((noinline)) void fs_part_fd_close(int fd)
 {
 	close(fd);
 }
 
-void pc_fs_parts_release(struct pc_fs_part *parts, unsigned n)
+void fs_parts_release(struct fs_part *parts, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		if (parts[i].fd >= 0)
-			pc_fs_part_fd_close(parts[i].fd);
+			fs_part_fd_close(parts[i].fd);
 		pc_chunk_buf_put(parts[i].buf);
 		parts[i].fd = -1;
 		parts[i].buf = NULL;
@@ -83,7 +83,7 @@ static int open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 		return -ENOENT;
 	if (fstat(fd, &st) == 0 && (uint64_t)st.st_size == of->chunks[i].len)
 		return fd;
-	pc_fs_part_fd_close(fd);
+	fs_part_fd_close(fd);
 	pc_hash_to_hex(&of->chunks[i].hash, hex);
 	pc_log_cause(PC_LOG_WARN, "fs", "damaged chunk files",
 		     "chunk %s: the cached file has the wrong length; "
@@ -94,21 +94,21 @@ static int open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 		       : -ENOENT;
 }
 
-int pc_fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
-		     size_t size, struct pc_fs_part *parts, uint32_t *missing,
-		     unsigned *nmissing)
+int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
+		  size_t size, struct fs_part *parts, uint32_t *missing,
+		  unsigned *nmissing)
 {
 	uint64_t end = off + size < of->size ? off + size : of->size;
-	uint32_t first = pc_fs_chunk_at(of, off);
-	uint32_t last = pc_fs_chunk_at(of, end - 1);
+	uint32_t first = fs_chunk_at(of, off);
+	uint32_t last = fs_chunk_at(of, end - 1);
 	int fd;
 
 	*nmissing = 0;
 	for (uint32_t i = first; i <= last; i++) {
-		parts[i - first] = (struct pc_fs_part){ .buf = NULL, .fd = -1 };
+		parts[i - first] = (struct fs_part){ .buf = NULL, .fd = -1 };
 		fd = open_chunk(fs, of, i);
 		if (fd == -EIO) {
-			pc_fs_parts_release(parts, i - first);
+			fs_parts_release(parts, i - first);
 			return -EIO;
 		}
 		if (fd < 0)
@@ -127,12 +127,12 @@ union reply_vec {
 		  PC_FS_MAX_SPAN * sizeof(struct fuse_buf)];
 };
 
-int pc_fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
-		      size_t size, const struct pc_fs_part *parts)
+int fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
+		   size_t size, const struct fs_part *parts)
 {
 	uint64_t end = off + size < of->size ? off + size : of->size;
-	uint32_t first = pc_fs_chunk_at(of, off);
-	uint32_t last = pc_fs_chunk_at(of, end - 1);
+	uint32_t first = fs_chunk_at(of, off);
+	uint32_t last = fs_chunk_at(of, end - 1);
 	struct iovec iov[PC_FS_MAX_SPAN];
 	union reply_vec bufs;
 	struct fuse_buf *slot = bufs.vec.buf;
@@ -140,7 +140,7 @@ int pc_fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
 	unsigned n = 0;
 
 	for (uint32_t i = first; i <= last; i++, n++) {
-		const struct pc_fs_part *part = &parts[i - first];
+		const struct fs_part *part = &parts[i - first];
 		uint64_t from = (i == first ? off : of->offsets[i]);
 		uint64_t to = (i == last ? end : of->offsets[i + 1]);
 		uint64_t at = from - of->offsets[i];

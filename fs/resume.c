@@ -117,7 +117,7 @@ int pc_fs_resume_start(struct pc_fs *fs, const char *cache_dir)
 	return 0;
 }
 
-void pc_fs_resume_free(struct pc_fs *fs)
+void fs_resume_free(struct pc_fs *fs)
 {
 	struct fs_resume *res = fs->restart ? fs->restart->resume : NULL;
 
@@ -171,8 +171,8 @@ static void test_crash(struct pc_fs *fs, const void *buf, size_t n)
 	}
 }
 
-enum pc_fs_resume_verdict pc_fs_resume_request(struct pc_fs *fs, int fd,
-					       const void *buf, size_t n)
+enum fs_resume_verdict fs_resume_request(struct pc_fs *fs, int fd,
+					 const void *buf, size_t n)
 {
 	struct fs_resume *res = fs->restart ? fs->restart->resume : NULL;
 	const struct fuse_in_header *in = buf;
@@ -196,7 +196,7 @@ enum pc_fs_resume_verdict pc_fs_resume_request(struct pc_fs *fs, int fd,
 	return RESUME_REQUEUED;
 }
 
-void pc_fs_resume_done(struct pc_fs *fs)
+void fs_resume_done(struct pc_fs *fs)
 {
 	struct fs_resume *res = fs->restart ? fs->restart->resume : NULL;
 

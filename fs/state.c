@@ -63,7 +63,7 @@ int pc_fs_state_get(struct pc_fs *fs, struct pc_fs_state *out)
 	size_t req_len, reply_len;
 
 	memset(out, 0, sizeof(*out));
-	if (!pc_fs_devio_init(fs, &req, &req_len, &reply, &reply_len))
+	if (!fs_devio_init(fs, &req, &req_len, &reply, &reply_len))
 		return -EAGAIN;
 	/* Without its device a stored fd could not be told from another
 	 * mount's: no state rather than one that can never be checked. */
@@ -140,9 +140,9 @@ int pc_fs_state_decode(const void *buf, size_t len, struct pc_fs_state *out,
 	    h.mountpoint_len > STATE_FIELD_MAX ||
 	    len != sizeof(h) + h.init_req_len + h.init_reply_len +
 			    h.mountpoint_len ||
-	    !pc_fs_init_sane(bytes + sizeof(h), h.init_req_len,
-			     bytes + sizeof(h) + h.init_req_len,
-			     h.init_reply_len)) {
+	    !fs_init_sane(bytes + sizeof(h), h.init_req_len,
+			  bytes + sizeof(h) + h.init_req_len,
+			  h.init_reply_len)) {
 		snprintf(err, errlen, "the mount's state is damaged");
 		return -EPROTO;
 	}

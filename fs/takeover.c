@@ -286,7 +286,7 @@ static uint32_t go_within_s(struct pc_fs *fs)
 {
 	uint32_t s = PAUSE_TIMEOUT_MS / 1000 + 60;
 
-	if (!pc_fs_devio_kernel_resends(fs))
+	if (!fs_devio_kernel_resends(fs))
 		s += (uint32_t)fs->cfg->fetch_timeout + 1;
 	if (fs->restart)
 		s += fs->restart->test.pause_ms / 1000;
@@ -415,7 +415,7 @@ static int wait_ready(struct fs_restart *r)
 static int let_go(struct pc_fs *fs, struct fs_restart *r)
 {
 	atomic_store(&r->quiesced, true);
-	if (pc_fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0) {
+	if (fs_devio_pause(fs, PAUSE_TIMEOUT_MS) < 0) {
 		atomic_store(&r->quiesced, false);
 		return fail(r, -ETIMEDOUT,
 			    "a request did not finish within %d s",
@@ -428,13 +428,12 @@ static int let_go(struct pc_fs *fs, struct fs_restart *r)
 			r->test.pause_ms);
 		usleep(r->test.pause_ms * 1000);
 	}
-	if (pc_fs_devio_kernel_resends(fs))
-		pc_fs_devio_cut(fs);
+	if (fs_devio_kernel_resends(fs))
+		fs_devio_cut(fs);
 	else
-		pc_fs_parked_drain(fs,
-				   (int)(fs->cfg->fetch_timeout + 1) * 1000);
+		fs_parked_drain(fs, (int)(fs->cfg->fetch_timeout + 1) * 1000);
 	atomic_store(&r->handing_over, true);
-	pc_fs_devio_exit(fs, fs->session);
+	fs_devio_exit(fs, fs->session);
 	return 0;
 }
 
@@ -495,7 +494,7 @@ static void *control_main(void *arg)
 			/* A stop ends the loop (also one that came during a
 			 * restart; harmless once the loop has ended). */
 			if (atomic_load(&r->stop) && fs->session)
-				pc_fs_devio_exit(fs, fs->session);
+				fs_devio_exit(fs, fs->session);
 		}
 	}
 }
@@ -584,7 +583,7 @@ void pc_fs_control_stop(struct pc_fs *fs)
 	if (r->chan >= 0)
 		close(r->chan);
 	pthread_mutex_destroy(&r->lock);
-	pc_fs_resume_free(fs);
+	fs_resume_free(fs);
 	free(r->refs);
 	free(r);
 	fs->restart = NULL;
@@ -653,7 +652,7 @@ static void handed_over(struct pc_fs *fs, struct fs_restart *r)
 int pc_fs_restart_finish(struct pc_fs *fs)
 {
 	struct fs_restart *r = fs->restart;
-	struct pc_fs_handle_ref *refs = NULL;
+	struct fs_handle_ref *refs = NULL;
 	size_t n = 0, len = 0;
 	int type, fd = -1;
 	char why[128];
@@ -665,7 +664,7 @@ int pc_fs_restart_finish(struct pc_fs *fs)
 		abandon(r);
 		return -ECANCELED;
 	}
-	if (pc_fs_files_export(fs, &refs, &n) < 0)
+	if (fs_files_export(fs, &refs, &n) < 0)
 		n = 0;
 	if (n > REFS_MAX)
 		n = REFS_MAX; /* the others are adopted on first use */
@@ -703,7 +702,7 @@ void pc_fs_restart_resume(struct pc_fs *fs)
 	struct fs_restart *r = fs->restart;
 
 	atomic_store(&r->handing_over, false);
-	pc_fs_devio_serve(fs);
+	fs_devio_serve(fs);
 	atomic_store(&r->quiesced, false);
 	/* What was left to the new process, and what it read and did not
 	 * answer, is queued again for this one. */
@@ -714,18 +713,18 @@ void pc_fs_restart_resume(struct pc_fs *fs)
 	pthread_mutex_unlock(&r->lock);
 }
 
-bool pc_fs_handing_over(struct pc_fs *fs)
+bool fs_handing_over(struct pc_fs *fs)
 {
 	return fs->restart && atomic_load(&fs->restart->handing_over);
 }
 
-void pc_fs_loop_running(struct pc_fs *fs, bool running)
+void fs_loop_running(struct pc_fs *fs, bool running)
 {
 	if (fs->restart)
 		atomic_store(&fs->restart->loop_running, running);
 }
 
-bool pc_fs_quiesced(struct pc_fs *fs)
+bool fs_quiesced(struct pc_fs *fs)
 {
 	return fs->restart && atomic_load(&fs->restart->quiesced);
 }

@@ -20,7 +20,7 @@
 #define TAKEOVER_MSG_MAX (256 * 1024)
 /* The most open files a GO carries (the others are adopted on first use,
  * and the new process cannot know that all were listed). */
-#define REFS_MAX ((TAKEOVER_MSG_MAX - 64) / sizeof(struct pc_fs_handle_ref))
+#define REFS_MAX ((TAKEOVER_MSG_MAX - 64) / sizeof(struct fs_handle_ref))
 
 /* One message each way at a time, on a SOCK_SEQPACKET socketpair: a type
  * byte, then the payload. */
@@ -28,7 +28,7 @@ enum msg_type {
 	MSG_OFFER = 1, /* old → new: the state; the /dev/fuse fd */
 	MSG_READY,     /* new → old: struct msg_ready */
 	MSG_REFUSE,    /* new → old: why (text) */
-	MSG_GO,	       /* old → new: struct pc_fs_handle_ref[] */
+	MSG_GO,	       /* old → new: struct fs_handle_ref[] */
 	MSG_SERVING,   /* new → old: struct msg_serving */
 	MSG_FAILED,    /* new → old: why (text) */
 };
@@ -82,9 +82,9 @@ struct fs_restart {
 
 	/* The new process's side. */
 	uint32_t generation;
-	int go_timeout_ms; /* from the OFFER (pc_fs_go_timeout_ms) */
+	int go_timeout_ms; /* from the OFFER (fs_go_timeout_ms) */
 	int64_t go_received_ns;
-	struct pc_fs_handle_ref *refs;
+	struct fs_handle_ref *refs;
 	size_t nrefs;
 
 	char buf[TAKEOVER_MSG_MAX + 1]; /* a message received */
@@ -104,13 +104,13 @@ int takeover_recv(int chan, int timeout_ms, int wake_fd, char *buf, size_t *len,
 struct pc_fs_state;
 /* How long the new process waits for GO after READY: what the OFFER's
  * state says the old process may take, or 120 s if it says nothing. */
-int pc_fs_go_timeout_ms(const struct pc_fs_state *st);
+int fs_go_timeout_ms(const struct pc_fs_state *st);
 /* True while the request loop ends for a takeover (pc_fs_run). */
-bool pc_fs_handing_over(struct pc_fs *fs);
+bool fs_handing_over(struct pc_fs *fs);
 /* pc_fs_run: its request loop begins (true) or has ended. */
-void pc_fs_loop_running(struct pc_fs *fs, bool running);
+void fs_loop_running(struct pc_fs *fs, bool running);
 /* True from a takeover's pause until this process serves again. */
-bool pc_fs_quiesced(struct pc_fs *fs);
+bool fs_quiesced(struct pc_fs *fs);
 /* fs->restart, made on first use; NULL without memory. */
 struct fs_restart *takeover_state(struct pc_fs *fs);
 

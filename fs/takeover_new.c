@@ -56,7 +56,7 @@ int pc_fs_takeover_channel(void)
 	return (int)fd;
 }
 
-int pc_fs_go_timeout_ms(const struct pc_fs_state *st)
+int fs_go_timeout_ms(const struct pc_fs_state *st)
 {
 	if (!st->go_within_s)
 		return GO_TIMEOUT_MS;
@@ -97,7 +97,7 @@ int pc_fs_takeover_accept(struct pc_fs *fs, int chan, const char *mountpoint,
 	rc = take_offer(r, &fd, &st, err, errlen);
 	if (rc == 0) {
 		r->generation = st.generation;
-		r->go_timeout_ms = pc_fs_go_timeout_ms(&st);
+		r->go_timeout_ms = fs_go_timeout_ms(&st);
 		rc = pc_fs_adopt(fs, mountpoint, fd, &st, false, err, errlen);
 		fd = -1; /* the session's now, or closed */
 		/* The old process's until SERVING: never unmounted here. */
@@ -126,10 +126,10 @@ int pc_fs_takeover_ready(struct pc_fs *fs, uint32_t *generation)
 				     &len, &fd);
 	if (fd >= 0)
 		close(fd);
-	if (type != MSG_GO || len % sizeof(struct pc_fs_handle_ref) != 0)
+	if (type != MSG_GO || len % sizeof(struct fs_handle_ref) != 0)
 		return -ECONNRESET;
 	r->go_received_ns = pc_monotonic_ns();
-	r->nrefs = len / sizeof(struct pc_fs_handle_ref);
+	r->nrefs = len / sizeof(struct fs_handle_ref);
 	r->refs = malloc(len ? len : 1);
 	if (r->refs)
 		memcpy(r->refs, r->buf, len);
@@ -170,7 +170,7 @@ void pc_fs_takeover_adopt(struct pc_fs *fs)
 	/* A whole list: a held record that none of these holds is a closed
 	 * file's.  A list cut short (or none): those age out instead. */
 	pc_store_held_exact(fs->store, r->refs && r->nrefs < REFS_MAX);
-	pc_fs_files_adopt(fs, r->refs, r->nrefs);
+	fs_files_adopt(fs, r->refs, r->nrefs);
 	free(r->refs);
 	r->refs = NULL;
 	r->nrefs = 0;

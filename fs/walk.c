@@ -49,23 +49,23 @@ struct walk_stream {
 	char asked[PC_NAME_MAX + 1];   /* last file asked for; "": none */
 };
 
-struct pc_fs_walk {
+struct fs_walk {
 	pthread_mutex_t lock;
 	uint64_t clock;
 	struct walk_name names[WALK_NAMES];
 	struct walk_stream streams[WALK_STREAMS];
 };
 
-struct pc_fs_walk *pc_fs_walk_new(void)
+struct fs_walk *fs_walk_new(void)
 {
-	struct pc_fs_walk *walk = calloc(1, sizeof(*walk));
+	struct fs_walk *walk = calloc(1, sizeof(*walk));
 
 	if (walk)
 		pthread_mutex_init(&walk->lock, NULL);
 	return walk;
 }
 
-void pc_fs_walk_free(struct pc_fs_walk *walk)
+void fs_walk_free(struct fs_walk *walk)
 {
 	if (!walk)
 		return;
@@ -73,13 +73,13 @@ void pc_fs_walk_free(struct pc_fs_walk *walk)
 	free(walk);
 }
 
-static struct walk_name *name_slot(struct pc_fs_walk *walk, uint64_t ino)
+static struct walk_name *name_slot(struct fs_walk *walk, uint64_t ino)
 {
 	return &walk->names[(ino * 0x9e3779b97f4a7c15ull) >> 54];
 }
 
-void pc_fs_walk_lookup(struct pc_fs *fs, uint64_t parent, const char *name,
-		       uint64_t ino)
+void fs_walk_lookup(struct pc_fs *fs, uint64_t parent, const char *name,
+		    uint64_t ino)
 {
 	size_t len = strlen(name);
 	struct walk_name *slot;
@@ -96,7 +96,7 @@ void pc_fs_walk_lookup(struct pc_fs *fs, uint64_t parent, const char *name,
 
 /* With walk->lock held: the stream of (@parent, @pid), or the least
  * recently used slot made over to it. */
-static struct walk_stream *stream_of(struct pc_fs_walk *walk, uint64_t parent,
+static struct walk_stream *stream_of(struct fs_walk *walk, uint64_t parent,
 				     pid_t pid)
 {
 	struct walk_stream *oldest = &walk->streams[0];
@@ -157,7 +157,7 @@ static void ask_window(struct pc_fs *fs, uint64_t parent, const char *after,
 	pc_net_prefetch(fs->net, refs, (size_t)n);
 }
 
-void pc_fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid)
+void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid)
 {
 	char name[WALK_NAME_MAX + 1], after[PC_NAME_MAX + 1];
 	char asked[PC_NAME_MAX + 1], start[WALK_NAME_MAX + 1];

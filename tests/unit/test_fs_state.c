@@ -139,12 +139,12 @@ static void test_fs_state_resend_is_a_flag(void **unused)
 
 	(void)unused;
 	make_exchange(&x, 40, HAS_RESEND_FLAGS2);
-	assert_true(pc_fs_init_resends(x.req, x.req_len));
+	assert_true(fs_init_resends(x.req, x.req_len));
 	make_exchange(&x, 40, 0); /* 7.40 and yet no RESEND */
-	assert_false(pc_fs_init_resends(x.req, x.req_len));
+	assert_false(fs_init_resends(x.req, x.req_len));
 	make_exchange(&x, 41, HAS_RESEND_FLAGS2);
-	assert_true(pc_fs_init_resends(x.req, x.req_len));
-	assert_false(pc_fs_init_resends(x.req, sizeof(struct fuse_in_header)));
+	assert_true(fs_init_resends(x.req, x.req_len));
+	assert_false(fs_init_resends(x.req, sizeof(struct fuse_in_header)));
 }
 
 static void test_fs_state_go_timeout_from_offer(void **unused)
@@ -152,11 +152,11 @@ static void test_fs_state_go_timeout_from_offer(void **unused)
 	struct pc_fs_state st = { .go_within_s = 0 };
 
 	(void)unused;
-	assert_int_equal(pc_fs_go_timeout_ms(&st), 120000);
+	assert_int_equal(fs_go_timeout_ms(&st), 120000);
 	st.go_within_s = 366; /* fetch_timeout 300 s on an old kernel */
-	assert_true(pc_fs_go_timeout_ms(&st) >= 366000);
+	assert_true(fs_go_timeout_ms(&st) >= 366000);
 	st.go_within_s = UINT32_MAX;
-	assert_true(pc_fs_go_timeout_ms(&st) > 0);
+	assert_true(fs_go_timeout_ms(&st) > 0);
 }
 
 int main(void)
