@@ -514,12 +514,40 @@ static bool is_dev_null(const struct stat *st)
  * of at most PC_CONFIG_FILE_MAX bytes, or /dev/null.  1 if it does not
  * exist; 0; or -errno with @err set.
  */
+/* @fd (@path) is something a configuration may be read from: a regular
+ * file of at most PC_CONFIG_FILE_MAX bytes, or /dev/null. */
+static int check_kind(const char *path, int fd, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		int e = errno;
+
+		return pc_set_err(-e, err, errlen, "%s: %s", path, strerror(e));
+	}
+	if (S_ISDIR(st.st_mode))
+		return pc_set_err(-EISDIR, err, errlen,
+				  "%s: is a directory, not a configuration "
+				  "file",
+				  path);
+	if (!S_ISREG(st.st_mode) && !is_dev_null(&st))
+		return pc_set_err(-EINVAL, err, errlen,
+				  "%s: not a regular file (a configuration "
+				  "file is read whole)",
+				  path);
+	if (st.st_size > PC_CONFIG_FILE_MAX)
+		return pc_set_err(-EFBIG, err, errlen,
+				  "%s: larger than %d bytes: not a "
+				  "configuration file",
+				  path, PC_CONFIG_FILE_MAX);
+	return 0;
+}
+
 static int read_file(const char *path, char **text, size_t *len, char *err,
 		     size_t errlen)
 {
 	/* O_NONBLOCK: opening a FIFO must not wait for a writer. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
 	ssize_t n;
 	int rc = 0;
 
@@ -532,25 +560,8 @@ static int read_file(const char *path, char **text, size_t *len, char *err,
 		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
 		return rc;
 	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
-	} else if (S_ISDIR(st.st_mode)) {
-		rc = -EISDIR;
-		snprintf(err, errlen,
-			 "%s: is a directory, not a configuration file", path);
-	} else if (!S_ISREG(st.st_mode) && !is_dev_null(&st)) {
-		rc = -EINVAL;
-		snprintf(err, errlen,
-			 "%s: not a regular file (a configuration file is "
-			 "read whole)",
-			 path);
-	} else if (st.st_size > PC_CONFIG_FILE_MAX) {
-		rc = -EFBIG;
-		snprintf(err, errlen,
-			 "%s: larger than %d bytes: not a configuration file",
-			 path, PC_CONFIG_FILE_MAX);
-	} else if (!(*text = malloc(PC_CONFIG_FILE_MAX + 1))) {
+	rc = check_kind(path, fd, err, errlen);
+	if (rc == 0 && !(*text = malloc(PC_CONFIG_FILE_MAX + 1))) {
 		rc = -ENOMEM;
 		snprintf(err, errlen, "%s: out of memory", path);
 	}

@@ -123,6 +123,28 @@ static int number_field(struct fmt_cursor *cur, const char *key, uint64_t max,
 	return 0;
 }
 
+/* The "name" line into @out->name. */
+static int name_field(struct fmt_cursor *cur, struct pc_head *out, char *err,
+		      size_t errlen)
+{
+	const char *value;
+	size_t vlen;
+	int rc;
+
+	rc = field(cur, "name", &value, &vlen, err, errlen);
+	if (rc < 0)
+		return rc;
+	if (vlen > PC_REPO_NAME_MAX)
+		return pc_set_err(-EBADMSG, err, errlen,
+				  "head: repository name is too long");
+	memcpy(out->name, value, vlen);
+	out->name[vlen] = '\0';
+	if (strlen(out->name) != vlen || !pc_repo_name_valid(out->name))
+		return pc_set_err(-EBADMSG, err, errlen,
+				  "head: invalid repository name");
+	return 0;
+}
+
 static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 			char *err, size_t errlen)
 {
@@ -146,19 +168,9 @@ static int parse_fields(const char *buf, size_t len, struct pc_head *out,
 				  "%d)",
 				  format, PC_HEAD_FORMAT);
 	out->format = (uint32_t)format;
-
-	rc = field(&cur, "name", &value, &vlen, err, errlen);
+	rc = name_field(&cur, out, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (vlen > PC_REPO_NAME_MAX)
-		return pc_set_err(-EBADMSG, err, errlen,
-				  "head: repository name is too long");
-	memcpy(out->name, value, vlen);
-	out->name[vlen] = '\0';
-	if (strlen(out->name) != vlen || !pc_repo_name_valid(out->name))
-		return pc_set_err(-EBADMSG, err, errlen,
-				  "head: invalid repository name");
-
 	if ((rc = number_field(&cur, "version", UINT64_MAX, &out->version, err,
 			       errlen)) < 0 ||
 	    (rc = number_field(&cur, "created", INT64_MAX, &created, err,

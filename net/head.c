@@ -367,6 +367,44 @@ static bool head_on_data(struct net_xfer *xfer, const void *buf, size_t len)
 	return true;
 }
 
+/*
+ * A whole head from @mirror: judged, then installed, kept back (a held
+ * version) or refused.  True when that ends the poll (a new version went
+ * to the install, or the node is up to date); false: ask the next source.
+ */
+static bool head_arrived(struct pc_net *net, const char *mirror)
+{
+	struct net_head *h = &net->head;
+	struct pc_head head;
+	char why[512];
+	int rc;
+
+	rc = judge(net, h->body, h->body_len, &head, why, sizeof(why));
+	if (rc > 0 && held_back(net, &head, mirror)) {
+		poll_end(net, 0, "", mirror);
+		return true;
+	}
+	if (rc > 0) {
+		hand_over(net, &head, mirror, h->body, h->body_len);
+		return true;
+	}
+	if (rc == 0) {
+		pc_log(PC_LOG_DEBUG, "net",
+		       "head version %" PRIu64 " from %s: up to date",
+		       head.version, mirror);
+		poll_end(net, 0, "", mirror);
+		return true;
+	}
+	if (rc == -EEXIST)
+		equivocation_seen(net, &head, mirror, why);
+	if (h->asking_peers && rc == -ESTALE)
+		/* A neighbour still on an older version: normal. */
+		pc_log(PC_LOG_DEBUG, "net", "head from %s: %s", mirror, why);
+	else
+		refused(net, mirror, rc, why, rc != -EEXIST);
+	return false;
+}
+
 static void head_on_done(struct net_xfer *xfer,
 			 const struct net_xfer_result *res)
 {
@@ -375,8 +413,6 @@ static void head_on_done(struct net_xfer *xfer,
 	const char *mirror = h->source_name;
 	uint64_t elapsed = uv_now(&net->loop) - h->asked_at;
 	char why[512];
-	struct pc_head head;
-	int rc;
 
 	h->xfer = NULL;
 	/* How a mirror answers the head counts for its health too: a
@@ -399,31 +435,8 @@ static void head_on_done(struct net_xfer *xfer,
 		unreachable(net, mirror, why);
 	} else if (res->err) {
 		unreachable(net, mirror, res->message);
-	} else {
-		rc = judge(net, h->body, h->body_len, &head, why, sizeof(why));
-		if (rc > 0 && held_back(net, &head, mirror)) {
-			poll_end(net, 0, "", mirror);
-			return;
-		}
-		if (rc > 0) {
-			hand_over(net, &head, mirror, h->body, h->body_len);
-			return;
-		}
-		if (rc == 0) {
-			pc_log(PC_LOG_DEBUG, "net",
-			       "head version %" PRIu64 " from %s: up to date",
-			       head.version, mirror);
-			poll_end(net, 0, "", mirror);
-			return;
-		}
-		if (rc == -EEXIST)
-			equivocation_seen(net, &head, mirror, why);
-		if (h->asking_peers && rc == -ESTALE)
-			/* A neighbour still on an older version: normal. */
-			pc_log(PC_LOG_DEBUG, "net", "head from %s: %s", mirror,
-			       why);
-		else
-			refused(net, mirror, rc, why, rc != -EEXIST);
+	} else if (head_arrived(net, mirror)) {
+		return;
 	}
 	if (h->asking_peers) {
 		h->peer_head++;

@@ -415,6 +415,32 @@ static bool judge_head(struct target *t, const struct body *b,
 	return true;
 }
 
+/* The step of the GET itself, after the network steps (@failed: where
+ * the transfer stopped, if it did). */
+static void http_step(struct target *t, CURL *easy, const struct body *b,
+		      const char *url, enum stage failed, bool file,
+		      const char *error)
+{
+	double ms = info_ms(easy, CURLINFO_TOTAL_TIME_T);
+	long status = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (b->too_large)
+		add_step(t, "http", STEP_FAILED, -1,
+			 "GET %s: more than %d bytes: not a head", url,
+			 PC_HEAD_MAX);
+	else if (failed == STAGE_HTTP)
+		add_step(t, "http", STEP_FAILED, -1, "GET %s: %s", url, error);
+	else if (failed)
+		add_step(t, "http", STEP_SKIPPED, -1, "not reached");
+	else if (!file && status != 200)
+		add_step(t, "http", STEP_FAILED, ms, "GET %s: HTTP status %ld",
+			 url, status);
+	else
+		add_step(t, "http", STEP_OK, ms, "GET %s: %s%zu bytes", url,
+			 file ? "" : "HTTP 200, ", b->len);
+}
+
 /* Checks @mirror; true if it serves a valid head. */
 static bool check_mirror(struct target *t, const struct ctl *ctl,
 			 const struct pc_config *cfg,
@@ -430,7 +456,6 @@ static bool check_mirror(struct target *t, const struct ctl *ctl,
 	enum stage failed;
 	CURLcode code;
 	CURL *easy;
-	long status = 0;
 	bool ok = false;
 
 	while (len && mirror[len - 1] == '/')
@@ -451,7 +476,6 @@ static bool check_mirror(struct target *t, const struct ctl *ctl,
 	if (!errbuf[0])
 		snprintf(errbuf, sizeof(errbuf), "%s",
 			 curl_easy_strerror(code));
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	/* A file:// mirror has no network steps: whatever failed, reading
 	 * its head did (a missing directory is CURLE_FILE_COULDNT_READ_FILE,
 	 * with no connect time, which failed_stage() would take for a
@@ -463,23 +487,7 @@ static bool check_mirror(struct target *t, const struct ctl *ctl,
 	if (!file)
 		network_steps(t, easy, host, failed, https, proxied, true,
 			      errbuf);
-	if (b->too_large)
-		add_step(t, "http", STEP_FAILED, -1,
-			 "GET %s: more than %d bytes: not a head", url,
-			 PC_HEAD_MAX);
-	else if (failed == STAGE_HTTP)
-		add_step(t, "http", STEP_FAILED, -1, "GET %s: %s", url, errbuf);
-	else if (failed)
-		add_step(t, "http", STEP_SKIPPED, -1, "not reached");
-	else if (!file && status != 200)
-		add_step(t, "http", STEP_FAILED,
-			 info_ms(easy, CURLINFO_TOTAL_TIME_T),
-			 "GET %s: HTTP status %ld", url, status);
-	else
-		add_step(t, "http", STEP_OK,
-			 info_ms(easy, CURLINFO_TOTAL_TIME_T),
-			 "GET %s: %s%zu bytes", url, file ? "" : "HTTP 200, ",
-			 b->len);
+	http_step(t, easy, b, url, failed, file, errbuf);
 	if (t->steps[t->nsteps - 1].state == STEP_OK)
 		ok = judge_head(t, b, ring, cfg, ctl);
 	else

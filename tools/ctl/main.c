@@ -257,6 +257,9 @@ static int report(const struct ctl *ctl, const char *command, const char *reply)
 	return rc;
 }
 
+static int check_args(int argc, char **argv, struct ctl *ctl,
+		      const char **command);
+
 static int parse_args(int argc, char **argv, struct ctl *ctl,
 		      const char **command)
 {
@@ -311,6 +314,13 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 			return EXIT_USAGE;
 		}
 	}
+	return check_args(argc, argv, ctl, command);
+}
+
+/* After the options: the command, and options that do not go together. */
+static int check_args(int argc, char **argv, struct ctl *ctl,
+		      const char **command)
+{
 	if (argc - optind == 2 && strcmp(argv[optind], "prefetch") == 0)
 		ctl->prefetch_path = argv[optind + 1];
 	else if (argc - optind != 1 || strcmp(argv[optind], "prefetch") == 0)
@@ -400,14 +410,43 @@ static int choose_instance(struct ctl *ctl, struct ctl_instance *chosen)
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* Sends @line to the daemon and reports its answer; exit status. */
+static int ask_daemon(const struct ctl *ctl, const char *command,
+		      const char *line, int timeout_ms)
 {
 	static const char not_running[] = " (is the daemon running?)";
+	char *reply = NULL;
+	int rc;
+
+	rc = ctl_ask(ctl->socket_path, line, timeout_ms, &reply);
+	/* A daemon that is not there: status and stats read the cache
+	 * (unless only a socket path was named). */
+	if (rc < 0 && ctl_daemon_absent(rc) &&
+	    (!ctl->socket_given || ctl->cache_dir_given) &&
+	    (strcmp(command, "status") == 0 || strcmp(command, "stats") == 0)) {
+		rc = ctl_offline(ctl, command, rc);
+	} else if (rc < 0) {
+		fprintf(stderr,
+			"peercachectl: cannot ask peercache at %s: %s%s\n",
+			ctl->socket_path, strerror(-rc),
+			ctl_daemon_absent(rc) ? not_running : "");
+		rc = EXIT_FAILED;
+	} else {
+		if (strcmp(command, "stats") == 0)
+			reply = with_status_word(ctl->socket_path, reply);
+		rc = report(ctl, command, reply);
+	}
+	free(reply);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
 	struct ctl ctl = { .cache_dir = PC_DEFAULT_CACHE_DIR };
 	struct ctl_instance chosen = { 0 };
 	const struct command *cmd;
 	const char *command = NULL;
-	char *path = NULL, *reply = NULL, line[320];
+	char *path = NULL, line[320];
 	int rc;
 
 	rc = parse_args(argc, argv, &ctl, &command);
@@ -449,30 +488,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(command, "check") == 0) {
 		rc = ctl_check(&ctl);
 	} else {
-		rc = ctl_ask(ctl.socket_path, line, cmd->timeout_ms, &reply);
-		/* A daemon that is not there: status and stats read the
-		 * cache (unless only a socket path was named). */
-		if (rc < 0 && ctl_daemon_absent(rc) &&
-		    (!ctl.socket_given || ctl.cache_dir_given) &&
-		    (strcmp(command, "status") == 0 ||
-		     strcmp(command, "stats") == 0)) {
-			rc = ctl_offline(&ctl, command, rc);
-		} else if (rc < 0) {
-			fprintf(stderr,
-				"peercachectl: cannot ask peercache at %s: "
-				"%s%s\n",
-				ctl.socket_path, strerror(-rc),
-				ctl_daemon_absent(rc) ? not_running : "");
-			rc = EXIT_FAILED;
-		} else {
-			if (strcmp(command, "stats") == 0)
-				reply = with_status_word(ctl.socket_path,
-							 reply);
-			rc = report(&ctl, command, reply);
-		}
+		rc = ask_daemon(&ctl, command, line, cmd->timeout_ms);
 	}
 out:
-	free(reply);
 	free(path);
 	ctl_instance_free(&chosen);
 	return rc;
