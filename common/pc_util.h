@@ -22,6 +22,10 @@ int pc_parse_duration(const char *text, uint64_t *seconds);
 int pc_parse_size(const char *text, uint64_t *bytes);
 /* "1.5 MiB" style into @buf; returns @buf. */
 const char *pc_format_size(uint64_t bytes, char *buf, size_t len);
+/* @when (Unix seconds) as "2026-12-06T22:05:00Z" into @buf (32 bytes
+ * suffice), or as its number if gmtime() knows no such date (a signed
+ * head may say anything).  Returns @buf. */
+const char *pc_format_utc(int64_t when, char *buf, size_t len);
 /* CLOCK_MONOTONIC in seconds, as a double (for durations and rates). */
 double pc_now_monotonic(void);
 /* CLOCK_MONOTONIC in nanoseconds: deadlines and what one process tells

@@ -253,34 +253,23 @@ int pc_head_parse_unverified(const void *buf, size_t len, struct pc_head *out,
 	return 0;
 }
 
-static const char *utc(int64_t when, char *buf, size_t len)
-{
-	time_t t = (time_t)when;
-	struct tm tm;
-
-	if (!gmtime_r(&t, &tm))
-		snprintf(buf, len, "%" PRId64, when);
-	else
-		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	return buf;
-}
-
 int pc_head_check_time(const struct pc_head *head, int64_t now, char *err,
 		       size_t errlen)
 {
 	char when[32];
 
 	if (head->created > now && head->created - now > PC_HEAD_CLOCK_SKEW)
-		return pc_set_err(-EBADMSG, err, errlen,
-				  "head was created at %s, more than %d s "
-				  "ahead of this node's clock (check the "
-				  "clocks of the publisher and of this node)",
-				  utc(head->created, when, sizeof(when)),
-				  PC_HEAD_CLOCK_SKEW);
+		return pc_set_err(
+			-EBADMSG, err, errlen,
+			"head was created at %s, more than %d s "
+			"ahead of this node's clock (check the "
+			"clocks of the publisher and of this node)",
+			pc_format_utc(head->created, when, sizeof(when)),
+			PC_HEAD_CLOCK_SKEW);
 	if (head->expires <= now)
-		return pc_set_err(-EKEYEXPIRED, err, errlen,
-				  "head expired at %s",
-				  utc(head->expires, when, sizeof(when)));
+		return pc_set_err(
+			-EKEYEXPIRED, err, errlen, "head expired at %s",
+			pc_format_utc(head->expires, when, sizeof(when)));
 	return 0;
 }
 

@@ -95,6 +95,18 @@ int fs_parked_init(struct pc_fs *fs)
 	return 0;
 }
 
+/* Lets go of what @p holds (pins, parts, the open file) and frees it. */
+static void parked_free(struct parked_read *p)
+{
+	for (unsigned i = 0; i < p->npins; i++)
+		pc_store_unpin(p->fs->store, &p->pins[i]);
+	free(p->pins);
+	fs_parts_release(p->parts, p->nparts);
+	fs_open_file_put(p->of);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
 static void parked_put(struct parked_read *p)
 {
 	bool last;
@@ -103,15 +115,8 @@ static void parked_put(struct parked_read *p)
 	assert(p->refs > 0);
 	last = --p->refs == 0;
 	pthread_mutex_unlock(&p->lock);
-	if (!last)
-		return;
-	for (unsigned i = 0; i < p->npins; i++)
-		pc_store_unpin(p->fs->store, &p->pins[i]);
-	free(p->pins);
-	fs_parts_release(p->parts, p->nparts);
-	fs_open_file_put(p->of);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	if (last)
+		parked_free(p);
 }
 
 /* True for exactly one caller: the one that answers. */
@@ -302,13 +307,7 @@ static bool register_interrupt(struct parked_read *p)
 		return true;
 	forget_interrupts(p);
 	fuse_reply_err(p->req, EINTR);
-	for (unsigned i = 0; i < p->npins; i++)
-		pc_store_unpin(p->fs->store, &p->pins[i]);
-	free(p->pins);
-	fs_parts_release(p->parts, p->nparts);
-	fs_open_file_put(p->of);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	parked_free(p);
 	return false;
 }
 

@@ -12,15 +12,14 @@
 #include <time.h>
 
 #include "net.h"
+#include "pc_util.h"
 
 /* Why the node is in @st's state, in a sentence ("" when up to date). */
 static void status_reason(const struct pc_net_status *st,
 			  const struct pc_store_version *v, bool have,
 			  char *out, size_t len)
 {
-	char when[32] = "?";
-	time_t t = have ? (time_t)v->expires : 0;
-	struct tm tm;
+	char when[32];
 
 	switch (st->state) {
 	case PC_STATE_STARTING:
@@ -30,8 +29,7 @@ static void status_reason(const struct pc_net_status *st,
 		out[0] = '\0';
 		return;
 	case PC_STATE_STALE:
-		if (gmtime_r(&t, &tm))
-			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		pc_format_utc(have ? v->expires : 0, when, sizeof(when));
 		snprintf(out, len,
 			 "the head of version %llu expired at %s and the "
 			 "mirrors offer nothing newer",
@@ -51,12 +49,9 @@ static void installing_reason(const struct pc_net_status *st, char *out,
 			      size_t len)
 {
 	size_t used = strlen(out);
-	char when[32] = "?";
-	time_t t = (time_t)st->installing_since;
-	struct tm tm;
+	char when[32];
 
-	if (gmtime_r(&t, &tm))
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pc_format_utc(st->installing_since, when, sizeof(when));
 	if (used < len)
 		snprintf(out + used, len - used,
 			 "%sinstalling version %llu (its manifest is fetched "

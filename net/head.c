@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "pc_util.h"
 #include "pc_json.h"
 
 static void poll_start(struct pc_net *net);
@@ -241,18 +242,12 @@ bool net_head_alert(struct pc_net *net, char *out, size_t len)
 {
 	const struct net_head *h = &net->head;
 	char first[32], last[32];
-	time_t t;
-	struct tm tm;
 
 	out[0] = '\0';
 	if (!h->equivocations)
 		return false;
-	t = (time_t)h->equivocation_first;
-	gmtime_r(&t, &tm);
-	strftime(first, sizeof(first), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	t = (time_t)h->equivocation_last;
-	gmtime_r(&t, &tm);
-	strftime(last, sizeof(last), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pc_format_utc(h->equivocation_first, first, sizeof(first));
+	pc_format_utc(h->equivocation_last, last, sizeof(last));
 	snprintf(out, len,
 		 "%" PRIu64 " heads refused as equivocation since %s, the "
 		 "last at %s: %s",

@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "net.h"
+#include "pc_util.h"
 #include "pc_json.h"
 
 static bool judged(const struct pc_net *net, size_t i)
@@ -53,15 +54,12 @@ static void cause_of(const struct pc_net *net, size_t i, char *buf, size_t len)
 	snprintf(buf, len, "source-demoted %s", net->fetcher.sources[i].base);
 }
 
+/* When @when was, in UTC; "-" for never. */
 static const char *utc(int64_t when, char *buf, size_t len)
 {
-	time_t t = (time_t)when;
-	struct tm tm;
-
-	if (when <= 0 || !gmtime_r(&t, &tm))
-		snprintf(buf, len, "-");
-	else
-		strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (when > 0)
+		return pc_format_utc(when, buf, len);
+	snprintf(buf, len, "-");
 	return buf;
 }
 

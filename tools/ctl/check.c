@@ -32,6 +32,7 @@
 #include "pc_curl_policy.h"
 #include "pc_format.h"
 #include "pc_store.h"
+#include "pc_util.h"
 
 #define MAX_TARGETS (PC_CONFIG_MAX_MIRRORS + 3)
 #define MAX_STEPS 5
@@ -384,8 +385,6 @@ static bool judge_head(struct target *t, const struct body *b,
 	struct pc_head head;
 	char why[256], when[32];
 	bool known;
-	time_t expires;
-	struct tm tm;
 	int rc;
 
 	if (!ring) {
@@ -401,9 +400,7 @@ static bool judge_head(struct target *t, const struct body *b,
 		add_step(t, "head", STEP_FAILED, -1, "%s", why);
 		return false;
 	}
-	expires = (time_t)head.expires;
-	gmtime_r(&expires, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	pc_format_utc(head.expires, when, sizeof(when));
 	add_step(t, "head", STEP_OK, -1,
 		 "version %llu of '%s', signed by a trusted key, expires "
 		 "%s%s%s",
