@@ -3,7 +3,8 @@
  * alike (issue 12: one copy of head acceptance).  Each head is served by
  * the mirror and judged twice, first by peercachectl check (the real
  * binary, reading the node's cache as it does beside a running daemon),
- * then by the daemon's head poll: a good new version, the version held,
+ * then by the daemon's head poll (check finds the cache by the
+ * configuration's cache_dir): a good new version, the version held,
  * another repository with `repository` set and with it empty, an expired
  * head, one created too far ahead, an older version, a bad signature and
  * an untrusted key.  Both must accept or refuse, and for the same reason.
@@ -27,16 +28,19 @@
 #define REFRESH_MS 10000
 #define CHECK_NO_VALID_HEAD 6 /* docs/peercachectl.md */
 
-/* A configuration file for peercachectl -c with the fixture's mirror and
- * key, and @repository unless it is NULL.  Caller frees the path. */
+/* A configuration file for peercachectl -c with the fixture's mirror, key
+ * and cache (where check reads what the node holds), and @repository
+ * unless it is NULL.  Caller frees the path. */
 static char *ctl_config(struct net_fixture *fx, const char *repository)
 {
 	char *path = pc_test_path(fx->dir, "ctl.conf");
 	FILE *f = fopen(path, "w");
 
 	assert_non_null(f);
-	fprintf(f, "[peercache]\nmirror = %s\ntrusted_key = %s.pub\n",
-		fx->repo_url, fx->key);
+	fprintf(f,
+		"[peercache]\nmirror = %s\ntrusted_key = %s.pub\n"
+		"cache_dir = %s\n",
+		fx->repo_url, fx->key, fx->cache);
 	if (repository)
 		fprintf(f, "repository = %s\n", repository);
 	assert_int_equal(fclose(f), 0);
@@ -53,9 +57,8 @@ static int run_check(struct net_fixture *fx, const char *conf, char *out,
 	int status;
 
 	snprintf(cmd, sizeof(cmd),
-		 "%s -c %s --cache-dir %s --socket %s/absent.sock "
-		 "--json check 2>&1",
-		 PC_CTL_BIN, conf, fx->cache, fx->dir);
+		 "%s -c %s --socket %s/absent.sock --json check 2>&1",
+		 PC_CTL_BIN, conf, fx->dir);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	n = fread(out, 1, len - 1, p);

@@ -132,6 +132,7 @@ static int config_from_daemon(const char *reply, struct pc_config *cfg,
 		{ "connect_timeout", "connect_timeout" },
 		{ "fetch_timeout", "fetch_timeout" },
 		{ "discovery", "discovery" },
+		{ "cache_dir", "cache_dir" },
 	};
 	struct json_object o;
 	int rc = 0;
@@ -352,21 +353,24 @@ static void network_steps(struct target *t, CURL *easy, const char *host,
 
 /*
  * What this node holds, for the head's rules: the repository and the
- * highest version it accepted, read from its cache (as `status` does with
- * the daemon down; LMDB lets a reader in beside the daemon).  A cache that
- * cannot be read leaves them out: only the configured repository and the
- * clock are judged then, and the head step says so.
+ * highest version it accepted, read from its cache (--cache-dir, else the
+ * checked configuration's cache_dir), as `status` does with the daemon
+ * down (LMDB lets a reader in beside the daemon).  A cache that cannot be
+ * read leaves them out: only the configured repository and the clock are
+ * judged then, and the head step says so.
  */
-static bool node_state(const struct ctl *ctl, struct pc_store_version *held,
-		       uint64_t *highest)
+static bool node_state(const struct ctl *ctl, const struct pc_config *cfg,
+		       struct pc_store_version *held, uint64_t *highest)
 {
+	const char *dir =
+		ctl->cache_dir_given ? ctl->cache_dir : cfg->cache_dir;
 	struct pc_store *store = NULL;
 	char err[256];
 
 	memset(held, 0, sizeof(*held));
 	*highest = 0;
-	if (!ctl->cache_dir || pc_store_open_readonly(ctl->cache_dir, &store,
-						      err, sizeof(err)) < 0)
+	if (!dir || !dir[0] ||
+	    pc_store_open_readonly(dir, &store, err, sizeof(err)) < 0)
 		return false;
 	if (pc_store_current(store, held) < 0)
 		memset(held, 0, sizeof(*held));
@@ -391,7 +395,7 @@ static bool judge_head(struct target *t, const struct body *b,
 		add_step(t, "head", STEP_SKIPPED, -1, "no trusted key loaded");
 		return false;
 	}
-	known = node_state(ctl, &held, &rules.highest);
+	known = node_state(ctl, cfg, &held, &rules.highest);
 	rules.current = held.name[0] ? held.name : NULL;
 	rules.now = (int64_t)time(NULL);
 	rc = pc_head_accept(b->buf, b->len, ring, &rules, &head, why,
