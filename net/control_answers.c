@@ -186,6 +186,22 @@ static void build_peer_stats(struct pc_net *net, struct pc_json *j)
 	free(ps);
 }
 
+/* What a peer's word is worth (peer_trust.c): promises kept and broken,
+ * the fetches that waited for it, and whether it is doubted now, till
+ * when and why. */
+static void build_peer_trust(struct pc_json *j, const struct net_peer *e,
+			     int64_t now)
+{
+	bool doubted = e->doubted_until_unix > now;
+
+	pc_json_uint(j, "promises_kept", e->kept);
+	pc_json_uint(j, "promises_broken", e->broken);
+	pc_json_uint(j, "waits", e->waits);
+	pc_json_bool(j, "doubted", doubted);
+	pc_json_int(j, "doubted_until", doubted ? e->doubted_until_unix : 0);
+	pc_json_str(j, "doubt_reason", e->broken ? e->broke : "");
+}
+
 /* Every peer heard or asked, with what it gave and its ban. */
 void control_build_peers(struct pc_net *net, struct pc_json *j)
 {
@@ -210,6 +226,7 @@ void control_build_peers(struct pc_net *net, struct pc_json *j)
 		pc_json_bool(j, "banned", banned);
 		pc_json_int(j, "banned_until", banned ? e->banned_until : 0);
 		pc_json_str(j, "reason", e->bad ? e->reason : "");
+		build_peer_trust(j, e, now);
 		pc_json_close(j);
 	}
 	pc_json_close(j);

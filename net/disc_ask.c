@@ -3,7 +3,8 @@
  * ask reports at the first useful answer, when every id is covered, when
  * every static peer answered, or at its timeout; it believes only
  * neighbours whose word still counts and a "fetching" only with a claim
- * behind it.
+ * behind it, and says which claims their senders did not confirm when
+ * asked.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,11 +14,20 @@
 
 /* ---- the requester ------------------------------------------------------- */
 
-/* Folds neighbours' live claims into the result as "fetching". */
-static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now)
+/*
+ * Folds neighbours' live claims into the result as "fetching".  A claim
+ * its sender has not confirmed by an answer is marked so; if it was heard
+ * before this probe went out and the ask ran its whole time (@full), its
+ * sender was asked about the id and said nothing: a node that fetches an
+ * id answers "fetching" for it, a liar that claims every id it hears
+ * probed need not (docs/PROTOCOL.md, "A neighbour's word").
+ */
+static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now,
+			     bool full)
 {
 	struct pc_disc_result *r = &ask->result;
 	struct heard_claim *c;
+	uint32_t bit;
 	int p;
 
 	for (size_t i = 0; i < r->n; i++) {
@@ -25,8 +35,15 @@ static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now)
 		if (!c ||
 		    (p = disc_peer_slot(r->peers, &r->npeers, &c->peer)) < 0)
 			continue;
-		if (!(r->have[i] & (1u << p)))
-			r->fetching[i] |= 1u << p;
+		bit = 1u << p;
+		if ((r->have[i] | r->fetching[i]) & bit)
+			continue; /* it answered for it: confirmed */
+		r->fetching[i] |= bit;
+		if (c->confirmed)
+			continue;
+		r->unconfirmed[i] |= bit;
+		if (full && c->heard_seq <= ask->claims_seq)
+			r->unanswered[i] |= bit;
 	}
 }
 
@@ -39,7 +56,8 @@ void disc_finish_ask(struct pc_disc *d, size_t slot, int status)
 	d->asks[slot] = NULL;
 	ask->result.status = status;
 	if (status == 0) {
-		add_heard_claims(d, ask, now);
+		add_heard_claims(d, ask, now,
+				 ask->result.waited && now >= ask->deadline);
 		if (ask->result.waited && ask->result.answers == 0 &&
 		    now >= ask->deadline)
 			disc_ask_silent(d);
@@ -114,14 +132,20 @@ void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
 	 * for the first short). */
 	useful = bit_get(have, 0);
 	for (size_t i = 0; i < pkt->count && p >= 0; i++) {
+		struct heard_claim *c;
+
+		if (!bit_get(have, i) && !bit_get(fetching, i))
+			continue;
+		/* Its claim on the id, if any, is confirmed: it says so. */
+		c = disc_heard_find(d, &ask->hashes[i], &peer, now);
+		if (c)
+			c->confirmed = true;
 		if (bit_get(have, i))
 			r->have[i] |= 1u << p;
-		else if (!bit_get(fetching, i))
-			continue;
 		/* A node claims what it fetches, and its claim comes before
 		 * its "fetching": a "fetching" without a claim heard is worth
 		 * no wait (and ends no ask). */
-		else if (disc_heard_find(d, &ask->hashes[i], &peer, now))
+		else if (c)
 			r->fetching[i] |= 1u << p;
 		else
 			d->ctr.fetching_unclaimed++;
@@ -164,6 +188,7 @@ int pc_disc_ask(struct pc_disc *d, const struct pc_hash *hashes, size_t n,
 	ask->txid = disc_random_txid(d);
 	ask->deadline = wait ? now + timeout_ms : now;
 	ask->seq = d->tick_seq;
+	ask->claims_seq = d->claims_seq;
 	ask->done = done;
 	ask->arg = arg;
 	memcpy(ask->hashes, hashes, n * sizeof(*hashes));

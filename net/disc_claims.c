@@ -81,7 +81,9 @@ struct heard_claim *disc_heard_find(struct pc_disc *d, const struct pc_hash *h,
  * Remembers @peer's claim on @h.  Up to HEARD_PER_ID claimers per id are
  * kept, the lowest-ranking ones: a neighbour that is believed now may
  * turn out to be a liar, and the claim of the honest one behind it must
- * still be known then.
+ * still be known then.  Each claim keeps the order in which it was first
+ * heard, so that an ask can tell whether its sender was asked about it
+ * (disc_ask.c: a claim its sender does not confirm is not waited for).
  */
 static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 		      const struct pc_disc_peer *peer, uint64_t now)
@@ -121,10 +123,27 @@ static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 			return; /* ranks above every claim kept */
 		slot = highest;
 	}
+	if (slot->used && pc_hash_equal(&slot->hash, h) &&
+	    same_peer(&slot->peer, peer)) {
+		/* A claim said again: when it was first heard, and whether
+		 * its sender confirmed it, still hold. */
+		slot->expires = now + d->opts.claim_ttl_ms;
+		slot->peer = *peer;
+		return;
+	}
 	*slot = (struct heard_claim){ .used = true,
+				      .heard_seq = ++d->claims_seq,
 				      .expires = now + d->opts.claim_ttl_ms,
 				      .peer = *peer,
 				      .hash = *h };
+}
+
+bool pc_disc_claim_confirmed(struct pc_disc *d, const struct pc_hash *hash,
+			     const struct pc_disc_peer *peer)
+{
+	struct heard_claim *c = disc_heard_find(d, hash, peer, uv_now(d->loop));
+
+	return c && c->confirmed;
 }
 
 /* Our rank as @peer sees it: the source address toward it, our port. */

@@ -81,7 +81,8 @@ enum drop {
 struct ask {
 	uint32_t txid;
 	uint64_t deadline;
-	uint64_t seq; /* tick in which it was made */
+	uint64_t seq;	     /* tick in which it was made */
+	uint64_t claims_seq; /* d->claims_seq when its probe went out */
 	pc_disc_ask_done done;
 	void *arg;
 	struct pc_hash hashes[PC_DISC_MAX_HASHES];
@@ -110,6 +111,8 @@ struct own_claim {
 /* The lowest-ranking live claim heard from a neighbour for an id. */
 struct heard_claim {
 	bool used;
+	bool confirmed;	    /* its sender answered a probe of ours for it */
+	uint64_t heard_seq; /* d->claims_seq when first heard */
 	uint64_t expires;
 	struct pc_disc_peer peer;
 	struct pc_hash hash;
@@ -145,6 +148,7 @@ struct pc_disc {
 	EVP_MAC_CTX *mac;	  /* NULL without a fleet key */
 	uint64_t rng;
 	uint64_t tick_seq;
+	uint64_t claims_seq; /* claims heard so far: their order */
 
 	char *interfaces; /* owned copy, NULL = all */
 	bool has_group;

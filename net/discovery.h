@@ -153,6 +153,13 @@ struct pc_disc_result {
 	 * fetching it (answered so, or holds a claim on it). */
 	uint32_t have[PC_DISC_MAX_HASHES];
 	uint32_t fetching[PC_DISC_MAX_HASHES];
+	/* Of fetching[i], the bits that come from a claim alone, which no
+	 * answer of its sender has confirmed ("fetching" or "have" for the
+	 * id) yet; and of those, the ones heard before this probe went out
+	 * while the ask ran its whole time: the claimer was asked about the
+	 * id and said nothing (docs/PROTOCOL.md, "A neighbour's word"). */
+	uint32_t unconfirmed[PC_DISC_MAX_HASHES];
+	uint32_t unanswered[PC_DISC_MAX_HASHES];
 };
 
 /* Runs exactly once, on the loop thread; @r is borrowed for the call. */
@@ -201,6 +208,10 @@ typedef void (*pc_disc_claim_done)(void *arg,
  */
 int pc_disc_claim(struct pc_disc *d, const struct pc_hash *hashes, size_t n,
 		  pc_disc_claim_done done, void *arg);
+/* True if @peer holds a live claim on @hash that an answer of its own to
+ * a probe of ours confirmed ("fetching" or "have" for it). */
+bool pc_disc_claim_confirmed(struct pc_disc *d, const struct pc_hash *hash,
+			     const struct pc_disc_peer *peer);
 /* This node's download of @hashes ended (either way): drops its claims
  * and tells the neighbours.  Ids it does not claim are ignored. */
 void pc_disc_release(struct pc_disc *d, const struct pc_hash *hashes, size_t n);

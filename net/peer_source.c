@@ -17,8 +17,10 @@
  *           second, then get it from that neighbour.  How long depends on
  *           what the neighbour's word is worth (peer_trust.c): one that
  *           never delivered anything gets about as long as this node's
- *           own downloads take, and one that does not deliver is doubted
- *           and not waited for again for a while;
+ *           own downloads take, and only after it confirmed its claim by
+ *           answering a probe for the chunk (a host that claims whatever
+ *           it hears probed costs one probe, not a wait); one that does
+ *           not deliver is doubted and not waited for again for a while;
  *   claim   nobody has it or fetches it: claim it (docs/PROTOCOL.md).
  *           Won: go on to the mirrors, and release the claim when the
  *           fetch ends.  Lost: wait for the winner.
@@ -69,6 +71,12 @@
 /* GETs of one attempt that may bring nothing before it goes to the
  * mirrors. */
 #define PEER_MISSES_MAX 4
+/* A claim of a neighbour that never delivered to this node is waited for
+ * only once its sender confirmed it (answered "fetching" for the id): an
+ * attempt asks it this many times at most, each ask waiting at least
+ * CONFIRM_MS_MIN (or discovery_timeout) for the answer. */
+#define CONFIRM_ASKS_MAX 2
+#define CONFIRM_MS_MIN 100
 
 /* An ask or a claim in flight for a fetch's attempt. */
 struct net_peer_call {
@@ -97,8 +105,9 @@ struct peer_attempt {
 	bool retry_busy;     /* @busy_peer answered 503: it has the chunk */
 	bool get_on_hunch;   /* the GET was not asked for by a promise */
 	struct pc_disc_peer busy_peer;
-	uint64_t claimed_at;  /* when the claim was won (uv_now() ms) */
-	unsigned peer_misses; /* GETs of this attempt that brought nothing */
+	uint64_t claimed_at;   /* when the claim was won (uv_now() ms) */
+	unsigned peer_misses;  /* GETs of this attempt that brought nothing */
+	unsigned confirm_asks; /* asks for a claimer's confirmation */
 };
 
 static struct peer_attempt *attempt(const struct net_fetch *f)
@@ -485,6 +494,7 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 	struct peer_attempt *a = attempt(f);
 	uint64_t now = uv_now(&net->loop), bound = time_left(net, f) / 2;
 	uint64_t patience, until;
+	bool fresh;
 
 	if (bound > WAIT_MAX_MS)
 		bound = WAIT_MAX_MS;
@@ -495,7 +505,8 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 		       f->hex);
 		return -ENOENT; /* the mirror */
 	}
-	if (!a->wait_start || a->peer.addr.s_addr != peer->addr.s_addr)
+	fresh = !a->wait_start || a->peer.addr.s_addr != peer->addr.s_addr;
+	if (fresh)
 		a->wait_start = now;
 	patience = net_peer_patience(net, peer);
 	if (patience == 0)
@@ -504,6 +515,8 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 		promise_broken(net, f, peer);
 		return -EAGAIN;
 	}
+	if (fresh)
+		net_peer_waited(net, peer);
 	a->peer = *peer;
 	until = now + WAIT_SLICE_MS;
 	if (until > a->wait_start + patience)
@@ -512,6 +525,51 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 		until = a->wait_end;
 	net_fetch_wake_at(net, f, until);
 	return 0;
+}
+
+static int ask_confirm(struct pc_net *net, struct net_fetch *f);
+
+/* @peer's claim on @f's chunk was known when a probe of ours named the
+ * chunk, and it did not answer for it: a node that fetches a chunk says
+ * so when asked. */
+static void claim_unanswered(struct pc_net *net, struct net_fetch *f,
+			     const struct pc_disc_peer *peer)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why),
+		 "claimed chunk %.16s... and did not answer a probe for it",
+		 f->hex);
+	net_peer_broke(net, peer, why);
+}
+
+/*
+ * Waits for @peer, which claimed @f's chunk (or said it fetches it), if
+ * its word is worth it.  A neighbour that never delivered to this node
+ * first has to confirm its claim by answering a probe for the chunk
+ * (@unconfirmed: it has not yet; @unanswered: it was asked and did not):
+ * an honest claimer answers within a few ms, a host that claims every id
+ * it hears probed is found out in one probe's time instead of costing a
+ * whole wait.  0: a wait or an ask started; -EAGAIN: not to be waited
+ * for (decide without it); -ENOENT: the mirrors.
+ */
+static int wait_confirmed(struct pc_net *net, struct net_fetch *f,
+			  const struct pc_disc_peer *peer, bool unconfirmed,
+			  bool unanswered)
+{
+	struct peer_attempt *a = attempt(f);
+
+	if (unconfirmed && !net_peer_proven(net, peer)) {
+		if (unanswered) {
+			claim_unanswered(net, f, peer);
+			return -EAGAIN;
+		}
+		if (a->confirm_asks < CONFIRM_ASKS_MAX)
+			return ask_confirm(net, f);
+		/* Its claim came in the middle of each ask: wait for it as
+		 * for any unknown neighbour, bounded. */
+	}
+	return wait_for(net, f, peer);
 }
 
 static void released(struct pc_net *net, struct net_fetch *f,
@@ -596,7 +654,11 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 	}
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: claim lost to %s", f->hex,
 	       inet_ntoa(r->peers[w].addr));
-	if (wait_for(net, f, &r->peers[w]) < 0)
+	/* The answer to the probe says whether the winner stands by it. */
+	if (wait_confirmed(net, f, &r->peers[w],
+			   !pc_disc_claim_confirmed(net->peers.disc, &f->hash,
+						    &r->peers[w]),
+			   false) < 0)
 		give_up(net, f, "not waiting for the claim's winner");
 }
 
@@ -634,11 +696,18 @@ static void learn(struct pc_net *net, struct net_fetch *f,
 	if (k->at == 0)
 		k->at = 1;
 	for (size_t p = 0; p < r->npeers; p++) {
-		if ((r->have[i] & (1u << p)) && k->nhave < NET_KNOWN_PEERS)
+		uint32_t bit = 1u << p;
+
+		if ((r->have[i] & bit) && k->nhave < NET_KNOWN_PEERS) {
 			k->have[k->nhave++] = r->peers[p];
-		else if ((r->fetching[i] & (1u << p)) && !k->fetching) {
+		} else if ((r->fetching[i] & bit) &&
+			   (!k->fetching || (k->fetcher_unconfirmed &&
+					     !(r->unconfirmed[i] & bit)))) {
+			/* The first fetcher, one that confirmed first. */
 			k->fetching = true;
 			k->fetcher = r->peers[p];
+			k->fetcher_unconfirmed = r->unconfirmed[i] & bit;
+			k->fetcher_unanswered = r->unanswered[i] & bit;
 		}
 	}
 }
@@ -747,7 +816,10 @@ static bool join_lookahead(struct pc_net *net, struct net_fetch *f)
 	return true;
 }
 
-static int ask(struct pc_net *net, struct net_fetch *f)
+/* One probe for @f's chunk, and (@batch) the fetches queued behind it and
+ * the reader's lookahead; its answers come to on_ask_done. */
+static int ask_ids(struct pc_net *net, struct net_fetch *f, bool batch,
+		   unsigned timeout_ms)
 {
 	struct peer_attempt *a = attempt(f);
 	struct net_peer_call *call;
@@ -759,11 +831,12 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 	}
 	b.hashes[0] = f->hash;
 	a->asking = true;
-	net_fetch_each(net, add_queued, &b);
-	add_lookahead(net, &b);
+	if (batch) {
+		net_fetch_each(net, add_queued, &b);
+		add_lookahead(net, &b);
+	}
 	call = call_new(net, f);
-	if (!call || pc_disc_ask(net->peers.disc, b.hashes, b.n,
-				 (unsigned)net->cfg->discovery_timeout,
+	if (!call || pc_disc_ask(net->peers.disc, b.hashes, b.n, timeout_ms,
 				 on_ask_done, call) < 0) {
 		free(call);
 		unmark(net, &b);
@@ -774,6 +847,28 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 	a->call = call;
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: probe for %zu ids", f->hex, b.n);
 	return 0;
+}
+
+static int ask(struct pc_net *net, struct net_fetch *f)
+{
+	return ask_ids(net, f, true, (unsigned)net->cfg->discovery_timeout);
+}
+
+/* A probe for @f's chunk alone, to hear whether its claimer stands by its
+ * claim: one id, so the claimer's "fetching" ends the ask at once. */
+static int ask_confirm(struct pc_net *net, struct net_fetch *f)
+{
+	struct peer_attempt *a = attempt(f);
+	unsigned timeout_ms = (unsigned)net->cfg->discovery_timeout;
+
+	a->confirm_asks++;
+	a->wait_start = 0;
+	memset(&a->known, 0, sizeof(a->known));
+	if (timeout_ms < CONFIRM_MS_MIN)
+		timeout_ms = CONFIRM_MS_MIN;
+	pc_log(PC_LOG_DEBUG, "net", "chunk %s: does its claimer confirm?",
+	       f->hex);
+	return ask_ids(net, f, false, timeout_ms);
 }
 
 /* ---- the decision ------------------------------------------------------------ */
@@ -803,7 +898,8 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		    peer.addr.s_addr == k->fetcher.addr.s_addr &&
 		    net_peer_usable(net, &peer) && get(net, f, &peer) == 0)
 			return 0;
-		rc = wait_for(net, f, &k->fetcher);
+		rc = wait_confirmed(net, f, &k->fetcher, k->fetcher_unconfirmed,
+				    k->fetcher_unanswered);
 		if (rc != -EAGAIN)
 			return rc;
 		/* Its word is not worth a wait: as if nobody fetched it. */
@@ -853,6 +949,7 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 	a->wait_end = 0;
 	a->wait_start = 0;
 	a->peer_misses = 0;
+	a->confirm_asks = 0;
 	a->retry_busy = false;
 	a->tried_released = false;
 	a->from_hint = false;

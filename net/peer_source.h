@@ -25,6 +25,9 @@ struct net_peer_knowledge {
 	struct pc_disc_peer have[NET_KNOWN_PEERS];
 	bool fetching; /* a neighbour is fetching it (answered or claimed) */
 	struct pc_disc_peer fetcher;
+	/* Only its claim says so (pc_disc_result.unconfirmed); and it was
+	 * asked and did not confirm it (unanswered). */
+	bool fetcher_unconfirmed, fetcher_unanswered;
 };
 
 /* What answers said about chunks, also those nobody fetches yet (a probe

@@ -14,10 +14,14 @@
  *   - one that never did is *unknown*: a fetch waits for it about as long
  *     as this node's own mirror downloads take (a few times the recent
  *     ones, at least PATIENCE_MIN_MS), since a neighbour fetching from
- *     the same mirror should not take much longer;
- *   - one that did not deliver what it promised (the wait ran out, or it
+ *     the same mirror should not take much longer; and only once it
+ *     confirmed its claim by answering a probe for the chunk
+ *     (peer_source.c), which a node that fetches does within a few ms
+ *     and a host that claims whatever it hears probed need not;
+ *   - one that did not deliver what it promised (the wait ran out, it
  *     answered a GET for a chunk it said it had or fetched with anything
- *     but the chunk) is *doubted*: nothing it says is believed (its
+ *     but the chunk, or it did not confirm a claim when asked) is
+ *     *doubted*: nothing it says is believed (its
  *     "have", "fetching" and claims are ignored, discovery included) for
  *     a while, twice as long after each broken promise (from DOUBT_MS up
  *     to peer_ban_time), and every fetch waiting for it moves on at once.
@@ -73,6 +77,24 @@ bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer)
 	return e.chunks > 0 || !suspicious(net, now);
 }
 
+bool net_peer_proven(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	struct net_peer e;
+
+	return net_peer_lookup(net, peer->addr, &e) && e.chunks > 0;
+}
+
+static void waited(struct net_peer *e, void *arg)
+{
+	(void)arg;
+	e->waits++;
+}
+
+void net_peer_waited(struct pc_net *net, const struct pc_disc_peer *peer)
+{
+	net_peer_update(net, peer, NET_PEER_KNOWN, waited, NULL);
+}
+
 uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer)
 {
 	uint64_t now = uv_now(&net->loop), oldest, patience;
@@ -105,6 +127,7 @@ static void kept(struct net_peer *e, void *arg)
 	(void)arg;
 	e->kept++;
 	e->doubted_until = 0; /* it delivers: believed again */
+	e->doubted_until_unix = 0;
 }
 
 void net_peer_kept(struct pc_net *net, const struct pc_disc_peer *peer)
@@ -114,6 +137,7 @@ void net_peer_kept(struct pc_net *net, const struct pc_disc_peer *peer)
 
 struct broke {
 	uint64_t now;
+	const char *why;
 	uint64_t ban_ms; /* peer_ban_time */
 	uint64_t doubt_ms;
 	bool proven;
@@ -135,6 +159,8 @@ static void broke(struct net_peer *e, void *arg)
 	if (b->doubt_ms > b->ban_ms)
 		b->doubt_ms = b->ban_ms;
 	e->doubted_until = b->now + b->doubt_ms;
+	e->doubted_until_unix = net_unix_now() + (int64_t)(b->doubt_ms / 1000);
+	snprintf(e->broke, sizeof(e->broke), "%s", b->why);
 }
 
 void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
@@ -142,6 +168,7 @@ void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
 {
 	struct net_peers *p = &net->peers;
 	struct broke b = { .now = uv_now(&net->loop),
+			   .why = why,
 			   .ban_ms = net->cfg->peer_ban_time * 1000 };
 	struct in_addr addr = peer->addr;
 

@@ -38,6 +38,9 @@ struct net_peer {
 	unsigned inflight;	       /* GETs from it now */
 	uint64_t kept, broken;	       /* promises (peer_trust.c) */
 	uint64_t doubted_until;	       /* uv_now() ms: its word is not taken */
+	int64_t doubted_until_unix;    /* the same, unix time, for the admin */
+	uint64_t waits;		       /* fetches that waited for its word */
+	char broke[160];	       /* the last broken promise */
 };
 
 /* What a line of the table is worth keeping, least first (peers.c). */
@@ -111,6 +114,10 @@ unsigned net_peer_load(struct pc_net *net, const struct pc_disc_peer *peer);
  * banned or doubted (or unproven while liars are about): what it says it
  * has, fetches or claims counts for nothing. */
 bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer);
+/* True if @peer delivered verified chunks to this node. */
+bool net_peer_proven(struct pc_net *net, const struct pc_disc_peer *peer);
+/* A fetch begins to wait for what @peer promised (counted per peer). */
+void net_peer_waited(struct pc_net *net, const struct pc_disc_peer *peer);
 /* How long a fetch may wait for what @peer promised, ms; 0: not at all. */
 uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer);
 /* @peer delivered verified bytes (net_peer_credit calls it). */

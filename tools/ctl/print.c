@@ -440,6 +440,13 @@ int ctl_print_peers(const char *raw)
 		       (long long)json_get_int(&o, "bad", 0));
 		if (json_get_bool(&o, "banned"))
 			printf("banned (%s)\n", text_or(&o, "reason", "?"));
+		else if (json_get_bool(&o, "doubted"))
+			printf("doubted for %s more (%s)\n",
+			       ctl_duration(
+				       json_get_int(&o, "doubted_until", 0) -
+					       time(NULL),
+				       when, sizeof(when)),
+			       text_or(&o, "doubt_reason", "?"));
 		else
 			printf("ok\n");
 		json_free(&o);
