@@ -18,6 +18,20 @@
 #                    and the fetch alone: B, empty cache, runs
 #                    `peercachectl prefetch big.bin` (every chunk from A
 #                    into its cache, no reader), timed the same way
+#   attack           issue 10 item 4: two honest nodes, empty caches, read
+#                    a PC_PEERS_ATTACK_MIB (64) MiB file at the same moment,
+#                    with no liar on the LAN and with a host without
+#                    credentials (pc-peer-tool fake-peer) that lies: "claims"
+#                    broadcasts a CLAIM for every id it hears probed and
+#                    never delivers, "fetching" answers "fetching" to every
+#                    probe, "both" does both; the modes rotate, each round
+#                    prints the time until both nodes have the file, its
+#                    ratio to the round's no-liar time, the chunk bytes the
+#                    mirror sent over the file's size, and how many fetches
+#                    of the two nodes waited for the liar (peers --json
+#                    "waits"; "-" from a daemon without it); then the median
+#                    and spread of the ratios per mode (targets: at most
+#                    1.5x the time, 1.2x the file)
 #   discovery        a prober on the LAN (bench/lib/disc_probe.py, written
 #                    from docs/PROTOCOL.md) times probes from the sendto()
 #                    to the first answer with a "have" bit: 1 id and 64 ids
@@ -33,8 +47,9 @@
 # printing the tables.  Nodes, mirror, prober and curl share this machine's
 # CPUs.  Prints figures and ratios, asserts nothing about time.  Needs root,
 # nginx, curl, python3.  PC_FLEET_LOG_LEVEL (info) sets the nodes' log
-# level.  PC_PEERS_PARTS (default "empty throughput latency") runs only the
-# parts it names.  PC_BENCH_RESULTS=FILE appends the throughput figures to
+# level.  PC_PEERS_PARTS (default "empty throughput latency"; "attack" too
+# when asked) runs only the parts it names; PC_PEERS_ATTACKS (default
+# "claims fetching both") the liars of the attack part.  PC_BENCH_RESULTS=FILE appends the throughput figures to
 # FILE for bench/fastpath.sh.
 set -eu
 
@@ -48,7 +63,7 @@ prober_addr=198.18.0.200
 parts=" ${PC_PEERS_PARTS:-empty throughput latency} "
 for part in $parts; do
 	case $part in
-	empty | throughput | latency) ;;
+	empty | throughput | latency | attack) ;;
 	*)
 		echo "peers.sh: PC_PEERS_PARTS: unknown part '$part'" >&2
 		exit 2
@@ -64,6 +79,8 @@ want() { [[ $parts == *" $1 "* ]]; }
 fleet_setup peers "$build"
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 
+want attack && ! want throughput && ! want empty && ! want latency &&
+	file_mib=${PC_PEERS_ATTACK_MIB:-64}
 fleet_publish_big "$file_mib" # sets file_bytes, file_sha
 fleet_chunks big.bin >chunks.list
 nchunks=$(wc -l <chunks.list)
@@ -231,6 +248,117 @@ if want latency; then
 fi
 if want throughput || want latency; then fleet_node_stop $a; fi
 
+# ---- attack: two honest nodes and a liar ------------------------------------------
+
+peer_tool=$build/bin/pc-peer-tool
+attack_rows=()
+attacks=" ${PC_PEERS_ATTACKS:-claims fetching both} "
+
+# liar_start MODE: the lying host of MODE, ready; sets liar_pid.
+liar_start() {
+	local args=(--no-http --max-seconds 600)
+	case $1 in
+	claims) args+=(--answer none --claim 198.18.0.255) ;;
+	fetching) args+=(--answer fetching) ;;
+	both) args+=(--answer fetching --claim 198.18.0.255) ;;
+	esac
+	pc_ns_exists liar || pc_ns_add liar 198.18.0.66/24
+	pc_ns_spawn liar "$peer_tool" fake-peer "${args[@]}" >liar.out 2>liar.log
+	liar_pid=$PC_NS_PID
+	for _ in $(seq 100); do
+		grep -qs ready liar.out && return 0
+		sleep 0.1
+	done
+	fail "the liar did not start: $(cat liar.log)"
+}
+
+# liar_waits: fetches of nodes 1 and 2 that waited for the liar ("-" if
+# the daemon does not count them).
+liar_waits() {
+	local i json sum=0 w
+	for i in 1 2; do
+		json=$(pc_node_ctl $i peers --json) || return 0
+		w=$(echo "$json" | python3 -c 'import json, sys
+p = [x for x in json.load(sys.stdin)["peers"] if x["address"] == "198.18.0.66"]
+print(p[0].get("waits", "-") if p else 0)')
+		[ "$w" != - ] || {
+			echo -
+			return 0
+		}
+		sum=$((sum + w))
+	done
+	echo "$sum"
+}
+
+# attack_read MODE: nodes 1 and 2 start cold and read the file at the
+# same moment, the liar of MODE (or none) on the LAN; sets att_s (until
+# both have it), att_mirror (chunk bytes the mirror sent / file) and
+# att_waits.
+attack_read() {
+	local before pids=() t0 t1 i
+	fleet_node_start 1
+	fleet_node_start 2
+	[ "$1" = none ] || liar_start "$1"
+	before=$(fleet_chunk_bytes)
+	rm -f go
+	for i in 1 2; do
+		(
+			for _ in $(seq 500); do
+				[ -e go ] && break
+				sleep 0.01
+			done
+			timeout "$read_limit" cat "${PC_NODE_MNT[i]}/big.bin" >/dev/null
+		) &
+		pids+=($!)
+	done
+	sleep 0.2
+	t0=$(now)
+	touch go
+	for i in 1 2; do
+		wait "${pids[i - 1]}" || fail "node $i could not read the file ($1)"
+	done
+	t1=$(now)
+	att_s=$(elapsed "$t0" "$t1")
+	att_mirror=$(ratio "$(($(fleet_chunk_bytes) - before))" "$file_bytes")
+	att_waits=-
+	[ "$1" = none ] || att_waits=$(liar_waits)
+	[ "$1" = none ] || pc_ns_stop "$liar_pid"
+	check_read "attack-$1-1" 1
+	check_read "attack-$1-2" 2
+	fleet_node_stop 1
+	fleet_node_stop 2
+}
+
+declare -A attack_ratios=()
+want attack || rounds_attack=0
+for round in $(seq "${rounds_attack:-$rounds}"); do
+	# The modes rotate, so that none is always first or last.
+	modes=(none $attacks)
+	shift_by=$(((round - 1) % ${#modes[@]}))
+	modes=("${modes[@]:shift_by}" "${modes[@]:0:shift_by}")
+	declare -A att_row_s=() att_row_m=() att_row_w=()
+	for mode in "${modes[@]}"; do
+		echo "attack, round $round of $rounds: $mode..."
+		attack_read "$mode"
+		att_row_s[$mode]=$att_s
+		att_row_m[$mode]=$att_mirror
+		att_row_w[$mode]=$att_waits
+	done
+	for mode in none $attacks; do
+		r=$(ratio "${att_row_s[$mode]}" "${att_row_s[none]}")
+		[ "$mode" = none ] || attack_ratios[$mode]+="$r "
+		attack_rows+=("$(printf '| %d | %s | %s | %sx | %s | %s |' "$round" \
+			"$mode" "${att_row_s[$mode]}" "$r" "${att_row_m[$mode]}" \
+			"${att_row_w[$mode]}")")
+	done
+done
+
+# median_spread LIST: "median (min-max)" of the numbers in LIST.
+median_spread() {
+	printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END {
+		printf "%sx (%s-%sx)", v[int((NR + 1) / 2)], v[1], v[NR] }'
+}
+
 # ---- the tables -----------------------------------------------------------------
 
 echo
@@ -264,6 +392,19 @@ if want throughput; then
 		"$(ratio "$curl_s" "$prefetch_s")x of curl's speed (target >= 0.6x)"
 	echo "  node A served $served bytes to its peers in all; node B took" \
 		"$b_from_mirror bytes from the mirror in all its reads (0: all from A)"
+	echo
+fi
+if want attack; then
+	echo "A liar on the LAN: nodes 1 and 2, empty caches, read the file at once"
+	echo
+	echo "| round | liar | both have it: s | vs no liar | mirror sent / file | fetches that waited for the liar |"
+	echo "|---:|---|---:|---:|---:|---:|"
+	printf '%s\n' "${attack_rows[@]}"
+	echo
+	for mode in $attacks; do
+		echo "  $mode: median $(median_spread "${attack_ratios[$mode]}") of the" \
+			"no-liar time over $rounds rounds (target <= 1.5x)"
+	done
 	echo
 fi
 if want latency; then
