@@ -333,7 +333,7 @@ declare -A attack_ratios=()
 want attack || rounds_attack=0
 for round in $(seq "${rounds_attack:-$rounds}"); do
 	# The modes rotate, so that none is always first or last.
-	modes=(none $attacks)
+	read -ra modes <<<"none $attacks"
 	shift_by=$(((round - 1) % ${#modes[@]}))
 	modes=("${modes[@]:shift_by}" "${modes[@]:0:shift_by}")
 	declare -A att_row_s=() att_row_m=() att_row_w=()
@@ -344,7 +344,7 @@ for round in $(seq "${rounds_attack:-$rounds}"); do
 		att_row_m[$mode]=$att_mirror
 		att_row_w[$mode]=$att_waits
 	done
-	for mode in none $attacks; do
+	for mode in "${modes[@]}"; do
 		r=$(ratio "${att_row_s[$mode]}" "${att_row_s[none]}")
 		[ "$mode" = none ] || attack_ratios[$mode]+="$r "
 		attack_rows+=("$(printf '| %d | %s | %s | %sx | %s | %s |' "$round" \
@@ -355,7 +355,7 @@ done
 
 # median_spread LIST: "median (min-max)" of the numbers in LIST.
 median_spread() {
-	printf '%s\n' $1 | sort -n | awk '{ v[NR] = $1 } END {
+	tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ v[NR] = $1 } END {
 		printf "%sx (%s-%sx)", v[int((NR + 1) / 2)], v[1], v[NR] }'
 }
 

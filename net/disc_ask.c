@@ -16,11 +16,12 @@
 
 /*
  * Folds neighbours' live claims into the result as "fetching".  A claim
- * its sender has not confirmed by an answer is marked so; if it was heard
- * before this probe went out and the ask ran its whole time (@full), its
- * sender was asked about the id and said nothing: a node that fetches an
- * id answers "fetching" for it, a liar that claims every id it hears
- * probed need not (docs/PROTOCOL.md, "A neighbour's word").
+ * its sender has not confirmed by an answer is marked so; and unanswered
+ * if it was heard before this probe went out, the ask ran its whole time
+ * (@full), and its sender claimed the id again meanwhile instead of
+ * answering: it heard the probe and did not say "fetching", which a node
+ * that fetches an id does (docs/PROTOCOL.md, "A neighbour's word").  A
+ * sender merely slow to answer (a busy host) is not marked.
  */
 static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now,
 			     bool full)
@@ -42,7 +43,8 @@ static void add_heard_claims(struct pc_disc *d, struct ask *ask, uint64_t now,
 		if (c->confirmed)
 			continue;
 		r->unconfirmed[i] |= bit;
-		if (full && c->heard_seq <= ask->claims_seq)
+		if (full && c->heard_seq <= ask->claims_seq &&
+		    c->said_seq > ask->claims_seq)
 			r->unanswered[i] |= bit;
 	}
 }

@@ -82,8 +82,8 @@ struct heard_claim *disc_heard_find(struct pc_disc *d, const struct pc_hash *h,
  * kept, the lowest-ranking ones: a neighbour that is believed now may
  * turn out to be a liar, and the claim of the honest one behind it must
  * still be known then.  Each claim keeps the order in which it was first
- * heard, so that an ask can tell whether its sender was asked about it
- * (disc_ask.c: a claim its sender does not confirm is not waited for).
+ * and last heard, so that an ask can tell whether its sender was asked
+ * about it and said it again instead of answering (disc_ask.c).
  */
 static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 		      const struct pc_disc_peer *peer, uint64_t now)
@@ -128,11 +128,14 @@ static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 		/* A claim said again: when it was first heard, and whether
 		 * its sender confirmed it, still hold. */
 		slot->expires = now + d->opts.claim_ttl_ms;
+		slot->said_seq = ++d->claims_seq;
 		slot->peer = *peer;
 		return;
 	}
+	d->claims_seq++;
 	*slot = (struct heard_claim){ .used = true,
-				      .heard_seq = ++d->claims_seq,
+				      .heard_seq = d->claims_seq,
+				      .said_seq = d->claims_seq,
 				      .expires = now + d->opts.claim_ttl_ms,
 				      .peer = *peer,
 				      .hash = *h };

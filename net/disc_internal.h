@@ -113,6 +113,7 @@ struct heard_claim {
 	bool used;
 	bool confirmed;	    /* its sender answered a probe of ours for it */
 	uint64_t heard_seq; /* d->claims_seq when first heard */
+	uint64_t said_seq;  /* ... and when last said (again) */
 	uint64_t expires;
 	struct pc_disc_peer peer;
 	struct pc_hash hash;

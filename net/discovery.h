@@ -156,8 +156,9 @@ struct pc_disc_result {
 	/* Of fetching[i], the bits that come from a claim alone, which no
 	 * answer of its sender has confirmed ("fetching" or "have" for the
 	 * id) yet; and of those, the ones heard before this probe went out
-	 * while the ask ran its whole time: the claimer was asked about the
-	 * id and said nothing (docs/PROTOCOL.md, "A neighbour's word"). */
+	 * and said again during the ask, which ran its whole time: the
+	 * claimer heard the probe and did not answer for the id
+	 * (docs/PROTOCOL.md, "A neighbour's word"). */
 	uint32_t unconfirmed[PC_DISC_MAX_HASHES];
 	uint32_t unanswered[PC_DISC_MAX_HASHES];
 };

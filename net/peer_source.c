@@ -108,6 +108,7 @@ struct peer_attempt {
 	uint64_t claimed_at;   /* when the claim was won (uv_now() ms) */
 	unsigned peer_misses;  /* GETs of this attempt that brought nothing */
 	unsigned confirm_asks; /* asks for a claimer's confirmation */
+	bool confirming;       /* its own ask in flight is one of them */
 };
 
 static struct peer_attempt *attempt(const struct net_fetch *f)
@@ -529,9 +530,9 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 
 static int ask_confirm(struct pc_net *net, struct net_fetch *f);
 
-/* @peer's claim on @f's chunk was known when a probe of ours named the
- * chunk, and it did not answer for it: a node that fetches a chunk says
- * so when asked. */
+/* @peer's claim on @f's chunk was known when a probe of ours for the
+ * chunk went out, and it claimed the chunk again instead of answering
+ * "fetching", as a node that fetches it does. */
 static void claim_unanswered(struct pc_net *net, struct net_fetch *f,
 			     const struct pc_disc_peer *peer)
 {
@@ -547,10 +548,10 @@ static void claim_unanswered(struct pc_net *net, struct net_fetch *f,
  * Waits for @peer, which claimed @f's chunk (or said it fetches it), if
  * its word is worth it.  A neighbour that never delivered to this node
  * first has to confirm its claim by answering a probe for the chunk
- * (@unconfirmed: it has not yet; @unanswered: it was asked and did not):
- * an honest claimer answers within a few ms, a host that claims every id
- * it hears probed is found out in one probe's time instead of costing a
- * whole wait.  0: a wait or an ask started; -EAGAIN: not to be waited
+ * (@unconfirmed: it has not yet; @unanswered: it heard the probe, said
+ * its claim again and did not answer): an honest claimer answers within a
+ * few ms, a host that claims every id it hears probed is found out in one
+ * probe's time instead of costing a whole wait.  0: a wait or an ask started; -EAGAIN: not to be waited
  * for (decide without it); -ENOENT: the mirrors.
  */
 static int wait_confirmed(struct pc_net *net, struct net_fetch *f,
@@ -685,11 +686,16 @@ static int claim(struct pc_net *net, struct net_fetch *f)
 
 /* ---- ask ------------------------------------------------------------------- */
 
+/* What the answers to an ask said about @f's chunk, r->hashes[i].  A
+ * claimer counts as having left the chunk unanswered only after an ask
+ * for its confirmation (one id, a longer window), not after a batch ask,
+ * whose short window a busy claimer may miss. */
 static void learn(struct pc_net *net, struct net_fetch *f,
 		  const struct pc_disc_result *r, size_t i)
 {
 	struct peer_attempt *a = attempt(f);
 	struct net_peer_knowledge *k = &a->known;
+	bool judge = a->confirming;
 
 	memset(k, 0, sizeof(*k));
 	k->at = uv_now(&net->loop);
@@ -707,7 +713,8 @@ static void learn(struct pc_net *net, struct net_fetch *f,
 			k->fetching = true;
 			k->fetcher = r->peers[p];
 			k->fetcher_unconfirmed = r->unconfirmed[i] & bit;
-			k->fetcher_unanswered = r->unanswered[i] & bit;
+			k->fetcher_unanswered =
+				judge && (r->unanswered[i] & bit);
 		}
 	}
 }
@@ -732,6 +739,7 @@ static void on_ask_done(void *arg, const struct pc_disc_result *r)
 		a->asking = false;
 		if (r->status == 0)
 			learn(net, f, r, i);
+		a->confirming = false;
 		if (f != self && a->peer_waiting_ask) {
 			a->peer_waiting_ask = false;
 			if (r->status < 0 || decide(net, f) < 0)
@@ -860,6 +868,8 @@ static int ask_confirm(struct pc_net *net, struct net_fetch *f)
 {
 	struct peer_attempt *a = attempt(f);
 	unsigned timeout_ms = (unsigned)net->cfg->discovery_timeout;
+	bool joined = a->asking; /* in a batch in flight: its answer */
+	int rc;
 
 	a->confirm_asks++;
 	a->wait_start = 0;
@@ -868,7 +878,9 @@ static int ask_confirm(struct pc_net *net, struct net_fetch *f)
 		timeout_ms = CONFIRM_MS_MIN;
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: does its claimer confirm?",
 	       f->hex);
-	return ask_ids(net, f, false, timeout_ms);
+	rc = ask_ids(net, f, false, timeout_ms);
+	a->confirming = rc == 0 && !joined;
+	return rc;
 }
 
 /* ---- the decision ------------------------------------------------------------ */
@@ -950,6 +962,7 @@ static int peer_start(struct pc_net *net, struct net_source *src,
 	a->wait_start = 0;
 	a->peer_misses = 0;
 	a->confirm_asks = 0;
+	a->confirming = false;
 	a->retry_busy = false;
 	a->tried_released = false;
 	a->from_hint = false;

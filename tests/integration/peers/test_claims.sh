@@ -8,6 +8,9 @@
 # about as long as the node's own downloads take (at least 0.5 s), not
 # longer: a claim never released costs one bounded wait, is logged once as
 # a warning, and the claimer's further claims are not waited for at all.
+# (Both claimers answer the node's probes with "fetching": they confirm
+# their claims, which a claimer that never delivered must do before the
+# node waits for it; test_liars has one that does not.)
 set -eu
 . "$(dirname "$0")/fixture.sh"
 peers_setup
@@ -67,6 +70,16 @@ first=$(pc_mirror_chunk_gets | grep -Ff f.ids |
 	fail "the read took $((t1 - t0)) ms: the RELEASE did not end the wait"
 ! grep -q 'peer 198.18.0.5: .*not waiting' "${PC_NODE_LOG[1]}" ||
 	fail "a claimer that released in time was taken for a liar"
+# It never delivered to the node, so its claims had to be confirmed: it
+# answered the node's probes with "fetching", and the node waited for it.
+python3 - "$(pc_node_ctl 1 peers --json)" 198.18.0.5 <<'PY' || fail "peers --json: the honest claimer"
+import json, sys
+p = [x for x in json.loads(sys.argv[1])["peers"] if x["address"] == sys.argv[2]]
+assert p, "the claimer is not listed"
+print("the claimer: waits=%d promises_broken=%d" % (p[0]["waits"], p[0]["promises_broken"]))
+assert p[0]["waits"] >= 1, "no fetch waited for the claimer"
+assert p[0]["promises_broken"] == 0 and p[0]["doubted"] is False, p[0]
+PY
 
 # Never released (the claimer keeps saying "fetching"): the node waits a
 # bounded time once, then fetches anyway, and does not wait for the same

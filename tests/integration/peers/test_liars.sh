@@ -15,8 +15,10 @@
 #      from a neighbour that never delivered is waited for only once its
 #      sender confirmed it by answering a probe for the id, and this one
 #      never answers, so no fetch of either node waits for it at all
-#      (`peercachectl peers --json`: its "waits" stay 0); each node doubts
-#      it after one probe that it left unanswered and logs that once.
+#      (`peercachectl peers --json`: its "waits" stay 0); a node doubts it
+#      after one such probe that it left unanswered and logs that once
+#      (at least one of them: the other may have had every chunk from its
+#      honest neighbour before it had to judge).
 # With a liar the reads must stay within 1.5x the baseline plus a fixed
 # allowance (under a loaded machine or a sanitizer the reads are slower),
 # and the mirror must send at most 1.2x the file.  The counts (waits,
@@ -128,27 +130,34 @@ if [[ " $parts " == *" claims "* ]]; then
 	echo "the second liar sent ${claims:-no} claims"
 	[ "${claims:-0}" -ge 1 ] || fail "the liar sent no claim: the test tested nothing"
 	check_attack claims.bin 198.18.0.67
+	# Each node that had to judge the liar's word did so once (a node
+	# may get every chunk from the other honest one first), and no fetch
+	# of either waited for its claims: it was asked and said nothing.
+	found=0
 	for i in 1 2; do
-		assert_eq 1 "$(grep -c 'peer 198.18.0.67: .*not waiting for it' "${PC_NODE_LOG[i]}")" \
-			"node $i: warnings about the claiming liar"
-		# No fetch waited for its claims: it was asked and said nothing.
+		warned=$(grep -c 'peer 198.18.0.67: .*not waiting for it' "${PC_NODE_LOG[i]}" || true)
+		[ "$warned" -le 1 ] || fail "node $i: $warned warnings about the claiming liar"
+		found=$((found + warned))
 		peers=$(pc_node_ctl "$i" peers --json) ||
 			fail "node $i: peercachectl peers failed"
-		python3 - "$peers" 198.18.0.67 <<'PY' || fail "node $i: peers --json: $peers"
+		python3 - "$peers" 198.18.0.67 "$warned" <<'PY' || fail "node $i: peers --json: $peers"
 import json, sys
 peers = json.loads(sys.argv[1])["peers"]
 liar = [p for p in peers if p["address"] == sys.argv[2]]
 assert liar, "the liar is not listed"
 liar = liar[0]
-print("the liar as node sees it: waits=%d promises_broken=%d doubted=%s (%s)"
+print("the liar as this node sees it: waits=%d promises_broken=%d doubted=%s (%s)"
       % (liar["waits"], liar["promises_broken"], liar["doubted"],
          liar["doubt_reason"]))
 assert liar["waits"] == 0, "%d fetches waited for its claims" % liar["waits"]
-assert liar["doubted"] is True and liar["doubted_until"] > 0, "not doubted"
-assert liar["promises_broken"] == 1, "promises broken: %d" % liar["promises_broken"]
-assert "did not answer a probe" in liar["doubt_reason"], liar["doubt_reason"]
+if sys.argv[3] == "1":
+    assert liar["doubted"] is True and liar["doubted_until"] > 0, "not doubted"
+    assert liar["promises_broken"] == 1, "promises broken: %d" % liar["promises_broken"]
+    assert "did not answer a probe" in liar["doubt_reason"], liar["doubt_reason"]
 PY
-		pc_node_ctl "$i" peers | grep -q '^198.18.0.67:.*doubted for .* more (claimed chunk' ||
+		[ "$warned" = 0 ] ||
+			pc_node_ctl "$i" peers | grep -q '^198.18.0.67:.*doubted for .* more (claimed chunk' ||
 			fail "node $i: peercachectl peers does not show the liar doubted: $(pc_node_ctl "$i" peers)"
 	done
+	[ "$found" -ge 1 ] || fail "neither node found the claiming liar out"
 fi
