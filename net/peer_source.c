@@ -73,10 +73,10 @@
 #define PEER_MISSES_MAX 4
 /* A claim of a neighbour that never delivered to this node is waited for
  * only once its sender confirmed it (answered "fetching" for the id): an
- * attempt asks it this many times at most, each ask waiting at least
- * CONFIRM_MS_MIN (or discovery_timeout) for the answer. */
+ * attempt asks it this many times at most (a busy claimer's answer may be
+ * late; only a claimer that claims the id again instead of answering is
+ * judged, so a short window costs an honest one nothing but a probe). */
 #define CONFIRM_ASKS_MAX 2
-#define CONFIRM_MS_MIN 100
 
 /* An ask or a claim in flight for a fetch's attempt. */
 struct net_peer_call {
@@ -867,18 +867,15 @@ static int ask(struct pc_net *net, struct net_fetch *f)
 static int ask_confirm(struct pc_net *net, struct net_fetch *f)
 {
 	struct peer_attempt *a = attempt(f);
-	unsigned timeout_ms = (unsigned)net->cfg->discovery_timeout;
 	bool joined = a->asking; /* in a batch in flight: its answer */
 	int rc;
 
 	a->confirm_asks++;
 	a->wait_start = 0;
 	memset(&a->known, 0, sizeof(a->known));
-	if (timeout_ms < CONFIRM_MS_MIN)
-		timeout_ms = CONFIRM_MS_MIN;
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: does its claimer confirm?",
 	       f->hex);
-	rc = ask_ids(net, f, false, timeout_ms);
+	rc = ask_ids(net, f, false, (unsigned)net->cfg->discovery_timeout);
 	a->confirming = rc == 0 && !joined;
 	return rc;
 }
