@@ -20,8 +20,8 @@
  *     and a host that claims whatever it hears probed need not;
  *   - one that did not deliver what it promised (the wait ran out, it
  *     answered a GET for a chunk it said it had or fetched with anything
- *     but the chunk, or it did not confirm a claim when asked) is
- *     *doubted*: nothing it says is believed (its
+ *     but the chunk, or it said a claim again instead of confirming it
+ *     when asked) is *doubted*: nothing it says is believed (its
  *     "have", "fetching" and claims are ignored, discovery included) for
  *     a while, twice as long after each broken promise (from DOUBT_MS up
  *     to peer_ban_time), and every fetch waiting for it moves on at once.
