@@ -90,24 +90,17 @@ static int find_ask(const struct pc_disc *d, uint32_t txid)
 	return -1;
 }
 
-void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
-			const struct sockaddr_in *from)
+/* The ask an answer belongs to, or -1: an answer to no ask in progress
+ * (late, or never asked) or with another count is counted and dropped. */
+static int answer_slot(struct pc_disc *d, const struct packet *pkt,
+		       const struct sockaddr_in *from)
 {
-	struct pc_disc_peer peer = { .addr = from->sin_addr,
-				     .udp_port = ntohs(from->sin_port),
-				     .http_port = pkt->http_port };
-	const uint8_t *have = pkt->body;
-	const uint8_t *fetching = have + bitmap_len(pkt->count);
 	const struct sent_txid *sent;
-	struct pc_disc_result *r;
-	struct ask *ask;
-	bool useful = false;
-	int slot = find_ask(d, pkt->txid), p;
-	uint64_t now = uv_now(d->loop);
+	int slot = find_ask(d, pkt->txid);
 
 	if (slot >= 0 && d->asks[slot]->result.n != pkt->count) {
 		d->ctr.answers_unmatched++; /* not an answer to that probe */
-		return;
+		return -1;
 	}
 	if (slot < 0) {
 		sent = disc_sent_find(d, pkt->txid);
@@ -117,8 +110,26 @@ void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
 		} else {
 			d->ctr.answers_unmatched++;
 		}
-		return;
 	}
+	return slot;
+}
+
+void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
+			const struct sockaddr_in *from)
+{
+	struct pc_disc_peer peer = { .addr = from->sin_addr,
+				     .udp_port = ntohs(from->sin_port),
+				     .http_port = pkt->http_port };
+	const uint8_t *have = pkt->body;
+	const uint8_t *fetching = have + bitmap_len(pkt->count);
+	struct pc_disc_result *r;
+	struct ask *ask;
+	bool useful = false;
+	int slot = answer_slot(d, pkt, from), p;
+	uint64_t now = uv_now(d->loop);
+
+	if (slot < 0)
+		return;
 	ask = d->asks[slot];
 	d->ctr.answers_received++;
 	disc_peer_alive(d, from);
