@@ -259,7 +259,7 @@ bool fx_store_has(struct net_fixture *fx, const struct pc_chunk_ref *ref,
 	return same;
 }
 
-int fx_access_count(struct net_fixture *fx, const char *needle)
+static int access_lines(struct net_fixture *fx, const char *needle)
 {
 	char *path = pc_test_path(fx->dir, "nginx/access.log");
 	char line[4096];
@@ -274,6 +274,19 @@ int fx_access_count(struct net_fixture *fx, const char *needle)
 			count++;
 	fclose(f);
 	return count;
+}
+
+/* nginx writes a request's log line when it finalises the request, which
+ * may come after the client has read the whole body: a fetch that ended
+ * can be missing from the log for a moment (a loaded machine: 0 lines
+ * where 1 was due).  So wait up to 5 s for a first line, then 100 ms more
+ * for any late duplicate, and count. */
+int fx_access_count(struct net_fixture *fx, const char *needle)
+{
+	for (int i = 0; i < 500 && access_lines(fx, needle) == 0; i++)
+		usleep(10 * 1000);
+	usleep(100 * 1000);
+	return access_lines(fx, needle);
 }
 
 /* ---- nginx ------------------------------------------------------------------ */

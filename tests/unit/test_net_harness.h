@@ -88,7 +88,9 @@ uint64_t fx_chunk_offset(const struct pc_entry *e, uint32_t i);
 /* True when the store holds chunk @ref with exactly @expected bytes. */
 bool fx_store_has(struct net_fixture *fx, const struct pc_chunk_ref *ref,
 		  const uint8_t *expected);
-/* Number of lines in nginx's access log that contain @needle. */
+/* Number of lines in nginx's access log that contain @needle, once at
+ * least one is there (up to 5 s) and 100 ms more have passed: for counts
+ * that should be at least 1. */
 int fx_access_count(struct net_fixture *fx, const char *needle);
 /* "chunks/ab/<hex>" of @hash. */
 void fx_chunk_path(const struct pc_hash *hash, char *out, size_t len);
