@@ -1,5 +1,5 @@
 /*
- * acl.c - which IPv4 sources may use this node's peer services.
+ * acl.c - which sources (IPv4 or IPv6) may use this node's peer services.
  *
  * A node answers discovery probes and serves chunks only to its own
  * subnets and to the blocks an administrator lists in peer_allow.  The
@@ -12,6 +12,12 @@
  * host bits of "192.168.1.17/24" are cleared, because writing one's own
  * address with the subnet's length is how administrators usually say "my
  * subnet".
+ *
+ * IPv4 blocks are held as IPv4-mapped IPv6 blocks (addr.h), so one compare
+ * serves both families, and a dual-stack socket's mapped IPv4 sources
+ * match IPv4 blocks as they are.  Link-local IPv6 prefixes are never
+ * "local subnets": every host on a wire has one, whatever its subnet, so
+ * they would let an outsider plugged into the same switch in.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,23 +28,26 @@
 
 #include "acl.h"
 
-/* "255.255.255.255/32" and a NUL. */
-#define CIDR_TEXT_MAX 19
+/* "[ffff:...:255.255.255.255]/128" and a NUL. */
+#define CIDR_TEXT_MAX 52
 
-static struct in_addr prefix_mask(unsigned prefix)
+/* Clears every bit of @addr past the first @prefix. */
+static void clear_host_bits(struct pc_addr *addr, unsigned prefix)
 {
-	struct in_addr mask;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned keep = prefix > i * 8 ? prefix - i * 8 : 0;
 
-	mask.s_addr = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0;
-	return mask;
+		if (keep < 8)
+			addr->a.s6_addr[i] &= (uint8_t)(0xff00 >> keep);
+	}
 }
 
-/* A decimal 0..32 without sign, blanks or leading zeros. */
-static int parse_prefix(const char *text, unsigned *out)
+/* A decimal 0..@max without sign, blanks or leading zeros. */
+static int parse_prefix(const char *text, unsigned max, unsigned *out)
 {
 	size_t len = strlen(text);
 
-	if (len == 0 || len > 2 || (len == 2 && text[0] == '0'))
+	if (len == 0 || len > 3 || (len > 1 && text[0] == '0'))
 		return -EINVAL;
 	*out = 0;
 	for (size_t i = 0; i < len; i++) {
@@ -46,15 +55,15 @@ static int parse_prefix(const char *text, unsigned *out)
 			return -EINVAL;
 		*out = *out * 10 + (unsigned)(text[i] - '0');
 	}
-	return *out <= 32 ? 0 : -EINVAL;
+	return *out <= max ? 0 : -EINVAL;
 }
 
 int pc_cidr_parse(const char *text, struct pc_cidr *out)
 {
 	char addr_text[CIDR_TEXT_MAX + 1];
 	const char *slash;
-	struct in_addr addr;
-	unsigned prefix = 32;
+	struct pc_addr addr;
+	unsigned prefix, max;
 	size_t addr_len;
 
 	if (!text)
@@ -65,22 +74,27 @@ int pc_cidr_parse(const char *text, struct pc_cidr *out)
 		return -EINVAL;
 	memcpy(addr_text, text, addr_len);
 	addr_text[addr_len] = '\0';
-	/* inet_pton takes exactly a dotted quad: no shorthand ("10.1"), no
-	 * octal or hex parts, no blanks. */
-	if (inet_pton(AF_INET, addr_text, &addr) != 1)
+	/* Exactly a dotted quad or an IPv6 literal (addr.c): no shorthand,
+	 * no zone, no blanks.  "::ffff:a.b.c.d" is the IPv4 address. */
+	if (pc_addr_parse(addr_text, &addr) < 0)
 		return -EINVAL;
-	if (slash && parse_prefix(slash + 1, &prefix) < 0)
+	max = pc_addr_is_v4(&addr) && !strchr(addr_text, ':') ? 32 : 128;
+	prefix = max;
+	if (slash && parse_prefix(slash + 1, max, &prefix) < 0)
 		return -EINVAL;
-	out->mask = prefix_mask(prefix);
-	out->network.s_addr = addr.s_addr & out->mask.s_addr;
+	if (max == 32)
+		prefix += 96;
+	clear_host_bits(&addr, prefix);
+	out->network = addr;
+	out->prefix = prefix;
 	return 0;
 }
 
 static bool acl_has(const struct pc_acl *acl, const struct pc_cidr *block)
 {
 	for (size_t i = 0; i < acl->count; i++) {
-		if (acl->blocks[i].network.s_addr == block->network.s_addr &&
-		    acl->blocks[i].mask.s_addr == block->mask.s_addr)
+		if (acl->blocks[i].prefix == block->prefix &&
+		    pc_addr_equal(&acl->blocks[i].network, &block->network))
 			return true;
 	}
 	return false;
@@ -128,9 +142,9 @@ int pc_acl_parse(struct pc_acl *acl, const char *list, char *err, size_t errlen)
 		if (rc < 0) {
 			if (err && errlen)
 				snprintf(err, errlen,
-					 "\"%.*s\" is not an IPv4 address or "
-					 "an "
-					 "a.b.c.d/len block",
+					 "\"%.*s\" is not an address or a "
+					 "block (a.b.c.d/len, "
+					 "2001:db8::/len)",
 					 (int)(len > 64 ? 64 : len), p);
 			return rc;
 		}
@@ -149,6 +163,37 @@ int pc_acl_parse(struct pc_acl *acl, const char *list, char *err, size_t errlen)
 	return 0;
 }
 
+/* The block of @ifa's address and netmask, if it is one to add. */
+static bool local_block(const struct ifaddrs *ifa, bool include_loopback,
+			struct pc_cidr *block)
+{
+	struct pc_addr addr, mask;
+	unsigned prefix = 0;
+
+	if (!ifa->ifa_addr || !ifa->ifa_netmask || !(ifa->ifa_flags & IFF_UP))
+		return false;
+	if ((ifa->ifa_flags & IFF_LOOPBACK) && !include_loopback)
+		return false;
+	if (!pc_addr_from_sockaddr(&addr, ifa->ifa_addr, NULL) ||
+	    !pc_addr_from_sockaddr(&mask, ifa->ifa_netmask, NULL))
+		return false;
+	if (ifa->ifa_addr->sa_family == AF_INET6 &&
+	    (IN6_IS_ADDR_LINKLOCAL(&addr.a) || IN6_IS_ADDR_V4MAPPED(&addr.a) ||
+	     IN6_IS_ADDR_MULTICAST(&addr.a)))
+		return false;
+	/* A netmask is contiguous ones; count them (IPv4's from bit 96). */
+	for (unsigned i = ifa->ifa_addr->sa_family == AF_INET ? 12 : 0; i < 16;
+	     i++)
+		for (unsigned bit = 0; bit < 8; bit++)
+			prefix += (mask.a.s6_addr[i] >> (7 - bit)) & 1;
+	if (ifa->ifa_addr->sa_family == AF_INET)
+		prefix += 96;
+	clear_host_bits(&addr, prefix);
+	block->network = addr;
+	block->prefix = prefix;
+	return true;
+}
+
 int pc_acl_add_local_subnets(struct pc_acl *acl, bool include_loopback)
 {
 	struct ifaddrs *list, *ifa;
@@ -157,34 +202,27 @@ int pc_acl_add_local_subnets(struct pc_acl *acl, bool include_loopback)
 
 	if (getifaddrs(&list) < 0)
 		return -errno;
-	for (ifa = list; ifa && rc == 0; ifa = ifa->ifa_next) {
-		const struct sockaddr_in *addr, *mask;
-
-		if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != AF_INET ||
-		    !ifa->ifa_netmask || !(ifa->ifa_flags & IFF_UP))
-			continue;
-		if ((ifa->ifa_flags & IFF_LOOPBACK) && !include_loopback)
-			continue;
-		addr = (const struct sockaddr_in *)(const void *)ifa->ifa_addr;
-		mask = (const struct sockaddr_in *)(const void *)
-			       ifa->ifa_netmask;
-		block.mask = mask->sin_addr;
-		block.network.s_addr =
-			addr->sin_addr.s_addr & block.mask.s_addr;
-		rc = acl_add(acl, &block);
-	}
+	for (ifa = list; ifa && rc == 0; ifa = ifa->ifa_next)
+		if (local_block(ifa, include_loopback, &block))
+			rc = acl_add(acl, &block);
 	freeifaddrs(list);
 	return rc;
 }
 
-bool pc_acl_allows(const struct pc_acl *acl, const struct in_addr *addr)
+bool pc_cidr_contains(const struct pc_cidr *block, const struct pc_addr *addr)
+{
+	struct pc_addr masked = *addr;
+
+	clear_host_bits(&masked, block->prefix);
+	return pc_addr_equal(&masked, &block->network);
+}
+
+bool pc_acl_allows(const struct pc_acl *acl, const struct pc_addr *addr)
 {
 	if (!acl || !addr)
 		return false;
-	for (size_t i = 0; i < acl->count; i++) {
-		if ((addr->s_addr & acl->blocks[i].mask.s_addr) ==
-		    acl->blocks[i].network.s_addr)
+	for (size_t i = 0; i < acl->count; i++)
+		if (pc_cidr_contains(&acl->blocks[i], addr))
 			return true;
-	}
 	return false;
 }

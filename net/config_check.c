@@ -80,7 +80,7 @@ static int check_peers(const struct pc_config *cfg, char *err, size_t errlen)
 
 int pc_net_check_config(const struct pc_config *cfg, char *err, size_t errlen)
 {
-	struct sockaddr_in addr;
+	union pc_sockaddr addr;
 	gid_t gid;
 	int rc;
 

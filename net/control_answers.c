@@ -215,7 +215,7 @@ void control_build_peers(struct pc_net *net, struct pc_json *j)
 		bool banned = e->banned_until > now;
 
 		pc_json_open(j, NULL, '{');
-		pc_json_str(j, "address", inet_ntoa(e->addr));
+		pc_json_str(j, "address", pc_addr_str(&e->addr));
 		pc_json_uint(j, "http_port", e->http_port);
 		pc_json_int(j, "first_seen", e->first_seen);
 		pc_json_int(j, "last_seen", e->last_seen);

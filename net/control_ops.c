@@ -308,12 +308,12 @@ static uint64_t answers_counted(struct pc_net *net)
 static void json_peer_list(struct pc_json *j, const char *key,
 			   const struct pc_disc_peer *peers, size_t n)
 {
-	char addr[INET_ADDRSTRLEN], text[INET_ADDRSTRLEN + 8];
+	char host[PC_ADDR_HOST_MAX], text[PC_ADDR_HOST_MAX + 8];
 
 	pc_json_open(j, key, '[');
 	for (size_t i = 0; i < n; i++) {
-		inet_ntop(AF_INET, &peers[i].addr, addr, sizeof(addr));
-		snprintf(text, sizeof(text), "%s:%u", addr, peers[i].http_port);
+		pc_addr_url_host(&peers[i].addr, host, sizeof(host));
+		snprintf(text, sizeof(text), "%s:%u", host, peers[i].http_port);
 		pc_json_str(j, NULL, text);
 	}
 	pc_json_close(j);

@@ -93,7 +93,7 @@ static int find_ask(const struct pc_disc *d, uint32_t txid)
 /* The ask an answer belongs to, or -1: an answer to no ask in progress
  * (late, or never asked) or with another count is counted and dropped. */
 static int answer_slot(struct pc_disc *d, const struct packet *pkt,
-		       const struct sockaddr_in *from)
+		       const struct disc_endpoint *from)
 {
 	const struct sent_txid *sent;
 	int slot = find_ask(d, pkt->txid);
@@ -115,10 +115,10 @@ static int answer_slot(struct pc_disc *d, const struct packet *pkt,
 }
 
 void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
-			const struct sockaddr_in *from)
+			const struct disc_endpoint *from)
 {
-	struct pc_disc_peer peer = { .addr = from->sin_addr,
-				     .udp_port = ntohs(from->sin_port),
+	struct pc_disc_peer peer = { .addr = from->addr,
+				     .udp_port = from->port,
 				     .http_port = pkt->http_port };
 	const uint8_t *have = pkt->body;
 	const uint8_t *fetching = have + bitmap_len(pkt->count);

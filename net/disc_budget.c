@@ -12,7 +12,8 @@
  * unproven_rate, and the rest of the node's budget stays for the
  * neighbours it knows.  The source table keeps proven sources over the
  * others when it must forget one, and otherwise forgets the one heard
- * from least recently.
+ * from least recently.  An IPv6 source is its /64 (disc_budget.h): a
+ * host rotating through the addresses of its prefix stays one source.
  */
 #include <stddef.h>
 
@@ -51,15 +52,16 @@ void disc_budget_init(struct disc_budget *b, const struct disc_budget_opts *o,
 /* The line of @addr; a new source takes a free line, else the one heard
  * from least recently among the unproven (among all if every one is
  * proven), and starts with a full bucket. */
-static struct disc_source *source(struct disc_budget *b, struct in_addr addr,
-				  uint64_t now)
+static struct disc_source *source(struct disc_budget *b,
+				  const struct pc_addr *addr, uint64_t now)
 {
+	struct pc_addr key = pc_addr_limit_key(addr);
 	struct disc_source *victim = NULL;
 
 	for (size_t i = 0; i < DISC_BUDGET_SOURCES; i++) {
 		struct disc_source *s = &b->sources[i];
 
-		if (s->used && s->addr == addr.s_addr)
+		if (s->used && pc_addr_equal(&s->key, &key))
 			return s;
 		if (!s->used) {
 			if (!victim || victim->used)
@@ -71,13 +73,14 @@ static struct disc_source *source(struct disc_budget *b, struct in_addr addr,
 			victim = s;
 		}
 	}
-	*victim = (struct disc_source){ .addr = addr.s_addr, .used = true };
+	*victim = (struct disc_source){ .key = key, .used = true };
 	fill(&victim->bucket, now, b->opts.source_burst);
 	return victim;
 }
 
-enum disc_verdict disc_budget_take(struct disc_budget *b, struct in_addr addr,
-				   uint64_t now, bool *proven)
+enum disc_verdict disc_budget_take(struct disc_budget *b,
+				   const struct pc_addr *addr, uint64_t now,
+				   bool *proven)
 {
 	struct disc_source *s = source(b, addr, now);
 	const struct disc_budget_opts *o = &b->opts;

@@ -2,7 +2,9 @@
  * disc_budget.h - how many packets discovery takes from whom (net/,
  * internal to discovery.c).
  *
- * Token buckets: one per source address, one for the node, and one that
+ * Token buckets: one per source (an IPv4 address, or an IPv6 /64: a host
+ * holds a whole /64 and may send from any address of it, so a bucket per
+ * IPv6 address would be no limit), one for the node, and one that
  * all sources not yet proven share.  A source is proven when the node
  * has exchanged chunks with it over TCP (it delivered verified chunks, or
  * downloaded chunks from this node): a TCP handshake cannot be forged
@@ -21,15 +23,17 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addr.h"
+
 #define DISC_BUDGET_SOURCES 256
 
 struct disc_budget_opts {
-	unsigned source_rate, source_burst;	/* per source address */
+	unsigned source_rate, source_burst;	/* per source (IPv6: /64) */
 	unsigned total_rate, total_burst;	/* the node */
 	unsigned unproven_rate, unproven_burst; /* unproven sources, together */
 	/* Has the node exchanged chunks with @addr over TCP?  Asked at most
 	 * once a second per source.  NULL: nobody is proven. */
-	bool (*proven)(void *arg, struct in_addr addr);
+	bool (*proven)(void *arg, const struct pc_addr *addr);
 	void *proven_arg;
 };
 
@@ -39,7 +43,7 @@ struct disc_bucket {
 };
 
 struct disc_source {
-	uint32_t addr; /* network order */
+	struct pc_addr key; /* pc_addr_limit_key(): IPv6 by its /64 */
 	bool used;
 	bool proven;
 	uint64_t proven_at; /* when @proven was last asked */
@@ -63,8 +67,10 @@ struct disc_budget {
 void disc_budget_init(struct disc_budget *b, const struct disc_budget_opts *o,
 		      uint64_t now);
 /* A packet from @addr: takes a token from every bucket it draws on, or
- * from none.  *@proven says whether the source is proven. */
-enum disc_verdict disc_budget_take(struct disc_budget *b, struct in_addr addr,
-				   uint64_t now, bool *proven);
+ * from none.  *@proven says whether the source is proven (asked of the
+ * address that last sent, for an IPv6 /64). */
+enum disc_verdict disc_budget_take(struct disc_budget *b,
+				   const struct pc_addr *addr, uint64_t now,
+				   bool *proven);
 
 #endif /* PC_NET_DISC_BUDGET_H */

@@ -70,8 +70,7 @@ struct heard_claim *disc_heard_find(struct pc_disc *d, const struct pc_hash *h,
 		if (peer ? !same_peer(&c->peer, peer)
 			 : !disc_believed(d, &c->peer))
 			continue;
-		if (!best || rank(c->peer.addr, c->peer.udp_port) <
-				     rank(best->peer.addr, best->peer.udp_port))
+		if (!best || rank_cmp(&c->peer, &best->peer) < 0)
 			best = c;
 	}
 	return best;
@@ -89,7 +88,6 @@ static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 		      const struct pc_disc_peer *peer, uint64_t now)
 {
 	struct heard_claim *slot = NULL, *highest = NULL;
-	uint64_t theirs = rank(peer->addr, peer->udp_port);
 	size_t claimers = 0;
 
 	for (size_t i = 0; i < MAX_HEARD; i++) {
@@ -113,13 +111,11 @@ static void heard_add(struct pc_disc *d, const struct pc_hash *h,
 			break;
 		}
 		claimers++;
-		if (!highest ||
-		    rank(c->peer.addr, c->peer.udp_port) >
-			    rank(highest->peer.addr, highest->peer.udp_port))
+		if (!highest || rank_cmp(&c->peer, &highest->peer) > 0)
 			highest = c;
 	}
 	if (claimers >= HEARD_PER_ID) {
-		if (rank(highest->peer.addr, highest->peer.udp_port) < theirs)
+		if (rank_cmp(&highest->peer, peer) < 0)
 			return; /* ranks above every claim kept */
 		slot = highest;
 	}
@@ -149,26 +145,27 @@ bool pc_disc_claim_confirmed(struct pc_disc *d, const struct pc_hash *hash,
 	return c && c->confirmed;
 }
 
-/* Our rank as @peer sees it: the source address toward it, our port. */
-static uint64_t own_rank_toward(const struct pc_disc *d,
-				const struct sockaddr_in *peer)
+/* Our rank as @peer sees it: the source address toward it (of its
+ * family: a dual-stack neighbour compares IPv4 with IPv4), our port. */
+static struct pc_disc_peer own_rank_toward(const struct pc_disc *d,
+					   const struct disc_endpoint *peer)
 {
-	struct sockaddr_in local = { .sin_addr = d->bound };
-	socklen_t len = sizeof(local);
+	struct pc_disc_peer own = { .addr = d->bound, .udp_port = d->port };
+	union pc_sockaddr to, local;
+	socklen_t tolen, len = sizeof(local);
 	int fd;
 
-	if (d->bound.s_addr == htonl(INADDR_ANY)) {
+	if (d->bound_any && pc_addr_to_sockaddr(&peer->addr, peer->port,
+						d->family, &to, &tolen) == 0) {
 		/* connect() on a UDP socket only asks the routing table. */
-		fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 &&
-		    (connect(fd, (const struct sockaddr *)peer, sizeof(*peer)) <
-			     0 ||
-		     getsockname(fd, (struct sockaddr *)&local, &len) < 0))
-			local.sin_addr = d->bound;
+		fd = socket(d->family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, &to.sa, tolen) == 0 &&
+		    getsockname(fd, &local.sa, &len) == 0)
+			pc_addr_from_sockaddr(&own.addr, &local.sa, NULL);
 		if (fd >= 0)
 			close(fd);
 	}
-	return rank(local.sin_addr, d->port);
+	return own;
 }
 
 /* ---- claims -------------------------------------------------------------- */
@@ -221,12 +218,13 @@ static void claim_lost(struct own_claim *c, const struct pc_disc_peer *peer)
 }
 
 void disc_handle_claim(struct pc_disc *d, const struct packet *pkt,
-		       const struct sockaddr_in *from, uint64_t now)
+		       const struct disc_endpoint *from, uint64_t now)
 {
-	struct pc_disc_peer peer = { .addr = from->sin_addr,
-				     .udp_port = ntohs(from->sin_port),
+	struct pc_disc_peer peer = { .addr = from->addr,
+				     .udp_port = from->port,
 				     .http_port = pkt->http_port };
-	uint64_t theirs = rank(peer.addr, peer.udp_port), ours = 0;
+	struct pc_disc_peer ours;
+	bool ours_known = false;
 	struct own_claim *c;
 
 	d->ctr.claims_received++;
@@ -240,9 +238,11 @@ void disc_handle_claim(struct pc_disc *d, const struct packet *pkt,
 
 		c = disc_own_find(d, h, now);
 		if (c) {
-			if (!ours)
+			if (!ours_known) {
 				ours = own_rank_toward(d, from);
-			if (theirs > ours)
+				ours_known = true;
+			}
+			if (rank_cmp(&peer, &ours) > 0)
 				continue; /* they lose to us: not a claim */
 			if (c->call)
 				claim_lost(c, &peer);
@@ -258,10 +258,10 @@ void disc_handle_claim(struct pc_disc *d, const struct packet *pkt,
 }
 
 void disc_handle_release(struct pc_disc *d, const struct packet *pkt,
-			 const struct sockaddr_in *from, uint64_t now)
+			 const struct disc_endpoint *from, uint64_t now)
 {
-	struct pc_disc_peer peer = { .addr = from->sin_addr,
-				     .udp_port = ntohs(from->sin_port),
+	struct pc_disc_peer peer = { .addr = from->addr,
+				     .udp_port = from->port,
 				     .http_port = pkt->http_port };
 	struct heard_claim *c;
 

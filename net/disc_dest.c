@@ -1,15 +1,24 @@
 /*
  * disc_dest.c - where probes, claims and releases go: each interface's
- * broadcast address (rescanned every minute), a multicast group, a static
- * peer list resolved once at start; never to this node itself.  Also the
- * txids of what we sent, so that our own broadcasts coming back and
- * answers to nothing are told apart.
+ * broadcast address and, on each interface with a global IPv6 address,
+ * the IPv6 group (both rescanned every minute), an IPv4 multicast group,
+ * a static peer list resolved once at start; never to this node itself.
+ * Also the txids of what we sent, so that our own broadcasts coming back
+ * and answers to nothing are told apart.
+ *
+ * IPv6 has no broadcast, so its stand-in is a link-local group joined on
+ * each interface (IPV6_JOIN_GROUP with the interface's index), and every
+ * packet to it names its interface and its source address (IPV6_PKTINFO):
+ * left to itself the kernel would send a link-scope packet from the
+ * link-local address, which neighbours' ACLs refuse and which no HTTP
+ * request can be sent back to without a zone.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,89 +40,170 @@ static bool name_listed(const char *list, const char *name)
 	return false;
 }
 
-/* Own addresses (to skip ourselves) and broadcast destinations. */
+static bool listed(const struct pc_disc *d, const struct ifaddrs *ifa)
+{
+	return !d->interfaces || name_listed(d->interfaces, ifa->ifa_name);
+}
+
+/* An IPv4 interface's broadcast address, as a destination. */
+static void add_broadcast(struct pc_disc *d, const struct ifaddrs *ifa)
+{
+	struct disc_endpoint *to = &d->bcasts[d->nbcasts];
+
+	if (!(ifa->ifa_flags & IFF_UP) || (ifa->ifa_flags & IFF_LOOPBACK) ||
+	    !(ifa->ifa_flags & IFF_BROADCAST) || !ifa->ifa_broadaddr ||
+	    d->nbcasts == MAX_BCAST || !listed(d, ifa))
+		return;
+	if (!pc_addr_from_sockaddr(&to->addr, ifa->ifa_broadaddr, NULL))
+		return;
+	to->port = d->port;
+	d->nbcasts++;
+}
+
+/* The IPv6 group on @ifa's interface, from its first global address:
+ * joined (again: a membership dies with its interface, and a second join
+ * is refused with EADDRINUSE, harmlessly) and remembered as a
+ * destination. */
+static void add_group6(struct pc_disc *d, const struct ifaddrs *ifa,
+		       const struct in6_addr *source)
+{
+	struct ipv6_mreq mreq = { .ipv6mr_multiaddr = d->group6 };
+	unsigned ifindex;
+	uv_os_fd_t fd;
+
+	if (!d->has_group6 || !(ifa->ifa_flags & IFF_UP) ||
+	    (ifa->ifa_flags & IFF_LOOPBACK) ||
+	    !(ifa->ifa_flags & IFF_MULTICAST) || !listed(d, ifa) ||
+	    IN6_IS_ADDR_LINKLOCAL(source) || IN6_IS_ADDR_MULTICAST(source) ||
+	    d->nmcast6 == MAX_MCAST6)
+		return;
+	ifindex = if_nametoindex(ifa->ifa_name);
+	if (ifindex == 0)
+		return;
+	for (size_t i = 0; i < d->nmcast6; i++)
+		if (d->mcast6[i].ifindex == ifindex)
+			return; /* one source per interface is enough */
+	mreq.ipv6mr_interface = ifindex;
+	if (uv_fileno((const uv_handle_t *)&d->udp, &fd) == 0 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof(mreq)) <
+		    0 &&
+	    errno != EADDRINUSE) {
+		char cause[64];
+
+		snprintf(cause, sizeof(cause), "disc-join6 %s", ifa->ifa_name);
+		pc_log_cause(PC_LOG_WARN, "net", cause,
+			     "discovery: cannot join the IPv6 group on %s: %s "
+			     "(this node does not hear the probes of its "
+			     "neighbours there)",
+			     ifa->ifa_name, strerror(errno));
+		return;
+	}
+	d->mcast6[d->nmcast6++] =
+		(struct disc_mcast6){ .ifindex = ifindex, .source = *source };
+}
+
+/* Own addresses (to skip ourselves) and broadcast and group
+ * destinations. */
 void disc_scan_interfaces(struct pc_disc *d, uint64_t now)
 {
 	struct ifaddrs *list, *ifa;
-	struct sockaddr_in *sin;
+	struct pc_addr addr;
 
 	d->scanned = true;
 	d->scanned_at = now;
 	if (getifaddrs(&list) < 0)
 		return; /* keep what we had */
 	d->nbcasts = 0;
+	d->nmcast6 = 0;
 	d->nlocals = 0;
 	for (ifa = list; ifa; ifa = ifa->ifa_next) {
-		if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != AF_INET)
+		if (!pc_addr_from_sockaddr(&addr, ifa->ifa_addr, NULL))
 			continue;
-		sin = (struct sockaddr_in *)(void *)ifa->ifa_addr;
 		if (d->nlocals < MAX_LOCAL)
-			d->locals[d->nlocals++] = sin->sin_addr;
-		if (!(ifa->ifa_flags & IFF_UP) ||
-		    (ifa->ifa_flags & IFF_LOOPBACK) ||
-		    !(ifa->ifa_flags & IFF_BROADCAST) || !ifa->ifa_broadaddr ||
-		    d->nbcasts == MAX_BCAST)
-			continue;
-		if (d->interfaces && !name_listed(d->interfaces, ifa->ifa_name))
-			continue;
-		sin = (struct sockaddr_in *)(void *)ifa->ifa_broadaddr;
-		d->bcasts[d->nbcasts] = *sin;
-		d->bcasts[d->nbcasts].sin_port = htons(d->port);
-		d->nbcasts++;
+			d->locals[d->nlocals++] = addr;
+		if (ifa->ifa_addr->sa_family == AF_INET)
+			add_broadcast(d, ifa);
+		else if (d->family == AF_INET6)
+			add_group6(d, ifa, &addr.a);
 	}
 	freeifaddrs(list);
 }
 
-static bool is_self(const struct pc_disc *d, const struct sockaddr_in *to)
+static bool is_self(const struct pc_disc *d, const struct disc_endpoint *to)
 {
-	uint32_t host = ntohl(to->sin_addr.s_addr);
-
-	if (ntohs(to->sin_port) != d->port)
+	if (to->port != d->port)
 		return false;
-	if ((host >> 24) == 127 || to->sin_addr.s_addr == d->bound.s_addr)
+	if (pc_addr_is_loopback(&to->addr) ||
+	    (!d->bound_any && pc_addr_equal(&to->addr, &d->bound)))
 		return true;
 	for (size_t i = 0; i < d->nlocals; i++)
-		if (d->locals[i].s_addr == to->sin_addr.s_addr)
+		if (pc_addr_equal(&d->locals[i], &to->addr))
 			return true;
 	return false;
 }
 
-static int resolve_peer(char *item, uint16_t default_port,
-			struct sockaddr_in *out, char *err, size_t errlen)
+/* Splits "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 literal
+ * (more than one colon: no port) in place; @port keeps its default when
+ * none is given.  False when malformed. */
+static bool split_host_port(char *item, char **host, unsigned long *port)
 {
-	struct addrinfo hints = { .ai_family = AF_INET,
-				  .ai_socktype = SOCK_DGRAM };
-	struct addrinfo *res;
-	char *colon = strrchr(item, ':'), *end;
-	unsigned long port = default_port;
-	int rc;
+	char *colon, *end;
 
+	*host = item;
+	if (item[0] == '[') {
+		end = strchr(item, ']');
+		if (!end || (end[1] && end[1] != ':'))
+			return false;
+		*end = '\0';
+		*host = item + 1;
+		colon = end[1] ? end + 1 : NULL;
+	} else {
+		colon = strchr(item, ':');
+		if (colon && strchr(colon + 1, ':'))
+			colon = NULL; /* a bare IPv6 literal */
+	}
 	if (colon) {
 		*colon = '\0';
 		errno = 0;
-		port = strtoul(colon + 1, &end, 10);
-		if (errno || *end || end == colon + 1 || port > 65535)
-			port = 0;
+		*port = strtoul(colon + 1, &end, 10);
+		if (errno || *end || end == colon + 1 || *port > 65535)
+			*port = 0;
 	}
-	if (port == 0 || !*item) {
-		snprintf(err, errlen, "peer \"%s\": needs host:port", item);
+	return *port != 0 && **host;
+}
+
+static int resolve_peer(char *item, uint16_t default_port, int family,
+			struct disc_endpoint *out, char *err, size_t errlen)
+{
+	/* An IPv4-only socket takes IPv4 peers only. */
+	struct addrinfo hints = { .ai_family = family == AF_INET6 ? AF_UNSPEC
+								  : AF_INET,
+				  .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res;
+	unsigned long port = default_port;
+	char *host;
+	int rc;
+
+	if (!split_host_port(item, &host, &port)) {
+		snprintf(err, errlen,
+			 "peer \"%s\": needs host:port or [IPv6]:port", item);
 		return -EINVAL;
 	}
-	rc = getaddrinfo(item, NULL, &hints, &res);
+	rc = getaddrinfo(host, NULL, &hints, &res);
 	if (rc != 0) {
-		snprintf(err, errlen, "peer \"%s\": %s", item,
+		snprintf(err, errlen, "peer \"%s\": %s", host,
 			 gai_strerror(rc));
 		return -EINVAL;
 	}
-	*out = *(struct sockaddr_in *)(void *)res->ai_addr;
-	out->sin_port = htons((uint16_t)port);
+	pc_addr_from_sockaddr(&out->addr, res->ai_addr, NULL);
+	out->port = (uint16_t)port;
 	freeaddrinfo(res);
 	return 0;
 }
 
-/* "host[:port], ..." into @out. */
-int disc_parse_peers(const char *list, uint16_t default_port,
-		     struct sockaddr_in *out, size_t *count, char *err,
+/* "host[:port], [v6]:port, ..." into @out. */
+int disc_parse_peers(const char *list, uint16_t default_port, int family,
+		     struct disc_endpoint *out, size_t *count, char *err,
 		     size_t errlen)
 {
 	char item[300];
@@ -133,7 +223,8 @@ int disc_parse_peers(const char *list, uint16_t default_port,
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		rc = resolve_peer(item, default_port, &out[n], err, errlen);
+		rc = resolve_peer(item, default_port, family, &out[n], err,
+				  errlen);
 		if (rc < 0)
 			return rc;
 		n++;
@@ -143,11 +234,16 @@ int disc_parse_peers(const char *list, uint16_t default_port,
 }
 
 bool disc_send_one(struct pc_disc *d, const uint8_t *buf, size_t len,
-		   const struct sockaddr_in *to)
+		   const struct disc_endpoint *to)
 {
 	uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
-	int rc = uv_udp_try_send(&d->udp, &b, 1, (const struct sockaddr *)to);
+	union pc_sockaddr sa;
+	socklen_t salen;
+	int rc = pc_addr_to_sockaddr(&to->addr, to->port, d->family, &sa,
+				     &salen);
 
+	if (rc == 0)
+		rc = uv_udp_try_send(&d->udp, &b, 1, &sa.sa);
 	if (rc < 0) {
 		d->ctr.tx_errors++;
 		return false;
@@ -170,11 +266,44 @@ const struct sent_txid *disc_sent_find(const struct pc_disc *d, uint32_t txid)
 	return NULL;
 }
 
+/* To the IPv6 group on one interface, from the source chosen for it. */
+static void send_group6(struct pc_disc *d, const uint8_t *buf, size_t len,
+			const struct disc_mcast6 *m)
+{
+	struct sockaddr_in6 to = { .sin6_family = AF_INET6,
+				   .sin6_port = htons(d->port),
+				   .sin6_addr = d->group6,
+				   .sin6_scope_id = m->ifindex };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	union {
+		struct cmsghdr align;
+		uint8_t bytes[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	} control = { 0 };
+	struct msghdr msg = { .msg_name = &to,
+			      .msg_namelen = sizeof(to),
+			      .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.bytes,
+			      .msg_controllen = sizeof(control.bytes) };
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	struct in6_pktinfo info = { .ipi6_addr = m->source,
+				    .ipi6_ifindex = m->ifindex };
+	uv_os_fd_t fd;
+
+	cmsg->cmsg_level = IPPROTO_IPV6;
+	cmsg->cmsg_type = IPV6_PKTINFO;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(info));
+	memcpy(CMSG_DATA(cmsg), &info, sizeof(info));
+	if (uv_fileno((const uv_handle_t *)&d->udp, &fd) < 0 ||
+	    sendmsg(fd, &msg, MSG_DONTWAIT) < 0)
+		d->ctr.tx_errors++;
+}
+
 /* Sends d->txbuf (@len bytes before the tag) to every destination. */
 void disc_send_all(struct pc_disc *d, size_t len, uint32_t txid, uint8_t type)
 {
 	uint64_t now = uv_now(d->loop);
-	struct sockaddr_in to;
+	struct disc_endpoint to;
 
 	len = disc_seal(d, d->txbuf, len);
 	if (len == 0) {
@@ -190,11 +319,12 @@ void disc_send_all(struct pc_disc *d, size_t len, uint32_t txid, uint8_t type)
 	for (size_t i = 0; d->opts.broadcast && i < d->nbcasts; i++)
 		disc_send_one(d, d->txbuf, len, &d->bcasts[i]);
 	if (d->has_group) {
-		to = (struct sockaddr_in){ .sin_family = AF_INET,
-					   .sin_port = htons(d->port),
-					   .sin_addr = d->group };
+		pc_addr_from_in(&to.addr, d->group);
+		to.port = d->port;
 		disc_send_one(d, d->txbuf, len, &to);
 	}
+	for (size_t i = 0; i < d->nmcast6; i++)
+		send_group6(d, d->txbuf, len, &d->mcast6[i]);
 }
 
 /* Peers whose answers can all arrive: known only for a static list. */
@@ -202,7 +332,7 @@ size_t disc_expected_peers(const struct pc_disc *d)
 {
 	size_t n = 0;
 
-	if (d->opts.broadcast || d->has_group)
+	if (d->opts.broadcast || d->has_group || d->has_group6)
 		return 0;
 	for (size_t i = 0; i < d->nstatics; i++)
 		n += !is_self(d, &d->statics[i]);

@@ -48,6 +48,7 @@ enum msg_type {
 #define MAX_STATIC 64
 #define MAX_BCAST 16
 #define MAX_LOCAL 32
+#define MAX_MCAST6 16 /* interfaces the IPv6 group is joined on */
 #define MAX_OWN 256   /* ids this node claims */
 #define MAX_HEARD 256 /* claims heard from neighbours */
 #define HEARD_PER_ID 2
@@ -58,6 +59,21 @@ enum msg_type {
 /* Datagrams read ahead of a due deadline, at most. */
 #define DRAIN_MAX 256
 #define PENDING (-2) /* a claim verdict not decided yet */
+
+/* Where a datagram came from, or goes to (a neighbour's UDP endpoint). */
+struct disc_endpoint {
+	struct pc_addr addr;
+	uint16_t port; /* host order */
+};
+
+/* An interface the IPv6 group is joined on, and the address our packets
+ * to the group leave from there: a global one, never the link-local one
+ * the kernel would pick for a link-scope group (neighbours' ACLs and HTTP
+ * requests need an address of the subnet). */
+struct disc_mcast6 {
+	unsigned ifindex;
+	struct in6_addr source;
+};
 
 struct packet {
 	uint8_t type;
@@ -123,7 +139,7 @@ struct pending_answer {
 	bool used;
 	bool proven; /* to a proven source (disc_budget.h) */
 	uint64_t deadline;
-	struct sockaddr_in to;
+	struct disc_endpoint to;
 	size_t len;
 	uint8_t bytes[ANSWER_MAX];
 };
@@ -145,20 +161,27 @@ struct pc_disc {
 	bool draining;		  /* in drain(): no nested one */
 	struct pc_disc_opts opts; /* strings cleared: not kept */
 	uint16_t port;		  /* bound, host order */
-	struct in_addr bound;	  /* INADDR_ANY unless bind_address */
-	EVP_MAC_CTX *mac;	  /* NULL without a fleet key */
+	int family;		  /* the socket's: AF_INET6 (dual-stack) or
+				     AF_INET (IPv4 bind_address, no IPv6) */
+	struct pc_addr bound;	  /* the wildcard unless bind_address */
+	bool bound_any;
+	EVP_MAC_CTX *mac; /* NULL without a fleet key */
 	uint64_t rng;
 	uint64_t tick_seq;
 	uint64_t claims_seq; /* claims heard so far: their order */
 
 	char *interfaces; /* owned copy, NULL = all */
-	bool has_group;
+	bool has_group;	  /* an IPv4 group */
 	struct in_addr group;
-	struct sockaddr_in statics[MAX_STATIC];
+	bool has_group6; /* the IPv6 group, joined on each interface */
+	struct in6_addr group6;
+	struct disc_endpoint statics[MAX_STATIC];
 	size_t nstatics;
-	struct sockaddr_in bcasts[MAX_BCAST];
+	struct disc_endpoint bcasts[MAX_BCAST];
 	size_t nbcasts;
-	struct in_addr locals[MAX_LOCAL]; /* own addresses, to skip self */
+	struct disc_mcast6 mcast6[MAX_MCAST6]; /* where the IPv6 group goes */
+	size_t nmcast6;
+	struct pc_addr locals[MAX_LOCAL]; /* own addresses, to skip self */
 	size_t nlocals;
 	uint64_t scanned_at;
 	bool scanned;
@@ -180,7 +203,7 @@ struct pc_disc {
 	/* What was logged last about drops, and when. */
 	struct pc_disc_counters logged;
 	uint64_t logged_at;
-	struct in_addr last_dropped;
+	struct pc_addr last_dropped;
 	struct sent_txid sent[SENT_RING];
 	size_t sent_next;
 	struct pc_disc_counters ctr;
@@ -232,16 +255,23 @@ static inline size_t body_len(uint8_t type, size_t n)
 	return type == MSG_ANSWER ? 2 * bitmap_len(n) : n * ID_LEN;
 }
 
-/* Claims compare by (address, port); the lower one wins. */
-static inline uint64_t rank(struct in_addr addr, uint16_t port)
+/* Claims compare by (address, port); the lower one wins.  Addresses
+ * compare as bytes of the 16-byte form (addr.h): IPv4 ones among
+ * themselves as before, and below every global IPv6 one. */
+static inline int rank_cmp(const struct pc_disc_peer *a,
+			   const struct pc_disc_peer *b)
 {
-	return (uint64_t)ntohl(addr.s_addr) << 16 | port;
+	int c = pc_addr_cmp(&a->addr, &b->addr);
+
+	if (c)
+		return c;
+	return a->udp_port < b->udp_port ? -1 : a->udp_port > b->udp_port;
 }
 
 static inline bool same_peer(const struct pc_disc_peer *a,
 			     const struct pc_disc_peer *b)
 {
-	return a->addr.s_addr == b->addr.s_addr && a->udp_port == b->udp_port;
+	return pc_addr_equal(&a->addr, &b->addr) && a->udp_port == b->udp_port;
 }
 
 /* disc_wire.c */
@@ -259,25 +289,25 @@ void disc_count_drop(struct pc_disc *d, enum drop reason);
 
 /* disc_dest.c */
 void disc_scan_interfaces(struct pc_disc *d, uint64_t now);
-int disc_parse_peers(const char *list, uint16_t default_port,
-		     struct sockaddr_in *out, size_t *count, char *err,
+int disc_parse_peers(const char *list, uint16_t default_port, int family,
+		     struct disc_endpoint *out, size_t *count, char *err,
 		     size_t errlen);
 bool disc_send_one(struct pc_disc *d, const uint8_t *buf, size_t len,
-		   const struct sockaddr_in *to);
+		   const struct disc_endpoint *to);
 const struct sent_txid *disc_sent_find(const struct pc_disc *d, uint32_t txid);
 void disc_send_all(struct pc_disc *d, size_t len, uint32_t txid, uint8_t type);
 size_t disc_expected_peers(const struct pc_disc *d);
 
 /* disc_limits.c */
-void disc_log_drops(struct pc_disc *d, const struct in_addr *from,
+void disc_log_drops(struct pc_disc *d, const struct pc_addr *from,
 		    uint64_t now);
-bool disc_rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now,
-		      bool *proven);
+bool disc_rate_allows(struct pc_disc *d, const struct pc_addr *addr,
+		      uint64_t now, bool *proven);
 bool disc_send_queue_crowded(struct pc_disc *d);
 bool disc_presumed_empty(const struct pc_disc *d);
-void disc_peer_alive(struct pc_disc *d, const struct sockaddr_in *from);
+void disc_peer_alive(struct pc_disc *d, const struct disc_endpoint *from);
 void disc_ask_silent(struct pc_disc *d);
-bool disc_source_proven(void *arg, struct in_addr addr);
+bool disc_source_proven(void *arg, const struct pc_addr *addr);
 
 /* disc_claims.c */
 struct own_claim *disc_own_find(struct pc_disc *d, const struct pc_hash *h,
@@ -288,21 +318,21 @@ struct heard_claim *disc_heard_find(struct pc_disc *d, const struct pc_hash *h,
 				    uint64_t now);
 void disc_finish_call(struct pc_disc *d, size_t slot, int status);
 void disc_handle_claim(struct pc_disc *d, const struct packet *pkt,
-		       const struct sockaddr_in *from, uint64_t now);
+		       const struct disc_endpoint *from, uint64_t now);
 void disc_handle_release(struct pc_disc *d, const struct packet *pkt,
-			 const struct sockaddr_in *from, uint64_t now);
+			 const struct disc_endpoint *from, uint64_t now);
 void disc_release_all(struct pc_disc *d);
 
 /* disc_respond.c */
 void disc_handle_probe(struct pc_disc *d, const struct packet *pkt,
-		       const struct sockaddr_in *from, uint64_t now,
+		       const struct disc_endpoint *from, uint64_t now,
 		       bool proven);
 void disc_send_due_answers(struct pc_disc *d, uint64_t now);
 
 /* disc_ask.c */
 void disc_finish_ask(struct pc_disc *d, size_t slot, int status);
 void disc_handle_answer(struct pc_disc *d, const struct packet *pkt,
-			const struct sockaddr_in *from);
+			const struct disc_endpoint *from);
 
 /* discovery.c */
 void disc_drain(struct pc_disc *d);

@@ -16,7 +16,7 @@
 
 /* ---- rate limits (disc_budget.c) ------------------------------------------ */
 
-bool disc_source_proven(void *arg, struct in_addr addr)
+bool disc_source_proven(void *arg, const struct pc_addr *addr)
 {
 	struct pc_disc *d = arg;
 
@@ -29,16 +29,14 @@ bool disc_source_proven(void *arg, struct in_addr addr)
  * a source this node does not use, which an administrator must hear of.
  * @from: the source of the packet just dropped, if any.
  */
-void disc_log_drops(struct pc_disc *d, const struct in_addr *from, uint64_t now)
+void disc_log_drops(struct pc_disc *d, const struct pc_addr *from, uint64_t now)
 {
 	const struct pc_disc_counters *c = &d->ctr, *l = &d->logged;
-	char last[INET_ADDRSTRLEN] = "";
 
 	if (from)
 		d->last_dropped = *from;
 	if (d->logged_at && now - d->logged_at < PRESSURE_LOG_MS)
 		return;
-	inet_ntop(AF_INET, &d->last_dropped, last, sizeof(last));
 	pc_log(PC_LOG_WARN, "net",
 	       "discovery: %s: %llu packets dropped over the budget (%llu "
 	       "from sources not proven: forged?), %llu with a wrong or "
@@ -54,14 +52,14 @@ void disc_log_drops(struct pc_disc *d, const struct in_addr *from, uint64_t now)
 				    c->version - l->truncated - l->oversized -
 				    l->malformed - l->version),
 	       (unsigned long long)(c->answers_dropped - l->answers_dropped),
-	       last);
+	       pc_addr_str(&d->last_dropped));
 	d->logged = *c;
 	d->logged_at = now ? now : 1;
 }
 
 /* Takes a token for a packet from @addr, or drops it (counted). */
-bool disc_rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now,
-		      bool *proven)
+bool disc_rate_allows(struct pc_disc *d, const struct pc_addr *addr,
+		      uint64_t now, bool *proven)
 {
 	enum disc_verdict v = disc_budget_take(&d->budget, addr, now, proven);
 
@@ -70,7 +68,7 @@ bool disc_rate_allows(struct pc_disc *d, struct in_addr addr, uint64_t now,
 	d->ctr.rate_limited++;
 	if (!*proven)
 		d->ctr.rate_limited_unproven++;
-	disc_log_drops(d, &addr, now);
+	disc_log_drops(d, addr, now);
 	return false;
 }
 
@@ -104,12 +102,12 @@ bool disc_presumed_empty(const struct pc_disc *d)
 }
 
 /* Someone else is out there: asks wait for answers again. */
-void disc_peer_alive(struct pc_disc *d, const struct sockaddr_in *from)
+void disc_peer_alive(struct pc_disc *d, const struct disc_endpoint *from)
 {
 	if (disc_presumed_empty(d))
 		pc_log(PC_LOG_INFO, "net",
 		       "discovery: heard %s: waiting for answers again",
-		       inet_ntoa(from->sin_addr));
+		       pc_addr_str(&from->addr));
 	d->silent_streak = 0;
 	d->last_heard = uv_now(d->loop);
 	d->heard_any = true;

@@ -18,7 +18,7 @@ static bool fetching_now(struct pc_disc *d, const struct pc_hash *h,
 }
 
 void disc_handle_probe(struct pc_disc *d, const struct packet *pkt,
-		       const struct sockaddr_in *from, uint64_t now,
+		       const struct disc_endpoint *from, uint64_t now,
 		       bool proven)
 {
 	struct pending_answer *slot = NULL;
@@ -39,7 +39,7 @@ void disc_handle_probe(struct pc_disc *d, const struct packet *pkt,
 		/* 64 answers already waiting (the last 16 slots are kept
 		 * for proven sources) */
 		d->ctr.answers_dropped++;
-		disc_log_drops(d, &from->sin_addr, now);
+		disc_log_drops(d, &from->addr, now);
 		return;
 	}
 	disc_header_write(d, slot->bytes, MSG_ANSWER, pkt->count, pkt->txid);
@@ -91,7 +91,7 @@ void disc_send_due_answers(struct pc_disc *d, uint64_t now)
 			d->ctr.answers_sent++;
 		} else {
 			d->ctr.answers_dropped++;
-			disc_log_drops(d, &a->to.sin_addr, now);
+			disc_log_drops(d, &a->to.addr, now);
 		}
 	}
 }

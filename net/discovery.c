@@ -29,6 +29,12 @@
  * responder (disc_respond.c) and the requester (disc_ask.c).  This file
  * has the socket, its one timer, receiving and dispatching, and the
  * instance's life.
+ *
+ * The socket is one dual-stack IPv6 socket (IPV6_V6ONLY off) unless an
+ * IPv4 bind address is configured or the host has no IPv6: IPv4 sources
+ * arrive IPv4-mapped, which is the form struct pc_addr keeps anyway, and
+ * IPv4 destinations leave mapped.  IPv6 has no broadcast; its stand-in is
+ * a link-local group joined on each interface (disc_dest.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -83,7 +89,7 @@ void disc_drain(struct pc_disc *d)
 		return;
 	d->draining = true;
 	for (int i = 0; i < DRAIN_MAX && !d->closing; i++) {
-		struct sockaddr_in from;
+		union pc_sockaddr from;
 		socklen_t fromlen = sizeof(from);
 		ssize_t n = recvfrom(fd, data, sizeof(data),
 				     MSG_DONTWAIT | MSG_TRUNC,
@@ -96,8 +102,7 @@ void disc_drain(struct pc_disc *d)
 			n = (ssize_t)sizeof(data);
 			flags = UV_UDP_PARTIAL;
 		}
-		on_uv_recv(&d->udp, n, &buf, (const struct sockaddr *)&from,
-			   flags);
+		on_uv_recv(&d->udp, n, &buf, &from.sa, flags);
 	}
 	d->draining = false;
 }
@@ -164,11 +169,11 @@ static void on_uv_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 }
 
 static void dispatch(struct pc_disc *d, const struct packet *pkt,
-		     const struct sockaddr_in *from)
+		     const struct disc_endpoint *from)
 {
 	uint64_t now = uv_now(d->loop);
-	struct pc_disc_peer peer = { .addr = from->sin_addr,
-				     .udp_port = ntohs(from->sin_port),
+	struct pc_disc_peer peer = { .addr = from->addr,
+				     .udp_port = from->port,
 				     .http_port = pkt->http_port };
 	bool proven;
 
@@ -182,7 +187,7 @@ static void dispatch(struct pc_disc *d, const struct packet *pkt,
 		d->ctr.own++; /* our broadcast, looped back */
 		return;
 	}
-	if (!disc_rate_allows(d, from->sin_addr, now, &proven))
+	if (!disc_rate_allows(d, &from->addr, now, &proven))
 		return;
 	disc_peer_alive(d, from);
 	if (d->opts.seen)
@@ -200,7 +205,7 @@ static void on_uv_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
 		       const struct sockaddr *addr, unsigned flags)
 {
 	struct pc_disc *d = container_of(udp, struct pc_disc, udp);
-	struct sockaddr_in from;
+	struct disc_endpoint from;
 	struct packet pkt;
 	enum drop reason;
 
@@ -213,21 +218,20 @@ static void on_uv_recv(uv_udp_t *udp, ssize_t nread, const uv_buf_t *buf,
 	if (d->closing)
 		return;
 	d->ctr.rx_packets++;
-	if (!addr || addr->sa_family != AF_INET) {
+	if (!pc_addr_from_sockaddr(&from.addr, addr, &from.port)) {
 		d->ctr.denied++;
 		return;
 	}
-	memcpy(&from, addr, sizeof(from));
-	if (!pc_acl_allows(d->opts.allow, &from.sin_addr)) {
+	if (!pc_acl_allows(d->opts.allow, &from.addr)) {
 		d->ctr.denied++;
-		disc_log_drops(d, &from.sin_addr, uv_now(d->loop));
+		disc_log_drops(d, &from.addr, uv_now(d->loop));
 		return;
 	}
 	reason = disc_parse_packet(d, (const uint8_t *)buf->base, (size_t)nread,
 				   flags & UV_UDP_PARTIAL, &pkt);
 	if (reason != DROP_NONE) {
 		disc_count_drop(d, reason);
-		disc_log_drops(d, &from.sin_addr, uv_now(d->loop));
+		disc_log_drops(d, &from.addr, uv_now(d->loop));
 		return;
 	}
 	dispatch(d, &pkt, &from);
@@ -255,6 +259,76 @@ void pc_disc_opts_defaults(struct pc_disc_opts *opts)
 	};
 }
 
+/* The socket's family and address: dual-stack unless told otherwise. */
+static int apply_bind_address(struct pc_disc *d, const char *text, char *err,
+			      size_t errlen)
+{
+	d->bound_any = !text || !*text;
+	d->family = pc_addr_ipv6_available() ? AF_INET6 : AF_INET;
+	memset(&d->bound, 0, sizeof(d->bound));
+	if (d->bound_any) {
+		if (d->family == AF_INET)
+			pc_addr_from_in(&d->bound,
+					(struct in_addr){ INADDR_ANY });
+		return 0;
+	}
+	if (pc_addr_parse(text, &d->bound) < 0 ||
+	    (!pc_addr_is_v4(&d->bound) && d->family == AF_INET)) {
+		snprintf(err, errlen,
+			 "discovery bind address \"%s\": not an address%s",
+			 text, d->family == AF_INET ? " (no IPv6 here)" : "");
+		return -EINVAL;
+	}
+	if (pc_addr_is_v4(&d->bound))
+		d->family = AF_INET;
+	return 0;
+}
+
+/* "239.1.2.3", "ff12::5043:4453", or one of each. */
+static int apply_groups(struct pc_disc *d, const char *list, char *err,
+			size_t errlen)
+{
+	char item[PC_ADDR_TEXT_MAX + 2];
+	struct pc_addr group;
+	size_t len;
+
+	for (const char *p = list ? list : ""; *p; p += len) {
+		p += strspn(p, ", \t");
+		len = strcspn(p, ", \t");
+		if (len == 0)
+			break;
+		if (len >= sizeof(item))
+			goto bad;
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (pc_addr_parse(item, &group) < 0)
+			goto bad;
+		if (pc_addr_is_v4(&group)) {
+			memcpy(&d->group.s_addr, group.a.s6_addr + 12, 4);
+			if (!IN_MULTICAST(ntohl(d->group.s_addr)) ||
+			    d->has_group)
+				goto bad;
+			d->has_group = true;
+		} else {
+			/* Its scope must be the link: the group is sent to
+			 * on each interface, hop limit 1. */
+			if (!IN6_IS_ADDR_MC_LINKLOCAL(&group.a) ||
+			    d->has_group6 || d->family != AF_INET6)
+				goto bad;
+			d->group6 = group.a;
+			d->has_group6 = true;
+		}
+	}
+	return 0;
+bad:
+	snprintf(err, errlen,
+		 "discovery_group \"%s\": want an IPv4 multicast group, a "
+		 "link-local IPv6 one (ff02::/16, ff12::/16), or one of "
+		 "each%s",
+		 list, d->family != AF_INET6 ? " (no IPv6 socket here)" : "");
+	return -EINVAL;
+}
+
 /* Everything but the socket; -EINVAL with the reason in @err. */
 static int apply_opts(struct pc_disc *d, const struct pc_disc_opts *opts,
 		      char *err, size_t errlen)
@@ -279,23 +353,13 @@ static int apply_opts(struct pc_disc *d, const struct pc_disc_opts *opts,
 		snprintf(err, errlen, "discovery jitter: min above max");
 		return -EINVAL;
 	}
-	if (!bind_address || !*bind_address)
-		bind_address = "0.0.0.0";
-	if (inet_pton(AF_INET, bind_address, &d->bound) != 1) {
-		snprintf(err, errlen, "discovery bind address \"%s\": not IPv4",
-			 bind_address);
+	if (apply_bind_address(d, bind_address, err, errlen) < 0 ||
+	    apply_groups(d, opts->group, err, errlen) < 0)
 		return -EINVAL;
+	if (d->family == AF_INET6 && opts->broadcast && !d->has_group6) {
+		inet_pton(AF_INET6, PC_DISC_GROUP6, &d->group6);
+		d->has_group6 = true;
 	}
-	if (opts->group && *opts->group &&
-	    (inet_pton(AF_INET, opts->group, &d->group) != 1 ||
-	     !IN_MULTICAST(ntohl(d->group.s_addr)))) {
-		snprintf(err, errlen,
-			 "discovery_group \"%s\": not an IPv4 "
-			 "multicast address",
-			 opts->group);
-		return -EINVAL;
-	}
-	d->has_group = opts->group && *opts->group;
 	if (opts->interfaces && *opts->interfaces) {
 		d->interfaces = strdup(opts->interfaces);
 		if (!d->interfaces) {
@@ -325,28 +389,75 @@ static void on_uv_closed(uv_handle_t *handle)
 		free_disc(d);
 }
 
+/*
+ * The socket, bound: made here rather than by uv_udp_bind() so that
+ * IPV6_V6ONLY is set as we mean it (off for the wildcard: one socket for
+ * both families; on for an IPv6 bind address) and not left to the
+ * system's net.ipv6.bindv6only.
+ */
+static int bind_socket(struct pc_disc *d)
+{
+	union pc_sockaddr addr;
+	socklen_t len;
+	int fd, v6only = !d->bound_any, rc;
+
+	fd = socket(d->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	rc = pc_addr_to_sockaddr(&d->bound, d->opts.port, d->family, &addr,
+				 &len);
+	if (rc == 0 && d->family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) <
+		    0)
+		rc = -errno;
+	if (rc == 0 && bind(fd, &addr.sa, len) < 0)
+		rc = -errno;
+	if (rc == 0)
+		rc = uv_udp_open(&d->udp, fd);
+	if (rc < 0)
+		close(fd);
+	return rc; /* -errno is libuv's error code on Linux */
+}
+
+/* Memberships and hop limits of the multicast groups (the IPv6 group's
+ * memberships are per interface: disc_dest.c joins them as it finds
+ * interfaces). */
+static int set_multicast(struct pc_disc *d)
+{
+	int one = 1;
+	uv_os_fd_t fd;
+
+	if (uv_fileno((const uv_handle_t *)&d->udp, &fd) < 0)
+		return -EBADF;
+	if (d->has_group) {
+		struct ip_mreqn mreq = { .imr_multiaddr = d->group };
+
+		/* Linux takes IPv4 options on a dual-stack socket too. */
+		if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq,
+			       sizeof(mreq)) < 0 ||
+		    setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &one,
+			       sizeof(one)) < 0)
+			return -errno;
+	}
+	if (d->has_group6 && setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS,
+					&one, sizeof(one)) < 0)
+		return -errno;
+	return 0;
+}
+
 static int open_socket(struct pc_disc *d, char *err, size_t errlen)
 {
-	struct sockaddr_in addr = { .sin_family = AF_INET,
-				    .sin_port = htons(d->opts.port),
-				    .sin_addr = d->bound };
-	struct sockaddr_storage name;
+	union pc_sockaddr name;
 	int namelen = sizeof(name), rc;
+	uint16_t port = 0;
 
-	rc = uv_udp_bind(&d->udp, (const struct sockaddr *)&addr, 0);
+	rc = bind_socket(d);
 	if (rc == 0 && d->opts.broadcast)
 		rc = uv_udp_set_broadcast(&d->udp, 1);
-	if (rc == 0 && d->has_group) {
-		char group[INET_ADDRSTRLEN];
-
-		inet_ntop(AF_INET, &d->group, group, sizeof(group));
-		rc = uv_udp_set_membership(&d->udp, group, NULL, UV_JOIN_GROUP);
-		if (rc == 0)
-			rc = uv_udp_set_multicast_ttl(&d->udp, 1);
-	}
 	if (rc == 0)
-		rc = uv_udp_getsockname(&d->udp, (struct sockaddr *)&name,
-					&namelen);
+		rc = set_multicast(d);
+	if (rc == 0)
+		rc = uv_udp_getsockname(&d->udp, &name.sa, &namelen);
 	if (rc == 0)
 		rc = uv_udp_recv_start(&d->udp, on_uv_alloc, on_uv_recv);
 	if (rc == 0 &&
@@ -357,7 +468,8 @@ static int open_socket(struct pc_disc *d, char *err, size_t errlen)
 			 uv_strerror(rc));
 		return rc;
 	}
-	d->port = ntohs(((struct sockaddr_in *)&name)->sin_port);
+	pc_addr_from_sockaddr(&(struct pc_addr){ 0 }, &name.sa, &port);
+	d->port = port;
 	return 0;
 }
 
@@ -373,8 +485,8 @@ struct pc_disc *pc_disc_new(uv_loop_t *loop, const struct pc_disc_opts *opts,
 	}
 	d->loop = loop;
 	if (apply_opts(d, opts, err, errlen) < 0 ||
-	    disc_parse_peers(opts->peers, opts->port, d->statics, &d->nstatics,
-			     err, errlen) < 0) {
+	    disc_parse_peers(opts->peers, opts->port, d->family, d->statics,
+			     &d->nstatics, err, errlen) < 0) {
 		free_disc(d);
 		return NULL;
 	}
@@ -408,11 +520,14 @@ struct pc_disc *pc_disc_new(uv_loop_t *loop, const struct pc_disc_opts *opts,
 	}
 	disc_scan_interfaces(d, uv_now(loop));
 	pc_log(PC_LOG_INFO, "net",
-	       "discovery on UDP port %u: %zu static peers, %s%s%s%s", d->port,
+	       "discovery on UDP port %u (%s): %zu static peers, %s%s%s%s%s",
+	       d->port, d->family == AF_INET6 ? "IPv4 and IPv6" : "IPv4 only",
 	       d->nstatics, d->opts.broadcast ? "broadcast, " : "",
-	       d->has_group ? "multicast, " : "",
+	       d->has_group ? "IPv4 multicast, " : "",
+	       d->has_group6 ? "IPv6 multicast, " : "",
 	       d->mac ? "fleet key" : "no fleet key",
-	       disc_expected_peers(d) || d->opts.broadcast || d->has_group
+	       disc_expected_peers(d) || d->opts.broadcast || d->has_group ||
+			       d->has_group6
 		       ? ""
 		       : " (no destination: asks stay unanswered)");
 	return d;
@@ -444,9 +559,10 @@ uint16_t pc_disc_port(const struct pc_disc *d)
 int pc_disc_set_peers(struct pc_disc *d, const char *peers, char *err,
 		      size_t errlen)
 {
-	struct sockaddr_in list[MAX_STATIC];
+	struct disc_endpoint list[MAX_STATIC];
 	size_t n;
-	int rc = disc_parse_peers(peers, d->port, list, &n, err, errlen);
+	int rc = disc_parse_peers(peers, d->port, d->family, list, &n, err,
+				  errlen);
 
 	if (rc < 0)
 		return rc;

@@ -30,6 +30,9 @@
 #include "pc_store.h"
 
 #define PC_DISC_PORT 8082
+/* The IPv6 group that stands in for broadcast (docs/PROTOCOL.md): link-
+ * local scope, transient ("PCDS" in its last 32 bits). */
+#define PC_DISC_GROUP6 "ff12::5043:4453"
 /* Ids in one probe, claim or release (the wire's limit). */
 #define PC_DISC_MAX_HASHES 64
 /* Distinct peers reported by one ask or claim; more answers are counted
@@ -41,20 +44,28 @@
 struct pc_disc;
 
 struct pc_disc_peer {
-	struct in_addr addr; /* source address of its packets */
+	struct pc_addr addr; /* source address of its packets (addr.h) */
 	uint16_t udp_port;   /* host order */
 	uint16_t http_port;  /* host order; 0 if it serves none */
 };
 
 struct pc_disc_opts {
-	uint16_t port;		  /* UDP port; 0 = ephemeral (tests) */
-	const char *bind_address; /* IPv4 literal; NULL or "" = 0.0.0.0 */
+	uint16_t port; /* UDP port; 0 = ephemeral (tests) */
+	/* IPv4 or IPv6 literal; NULL or "" = every address of both
+	 * families (one dual-stack socket, IPv4 only without IPv6) */
+	const char *bind_address;
 	/* Destinations of probes, claims and releases (any combination): */
-	bool broadcast;		/* each interface's broadcast address */
+	bool broadcast; /* each interface's broadcast address, and the IPv6
+			   group on each interface with IPv6 */
 	const char *interfaces; /* "eth0, eth1"; NULL or "" = every up,
 				   non-loopback IPv4 interface */
-	const char *group;	/* multicast group (IPv4 literal) or NULL */
-	const char *peers;	/* "host[:port], ..." (resolved once, here)
+	/* Multicast groups: an IPv4 group, an IPv6 group, or one of each
+	 * ("239.1.2.3, ff12::5043:4453"), or NULL.  The IPv6 group is
+	 * joined and sent to on each interface.  With @broadcast, the IPv6
+	 * group PC_DISC_GROUP6 is used when none is named: IPv6 has no
+	 * broadcast. */
+	const char *group;
+	const char *peers; /* "host[:port], ..." (resolved once, here)
 				   or NULL; port defaults to @port */
 	/* Sources answered and heard (required; borrowed, must outlive the
 	 * instance). */
@@ -83,7 +94,7 @@ struct pc_disc_opts {
 	 * delivered verified chunks, or downloaded chunks from this node),
 	 * so @addr is no forged source.  Such sources are not held to the
 	 * unproven share below.  NULL: none is. */
-	bool (*proven)(void *arg, struct in_addr addr);
+	bool (*proven)(void *arg, const struct pc_addr *addr);
 	void *cb_arg; /* for fetching, released, seen, believe, proven */
 	unsigned jitter_min_ms; /* answer delay range, default 1..5 */
 	unsigned jitter_max_ms;

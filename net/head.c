@@ -554,16 +554,17 @@ static void ask_peer(struct pc_net *net)
 		.direct = true,
 		.no_redirect = true,
 	};
-	char url[64];
+	char url[80], host[PC_ADDR_HOST_MAX];
 	int rc;
 
 	for (; h->peer_head < h->npeer_heads; h->peer_head++) {
 		const struct pc_disc_peer *p = &h->peer_heads[h->peer_head];
 
+		pc_addr_url_host(&p->addr, host, sizeof(host));
 		snprintf(h->source_name, sizeof(h->source_name), "peer %s:%u",
-			 inet_ntoa(p->addr), p->http_port);
-		snprintf(url, sizeof(url), "http://%s:%u/head",
-			 inet_ntoa(p->addr), p->http_port);
+			 host, p->http_port);
+		snprintf(url, sizeof(url), "http://%s:%u/head", host,
+			 p->http_port);
 		opts.url = url;
 		h->body_len = 0;
 		h->too_large = false;

@@ -52,7 +52,7 @@ struct net_metrics {
 	struct MHD_Daemon *daemon; /* set before the loop runs, stopped in
 				      shutdown on the loop thread */
 	uv_timer_t timer;	   /* loop thread */
-	struct sockaddr_in addr;   /* read-only after init */
+	union pc_sockaddr addr;	   /* read-only after init */
 
 	pthread_mutex_t lock;
 	struct metrics_snapshot snap; /* guarded by lock */
@@ -470,19 +470,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 /* ---- life ----------------------------------------------------------------- */
 
 /* The address metrics_listen names: "HOST:PORT", ":PORT" or "PORT" with
- * HOST an IPv4 literal or "localhost"; no HOST means 127.0.0.1, never
- * every interface.  -EINVAL with @err set. */
-int net_metrics_parse_listen(const char *text, struct sockaddr_in *out,
+ * HOST an IPv4 literal, an IPv6 literal in brackets ("[::1]:9100",
+ * "[::]:9100": both families) or "localhost"; no HOST means 127.0.0.1,
+ * never every interface.  -EINVAL with @err set. */
+int net_metrics_parse_listen(const char *text, union pc_sockaddr *out,
 			     char *err, size_t errlen)
 {
 	const char *colon = strrchr(text, ':');
 	const char *port_text = colon ? colon + 1 : text;
+	struct pc_addr addr;
 	char host[64] = "";
 	unsigned long port;
+	socklen_t len;
 	char *end;
 
-	memset(out, 0, sizeof(*out));
-	out->sin_family = AF_INET;
 	if (colon && (size_t)(colon - text) >= sizeof(host))
 		goto bad;
 	if (colon)
@@ -492,19 +493,20 @@ int net_metrics_parse_listen(const char *text, struct sockaddr_in *out,
 	if (*port_text < '0' || *port_text > '9' || *end || errno ||
 	    port == 0 || port > 65535)
 		goto bad;
-	out->sin_port = htons((uint16_t)port);
 	/* No address: loopback, never every interface. */
 	if (!host[0] || strcmp(host, "localhost") == 0)
-		host[0] = '\0';
-	if (!host[0])
-		out->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	else if (inet_pton(AF_INET, host, &out->sin_addr) != 1)
+		strcpy(host, "127.0.0.1");
+	/* An IPv6 literal needs its brackets: "::1:9100" is ambiguous. */
+	if (pc_addr_parse(host, &addr) < 0 ||
+	    (!pc_addr_is_v4(&addr) && host[0] != '['))
 		goto bad;
-	return 0;
+	return pc_addr_to_sockaddr(&addr, (uint16_t)port,
+				   pc_addr_is_v4(&addr) ? AF_INET : AF_INET6,
+				   out, &len);
 bad:
 	snprintf(err, errlen,
 		 "metrics_listen: '%s' is not HOST:PORT, :PORT or PORT with "
-		 "HOST an IPv4 address or localhost",
+		 "HOST an IPv4 address, [an IPv6 address] or localhost",
 		 text);
 	return -EINVAL;
 }
@@ -518,8 +520,11 @@ static void metrics_free(struct net_metrics *m)
 int net_metrics_init(struct pc_net *net, char *err, size_t errlen)
 {
 	const char *listen = net->cfg->metrics_listen;
-	char addr[INET_ADDRSTRLEN];
+	char addr[PC_ADDR_HOST_MAX];
 	struct net_metrics *m;
+	struct pc_addr bound;
+	uint16_t port;
+	unsigned flags = 0;
 	int rc;
 
 	if (!listen || !listen[0])
@@ -536,22 +541,29 @@ int net_metrics_init(struct pc_net *net, char *err, size_t errlen)
 		metrics_free(m);
 		return rc;
 	}
-	inet_ntop(AF_INET, &m->addr.sin_addr, addr, sizeof(addr));
-	if (ntohl(m->addr.sin_addr.s_addr) >> 24 != 127)
+	pc_addr_from_sockaddr(&bound, &m->addr.sa, &port);
+	pc_addr_url_host(&bound, addr, sizeof(addr));
+	if (!pc_addr_is_loopback(&bound))
 		pc_log(PC_LOG_WARN, "net",
 		       "metrics served on %s, not only on loopback", addr);
+	/* "[::]" is both families (IPV6_V6ONLY off); another IPv6 address
+	 * only itself. */
+	if (m->addr.sa.sa_family == AF_INET6)
+		flags = IN6_IS_ADDR_UNSPECIFIED(&bound.a) ? MHD_USE_DUAL_STACK
+							  : MHD_USE_IPv6;
 	take_snapshot(m); /* the loop does not run yet */
 	m->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC,
-		ntohs(m->addr.sin_port), NULL, NULL, on_request, m,
-		MHD_OPTION_SOCK_ADDR, &m->addr, MHD_OPTION_CONNECTION_LIMIT,
-		(unsigned)CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
+			flags,
+		port, NULL, NULL, on_request, m, MHD_OPTION_SOCK_ADDR, &m->addr,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS_MAX,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT_S,
+		MHD_OPTION_END);
 	if (!m->daemon) {
 		rc = errno ? -errno : -EIO;
 		snprintf(err, errlen,
 			 "metrics_listen: cannot listen on %s:%u: %s", addr,
-			 ntohs(m->addr.sin_port), strerror(-rc));
+			 port, strerror(-rc));
 		metrics_free(m);
 		return rc;
 	}
@@ -560,7 +572,7 @@ int net_metrics_init(struct pc_net *net, char *err, size_t errlen)
 		       SNAPSHOT_INTERVAL_MS);
 	net->metrics = m;
 	pc_log(PC_LOG_INFO, "net", "metrics on http://%s:%u/metrics", addr,
-	       ntohs(m->addr.sin_port));
+	       port);
 	return 0;
 }
 

@@ -11,11 +11,11 @@ struct pc_net;
 /* ---- Prometheus metrics (metrics.c) --------------------------------------- */
 
 struct net_metrics;
-struct sockaddr_in;
+union pc_sockaddr;
 
 /* The address metrics_listen names (see metrics.c); -EINVAL with @err
  * set.  Start-up and --print-config. */
-int net_metrics_parse_listen(const char *text, struct sockaddr_in *out,
+int net_metrics_parse_listen(const char *text, union pc_sockaddr *out,
 			     char *err, size_t errlen);
 
 /* Before the loop runs: serves metrics_listen (if set) on a

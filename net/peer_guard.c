@@ -46,7 +46,7 @@
 struct peer_conn {
 	struct pc_list link; /* guard->conns, oldest first */
 	int fd;
-	struct in_addr addr;
+	struct pc_addr addr;
 	/* Monotonic ms since it waits for a request head; 0 while a
 	 * request is being answered. */
 	uint64_t waiting_since;
@@ -98,7 +98,7 @@ static void shut(struct peer_guard *guard, struct peer_conn *c)
  * @addr is NULL) that has waited longest for a request head, or NULL when
  * every one is answering a request. */
 static struct peer_conn *longest_waiting(struct peer_guard *guard,
-					 const struct in_addr *addr)
+					 const struct pc_addr *addr)
 {
 	struct peer_conn *best = NULL, *c;
 	struct pc_list *pos;
@@ -107,7 +107,7 @@ static struct peer_conn *longest_waiting(struct peer_guard *guard,
 	{
 		c = container_of(pos, struct peer_conn, link);
 		if (c->closing || !c->waiting_since ||
-		    (addr && c->addr.s_addr != addr->s_addr))
+		    (addr && !pc_addr_equal(&c->addr, addr)))
 			continue;
 		if (!best || c->waiting_since < best->waiting_since)
 			best = c;
@@ -116,7 +116,7 @@ static struct peer_conn *longest_waiting(struct peer_guard *guard,
 }
 
 /* Caller holds the lock.  Connections from @addr, not closing. */
-static unsigned live_from(struct peer_guard *guard, struct in_addr addr)
+static unsigned live_from(struct peer_guard *guard, struct pc_addr addr)
 {
 	struct peer_conn *c;
 	struct pc_list *pos;
@@ -125,12 +125,12 @@ static unsigned live_from(struct peer_guard *guard, struct in_addr addr)
 	pc_list_each(pos, &guard->conns)
 	{
 		c = container_of(pos, struct peer_conn, link);
-		n += !c->closing && c->addr.s_addr == addr.s_addr;
+		n += !c->closing && pc_addr_equal(&c->addr, &addr);
 	}
 	return n;
 }
 
-bool peer_guard_admit(struct peer_guard *guard, struct in_addr addr)
+bool peer_guard_admit(struct peer_guard *guard, struct pc_addr addr)
 {
 	struct peer_conn *victim = NULL;
 	bool over = false;
@@ -156,7 +156,7 @@ bool peer_guard_admit(struct peer_guard *guard, struct in_addr addr)
 }
 
 struct peer_conn *peer_guard_opened(struct peer_guard *guard, int fd,
-				    struct in_addr addr)
+				    struct pc_addr addr)
 {
 	struct peer_conn *c = calloc(1, sizeof(*c));
 

@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "addr.h"
 #include "pc_config.h"
 
 struct peer_guard;
@@ -29,7 +30,8 @@ struct peer_conn;
 
 struct peer_guard_opts {
 	unsigned max_connections;  /* in total, >= 1 */
-	unsigned per_address;	   /* per source address; 0: no limit */
+	unsigned per_address;	   /* per source address (the caller passes
+				      an IPv6 one as its /64); 0: none */
 	unsigned header_timeout_s; /* for a whole request head, >= 1 */
 };
 
@@ -45,11 +47,11 @@ void peer_guard_free(struct peer_guard *guard);
 /* A connection from @addr is about to be accepted: true if it may (room
  * was made if needed, by shutting down the connection that waited
  * longest), false if it must be refused (counted). */
-bool peer_guard_admit(struct peer_guard *guard, struct in_addr addr);
+bool peer_guard_admit(struct peer_guard *guard, struct pc_addr addr);
 /* It was accepted on socket @fd: its record (NULL if out of memory: then
  * it is not tracked), waiting for its first request head. */
 struct peer_conn *peer_guard_opened(struct peer_guard *guard, int fd,
-				    struct in_addr addr);
+				    struct pc_addr addr);
 /* It is closed (@conn may be NULL); its record is freed. */
 void peer_guard_closed(struct peer_guard *guard, struct peer_conn *conn);
 /* A request head arrived (@busy), or the answer ended and the connection

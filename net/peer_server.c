@@ -79,7 +79,7 @@ static char request_pending;
 struct upload {
 	struct pc_hash hash;
 	uint64_t size;
-	struct in_addr peer;
+	struct pc_addr peer;
 };
 
 struct pc_peer_server {
@@ -173,15 +173,18 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 				 socklen_t addrlen)
 {
 	struct pc_peer_server *server = cls;
-	const struct sockaddr_in *sin = (const void *)addr;
-	char text[INET_ADDRSTRLEN] = "?";
+	const char *text = "?";
+	struct pc_addr source;
 	bool allowed = false;
 
-	if (addr && addr->sa_family == AF_INET && addrlen >= sizeof(*sin)) {
+	/* A dual-stack socket reports IPv4 clients IPv4-mapped: the form
+	 * the ACL keeps anyway. */
+	if (addrlen >= sizeof(struct sockaddr_in) &&
+	    pc_addr_from_sockaddr(&source, addr, NULL)) {
 		pthread_mutex_lock(&server->acl_lock);
-		allowed = pc_acl_allows(&server->acl, &sin->sin_addr);
+		allowed = pc_acl_allows(&server->acl, &source);
 		pthread_mutex_unlock(&server->acl_lock);
-		inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+		text = pc_addr_str(&source);
 	}
 	if (!allowed) {
 		count(&server->refused_acl, 1);
@@ -191,7 +194,8 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 		       text);
 		return MHD_NO;
 	}
-	if (peer_guard_admit(server->guard, sin->sin_addr))
+	/* Per-address limits count an IPv6 client by its /64 (addr.h). */
+	if (peer_guard_admit(server->guard, pc_addr_limit_key(&source)))
 		return MHD_YES;
 	pc_log(PC_LOG_DEBUG, "net",
 	       "peer server: refused a connection from %s (every "
@@ -200,7 +204,7 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 	return MHD_NO;
 }
 
-static struct in_addr client_address(struct MHD_Connection *conn);
+static struct pc_addr client_address(struct MHD_Connection *conn);
 
 /* libmicrohttpd's thread: a connection begins or ends.  Its socket is
  * closed only after this reported the end to the guard. */
@@ -210,6 +214,7 @@ static void on_connection(void *cls, struct MHD_Connection *connection,
 {
 	struct pc_peer_server *server = cls;
 	const union MHD_ConnectionInfo *info;
+	struct pc_addr client;
 
 	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
 		peer_guard_closed(server->guard, *socket_context);
@@ -218,9 +223,10 @@ static void on_connection(void *cls, struct MHD_Connection *connection,
 	}
 	info = MHD_get_connection_info(connection,
 				       MHD_CONNECTION_INFO_CONNECTION_FD);
+	client = client_address(connection);
 	*socket_context =
 		info ? peer_guard_opened(server->guard, info->connect_fd,
-					 client_address(connection))
+					 pc_addr_limit_key(&client))
 		     : NULL;
 }
 
@@ -235,17 +241,14 @@ static void conn_mark(struct pc_peer_server *server,
 		peer_guard_busy(server->guard, info->socket_context, busy);
 }
 
-static struct in_addr client_address(struct MHD_Connection *conn)
+static struct pc_addr client_address(struct MHD_Connection *conn)
 {
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(
 		conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-	struct in_addr addr = { 0 };
+	struct pc_addr addr = { 0 };
 
-	if (info && info->client_addr &&
-	    info->client_addr->sa_family == AF_INET)
-		addr = ((const struct sockaddr_in *)(const void *)
-				info->client_addr)
-			       ->sin_addr;
+	if (info)
+		pc_addr_from_sockaddr(&addr, info->client_addr, NULL);
 	return addr;
 }
 
@@ -471,12 +474,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 /* The table of peers served; caller holds server->lock.  A new source
  * takes a free line or the line of the peer that got the fewest bytes. */
 static struct pc_peer_server_peer *peer_line(struct pc_peer_server *server,
-					     struct in_addr addr)
+					     struct pc_addr addr)
 {
 	struct pc_peer_server_peer *line = NULL;
 
 	for (size_t i = 0; i < server->npeers; i++) {
-		if (server->peers[i].addr.s_addr == addr.s_addr)
+		if (pc_addr_equal(&server->peers[i].addr, &addr))
 			return &server->peers[i];
 		if (!line || server->peers[i].bytes < line->bytes)
 			line = &server->peers[i];
@@ -495,7 +498,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	struct upload *upload = *req_cls;
 	struct pc_peer_server_peer *line;
 	char hex[PC_HASH_HEX_LEN + 1];
-	char peer[INET_ADDRSTRLEN];
+	const char *peer;
 
 	conn_mark(server, conn, false); /* waits for its next request */
 	*req_cls = NULL;
@@ -503,7 +506,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		return; /* not a GET that was answered with a body */
 	release_upload_slot(server);
 	pc_hash_to_hex(&upload->hash, hex);
-	inet_ntop(AF_INET, &upload->peer, peer, sizeof(peer));
+	peer = pc_addr_str(&upload->peer);
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) {
 		count(&server->uploads_aborted, 1);
 		pc_log(PC_LOG_DEBUG, "net",
@@ -587,13 +590,36 @@ void pc_peer_server_opts_init(struct pc_peer_server_opts *opts)
 	opts->header_timeout_s = DEFAULT_HEADER_TIMEOUT_S;
 }
 
-static int check_opts(const struct pc_peer_server_opts *opts,
-		      struct sockaddr_in *sin, char *err, size_t errlen)
+/*
+ * Where to listen: the wildcard of both families on one dual-stack socket
+ * (IPV6_V6ONLY off: MHD_USE_DUAL_STACK), unless the host has no IPv6 or
+ * an address is named.  *@flags gets libmicrohttpd's flags for it.
+ */
+static int listen_address(const char *text, uint16_t port,
+			  union pc_sockaddr *sa, unsigned *flags)
 {
-	memset(sin, 0, sizeof(*sin));
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(opts->port);
-	sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	struct pc_addr addr = { .a = IN6ADDR_ANY_INIT };
+	socklen_t len;
+
+	*flags = 0;
+	if (text && text[0]) {
+		if (pc_addr_parse(text, &addr) < 0)
+			return -EINVAL;
+		if (!pc_addr_is_v4(&addr))
+			*flags = MHD_USE_IPv6; /* and IPV6_V6ONLY */
+	} else if (pc_addr_ipv6_available()) {
+		*flags = MHD_USE_DUAL_STACK;
+	} else {
+		pc_addr_from_in(&addr, (struct in_addr){ INADDR_ANY });
+	}
+	return pc_addr_to_sockaddr(&addr, port, *flags ? AF_INET6 : AF_INET, sa,
+				   &len);
+}
+
+static int check_opts(const struct pc_peer_server_opts *opts,
+		      union pc_sockaddr *sin, unsigned *flags, char *err,
+		      size_t errlen)
+{
 	if (!opts->allow)
 		return set_err(-EINVAL, err, errlen,
 			       "peer server: no list of allowed sources");
@@ -607,10 +633,10 @@ static int check_opts(const struct pc_peer_server_opts *opts,
 			       "peer server: max_connections (%u) is below "
 			       "max_uploads (%u)",
 			       opts->max_connections, opts->max_uploads);
-	if (opts->bind_address && opts->bind_address[0] &&
-	    inet_pton(AF_INET, opts->bind_address, &sin->sin_addr) != 1)
+	if (listen_address(opts->bind_address, opts->port, sin, flags) < 0)
 		return set_err(-EINVAL, err, errlen,
-			       "peer server: \"%s\" is not an IPv4 address",
+			       "peer server: \"%s\" is not an IPv4 or IPv6 "
+			       "address",
 			       opts->bind_address);
 	return 0;
 }
@@ -649,15 +675,17 @@ static unsigned connection_limit(const struct pc_peer_server_opts *opts)
 
 static int start_daemon(struct pc_peer_server *server,
 			const struct pc_peer_server_opts *opts,
-			const struct sockaddr_in *sin, char *err, size_t errlen)
+			const union pc_sockaddr *sin, unsigned flags, char *err,
+			size_t errlen)
 {
 	const union MHD_DaemonInfo *info;
-	char addr[INET_ADDRSTRLEN];
+	char addr[PC_ADDR_HOST_MAX];
+	struct pc_addr bound;
 	int saved_errno;
 
 	server->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG,
+			MHD_USE_ERROR_LOG | flags,
 		opts->port, on_accept, server, on_request, server,
 		MHD_OPTION_SOCK_ADDR, sin, MHD_OPTION_CONNECTION_LIMIT,
 		connection_limit(opts) + CLOSING_HEADROOM,
@@ -668,7 +696,8 @@ static int start_daemon(struct pc_peer_server *server,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, server,
 		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, server, MHD_OPTION_END);
 	saved_errno = errno;
-	inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+	pc_addr_from_sockaddr(&bound, &sin->sa, NULL);
+	pc_addr_url_host(&bound, addr, sizeof(addr));
 	if (!server->daemon) {
 		/* libmicrohttpd logged why; errno is only a hint. */
 		bool known = saved_errno == EADDRINUSE ||
@@ -702,8 +731,9 @@ pc_peer_server_start(struct pc_store *store,
 		     size_t errlen)
 {
 	struct pc_peer_server *server;
-	struct sockaddr_in sin;
-	int rc = check_opts(opts, &sin, err, errlen);
+	union pc_sockaddr sin;
+	unsigned flags = 0;
+	int rc = check_opts(opts, &sin, &flags, err, errlen);
 
 	if (rc < 0) {
 		errno = -rc;
@@ -734,7 +764,7 @@ pc_peer_server_start(struct pc_store *store,
 	if (rc == -ENOMEM)
 		set_err(0, err, errlen, "peer server: out of memory");
 	if (rc == 0)
-		rc = start_daemon(server, opts, &sin, err, errlen);
+		rc = start_daemon(server, opts, &sin, flags, err, errlen);
 	if (rc < 0) {
 		pc_peer_server_stop(server);
 		errno = -rc;
@@ -762,9 +792,7 @@ static int by_bytes_desc(const void *a, const void *b)
 
 	if (pa->bytes != pb->bytes)
 		return pa->bytes < pb->bytes ? 1 : -1;
-	return pa->addr.s_addr < pb->addr.s_addr   ? -1
-	       : pa->addr.s_addr > pb->addr.s_addr ? 1
-						   : 0;
+	return pc_addr_cmp(&pa->addr, &pb->addr);
 }
 
 void pc_peer_server_stats(struct pc_peer_server *server,
@@ -792,13 +820,13 @@ void pc_peer_server_stats(struct pc_peer_server *server,
 	qsort(out->peers, out->npeers, sizeof(out->peers[0]), by_bytes_desc);
 }
 
-bool pc_peer_server_served(struct pc_peer_server *server, struct in_addr addr)
+bool pc_peer_server_served(struct pc_peer_server *server, struct pc_addr addr)
 {
 	bool served = false;
 
 	pthread_mutex_lock(&server->lock);
 	for (size_t i = 0; i < server->npeers && !served; i++)
-		served = server->peers[i].addr.s_addr == addr.s_addr &&
+		served = pc_addr_equal(&server->peers[i].addr, &addr) &&
 			 server->peers[i].chunks > 0;
 	pthread_mutex_unlock(&server->lock);
 	return served;

@@ -40,7 +40,9 @@
 struct pc_peer_server_opts {
 	/* 8081 by default; 0 picks a free port (see pc_peer_server_port). */
 	uint16_t port;
-	/* Dotted-quad IPv4 address to listen on; NULL or "" = all. */
+	/* IPv4 or IPv6 address to listen on (IPv6 may be in brackets);
+	 * NULL or "" = every address of both families (one dual-stack
+	 * socket; IPv4 only on a host without IPv6). */
 	const char *bind_address;
 	/* Chunk bodies sent at once; more GETs get 503 (>= 1, default 50). */
 	unsigned max_uploads;
@@ -73,7 +75,7 @@ struct pc_peer_server_opts {
 };
 
 struct pc_peer_server_peer {
-	struct in_addr addr;
+	struct pc_addr addr;
 	uint64_t chunks; /* GET bodies sent completely */
 	uint64_t bytes;
 };
@@ -133,7 +135,7 @@ void pc_peer_server_stats(struct pc_peer_server *server,
 			  struct pc_peer_server_stats *out);
 /* True if @addr downloaded a whole chunk from this server (one of the
  * PC_PEER_SERVER_MAX_PEERS sources counted).  Any thread. */
-bool pc_peer_server_served(struct pc_peer_server *server, struct in_addr addr);
+bool pc_peer_server_served(struct pc_peer_server *server, struct pc_addr addr);
 /* Closes the listening socket and every connection (uploads in flight
  * are cut), joins the server's thread and frees @server.  NULL is a
  * no-op. */

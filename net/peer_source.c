@@ -226,7 +226,7 @@ static void get_missed(struct pc_net *net, struct net_fetch *f,
 		/* The hint was stale (the holder purged it): ask once. */
 		pc_log(PC_LOG_DEBUG, "net",
 		       "chunk %s: peer %s no longer has it", f->hex,
-		       inet_ntoa(a->peer.addr));
+		       pc_addr_str(&a->peer.addr));
 		hint_drop(net, &f->hash);
 		net->peer_src.hints_stale++;
 	} else if (a->get_on_hunch && res->status == 404) {
@@ -264,7 +264,7 @@ static void peer_on_done(struct net_xfer *xfer,
 	}
 	if (!res->err && res->status == 503) {
 		pc_log(PC_LOG_DEBUG, "net", "chunk %s: peer %s is busy", f->hex,
-		       inet_ntoa(a->peer.addr));
+		       pc_addr_str(&a->peer.addr));
 		get_dropped(f);
 		busy_retry(net, f);
 		return;
@@ -290,11 +290,12 @@ static int get(struct pc_net *net, struct net_fetch *f,
 		.direct = true,
 		.no_redirect = true, /* a peer may not send us elsewhere */
 	};
-	char url[128];
+	char url[160], host[PC_ADDR_HOST_MAX];
 	int rc;
 
-	snprintf(url, sizeof(url), "http://%s:%u/p2p/%s", inet_ntoa(peer->addr),
-		 peer->http_port, f->hex);
+	pc_addr_url_host(&peer->addr, host, sizeof(host));
+	snprintf(url, sizeof(url), "http://%s:%u/p2p/%s", host, peer->http_port,
+		 f->hex);
 	opts.url = url;
 	net_chunk_reset(f);
 	a->peer = *peer;
@@ -306,7 +307,7 @@ static int get(struct pc_net *net, struct net_fetch *f,
 	a->wait_start = 0;
 	net_peer_inflight(net, peer, 1);
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: asking peer %s:%u", f->hex,
-	       inet_ntoa(peer->addr), peer->http_port);
+	       pc_addr_str(&peer->addr), peer->http_port);
 	return 0;
 }
 
@@ -506,7 +507,7 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 		       f->hex);
 		return -ENOENT; /* the mirror */
 	}
-	fresh = !a->wait_start || a->peer.addr.s_addr != peer->addr.s_addr;
+	fresh = !a->wait_start || !pc_addr_equal(&a->peer.addr, &peer->addr);
 	if (fresh)
 		a->wait_start = now;
 	patience = net_peer_patience(net, peer);
@@ -591,7 +592,7 @@ static void peer_wake(struct pc_net *net, struct net_fetch *f)
 		pc_disc_drain(net->peers.disc);
 		if (net_peer_released_by(net, &f->hash, WAIT_SLICE_MS,
 					 &releaser) &&
-		    releaser.addr.s_addr == a->peer.addr.s_addr) {
+		    pc_addr_equal(&releaser.addr, &a->peer.addr)) {
 			released(net, f, &releaser);
 			return;
 		}
@@ -654,7 +655,7 @@ static void on_claim_done(void *arg, const struct pc_disc_claim_result *r)
 		return;
 	}
 	pc_log(PC_LOG_DEBUG, "net", "chunk %s: claim lost to %s", f->hex,
-	       inet_ntoa(r->peers[w].addr));
+	       pc_addr_str(&r->peers[w].addr));
 	/* The answer to the probe says whether the winner stands by it. */
 	if (wait_confirmed(net, f, &r->peers[w],
 			   !pc_disc_claim_confirmed(net->peers.disc, &f->hash,
@@ -904,7 +905,7 @@ static int decide(struct pc_net *net, struct net_fetch *f)
 		 * the chunk, no wait. */
 		if (net_peer_released_by(net, &f->hash, RELEASED_FRESH_MS,
 					 &peer) &&
-		    peer.addr.s_addr == k->fetcher.addr.s_addr &&
+		    pc_addr_equal(&peer.addr, &k->fetcher.addr) &&
 		    net_peer_usable(net, &peer) && get(net, f, &peer) == 0)
 			return 0;
 		rc = wait_confirmed(net, f, &k->fetcher, k->fetcher_unconfirmed,
@@ -1059,13 +1060,13 @@ void net_peer_src_released(struct pc_net *net, const struct pc_hash *hash,
 /* Fetches waiting for @arg's address look again now. */
 static void wake_waiter(struct net_fetch *f, void *arg)
 {
-	const struct in_addr *addr = arg;
+	const struct pc_addr *addr = arg;
 
-	if (f->wake_at && attempt(f)->peer.addr.s_addr == addr->s_addr)
+	if (f->wake_at && pc_addr_equal(&attempt(f)->peer.addr, addr))
 		net_fetch_wake_at(f->net, f, uv_now(&f->net->loop));
 }
 
-void net_peer_src_wake(struct pc_net *net, struct in_addr addr)
+void net_peer_src_wake(struct pc_net *net, struct pc_addr addr)
 {
 	net_fetch_each(net, wake_waiter, &addr);
 }

@@ -70,7 +70,7 @@ void net_peer_src_released(struct pc_net *net, const struct pc_hash *hash,
 			   const struct pc_disc_peer *peer);
 /* Fetches that wait for a neighbour at @addr look again now (their timer
  * fires on the next loop iteration: nothing runs from inside here). */
-void net_peer_src_wake(struct pc_net *net, struct in_addr addr);
+void net_peer_src_wake(struct pc_net *net, struct pc_addr addr);
 /* When the oldest of this node's downloads after a won claim began
  * (uv_now() ms), or @now if none runs. */
 uint64_t net_peer_src_oldest_claim(struct pc_net *net, uint64_t now);

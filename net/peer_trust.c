@@ -170,7 +170,7 @@ void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
 	struct broke b = { .now = uv_now(&net->loop),
 			   .why = why,
 			   .ban_ms = net->cfg->peer_ban_time * 1000 };
-	struct in_addr addr = peer->addr;
+	struct pc_addr addr = peer->addr;
 
 	if (b.ban_ms < DOUBT_MS)
 		b.ban_ms = DOUBT_MS;
@@ -183,7 +183,7 @@ void net_peer_broke(struct pc_net *net, const struct pc_disc_peer *peer,
 	}
 	pc_log(PC_LOG_WARN, "net",
 	       "peer %s: %s; not waiting for it for %" PRIu64 " s%s",
-	       inet_ntoa(addr), why, b.doubt_ms / 1000,
+	       pc_addr_str(&addr), why, b.doubt_ms / 1000,
 	       suspicious(net, b.now) ? " (several unknown neighbours did not "
 					"deliver: only "
 					"neighbours that delivered chunks are "

@@ -51,10 +51,10 @@ static enum net_peer_worth worth(const struct net_peer *e, int64_t now)
 }
 
 /* Under peers->lock: the line of @addr, or NULL. */
-static struct net_peer *peer_find(struct net_peers *p, struct in_addr addr)
+static struct net_peer *peer_find(struct net_peers *p, struct pc_addr addr)
 {
 	for (size_t i = 0; i < p->npeers; i++)
-		if (p->table[i].addr.s_addr == addr.s_addr)
+		if (pc_addr_equal(&p->table[i].addr, &addr))
 			return &p->table[i];
 	return NULL;
 }
@@ -144,7 +144,7 @@ void net_peer_update(struct pc_net *net, const struct pc_disc_peer *peer,
 	pthread_mutex_unlock(&p->lock);
 }
 
-bool net_peer_lookup(struct pc_net *net, struct in_addr addr,
+bool net_peer_lookup(struct pc_net *net, struct pc_addr addr,
 		     struct net_peer *out)
 {
 	struct net_peers *p = &net->peers;
@@ -201,7 +201,7 @@ void net_peer_ban(struct pc_net *net, const struct pc_disc_peer *peer,
 		return; /* logged when the ban began */
 	pc_log(PC_LOG_WARN, "net",
 	       "peer %s banned for %llu s (every port): %s%s",
-	       inet_ntoa(peer->addr),
+	       pc_addr_str(&peer->addr),
 	       (unsigned long long)net->cfg->peer_ban_time, why,
 	       b.recorded ? "" : " (not recorded: the table is full of bans)");
 }
@@ -234,7 +234,7 @@ void net_peer_failed(struct pc_net *net, const struct pc_disc_peer *peer,
 		pc_log(PC_LOG_WARN, "net",
 		       "peer %s:%u: %s; not asked for %d s (logged once a "
 		       "minute)",
-		       inet_ntoa(peer->addr), peer->http_port, why,
+		       pc_addr_str(&peer->addr), peer->http_port, why,
 		       PEER_SKIP_MS / 1000);
 }
 
@@ -361,14 +361,14 @@ static bool on_disc_believe(void *arg, const struct pc_disc_peer *peer)
 
 /* It delivered verified chunks to us, or downloaded chunks from us: over
  * TCP, so from its own address. */
-static bool on_disc_proven(void *arg, struct in_addr addr)
+static bool on_disc_proven(void *arg, const struct pc_addr *addr)
 {
 	struct pc_net *net = arg;
 	struct net_peer e;
 
-	return (net_peer_lookup(net, addr, &e) && e.chunks > 0) ||
+	return (net_peer_lookup(net, *addr, &e) && e.chunks > 0) ||
 	       (net->peers.server &&
-		pc_peer_server_served(net->peers.server, addr));
+		pc_peer_server_served(net->peers.server, *addr));
 }
 
 /* A neighbour's download ended: whoever waited for it asks it now. */

@@ -25,7 +25,7 @@ struct net_fetch;
 
 /* One line per address (peers.c), guarded by net_peers.lock. */
 struct net_peer {
-	struct in_addr addr;
+	struct pc_addr addr;
 	uint16_t http_port;	       /* the last one it announced */
 	int64_t first_seen, last_seen; /* unix time */
 	uint64_t chunks, bytes;	       /* fetched from it */
@@ -90,7 +90,7 @@ void net_peer_update(struct pc_net *net, const struct pc_disc_peer *peer,
 		     enum net_peer_worth want,
 		     void (*fn)(struct net_peer *e, void *arg), void *arg);
 /* A copy of @addr's line; false if the table has none. */
-bool net_peer_lookup(struct pc_net *net, struct in_addr addr,
+bool net_peer_lookup(struct pc_net *net, struct pc_addr addr,
 		     struct net_peer *out);
 /* Loop thread: verdicts on a peer after a GET.  A ban covers the address
  * (every port). */

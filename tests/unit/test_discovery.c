@@ -489,11 +489,61 @@ static void test_disc_ask_reports_holder(void **state)
 	assert_int_equal(asked.r.npeers, 1);
 	assert_int_equal(asked.r.peers[0].udp_port, pc_disc_port(b->disc));
 	assert_int_equal(asked.r.peers[0].http_port, b->http_port);
-	assert_int_equal(asked.r.peers[0].addr.s_addr, htonl(INADDR_LOOPBACK));
+	assert_string_equal(pc_addr_str(&asked.r.peers[0].addr), "127.0.0.1");
 	assert_int_equal(asked.r.have[0], 1);
 	assert_int_equal(asked.r.have[1], 0);
 	assert_int_equal(asked.r.fetching[0] | asked.r.fetching[1], 0);
 	assert_true(pc_hash_equal(&asked.r.hashes[1], &ids[1]));
+}
+
+/* Over IPv6: static peers written "[::1]:port", an ACL of an IPv6
+ * prefix, the same dual-stack socket; the holder is reported by its
+ * IPv6 address.  An IPv4 source is not in that ACL: denied. */
+static void test_disc_ask_over_ipv6(void **state)
+{
+	struct fixture *f = *state;
+	struct pc_disc_opts opts;
+	struct node *a, *b;
+	struct pc_hash id;
+	struct asked asked = { 0 };
+	char list[128], err[256] = "";
+	uint8_t buf[4096];
+	int v6 = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in6 lo = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+
+	if (v6 < 0 || bind(v6, (struct sockaddr *)&lo, sizeof(lo)) < 0) {
+		if (v6 >= 0)
+			close(v6);
+		skip(); /* no IPv6 on this host */
+	}
+	close(v6);
+	test_opts(&opts);
+	a = node_open(f, &opts, "::1/128");
+	test_opts(&opts);
+	b = node_open(f, &opts, "::1/128");
+	snprintf(list, sizeof(list), "[::1]:%u, [::1]:%u",
+		 pc_disc_port(a->disc), pc_disc_port(b->disc));
+	assert_ok(pc_disc_set_peers(a->disc, list, err, sizeof(err)), err);
+	assert_ok(pc_disc_set_peers(b->disc, list, err, sizeof(err)), err);
+	chunk(b->store, 1, &id);
+	assert_int_equal(pc_disc_ask(a->disc, &id, 1, 3000, on_asked, &asked),
+			 0);
+	WAIT_FOR(f, asked.done, WAIT_MS);
+	assert_int_equal(asked.r.answers, 1);
+	assert_int_equal(asked.r.npeers, 1);
+	assert_string_equal(pc_addr_str(&asked.r.peers[0].addr), "::1");
+	assert_int_equal(asked.r.peers[0].udp_port, pc_disc_port(b->disc));
+	assert_int_equal(asked.r.have[0], 1);
+
+	/* 127.0.0.1 reaches the same socket (dual-stack), and is denied. */
+	raw_send(raw_open(f, "127.0.0.1"), pc_disc_port(b->disc), buf,
+		 probe(buf, &id, 1, 7, NULL));
+	WAIT_FOR(f, counters(b).denied == 1, WAIT_MS);
+	/* A bracket left open is refused, with the item named. */
+	assert_int_equal(pc_disc_set_peers(a->disc, "[::1", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "[::1"));
 }
 
 /* Ids after the first ride along: a neighbour that has only those does
@@ -879,10 +929,10 @@ static void test_disc_rate_limit(void **state)
 }
 
 /* Only 127.0.0.2 has exchanged chunks with the node. */
-static bool cb_proven_two(void *arg, struct in_addr addr)
+static bool cb_proven_two(void *arg, const struct pc_addr *addr)
 {
 	(void)arg;
-	return addr.s_addr == htonl(0x7f000002);
+	return strcmp(pc_addr_str(addr), "127.0.0.2") == 0;
 }
 
 /* Sources that are not proven share a small part of the node's budget;
@@ -1338,6 +1388,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_disc_budget_keeps_a_share_for_proven_sources,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disc_ask_over_ipv6, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_disc_empty_subnet_fast_path, setup, teardown),
 		cmocka_unit_test_setup_teardown(

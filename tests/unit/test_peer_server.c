@@ -432,7 +432,8 @@ static void test_peer_server_get_sends_exact_chunk_bytes(void **state)
 	assert_int_equal(pc_store_counter(fx->store, PC_CTR_BYTES_SERVED_PEERS),
 			 2 * SMALL_LEN + BIG_LEN);
 	assert_int_equal(stats(fx)->npeers, 1);
-	assert_string_equal(inet_ntoa(stats(fx)->peers[0].addr), "127.0.0.1");
+	assert_string_equal(pc_addr_str(&stats(fx)->peers[0].addr), "127.0.0."
+								    "1");
 	assert_int_equal(stats(fx)->peers[0].chunks, 3);
 	pthread_mutex_lock(&fx->log_lock);
 	assert_non_null(strstr(fx->last_log, "served chunk"));
@@ -1245,7 +1246,7 @@ static void test_peer_server_counts_per_peer_in_bounded_table(void **state)
 	s = stats(fx);
 	assert_int_equal(s->npeers, PC_PEER_SERVER_MAX_PEERS);
 	/* Most bytes first; the big receiver was never pushed out. */
-	assert_string_equal(inet_ntoa(s->peers[0].addr), "127.0.1.1");
+	assert_string_equal(pc_addr_str(&s->peers[0].addr), "127.0.1.1");
 	assert_int_equal(s->peers[0].bytes, BIG_LEN);
 	assert_int_equal(s->peers[0].chunks, 1);
 	for (size_t i = 1; i < s->npeers; i++)
@@ -1253,7 +1254,7 @@ static void test_peer_server_counts_per_peer_in_bounded_table(void **state)
 	/* The most recent source has its line. */
 	snprintf(source, sizeof(source), "127.0.1.%d", sources);
 	for (size_t i = 0; i < s->npeers; i++) {
-		if (strcmp(inet_ntoa(s->peers[i].addr), source) == 0)
+		if (strcmp(pc_addr_str(&s->peers[i].addr), source) == 0)
 			source[0] = '\0';
 	}
 	assert_string_equal(source, "");
@@ -1282,7 +1283,7 @@ static void test_peer_server_start_refuses_bad_options(void **state)
 	prepare(fx, &opts);
 	opts.bind_address = "127.0.0.1:80";
 	assert_null(pc_peer_server_start(fx->store, &opts, err, sizeof(err)));
-	assert_message(err, "\"127.0.0.1:80\" is not an IPv4 address");
+	assert_message(err, "\"127.0.0.1:80\" is not an IPv4 or IPv6 address");
 
 	/* A port that is taken. */
 	start_default(fx);
