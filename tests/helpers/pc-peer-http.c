@@ -80,7 +80,7 @@ struct fake_peer {
 struct fake_conn {
 	struct fake_peer *peer;
 	int fd;
-	struct sockaddr_in from;
+	struct sockaddr_storage from; /* IPv4 or IPv6 */
 };
 
 static bool send_all(int fd, const void *buf, size_t len)
@@ -144,7 +144,7 @@ static bool fake_send_garbage(int fd, const uint8_t *id, uint64_t size)
 static bool fake_answer(struct fake_conn *c, char *head)
 {
 	struct fake_peer *peer = c->peer;
-	char method[8], path[256], reply[512], where[32], hex[2 * ID_LEN + 1];
+	char method[8], path[256], reply[512], where[64], hex[2 * ID_LEN + 1];
 	uint8_t id[ID_LEN];
 	uint64_t size;
 	ssize_t slot;
@@ -153,7 +153,7 @@ static bool fake_answer(struct fake_conn *c, char *head)
 	if (sscanf(head, "%7s %255s", method, path) != 2)
 		return false;
 	is_get = strcmp(method, "GET") == 0;
-	addr_text(&c->from, where, sizeof(where));
+	addr_text((const void *)&c->from, where, sizeof(where));
 	if (peer->serve == FAKE_REDIRECT) { /* any path, /head too */
 		fprintf(stderr, "fake-peer: %s %s from %s: 302\n", method, path,
 			where);
@@ -302,17 +302,20 @@ static void fake_udp(struct fake_peer *peer, int fd,
 		     const struct fleet_key *key)
 {
 	uint8_t rx[4096], body[2 * MAX_IDS / 8], pkt[PACKET_MAX];
-	struct sockaddr_in src;
+	struct sockaddr_storage src;
 	bool partial = false;
-	char where[32];
+	char where[64];
 	const char *why;
 	struct msg m;
-	ssize_t got = udp_recv(fd, rx, sizeof(rx), 0, &src, &partial);
+	ssize_t got = udp_recv_any(fd, rx, sizeof(rx), 0, &src, &partial);
+	socklen_t srclen = src.ss_family == AF_INET6
+				   ? sizeof(struct sockaddr_in6)
+				   : sizeof(struct sockaddr_in);
 	size_t len, maplen;
 
 	if (got <= 0)
 		return;
-	addr_text(&src, where, sizeof(where));
+	addr_text((const void *)&src, where, sizeof(where));
 	why = packet_check(rx, (size_t)got, partial, key, &m);
 	if (why) {
 		fprintf(stderr, "fake-peer: dropped %zd bytes from %s: %s\n",
@@ -331,7 +334,7 @@ static void fake_udp(struct fake_peer *peer, int fd,
 		bit_set(body + (peer->answer == FAKE_FETCHING ? maplen : 0), i);
 	len = packet_build(pkt, MSG_ANSWER, m.count, m.txid, fake_port(peer),
 			   body, 2 * maplen, key);
-	if (sendto(fd, pkt, len, 0, (struct sockaddr *)&src, sizeof(src)) < 0)
+	if (sendto(fd, pkt, len, 0, (struct sockaddr *)&src, srclen) < 0)
 		fprintf(stderr, "fake-peer: answer to %s: %s\n", where,
 			strerror(errno));
 	pthread_mutex_lock(&peer->lock);
@@ -340,6 +343,31 @@ static void fake_udp(struct fake_peer *peer, int fd,
 	fprintf(stderr, "fake-peer: probe from %s ids=%u: answered %s-all\n",
 		where, m.count,
 		peer->answer == FAKE_FETCHING ? "fetching" : "have");
+}
+
+/* The UDP socket in pfd[0], @nhttp listening ones after it: IPv4 for an
+ * IPv4 @bind_to, else IPv6 (joining the nodes' group on @join6). */
+static void fake_listen(const char *bind_to, const char *join6,
+			uint16_t udp_port, const struct fake_peer *peer,
+			unsigned nhttp, struct pollfd *pfd)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	struct sockaddr_in6 addr6 = { .sin6_family = AF_INET6 };
+	bool v6 = inet_pton(AF_INET, bind_to, &addr.sin_addr) != 1;
+
+	if (v6 && inet_pton(AF_INET6, bind_to, &addr6.sin6_addr) != 1)
+		die("--bind: '%s' is not an IPv4 or IPv6 address", bind_to);
+	for (unsigned i = 0; i <= nhttp; i++) {
+		int type = i ? SOCK_STREAM : SOCK_DGRAM;
+		uint16_t port =
+			i ? (uint16_t)(peer->http_port + i - 1) : udp_port;
+
+		addr.sin_port = addr6.sin6_port = htons(port);
+		pfd[i] = (struct pollfd){ .fd = v6 ? listen_on6(type, &addr6,
+								join6)
+						   : listen_on(type, &addr),
+					  .events = POLLIN };
+	}
 }
 
 /* --answer, --serve */
@@ -380,17 +408,17 @@ int cmd_fake_peer(int argc, char **argv)
 		{ "serve", required_argument, NULL, 'S' },
 		{ "redirect", required_argument, NULL, 'r' },
 		{ "no-http", no_argument, NULL, 'n' },
+		{ "join6", required_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct fake_peer peer = { .default_size = 1 << 20,
 				  .http_port = PEER_PORT,
 				  .nports = 1,
 				  .redirect = "http://127.0.0.1:9999" };
-	struct sockaddr_in addr = { .sin_family = AF_INET };
 	struct pollfd pfd[1 + FAKE_MAX_PORTS];
 	struct fleet_key key = { 0 };
 	unsigned long udp_port = DISC_PORT, max_seconds = 300;
-	const char *bind_to = "0.0.0.0";
+	const char *bind_to = "0.0.0.0", *join6 = NULL;
 	bool http = true;
 	uint64_t deadline;
 	int opt;
@@ -439,6 +467,9 @@ int cmd_fake_peer(int argc, char **argv)
 		case 'n':
 			http = false;
 			break;
+		case 'j':
+			join6 = optarg;
+			break;
 		default:
 			return 2;
 		}
@@ -450,19 +481,10 @@ int cmd_fake_peer(int argc, char **argv)
 		    "[--default-size N] [--max-seconds S] "
 		    "[--answer have|fetching|none] [--claim BCAST] "
 		    "[--serve garbage|404|redirect] [--redirect URL] "
-		    "[--no-http]");
-	if (inet_pton(AF_INET, bind_to, &addr.sin_addr) != 1)
-		die("--bind: '%s' is not an IPv4 address", bind_to);
+		    "[--no-http] [--join6 IFNAME (with an IPv6 --bind)]");
 	pthread_mutex_init(&peer.lock, NULL);
-	addr.sin_port = htons((uint16_t)udp_port);
-	pfd[0] = (struct pollfd){ .fd = listen_on(SOCK_DGRAM, &addr),
-				  .events = POLLIN };
-	for (unsigned i = 0; http && i < peer.nports; i++) {
-		addr.sin_port = htons((uint16_t)(peer.http_port + i));
-		pfd[1 + i] =
-			(struct pollfd){ .fd = listen_on(SOCK_STREAM, &addr),
-					 .events = POLLIN };
-	}
+	fake_listen(bind_to, join6, (uint16_t)udp_port, &peer,
+		    http ? peer.nports : 0, pfd);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);

@@ -20,6 +20,8 @@
 
 #define DISC_PORT 8082
 #define PEER_PORT 8081
+/* The IPv6 group nodes send probes to (docs/PROTOCOL.md). */
+#define DISC_GROUP6 "ff12::5043:4453"
 #define HDR_LEN 16
 #define TAG_LEN 32
 #define ID_LEN 32
@@ -94,7 +96,8 @@ unsigned long parse_number(const char *text, const char *what,
 /* --sources "a.b.c.d,a.b.c.d..." into @out (port 0), at most @cap of
  * them; dies on anything else.  How many. */
 size_t parse_sources(const char *list, struct sockaddr_in *out, size_t cap);
-/* "a.b.c.d:port" into @buf; returns @buf. */
+/* "a.b.c.d:port" into @buf; returns @buf.  @a may point to an AF_INET6
+ * address in a struct sockaddr_storage: "[v6]:port" then. */
 const char *addr_text(const struct sockaddr_in *a, char *buf, size_t len);
 
 /* A fleet key file's raw bytes (KEY_MIN..KEY_MAX); dies otherwise. */
@@ -115,8 +118,14 @@ int udp_socket(const char *from);
  * error or an empty datagram.  @partial: longer than @cap. */
 ssize_t udp_recv(int fd, uint8_t *buf, size_t cap, int timeout_ms,
 		 struct sockaddr_in *from, bool *partial);
+/* The same from a socket of either family. */
+ssize_t udp_recv_any(int fd, uint8_t *buf, size_t cap, int timeout_ms,
+		     struct sockaddr_storage *from, bool *partial);
 /* A bound socket (SOCK_DGRAM, or SOCK_STREAM listening); dies on error. */
 int listen_on(int type, const struct sockaddr_in *addr);
+/* The same on IPv6 (IPV6_V6ONLY on); a SOCK_DGRAM one joins DISC_GROUP6
+ * on interface @join_if unless it is NULL. */
+int listen_on6(int type, const struct sockaddr_in6 *addr, const char *join_if);
 
 void id_list_add(struct id_list *l, const uint8_t id[ID_LEN], uint64_t size);
 /* Every line of @path that starts with 64 hex digits; a number after them

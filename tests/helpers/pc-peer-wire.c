@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -233,8 +234,14 @@ size_t parse_sources(const char *list, struct sockaddr_in *out, size_t cap)
 
 const char *addr_text(const struct sockaddr_in *a, char *buf, size_t len)
 {
-	char ip[INET_ADDRSTRLEN];
+	const struct sockaddr_in6 *a6 = (const void *)a;
+	char ip[INET6_ADDRSTRLEN];
 
+	if (a->sin_family == AF_INET6) {
+		inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(a6->sin6_port));
+		return buf;
+	}
 	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
 	snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
 	return buf;
@@ -369,6 +376,16 @@ int udp_socket(const char *from)
 ssize_t udp_recv(int fd, uint8_t *buf, size_t cap, int timeout_ms,
 		 struct sockaddr_in *from, bool *partial)
 {
+	struct sockaddr_storage any;
+	ssize_t n = udp_recv_any(fd, buf, cap, timeout_ms, &any, partial);
+
+	memcpy(from, &any, sizeof(*from));
+	return n;
+}
+
+ssize_t udp_recv_any(int fd, uint8_t *buf, size_t cap, int timeout_ms,
+		     struct sockaddr_storage *from, bool *partial)
+{
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
 	struct msghdr mh = { .msg_name = from,
@@ -400,6 +417,32 @@ int listen_on(int type, const struct sockaddr_in *addr)
 	    (type == SOCK_STREAM && listen(fd, 256) < 0))
 		die("bind %s: %s", addr_text(addr, where, sizeof(where)),
 		    strerror(errno));
+	return fd;
+}
+
+int listen_on6(int type, const struct sockaddr_in6 *addr, const char *join_if)
+{
+	int fd = socket(AF_INET6, type | SOCK_CLOEXEC, 0), one = 1;
+	struct ipv6_mreq mreq = { 0 };
+	char where[64];
+
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 256) < 0))
+		die("bind %s: %s",
+		    addr_text((const void *)addr, where, sizeof(where)),
+		    strerror(errno));
+	if (type != SOCK_DGRAM || !join_if)
+		return fd;
+	inet_pton(AF_INET6, DISC_GROUP6, &mreq.ipv6mr_multiaddr);
+	mreq.ipv6mr_interface = if_nametoindex(join_if);
+	if (mreq.ipv6mr_interface == 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof(mreq)) <
+		    0)
+		die("join %s on %s: %s", DISC_GROUP6, join_if, strerror(errno));
 	return fd;
 }
 
