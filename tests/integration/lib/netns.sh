@@ -50,10 +50,25 @@
 #   pc_node_stat I KEY           one member of its `stats --json`
 #   pc_node_rss I                its daemon's resident memory, KiB
 #
+# IPv6 (namespaces have it off unless a helper below turns it on; addresses
+# from 2001:2::/48, RFC 5180, benchmarking; DAD off, so an address is
+# usable at once; no router advertisements or solicitations):
+#
+#   pc_lan_ipv6                  the switch floods multicast (no MLD
+#                                snooping: nothing on the LAN is a querier)
+#   pc_ns_ipv6 NAME              IPv6 on in NAME (lo, eth0)
+#   pc_ns_add6 NAME ADDR6/LEN    a member with an IPv6 address only
+#   pc_ns_addr6_add NAME ADDR6/LEN  another IPv6 address on its eth0
+#   pc_node_addr6 I              node I's IPv6 address ($PC_LAN_NET6::(10+I))
+#
+# pc_mirror_start takes "[ADDR6]" as its address; PC_MIRROR_PORT (default
+# 80) is the port nginx listens on, named in PC_MIRROR_URL when not 80.
+#
 # PC_KEEP_LOGS=DIR keeps the nodes' and the mirror's logs of a failing test
 # in DIR.
 
 PC_LAN_NET=198.18.0 # the LAN is $PC_LAN_NET.0/24
+PC_LAN_NET6=2001:2:0:1 # and $PC_LAN_NET6::/64 when it has IPv6
 PC_LAN_PREFIX=""
 PC_MIRROR_PID=""
 PC_NODE_OPTS=()
@@ -159,6 +174,7 @@ pc_ns_exists() {
 
 pc_ns_wait_tcp() {
 	local name=$1 addr=$2 port=$3 deadline=$((SECONDS + $4))
+	addr=${addr#[} addr=${addr%]} # "[2001:2::1]": bash wants it bare
 	until pc_ns_exec "$name" bash -c "exec 3<>/dev/tcp/$addr/$port" \
 		2>/dev/null; do
 		[ $SECONDS -lt $deadline ] ||
@@ -178,9 +194,10 @@ pc_lan_keep() {
 # ---- the mirror ----------------------------------------------------------
 
 pc_mirror_start() {
-	local name=$1 addr=$2 root=$3 extra=${4:-} dir
+	local name=$1 addr=$2 root=$3 extra=${4:-} port=${PC_MIRROR_PORT:-80} dir
 	dir=$(mktemp -d "$PC_TMP/nginx.XXXXXX")
 	PC_MIRROR_URL="http://$addr"
+	[ "$port" = 80 ] || PC_MIRROR_URL+=":$port"
 	PC_MIRROR_LOG="$dir/access.log"
 	cat >"$dir/nginx.conf" <<CONF
 worker_processes 1;
@@ -196,7 +213,7 @@ http {
 	keepalive_requests 100000;
 	default_type application/octet-stream;
 	server {
-		listen $addr:80;
+		listen $addr:$port;
 		root $root;
 		$extra
 	}
@@ -206,7 +223,7 @@ CONF
 		-c "$dir/nginx.conf" -p "$dir" -e "$dir/error.log" &
 	PC_MIRROR_PID=$!
 	pc_on_exit "pc_mirror_cleanup $PC_MIRROR_PID $PC_MIRROR_LOG"
-	pc_ns_wait_tcp "$name" "$addr" 80 10
+	pc_ns_wait_tcp "$name" "$addr" "$port" 10
 }
 
 pc_mirror_cleanup() {
@@ -227,6 +244,50 @@ pc_mirror_chunk_bytes() {
 pc_mirror_chunk_gets() {
 	awk '$1 == "GET" && $2 ~ /^\/chunks\// && $3 == 200 { print $2, $5, $6 }' \
 		"$PC_MIRROR_LOG"
+}
+
+# ---- IPv6 -----------------------------------------------------------------
+
+pc_lan_ipv6() {
+	ip -n "$(pc_ns sw)" link set br0 type bridge mcast_snooping 0 ||
+		fail "cannot turn MLD snooping off on the bridge"
+}
+
+pc_ns_ipv6() {
+	local dev settings=()
+	for dev in all default lo eth0; do
+		[ "$dev" != eth0 ] || pc_ns_exec "$1" test -e /proc/sys/net/ipv6/conf/eth0 ||
+			continue
+		settings+=("net.ipv6.conf.$dev.disable_ipv6=0"
+			"net.ipv6.conf.$dev.accept_dad=0"
+			"net.ipv6.conf.$dev.accept_ra=0"
+			"net.ipv6.conf.$dev.router_solicitations=0")
+	done
+	pc_ns_exec "$1" sysctl -q -w "${settings[@]}" >/dev/null ||
+		fail "cannot turn IPv6 on in $1"
+}
+
+pc_ns_add6() {
+	local name=$1 sw
+	sw=$(pc_ns sw)
+	[ ${#name} -le 14 ] || fail "pc_ns_add6: name '$name' is too long"
+	pc_ns_create "$name"
+	ip -n "$sw" link add "v$name" type veth peer name eth0 \
+		netns "$(pc_ns "$name")" ||
+		fail "cannot create the veth pair of $name"
+	ip -n "$sw" link set "v$name" master br0 up
+	pc_ns_ipv6 "$name"
+	ip -n "$(pc_ns "$name")" link set eth0 up
+	pc_ns_addr6_add "$name" "$2"
+}
+
+pc_ns_addr6_add() {
+	ip -n "$(pc_ns "$1")" -6 addr add "$2" dev eth0 nodad ||
+		fail "cannot add address $2 to $1"
+}
+
+pc_node_addr6() {
+	echo "$PC_LAN_NET6::$((10 + $1))"
 }
 
 # ---- nodes -----------------------------------------------------------------
