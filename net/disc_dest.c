@@ -1,7 +1,8 @@
 /*
  * disc_dest.c - where probes, claims and releases go: each interface's
  * broadcast address and, on each interface with a global IPv6 address,
- * the IPv6 group (both rescanned every minute), an IPv4 multicast group,
+ * the IPv6 group (both rescanned every minute, every 5 s while the group
+ * has no source yet), an IPv4 multicast group,
  * a static peer list resolved once at start; never to this node itself.
  * Also the txids of what we sent, so that our own broadcasts coming back
  * and answers to nothing are told apart.
@@ -60,44 +61,69 @@ static void add_broadcast(struct pc_disc *d, const struct ifaddrs *ifa)
 	d->nbcasts++;
 }
 
-/* The IPv6 group on @ifa's interface, from its first global address:
- * joined (again: a membership dies with its interface, and a second join
- * is refused with EADDRINUSE, harmlessly) and remembered as a
- * destination. */
-static void add_group6(struct pc_disc *d, const struct ifaddrs *ifa,
-		       const struct in6_addr *source)
+/* Interfaces seen in one scan, so that each is joined once. */
+struct scan6 {
+	unsigned ifindex[MAX_MCAST6];
+	size_t n;
+};
+
+/* Joins the IPv6 group on @ifindex (again at every scan: a membership
+ * dies with its interface; a second join is refused with EADDRINUSE,
+ * harmlessly).  False when the join failed. */
+static bool join_group6(struct pc_disc *d, unsigned ifindex, const char *name)
 {
-	struct ipv6_mreq mreq = { .ipv6mr_multiaddr = d->group6 };
-	unsigned ifindex;
+	struct ipv6_mreq mreq = { .ipv6mr_multiaddr = d->group6,
+				  .ipv6mr_interface = ifindex };
+	char cause[64];
 	uv_os_fd_t fd;
+
+	if (uv_fileno((const uv_handle_t *)&d->udp, &fd) < 0 ||
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq,
+		       sizeof(mreq)) == 0 ||
+	    errno == EADDRINUSE)
+		return true;
+	snprintf(cause, sizeof(cause), "disc-join6 %s", name);
+	pc_log_cause(PC_LOG_WARN, "net", cause,
+		     "discovery: cannot join the IPv6 group on %s: %s (this "
+		     "node does not hear the probes of its neighbours there)",
+		     name, strerror(errno));
+	return false;
+}
+
+/*
+ * The IPv6 group on @ifa's interface: joined as soon as the interface has
+ * IPv6 at all (its link-local address comes first, a global one may come
+ * seconds later from a router: neighbours' probes are heard meanwhile),
+ * and a destination, from @source, once it has a global (or unique local)
+ * address.
+ */
+static void add_group6(struct pc_disc *d, const struct ifaddrs *ifa,
+		       const struct in6_addr *source, struct scan6 *seen)
+{
+	unsigned ifindex;
+	size_t i;
 
 	if (!d->has_group6 || !(ifa->ifa_flags & IFF_UP) ||
 	    (ifa->ifa_flags & IFF_LOOPBACK) ||
 	    !(ifa->ifa_flags & IFF_MULTICAST) || !listed(d, ifa) ||
-	    IN6_IS_ADDR_LINKLOCAL(source) || IN6_IS_ADDR_MULTICAST(source) ||
-	    d->nmcast6 == MAX_MCAST6)
+	    IN6_IS_ADDR_MULTICAST(source))
 		return;
 	ifindex = if_nametoindex(ifa->ifa_name);
 	if (ifindex == 0)
 		return;
-	for (size_t i = 0; i < d->nmcast6; i++)
+	for (i = 0; i < seen->n && seen->ifindex[i] != ifindex; i++)
+		;
+	if (i == seen->n) {
+		if (seen->n == MAX_MCAST6 ||
+		    !join_group6(d, ifindex, ifa->ifa_name))
+			return;
+		seen->ifindex[seen->n++] = ifindex;
+	}
+	if (IN6_IS_ADDR_LINKLOCAL(source) || d->nmcast6 == MAX_MCAST6)
+		return;
+	for (i = 0; i < d->nmcast6; i++)
 		if (d->mcast6[i].ifindex == ifindex)
 			return; /* one source per interface is enough */
-	mreq.ipv6mr_interface = ifindex;
-	if (uv_fileno((const uv_handle_t *)&d->udp, &fd) == 0 &&
-	    setsockopt(fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq, sizeof(mreq)) <
-		    0 &&
-	    errno != EADDRINUSE) {
-		char cause[64];
-
-		snprintf(cause, sizeof(cause), "disc-join6 %s", ifa->ifa_name);
-		pc_log_cause(PC_LOG_WARN, "net", cause,
-			     "discovery: cannot join the IPv6 group on %s: %s "
-			     "(this node does not hear the probes of its "
-			     "neighbours there)",
-			     ifa->ifa_name, strerror(errno));
-		return;
-	}
 	d->mcast6[d->nmcast6++] =
 		(struct disc_mcast6){ .ifindex = ifindex, .source = *source };
 }
@@ -107,6 +133,7 @@ static void add_group6(struct pc_disc *d, const struct ifaddrs *ifa,
 void disc_scan_interfaces(struct pc_disc *d, uint64_t now)
 {
 	struct ifaddrs *list, *ifa;
+	struct scan6 seen = { .n = 0 };
 	struct pc_addr addr;
 
 	d->scanned = true;
@@ -124,7 +151,7 @@ void disc_scan_interfaces(struct pc_disc *d, uint64_t now)
 		if (ifa->ifa_addr->sa_family == AF_INET)
 			add_broadcast(d, ifa);
 		else if (d->family == AF_INET6)
-			add_group6(d, ifa, &addr.a);
+			add_group6(d, ifa, &addr.a, &seen);
 	}
 	freeifaddrs(list);
 }
@@ -311,7 +338,11 @@ void disc_send_all(struct pc_disc *d, size_t len, uint32_t txid, uint8_t type)
 		return;
 	}
 	remember_txid(d, txid, type);
-	if (!d->scanned || now - d->scanned_at >= RESCAN_MS)
+	/* Sooner while IPv6 has no source yet: a global address comes a few
+	 * seconds after boot, when a router announces the prefix. */
+	if (!d->scanned || now - d->scanned_at >= RESCAN_MS ||
+	    (d->has_group6 && d->nmcast6 == 0 &&
+	     now - d->scanned_at >= RESCAN_NO_SOURCE_MS))
 		disc_scan_interfaces(d, now);
 	for (size_t i = 0; i < d->nstatics; i++)
 		if (!is_self(d, &d->statics[i]))

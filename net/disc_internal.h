@@ -54,6 +54,7 @@ enum msg_type {
 #define HEARD_PER_ID 2
 #define SENT_RING 256 /* txids of our recent probes and claims */
 #define RESCAN_MS 60000
+#define RESCAN_NO_SOURCE_MS 5000 /* while the IPv6 group has no source */
 /* A neighbour heard this recently: the subnet is not presumed empty. */
 #define QUIET_MS 30000
 /* Datagrams read ahead of a due deadline, at most. */
