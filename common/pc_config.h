@@ -50,11 +50,13 @@ struct pc_config {
 	bool discovery;		    /* UDP discovery, default on */
 	uint64_t discovery_port;    /* default 8082 */
 	char *interfaces;	    /* "eth0, eth1"; "" = every non-loopback
-					IPv4 interface */
-	char *discovery_group;	    /* multicast group; "" = none */
-	char *peers;		    /* static "host[:port], ..."; "" = none */
-	char *peer_allow;	    /* CIDR list allowed besides the local
-					subnets; "" = none */
+					interface */
+	char *discovery_group;	    /* IPv4 and/or link-local IPv6 multicast
+					group; "" = none */
+	char *peers;		    /* static "host[:port], [v6]:port, ...";
+					"" = none */
+	char *peer_allow;	    /* IPv4/IPv6 CIDR list allowed besides
+					the local subnets; "" = none */
 	char *fleet_key_file;	    /* HMAC key for discovery; "" = none */
 	uint64_t discovery_timeout; /* milliseconds, default 50 */
 	bool peer_server;	    /* serve chunks to peers, default on */
@@ -69,8 +71,8 @@ struct pc_config {
 	uint64_t purge_interval; /* seconds, default 1 h */
 
 	/* Operating it. */
-	char *metrics_listen; /* "host:port" of the Prometheus endpoint;
-				 "" = off */
+	char *metrics_listen; /* "host:port" or "[v6]:port" of the
+				 Prometheus endpoint; "" = off */
 	char *control_group;  /* group also allowed on the control socket;
 				 "" = root only */
 
