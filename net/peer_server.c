@@ -179,7 +179,10 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 
 	/* A dual-stack socket reports IPv4 clients IPv4-mapped: the form
 	 * the ACL keeps anyway. */
-	if (addrlen >= sizeof(struct sockaddr_in) &&
+	if (addr &&
+	    addrlen >= (addr->sa_family == AF_INET6
+				? sizeof(struct sockaddr_in6)
+				: sizeof(struct sockaddr_in)) &&
 	    pc_addr_from_sockaddr(&source, addr, NULL)) {
 		pthread_mutex_lock(&server->acl_lock);
 		allowed = pc_acl_allows(&server->acl, &source);

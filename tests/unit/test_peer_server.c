@@ -403,6 +403,7 @@ static void test_peer_server_get_sends_exact_chunk_bytes(void **state)
 {
 	struct fixture *fx = *state;
 	struct reply reply = { 0 };
+	const char *peer;
 	char want_len[32];
 	CURL *easy;
 
@@ -432,8 +433,8 @@ static void test_peer_server_get_sends_exact_chunk_bytes(void **state)
 	assert_int_equal(pc_store_counter(fx->store, PC_CTR_BYTES_SERVED_PEERS),
 			 2 * SMALL_LEN + BIG_LEN);
 	assert_int_equal(stats(fx)->npeers, 1);
-	assert_string_equal(pc_addr_str(&stats(fx)->peers[0].addr), "127.0.0."
-								    "1");
+	peer = pc_addr_str(&stats(fx)->peers[0].addr);
+	assert_string_equal(peer, "127.0.0.1");
 	assert_int_equal(stats(fx)->peers[0].chunks, 3);
 	pthread_mutex_lock(&fx->log_lock);
 	assert_non_null(strstr(fx->last_log, "served chunk"));
@@ -888,6 +889,44 @@ static void test_peer_server_refuses_sources_outside_acl(void **state)
 	free(reply.body);
 }
 
+/* With no bind address the server listens on both families (one
+ * dual-stack socket): ::1 and 127.0.0.1 reach it, and the ACL decides for
+ * each, an IPv6 block included; the IPv6 client is listed by its address. */
+static void test_peer_server_dual_stack(void **state)
+{
+	struct fixture *fx = *state;
+	struct pc_peer_server_opts opts;
+	struct reply reply = { 0 };
+	struct pc_acl v6_only = { 0 };
+	char err[128] = "", url[320];
+	CURL *easy;
+
+	if (!pc_addr_ipv6_available())
+		skip();
+	assert_ok(pc_acl_parse(&v6_only, "::1/128", err, sizeof(err)), err);
+	prepare(fx, &opts);
+	opts.bind_address = "";
+	opts.allow = &v6_only;
+	start(fx, &opts);
+
+	easy = new_easy(fx, "GET", "/", NULL);
+	snprintf(url, sizeof(url), "http://[::1]:%u%s",
+		 (unsigned)pc_peer_server_port(fx->server),
+		 p2p_path(fx->small_hex, NULL));
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	perform(easy, &reply);
+	curl_easy_cleanup(easy);
+	assert_status(&reply, 200);
+	wait_served(fx, 1);
+	assert_string_equal(pc_addr_str(&stats(fx)->peers[0].addr), "::1");
+
+	/* The same socket takes IPv4, which this ACL does not allow. */
+	http(fx, "GET", p2p_path(fx->small_hex, NULL), &reply);
+	assert_int_not_equal(reply.code, CURLE_OK);
+	assert_int_equal(stats(fx)->refused_acl, 1);
+	free(reply.body);
+}
+
 /* Sends "GET /p2p/0123..." one byte every @interval_ms on @fd until the
  * server closes it; the seconds that took, or < 0 after @timeout_s. */
 static double trickle_until_closed(int fd, unsigned interval_ms,
@@ -1311,6 +1350,7 @@ int main(void)
 		peer_test(test_peer_server_refuses_oversized_request),
 		peer_test(test_peer_server_concurrent_downloads_get_200_or_503),
 		peer_test(test_peer_server_refuses_sources_outside_acl),
+		peer_test(test_peer_server_dual_stack),
 		peer_test(test_peer_server_closes_request_heads_that_trickle),
 		peer_test(test_peer_server_makes_room_over_the_limits),
 		peer_test(test_peer_server_drops_stalled_reader_after_timeout),
