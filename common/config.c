@@ -99,6 +99,8 @@ static const struct key keys[] = {
 	{ "max_uploads", KEY_COUNT, FIELD(max_uploads), 0, 1, 10000, "50" },
 	{ "peer_ban_time", KEY_DURATION, FIELD(peer_ban_time), 0, 1, 30 * DAY,
 	  "10m" },
+	{ "mirror_serve", KEY_BOOL, FIELD(mirror_serve), 0, 0, 0, "off" },
+	{ "mirror_allow", KEY_STRING, FIELD(mirror_allow), 0, 0, 0, "" },
 	{ "quota", KEY_SIZE, FIELD(quota), 0, PC_CONFIG_QUOTA_MIN, PIB,
 	  "512M" },
 	{ "max_age", KEY_DURATION, FIELD(max_age), 0, 1, 3650 * DAY, "30d" },
@@ -653,6 +655,25 @@ static int check_low_speed(struct pc_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/* mirror_serve (net/mirror_serve.c) serves on the peer server's port, and
+ * nobody unless told whom: there is no "allow all" default. */
+static int check_mirror_serve(const struct pc_config *cfg, char *err,
+			      size_t errlen)
+{
+	if (cfg->mirror_serve && (!cfg->mirror_allow || !cfg->mirror_allow[0]))
+		snprintf(err, errlen,
+			 "mirror_serve = on needs mirror_allow: the address "
+			 "blocks of the sites that may use this node as their "
+			 "mirror (e.g. mirror_allow = 10.2.0.0/16)");
+	else if (cfg->mirror_serve && !cfg->peer_server)
+		snprintf(err, errlen,
+			 "mirror_serve = on needs peer_server = on: the "
+			 "published layout is served on its port");
+	else
+		return 0;
+	return -EINVAL;
+}
+
 int pc_config_finish(struct pc_config *cfg, char *err, size_t errlen)
 {
 	int rc;
@@ -667,6 +688,8 @@ int pc_config_finish(struct pc_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	rc = check_low_speed(cfg, err, errlen);
+	if (rc == 0)
+		rc = check_mirror_serve(cfg, err, errlen);
 	if (rc < 0)
 		return rc;
 	if (!cfg->control_socket[0]) {
@@ -747,6 +770,7 @@ void pc_config_free(struct pc_config *cfg)
 	free(cfg->discovery_group);
 	free(cfg->peers);
 	free(cfg->peer_allow);
+	free(cfg->mirror_allow);
 	free(cfg->fleet_key_file);
 	free(cfg->metrics_listen);
 	free(cfg->control_group);

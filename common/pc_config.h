@@ -63,6 +63,10 @@ struct pc_config {
 	uint64_t peer_port;	    /* default 8081 */
 	uint64_t max_uploads;	    /* chunk bodies sent at once, default 50 */
 	uint64_t peer_ban_time;	    /* seconds, default 600 */
+	bool mirror_serve;	    /* serve /head and /chunks/ to other sites
+			       (net/mirror_serve.c), default off */
+	char *mirror_allow;	    /* CIDR list of who may use it; "" = nobody
+			       (mirror_serve = on refuses that) */
 
 	/* Cache size and purge. */
 	uint64_t quota;		 /* bytes, default 512 MiB, at least

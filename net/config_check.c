@@ -66,6 +66,12 @@ static int check_peers(const struct pc_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "peer_allow: %s", why);
 		return -EINVAL;
 	}
+	memset(&acl, 0, sizeof(acl));
+	if (cfg->mirror_serve &&
+	    pc_acl_parse(&acl, cfg->mirror_allow, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "mirror_allow: %s", why);
+		return -EINVAL;
+	}
 	if (cfg->discovery && cfg->fleet_key_file && cfg->fleet_key_file[0]) {
 		rc = pc_disc_read_key(cfg->fleet_key_file, key, sizeof(key),
 				      &len, why, sizeof(why));

@@ -202,6 +202,30 @@ static void build_peer_trust(struct pc_json *j, const struct net_peer *e,
 	pc_json_str(j, "doubt_reason", e->broken ? e->broke : "");
 }
 
+/* mirror_serve = on: what branch sites asked of this node, by result. */
+static void build_mirror_serve_stats(struct pc_net *net, struct pc_json *j)
+{
+	struct mirror_serve_stats ms;
+	bool on = net->peers.server &&
+		  pc_peer_server_mirror_stats(net->peers.server, &ms);
+
+	pc_json_str(j, "mirror_serve", on ? "on" : "off");
+	if (!on)
+		return;
+	pc_json_uint(j, "mirror_served_hits", ms.hits);
+	pc_json_uint(j, "mirror_served_fetched", ms.fetched);
+	pc_json_uint(j, "mirror_served_heads", ms.heads);
+	pc_json_uint(j, "mirror_served_bytes_hit", ms.bytes_hit);
+	pc_json_uint(j, "mirror_served_bytes_fetched", ms.bytes_fetched);
+	pc_json_uint(j, "mirror_refused", ms.refused);
+	pc_json_uint(j, "mirror_not_found", ms.not_found);
+	pc_json_uint(j, "mirror_busy", ms.busy);
+	pc_json_uint(j, "mirror_failed", ms.failed);
+	pc_json_uint(j, "mirror_timeouts", ms.timeouts);
+	pc_json_uint(j, "mirror_aborted", ms.aborted);
+	pc_json_uint(j, "mirror_in_flight", ms.in_flight);
+}
+
 /* Every peer heard or asked, with what it gave and its ban. */
 void control_build_peers(struct pc_net *net, struct pc_json *j)
 {
@@ -251,6 +275,7 @@ void control_build_stats(struct pc_net *net, struct pc_json *j)
 	pc_json_int(j, "started", net->started_at);
 	pc_json_int(j, "uptime", net_unix_now() - net->started_at);
 	build_peer_stats(net, j);
+	build_mirror_serve_stats(net, j);
 }
 
 /* What peercachectl check needs to test the daemon's own sources. */

@@ -279,6 +279,50 @@ static void write_peer_server(struct text *t, struct pc_net *net)
 	free(ps);
 }
 
+/* mirror_serve = on: what this node served to branch sites, by result. */
+static void write_mirror_serve(struct text *t, struct pc_net *net)
+{
+	struct mirror_serve_stats ms;
+	static const char *const results[] = { "hit",	  "fetched",   "head",
+					       "refused", "not_found", "busy",
+					       "failed",  "timeout" };
+	uint64_t values[8];
+
+	if (!net->peers.server ||
+	    !pc_peer_server_mirror_stats(net->peers.server, &ms))
+		return;
+	values[0] = ms.hits;
+	values[1] = ms.fetched;
+	values[2] = ms.heads;
+	values[3] = ms.refused;
+	values[4] = ms.not_found;
+	values[5] = ms.busy;
+	values[6] = ms.failed;
+	values[7] = ms.timeouts;
+	put(t, "# HELP peercache_mirror_serve_requests_total Requests of "
+	       "branch sites (mirror_serve), by result.\n# TYPE "
+	       "peercache_mirror_serve_requests_total counter\n");
+	for (size_t i = 0; i < 8; i++)
+		put(t,
+		    "peercache_mirror_serve_requests_total{result=\"%s\"} "
+		    "%llu\n",
+		    results[i], (unsigned long long)values[i]);
+	put(t, "# HELP peercache_mirror_serve_bytes_total Body bytes sent "
+	       "to branch sites, from the cache (hit) or pulled through "
+	       "(fetched).\n# TYPE peercache_mirror_serve_bytes_total "
+	       "counter\n");
+	put(t,
+	    "peercache_mirror_serve_bytes_total{result=\"hit\"} %llu\n"
+	    "peercache_mirror_serve_bytes_total{result=\"fetched\"} %llu\n",
+	    (unsigned long long)ms.bytes_hit,
+	    (unsigned long long)ms.bytes_fetched);
+	counter(t, "mirror_serve_aborted_total",
+		"Bodies to branch sites cut short.", ms.aborted);
+	gauge(t, "mirror_serve_in_flight",
+	      "Branch requests being answered or pulled through.",
+	      ms.in_flight);
+}
+
 static void write_discovery(struct text *t, const struct metrics_snapshot *s)
 {
 	const struct pc_disc_counters *d = &s->disc;
@@ -447,6 +491,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 	write_version(&t, &snap, m->net->started_at);
 	write_store(&t, m->net);
 	write_peer_server(&t, m->net);
+	write_mirror_serve(&t, m->net);
 	write_discovery(&t, &snap);
 	write_peers(&t, m->net);
 	write_sources(&t, m->net, &snap);

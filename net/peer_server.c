@@ -54,6 +54,7 @@
 #include <microhttpd.h>
 #include <pthread.h>
 
+#include "mirror_serve.h"
 #include "peer_guard.h"
 #include "peer_server.h"
 
@@ -94,6 +95,8 @@ struct pc_peer_server {
 	struct MHD_Response *resp_not_found;   /* 404 */
 	struct MHD_Response *resp_bad_method;  /* 405 */
 	struct MHD_Response *resp_busy;	       /* 503 */
+	/* /chunks/ for branch sites (owned); NULL: mirror_serve off. */
+	struct mirror_serve *mirror;
 
 	pthread_mutex_t acl_lock;
 	struct pc_acl acl; /* guarded by acl_lock */
@@ -187,6 +190,9 @@ static enum MHD_Result on_accept(void *cls, const struct sockaddr *addr,
 		pthread_mutex_lock(&server->acl_lock);
 		allowed = pc_acl_allows(&server->acl, &source);
 		pthread_mutex_unlock(&server->acl_lock);
+		allowed = allowed ||
+			  (server->mirror &&
+			   mirror_serve_allows(server->mirror, &source));
 		text = pc_addr_str(&source);
 	}
 	if (!allowed) {
@@ -414,11 +420,24 @@ static bool has_body(struct MHD_Connection *conn)
 	       (length && strspn(length, "0") != strlen(length));
 }
 
+/* With mirror_serve on, a source may be let in as a mirror client only:
+ * it gets the published layout, not the peers' /p2p/. */
+static bool is_peer(struct pc_peer_server *server, const struct pc_addr *addr)
+{
+	bool allowed;
+
+	pthread_mutex_lock(&server->acl_lock);
+	allowed = pc_acl_allows(&server->acl, addr);
+	pthread_mutex_unlock(&server->acl_lock);
+	return allowed;
+}
+
 static enum MHD_Result answer(struct pc_peer_server *server,
 			      struct MHD_Connection *conn, const char *url,
 			      const char *method, void **req_cls)
 {
 	const size_t prefix_len = strlen(P2P_PREFIX);
+	struct pc_addr client = client_address(conn);
 	struct pc_hash hash;
 	bool head;
 
@@ -427,6 +446,15 @@ static enum MHD_Result answer(struct pc_peer_server *server,
 		count(&server->bad_requests, 1);
 		return MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 					  server->resp_bad_method);
+	}
+	if (server->mirror && mirror_serve_route(url))
+		return mirror_serve_answer(server->mirror, conn, url, head,
+					   &client, req_cls);
+	if (server->mirror && !is_peer(server, &client)) {
+		if (strcmp(url, "/head") != 0)
+			return mirror_serve_answer(server->mirror, conn, url,
+						   head, &client, req_cls);
+		mirror_serve_count_head(server->mirror);
 	}
 	if (strcmp(url, "/head") == 0)
 		return serve_head(server, conn);
@@ -467,6 +495,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn,
 			*req_cls = &request_pending;
 			return MHD_YES;
 		}
+	} else if (server->mirror && !*upload_data_size &&
+		   mirror_serve_owns(server->mirror, *req_cls)) {
+		return mirror_serve_resumed(server->mirror, conn, *req_cls);
 	} else if (*req_cls != &request_pending || *upload_data_size) {
 		return MHD_NO; /* answered already, or a body: cannot happen */
 	}
@@ -505,6 +536,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 	conn_mark(server, conn, false); /* waits for its next request */
 	*req_cls = NULL;
+	if (server->mirror && upload &&
+	    mirror_serve_owns(server->mirror, upload)) {
+		mirror_serve_completed(server->mirror, upload, toe);
+		return;
+	}
 	if (!upload || upload == (void *)&request_pending)
 		return; /* not a GET that was answered with a body */
 	release_upload_slot(server);
@@ -688,7 +724,7 @@ static int start_daemon(struct pc_peer_server *server,
 
 	server->daemon = MHD_start_daemon(
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-			MHD_USE_ERROR_LOG | flags,
+			MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME | flags,
 		opts->port, on_accept, server, on_request, server,
 		MHD_OPTION_SOCK_ADDR, sin, MHD_OPTION_CONNECTION_LIMIT,
 		connection_limit(opts) + CLOSING_HEADROOM,
@@ -764,6 +800,10 @@ pc_peer_server_start(struct pc_store *store,
 	rc = start_guard(server, opts, err, errlen);
 	if (rc == 0)
 		rc = make_canned(server);
+	if (rc == 0 && opts->mirror) {
+		server->mirror = mirror_serve_new(opts->mirror);
+		rc = server->mirror ? 0 : -errno;
+	}
 	if (rc == -ENOMEM)
 		set_err(0, err, errlen, "peer server: out of memory");
 	if (rc == 0)
@@ -823,6 +863,15 @@ void pc_peer_server_stats(struct pc_peer_server *server,
 	qsort(out->peers, out->npeers, sizeof(out->peers[0]), by_bytes_desc);
 }
 
+bool pc_peer_server_mirror_stats(struct pc_peer_server *server,
+				 struct mirror_serve_stats *out)
+{
+	if (!server || !server->mirror)
+		return false;
+	mirror_serve_stats(server->mirror, out);
+	return true;
+}
+
 bool pc_peer_server_served(struct pc_peer_server *server, struct pc_addr addr)
 {
 	bool served = false;
@@ -841,12 +890,15 @@ void pc_peer_server_stop(struct pc_peer_server *server)
 		return;
 	/* No socket is shut down by the guard from here on. */
 	peer_guard_stop(server->guard);
+	/* ... nor is a connection resumed by the mirror's watchdog. */
+	mirror_serve_stop(server->mirror);
 	/* Joins the MHD thread; every request still open completes (and
 	 * releases its slot) through on_completed, and every connection is
 	 * reported closed, before this returns. */
 	if (server->daemon)
 		MHD_stop_daemon(server->daemon);
 	peer_guard_free(server->guard);
+	mirror_serve_free(server->mirror);
 	destroy_canned(server);
 	pthread_mutex_destroy(&server->lock);
 	pthread_mutex_destroy(&server->acl_lock);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "acl.h"
+#include "mirror_serve.h"
 #include "pc_config.h"
 #include "pc_store.h"
 
@@ -72,6 +73,10 @@ struct pc_peer_server_opts {
 	 * pc_peer_server_set_acl); required: there is no "allow all"
 	 * default, 0.0.0.0/0 must be said explicitly. */
 	const struct pc_acl *allow;
+	/* mirror_serve = on: GET/HEAD /chunks/ served to these clients too
+	 * (mirror_serve.h; they are let in besides @allow, and get only
+	 * /head and /chunks/).  NULL: off. */
+	const struct mirror_serve_opts *mirror;
 };
 
 struct pc_peer_server_peer {
@@ -133,6 +138,9 @@ void pc_peer_server_set_acl(struct pc_peer_server *server,
  * after another while the server runs. */
 void pc_peer_server_stats(struct pc_peer_server *server,
 			  struct pc_peer_server_stats *out);
+/* The mirror's counters (mirror_serve = on): true, or false if off. */
+bool pc_peer_server_mirror_stats(struct pc_peer_server *server,
+				 struct mirror_serve_stats *out);
 /* True if @addr downloaded a whole chunk from this server (one of the
  * PC_PEER_SERVER_MAX_PEERS sources counted).  Any thread. */
 bool pc_peer_server_served(struct pc_peer_server *server, struct pc_addr addr);

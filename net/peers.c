@@ -375,11 +375,44 @@ static bool on_disc_proven(void *arg, const struct pc_addr *addr)
 static void on_disc_released(void *arg, const struct pc_hash *hash,
 			     const struct pc_disc_peer *peer);
 
+/*
+ * mirror_serve = on: who may use it, and how long a branch request waits
+ * for a pull-through.  A branch node's transfer is cut after its
+ * low_speed_time of silence and its read after fetch_timeout; with the
+ * same settings at both ends, 3/4 of the one (at most half of the other)
+ * leaves the branch time to take the object from its next mirror.
+ */
+static int mirror_serve_opts(struct pc_net *net, struct mirror_serve_opts *out,
+			     struct pc_acl *acl, char *err, size_t errlen)
+{
+	const struct pc_config *cfg = net->cfg;
+	uint64_t deadline_ms = cfg->low_speed_time * 750;
+	char why[256];
+
+	memset(acl, 0, sizeof(*acl));
+	if (pc_acl_parse(acl, cfg->mirror_allow, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "mirror_allow: %s", why);
+		return -EINVAL;
+	}
+	if (deadline_ms > cfg->fetch_timeout * 500)
+		deadline_ms = cfg->fetch_timeout * 500;
+	memset(out, 0, sizeof(*out));
+	out->net = net;
+	out->store = net->store;
+	out->allow = acl;
+	out->max_requests = (unsigned)cfg->max_uploads;
+	out->deadline_ms = (unsigned)deadline_ms;
+	return 0;
+}
+
 static int start_server(struct pc_net *net, char *err, size_t errlen)
 {
 	const struct pc_config *cfg = net->cfg;
 	struct pc_peer_server_opts opts;
+	struct mirror_serve_opts mirror;
+	struct pc_acl mirror_acl;
 	char why[256];
+	int rc;
 
 	pc_peer_server_opts_init(&opts);
 	opts.port = (uint16_t)cfg->peer_port;
@@ -391,6 +424,12 @@ static int start_server(struct pc_net *net, char *err, size_t errlen)
 						     : 16);
 	opts.allow = &net->peers.acl;
 	opts.head_path = net->peers.head_path;
+	if (cfg->mirror_serve) {
+		rc = mirror_serve_opts(net, &mirror, &mirror_acl, err, errlen);
+		if (rc < 0)
+			return rc;
+		opts.mirror = &mirror;
+	}
 	net->peers.server =
 		pc_peer_server_start(net->store, &opts, why, sizeof(why));
 	if (!net->peers.server) {

@@ -48,6 +48,7 @@ static const char *const key_names[] = {
 	"fleet_key_file", "discovery_timeout",
 	"peer_server",	  "peer_port",
 	"max_uploads",	  "peer_ban_time",
+	"mirror_serve",	  "mirror_allow",
 	"quota",	  "max_age",
 	"purge_interval", "metrics_listen",
 	"control_group",
@@ -228,6 +229,8 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 	assert_int_equal(cfg.peer_port, 8081);
 	assert_int_equal(cfg.max_uploads, 50);
 	assert_int_equal(cfg.peer_ban_time, 600);
+	assert_false(cfg.mirror_serve);
+	assert_string_equal(cfg.mirror_allow, "");
 	assert_int_equal(cfg.quota, 512 * MIB);
 	assert_int_equal(cfg.max_age, 30 * 86400);
 	assert_int_equal(cfg.purge_interval, 3600);
@@ -711,6 +714,30 @@ static void test_config_numbers_stay_within_their_bounds(void **state)
 	pc_config_free(&cfg);
 }
 
+/* mirror_serve = on serves nobody by default: without mirror_allow (or
+ * without the peer server whose port it uses) it is refused, with a
+ * message that says what to add. */
+static void test_config_mirror_serve_needs_mirror_allow(void **state)
+{
+	struct pc_config cfg;
+	char err[256] = "";
+
+	(void)state;
+	defaults(&cfg);
+	set_ok(&cfg, "mirror", "http://a/");
+	set_ok(&cfg, "trusted_key", "/k.pub");
+	set_ok(&cfg, "mirror_serve", "on");
+	assert_error(pc_config_finish(&cfg, err, sizeof(err)), -EINVAL, err,
+		     "mirror_serve = on needs mirror_allow");
+	set_ok(&cfg, "mirror_allow", "10.40.0.0/16");
+	assert_ok(pc_config_finish(&cfg, err, sizeof(err)), err);
+	assert_true(cfg.mirror_serve);
+	set_ok(&cfg, "peer_server", "off");
+	assert_error(pc_config_finish(&cfg, err, sizeof(err)), -EINVAL, err,
+		     "mirror_serve = on needs peer_server = on");
+	pc_config_free(&cfg);
+}
+
 /* A stalled mirror must leave a read time for the next one: a default
  * low_speed_time is lowered below fetch_timeout, an explicit one that is
  * not below it is refused. */
@@ -811,6 +838,8 @@ static void set_everything(struct pc_config *cfg)
 		{ "peer_port", "9081" },
 		{ "max_uploads", "200" },
 		{ "peer_ban_time", "1h" },
+		{ "mirror_serve", "off" }, /* on needs peer_server */
+		{ "mirror_allow", "10.40.0.0/16, 10.41.0.0/16" },
 		{ "quota", "5G" },
 		{ "max_age", "2w" },
 		{ "purge_interval", "15m" },
@@ -961,6 +990,7 @@ int main(void)
 		cmocka_unit_test(
 			test_config_print_load_round_trip_of_every_key),
 		cmocka_unit_test(test_config_print_names_every_key),
+		cmocka_unit_test(test_config_mirror_serve_needs_mirror_allow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
