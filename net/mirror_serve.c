@@ -21,10 +21,11 @@
  * Which hashes it pulls through: only objects of the versions this node
  * holds (the current and the previous manifest and their chunks), whose
  * exact lengths the fetcher needs as bounds.  An index of those lengths
- * is made from the store's trees when the versions change (on the first
- * miss after the change).  Anything else is 404 at once: a branch client
- * cannot make this node fetch arbitrary names, and a branch that is a
- * version ahead (it polled the cloud) finds its objects there.
+ * is made from the store's trees (mirror_index.c) when the versions
+ * change (on the first miss after the change).  Anything else is 404 at
+ * once: a branch client cannot make this node fetch arbitrary names,
+ * and a branch that is a version ahead (it polled the cloud) finds its
+ * objects there.
  *
  * Threads and ownership:
  *   - libmicrohttpd's thread: answer, resumed, completed, the index;
@@ -82,19 +83,6 @@ struct mirror_req {
 	struct pc_hash hash;
 };
 
-/* Lengths of the objects of the versions held: open addressing. */
-struct len_entry {
-	struct pc_hash hash;
-	uint64_t len; /* 0: empty slot */
-};
-
-struct len_index {
-	struct len_entry *slots;
-	size_t mask; /* slots - 1 (a power of two) */
-	size_t count;
-	uint64_t current, previous; /* the versions it was made for */
-};
-
 struct mirror_serve {
 	/* Fixed at start. */
 	struct pc_net *net;
@@ -108,7 +96,7 @@ struct mirror_serve {
 	struct MHD_Response *resp_failed;    /* 502 */
 	struct MHD_Response *resp_late;	     /* 504 */
 
-	struct len_index index; /* libmicrohttpd's thread only */
+	struct mirror_index index; /* libmicrohttpd's thread only */
 
 	pthread_mutex_t lock;
 	pthread_cond_t wake;	     /* a new deadline, or stop */
@@ -133,175 +121,6 @@ static uint64_t mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* ---- the lengths of the objects held (libmicrohttpd's thread) ----------- */
-
-static size_t slot_of(const struct len_index *idx, const struct pc_hash *hash)
-{
-	size_t h;
-
-	memcpy(&h, hash->bytes, sizeof(h)); /* a SHA-256 is uniform */
-	return h & idx->mask;
-}
-
-static uint64_t index_find(const struct len_index *idx,
-			   const struct pc_hash *hash)
-{
-	if (!idx->slots)
-		return 0;
-	for (size_t i = slot_of(idx, hash);; i = (i + 1) & idx->mask) {
-		const struct len_entry *e = &idx->slots[i];
-
-		if (!e->len)
-			return 0;
-		if (memcmp(e->hash.bytes, hash->bytes, PC_HASH_LEN) == 0)
-			return e->len;
-	}
-}
-
-static int index_grow(struct len_index *idx)
-{
-	size_t n = idx->slots ? (idx->mask + 1) * 2 : 1024;
-	struct len_entry *old = idx->slots;
-	size_t old_n = old ? idx->mask + 1 : 0;
-
-	idx->slots = calloc(n, sizeof(*idx->slots));
-	if (!idx->slots) {
-		idx->slots = old;
-		return -ENOMEM;
-	}
-	idx->mask = n - 1;
-	idx->count = 0;
-	for (size_t i = 0; i < old_n; i++) {
-		if (!old[i].len)
-			continue;
-		size_t j = slot_of(idx, &old[i].hash);
-
-		while (idx->slots[j].len)
-			j = (j + 1) & idx->mask;
-		idx->slots[j] = old[i];
-		idx->count++;
-	}
-	free(old);
-	return 0;
-}
-
-static int index_add(struct len_index *idx, const struct pc_hash *hash,
-		     uint64_t len)
-{
-	size_t i;
-
-	if (!len || index_find(idx, hash))
-		return 0;
-	if ((!idx->slots || (idx->count + 1) * 2 > idx->mask + 1) &&
-	    index_grow(idx) < 0)
-		return -ENOMEM;
-	for (i = slot_of(idx, hash); idx->slots[i].len; i = (i + 1) & idx->mask)
-		;
-	idx->slots[i].hash = *hash;
-	idx->slots[i].len = len;
-	idx->count++;
-	return 0;
-}
-
-/* A directory to walk: pushed on @dirs (grown as needed). */
-static int push_dir(uint64_t **dirs, size_t *ndirs, size_t *cap, uint64_t ino)
-{
-	uint64_t *more;
-
-	if (*ndirs == *cap) {
-		more = realloc(*dirs, 2 * *cap * sizeof(**dirs));
-		if (!more)
-			return -ENOMEM;
-		*dirs = more;
-		*cap *= 2;
-	}
-	(*dirs)[(*ndirs)++] = ino;
-	return 0;
-}
-
-/* The chunks of regular file @ino. */
-static int index_file(struct pc_store *store, struct len_index *idx,
-		      uint64_t ino)
-{
-	struct pc_inode inode;
-	int rc = pc_store_inode(store, ino, &inode);
-
-	for (uint32_t c = 0; rc == 0 && c < inode.nchunks; c++)
-		rc = index_add(idx, &inode.chunks[c].hash, inode.chunks[c].len);
-	pc_inode_release(&inode);
-	return rc;
-}
-
-/* Every chunk of @v's files, and its manifest.  Directories are walked
- * with a stack of inode numbers, not recursion. */
-static int index_version(struct pc_store *store, struct len_index *idx,
-			 const struct pc_store_version *v)
-{
-	size_t ndirs = 0, cap = 64;
-	uint64_t *dirs = malloc(cap * sizeof(*dirs));
-	struct pc_dir_listing listing;
-	int rc;
-
-	if (!dirs)
-		return -ENOMEM;
-	rc = index_add(idx, &v->manifest, v->manifest_size);
-	if (rc == 0)
-		rc = push_dir(&dirs, &ndirs, &cap, PC_ROOT_INO);
-	while (rc == 0 && ndirs) {
-		rc = pc_store_list(store, v->version, dirs[--ndirs], &listing);
-		if (rc < 0)
-			break;
-		for (size_t i = 0; rc == 0 && i < listing.count; i++) {
-			const struct pc_dirent *d = &listing.entries[i];
-
-			if (d->type == PC_ENTRY_DIR)
-				rc = push_dir(&dirs, &ndirs, &cap, d->ino);
-			else if (d->type == PC_ENTRY_FILE)
-				rc = index_file(store, idx, d->ino);
-		}
-		pc_dir_listing_free(&listing);
-	}
-	free(dirs);
-	return rc;
-}
-
-/* The index for the versions held now, made again if they changed. */
-static int index_refresh(struct mirror_serve *ms)
-{
-	struct len_index *idx = &ms->index;
-	struct pc_store_version cur = { 0 }, prev = { 0 };
-	int rc;
-
-	if (pc_store_current(ms->store, &cur) < 0)
-		cur.version = 0;
-	if (pc_store_previous(ms->store, &prev) < 0)
-		prev.version = 0;
-	if (idx->slots && idx->current == cur.version &&
-	    idx->previous == prev.version)
-		return 0;
-	free(idx->slots);
-	memset(idx, 0, sizeof(*idx));
-	rc = cur.version ? index_version(ms->store, idx, &cur) : 0;
-	if (rc == 0 && prev.version)
-		rc = index_version(ms->store, idx, &prev);
-	if (rc < 0) {
-		free(idx->slots);
-		memset(idx, 0, sizeof(*idx));
-		pc_log_cause(PC_LOG_WARN, "net", "mirror-serve-index",
-			     "mirror serve: cannot list the objects of "
-			     "versions %" PRIu64 " and %" PRIu64 ": %s",
-			     cur.version, prev.version, strerror(-rc));
-		return rc;
-	}
-	idx->current = cur.version;
-	idx->previous = prev.version;
-	pc_log(PC_LOG_INFO, "net",
-	       "mirror serve: %zu objects of versions %" PRIu64 " and %" PRIu64
-	       " may be pulled through",
-	       idx->count, cur.version, prev.version);
-	return 0;
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -380,7 +199,6 @@ static void req_put_locked(struct mirror_req *req)
 		ms->requests = req->next;
 	if (req->next)
 		req->next->prev = req->prev;
-	ms->in_flight--;
 	pc_chunk_buf_put(req->buf);
 	if (req->fd >= 0)
 		close(req->fd);
@@ -392,6 +210,18 @@ static void req_put(struct mirror_req *req)
 	struct mirror_serve *ms = req->ms;
 
 	pthread_mutex_lock(&ms->lock);
+	req_put_locked(req);
+	pthread_mutex_unlock(&ms->lock);
+}
+
+/* libmicrohttpd is done with @req: its slot is free (a fetch it started
+ * may go on, and keeps the request until it calls back). */
+static void req_end(struct mirror_req *req)
+{
+	struct mirror_serve *ms = req->ms;
+
+	pthread_mutex_lock(&ms->lock);
+	ms->in_flight--;
 	req_put_locked(req);
 	pthread_mutex_unlock(&ms->lock);
 }
@@ -558,11 +388,13 @@ enum MHD_Result mirror_serve_answer(struct mirror_serve *ms,
 		ret = answer_fd(conn, fd, size);
 		if (ret != MHD_YES) {
 			*req_cls = NULL;
-			req_put(req);
+			req_end(req);
 		}
 		return ret;
 	}
-	len = index_refresh(ms) == 0 ? index_find(&ms->index, &hash) : 0;
+	len = mirror_index_refresh(&ms->index, ms->store) == 0
+		      ? mirror_index_find(&ms->index, &hash)
+		      : 0;
 	if (!len)
 		return canned_answer(conn, MHD_HTTP_NOT_FOUND,
 				     ms->resp_not_found, &ms->not_found);
@@ -633,7 +465,7 @@ void mirror_serve_completed(struct mirror_serve *ms, void *req_cls,
 		      req->size);
 	else if (req->size)
 		count(&ms->aborted, 1);
-	req_put(req);
+	req_end(req);
 }
 
 void mirror_serve_count_head(struct mirror_serve *ms)
@@ -836,7 +668,7 @@ void mirror_serve_free(struct mirror_serve *ms)
 		free(r);
 	}
 	destroy_canned(ms);
-	free(ms->index.slots);
+	mirror_index_free(&ms->index);
 	pthread_cond_destroy(&ms->wake);
 	pthread_mutex_destroy(&ms->lock);
 	free(ms);

@@ -106,4 +106,28 @@ void mirror_serve_count_head(struct mirror_serve *ms);
 void mirror_serve_stats(struct mirror_serve *ms,
 			struct mirror_serve_stats *out);
 
+/* ---- the objects that may be pulled through (mirror_index.c) ---------- */
+
+/* Lengths of the objects of the versions held: open addressing. */
+struct mirror_index_entry {
+	struct pc_hash hash;
+	uint64_t len; /* 0: empty slot */
+};
+
+struct mirror_index {
+	struct mirror_index_entry *slots;
+	size_t mask; /* slots - 1 (a power of two) */
+	size_t count;
+	uint64_t current, previous; /* the versions it was made for */
+};
+
+/* The index for the versions @store holds now, made again if they
+ * changed since the last call.  0, or a negative errno (logged; the index
+ * is then empty). */
+int mirror_index_refresh(struct mirror_index *idx, struct pc_store *store);
+/* The length of object @hash, or 0 if no version held names it. */
+uint64_t mirror_index_find(const struct mirror_index *idx,
+			   const struct pc_hash *hash);
+void mirror_index_free(struct mirror_index *idx);
+
 #endif /* PC_NET_MIRROR_SERVE_H */

@@ -17,7 +17,7 @@
 #   - eight branch requests at once for a chunk the site node lacks: one
 #     fetch from the cloud, eight right bodies;
 #   - the cloud stalls (nginx stopped): the site node answers 504 within
-#     its deadline, not a hang;
+#     its deadline, not a hang, and stops cleanly with a request waiting;
 #   - the site node is killed: the branch nodes take a new version and its
 #     file from the cloud within their deadline, with the right bytes.
 # Checked to fail without the feature: with mirror_serve off on n1 the
@@ -42,17 +42,20 @@ sites_mirror_start
 # The site node: the cloud is its mirror (no squid here); it serves the
 # branch's addresses (.0 to .31: the four branch nodes, not .50).  Its
 # deadline for a pull-through is 3/4 of low_speed_time: 3 s.
-PC_NODE_OPTS=(-o mirror="http://$MIRROR_ADDR" -o trusted_key="$PC_TMP/key.pub"
+site_opts=(-o mirror="http://$MIRROR_ADDR" -o trusted_key="$PC_TMP/key.pub"
 	-o log_level=debug)
+site_node_start() {
+	PC_NODE_OPTS=("${site_opts[@]}")
+	pc_node_start 1 -o mirror_serve=on -o mirror_allow=198.18.20.0/27 \
+		-o low_speed_time=4s -o fetch_timeout=8s
+}
 for i in 1 2; do
 	branch_site_node_ns "$i"
 done
-pc_node_start 1 -o mirror_serve=on -o mirror_allow=198.18.20.0/27 \
-	-o low_speed_time=4s -o fetch_timeout=8s
+site_node_start
 pc_node_start 2
 # Branch nodes: the site node first, the cloud second.
-PC_NODE_OPTS=(-o mirror="$site_url" -o mirror="http://$MIRROR_ADDR"
-	-o trusted_key="$PC_TMP/key.pub" -o log_level=debug)
+PC_NODE_OPTS=(-o mirror="$site_url" "${site_opts[@]}")
 for i in $branch; do
 	branch_node_ns "$i"
 	pc_node_start "$i"
@@ -156,13 +159,25 @@ nginx_pids="$PC_MIRROR_PID $(pgrep -P "$PC_MIRROR_PID" | xargs)"
 kill -STOP $nginx_pids
 pc_on_exit "kill -CONT $nginx_pids"
 got=$(ask n5 "$site_url/chunks/${hex_c:0:2}/$hex_c")
-# shellcheck disable=SC2086
-kill -CONT $nginx_pids
 echo "with the cloud stalled, the site node answered ${got% *} in ${got#* } s"
 assert_eq 504 "${got% *}" "a pull-through while the cloud stalls"
 awk -v t="${got#* }" 'BEGIN { exit !(t >= 2.5 && t < 4.5) }' ||
 	fail "the 504 came after ${got#* } s, not at the 3 s deadline"
 assert_eq 1 "$(pc_node_stat 1 mirror_timeouts)" "requests answered 504"
+# The site node stops (SIGTERM) while a branch request waits for its
+# fetch: it exits cleanly (status 0, no sanitizer report), and starts again
+# with its cache.
+hex_c3=$(echo "$chunks_c" | sed -n 3p)
+pc_ns_spawn n6 curl -s -o /dev/null --max-time 20 -w '%{http_code}' \
+	"$site_url/chunks/${hex_c3:0:2}/$hex_c3" >"$PC_TMP/pending.code"
+sleep 0.5
+assert_eq 1 "$(pc_node_stat 1 mirror_in_flight)" "requests waiting at the site node"
+pc_node_stop 1
+pc_ns_wait "$PC_NS_PID" || true
+echo "the site node stopped cleanly; the request that waited got $(cat "$PC_TMP/pending.code")"
+# shellcheck disable=SC2086
+kill -CONT $nginx_pids
+site_node_start
 
 # --- the site node goes away: the branch falls back to the cloud ---------
 kill -KILL "${PC_NODE_PID[1]}"
