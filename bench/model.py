@@ -10,9 +10,9 @@ receives, and the time until the last node of a site has the update.
 Every input has a value and where it comes from: "measured" (a benchmark
 of this repository on this machine, with the command that gave it),
 "given" (the question asked: issue 15), or "ASSUMED" (a guess, to be
-replaced by a measurement; the site-node ratio in particular until the
-site node exists).  `--results FILE` (repeatable) reads the "key value"
-lines that bench/sites.sh, bench/peers.sh and bench/fleet.sh append to
+replaced by a measurement).  `--results FILE` (repeatable) reads the
+"key value" lines that bench/sites.sh, bench/site_node.sh, bench/peers.sh
+and bench/fleet.sh append to
 $PC_BENCH_RESULTS and replaces the defaults with them; `--set NAME=VALUE`
 overrides one input.  The defaults are the figures of the run recorded
 in docs/BENCHMARKS.md ("Many sites").  Prints the inputs, then Markdown
@@ -33,7 +33,9 @@ The ways of sharing (columns):
   site node    groups of sites_per_site_node sites: one hub site (peers)
                fetches from the origin; the branch sites' nodes use a
                node of the hub as their mirror (peers in each branch
-               subnet); the hub's uplink carries every branch's copy
+               subnet: site_node_ratio copies per branch subnet); the
+               hub's uplink and the site node (site_node_mbyte_s) carry
+               every branch's copy
 """
 
 import argparse
@@ -59,9 +61,17 @@ INPUTS = {
                         "the hub site's link towards its branches"],
     "sites_per_site_node": [10, "sites", "ASSUMED",
                             "a hub site and 9 branch sites per site node"],
-    "site_node_ratio": [1.0, "x", "ASSUMED until the site node's benchmark "
-                        "(issue 15, second part)",
-                        "bytes a site node sends a branch subnet / update"],
+    "site_node_ratio": [1.00, "x", "measured: bench/site_node.sh (256 MiB, "
+                        "cold site node, 4 branch nodes, worst of 1 and 4)",
+                        "bytes a branch subnet's link carries / update, "
+                        "its nodes (peers on) using a site node as their "
+                        "mirror"],
+    "site_node_mbyte_s": [556, "MB/s", "measured: bench/site_node.sh "
+                          "(256 MiB from a warm site node to 1 branch node, "
+                          "links not limited, 2 CPUs shared by all)",
+                          "what one site node sends its branches, from its "
+                          "cache (a lower bound: the branch's readers may "
+                          "set the pace)"],
     # The measured inputs: defaults from the runs of 2026-12-06 in
     # BENCHMARKS.md ("Many sites"), replaced by --results.
     "chunk_mib": [1.16, "MiB", "measured: bench/sites.sh (64 MiB file, 55 "
@@ -185,6 +195,33 @@ def apply_results(found, src):
                f"{', '.join(str(p[0]) for p in points)} nodes)")
         measured("udp_in_per_chunk_per_node", max(0.0, slope), how)
         measured("udp_in_per_chunk_base", max(0.0, my - slope * mx), how)
+    apply_site_node(found, src)
+
+
+def apply_site_node(found, src):
+    """bench/site_node.sh: the branch link's bytes / file with the site
+    node cold (pulling through; the worst of the branch sizes), and what
+    the site node sent from its cache per second (warm; the best)."""
+    sizes = sorted({int(k.split(".")[1]) for k in found
+                    if k.startswith("site_node.") and k.split(".")[1].isdigit()})
+    ratios = [(found[f"site_node.{n}.cold.branch_ratio"], n) for n in sizes
+              if f"site_node.{n}.cold.branch_ratio" in found]
+    if ratios:
+        worst = max(ratios)
+        measured("site_node_ratio", worst[0],
+                 f"{src} (bench/site_node.sh cold, the worst: {worst[1]} "
+                 "branch nodes)", worst=True)
+    rates = [(found[f"site_node.{n}.warm.branch_ratio"]
+              * found["site_node.file_bytes"]
+              / found[f"site_node.{n}.warm.seconds"] / 1e6, n) for n in sizes
+             if f"site_node.{n}.warm.seconds" in found
+             and "site_node.file_bytes" in found]
+    if rates:
+        best = max(rates)
+        measured("site_node_mbyte_s", best[0],
+                 f"{src} (bench/site_node.sh warm, {best[1]} branch nodes, "
+                 f"branch link {found.get('site_node.branch_mbit', 0):.0f} "
+                 "Mbit/s)")
 
 
 def v(name):
@@ -242,13 +279,17 @@ def model(nodes, wan_mbit):
     # from the hub's site node over the branch's WAN link; the hub's
     # uplink carries every branch's bytes.  Pipelined (pull-through):
     # the slowest link sets the pace, plus the spread at both ends.
+    # s is measured on a fast branch link; on a slow one the branch's
+    # peers stop waiting for each other as they do in front of the cloud
+    # (r over its fast value).
     group = v("sites_per_site_node")
     hub_wan = subnets * r * update
-    branch_wan = subnets * r * s * update
+    branch_wan = subnets * s * r / v("origin_ratio_subnet") * update
     hub_up = (group - 1) * branch_wan
+    serve_bps = min(hub_bps, v("site_node_mbyte_s") * 1e6)
     out["site node"] = (sites / group * hub_wan, branch_wan, disc,
                         max(hub_wan / wan_bps, branch_wan / wan_bps,
-                            hub_up / hub_bps, own_peers) + 2 * spread)
+                            hub_up / serve_bps, own_peers) + 2 * spread)
     return out
 
 
