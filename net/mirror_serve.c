@@ -81,6 +81,7 @@ struct mirror_req {
 	struct pc_chunk_buf *buf; /* REQ_READY: owned reference, or NULL */
 	int fd;			  /* REQ_READY: the chunk file, or -1 */
 	struct pc_hash hash;
+	struct pc_addr client;
 };
 
 struct mirror_serve {
@@ -160,7 +161,8 @@ bool mirror_serve_owns(struct mirror_serve *ms, const void *req_cls)
 /* A slot and a request in the list, or NULL (503: all taken). */
 static struct mirror_req *req_new(struct mirror_serve *ms,
 				  struct MHD_Connection *conn,
-				  const struct pc_hash *hash)
+				  const struct pc_hash *hash,
+				  const struct pc_addr *client)
 {
 	struct mirror_req *req = calloc(1, sizeof(*req));
 
@@ -176,6 +178,7 @@ static struct mirror_req *req_new(struct mirror_serve *ms,
 	req->ms = ms;
 	req->conn = conn;
 	req->hash = *hash;
+	req->client = *client;
 	req->fd = -1;
 	req->refs = 1;
 	req->next = ms->requests;
@@ -373,7 +376,7 @@ enum MHD_Result mirror_serve_answer(struct mirror_serve *ms,
 	if (!parse_path(url, &hash))
 		return canned_answer(conn, MHD_HTTP_NOT_FOUND,
 				     ms->resp_not_found, &ms->not_found);
-	req = req_new(ms, conn, &hash);
+	req = req_new(ms, conn, &hash, client);
 	if (!req)
 		return canned_answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 				     ms->resp_busy, &ms->busy);
@@ -459,12 +462,22 @@ void mirror_serve_completed(struct mirror_serve *ms, void *req_cls,
 			    enum MHD_RequestTerminationCode toe)
 {
 	struct mirror_req *req = req_cls;
+	char hex[PC_HASH_HEX_LEN + 1];
+	bool sent = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK;
 
-	if (req->size && toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (req->size && sent)
 		count(req->from_cache ? &ms->bytes_hit : &ms->bytes_fetched,
 		      req->size);
 	else if (req->size)
 		count(&ms->aborted, 1);
+	if (req->size) {
+		pc_hash_to_hex(&req->hash, hex);
+		pc_log(PC_LOG_DEBUG, "net",
+		       "mirror serve: object %s (%" PRIu64 " bytes, %s) %s %s",
+		       hex, req->size, req->from_cache ? "cached" : "pulled",
+		       sent ? "sent to" : "cut short for",
+		       pc_addr_str(&req->client));
+	}
 	req_end(req);
 }
 

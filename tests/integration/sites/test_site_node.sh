@@ -33,7 +33,7 @@ branch="5 6 7 8"
 site_url="http://$(pc_node_addr 1):8081"
 
 mkdir src
-pc_random src/a.bin 6M
+pc_random src/a.bin 12M
 want_a=$(pc_sha src/a.bin)
 size_a=$(stat -c %s src/a.bin)
 sites_publish src
@@ -98,12 +98,28 @@ assert_eq 0 "$from_branch" "chunk GETs of the branch at the cloud"
 sent=$(sites_mirror_file_bytes a.bin)
 echo "the cloud sent $sent bytes of a.bin's $nchunks chunks for both sites (file: $size_a bytes)"
 
-# The branch link: the file about once (headers, acks and heads aside).
+# The branch link: each chunk once, as the site node's log says (its
+# debug line for each body sent), and about the file's bytes on the link
+# (headers, acks and heads aside).  Under heavy load a branch node may stop
+# waiting for its neighbour's download of a chunk and ask for it too (the
+# branch's peers, not the site node): one such chunk is tolerated, and
+# shown.
+twice=0
+while read -r hex; do
+	n=$(grep -c "mirror serve: object $hex .* sent to 198\.18\.20\." \
+		"${PC_NODE_LOG[1]}" || true)
+	[ "$n" -ge 1 ] || fail "the site node never sent chunk $hex to the branch"
+	[ "$n" = 1 ] || {
+		echo "chunk $hex crossed the branch link $n times"
+		twice=$((twice + n - 1))
+	}
+done <<<"$chunks"
+[ "$twice" -le 1 ] || fail "$twice chunks crossed the branch link more than once"
 wan=$((wan_after - wan_before))
 echo "the branch link carried $wan bytes while the branch read a.bin"
 [ "$wan" -ge "$size_a" ] || fail "the branch link carried $wan bytes for a $size_a-byte file"
-[ "$wan" -le $((size_a * 115 / 100)) ] ||
-	fail "the branch link carried $wan bytes, more than 1.15 x $size_a"
+[ "$wan" -le $((size_a * 3 / 2)) ] ||
+	fail "the branch link carried $wan bytes, more than 1.5 x $size_a"
 
 # --- who may ask ---------------------------------------------------------
 hex=$(echo "$chunks" | head -n 1)
