@@ -47,7 +47,8 @@ site_opts=(-o mirror="http://$MIRROR_ADDR" -o trusted_key="$PC_TMP/key.pub"
 site_node_start() {
 	PC_NODE_OPTS=("${site_opts[@]}")
 	pc_node_start 1 -o mirror_serve=on -o mirror_allow=198.18.20.0/27 \
-		-o low_speed_time=4s -o fetch_timeout=8s
+		-o low_speed_time=4s -o fetch_timeout=8s \
+		-o metrics_listen=127.0.0.1:9464
 }
 for i in 1 2; do
 	branch_site_node_ns "$i"
@@ -83,6 +84,9 @@ echo "site node: served the branch $fetched bytes pulled through and $hit from i
 [ "$((hit + fetched))" -ge "$size_a" ] ||
 	fail "the site node served $((hit + fetched)) bytes for a $size_a-byte file"
 [ "$fetched" -gt 0 ] || fail "the site node pulled nothing through"
+metric=$(pc_ns_exec n1 curl -s http://127.0.0.1:9464/metrics |
+	awk '$1 == "peercache_mirror_serve_bytes_total{result=\"fetched\"}" { print $2 }')
+assert_eq "$fetched" "$metric" "the metric of the bytes pulled through for the branch"
 
 # The cloud: each chunk of a.bin once, for both sites.
 chunks=$(manifest_file_chunks "$(manifest_path "$PC_TMP/repo")" a.bin)
