@@ -9,6 +9,7 @@
  *   /p2p/<anything else>          400
  *   any other path                404
  *   any other method              405 + Allow: GET, HEAD
+ *   GET/HEAD /chunks/<ab>/<hex>   with mirror_serve on: mirror_serve.h
  *
  * Nothing else of the node is reachable through it.  Connections from
  * sources the ACL does not allow are closed as soon as they are accepted.
