@@ -39,7 +39,13 @@ target_link_libraries(test_peer_server PRIVATE
   pc_test_store_util pc_net PkgConfig::CURL PkgConfig::CMOCKA
   Threads::Threads)
 
-foreach(name test_acl test_peer_server)
+# test_mirror_index: the objects a site node may pull through
+# (net/mirror_index.c), from a real store's trees.
+add_executable(test_mirror_index ${PC_PEER_TEST_DIR}/test_mirror_index.c)
+target_link_libraries(test_mirror_index PRIVATE
+  pc_test_store_util pc_net PkgConfig::CMOCKA)
+
+foreach(name test_acl test_peer_server test_mirror_index)
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 300)
 endforeach()
