@@ -56,6 +56,7 @@ static const char usage_text[] =
 	"                   fleet_key_file, discovery_timeout,\n"
 	"                   peer_server, peer_port, max_uploads,\n"
 	"                   peer_ban_time\n"
+	"  other sites:     mirror_serve, mirror_allow\n"
 	"  operating it:    control_socket, control_group,\n"
 	"                   metrics_listen, log_level\n"
 	"\n"

@@ -190,7 +190,10 @@ assert_eq 1 "$(pc_node_stat 1 mirror_timeouts)" "requests answered 504"
 hex_c3=$(echo "$chunks_c" | sed -n 3p)
 pc_ns_spawn n6 curl -s -o /dev/null --max-time 20 -w '%{http_code}' \
 	"$site_url/chunks/${hex_c3:0:2}/$hex_c3" >"$PC_TMP/pending.code"
-sleep 0.5
+for _ in $(seq 100); do
+	[ "$(pc_node_stat 1 mirror_in_flight)" = 0 ] || break
+	sleep 0.05
+done
 assert_eq 1 "$(pc_node_stat 1 mirror_in_flight)" "requests waiting at the site node"
 pc_node_stop 1
 pc_ns_wait "$PC_NS_PID" || true
