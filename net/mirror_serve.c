@@ -181,6 +181,7 @@ static struct mirror_req *req_new(struct mirror_serve *ms,
 	req->client = *client;
 	req->fd = -1;
 	req->refs = 1;
+	req->state = REQ_SENDING; /* until a pull-through suspends it */
 	req->next = ms->requests;
 	if (ms->requests)
 		ms->requests->prev = req;
@@ -384,7 +385,6 @@ enum MHD_Result mirror_serve_answer(struct mirror_serve *ms,
 	req->head = head;
 	fd = open_cached(ms, &hash, &size);
 	if (fd >= 0) {
-		req->state = REQ_SENDING;
 		req->from_cache = true;
 		req->size = head ? 0 : size;
 		count(&ms->hits, 1);
