@@ -200,6 +200,12 @@ static void build_peer_trust(struct pc_json *j, const struct net_peer *e,
 	pc_json_bool(j, "doubted", doubted);
 	pc_json_int(j, "doubted_until", doubted ? e->doubted_until_unix : 0);
 	pc_json_str(j, "doubt_reason", e->broken ? e->broke : "");
+	pc_json_bool(j, "claims_doubted", e->claims_doubted_until_unix > now);
+	pc_json_int(j, "claims_doubted_until",
+		    e->claims_doubted_until_unix > now
+			    ? e->claims_doubted_until_unix
+			    : 0);
+	pc_json_str(j, "claims_doubt_reason", e->claims_why);
 }
 
 /* mirror_serve = on: what branch sites asked of this node, by result. */

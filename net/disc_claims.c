@@ -48,8 +48,16 @@ bool disc_believed(struct pc_disc *d, const struct pc_disc_peer *peer)
 	return !d->opts.believe || d->opts.believe(d->opts.cb_arg, peer);
 }
 
+/* @peer's claims count even before it confirms them. */
+static bool claims_believed(struct pc_disc *d, const struct pc_disc_peer *peer)
+{
+	return !d->opts.believe_claims ||
+	       d->opts.believe_claims(d->opts.cb_arg, peer);
+}
+
 /* The live claim on @h by @peer, or (@peer NULL) the lowest-ranking live
- * claim on @h by a neighbour still believed; NULL if none. */
+ * claim on @h by a neighbour still believed (and, if its claims are
+ * doubted, that it confirmed); NULL if none. */
 struct heard_claim *disc_heard_find(struct pc_disc *d, const struct pc_hash *h,
 				    const struct pc_disc_peer *peer,
 				    uint64_t now)
@@ -68,7 +76,9 @@ struct heard_claim *disc_heard_find(struct pc_disc *d, const struct pc_hash *h,
 		if (!pc_hash_equal(&c->hash, h))
 			continue;
 		if (peer ? !same_peer(&c->peer, peer)
-			 : !disc_believed(d, &c->peer))
+			 : !disc_believed(d, &c->peer) ||
+				    (!c->confirmed &&
+				     !claims_believed(d, &c->peer)))
 			continue;
 		if (!best || rank_cmp(&c->peer, &best->peer) < 0)
 			best = c;
@@ -237,7 +247,7 @@ void disc_handle_claim(struct pc_disc *d, const struct packet *pkt,
 			(const struct pc_hash *)(pkt->body + i * ID_LEN);
 
 		c = disc_own_find(d, h, now);
-		if (c) {
+		if (c && claims_believed(d, &peer)) {
 			if (!ours_known) {
 				ours = own_rank_toward(d, from);
 				ours_known = true;

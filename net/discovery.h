@@ -90,6 +90,11 @@ struct pc_disc_opts {
 	 * heard from it earlier no longer count.  NULL: everyone is
 	 * believed. */
 	bool (*believe)(void *arg, const struct pc_disc_peer *peer);
+	/* False: @peer's claims count only once it confirmed them by an
+	 * answer (it said one again instead of answering a probe for it):
+	 * an unconfirmed one makes no claim of ours lose and is not
+	 * reported.  NULL: believed claims count. */
+	bool (*believe_claims)(void *arg, const struct pc_disc_peer *peer);
 	/* True: the node exchanged chunks with @addr over TCP (it
 	 * delivered verified chunks, or downloaded chunks from this node),
 	 * so @addr is no forged source.  Such sources are not held to the

@@ -109,6 +109,7 @@ struct peer_attempt {
 	unsigned peer_misses;  /* GETs of this attempt that brought nothing */
 	unsigned confirm_asks; /* asks for a claimer's confirmation */
 	bool confirming;       /* its own ask in flight is one of them */
+	bool wait_unconfirmed; /* the wait is for a claim never confirmed */
 };
 
 static struct peer_attempt *attempt(const struct net_fetch *f)
@@ -480,7 +481,13 @@ static void promise_broken(struct pc_net *net, struct net_fetch *f,
 		 f->hex,
 		 (unsigned long long)(uv_now(&net->loop) - a->wait_start));
 	a->wait_start = 0;
-	net_peer_broke(net, peer, why);
+	/* A claim it never confirmed may be forged in its name (a claim
+	 * is UDP, and it stayed silent to our probes): its claims only. */
+	if (a->wait_unconfirmed &&
+	    !pc_disc_claim_confirmed(net->peers.disc, &f->hash, peer))
+		net_peer_claims_doubt(net, peer, why);
+	else
+		net_peer_broke(net, peer, why);
 }
 
 /*
@@ -533,7 +540,9 @@ static int ask_confirm(struct pc_net *net, struct net_fetch *f);
 
 /* @peer's claim on @f's chunk was known when a probe of ours for the
  * chunk went out, and it claimed the chunk again instead of answering
- * "fetching", as a node that fetches it does. */
+ * "fetching", as a node that fetches it does.  Only its claims are
+ * doubted: a host that forges claims in an honest neighbour's name can
+ * make it seem to do that (peer_trust.c). */
 static void claim_unanswered(struct pc_net *net, struct net_fetch *f,
 			     const struct pc_disc_peer *peer)
 {
@@ -542,7 +551,7 @@ static void claim_unanswered(struct pc_net *net, struct net_fetch *f,
 	snprintf(why, sizeof(why),
 		 "claimed chunk %.16s... and did not answer a probe for it",
 		 f->hex);
-	net_peer_broke(net, peer, why);
+	net_peer_claims_doubt(net, peer, why);
 }
 
 /*
@@ -552,8 +561,10 @@ static void claim_unanswered(struct pc_net *net, struct net_fetch *f,
  * (@unconfirmed: it has not yet; @unanswered: it heard the probe, said
  * its claim again and did not answer): an honest claimer answers within a
  * few ms, a host that claims every id it hears probed is found out in one
- * probe's time instead of costing a whole wait.  0: a wait or an ask started; -EAGAIN: not to be waited
- * for (decide without it); -ENOENT: the mirrors.
+ * probe's time instead of costing a whole wait, and its unconfirmed
+ * claims are not waited for from then on.  0: a wait or an ask started;
+ * -EAGAIN: not to be waited for (decide without it); -ENOENT: the
+ * mirrors.
  */
 static int wait_confirmed(struct pc_net *net, struct net_fetch *f,
 			  const struct pc_disc_peer *peer, bool unconfirmed,
@@ -562,15 +573,17 @@ static int wait_confirmed(struct pc_net *net, struct net_fetch *f,
 	struct peer_attempt *a = attempt(f);
 
 	if (unconfirmed && !net_peer_proven(net, peer)) {
-		if (unanswered) {
+		if (unanswered)
 			claim_unanswered(net, f, peer);
+		if (!net_peer_claims_believed(net, peer))
 			return -EAGAIN;
-		}
 		if (a->confirm_asks < CONFIRM_ASKS_MAX)
 			return ask_confirm(net, f);
-		/* Its claim came in the middle of each ask: wait for it as
-		 * for any unknown neighbour, bounded. */
+		/* Its claim came in the middle of each ask (or it is
+		 * silent): wait for it as for any unknown neighbour,
+		 * bounded. */
 	}
+	a->wait_unconfirmed = unconfirmed && !net_peer_proven(net, peer);
 	return wait_for(net, f, peer);
 }
 
@@ -596,7 +609,9 @@ static void peer_wake(struct pc_net *net, struct net_fetch *f)
 			released(net, f, &releaser);
 			return;
 		}
-		if (!net_peer_believed(net, &a->peer)) {
+		if (!net_peer_believed(net, &a->peer) ||
+		    (a->wait_unconfirmed &&
+		     !net_peer_claims_believed(net, &a->peer))) {
 			restart(net, f); /* doubted meanwhile: without it */
 			return;
 		}

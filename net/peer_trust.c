@@ -20,15 +20,24 @@
  *     and a host that claims whatever it hears probed need not;
  *   - one that did not deliver what it promised (the wait ran out, it
  *     answered a GET for a chunk it said it had or fetched with anything
- *     but the chunk, or it said a claim again instead of confirming it
- *     when asked) is *doubted*: nothing it says is believed (its
+ *     but the chunk) is *doubted*: nothing it says is believed (its
  *     "have", "fetching" and claims are ignored, discovery included) for
  *     a while, twice as long after each broken promise (from DOUBT_MS up
- *     to peer_ban_time), and every fetch waiting for it moves on at once.
+ *     to peer_ban_time), and every fetch waiting for it moves on at once;
+ *   - one that said a claim again instead of confirming it when asked
+ *     has only its *claims doubted* for DOUBT_MS: a claim of it counts
+ *     (in a claim round, or for a wait) only once it confirmed it.  That
+ *     evidence is UDP from its source address, which any host of the
+ *     subnet can forge without the fleet key (a claim in an honest
+ *     neighbour's name, said again during the probe the neighbour leaves
+ *     unanswered since it fetches nothing): so it costs the claimer
+ *     nothing else, its "have" still counts and it stays a source.
  *
  * Forged source addresses could bring new unknown liars one after the
  * other; when two unknown addresses broke their word within SUSPICION_MS,
- * only proven neighbours are believed until that has passed.  The honest
+ * only proven neighbours are believed until that has passed; when two had
+ * their claims doubted, only proven neighbours' claims and confirmed ones
+ * count (a forger rotating addresses costs one probe per address, twice).  The honest
  * nodes keep their single flight among themselves throughout: a doubted
  * liar's claims do not count, so the next claim round is between them.
  *
@@ -56,13 +65,15 @@
 /* Two unknown liars within this time: only proven neighbours count. */
 #define SUSPICION_MS 600000
 
+static bool two_within(const uint64_t at[2], uint64_t now)
+{
+	return at[0] && at[1] && now - at[0] < SUSPICION_MS &&
+	       now - at[1] < SUSPICION_MS;
+}
+
 static bool suspicious(const struct pc_net *net, uint64_t now)
 {
-	const struct net_peers *p = &net->peers;
-
-	return p->liars_at[0] && p->liars_at[1] &&
-	       now - p->liars_at[0] < SUSPICION_MS &&
-	       now - p->liars_at[1] < SUSPICION_MS;
+	return two_within(net->peers.liars_at, now);
 }
 
 bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer)
@@ -82,6 +93,66 @@ bool net_peer_proven(struct pc_net *net, const struct pc_disc_peer *peer)
 	struct net_peer e;
 
 	return net_peer_lookup(net, peer->addr, &e) && e.chunks > 0;
+}
+
+bool net_peer_claims_believed(struct pc_net *net,
+			      const struct pc_disc_peer *peer)
+{
+	struct net_peer e;
+
+	uint64_t now = uv_now(&net->loop);
+	bool wary = two_within(net->peers.claim_liars_at, now);
+
+	if (!net_peer_believed(net, peer))
+		return false;
+	if (!net_peer_lookup(net, peer->addr, &e))
+		return !wary;
+	return e.chunks > 0 || (e.claims_doubted_until <= now && !wary);
+}
+
+struct claims_doubt {
+	uint64_t now;
+	const char *why;
+	bool already;
+};
+
+static void claims_doubted(struct net_peer *e, void *arg)
+{
+	struct claims_doubt *b = arg;
+
+	b->already = e->claims_doubted_until > b->now;
+	if (b->already)
+		return;
+	e->claims_doubted_until = b->now + DOUBT_MS;
+	e->claims_doubted_until_unix = net_unix_now() + DOUBT_MS / 1000;
+	snprintf(e->claims_why, sizeof(e->claims_why), "%s", b->why);
+}
+
+void net_peer_claims_doubt(struct pc_net *net, const struct pc_disc_peer *peer,
+			   const char *why)
+{
+	struct claims_doubt b = { .now = uv_now(&net->loop), .why = why };
+	struct net_peers *p = &net->peers;
+	struct pc_addr addr = peer->addr;
+
+	net_peer_update(net, peer, NET_PEER_KNOWN, claims_doubted, &b);
+	if (b.already)
+		return;
+	p->claim_liars_at[1] = p->claim_liars_at[0];
+	p->claim_liars_at[0] = b.now;
+	pc_log(PC_LOG_WARN, "net",
+	       "peer %s: %s; its claims count only once it confirms them, "
+	       "for %d s (a source address can be forged: nothing else it "
+	       "says is doubted)%s",
+	       pc_addr_str(&addr), why, DOUBT_MS / 1000,
+	       two_within(p->claim_liars_at, b.now) ? " (several neighbours "
+						      "did so: only claims "
+						      "confirmed or of "
+						      "neighbours that "
+						      "delivered chunks "
+						      "count now)"
+						    : "");
+	net_peer_src_wake(net, addr);
 }
 
 static void waited(struct net_peer *e, void *arg)

@@ -359,6 +359,11 @@ static bool on_disc_believe(void *arg, const struct pc_disc_peer *peer)
 	return net_peer_believed(arg, peer);
 }
 
+static bool on_disc_believe_claims(void *arg, const struct pc_disc_peer *peer)
+{
+	return net_peer_claims_believed(arg, peer);
+}
+
 /* It delivered verified chunks to us, or downloaded chunks from us: over
  * TCP, so from its own address. */
 static bool on_disc_proven(void *arg, const struct pc_addr *addr)
@@ -465,6 +470,7 @@ static int start_discovery(struct pc_net *net, char *err, size_t errlen)
 	opts.released = on_disc_released;
 	opts.seen = on_disc_seen;
 	opts.believe = on_disc_believe;
+	opts.believe_claims = on_disc_believe_claims;
 	opts.cb_arg = net;
 	opts.proven = on_disc_proven;
 	if (cfg->fleet_key_file && cfg->fleet_key_file[0]) {

@@ -41,6 +41,12 @@ struct net_peer {
 	int64_t doubted_until_unix;    /* the same, unix time, for the admin */
 	uint64_t waits;		       /* fetches that waited for its word */
 	char broke[160];	       /* the last broken promise */
+	/* Its claims count only once it confirms them (peer_trust.c): it
+	 * said a claim again instead of answering a probe for it, which
+	 * a forged source address can make it seem to do. */
+	uint64_t claims_doubted_until; /* uv_now() ms */
+	int64_t claims_doubted_until_unix;
+	char claims_why[160];
 };
 
 /* What a line of the table is worth keeping, least first (peers.c). */
@@ -65,6 +71,7 @@ struct net_peers {
 	struct net_released released[NET_RELEASED_SLOTS];
 	uint64_t claim_ms;    /* own downloads after a won claim: average */
 	uint64_t liars_at[2]; /* uv_now() of the last two unknown liars */
+	uint64_t claim_liars_at[2];    /* ... whose claims were doubted */
 	struct pc_peer_server *server; /* NULL: peer server off */
 	struct pc_acl acl;	       /* who may talk to us */
 	uint16_t http_port;	       /* advertised; 0: no server */
@@ -114,6 +121,10 @@ unsigned net_peer_load(struct pc_net *net, const struct pc_disc_peer *peer);
  * banned or doubted (or unproven while liars are about): what it says it
  * has, fetches or claims counts for nothing. */
 bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer);
+bool net_peer_claims_believed(struct pc_net *net,
+			      const struct pc_disc_peer *peer);
+void net_peer_claims_doubt(struct pc_net *net, const struct pc_disc_peer *peer,
+			   const char *why);
 /* True if @peer delivered verified chunks to this node. */
 bool net_peer_proven(struct pc_net *net, const struct pc_disc_peer *peer);
 /* A fetch begins to wait for what @peer promised (counted per peer). */

@@ -447,6 +447,14 @@ int ctl_print_peers(const char *raw)
 					       time(NULL),
 				       when, sizeof(when)),
 			       text_or(&o, "doubt_reason", "?"));
+		else if (json_get_bool(&o, "claims_doubted"))
+			printf("claims doubted for %s more (%s)\n",
+			       ctl_duration(json_get_int(&o,
+							 "claims_doubted_until",
+							 0) -
+						    time(NULL),
+					    when, sizeof(when)),
+			       text_or(&o, "claims_doubt_reason", "?"));
 		else
 			printf("ok\n");
 		json_free(&o);

@@ -15,10 +15,12 @@
 #      from a neighbour that never delivered is waited for only once its
 #      sender confirmed it by answering a probe for the id, and this one
 #      never answers, so no fetch of either node waits for it at all
-#      (`peercachectl peers --json`: its "waits" stay 0); a node doubts it
-#      after one such probe that it left unanswered and logs that once
-#      (at least one of them: the other may have had every chunk from its
-#      honest neighbour before it had to judge).
+#      (`peercachectl peers --json`: its "waits" stay 0); after one such
+#      probe that it left unanswered (saying its claim again instead) a
+#      node doubts its claims, and logs that once (at least one of them:
+#      the other may have had every chunk from its honest neighbour before
+#      it had to judge).  Only its claims: that evidence can be forged in
+#      an honest neighbour's name (test_forged_claims).
 # With a liar the reads must stay within 1.5x the baseline plus a fixed
 # allowance (under a loaded machine or a sanitizer the reads are slower),
 # and the mirror must send at most 1.2x the file.  The counts (waits,
@@ -135,7 +137,7 @@ if [[ " $parts " == *" claims "* ]]; then
 	# of either waited for its claims: it was asked and said nothing.
 	found=0
 	for i in 1 2; do
-		warned=$(grep -c 'peer 198.18.0.67: .*not waiting for it' "${PC_NODE_LOG[i]}" || true)
+		warned=$(grep -c 'peer 198.18.0.67: .*its claims count only once it confirms them' "${PC_NODE_LOG[i]}" || true)
 		[ "$warned" -le 1 ] || fail "node $i: $warned warnings about the claiming liar"
 		found=$((found + warned))
 		peers=$(pc_node_ctl "$i" peers --json) ||
@@ -146,17 +148,15 @@ peers = json.loads(sys.argv[1])["peers"]
 liar = [p for p in peers if p["address"] == sys.argv[2]]
 assert liar, "the liar is not listed"
 liar = liar[0]
-print("the liar as this node sees it: waits=%d promises_broken=%d doubted=%s (%s)"
-      % (liar["waits"], liar["promises_broken"], liar["doubted"],
-         liar["doubt_reason"]))
+print("the liar as this node sees it: waits=%d claims_doubted=%s (%s)"
+      % (liar["waits"], liar["claims_doubted"], liar["claims_doubt_reason"]))
 assert liar["waits"] == 0, "%d fetches waited for its claims" % liar["waits"]
 if sys.argv[3] == "1":
-    assert liar["doubted"] is True and liar["doubted_until"] > 0, "not doubted"
-    assert liar["promises_broken"] == 1, "promises broken: %d" % liar["promises_broken"]
-    assert "did not answer a probe" in liar["doubt_reason"], liar["doubt_reason"]
+    assert liar["claims_doubted"] is True and liar["claims_doubted_until"] > 0, "claims not doubted"
+    assert "did not answer a probe" in liar["claims_doubt_reason"], liar["claims_doubt_reason"]
 PY
 		[ "$warned" = 0 ] ||
-			pc_node_ctl "$i" peers | grep -q '^198.18.0.67:.*doubted for .* more (claimed chunk' ||
+			pc_node_ctl "$i" peers | grep -q '^198.18.0.67:.*claims doubted for .* more (claimed chunk' ||
 			fail "node $i: peercachectl peers does not show the liar doubted: $(pc_node_ctl "$i" peers)"
 	done
 	[ "$found" -ge 1 ] || fail "neither node found the claiming liar out"
