@@ -17,10 +17,15 @@
  *           second, then get it from that neighbour.  How long depends on
  *           what the neighbour's word is worth (peer_trust.c): one that
  *           never delivered anything gets about as long as this node's
- *           own downloads take, and only after it confirmed its claim by
- *           answering a probe for the chunk (a host that claims whatever
- *           it hears probed costs one probe, not a wait); one that does
- *           not deliver is doubted and not waited for again for a while;
+ *           own downloads take; a claim is waited for only after its
+ *           sender confirmed it by answering a probe for the chunk (a
+ *           host that claims whatever it hears probed costs one probe,
+ *           not a wait), and one never confirmed (the claimer stayed
+ *           silent) earns that shorter wait even from a proven
+ *           neighbour, since a claim's source address can be forged;
+ *           one that does not deliver is doubted (only its claims, if
+ *           it never confirmed them) and not waited for again for a
+ *           while;
  *   claim   nobody has it or fetches it: claim it (docs/PROTOCOL.md).
  *           Won: go on to the mirrors, and release the claim when the
  *           fetch ends.  Lost: wait for the winner.
@@ -71,8 +76,9 @@
 /* GETs of one attempt that may bring nothing before it goes to the
  * mirrors. */
 #define PEER_MISSES_MAX 4
-/* A claim of a neighbour that never delivered to this node is waited for
- * only once its sender confirmed it (answered "fetching" for the id): an
+/* A claim is waited for only once its sender confirmed it (answered
+ * "fetching" for the id; a proven neighbour's too, since a claim can be
+ * forged in its name): an
  * attempt asks it this many times at most (a busy claimer's answer may be
  * late; only a claimer that claims the id again instead of answering is
  * judged, so a short window costs an honest one nothing but a probe). */
@@ -468,6 +474,20 @@ void net_peer_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
 
 /* ---- wait ------------------------------------------------------------------ */
 
+/* How long @peer's word is worth a wait: a claim it never confirmed may
+ * be forged in its name, so it earns an unknown neighbour's patience
+ * even from a proven one. */
+static uint64_t patience_for(struct pc_net *net, const struct peer_attempt *a,
+			     const struct pc_disc_peer *peer)
+{
+	uint64_t patience = net_peer_patience(net, peer);
+
+	if (a->wait_unconfirmed &&
+	    patience > net_peer_patience_unconfirmed(net))
+		patience = net_peer_patience_unconfirmed(net);
+	return patience;
+}
+
 /* The wait for @peer, which said it fetched @f's chunk, ran out. */
 static void promise_broken(struct pc_net *net, struct net_fetch *f,
 			   const struct pc_disc_peer *peer)
@@ -517,7 +537,7 @@ static int wait_for(struct pc_net *net, struct net_fetch *f,
 	fresh = !a->wait_start || !pc_addr_equal(&a->peer.addr, &peer->addr);
 	if (fresh)
 		a->wait_start = now;
-	patience = net_peer_patience(net, peer);
+	patience = patience_for(net, a, peer);
 	if (patience == 0)
 		return -EAGAIN;
 	if (now >= a->wait_start + patience) {
@@ -572,7 +592,7 @@ static int wait_confirmed(struct pc_net *net, struct net_fetch *f,
 {
 	struct peer_attempt *a = attempt(f);
 
-	if (unconfirmed && !net_peer_proven(net, peer)) {
+	if (unconfirmed) {
 		if (unanswered)
 			claim_unanswered(net, f, peer);
 		if (!net_peer_claims_believed(net, peer))
@@ -583,7 +603,7 @@ static int wait_confirmed(struct pc_net *net, struct net_fetch *f,
 		 * silent): wait for it as for any unknown neighbour,
 		 * bounded. */
 	}
-	a->wait_unconfirmed = unconfirmed && !net_peer_proven(net, peer);
+	a->wait_unconfirmed = unconfirmed;
 	return wait_for(net, f, peer);
 }
 
@@ -615,7 +635,7 @@ static void peer_wake(struct pc_net *net, struct net_fetch *f)
 			restart(net, f); /* doubted meanwhile: without it */
 			return;
 		}
-		if (now >= a->wait_start + net_peer_patience(net, &a->peer)) {
+		if (now >= a->wait_start + patience_for(net, a, &a->peer)) {
 			promise_broken(net, f, &a->peer);
 			restart(net, f);
 			return;

@@ -10,7 +10,9 @@
  *
  *   - a neighbour that delivered a verified chunk to this node is
  *     *proven*: a fetch waits for it as long as a neighbour's download
- *     can take (10 s, or half the fetch's time left);
+ *     can take (10 s, or half the fetch's time left), if it confirmed
+ *     its claim (a claim never confirmed may be forged in its name: it
+ *     earns an unknown neighbour's patience, peer_source.c);
  *   - one that never did is *unknown*: a fetch waits for it about as long
  *     as this node's own mirror downloads take (a few times the recent
  *     ones, at least PATIENCE_MIN_MS), since a neighbour fetching from
@@ -107,7 +109,9 @@ bool net_peer_claims_believed(struct pc_net *net,
 		return false;
 	if (!net_peer_lookup(net, peer->addr, &e))
 		return !wary;
-	return e.chunks > 0 || (e.claims_doubted_until <= now && !wary);
+	if (e.claims_doubted_until > now)
+		return false; /* proven or not: its address may be forged */
+	return e.chunks > 0 || !wary;
 }
 
 struct claims_doubt {
@@ -168,7 +172,6 @@ void net_peer_waited(struct pc_net *net, const struct pc_disc_peer *peer)
 
 uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer)
 {
-	uint64_t now = uv_now(&net->loop), oldest, patience;
 	struct net_peer e = { 0 };
 
 	if (!net_peer_believed(net, peer))
@@ -176,6 +179,13 @@ uint64_t net_peer_patience(struct pc_net *net, const struct pc_disc_peer *peer)
 	net_peer_lookup(net, peer->addr, &e);
 	if (e.chunks > 0)
 		return PATIENCE_PROVEN_MS;
+	return net_peer_patience_unconfirmed(net);
+}
+
+uint64_t net_peer_patience_unconfirmed(struct pc_net *net)
+{
+	uint64_t now = uv_now(&net->loop), oldest, patience;
+
 	oldest = net_peer_src_oldest_claim(net, now);
 	patience = PATIENCE_FACTOR * net->peers.claim_ms;
 	if (patience < PATIENCE_FACTOR * (now - oldest))

@@ -121,6 +121,7 @@ unsigned net_peer_load(struct pc_net *net, const struct pc_disc_peer *peer);
  * banned or doubted (or unproven while liars are about): what it says it
  * has, fetches or claims counts for nothing. */
 bool net_peer_believed(struct pc_net *net, const struct pc_disc_peer *peer);
+uint64_t net_peer_patience_unconfirmed(struct pc_net *net);
 bool net_peer_claims_believed(struct pc_net *net,
 			      const struct pc_disc_peer *peer);
 void net_peer_claims_doubt(struct pc_net *net, const struct pc_disc_peer *peer,

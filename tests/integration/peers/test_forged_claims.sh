@@ -13,13 +13,19 @@
 #   3. it sends node 1 one CLAIM for c.bin's ids from node 3's address,
 #      then node 1 reads c.bin: node 3 stays silent to the two
 #      confirmation probes, and node 1 waits for it, bounded;
-#   4. node 1 reads a.bin and d.bin: from nodes 2 and 3, not the mirror.
+#   4. node 1 reads a.bin and d.bin: from nodes 2 and 3, not the mirror;
+#   5. node 1 reads g.bin from node 4 (node 4 is proven to node 1 now);
+#      one forged CLAIM for e.bin's ids in node 4's name, then node 1
+#      reads e.bin: a claim never confirmed is worth an unknown
+#      neighbour's patience (0.5 s here), not a proven one's (10 s), and
+#      then node 1 reads h.bin from node 4, not from the mirror.
 # Node 1 must not log nodes 2 and 3 as liars nor show them doubted, and
 # the mirror must send at most a tenth of a.bin and d.bin for step 4.
 # Before the fix node 1 doubted node 2 for 60 s ("claimed chunk ... and
 # did not answer a probe for it"), node 3 likewise ("said it was fetching
 # chunk ... and did not deliver it"), and read a.bin and d.bin from the
-# mirror.
+# mirror; a claim in a proven neighbour's name stalled e.bin's read for
+# 10 s, after which node 1 doubted node 4 and read h.bin from the mirror.
 set -eu
 . "$(dirname "$0")/fixture.sh"
 peers_setup
@@ -29,14 +35,22 @@ pc_random src/a.bin 4M
 pc_random src/b.bin 4M
 pc_random src/c.bin 4M
 pc_random src/d.bin 4M
+pc_random src/e.bin 4M
+pc_random src/g.bin 4M
+pc_random src/h.bin 4M
 size=$(stat -c %s src/a.bin)
 peers_serve src
 pc_node_start 1
 pc_node_start 2
 pc_node_start 3
+pc_node_start 4
 node1=$(pc_node_addr 1)
 node2=$(pc_node_addr 2)
 node3=$(pc_node_addr 3)
+node4=$(pc_node_addr 4)
+peers_chunks e.bin >e.ids
+neids=$(wc -l <e.ids)
+[ "$neids" -le 64 ] || neids=64
 peers_chunks b.bin >b.ids
 peers_chunks c.bin >c.ids
 nids=$(wc -l <b.ids)
@@ -46,6 +60,8 @@ ncids=$(wc -l <c.ids)
 
 peers_read 2 a.bin "$(pc_sha src/a.bin)"
 peers_read 3 d.bin "$(pc_sha src/d.bin)"
+peers_read 4 g.bin "$(pc_sha src/g.bin)"
+peers_read 4 h.bin "$(pc_sha src/h.bin)"
 
 pc_ns_add evil 198.18.0.66/24
 pc_ns_spawn evil "$PEER_TOOL" spoof "$node1" --sources "$node2/32" \
@@ -74,7 +90,26 @@ echo "a.bin and d.bin on node 1 after the forged claims: the mirror sent $delta 
 grep -E "peer $node2: claimed chunk .* did not answer a probe" "${PC_NODE_LOG[1]}" ||
 	fail "node 1 never judged the forged claims: the test tested nothing"
 # ... but nothing else node 2 says.
-for a in "$node2" "$node3"; do
+before=$(pc_mirror_chunk_bytes)
+peers_read 1 g.bin "$(pc_sha src/g.bin)"
+[ $(($(pc_mirror_chunk_bytes) - before)) -le $((size / 10)) ] ||
+	fail "node 1 read g.bin from the mirror, not from node 4"
+pc_ns_exec evil "$PEER_TOOL" spoof "$node1" --sources "$node4/32" \
+	--type claim --hashes-file e.ids --ids "$neids" --packets 1 ||
+	fail "pc-peer-tool spoof (one claim, node 4) failed"
+t0=$(date +%s%3N)
+peers_read 1 e.bin "$(pc_sha src/e.bin)"
+e_ms=$(($(date +%s%3N) - t0))
+before=$(pc_mirror_chunk_bytes)
+peers_read 1 h.bin "$(pc_sha src/h.bin)"
+h_delta=$(($(pc_mirror_chunk_bytes) - before))
+echo "e.bin (a claim forged in proven node 4's name): $e_ms ms; h.bin then: the mirror sent $h_delta of $size bytes"
+[ "$e_ms" -le 5000 ] ||
+	fail "a claim forged in a proven neighbour's name stalled the read for $e_ms ms"
+[ "$h_delta" -le $((size / 10)) ] ||
+	fail "node 1 read h.bin from the mirror ($h_delta bytes), not from node 4"
+
+for a in "$node2" "$node3" "$node4"; do
 	! grep -E "peer $a: .*not waiting" "${PC_NODE_LOG[1]}" ||
 		fail "node 1 took $a for a liar on claims forged in its name"
 	python3 - "$(pc_node_ctl 1 peers --json)" "$a" <<'PY' || fail "peers --json: $a"
