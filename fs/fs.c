@@ -375,6 +375,9 @@ int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 	/* SIGTERM, SIGINT and SIGHUP end the loop from now on. */
 	if (pc_fs_control_start(fs) < 0)
 		return -EIO;
+	/* The session is set up: a stop may end it from now on (before,
+	 * the stop check below sees it). */
+	fs_control_publish(fs);
 	if (pc_fs_stop_requested(fs))
 		return 0;
 	loop = fuse_loop_cfg_create();

@@ -493,8 +493,8 @@ static void *control_main(void *arg)
 				return NULL;
 			/* A stop ends the loop (also one that came during a
 			 * restart; harmless once the loop has ended). */
-			if (atomic_load(&r->stop) && fs->session)
-				fs_devio_exit(fs, fs->session);
+			if (atomic_load(&r->stop) && atomic_load(&r->session))
+				fs_devio_exit(fs, atomic_load(&r->session));
 		}
 	}
 }
@@ -551,6 +551,12 @@ static void forward_stop(struct fs_restart *r)
 		"passed on to pid %d, which serves the mount now\n",
 		(int)r->forward_to);
 	kill(r->forward_to, SIGTERM);
+}
+
+void fs_control_publish(struct pc_fs *fs)
+{
+	if (fs->restart)
+		atomic_store(&fs->restart->session, fs->session);
 }
 
 void pc_fs_control_stop(struct pc_fs *fs)

@@ -55,9 +55,13 @@ struct fs_restart {
 	atomic_bool running;
 	bool quit; /* the control thread's own: 'Q' came during a restart */
 	pthread_mutex_t lock;
-	int queued;		  /* a request's client fd, or -1; lock */
-	bool busy;		  /* a restart is under way; lock */
-	atomic_bool stop;	  /* a signal asked the daemon to stop */
+	int queued;	  /* a request's client fd, or -1; lock */
+	bool busy;	  /* a restart is under way; lock */
+	atomic_bool stop; /* a signal asked the daemon to stop */
+	/* The session a stop ends: published by fs_control_publish() once
+	 * it is set up (the control thread runs before a takeover's new
+	 * process has adopted its session). */
+	_Atomic(struct fuse_session *) session;
 	atomic_bool handing_over; /* the loop ended for a takeover */
 	atomic_bool loop_running; /* pc_fs_run's loop serves: restarts wait */
 	/* From the pause until this process serves again (never, once
@@ -113,5 +117,8 @@ void fs_loop_running(struct pc_fs *fs, bool running);
 bool fs_quiesced(struct pc_fs *fs);
 /* fs->restart, made on first use; NULL without memory. */
 struct fs_restart *takeover_state(struct pc_fs *fs);
+/* Main thread, once the session is set up (pc_fs_run): a stop signal
+ * may end it from now on (the control thread's wake-up). */
+void fs_control_publish(struct pc_fs *fs);
 
 #endif /* PC_FS_TAKEOVER_H */
