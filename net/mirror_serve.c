@@ -52,6 +52,7 @@
 #include <pthread.h>
 
 #include "mirror_serve.h"
+#include "peer_server.h"
 #include "pc_log.h"
 #include "pc_net.h"
 
@@ -551,46 +552,24 @@ static void *watchdog_main(void *arg)
 
 /* ---- lifetime --------------------------------------------------------------- */
 
-static struct MHD_Response *canned(const char *body, const char *header,
-				   const char *value)
-{
-	struct MHD_Response *response = MHD_create_response_from_buffer(
-		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
-
-	if (!response)
-		return NULL;
-	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
-				    "text/plain") != MHD_YES ||
-	    (header &&
-	     MHD_add_response_header(response, header, value) != MHD_YES)) {
-		MHD_destroy_response(response);
-		return NULL;
-	}
-	return response;
-}
-
 static void destroy_canned(struct mirror_serve *ms)
 {
 	struct MHD_Response **all[] = { &ms->resp_forbidden,
 					&ms->resp_not_found, &ms->resp_busy,
 					&ms->resp_failed, &ms->resp_late };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (*all[i])
-			MHD_destroy_response(*all[i]);
-		*all[i] = NULL;
-	}
+	peer_server_canned_free(all, sizeof(all) / sizeof(all[0]));
 }
 
 static int make_canned(struct mirror_serve *ms)
 {
 	ms->resp_forbidden =
-		canned("not a client of this mirror\n", NULL, NULL);
-	ms->resp_not_found = canned("not found\n", NULL, NULL);
-	ms->resp_busy =
-		canned("busy, retry later\n", MHD_HTTP_HEADER_RETRY_AFTER, "1");
-	ms->resp_failed = canned("upstream failed\n", NULL, NULL);
-	ms->resp_late = canned("upstream too slow\n", NULL, NULL);
+		peer_server_canned("not a client of this mirror\n", NULL, NULL);
+	ms->resp_not_found = peer_server_canned("not found\n", NULL, NULL);
+	ms->resp_busy = peer_server_canned("busy, retry later\n",
+					   MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	ms->resp_failed = peer_server_canned("upstream failed\n", NULL, NULL);
+	ms->resp_late = peer_server_canned("upstream too slow\n", NULL, NULL);
 	if (ms->resp_forbidden && ms->resp_not_found && ms->resp_busy &&
 	    ms->resp_failed && ms->resp_late)
 		return 0;

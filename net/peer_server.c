@@ -572,8 +572,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* ---- lifetime ------------------------------------------------------------- */
 
-static struct MHD_Response *canned(const char *body, const char *header,
-				   const char *value)
+struct MHD_Response *peer_server_canned(const char *body, const char *header,
+					const char *value)
 {
 	struct MHD_Response *response = MHD_create_response_from_buffer(
 		strlen(body), (void *)body, MHD_RESPMEM_PERSISTENT);
@@ -590,6 +590,15 @@ static struct MHD_Response *canned(const char *body, const char *header,
 	return response;
 }
 
+void peer_server_canned_free(struct MHD_Response **const all[], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (*all[i])
+			MHD_destroy_response(*all[i]);
+		*all[i] = NULL;
+	}
+}
+
 static void destroy_canned(struct pc_peer_server *server)
 {
 	struct MHD_Response **all[] = { &server->resp_bad_request,
@@ -597,21 +606,18 @@ static void destroy_canned(struct pc_peer_server *server)
 					&server->resp_bad_method,
 					&server->resp_busy };
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		if (*all[i])
-			MHD_destroy_response(*all[i]);
-		*all[i] = NULL;
-	}
+	peer_server_canned_free(all, sizeof(all) / sizeof(all[0]));
 }
 
 static int make_canned(struct pc_peer_server *server)
 {
-	server->resp_bad_request = canned("bad request\n", NULL, NULL);
-	server->resp_not_found = canned("not found\n", NULL, NULL);
-	server->resp_bad_method = canned("method not allowed\n",
-					 MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	server->resp_busy =
-		canned("busy, retry later\n", MHD_HTTP_HEADER_RETRY_AFTER, "1");
+	server->resp_bad_request =
+		peer_server_canned("bad request\n", NULL, NULL);
+	server->resp_not_found = peer_server_canned("not found\n", NULL, NULL);
+	server->resp_bad_method = peer_server_canned(
+		"method not allowed\n", MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	server->resp_busy = peer_server_canned(
+		"busy, retry later\n", MHD_HTTP_HEADER_RETRY_AFTER, "1");
 	if (server->resp_bad_request && server->resp_not_found &&
 	    server->resp_bad_method && server->resp_busy)
 		return 0;

@@ -150,4 +150,13 @@ bool pc_peer_server_served(struct pc_peer_server *server, struct pc_addr addr);
  * no-op. */
 void pc_peer_server_stop(struct pc_peer_server *server);
 
+/* For the HTTP answers of net/ (the peer server, mirror_serve.c): a
+ * persistent text/plain response with @body and one more header (NULL:
+ * none), or NULL without memory; and the freeing of @n of them (each
+ * pointer set to NULL, NULL ones skipped). */
+struct MHD_Response;
+struct MHD_Response *peer_server_canned(const char *body, const char *header,
+					const char *value);
+void peer_server_canned_free(struct MHD_Response **const all[], size_t n);
+
 #endif /* PC_NET_PEER_SERVER_H */
