@@ -22,7 +22,8 @@
 #   publish  publish.sh                     publish 1 GiB vs openssl dgst
 #   peers    peers.sh (part throughput)     node B reads 256 MiB through its
 #                                           mount from peer A vs curl from
-#                                           A's peer server
+#                                           A's peer server, and vs curl
+#                                           to files + openssl dgst
 #   fleet    fleet.sh (8 nodes, at once)    origin bytes / file size
 #
 # The mirror's files are on tmpfs (the baselines are the network, not the
@@ -158,6 +159,9 @@ fi
 	speed "node B through its mount from peer A vs curl from A's peer server" \
 		peers.mount_s peers.curl_s ">=" 0.6 \
 		"$(f peers.bytes) bytes; prefetch alone $(ratio "$(f peers.curl_s)" "$(f peers.prefetch_s)")x"
+! want peers ||
+	speed "node B through its mount from peer A vs curl from A to files + openssl dgst" \
+		peers.mount_s peers.verify_s "" "" ""
 ! want publish ||
 	speed "publish vs openssl dgst -sha256 of the same data" \
 		publish.first_s publish.openssl_s ">=" 0.5 \

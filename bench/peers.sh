@@ -13,7 +13,9 @@
 #                    from A) against curl in B's namespace fetching every
 #                    chunk of the file from A's peer server, in the
 #                    manifest's order, over one keep-alive connection
-#                    (GET http://A:8081/p2p/<hex>); alternating, best of
+#                    (GET http://A:8081/p2p/<hex>), and against the naive
+#                    verified copy: the same curl into files, then
+#                    `openssl dgst -sha256` of them; alternating, best of
 #                    the rounds (target: at least 0.6x of curl's speed);
 #                    and the fetch alone: B, empty cache, runs
 #                    `peercachectl prefetch big.bin` (every chunk from A
@@ -152,6 +154,8 @@ if want throughput || want latency; then
 fi
 sed "s|.*|url = \"http://$a_addr:8081/p2p/&\"\noutput = \"/dev/null\"|" \
 	chunks.list >curl.list
+sed "s|.*|url = \"http://$a_addr:8081/p2p/&\"\noutput = \"verify/&\"|" \
+	chunks.list >curl-files.list
 
 # b_fetch SECONDS CPU WHAT FUNCTION: node B starts with an empty cache and
 # runs FUNCTION (which gets the file from A); SECONDS and CPU become its time
@@ -191,7 +195,23 @@ curl_read() {
 	timeit pc_ns_exec n$b curl -sf --max-time "$read_limit" -K curl.list
 }
 
-mount_s="" curl_s="" prefetch_s="" m="" m_cpu="" p="" p_cpu=""
+# curl_verify_read: the naive verified copy, as the cold read's second
+# baseline: every chunk from A into a file (tmpfs, where B's cache is),
+# then `openssl dgst -sha256` of every file; prints seconds.
+curl_verify() {
+	pc_ns_exec n$b curl -sf --max-time "$read_limit" -K curl-files.list &&
+		openssl dgst -sha256 verify/* >/dev/null
+}
+curl_verify_read() {
+	local s
+	pc_ns_exists n$b || pc_ns_add n$b "$(pc_node_addr $b)/24"
+	rm -rf verify && mkdir verify
+	s=$(timeit curl_verify) || return 1
+	rm -rf verify
+	echo "$s"
+}
+
+mount_s="" curl_s="" verify_s="" prefetch_s="" m="" m_cpu="" p="" p_cpu=""
 tp_rows=()
 want throughput || rounds_tp=0
 for round in $(seq "${rounds_tp:-$rounds}"); do
@@ -199,20 +219,23 @@ for round in $(seq "${rounds_tp:-$rounds}"); do
 	if [ $((round % 2)) = 1 ]; then
 		mount_read
 		c=$(curl_read) || fail "curl from A's peer server failed"
+		v=$(curl_verify_read) || fail "curl + openssl dgst failed"
 		prefetch_read
 	else
 		prefetch_read
+		v=$(curl_verify_read) || fail "curl + openssl dgst failed"
 		c=$(curl_read) || fail "curl from A's peer server failed"
 		mount_read
 	fi
 	best mount_s "$m"
 	best curl_s "$c"
+	best verify_s "$v"
 	best prefetch_s "$p"
-	tp_rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %sx | %sx |' \
+	tp_rows+=("$(printf '| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %sx | %sx | %sx |' \
 		"$round" "$m" "$(rate "$file_bytes" "$m")" "$m_cpu" "$p" \
 		"$(rate "$file_bytes" "$p")" "$p_cpu" "$c" \
-		"$(rate "$file_bytes" "$c")" "$(ratio "$c" "$m")" \
-		"$(ratio "$c" "$p")")")
+		"$(rate "$file_bytes" "$c")" "$v" "$(ratio "$c" "$m")" \
+		"$(ratio "$v" "$m")" "$(ratio "$c" "$p")")")
 done
 served=-
 ! want throughput || served=$(pc_node_stat $a bytes_served_peers)
@@ -381,15 +404,17 @@ fi
 if want throughput; then
 	echo "Peer throughput: node B reads the file from node A"
 	echo
-	echo "| round | B through its mount: s | MB/s | B's daemon CPU s | B prefetch: s | MB/s | B's daemon CPU s | curl of every chunk from A: s | MB/s | mount / curl speed | prefetch / curl speed |"
-	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	echo "| round | B through its mount: s | MB/s | B's daemon CPU s | B prefetch: s | MB/s | B's daemon CPU s | curl of every chunk from A: s | MB/s | curl to files + openssl dgst: s | mount / curl speed | mount / curl + dgst speed | prefetch / curl speed |"
+	echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	printf '%s\n' "${tp_rows[@]}"
 	echo
 	echo "  best of $rounds: mount $mount_s s ($(rate "$file_bytes" "$mount_s") MB/s)," \
 		"prefetch $prefetch_s s ($(rate "$file_bytes" "$prefetch_s") MB/s)," \
 		"curl $curl_s s ($(rate "$file_bytes" "$curl_s") MB/s):" \
 		"mount $(ratio "$curl_s" "$mount_s")x, prefetch" \
-		"$(ratio "$curl_s" "$prefetch_s")x of curl's speed (target >= 0.6x)"
+		"$(ratio "$curl_s" "$prefetch_s")x of curl's speed (target >= 0.6x);" \
+		"curl to files + openssl dgst $verify_s s: mount" \
+		"$(ratio "$verify_s" "$mount_s")x of its speed"
 	echo "  node A served $served bytes to its peers in all; node B took" \
 		"$b_from_mirror bytes from the mirror in all its reads (0: all from A)"
 	echo
@@ -422,6 +447,7 @@ if want throughput; then # for bench/fastpath.sh
 	result peers.mount_s "$mount_s"
 	result peers.prefetch_s "$prefetch_s"
 	result peers.curl_s "$curl_s"
+	result peers.verify_s "$verify_s"
 fi
 if [ -n "$mismatches" ]; then
 	echo "  WRONG BYTES read in:$mismatches ($checks checks)"
