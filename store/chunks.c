@@ -86,6 +86,8 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
 	char path[STORE_CHUNK_PATH_LEN];
 	int fd;
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	store_chunk_path(hash, path);
 	fd = openat(store->chunks_fd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -99,6 +101,8 @@ bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 {
 	char path[STORE_CHUNK_PATH_LEN];
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	store_chunk_path(hash, path);
 	return faccessat(store->chunks_fd, path, F_OK, 0) == 0;
 }
@@ -108,6 +112,8 @@ int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 {
 	char path[STORE_CHUNK_PATH_LEN];
 	struct stat st;
+
+	store = store->base; /* chunk-level: any repository's handle */
 
 	store_chunk_path(hash, path);
 	if (fstatat(store->chunks_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -171,6 +177,7 @@ int store_remove_chunk(struct pc_store *store, const struct pc_hash *hash)
 
 int pc_store_chunk_discard(struct pc_store *store, const struct pc_hash *hash)
 {
+	store = store->base; /* chunk-level: any repository's handle */
 	if (store->readonly)
 		return -EROFS;
 	return store_remove_chunk(store, hash);
@@ -255,6 +262,8 @@ struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 {
 	struct pc_store_tmp *tmp;
 	int rc;
+
+	store = store->base; /* chunk-level: any repository's handle */
 
 	if (store->readonly) {
 		errno = EROFS;

@@ -140,6 +140,7 @@ int store_sync_point(struct pc_store *store)
 
 int pc_store_sync(struct pc_store *store)
 {
+	store = store->base; /* chunk-level: any repository's handle */
 	if (store->readonly)
 		return -EROFS;
 	return store_sync_point(store);

@@ -47,7 +47,7 @@ void store_map_trim(struct pc_store *store)
 	 * read faults in (fault-around), and an index that has seen many
 	 * copy-on-write transactions has its B-tree leaves all over the file:
 	 * scanning a few thousand records mapped tens of MB. */
-	snprintf(path, sizeof(path), "%s/index/data.mdb", store->dir);
+	snprintf(path, sizeof(path), "%s/index/data.mdb", pc_store_dir(store));
 	if (stat(path, &st) < 0)
 		return;
 	maps = fopen("/proc/self/maps", "re");
@@ -128,14 +128,14 @@ static int drop_tree_batch(struct pc_store *store, MDB_txn *txn,
 	int rc;
 
 	store_be64_put(prefix, version);
-	rc = delete_some(txn, store->dbi.dirents, prefix, 8, &budget,
+	rc = delete_some(txn, store->repo.dbi.dirents, prefix, 8, &budget,
 			 &dirents_done);
 	if (rc == 0 && dirents_done)
-		rc = delete_some(txn, store->dbi.dirattr, prefix, 8, &budget,
-				 &dirattr_done);
+		rc = delete_some(txn, store->repo.dbi.dirattr, prefix, 8,
+				 &budget, &dirattr_done);
 	*done = dirents_done && dirattr_done;
 	if (rc == 0 && *done) {
-		rc = mdb_del(txn, store->dbi.versions, &key, NULL);
+		rc = mdb_del(txn, store->repo.dbi.versions, &key, NULL);
 		rc = rc == MDB_NOTFOUND
 			     ? 0
 			     : store_mdb_error("dropping a version", rc);
@@ -175,9 +175,9 @@ static int step_old_trees(struct pc_store *store, MDB_txn *txn, void *arg,
 	bool tree_done; /* this tree; the step goes on to the next one */
 	int rc;
 
-	rc = first_version(txn, store->dbi.dirents, &dirents);
+	rc = first_version(txn, store->repo.dbi.dirents, &dirents);
 	if (rc == 0)
-		rc = first_version(txn, store->dbi.dirattr, &dirattr);
+		rc = first_version(txn, store->repo.dbi.dirattr, &dirattr);
 	if (rc < 0)
 		return rc;
 	version = dirents < dirattr ? dirents : dirattr;
@@ -200,7 +200,7 @@ static int keep_if_held(struct pc_store *store, MDB_txn *txn, uint64_t ino)
 
 	store_be64_put(buf, ino);
 	rc = store_mdb_error("reading an inode",
-			     mdb_get(txn, store->dbi.inodes, &key, &val));
+			     mdb_get(txn, store->repo.dbi.inodes, &key, &val));
 	if (rc == 0 && store_inode_decode(&val, &rec) == 0)
 		rc = store_held_keep(store, txn, ino, &val, &rec);
 	return rc == -ENOENT ? 0 : rc;
@@ -227,8 +227,9 @@ static int step_inodes(struct pc_store *store, MDB_txn *txn, void *arg,
 	size_t n = 0, seen = 0;
 	int rc, mrc;
 
-	rc = store_mdb_error("scanning inodes",
-			     mdb_cursor_open(txn, store->dbi.inodes, &cursor));
+	rc = store_mdb_error(
+		"scanning inodes",
+		mdb_cursor_open(txn, store->repo.dbi.inodes, &cursor));
 	if (rc < 0)
 		return rc;
 	store_be64_put(buf, scan->next);
@@ -257,21 +258,22 @@ static int step_inodes(struct pc_store *store, MDB_txn *txn, void *arg,
 		key.mv_data = buf;
 		rc = keep_if_held(store, txn, stale[i].ino);
 		if (rc == 0)
-			rc = store_mdb_error(
-				"dropping an inode",
-				mdb_del(txn, store->dbi.inodes, &key, NULL));
+			rc = store_mdb_error("dropping an inode",
+					     mdb_del(txn,
+						     store->repo.dbi.inodes,
+						     &key, NULL));
 		key.mv_size = PC_HASH_LEN;
 		key.mv_data = stale[i].identity.bytes;
 		if (rc == 0)
-			rc = store_mdb_error(
-				"dropping an inode",
-				mdb_get(txn, store->dbi.idmap, &key, &val));
+			rc = store_mdb_error("dropping an inode",
+					     mdb_get(txn, store->repo.dbi.idmap,
+						     &key, &val));
 		/* Only the mapping to this very inode goes. */
 		if (rc == 0 && val.mv_size == 8 &&
 		    store_be64_get(val.mv_data) == stale[i].ino)
-			rc = store_mdb_error(
-				"dropping an inode",
-				mdb_del(txn, store->dbi.idmap, &key, NULL));
+			rc = store_mdb_error("dropping an inode",
+					     mdb_del(txn, store->repo.dbi.idmap,
+						     &key, NULL));
 		if (rc == -ENOENT)
 			rc = 0;
 	}

@@ -161,6 +161,8 @@ int pc_store_flush(struct pc_store *store)
 	MDB_txn *txn;
 	int rc;
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	if (store->readonly)
 		return -EROFS;
 	pthread_mutex_lock(&store->flush_lock);
@@ -200,6 +202,7 @@ const char *pc_counter_name(enum pc_counter ctr)
 
 void pc_store_count(struct pc_store *store, enum pc_counter ctr, uint64_t delta)
 {
+	store = store->base; /* chunk-level: any repository's handle */
 	if ((unsigned int)ctr >= PC_CTR_COUNT)
 		return;
 	atomic_fetch_add_explicit(&store->ctr_counted[ctr], delta,
@@ -210,6 +213,8 @@ uint64_t pc_store_counter(struct pc_store *store, enum pc_counter ctr)
 {
 	uint64_t persisted = 0;
 	char key[64];
+
+	store = store->base; /* chunk-level: any repository's handle */
 
 	if ((unsigned int)ctr >= PC_CTR_COUNT)
 		return 0;
@@ -228,6 +233,8 @@ int pc_store_usage(struct pc_store *store, struct pc_store_usage *out)
 {
 	MDB_txn *txn;
 	int rc;
+
+	store = store->base; /* chunk-level: any repository's handle */
 
 	memset(out, 0, sizeof(*out));
 	if (!store->readonly) {

@@ -56,22 +56,21 @@ struct store_held {
 	pthread_mutex_t lock;
 	struct held_ino *buckets[HELD_BUCKETS]; /* lock */
 	atomic_bool exact; /* every handle of the mount is counted */
-	bool dbi_ok;	   /* "held" exists; set at open */
 };
 
 int store_held_init(struct pc_store *store)
 {
-	store->held = calloc(1, sizeof(*store->held));
-	if (!store->held)
+	store->repo.held = calloc(1, sizeof(*store->repo.held));
+	if (!store->repo.held)
 		return -ENOMEM;
-	pthread_mutex_init(&store->held->lock, NULL);
-	atomic_init(&store->held->exact, true);
+	pthread_mutex_init(&store->repo.held->lock, NULL);
+	atomic_init(&store->repo.held->exact, true);
 	return 0;
 }
 
 void store_held_free(struct pc_store *store)
 {
-	struct store_held *h = store->held;
+	struct store_held *h = store->repo.held;
 
 	if (!h)
 		return;
@@ -84,19 +83,7 @@ void store_held_free(struct pc_store *store)
 		}
 	pthread_mutex_destroy(&h->lock);
 	free(h);
-	store->held = NULL;
-}
-
-int store_held_open(struct pc_store *store, MDB_txn *txn)
-{
-	int rc = mdb_dbi_open(txn, "held", store->readonly ? 0 : MDB_CREATE,
-			      &store->dbi.held);
-
-	/* A read-only view of an index from before held records. */
-	if (rc == MDB_NOTFOUND && store->readonly)
-		return 0;
-	store->held->dbi_ok = rc == 0;
-	return store_mdb_error("opening the held inodes", rc);
+	store->repo.held = NULL;
 }
 
 /* ---- what fs/ has open ------------------------------------------------------ */
@@ -113,7 +100,7 @@ static struct held_ino **find_locked(struct store_held *h, uint64_t ino)
 
 int pc_store_inode_hold(struct pc_store *store, uint64_t ino)
 {
-	struct store_held *h = store->held;
+	struct store_held *h = store->repo.held;
 	struct held_ino **link, *e;
 	int rc = 0;
 
@@ -133,7 +120,7 @@ int pc_store_inode_hold(struct pc_store *store, uint64_t ino)
 
 void pc_store_inode_release(struct pc_store *store, uint64_t ino)
 {
-	struct store_held *h = store->held;
+	struct store_held *h = store->repo.held;
 	struct held_ino **link, *e = NULL;
 
 	pthread_mutex_lock(&h->lock);
@@ -148,7 +135,7 @@ void pc_store_inode_release(struct pc_store *store, uint64_t ino)
 
 static bool is_held(struct pc_store *store, uint64_t ino)
 {
-	struct store_held *h = store->held;
+	struct store_held *h = store->repo.held;
 	bool held;
 
 	pthread_mutex_lock(&h->lock);
@@ -159,7 +146,7 @@ static bool is_held(struct pc_store *store, uint64_t ino)
 
 void pc_store_held_exact(struct pc_store *store, bool exact)
 {
-	atomic_store(&store->held->exact, exact);
+	atomic_store(&store->repo.held->exact, exact);
 }
 
 /* ---- records kept as their versions drop ------------------------------------ */
@@ -180,7 +167,7 @@ static int put_record(struct pc_store *store, MDB_txn *txn, uint64_t ino,
 		val = { UNTIL_LEN + rec->mv_size, NULL };
 	int rc = store_mdb_error(
 		"keeping a held inode",
-		mdb_put(txn, store->dbi.held, &key, &val, MDB_RESERVE));
+		mdb_put(txn, store->repo.dbi.held, &key, &val, MDB_RESERVE));
 
 	if (rc == 0) {
 		store_le64_put(val.mv_data, until);
@@ -229,8 +216,9 @@ static int keep_listing(struct pc_store *store, MDB_txn *txn, uint64_t dir,
 	int rc, mrc;
 
 	store_key_pair(version, dir, prefix);
-	rc = store_mdb_error("listing a held directory",
-			     mdb_cursor_open(txn, store->dbi.dirents, &cursor));
+	rc = store_mdb_error(
+		"listing a held directory",
+		mdb_cursor_open(txn, store->repo.dbi.dirents, &cursor));
 	for (mrc = rc ? MDB_NOTFOUND
 		      : mdb_cursor_get(cursor, &key, &val, MDB_SET_RANGE);
 	     mrc == 0 && rc == 0 && key.mv_size > sizeof(prefix) &&
@@ -244,7 +232,7 @@ static int keep_listing(struct pc_store *store, MDB_txn *txn, uint64_t dir,
 	if (rc == 0)
 		rc = store_mdb_error(
 			"keeping a held listing",
-			mdb_put(txn, store->dbi.held, &key, &val, 0));
+			mdb_put(txn, store->repo.dbi.held, &key, &val, 0));
 	free(buf);
 	return rc;
 }
@@ -255,8 +243,8 @@ static bool presumed(struct pc_store *store, MDB_txn *txn,
 {
 	uint64_t floor = 0, upto = 0;
 
-	store_meta_get(store, txn, META_HELD_FLOOR, 0, &floor);
-	store_meta_get(store, txn, META_HELD_UPTO, 0, &upto);
+	store_repo_meta_get(store, txn, META_HELD_FLOOR, 0, &floor);
+	store_repo_meta_get(store, txn, META_HELD_UPTO, 0, &upto);
 	return floor && rec->last_version >= floor && rec->last_version <= upto;
 }
 
@@ -267,12 +255,12 @@ int store_held_keep(struct pc_store *store, MDB_txn *txn, uint64_t ino,
 	MDB_stat st;
 	int rc;
 
-	if (!store->held->dbi_ok)
+	if (!store->repo.dbi.held_ok)
 		return 0;
 	held = is_held(store, ino);
 	if (!held && !presumed(store, txn, rec))
 		return 0;
-	if (!held && (mdb_stat(txn, store->dbi.held, &st) != 0 ||
+	if (!held && (mdb_stat(txn, store->repo.dbi.held, &st) != 0 ||
 		      st.ms_entries >= HELD_MAX))
 		return 0; /* bounded: a presumption gives way first */
 	rc = put_record(store, txn, ino, val,
@@ -300,7 +288,7 @@ static int gc_record(struct pc_store *store, MDB_cursor *cursor,
 	*deleted = false;
 	if (is_held(store, store_be64_get(key->mv_data)))
 		want = 0;
-	else if (until == 0 && atomic_load(&store->held->exact) && !dir)
+	else if (until == 0 && atomic_load(&store->repo.held->exact) && !dir)
 		*deleted = true;
 	else if (until == 0)
 		want = now + HELD_AGE_S;
@@ -334,8 +322,9 @@ static int gc_all(struct pc_store *store, MDB_txn *txn)
 	MDB_val key, val;
 	int rc, mrc;
 
-	rc = store_mdb_error("sorting held inodes",
-			     mdb_cursor_open(txn, store->dbi.held, &cursor));
+	rc = store_mdb_error(
+		"sorting held inodes",
+		mdb_cursor_open(txn, store->repo.dbi.held, &cursor));
 	if (rc < 0)
 		return rc;
 	for (mrc = mdb_cursor_get(cursor, &key, &val, MDB_FIRST);
@@ -367,7 +356,7 @@ int store_held_gc(struct pc_store *store, uint64_t keep_from)
 	MDB_txn *txn;
 	int rc;
 
-	if (!store->held->dbi_ok)
+	if (!store->repo.dbi.held_ok)
 		return 0;
 	rc = store_txn_begin(store, 0, &txn);
 	if (rc < 0)
@@ -376,11 +365,11 @@ int store_held_gc(struct pc_store *store, uint64_t keep_from)
 	/* Every inode the versions retained at the crash had is either in a
 	 * retained version or kept now: the presumption has done its work. */
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_HELD_UPTO, 0, &upto);
+		rc = store_repo_meta_get(store, txn, META_HELD_UPTO, 0, &upto);
 	if (rc == 0 && upto && keep_from > upto) {
-		rc = store_meta_put(store, txn, META_HELD_FLOOR, 0);
+		rc = store_repo_meta_put(store, txn, META_HELD_FLOOR, 0);
 		if (rc == 0)
-			rc = store_meta_put(store, txn, META_HELD_UPTO, 0);
+			rc = store_repo_meta_put(store, txn, META_HELD_UPTO, 0);
 	}
 	if (rc < 0) {
 		mdb_txn_abort(txn);
@@ -396,26 +385,28 @@ int pc_store_held_presume(struct pc_store *store)
 	int rc;
 
 	pc_store_held_exact(store, false);
-	if (store->readonly || !store->held->dbi_ok)
+	if (store->base->readonly || !store->repo.dbi.held_ok)
 		return 0;
 	rc = store_txn_begin(store, 0, &txn);
 	if (rc < 0)
 		return rc;
-	rc = store_meta_get(store, txn, META_CURRENT, 0, &current);
+	rc = store_repo_meta_get(store, txn, META_CURRENT, 0, &current);
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_PREVIOUS, 0, &previous);
+		rc = store_repo_meta_get(store, txn, META_PREVIOUS, 0,
+					 &previous);
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_HELD_FLOOR, 0, &floor);
+		rc = store_repo_meta_get(store, txn, META_HELD_FLOOR, 0,
+					 &floor);
 	if (rc == 0)
-		rc = store_meta_get(store, txn, META_HELD_UPTO, 0, &upto);
+		rc = store_repo_meta_get(store, txn, META_HELD_UPTO, 0, &upto);
 	previous = previous ? previous : current;
 	if (rc == 0 && current)
-		rc = store_meta_put(store, txn, META_HELD_FLOOR,
-				    floor && floor < previous ? floor
-							      : previous);
+		rc = store_repo_meta_put(store, txn, META_HELD_FLOOR,
+					 floor && floor < previous ? floor
+								   : previous);
 	if (rc == 0 && current)
-		rc = store_meta_put(store, txn, META_HELD_UPTO,
-				    upto > current ? upto : current);
+		rc = store_repo_meta_put(store, txn, META_HELD_UPTO,
+					 upto > current ? upto : current);
 	if (rc < 0) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -429,17 +420,17 @@ int pc_store_held_clear(struct pc_store *store)
 	int rc;
 
 	pc_store_held_exact(store, true);
-	if (store->readonly || !store->held->dbi_ok)
+	if (store->base->readonly || !store->repo.dbi.held_ok)
 		return 0;
 	rc = store_txn_begin(store, 0, &txn);
 	if (rc < 0)
 		return rc;
 	rc = store_mdb_error("clearing held inodes",
-			     mdb_drop(txn, store->dbi.held, 0));
+			     mdb_drop(txn, store->repo.dbi.held, 0));
 	if (rc == 0)
-		rc = store_meta_put(store, txn, META_HELD_FLOOR, 0);
+		rc = store_repo_meta_put(store, txn, META_HELD_FLOOR, 0);
 	if (rc == 0)
-		rc = store_meta_put(store, txn, META_HELD_UPTO, 0);
+		rc = store_repo_meta_put(store, txn, META_HELD_UPTO, 0);
 	if (rc < 0) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -457,10 +448,10 @@ int store_held_inode(struct pc_store *store, MDB_txn *txn, uint64_t ino,
 	MDB_val key = held_key(ino, false, buf), val, inner;
 	int rc;
 
-	if (!store->held->dbi_ok)
+	if (!store->repo.dbi.held_ok)
 		return -ENOENT;
 	rc = store_mdb_error("reading a held inode",
-			     mdb_get(txn, store->dbi.held, &key, &val));
+			     mdb_get(txn, store->repo.dbi.held, &key, &val));
 	if (rc < 0)
 		return rc;
 	if (val.mv_size < UNTIL_LEN)
@@ -482,10 +473,10 @@ int store_held_list(struct pc_store *store, MDB_txn *txn, uint64_t dir,
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	if (!store->held->dbi_ok)
+	if (!store->repo.dbi.held_ok)
 		return -ENOENT;
 	rc = store_mdb_error("reading a held listing",
-			     mdb_get(txn, store->dbi.held, &key, &val));
+			     mdb_get(txn, store->repo.dbi.held, &key, &val));
 	/* Whole entries only: a damaged tail is not read. */
 	for (p = val.mv_data, end = p + (rc == 0 ? val.mv_size : 0);
 	     p && p + 11 <= end; p += 11 + name_len, n++) {

@@ -125,7 +125,7 @@ static int lookup_dir(struct install *in, uint64_t dir, const char *name,
 	if (len == 0 || len > PC_NAME_MAX)
 		return -EINVAL;
 	key.mv_size = store_dirent_key(in->version, dir, name, len, kbuf);
-	rc = mdb_get(in->txn, in->store->dbi.dirents, &key, &val);
+	rc = mdb_get(in->txn, in->store->repo.dbi.dirents, &key, &val);
 	if (rc == MDB_NOTFOUND)
 		return -EINVAL;
 	rc = store_mdb_error("reading a directory entry", rc);
@@ -225,7 +225,7 @@ static int identity_ino(struct install *in, const struct pc_hash *identity,
 
 	rc = store_mdb_error(
 		"reading the inode map",
-		mdb_get(in->txn, in->store->dbi.idmap, &key, &val));
+		mdb_get(in->txn, in->store->repo.dbi.idmap, &key, &val));
 	if (rc == 0) {
 		if (val.mv_size != 8)
 			return store_mdb_error("decoding the inode map",
@@ -241,7 +241,7 @@ static int identity_ino(struct install *in, const struct pc_hash *identity,
 	val.mv_data = buf;
 	return store_mdb_error(
 		"writing the inode map",
-		mdb_put(in->txn, in->store->dbi.idmap, &key, &val, 0));
+		mdb_put(in->txn, in->store->repo.dbi.idmap, &key, &val, 0));
 }
 
 static int put_inode(struct install *in, uint64_t ino,
@@ -257,8 +257,8 @@ static int put_inode(struct install *in, uint64_t ino,
 	store_be64_put(buf, ino);
 	/* MDB_RESERVE: encode straight into the page, no temporary copy. */
 	rc = store_mdb_error("writing an inode",
-			     mdb_put(in->txn, in->store->dbi.inodes, &key, &val,
-				     MDB_RESERVE));
+			     mdb_put(in->txn, in->store->repo.dbi.inodes, &key,
+				     &val, MDB_RESERVE));
 	if (rc == 0)
 		store_inode_encode(rec, val.mv_data);
 	return rc;
@@ -275,7 +275,7 @@ static int put_dirent(struct install *in, uint64_t parent, const char *name,
 	store_dirent_val(ino, type, vbuf);
 	return store_mdb_error(
 		"writing a directory entry",
-		mdb_put(in->txn, in->store->dbi.dirents, &key, &val, 0));
+		mdb_put(in->txn, in->store->repo.dbi.dirents, &key, &val, 0));
 }
 
 static int put_dirattr(struct install *in, uint64_t ino, uint32_t mode,
@@ -288,7 +288,7 @@ static int put_dirattr(struct install *in, uint64_t ino, uint32_t mode,
 	store_dirattr_val(mode, mtime, vbuf);
 	return store_mdb_error(
 		"writing directory attributes",
-		mdb_put(in->txn, in->store->dbi.dirattr, &key, &val, 0));
+		mdb_put(in->txn, in->store->repo.dbi.dirattr, &key, &val, 0));
 }
 
 static int put_root(struct install *in)
@@ -371,7 +371,7 @@ static int put_version(struct install *in, const struct pc_head *head)
 	store_version_encode(&v, vbuf);
 	return store_mdb_error(
 		"writing a version record",
-		mdb_put(in->txn, in->store->dbi.versions, &key, &val, 0));
+		mdb_put(in->txn, in->store->repo.dbi.versions, &key, &val, 0));
 }
 
 /* ---- the head's digest -------------------------------------------------------- */
@@ -397,7 +397,7 @@ static int put_head_digest(struct install *in, const struct pc_head *head)
 	memcpy(buf + 8, head->digest.bytes, PC_HASH_LEN);
 	return store_mdb_error(
 		"recording the head",
-		mdb_put(in->txn, in->store->dbi.meta, &key, &val, 0));
+		mdb_put(in->txn, in->store->repo.dbi.meta, &key, &val, 0));
 }
 
 int pc_store_head_digest(struct pc_store *store, uint64_t version,
@@ -411,7 +411,7 @@ int pc_store_head_digest(struct pc_store *store, uint64_t version,
 	if (rc < 0)
 		return rc;
 	rc = store_mdb_error("reading the head record",
-			     mdb_get(txn, store->dbi.meta, &key, &val));
+			     mdb_get(txn, store->repo.dbi.meta, &key, &val));
 	if (rc == 0 && (val.mv_size != HEAD_DIGEST_LEN ||
 			store_be64_get(val.mv_data) != version))
 		rc = -ENOENT;
@@ -429,17 +429,18 @@ int pc_store_head_digest(struct pc_store *store, uint64_t version,
 static int may_install(struct install *in, MDB_txn *txn, uint64_t *current)
 {
 	uint64_t highest, held;
-	int rc = store_meta_get(in->store, txn, META_HIGHEST, 0, &highest);
+	int rc = store_repo_meta_get(in->store, txn, META_HIGHEST, 0, &highest);
 
 	if (rc == 0 && in->version <= highest)
 		return -ESTALE;
 	/* Rollback: nothing replaces a held version until it is released. */
 	if (rc == 0)
-		rc = store_meta_get(in->store, txn, META_HELD, 0, &held);
+		rc = store_repo_meta_get(in->store, txn, META_HELD, 0, &held);
 	if (rc == 0 && held)
 		return -EBUSY;
 	if (rc == 0)
-		rc = store_meta_get(in->store, txn, META_CURRENT, 0, current);
+		rc = store_repo_meta_get(in->store, txn, META_CURRENT, 0,
+					 current);
 	return rc;
 }
 
@@ -447,8 +448,8 @@ static int may_install(struct install *in, MDB_txn *txn, uint64_t *current)
  * number is handed out twice) and begins the next transaction. */
 static int checkpoint(struct install *in)
 {
-	int rc =
-		store_meta_put(in->store, in->txn, META_NEXT_INO, in->next_ino);
+	int rc = store_repo_meta_put(in->store, in->txn, META_NEXT_INO,
+				     in->next_ino);
 
 	if (rc == 0)
 		rc = store_txn_commit(in->txn, "installing a version");
@@ -498,16 +499,19 @@ static int switch_versions(struct install *in, const struct pc_head *head,
 		rc = store_diff_trees(store, in->txn, current, in->version,
 				      in->first_new_ino, changes);
 	if (rc == 0 && current)
-		rc = store_meta_put(store, in->txn, META_PREVIOUS, current);
+		rc = store_repo_meta_put(store, in->txn, META_PREVIOUS,
+					 current);
 	if (rc == 0)
-		rc = store_meta_put(store, in->txn, META_CURRENT, in->version);
+		rc = store_repo_meta_put(store, in->txn, META_CURRENT,
+					 in->version);
 	if (rc == 0)
-		rc = store_meta_put(store, in->txn, META_HIGHEST, in->version);
+		rc = store_repo_meta_put(store, in->txn, META_HIGHEST,
+					 in->version);
 	if (rc == 0)
 		rc = put_head_digest(in, head);
 	if (rc == 0)
-		rc = store_meta_put(store, in->txn, META_NEXT_INO,
-				    in->next_ino);
+		rc = store_repo_meta_put(store, in->txn, META_NEXT_INO,
+					 in->next_ino);
 	return rc;
 }
 
@@ -539,7 +543,7 @@ static int install_from(struct pc_store *store, const struct pc_head *head,
 
 	if (changes)
 		memset(changes, 0, sizeof(*changes));
-	if (store->readonly)
+	if (store->base->readonly)
 		return -EROFS;
 	/* Refused before anything is written. */
 	rc = store_txn_begin(store, MDB_RDONLY, &txn);
@@ -557,8 +561,8 @@ static int install_from(struct pc_store *store, const struct pc_head *head,
 	if (rc == 0)
 		rc = may_install(&in, in.txn, &in.current);
 	if (rc == 0)
-		rc = store_meta_get(store, in.txn, META_NEXT_INO,
-				    STORE_FIRST_INO, &in.next_ino);
+		rc = store_repo_meta_get(store, in.txn, META_NEXT_INO,
+					 STORE_FIRST_INO, &in.next_ino);
 	in.first_new_ino = in.next_ino;
 	if (rc == 0)
 		rc = write_tree(&in);
@@ -578,7 +582,7 @@ static int install_from(struct pc_store *store, const struct pc_head *head,
 	}
 	/* MDB_NOMETASYNC left the meta page unsynced: a version switch must
 	 * survive a power cut (rollback protection depends on it). */
-	if (mdb_env_sync(store->env, 1) != 0)
+	if (mdb_env_sync(store->base->env, 1) != 0)
 		store_log(store, PC_LOG_WARN,
 			  "version %llu is installed but not synced",
 			  (unsigned long long)in.version);
@@ -674,11 +678,12 @@ static int swap_retained(struct install *in, uint64_t from, uint64_t to,
 		rc = store_diff_trees(in->store, in->txn, from, to, UINT64_MAX,
 				      changes);
 	if (rc == 0)
-		rc = store_meta_put(in->store, in->txn, META_CURRENT, to);
+		rc = store_repo_meta_put(in->store, in->txn, META_CURRENT, to);
 	if (rc == 0)
-		rc = store_meta_put(in->store, in->txn, META_PREVIOUS, from);
+		rc = store_repo_meta_put(in->store, in->txn, META_PREVIOUS,
+					 from);
 	if (rc == 0)
-		rc = store_meta_put(in->store, in->txn, META_HELD, held);
+		rc = store_repo_meta_put(in->store, in->txn, META_HELD, held);
 	return rc;
 }
 
@@ -692,16 +697,17 @@ static int change_hold(struct pc_store *store, bool rollback,
 
 	if (changes)
 		memset(changes, 0, sizeof(*changes));
-	if (store->readonly)
+	if (store->base->readonly)
 		return -EROFS;
 	rc = store_txn_begin(store, 0, &in.txn);
 	if (rc < 0)
 		return rc;
-	rc = store_meta_get(store, in.txn, META_CURRENT, 0, &current);
+	rc = store_repo_meta_get(store, in.txn, META_CURRENT, 0, &current);
 	if (rc == 0)
-		rc = store_meta_get(store, in.txn, META_PREVIOUS, 0, &previous);
+		rc = store_repo_meta_get(store, in.txn, META_PREVIOUS, 0,
+					 &previous);
 	if (rc == 0)
-		rc = store_meta_get(store, in.txn, META_HELD, 0, &held);
+		rc = store_repo_meta_get(store, in.txn, META_HELD, 0, &held);
 	if (rc < 0)
 		goto abort;
 	if (rollback) {
@@ -714,13 +720,13 @@ static int change_hold(struct pc_store *store, bool rollback,
 	} else if (previous > current) {
 		rc = swap_retained(&in, current, previous, 0, changes);
 	} else {
-		rc = store_meta_put(store, in.txn, META_HELD, 0);
+		rc = store_repo_meta_put(store, in.txn, META_HELD, 0);
 	}
 	if (rc < 0)
 		goto abort;
 	rc = store_txn_commit(in.txn, rollback ? "rolling back" : "releasing");
 	/* Like an install: a restart must find the switch and the hold. */
-	if (rc == 0 && mdb_env_sync(store->env, 1) != 0)
+	if (rc == 0 && mdb_env_sync(store->base->env, 1) != 0)
 		store_log(store, PC_LOG_WARN,
 			  "the hold is changed but not synced");
 	if (rc == 0)
@@ -752,7 +758,7 @@ uint64_t pc_store_held_version(struct pc_store *store)
 {
 	uint64_t held = 0;
 
-	if (store_meta_read(store, META_HELD, 0, &held) < 0)
+	if (store_repo_meta_read(store, META_HELD, 0, &held) < 0)
 		return 0;
 	return held;
 }

@@ -8,12 +8,24 @@
  * order, all numbers in values little-endian.  Values are unaligned:
  * decode with memcpy (codec.c), never by casting a pointer.
  *
+ * Shared by every repository (the chunk store):
+ *
  *   chunks    hash[32]                        -> chunk record
  *   lru       be64(atime) hash[32]            -> (empty)
- *   meta      "name" (ASCII)                  -> le64 (schema, highest_version,
- *                                                current, previous, next_ino,
- *                                                held, usage.chunks,
- *                                                usage.bytes, ctr.<counter>)
+ *   meta      "name" (ASCII)                  -> le64 (schema, generation,
+ *                                                clean_close, usage.chunks,
+ *                                                usage.bytes, ctr.<counter>,
+ *                                                repo.<NAME>: a repository
+ *                                                recorded in the index)
+ *
+ * Per repository (repo.c): the default repository (the handle that
+ * pc_store_open returns) uses the names below as they are, and keeps its
+ * version keys (current, previous, highest_version, highest_head,
+ * next_ino, held, held.floor, held.upto) in "meta" itself, so that a
+ * cache from before repositories opens unchanged.  Repository NAME uses
+ * "NAME/meta" for those keys and "NAME/versions", "NAME/inodes", ... for
+ * the rest, with the same records.
+ *
  *   versions  be64(version)                   -> version record
  *   inodes    be64(ino)                       -> inode record
  *   idmap     identity[32]                    -> be64(ino)
@@ -44,35 +56,71 @@
  * purge order, so losing some is harmless). */
 #define STORE_HINTS_MAX 4096
 
-/* Keys of the "meta" database. */
+/* Keys of the shared "meta" database. */
 #define META_SCHEMA "schema"
-#define META_HIGHEST "highest_version"
-#define META_CURRENT "current"
-#define META_PREVIOUS "previous"
-#define META_NEXT_INO "next_ino"
 #define META_GENERATION "generation"
-/* Rollback (install.c): the version held by peercachectl rollback, 0 or
- * absent when none. */
-#define META_HELD "held"
 /* store.c: the last close was clean (the reconcile may be skipped). */
 #define META_CLEAN_CLOSE "clean_close"
 #define META_USAGE_CHUNKS "usage.chunks"
 #define META_USAGE_BYTES "usage.bytes"
 #define META_COUNTER_PREFIX "ctr."
+/* repo.c: "repo.<NAME>" -> le64 1 for each named repository. */
+#define META_REPO_PREFIX "repo."
+
+/* Keys of a repository's meta database (store_repo_meta_get; "meta"
+ * itself for the default repository). */
+#define META_HIGHEST "highest_version"
+#define META_CURRENT "current"
+#define META_PREVIOUS "previous"
+#define META_NEXT_INO "next_ino"
+/* Rollback (install.c): the version held by peercachectl rollback, 0 or
+ * absent when none. */
+#define META_HELD "held"
 
 /* The first inode number handed out: 1 is the root. */
 #define STORE_FIRST_INO 2
 
+/* Named repositories an index holds at most, the default one aside. */
+#define STORE_MAX_REPOS PC_STORE_MAX_REPOS
+
+/* The chunk store's databases (shared by every repository). */
 struct store_dbis {
 	MDB_dbi chunks;
 	MDB_dbi lru;
 	MDB_dbi meta;
+};
+
+/* One repository's databases (see the top of this file). */
+struct store_repo_dbis {
+	MDB_dbi meta; /* its version keys: the shared "meta" for the default */
 	MDB_dbi versions;
 	MDB_dbi inodes;
 	MDB_dbi idmap;
 	MDB_dbi dirents;
 	MDB_dbi dirattr;
-	MDB_dbi held; /* held.c */
+	MDB_dbi held; /* held.c; absent in a read-only view of an old index */
+	bool held_ok; /* "held" exists */
+};
+#define STORE_REPO_DBS 7 /* databases per named repository */
+
+/* A repository recorded in the index, its databases open (repo.c). */
+struct store_known_repo {
+	char name[PC_REPO_NAME_MAX + 1];
+	struct store_repo_dbis dbi;
+	bool open; /* a handle is open on it */
+};
+
+/*
+ * The repository a handle's tree and version calls act on.  The handle
+ * pc_store_open() returns is the default repository (name ""); every
+ * handle of pc_store_open_repo() is one named repository.  Set when the
+ * handle is made and never changed (the held counts have their own lock).
+ */
+struct store_repo {
+	char name[PC_REPO_NAME_MAX + 1]; /* "" for the default */
+	struct store_repo_dbis dbi;
+	/* Held inodes (held.c): what fs/ has open; its own lock inside. */
+	struct store_held *held;
 };
 
 /* A chunk file renamed into chunks/ whose index entry waits for a flush. */
@@ -130,8 +178,23 @@ struct store_access {
  * (MDB_NOTLS, so a read transaction is not tied to its thread), and write
  * transactions (flush, install, the reconcile in open) wait for each other
  * on LMDB's writer lock.  What is ours to guard is listed per field.
+ *
+ * A handle is one repository (@repo) of a chunk store.  The chunk store
+ * (every field from @dir down) lives in the default handle, the one
+ * pc_store_open() made, which is its own @base; a repository handle
+ * (pc_store_open_repo) leaves those fields unset (its fds -1), and every
+ * chunk-level function starts with store = store->base.  So one chunk
+ * store, one set of pins, counters, usage and purge serve every
+ * repository, and the chunk-level code (commit, chunks, purge, ...) reads
+ * as it did before repositories.
  */
 struct pc_store {
+	/* Set when the handle is made, never changed: any thread. */
+	struct pc_store *base; /* the chunk store's handle (itself there) */
+	struct store_repo repo;
+
+	/* ---- the chunk store: the base handle only ---- */
+
 	/* Set in open and never changed until close: safe from any thread. */
 	char *dir;
 	bool readonly;
@@ -188,12 +251,16 @@ struct pc_store {
 	struct store_warn_limit enospc_warning;
 	struct store_warn_limit sync_warning;
 
-	/* Held inodes (held.c): what fs/ has open; its own lock inside. */
-	struct store_held *held;
-
 	/* Pins (pins.c): a hash table of reference counts. */
 	pthread_rwlock_t pin_lock; /* writers: pin/unpin; readers: purge */
 	struct store_pin **pins;   /* guarded by pin_lock; STORE_PIN_BUCKETS */
+
+	/* Named repositories recorded in the index (repo.c).  repos_lock
+	 * also serializes mdb_dbi_open(), which LMDB allows in one
+	 * transaction of a process at a time. */
+	pthread_mutex_t repos_lock;
+	struct store_known_repo known[STORE_MAX_REPOS]; /* repos_lock */
+	size_t nknown;					/* repos_lock */
 };
 
 /* Change in "usage.chunks" / "usage.bytes" made by one transaction. */
@@ -227,7 +294,15 @@ int store_read_cursor(struct pc_store *store, MDB_dbi dbi, MDB_txn **txn,
 		      MDB_cursor **cursor);
 void store_read_cursor_end(MDB_txn *txn, MDB_cursor *cursor);
 
-/* Unsigned number under @key in "meta"; @fallback if absent. */
+/* ---- meta.c ---------------------------------------------------------- */
+
+/* Unsigned number under @key in the meta database @dbi; @fallback if
+ * absent. */
+int store_meta_get_in(MDB_txn *txn, MDB_dbi dbi, const char *key,
+		      uint64_t fallback, uint64_t *value);
+int store_meta_put_in(MDB_txn *txn, MDB_dbi dbi, const char *key,
+		      uint64_t value);
+/* The same in the shared "meta". */
 int store_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
 		   uint64_t fallback, uint64_t *value);
 /* The same in a read transaction of its own. */
@@ -235,6 +310,13 @@ int store_meta_read(struct pc_store *store, const char *key, uint64_t fallback,
 		    uint64_t *value);
 int store_meta_put(struct pc_store *store, MDB_txn *txn, const char *key,
 		   uint64_t value);
+/* The same in @store's repository's meta database (its version keys). */
+int store_repo_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
+			uint64_t fallback, uint64_t *value);
+int store_repo_meta_read(struct pc_store *store, const char *key,
+			 uint64_t fallback, uint64_t *value);
+int store_repo_meta_put(struct pc_store *store, MDB_txn *txn, const char *key,
+			uint64_t value);
 /* Adds @delta to "usage.chunks" and "usage.bytes" (never below 0). */
 int store_usage_apply(struct pc_store *store, MDB_txn *txn,
 		      const struct store_usage_delta *delta);
@@ -330,19 +412,41 @@ int store_make_room(struct pc_store *store, uint64_t needed);
 
 /* ---- tree.c ------------------------------------------------------------ */
 
-/* Manifest hashes of the retained versions (current, previous) into @out;
+/* Manifest hashes of the retained versions (current, previous) of the
+ * repository whose databases are @dbi, appended to @out (room for 2);
  * returns how many (0..2), or a negative errno. */
-int store_retained_manifests(struct pc_store *store, MDB_txn *txn,
-			     struct pc_hash out[2]);
+int store_retained_of(MDB_txn *txn, const struct store_repo_dbis *dbi,
+		      struct pc_hash *out);
+
+/* ---- repo.c ------------------------------------------------------------ */
+
+/* Room for the retained manifests of every repository. */
+#define STORE_RETAINED_MAX (2 * (STORE_MAX_REPOS + 1))
+/* Opens (@create: creating) the databases of repository @name ("" for
+ * the default, whose meta is @shared_meta) in @txn.  The caller holds
+ * repos_lock, or is opening the store. */
+int store_repo_dbis_open(MDB_txn *txn, const char *name, bool create,
+			 MDB_dbi shared_meta, struct store_repo_dbis *dbi);
+/* At open, in @txn: the repositories recorded in the index into
+ * base->known, their databases opened. */
+int store_repos_load(struct pc_store *base, MDB_txn *txn);
+/* The retained manifests of every repository of @base (the default and
+ * each recorded one, open or not), in @txn, into @out; how many or a
+ * negative errno. */
+int store_retained_manifests(struct pc_store *base, MDB_txn *txn,
+			     struct pc_hash out[STORE_RETAINED_MAX]);
+/* Closing a repository handle (not the base). */
+void store_repo_close(struct pc_store *store);
+/* Closing the base: an error for each repository handle left open (a
+ * bug of the caller's, whose handles now dangle). */
+void store_repos_check_closed(struct pc_store *base);
 
 /* ---- held.c ------------------------------------------------------------ */
 
 struct store_inode_rec;
+/* The in-memory counts of @store's repository. */
 int store_held_init(struct pc_store *store);
 void store_held_free(struct pc_store *store);
-/* Opens "held" in @txn (open): absent in a read-only view of an older
- * index, which then holds nothing. */
-int store_held_open(struct pc_store *store, MDB_txn *txn);
 /* drop.c, in @txn, before inode @ino (record @val, decoded @rec) is
  * dropped: kept in "held" if fs/ has it open or a crash's presumption
  * covers it (a directory with its listing, read from its last version's

@@ -18,6 +18,12 @@
  * persistent: an entry whose path and content are unchanged keeps its inode
  * across versions, a changed one gets a new, never reused number.
  *
+ * One chunk store serves several repositories (see "repositories" below):
+ * chunks, pins, counters, usage, quota and purge are the store's; trees,
+ * versions and inode numbers are each repository's.  Every function takes
+ * a handle; chunk-level ones act on the store of any handle, tree and
+ * version ones on the handle's repository.
+ *
  * The cache is kept under a quota by purging least recently used chunks
  * (see "quota and purge" below); chunks that open files, retained versions
  * or explicit pins need are never purged.
@@ -99,13 +105,68 @@ void pc_store_set_log(struct pc_store *store, pc_store_log_fn log, void *arg);
 int pc_store_open_readonly(const char *cache_dir, struct pc_store **out,
 			   char *err, size_t errlen);
 /* Flushes pending index updates and counters, then closes.  No other
- * thread may be using @store any more.  NULL is a no-op. */
+ * thread may be using @store any more.  NULL is a no-op.  A repository
+ * handle (pc_store_open_repo) closes only itself; close every one before
+ * the store they came from. */
 void pc_store_close(struct pc_store *store);
 const char *pc_store_dir(const struct pc_store *store);
 /* A random number fixed when the index was created (never 0 in a writable
  * store): the FUSE generation of every inode, so that file handles from a
  * wiped cache's earlier life are refused, not mistaken for new inodes. */
 uint32_t pc_store_generation(const struct pc_store *store);
+
+/* ---- repositories ---------------------------------------------------------
+ *
+ * The handle pc_store_open*() returns is the store and its default
+ * repository, the one a cache from before repositories has (its
+ * databases keep their names: such a cache opens unchanged).  A named
+ * repository has trees of its own in the same index: its own versions
+ * (current, previous, the highest accepted, the hold of a rollback, the
+ * head digest), its own inode numbers (each mount has its own inode
+ * space; the generation is the store's), its own held inodes; and it
+ * shares every chunk with the others, stored once.
+ *
+ * Names: 1 to PC_REPO_NAME_MAX (64) characters of A-Z a-z 0-9 . _ -, not
+ * starting with '.' (pc_repo_name_valid, what a signed head may carry).
+ * A store records at most PC_STORE_MAX_REPOS named repositories.
+ *
+ * Purge keeps the retained manifests (current and previous) of the
+ * default repository and of every repository recorded in the index,
+ * whether a handle is open on it this run or not: a repository that one
+ * run does not serve keeps its versions (and, while it has them, its
+ * manifests) for the next.  Its other chunks are purged as usual, least
+ * recently used first.  Nothing removes a repository from the index yet
+ * (forgetting one is for the tools to come).  An older peercache opening
+ * the cache sees the default repository only, and its purge keeps only
+ * that one's manifests.
+ */
+#define PC_STORE_MAX_REPOS 16
+
+/*
+ * A handle on repository @name of the store @store belongs to (any
+ * handle of it), recorded in the index if it is new.  Its tree and
+ * version calls act on that repository, its chunk calls on the shared
+ * store.  Caller closes it with pc_store_close(), before the store.
+ * -EINVAL for an invalid name, -EBUSY if a handle on @name is open
+ * already, -ENOSPC if the store holds PC_STORE_MAX_REPOS already; in a
+ * read-only view (which the handle is too) -ENOENT if the index does not
+ * record @name.  @err gets a one-line reason on failure.  One write
+ * transaction the first time (a worker, not a FUSE thread).
+ */
+int pc_store_open_repo(struct pc_store *store, const char *name,
+		       struct pc_store **out, char *err, size_t errlen);
+/* @store's repository name; "" for the default repository.  Borrowed,
+ * valid as long as the handle. */
+const char *pc_store_repo_name(const struct pc_store *store);
+
+struct pc_store_repo_list {
+	size_t count;
+	char **names; /* sorted; owned by the list */
+};
+/* The named repositories recorded in the index (not the default one),
+ * open or not.  Caller frees with pc_store_repo_list_free(). */
+int pc_store_list_repos(struct pc_store *store, struct pc_store_repo_list *out);
+void pc_store_repo_list_free(struct pc_store_repo_list *list);
 
 /* ---- chunks -------------------------------------------------------------- */
 
@@ -262,7 +323,8 @@ int pc_store_usage(struct pc_store *store, struct pc_store_usage *out);
  *
  * Never purged:
  *  - pinned chunks (pc_store_pin: in-memory reference counts, see below);
- *  - the manifests of the retained versions (current and previous).
+ *  - the manifests of the retained versions (current and previous) of
+ *    every repository (see "repositories" above).
  * A purge skips them and goes on with the next in LRU order; it never
  * waits for a pin.  So usage can stay above the quota for as long as pins
  * hold more than it: the quota is a target, not a reservation, and

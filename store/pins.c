@@ -107,6 +107,8 @@ int pc_store_pin(struct pc_store *store, const struct pc_hash *hash)
 {
 	int rc;
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	pthread_rwlock_wrlock(&store->pin_lock);
 	rc = pin_locked(store, hash);
 	pthread_rwlock_unlock(&store->pin_lock);
@@ -115,6 +117,7 @@ int pc_store_pin(struct pc_store *store, const struct pc_hash *hash)
 
 void pc_store_unpin(struct pc_store *store, const struct pc_hash *hash)
 {
+	store = store->base; /* chunk-level: any repository's handle */
 	pthread_rwlock_wrlock(&store->pin_lock);
 	unpin_locked(store, hash);
 	pthread_rwlock_unlock(&store->pin_lock);
@@ -125,6 +128,8 @@ int pc_store_pin_chunks(struct pc_store *store,
 {
 	size_t i;
 	int rc = 0;
+
+	store = store->base; /* chunk-level: any repository's handle */
 
 	pthread_rwlock_wrlock(&store->pin_lock);
 	for (i = 0; i < count && rc == 0; i++)
@@ -139,6 +144,7 @@ int pc_store_pin_chunks(struct pc_store *store,
 void pc_store_unpin_chunks(struct pc_store *store,
 			   const struct pc_chunk_ref *chunks, size_t count)
 {
+	store = store->base; /* chunk-level: any repository's handle */
 	pthread_rwlock_wrlock(&store->pin_lock);
 	for (size_t i = 0; i < count; i++)
 		unpin_locked(store, &chunks[i].hash);
@@ -149,6 +155,8 @@ bool pc_store_pinned(struct pc_store *store, const struct pc_hash *hash)
 {
 	bool pinned;
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	pthread_rwlock_rdlock(&store->pin_lock);
 	pinned = store_pinned_locked(store, hash);
 	pthread_rwlock_unlock(&store->pin_lock);
@@ -157,7 +165,7 @@ bool pc_store_pinned(struct pc_store *store, const struct pc_hash *hash)
 
 uint64_t pc_store_pin_file_limit(struct pc_store *store)
 {
-	uint64_t quota = atomic_load(&store->quota);
+	uint64_t quota = atomic_load(&store->base->quota);
 
 	return quota ? quota / 4 : UINT64_MAX;
 }

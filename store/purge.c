@@ -54,7 +54,7 @@ struct victim {
 struct purge_run {
 	struct pc_store *store;
 	struct purge_goal goal;
-	struct pc_hash retained[2];
+	struct pc_hash retained[STORE_RETAINED_MAX]; /* every repository's */
 	int nretained;
 	uint8_t resume[STORE_LRU_KEY_LEN]; /* last key looked at */
 	bool resuming;
@@ -359,6 +359,7 @@ static struct purge_goal size_goal(uint64_t target)
 void pc_store_set_limits(struct pc_store *store, uint64_t quota,
 			 uint64_t max_age)
 {
+	store = store->base; /* chunk-level: any repository's handle */
 	atomic_store(&store->quota, quota);
 	atomic_store(&store->max_age, max_age);
 }
@@ -368,6 +369,8 @@ int pc_store_purge(struct pc_store *store, uint64_t target_bytes,
 {
 	struct purge_goal goal = size_goal(target_bytes);
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	return purge(store, &goal, out);
 }
 
@@ -375,6 +378,8 @@ int pc_store_purge_aged(struct pc_store *store, uint64_t max_age_s,
 			struct pc_purge_result *out)
 {
 	struct purge_goal goal = { false, 0, INT64_MIN };
+
+	store = store->base; /* chunk-level: any repository's handle */
 
 	/* A chunk last accessed at or before now - max_age goes: it was not
 	 * accessed within the last max_age seconds.  (An age beyond any
@@ -386,11 +391,12 @@ int pc_store_purge_aged(struct pc_store *store, uint64_t max_age_s,
 
 int pc_store_enforce_limits(struct pc_store *store, struct pc_purge_result *out)
 {
-	uint64_t quota = atomic_load(&store->quota);
-	uint64_t max_age = atomic_load(&store->max_age);
+	uint64_t quota = atomic_load(&store->base->quota);
+	uint64_t max_age = atomic_load(&store->base->max_age);
 	struct pc_purge_result total = { 0 }, step;
 	int rc = 0;
 
+	store = store->base; /* chunk-level: any repository's handle */
 	if (store->readonly)
 		return -EROFS;
 	if (max_age) {

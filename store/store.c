@@ -1,8 +1,8 @@
 /*
  * store.c - the store's lifetime: opening the cache directory (lock,
  * layout, LMDB environment) and closing it; plus the LMDB helpers every
- * file of store/ uses (error translation, transactions, the meta keys) and
- * the one logging function.
+ * file of store/ uses (error translation, transactions; the meta keys are
+ * meta.c's) and the one logging function.
  *
  * One daemon owns a cache: an flock() on CACHE_DIR/lock keeps a second one
  * out, and the lock file names the holder's pid for the error message.
@@ -29,7 +29,9 @@
 #include "pc_util.h"
 
 #define MAP_SIZE (1ull << 30) /* sparse: LMDB only uses what it needs */
-#define MAX_DBS 16
+/* The shared chunks, lru and meta, the default repository's six, and
+ * each named repository's STORE_REPO_DBS. */
+#define MAX_DBS (3 + 6 + STORE_MAX_REPOS * STORE_REPO_DBS)
 #define MAX_READERS 256
 
 /* ---- logging and LMDB errors ---------------------------------------------- */
@@ -49,6 +51,7 @@ void store_log(struct pc_store *store, enum pc_log_level level, const char *fmt,
 	va_list ap;
 
 	if (store) {
+		store = store->base; /* the hook is the chunk store's */
 		pthread_mutex_lock(&store->log_lock);
 		log = store->log;
 		log_arg = store->log_arg;
@@ -67,6 +70,7 @@ void store_log(struct pc_store *store, enum pc_log_level level, const char *fmt,
 
 void pc_store_set_log(struct pc_store *store, pc_store_log_fn log, void *arg)
 {
+	store = store->base;
 	pthread_mutex_lock(&store->log_lock);
 	store->log = log;
 	store->log_arg = arg;
@@ -75,6 +79,7 @@ void pc_store_set_log(struct pc_store *store, pc_store_log_fn log, void *arg)
 
 int64_t store_now(struct pc_store *store)
 {
+	store = store->base;
 	return store->now ? store->now(store->now_arg) : (int64_t)time(NULL);
 }
 
@@ -98,6 +103,7 @@ int store_mdb_error(const char *what, int rc)
 
 int store_txn_begin(struct pc_store *store, unsigned int flags, MDB_txn **txn)
 {
+	store = store->base; /* one environment for every repository */
 	if (store->readonly && !(flags & MDB_RDONLY))
 		return -EROFS;
 	return store_mdb_error("beginning an index transaction",
@@ -127,79 +133,6 @@ void store_read_cursor_end(MDB_txn *txn, MDB_cursor *cursor)
 {
 	mdb_cursor_close(cursor);
 	mdb_txn_abort(txn);
-}
-
-int store_meta_get(struct pc_store *store, MDB_txn *txn, const char *key,
-		   uint64_t fallback, uint64_t *value)
-{
-	MDB_val k = { strlen(key), (void *)key }, v;
-	int rc = store_mdb_error("reading index metadata",
-				 mdb_get(txn, store->dbi.meta, &k, &v));
-
-	if (rc == -ENOENT) {
-		*value = fallback;
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	if (v.mv_size != 8) {
-		store_log(store, PC_LOG_ERROR,
-			  "index metadata '%s' is malformed", key);
-		return -EIO;
-	}
-	*value = store_le64_get(v.mv_data);
-	return 0;
-}
-
-int store_meta_read(struct pc_store *store, const char *key, uint64_t fallback,
-		    uint64_t *value)
-{
-	MDB_txn *txn;
-	int rc = store_txn_begin(store, MDB_RDONLY, &txn);
-
-	if (rc < 0)
-		return rc;
-	rc = store_meta_get(store, txn, key, fallback, value);
-	mdb_txn_abort(txn);
-	return rc;
-}
-
-int store_meta_put(struct pc_store *store, MDB_txn *txn, const char *key,
-		   uint64_t value)
-{
-	uint8_t buf[8];
-	MDB_val k = { strlen(key), (void *)key }, v = { 8, buf };
-
-	store_le64_put(buf, value);
-	return store_mdb_error("writing index metadata",
-			       mdb_put(txn, store->dbi.meta, &k, &v, 0));
-}
-
-static uint64_t add_clamped(uint64_t value, int64_t delta)
-{
-	if (delta < 0 && (uint64_t)-delta > value)
-		return 0;
-	return value + (uint64_t)delta;
-}
-
-int store_usage_apply(struct pc_store *store, MDB_txn *txn,
-		      const struct store_usage_delta *delta)
-{
-	uint64_t chunks, bytes;
-	int rc;
-
-	if (!delta->chunks && !delta->bytes)
-		return 0;
-	rc = store_meta_get(store, txn, META_USAGE_CHUNKS, 0, &chunks);
-	if (rc == 0)
-		rc = store_meta_get(store, txn, META_USAGE_BYTES, 0, &bytes);
-	if (rc == 0)
-		rc = store_meta_put(store, txn, META_USAGE_CHUNKS,
-				    add_clamped(chunks, delta->chunks));
-	if (rc == 0)
-		rc = store_meta_put(store, txn, META_USAGE_BYTES,
-				    add_clamped(bytes, delta->bytes));
-	return rc;
 }
 
 /* ---- environments open in this process ------------------------------------ */
@@ -284,6 +217,7 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly,
 
 	if (!store)
 		return NULL;
+	store->base = store;
 	store->dir = strdup(cache_dir);
 	store->accesses = calloc(STORE_HINTS_MAX, sizeof(*store->accesses));
 	store->accesses_flushing =
@@ -316,6 +250,7 @@ static struct pc_store *store_new(const char *cache_dir, bool readonly,
 	pthread_mutex_init(&store->flush_lock, NULL);
 	pthread_mutex_init(&store->log_lock, NULL);
 	pthread_mutex_init(&store->purge_lock, NULL);
+	pthread_mutex_init(&store->repos_lock, NULL);
 	init_pin_lock(store);
 	return store;
 }
@@ -337,6 +272,7 @@ static void store_free(struct pc_store *store)
 	pthread_mutex_destroy(&store->flush_lock);
 	pthread_mutex_destroy(&store->log_lock);
 	pthread_mutex_destroy(&store->purge_lock);
+	pthread_mutex_destroy(&store->repos_lock);
 	pthread_rwlock_destroy(&store->pin_lock);
 	store_pins_free(store);
 	store_commit_free(store);
@@ -498,6 +434,7 @@ static int open_dbi(MDB_txn *txn, const char *name, unsigned int flags,
 			       mdb_dbi_open(txn, name, flags, dbi));
 }
 
+/* The chunk store's databases and the default repository's. */
 static int open_dbis(struct pc_store *store, MDB_txn *txn)
 {
 	unsigned int flags = store->readonly ? 0 : MDB_CREATE;
@@ -510,17 +447,8 @@ static int open_dbis(struct pc_store *store, MDB_txn *txn)
 	if (rc == 0)
 		rc = open_dbi(txn, "meta", flags, &dbi->meta);
 	if (rc == 0)
-		rc = open_dbi(txn, "versions", flags, &dbi->versions);
-	if (rc == 0)
-		rc = open_dbi(txn, "inodes", flags, &dbi->inodes);
-	if (rc == 0)
-		rc = open_dbi(txn, "idmap", flags, &dbi->idmap);
-	if (rc == 0)
-		rc = open_dbi(txn, "dirents", flags, &dbi->dirents);
-	if (rc == 0)
-		rc = open_dbi(txn, "dirattr", flags, &dbi->dirattr);
-	if (rc == 0)
-		rc = store_held_open(store, txn);
+		rc = store_repo_dbis_open(txn, "", !store->readonly, dbi->meta,
+					  &store->repo.dbi);
 	return rc;
 }
 
@@ -577,11 +505,14 @@ static int init_index(struct pc_store *store, char *err, size_t errlen)
 	if (rc == 0 && !store->readonly && schema < STORE_SCHEMA)
 		rc = store_meta_put(store, txn, META_SCHEMA, STORE_SCHEMA);
 	if (rc == 0 && !store->readonly) {
-		rc = store_meta_get(store, txn, META_NEXT_INO, 0, &next_ino);
+		rc = store_repo_meta_get(store, txn, META_NEXT_INO, 0,
+					 &next_ino);
 		if (rc == 0 && next_ino < STORE_FIRST_INO)
-			rc = store_meta_put(store, txn, META_NEXT_INO,
-					    STORE_FIRST_INO);
+			rc = store_repo_meta_put(store, txn, META_NEXT_INO,
+						 STORE_FIRST_INO);
 	}
+	if (rc == 0)
+		rc = store_repos_load(store, txn);
 	if (rc == 0)
 		rc = load_generation(store, txn);
 	if (rc == 0)
@@ -603,7 +534,7 @@ fail:
 
 uint32_t pc_store_generation(const struct pc_store *store)
 {
-	return store->generation;
+	return store->base->generation;
 }
 
 /* The live usage starts from the totals the reconcile just wrote. */
@@ -761,6 +692,11 @@ void pc_store_close(struct pc_store *store)
 
 	if (!store)
 		return;
+	if (store->base != store) {
+		store_repo_close(store);
+		return;
+	}
+	store_repos_check_closed(store);
 	if (!store->readonly) {
 		store_commit_stop(store); /* the last sync point */
 		rc = pc_store_flush(store);
@@ -776,5 +712,5 @@ void pc_store_close(struct pc_store *store)
 
 const char *pc_store_dir(const struct pc_store *store)
 {
-	return store->dir;
+	return store->base->dir;
 }

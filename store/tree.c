@@ -25,10 +25,10 @@ static int resolve_version(struct pc_store *store, MDB_txn *txn,
 		*out = version;
 		return 0;
 	}
-	return store_meta_get(store, txn, META_CURRENT, 0, out);
+	return store_repo_meta_get(store, txn, META_CURRENT, 0, out);
 }
 
-static int get_version(struct pc_store *store, MDB_txn *txn, uint64_t version,
+static int version_get(MDB_txn *txn, MDB_dbi versions, uint64_t version,
 		       struct pc_store_version *out)
 {
 	uint8_t buf[8];
@@ -37,11 +37,17 @@ static int get_version(struct pc_store *store, MDB_txn *txn, uint64_t version,
 
 	store_be64_put(buf, version);
 	rc = store_mdb_error("reading a version record",
-			     mdb_get(txn, store->dbi.versions, &key, &val));
+			     mdb_get(txn, versions, &key, &val));
 	if (rc == 0 && store_version_decode(&val, out) < 0)
 		rc = store_mdb_error("decoding a version record",
 				     MDB_CORRUPTED);
 	return rc;
+}
+
+static int get_version(struct pc_store *store, MDB_txn *txn, uint64_t version,
+		       struct pc_store_version *out)
+{
+	return version_get(txn, store->repo.dbi.versions, version, out);
 }
 
 /* The version named by meta @which ("current" / "previous"). */
@@ -56,7 +62,7 @@ static int read_named_version(struct pc_store *store, const char *which,
 	rc = store_txn_begin(store, MDB_RDONLY, &txn);
 	if (rc < 0)
 		return rc;
-	rc = store_meta_get(store, txn, which, 0, &version);
+	rc = store_repo_meta_get(store, txn, which, 0, &version);
 	if (rc == 0)
 		rc = version ? get_version(store, txn, version, out) : -ENOENT;
 	mdb_txn_abort(txn);
@@ -77,7 +83,7 @@ uint64_t pc_store_highest_version(struct pc_store *store)
 {
 	uint64_t highest = 0;
 
-	if (store_meta_read(store, META_HIGHEST, 0, &highest) < 0)
+	if (store_repo_meta_read(store, META_HIGHEST, 0, &highest) < 0)
 		return 0;
 	return highest;
 }
@@ -93,7 +99,7 @@ static int get_dirattr(struct pc_store *store, MDB_txn *txn, uint64_t version,
 
 	store_key_pair(version, ino, buf);
 	rc = store_mdb_error("reading directory attributes",
-			     mdb_get(txn, store->dbi.dirattr, &key, &val));
+			     mdb_get(txn, store->repo.dbi.dirattr, &key, &val));
 	if (rc == 0 && store_dirattr_val_decode(&val, mode, mtime) < 0)
 		rc = store_mdb_error("decoding directory attributes",
 				     MDB_CORRUPTED);
@@ -121,13 +127,13 @@ static int dir_attrs(struct pc_store *store, MDB_txn *txn, uint64_t version,
 	if (version)
 		return get_dirattr(store, txn, version, out->ino, &out->mode,
 				   &out->mtime);
-	rc = store_meta_get(store, txn, META_CURRENT, 0, &current);
+	rc = store_repo_meta_get(store, txn, META_CURRENT, 0, &current);
 	if (rc == 0)
 		rc = get_dirattr(store, txn, current, out->ino, &out->mode,
 				 &out->mtime);
 	if (rc != -ENOENT)
 		return rc;
-	rc = store_meta_get(store, txn, META_PREVIOUS, 0, &previous);
+	rc = store_repo_meta_get(store, txn, META_PREVIOUS, 0, &previous);
 	if (rc == 0)
 		rc = previous ? get_dirattr(store, txn, previous, out->ino,
 					    &out->mode, &out->mtime)
@@ -148,7 +154,7 @@ static int read_inode(struct pc_store *store, MDB_txn *txn, uint64_t ino,
 	memset(out, 0, sizeof(*out));
 	store_be64_put(buf, ino);
 	rc = store_mdb_error("reading an inode",
-			     mdb_get(txn, store->dbi.inodes, &key, &val));
+			     mdb_get(txn, store->repo.dbi.inodes, &key, &val));
 	if (rc == -ENOENT && ino == PC_ROOT_INO) {
 		empty_root(out); /* nothing installed yet */
 		return 0;
@@ -250,7 +256,7 @@ int pc_store_lookup(struct pc_store *store, uint64_t version, uint64_t parent,
 	if (rc == 0)
 		rc = store_mdb_error(
 			"looking up a name",
-			mdb_get(txn, store->dbi.dirents, &key, &val));
+			mdb_get(txn, store->repo.dbi.dirents, &key, &val));
 	if (rc == -ENOENT)
 		rc = classify_miss(store, txn, version, parent);
 	else if (rc == 0 && store_dirent_val_decode(&val, &child, &type) < 0)
@@ -298,8 +304,9 @@ static int list_entries(struct pc_store *store, MDB_txn *txn, uint64_t version,
 	int rc, mrc;
 
 	store_key_pair(version, dir, prefix);
-	rc = store_mdb_error("listing a directory",
-			     mdb_cursor_open(txn, store->dbi.dirents, &cursor));
+	rc = store_mdb_error(
+		"listing a directory",
+		mdb_cursor_open(txn, store->repo.dbi.dirents, &cursor));
 	if (rc < 0)
 		return rc;
 	for (mrc = mdb_cursor_get(cursor, &key, &val, MDB_SET_RANGE);
@@ -327,7 +334,7 @@ static int older_listing(struct pc_store *store, MDB_txn *txn, uint64_t dir,
 	int64_t mtime;
 	int rc;
 
-	rc = store_meta_get(store, txn, META_PREVIOUS, 0, &previous);
+	rc = store_repo_meta_get(store, txn, META_PREVIOUS, 0, &previous);
 	if (rc == 0 && previous &&
 	    get_dirattr(store, txn, previous, dir, &mode, &mtime) == 0) {
 		*version = previous;
@@ -390,8 +397,8 @@ void pc_dir_listing_free(struct pc_dir_listing *listing)
 	listing->count = 0;
 }
 
-int store_retained_manifests(struct pc_store *store, MDB_txn *txn,
-			     struct pc_hash out[2])
+int store_retained_of(MDB_txn *txn, const struct store_repo_dbis *dbi,
+		      struct pc_hash *out)
 {
 	static const char *const which[2] = { META_CURRENT, META_PREVIOUS };
 	struct pc_store_version v;
@@ -399,9 +406,9 @@ int store_retained_manifests(struct pc_store *store, MDB_txn *txn,
 	int count = 0, rc;
 
 	for (int i = 0; i < 2; i++) {
-		rc = store_meta_get(store, txn, which[i], 0, &version);
+		rc = store_meta_get_in(txn, dbi->meta, which[i], 0, &version);
 		if (rc == 0 && version)
-			rc = get_version(store, txn, version, &v);
+			rc = version_get(txn, dbi->versions, version, &v);
 		else if (rc == 0)
 			continue;
 		if (rc == -ENOENT)

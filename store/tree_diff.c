@@ -46,7 +46,7 @@ static int walk_start(struct pc_store *store, MDB_txn *txn,
 	w->version = version;
 	rc = store_mdb_error(
 		"comparing trees",
-		mdb_cursor_open(txn, store->dbi.dirents, &w->cursor));
+		mdb_cursor_open(txn, store->repo.dbi.dirents, &w->cursor));
 	if (rc < 0)
 		return rc;
 	store_be64_put(w->prefix, version);
@@ -142,10 +142,10 @@ int store_diff_trees(struct pc_store *store, MDB_txn *txn, uint64_t old_version,
 		     uint64_t new_version, uint64_t first_new_ino,
 		     struct pc_store_changes *changes)
 {
-	struct dir_cache in_new = { txn, store->dbi.dirattr, new_version, 0,
-				    false };
-	struct dir_cache in_old = { txn, store->dbi.dirattr, old_version, 0,
-				    false };
+	struct dir_cache in_new = { txn, store->repo.dbi.dirattr, new_version,
+				    0, false };
+	struct dir_cache in_old = { txn, store->repo.dbi.dirattr, old_version,
+				    0, false };
 	struct version_walk old, new;
 	size_t cap = 0, steps = 0;
 	int rc, c;

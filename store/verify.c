@@ -171,6 +171,8 @@ int pc_store_verify(struct pc_store *store, struct pc_verify_result *out)
 	struct verify_run *run;
 	int rc;
 
+	store = store->base; /* chunk-level: any repository's handle */
+
 	if (!out)
 		out = &ignored;
 	memset(out, 0, sizeof(*out));

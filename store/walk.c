@@ -36,7 +36,7 @@ static int add_file(struct pc_store *store, MDB_txn *txn, uint64_t ino,
 
 	store_be64_put(buf, ino);
 	rc = store_mdb_error("reading an inode",
-			     mdb_get(txn, store->dbi.inodes, &key, &val));
+			     mdb_get(txn, store->repo.dbi.inodes, &key, &val));
 	if (rc == 0 && store_inode_decode(&val, &rec) < 0)
 		rc = store_mdb_error("decoding an inode", MDB_CORRUPTED);
 	if (rc < 0)
@@ -76,8 +76,9 @@ static int walk(struct pc_store *store, MDB_txn *txn, uint64_t version,
 
 	key.mv_size =
 		store_dirent_key(version, parent, after, strlen(after), start);
-	rc = store_mdb_error("listing a directory",
-			     mdb_cursor_open(txn, store->dbi.dirents, &cursor));
+	rc = store_mdb_error(
+		"listing a directory",
+		mdb_cursor_open(txn, store->repo.dbi.dirents, &cursor));
 	if (rc < 0)
 		return rc;
 	for (mrc = mdb_cursor_get(cursor, &key, &val, MDB_SET_RANGE);
@@ -128,7 +129,7 @@ int pc_store_files_after(struct pc_store *store, uint64_t parent,
 	rc = store_txn_begin(store, MDB_RDONLY, &txn);
 	if (rc < 0)
 		return rc;
-	rc = store_meta_get(store, txn, META_CURRENT, 0, &version);
+	rc = store_repo_meta_get(store, txn, META_CURRENT, 0, &version);
 	if (rc == 0 && version)
 		rc = walk(store, txn, version, parent, after, &fa);
 	mdb_txn_abort(txn);
