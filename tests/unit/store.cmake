@@ -29,6 +29,14 @@ foreach(name test_store_chunks test_store_tree test_store_concurrent
   set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 120)
 endforeach()
 
+# Several repositories in one store; it reads the index with LMDB itself
+# to check the databases' names.
+add_executable(test_store_repos ${PC_STORE_TEST_DIR}/test_store_repos.c)
+target_link_libraries(test_store_repos
+  PRIVATE pc_test_store_util PkgConfig::LMDB)
+add_test(NAME test_store_repos COMMAND test_store_repos)
+set_tests_properties(test_store_repos PROPERTIES LABELS unit TIMEOUT 120)
+
 # Quota, purge, pins and verification; its full-disk tests mount a small
 # tmpfs in a private mount namespace (root; skipped otherwise).
 add_executable(test_store_purge ${PC_STORE_TEST_DIR}/test_store_purge.c)
