@@ -1,13 +1,13 @@
 /*
  * test_store_repos.c - several repositories in one chunk store
- * (pc_store_open_repo): each repository's trees, versions, rollback and
- * inode numbers are its own; chunks, pins, counters and the purge are the
- * store's; the purge keeps every repository's retained manifests, also of
- * a repository no handle is open on; everything survives a reopen; the
- * default repository keeps today's database names, so a cache written
- * before repositories existed opens unchanged (checked on the LMDB
- * environment itself); bad names are refused; a read-only view opens a
- * repository too.
+ * (pc_store_open_repo): each repository's trees, versions, rollback,
+ * inode numbers and held inodes are its own; chunks, pins, counters and
+ * the purge are the store's; the purge keeps every repository's retained
+ * manifests, also of a repository no handle is open on; everything
+ * survives a reopen; the default repository keeps today's database names,
+ * so a cache written before repositories existed opens unchanged (checked
+ * on the LMDB environment itself); bad names are refused; a read-only
+ * view opens a repository too.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -173,6 +173,42 @@ static void test_store_repos_trees_are_separate(void **state)
 	assert_rc(pc_store_inode(beta, PC_ROOT_INO, &inode), 0);
 	assert_int_equal(inode.type, PC_ENTRY_DIR);
 	pc_inode_release(&inode);
+
+	pc_store_close(alpha);
+	pc_store_close(beta);
+	pc_store_close(store);
+}
+
+/* Held inodes (open across versions) are each repository's: alpha keeps
+ * an open file's inode through two installs without it, beta knows
+ * nothing of that number. */
+static void test_store_repos_held_inodes_are_separate(void **state)
+{
+	struct pc_store *store = store_test_open(*state);
+	struct pc_store *alpha = open_repo(store, "alpha");
+	struct pc_store *beta = open_repo(store, "beta");
+	const struct store_test_entry other[] = {
+		{ 'F', "other", "another tree", 40, 0 },
+	};
+	struct pc_inode inode;
+	int64_t z;
+
+	install_both(alpha, beta);
+	z = store_test_resolve(alpha, 0, "a/z");
+	assert_true(z > 3); /* beyond beta's numbers */
+	assert_rc(pc_store_inode_hold(alpha, (uint64_t)z), 0);
+	assert_rc(store_test_install(alpha, other, 1, 6, NULL), 0);
+	assert_rc(store_test_install(alpha, other, 1, 7, NULL), 0);
+	assert_rc(pc_store_inode(alpha, (uint64_t)z, &inode), 0);
+	assert_int_equal(inode.size, strlen(alpha_tree[2].content));
+	pc_inode_release(&inode);
+	assert_rc(pc_store_inode(beta, (uint64_t)z, &inode), -ESTALE);
+	/* Beta's own installs leave alpha's hold alone. */
+	assert_rc(store_test_install(beta, other, 1, 3, NULL), 0);
+	assert_rc(store_test_install(beta, other, 1, 4, NULL), 0);
+	assert_rc(pc_store_inode(alpha, (uint64_t)z, &inode), 0);
+	pc_inode_release(&inode);
+	pc_store_inode_release(alpha, (uint64_t)z);
 
 	pc_store_close(alpha);
 	pc_store_close(beta);
@@ -630,6 +666,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		store_unit_test(test_store_repos_trees_are_separate),
+		store_unit_test(test_store_repos_held_inodes_are_separate),
 		store_unit_test(test_store_repos_versions_are_independent),
 		store_unit_test(test_store_repos_share_chunks),
 		store_unit_test(test_store_repos_purge_keeps_every_repository),
