@@ -10,6 +10,7 @@
  * view opens a repository too.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -359,6 +360,99 @@ static void test_store_repos_purge_keeps_every_repository(void **state)
 	pc_store_close(store);
 }
 
+/* ---- concurrent use -------------------------------------------------------------- */
+
+#define ROUNDS 20
+
+struct worker {
+	struct pc_store *store;
+	int rc; /* the first failure, else 0 */
+};
+
+/* Commits and purges through the default handle. */
+static void *churn_chunks(void *arg)
+{
+	struct worker *w = arg;
+	struct pc_purge_result result;
+	char data[64];
+
+	for (int i = 0; i < 4 * ROUNDS && w->rc == 0; i++) {
+		struct pc_store_tmp *tmp;
+		struct pc_hash hash;
+
+		snprintf(data, sizeof(data), "churn %d", i);
+		pc_sha256(data, strlen(data), &hash);
+		tmp = pc_store_tmp_begin(w->store, &hash, strlen(data));
+		if (!tmp) {
+			w->rc = -errno;
+			break;
+		}
+		w->rc = pc_store_tmp_write(tmp, data, strlen(data));
+		if (w->rc == 0)
+			w->rc = pc_store_tmp_commit(tmp);
+		else
+			pc_store_tmp_abort(tmp);
+		if (w->rc == 0 && i % 8 == 7)
+			w->rc = pc_store_purge(w->store, 0, &result);
+	}
+	return NULL;
+}
+
+/* Installs ROUNDS versions into the repository of its handle. */
+static void *install_versions(void *arg)
+{
+	struct worker *w = arg;
+	const struct store_test_entry tree[] = { { 'F', "f", "x", 1, 0 } };
+
+	for (int v = 1; v <= ROUNDS && w->rc == 0; v++)
+		w->rc = store_test_install(w->store, tree, 1, (uint64_t)v,
+					   NULL);
+	return NULL;
+}
+
+/* Adds repositories while the others work. */
+static void *add_repositories(void *arg)
+{
+	struct worker *w = arg;
+	char name[16];
+
+	for (int i = 0; i < 6 && w->rc == 0; i++) {
+		struct pc_store *repo = NULL;
+
+		snprintf(name, sizeof(name), "added%d", i);
+		w->rc = pc_store_open_repo(w->store, name, &repo, NULL, 0);
+		if (w->rc == 0)
+			w->rc = store_test_install(repo, beta_tree, 2, 1, NULL);
+		pc_store_close(repo);
+	}
+	return NULL;
+}
+
+static void test_store_repos_concurrent_use(void **state)
+{
+	struct pc_store *store = store_test_open(*state);
+	struct pc_store *alpha = open_repo(store, "alpha");
+	struct worker w[3] = { { store, 0 }, { alpha, 0 }, { store, 0 } };
+	void *(*fn[3])(void *) = { churn_chunks, install_versions,
+				   add_repositories };
+	struct pc_store_repo_list list;
+	pthread_t threads[3];
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+			pthread_create(&threads[i], NULL, fn[i], &w[i]), 0);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(threads[i], NULL);
+		assert_rc(w[i].rc, 0);
+	}
+	assert_int_equal(current_version(alpha), ROUNDS);
+	assert_rc(pc_store_list_repos(store, &list), 0);
+	assert_int_equal(list.count, 7);
+	pc_store_repo_list_free(&list);
+	pc_store_close(alpha);
+	pc_store_close(store);
+}
+
 /* ---- reopen ------------------------------------------------------------------------ */
 
 static void test_store_repos_survive_reopen(void **state)
@@ -670,6 +764,7 @@ int main(void)
 		store_unit_test(test_store_repos_versions_are_independent),
 		store_unit_test(test_store_repos_share_chunks),
 		store_unit_test(test_store_repos_purge_keeps_every_repository),
+		store_unit_test(test_store_repos_concurrent_use),
 		store_unit_test(test_store_repos_survive_reopen),
 		store_unit_test(test_store_repos_default_keeps_todays_layout),
 		store_unit_test(test_store_repos_refuse_bad_names),
