@@ -431,9 +431,9 @@ int store_repo_dbis_open(MDB_txn *txn, const char *name, bool create,
  * base->known, their databases opened. */
 int store_repos_load(struct pc_store *base, MDB_txn *txn);
 /* The retained manifests of every repository of @base (the default and
- * each recorded one, open or not), in @txn, into @out; how many or a
- * negative errno. */
-int store_retained_manifests(struct pc_store *base, MDB_txn *txn,
+ * each recorded one, open or not) into @out, in a read transaction of
+ * its own; how many or a negative errno. */
+int store_retained_manifests(struct pc_store *base,
 			     struct pc_hash out[STORE_RETAINED_MAX]);
 /* Closing a repository handle (not the base). */
 void store_repo_close(struct pc_store *store);

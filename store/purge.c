@@ -288,7 +288,6 @@ static int purge_locked(struct pc_store *store, const struct purge_goal *goal,
 {
 	struct purge_run *run = calloc(1, sizeof(*run));
 	uint64_t bytes_before = result->bytes;
-	MDB_txn *txn;
 	int rc;
 
 	if (!run)
@@ -303,11 +302,7 @@ static int purge_locked(struct pc_store *store, const struct purge_goal *goal,
 		store_log(store, PC_LOG_WARN,
 			  "purge: flushing the index first failed: %s",
 			  strerror(-rc));
-	rc = store_txn_begin(store, MDB_RDONLY, &txn);
-	if (rc == 0) {
-		rc = store_retained_manifests(store, txn, run->retained);
-		mdb_txn_abort(txn);
-	}
+	rc = store_retained_manifests(store, run->retained);
 	if (rc >= 0) {
 		run->nretained = rc;
 		rc = 0;

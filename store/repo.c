@@ -182,17 +182,26 @@ static struct store_known_repo *find_known(struct pc_store *base,
 	return NULL;
 }
 
-int store_retained_manifests(struct pc_store *base, MDB_txn *txn,
+int store_retained_manifests(struct pc_store *base,
 			     struct pc_hash out[STORE_RETAINED_MAX])
 {
+	MDB_txn *txn = NULL;
 	int count, rc;
 
-	count = store_retained_of(txn, &base->repo.dbi, out);
+	/* The transaction begins under the lock: LMDB lets a transaction
+	 * use only the databases opened before it began, and a repository
+	 * added meanwhile (its databases opened under this lock) would
+	 * make its handles invalid here. */
 	pthread_mutex_lock(&base->repos_lock);
+	count = store_txn_begin(base, MDB_RDONLY, &txn);
+	if (count == 0)
+		count = store_retained_of(txn, &base->repo.dbi, out);
 	for (size_t i = 0; count >= 0 && i < base->nknown; i++) {
 		rc = store_retained_of(txn, &base->known[i].dbi, out + count);
 		count = rc < 0 ? rc : count + rc;
 	}
+	if (txn)
+		mdb_txn_abort(txn);
 	pthread_mutex_unlock(&base->repos_lock);
 	return count;
 }

@@ -392,7 +392,7 @@ static void *churn_chunks(void *arg)
 			w->rc = pc_store_tmp_commit(tmp);
 		else
 			pc_store_tmp_abort(tmp);
-		if (w->rc == 0 && i % 8 == 7)
+		if (w->rc == 0 && i % 2 == 1)
 			w->rc = pc_store_purge(w->store, 0, &result);
 	}
 	return NULL;
