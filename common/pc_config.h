@@ -1,9 +1,21 @@
 /*
  * pc_config.h - the daemon's configuration: one INI file
- * (/etc/peercache/peercache.conf, keys in a [peercache] section or at the
- * top) and "-o key=value" overrides; the command line wins.  Every key has
- * a documented default (systemd/peercache.conf.example) and a bad value or
- * an unknown key is refused with a message naming it.
+ * (/etc/peercache/peercache.conf, host-wide keys in a [peercache] section
+ * or at the top) and "-o key=value" overrides; the command line wins.
+ * Every key has a documented default (systemd/peercache.conf.example) and
+ * a bad value or an unknown key is refused with a message naming it.
+ *
+ * The repositories served come in one of two forms:
+ *  - sections: one [repository NAME] section per repository, with its
+ *    mount_point, mirror and trusted_key (repeatable) and optionally
+ *    poll_interval; NAME is the name its signed head must carry;
+ *  - the compatible form (no section): the top-level mirror, trusted_key
+ *    and repository keys describe the one repository, mounted at the
+ *    command line's MOUNTPOINT.
+ * Mixing the two is refused.  Either way pc_config_finish() leaves the
+ * repositories in repos[0 .. nrepos-1], so that the daemon only ever
+ * iterates repos[] (the top-level mirrors, trusted_keys and repository
+ * fields are the compatible form's raw input).
  */
 #ifndef PC_CONFIG_H
 #define PC_CONFIG_H
@@ -16,6 +28,11 @@
 
 #define PC_CONFIG_MAX_MIRRORS 16
 #define PC_CONFIG_MAX_KEYS 16
+/* [repository NAME] sections in one configuration, at most. */
+#define PC_CONFIG_MAX_REPOS 16
+/* A repository name: 1 to 64 of [A-Za-z0-9._-], not starting with '.'
+ * (the rule of a signed head's name, pc_repo_name_valid in pc_format.h). */
+#define PC_CONFIG_REPO_NAME_MAX 64
 #define PC_DEFAULT_CONFIG "/etc/peercache/peercache.conf"
 #define PC_DEFAULT_CACHE_DIR "/var/cache/peercache"
 /* A configuration file is read whole: at most this many bytes. */
@@ -25,13 +42,40 @@
  * four chunks of the largest size (PC_CHUNK_MAX, 4 MiB, pc_format.h). */
 #define PC_CONFIG_QUOTA_MIN (16u * 1024 * 1024)
 
+/* One repository the daemon serves (owned strings). */
+struct pc_repo_config {
+	char *name;	   /* the name its signed head must carry; "" (the
+			      compatible form, repository unset): the name
+			      of the first head accepted */
+	char *mount_point; /* the section's; NULL in the compatible form:
+			      the command line's MOUNTPOINT */
+	char *mirrors[PC_CONFIG_MAX_MIRRORS]; /* in order */
+	size_t nmirrors;
+	char *trusted_keys[PC_CONFIG_MAX_KEYS];
+	size_t ntrusted_keys;
+	uint64_t poll_interval; /* seconds: the section's, else the
+				   host-wide poll_interval */
+	uint64_t keys_set;	/* which keys the section set (config.c) */
+	int line;		/* of its [repository NAME] line; 0 in the
+				   compatible form */
+};
+
 struct pc_config {
+	/* The repositories, filled by pc_config_finish (the sections, or
+	 * repos[0] from the top-level keys of the compatible form). */
+	struct pc_repo_config repos[PC_CONFIG_MAX_REPOS];
+	size_t nrepos;
+	bool repo_sections; /* the file has [repository NAME] sections */
+
+	/* The compatible form's repository: read repos[] instead. */
 	char *mirrors[PC_CONFIG_MAX_MIRRORS]; /* "mirror", repeatable, in order */
 	size_t nmirrors;
 	char *trusted_keys[PC_CONFIG_MAX_KEYS]; /* "trusted_key", repeatable */
 	size_t ntrusted_keys;
-	char *repository;	  /* "repository": expected head name; empty =
+	char *repository; /* "repository": expected head name; empty =
 				      take the name of the first head accepted */
+	/* Host-wide from here on (poll_interval: the default of each
+	 * repository). */
 	char *cache_dir;	  /* default /var/cache/peercache */
 	char *control_socket;	  /* default CACHE_DIR/control.sock */
 	char *proxy;		  /* libcurl proxy URL, "" = none/environment */
@@ -102,12 +146,21 @@ int pc_config_set(struct pc_config *cfg, const char *key, const char *value,
 		  char *err, size_t errlen);
 /* @key was set by the file or -o (not left at its default). */
 bool pc_config_is_set(const struct pc_config *cfg, const char *key);
-/* Derived defaults (control_socket) and cross-key checks (at least one
- * mirror and one trusted key; low_speed_time shorter than fetch_timeout:
- * a default one is lowered to half of it, an explicit one refused).  Call
- * once after loading. */
+/* Derived defaults (control_socket, repos[]) and cross-key checks (at
+ * least one mirror and one trusted key per repository; no top-level
+ * mirror, trusted_key or repository beside [repository] sections;
+ * low_speed_time shorter than fetch_timeout: a default one is lowered to
+ * half of it, an explicit one refused).  Call once after loading. */
 int pc_config_finish(struct pc_config *cfg, char *err, size_t errlen);
-/* The effective configuration as INI text on @out. */
+/* repos[] made from what is set, without the checks of
+ * pc_config_finish (which calls it): the compatible form's repos[0]
+ * (re)made from the top-level keys, and each section's poll_interval
+ * defaulted to the host-wide one.  For tools and tests that build a
+ * configuration with pc_config_set and read repos[].  0 or -ENOMEM. */
+int pc_config_resolve_repos(struct pc_config *cfg);
+/* The effective configuration as INI text on @out: [peercache], then
+ * one [repository NAME] section per repository of the section form.
+ * Loaded again, it is the same configuration. */
 void pc_config_print(const struct pc_config *cfg, void *out /* FILE * */);
 void pc_config_free(struct pc_config *cfg);
 
@@ -118,6 +171,13 @@ struct pc_config_key_info {
 	const char *kind;     /* "text", "list" (repeatable), "duration",
 				 "count", "level", "on/off", "milliseconds",
 				 "size" */
+	const char *scope;    /* where it may be given: "host" (top level
+				 or [peercache] only), "repository" (only in
+				 a [repository NAME] section), "both" (in a
+				 section, or at the top level: there the
+				 compatible form's, or for poll_interval the
+				 default of every section), "single" (top
+				 level, compatible form only) */
 };
 /* The key number @i (0, 1, ...) in the table's order; false past the
  * last.  Borrowed, static strings. */

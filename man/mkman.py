@@ -190,9 +190,20 @@ def read_keys(path):
     keys = []
     with open(path, encoding="utf-8") as f:
         for line in f:
-            name, kind, has_default, default = line.rstrip("\n").split("\t")
-            keys.append((name, kind, default if has_default == "1" else None))
+            name, kind, has_default, default, scope = \
+                line.rstrip("\n").split("\t")
+            keys.append((name, kind, default if has_default == "1" else None,
+                         scope))
     return keys
+
+
+# Where a key may be given (pc-config-keys' SCOPE), as the reference says
+# it; a host-wide key ("host") goes unsaid: the DESCRIPTION says that every
+# key is host-wide unless marked.
+SCOPES = {"host": None,
+          "repository": "only in a [repository NAME] section",
+          "both": "also in a [repository NAME] section",
+          "single": "not with [repository NAME] sections"}
 
 
 def read_sample(path, names):
@@ -281,7 +292,7 @@ def key_reference(keys_path, sample_path, inline):
         for para in paragraphs(intro):
             out += [inline(para), ""]
         for name in section_keys:
-            _, kind, default = by_name[name]
+            _, kind, default, scope = by_name[name]
             if default is not None and values[name] != [default]:
                 sys.exit(f"mkman: {sample_path}: #{name} = "
                          f"{values[name][0]}, but the daemon's default is "
@@ -295,6 +306,8 @@ def key_reference(keys_path, sample_path, inline):
                 said.append("default: empty")
             else:
                 said.append("default: " + escape(default))
+            if SCOPES[scope]:
+                said.append(escape(SCOPES[scope]))
             word = KINDS.get(kind, kind)
             out.append(f"*{escape(name)}* = _{escape(word)}_ "
                        f"({'; '.join(said)})")

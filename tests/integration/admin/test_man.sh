@@ -32,6 +32,11 @@ pc_keygen "$PC_TMP/key"
 "$PC_BIN/peercache" -c /dev/null -o mirror=file:///nowhere \
 	-o trusted_key="$PC_TMP/key.pub" --print-config >printed.conf ||
 	fail "peercache --print-config failed"
+# The keys of a [repository NAME] section (mount_point) too.
+printf '[repository r]\nmount_point = %s\nmirror = file:///nowhere\ntrusted_key = %s\n' \
+	"$PC_TMP/mnt" "$PC_TMP/key.pub" >section.conf
+"$PC_BIN/peercache" -c section.conf --print-config >>printed.conf ||
+	fail "peercache --print-config of a section failed"
 sed -n 's/^\([a-z_]*\) = .*/\1/p' printed.conf | sort -u >keys.daemon
 diff -u keys.code keys.daemon >keys.diff ||
 	fail "pc-config-keys and the daemon's --print-config differ:

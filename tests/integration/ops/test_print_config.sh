@@ -31,36 +31,20 @@ value() {
 	awk -v k="$1" -F ' = ' '$1 == k { print $2 }' <<<"$PC_OUT"
 }
 
-# The keys of common/config.c's table as "name KEY_TYPE default" lines,
-# the default as text ("-" for the lists, which have none).  Entries are
-# `{ "name", KEY_TYPE, ..., "default" or NULL or A_MACRO },`, possibly over
-# two lines; a macro's value comes from common/pc_config.h.
+# The keys of common/config.c's table as "name KIND default" lines, the
+# default as text ("-" for the keys that have none), from pc-config-keys,
+# the build tool that prints the table (man/config-keys.c).
 config_keys() {
-	local entry name type default macro
-	awk '/^static const struct key keys\[\]/ { on = 1; next }
-	     on && /^};/ { exit }
-	     on { entry = entry $0 }
-	     on && /},[[:space:]]*$/ { print entry; entry = "" }' \
-		"$PC_SRC/common/config.c" |
-		sed -E 's/^[[:space:]]*\{[[:space:]]*"([a-z_]+)",[[:space:]]*(KEY_[A-Z]+),.*,[[:space:]]*(NULL|"[^"]*"|[A-Z_]+)[[:space:]]*\},$/\1 \2 \3/' |
-		while read -r name type default; do
-			case "$default" in
-			NULL) default=- ;;
-			\"*) default=${default//\"/} ;;
-			*) macro=$default
-			   default=$(sed -nE "s/^#define $macro \"(.*)\"$/\\1/p" \
-				"$PC_SRC/common/pc_config.h")
-			   [ -n "$default" ] || default="?$macro" ;;
-			esac
-			echo "$name $type $default"
-		done
+	"$PC_BIN/pc-config-keys" | awk -F '\t' '{
+		gsub("/", "_", $2)
+		print $1, $2, ($3 == "1" ? $4 : "-") }'
 }
 
 mapfile -t KEYS < <(config_keys)
 [ "${#KEYS[@]}" -ge 31 ] ||
 	fail "read only ${#KEYS[@]} keys from common/config.c: ${KEYS[*]:-none}"
 for entry in "${KEYS[@]}"; do
-	[[ "$entry" =~ ^[a-z_]+\ KEY_[A-Z]+\ [^\ ?]*$ ]] ||
+	[[ "$entry" =~ ^[a-z_]+\ [a-z_]+\ [^\ ?]*$ ]] ||
 		fail "cannot read the key table entry '$entry'"
 done
 
@@ -191,9 +175,9 @@ for entry in "${KEYS[@]}"; do
 	esac
 done
 # Uncommented, the sample's lines are the defaults (its examples of the
-# two lists aside).
+# two lists and of a section's mount_point aside).
 sed -nE 's/^#([a-z_]+ =.*)$/\1/p' "$EXAMPLE" |
-	grep -vE '^(mirror|trusted_key) =' >example.conf
+	grep -vE '^(mirror|trusted_key|mount_point) =' >example.conf
 print_config -c example.conf "${base[@]}"
 from_example=$PC_OUT
 print_config -c /dev/null "${base[@]}"
