@@ -118,13 +118,16 @@ static void on_restart(void *arg, int client_fd)
 	notifier->fs_hooks.restart(notifier->fs_hooks.arg, client_fd);
 }
 
+/* The trusted keys of the one repository served (repos[0]: main.c
+ * refuses several). */
 static struct pc_keyring *load_keyring(const struct pc_config *cfg)
 {
+	const struct pc_repo_config *repo = &cfg->repos[0];
 	struct pc_keyring *ring = pc_keyring_new();
 	char why[512];
 
-	for (size_t i = 0; ring && i < cfg->ntrusted_keys; i++) {
-		if (pc_keyring_add_file(ring, cfg->trusted_keys[i], why,
+	for (size_t i = 0; ring && i < repo->ntrusted_keys; i++) {
+		if (pc_keyring_add_file(ring, repo->trusted_keys[i], why,
 					sizeof(why)) < 0) {
 			fprintf(stderr, "peercache: trusted_key: %s\n", why);
 			pc_keyring_free(ring);

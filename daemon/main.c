@@ -21,6 +21,7 @@
 #include "exe_path.h"
 #include "handover.h"
 #include "pc_fs.h"
+#include "startup.h"
 
 /* The version this binary says it is (--version, and to the daemon it
  * takes a mount over from).  A test build overrides it. */
@@ -30,9 +31,11 @@
 
 static const char usage_text[] =
 	"usage: peercache [-f] [-c CONFIG] [-o KEY=VALUE]... MOUNTPOINT\n"
+	"       peercache [-f] [-c CONFIG] [-o KEY=VALUE]...\n"
 	"       peercache [-c CONFIG] [-o KEY=VALUE]... --print-config\n"
 	"\n"
-	"Mounts a signed, published repository read-only at MOUNTPOINT.\n"
+	"Mounts a signed, published repository read-only at MOUNTPOINT, or at\n"
+	"the mount_point of the configuration's [repository NAME] section.\n"
 	"Reads resolve by content hash: the local cache, then the mirrors in\n"
 	"order; every byte is verified before it is served.\n"
 	"\n"
@@ -178,11 +181,13 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			return 2;
 		}
 	}
-	if (!opts->print_config && argc - optind != 1) {
+	/* No MOUNTPOINT: the configuration's section must give it. */
+	if (!opts->print_config && argc - optind > 1) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
-	opts->mountpoint = opts->print_config ? NULL : argv[optind];
+	opts->mountpoint =
+		opts->print_config || optind == argc ? NULL : argv[optind];
 	return 0;
 }
 
@@ -235,12 +240,71 @@ static int daemonize(void)
 	return pipefd[1];
 }
 
+/* What start-up refuses in the mount points of the configuration's
+ * sections (startup.c): same or nested ones, the cache inside one.  For
+ * --print-config, and before the refusal of several.  0, or 2 with the
+ * reason said. */
+static int check_mount_points(const struct pc_config *cfg)
+{
+	char why[1024];
+
+	if (startup_check_repos(cfg, why, sizeof(why)) < 0) {
+		fprintf(stderr, "peercache: %s\n", why);
+		return 2;
+	}
+	return 0;
+}
+
+/*
+ * The mount point to serve, into opts->mountpoint: the command line's,
+ * or the mount_point of the one [repository NAME] section (the command
+ * line may name the same directory: the unit always gives one).  A
+ * daemon serves one repository for now (issue 14, stage 3 lifts that):
+ * this is the one place that refuses several.  0, or 2 (exit status)
+ * with the reason said.  The mount point served is checked against the
+ * cache at start (startup_prepare), not here: a mount resumed or taken
+ * over is alive, and not to be looked at.
+ */
+static int choose_mountpoint(const struct pc_config *cfg, struct options *opts)
+{
+	const struct pc_repo_config *repo = &cfg->repos[0];
+
+	if (cfg->nrepos > 1) {
+		if (check_mount_points(cfg))
+			return 2;
+		fprintf(stderr, "peercache: several repositories in one "
+				"daemon: not built yet; run one instance per "
+				"repository\n");
+		return 2;
+	}
+	if (!repo->mount_point && !opts->mountpoint) {
+		fprintf(stderr, "peercache: no MOUNTPOINT: give one, or a "
+				"[repository NAME] section with its "
+				"mount_point in "
+				"the configuration\n");
+		return 2;
+	}
+	if (repo->mount_point && opts->mountpoint &&
+	    !startup_same_dir(repo->mount_point, opts->mountpoint)) {
+		fprintf(stderr,
+			"peercache: MOUNTPOINT %s is not %s, the mount_point "
+			"of [repository %s]: give that one, or none\n",
+			opts->mountpoint, repo->mount_point, repo->name);
+		return 2;
+	}
+	if (!opts->mountpoint)
+		opts->mountpoint = repo->mount_point;
+	return 0;
+}
+
 /* --print-config: exit 2 for whatever start-up would refuse, as it
  * would; else the configuration, and 0. */
 static int print_config(const struct pc_config *cfg)
 {
 	char why[512];
 
+	if (check_mount_points(cfg))
+		return 2;
 	if (pc_net_check_config(cfg, why, sizeof(why)) < 0) {
 		fprintf(stderr, "peercache: %s\n", why);
 		return 2;
@@ -306,8 +370,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	pc_log_set_level(cfg.log_level);
-	rc = opts.print_config ? print_config(&cfg)
-			       : serve(&cfg, &opts, argv, cwd);
+	if (opts.print_config)
+		rc = print_config(&cfg);
+	else if (!(rc = choose_mountpoint(&cfg, &opts)))
+		rc = serve(&cfg, &opts, argv, cwd);
 out:
 	pc_config_free(&cfg);
 	free(cwd);

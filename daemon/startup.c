@@ -17,6 +17,8 @@
  *    SIGTERM it hung for good unlinking its socket.  Refused at once.
  *  - A missing mount point is created (mkdir -p), so that the daemon alone
  *    behaves as its systemd unit does.
+ *  - The mount points of [repository NAME] sections must not hide one
+ *    another (the same directory, or one inside another) nor the cache.
  * Paths are compared after resolving symbolic links, for the part of each
  * path that exists.
  */
@@ -248,6 +250,89 @@ int startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
 		free(path);
 	}
 	free(mnt);
+	return rc;
+}
+
+/* ---- the mount points of several repositories ------------------------------ */
+
+/* @a and @b name the same directory: as written (trailing slashes
+ * aside), without a look at the filesystem, or once resolved. */
+bool startup_same_dir(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *ca, *cb;
+	bool same;
+
+	while (la > 1 && a[la - 1] == '/')
+		la--;
+	while (lb > 1 && b[lb - 1] == '/')
+		lb--;
+	if (la == lb && strncmp(a, b, la) == 0)
+		return true;
+	ca = canonical_path(a);
+	cb = canonical_path(b);
+	same = ca && cb && strcmp(ca, cb) == 0;
+	free(ca);
+	free(cb);
+	return same;
+}
+
+/* Two sections' mount points (canonical) that would hide one another. */
+static int check_pair(const struct pc_repo_config *a, const char *mnt_a,
+		      const struct pc_repo_config *b, const char *mnt_b,
+		      char *err, size_t errlen)
+{
+	if (strcmp(mnt_a, mnt_b) == 0)
+		snprintf(err, errlen,
+			 "[repository %s] and [repository %s] have the same "
+			 "mount_point, %s: give each repository its own "
+			 "directory",
+			 a->name, b->name, mnt_a);
+	else if (path_within(mnt_a, mnt_b) || path_within(mnt_b, mnt_a))
+		snprintf(err, errlen,
+			 "the mount_point of [repository %s], %s, and that "
+			 "of [repository %s], %s, are nested: one mount would "
+			 "hide the other; give each repository a directory "
+			 "of its own, side by side",
+			 a->name, mnt_a, b->name, mnt_b);
+	else
+		return 0;
+	return -EINVAL;
+}
+
+int startup_check_repos(const struct pc_config *cfg, char *err, size_t errlen)
+{
+	char *mnt[PC_CONFIG_MAX_REPOS] = { NULL };
+	char why[768];
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < cfg->nrepos; i++) {
+		const struct pc_repo_config *repo = &cfg->repos[i];
+
+		if (!repo->mount_point)
+			continue; /* the command line's, checked at start */
+		rc = startup_check_paths(repo->mount_point, cfg, why,
+					 sizeof(why));
+		if (rc < 0) {
+			snprintf(err, errlen, "[repository %s]: %s", repo->name,
+				 why);
+			break;
+		}
+		mnt[i] = canonical_path(repo->mount_point);
+		if (!mnt[i]) {
+			rc = -errno;
+			snprintf(err, errlen,
+				 "[repository %s]: mount_point %s: %s",
+				 repo->name, repo->mount_point,
+				 strerror(errno));
+		}
+		for (size_t j = 0; rc == 0 && j < i; j++)
+			if (mnt[j])
+				rc = check_pair(&cfg->repos[j], mnt[j], repo,
+						mnt[i], err, errlen);
+	}
+	for (size_t i = 0; i < cfg->nrepos; i++)
+		free(mnt[i]);
 	return rc;
 }
 

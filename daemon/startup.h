@@ -7,6 +7,7 @@
 #ifndef PC_STARTUP_H
 #define PC_STARTUP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "pc_config.h"
@@ -35,7 +36,22 @@ int startup_check_paths(const char *mountpoint, const struct pc_config *cfg,
  * exist, and logs it; -ENOTDIR if it is not a directory. */
 int startup_make_mountpoint(const char *mountpoint, char *err, size_t errlen);
 
-/* The three above, in that order.  0 or a negative errno with @err set. */
+/*
+ * The mount points of @cfg's [repository NAME] sections: each checked as
+ * startup_check_paths does (the cache and the control socket outside
+ * it, it outside the cache), and no two the same directory or one inside
+ * the other.  A repository without a mount_point (the compatible form:
+ * the command line's) is left to startup_prepare.  0, or -EINVAL (or
+ * -errno) with @err naming the sections.
+ */
+int startup_check_repos(const struct pc_config *cfg, char *err, size_t errlen);
+
+/* @a and @b are the same directory: written alike (trailing slashes
+ * aside), else the same once symbolic links are resolved. */
+bool startup_same_dir(const char *a, const char *b);
+
+/* startup_clear_dead_mount, startup_check_paths and
+ * startup_make_mountpoint, in that order.  0 or a negative errno with @err set. */
 int startup_prepare(const char *mountpoint, const struct pc_config *cfg,
 		    char *err, size_t errlen);
 

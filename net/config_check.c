@@ -19,34 +19,58 @@
 #include "acl.h"
 #include "net.h"
 
-static int check_mirrors(const struct pc_config *cfg, char *err, size_t errlen)
+static int check_mirrors(const struct pc_repo_config *repo, char *err,
+			 size_t errlen)
 {
 	char scheme[8];
 	size_t prefix;
 	int rc;
 
-	for (size_t i = 0; i < cfg->nmirrors; i++) {
-		rc = net_mirror_url_check(cfg->mirrors[i], scheme, &prefix, err,
-					  errlen);
+	for (size_t i = 0; i < repo->nmirrors; i++) {
+		rc = net_mirror_url_check(repo->mirrors[i], scheme, &prefix,
+					  err, errlen);
 		if (rc < 0)
 			return rc;
 	}
 	return 0;
 }
 
-static int check_keys(const struct pc_config *cfg, char *err, size_t errlen)
+static int check_keys(const struct pc_repo_config *repo, char *err,
+		      size_t errlen)
 {
 	struct pc_keyring *ring = pc_keyring_new();
 	char why[512];
 	int rc = ring ? 0 : -ENOMEM;
 
-	for (size_t i = 0; rc == 0 && i < cfg->ntrusted_keys; i++) {
-		rc = pc_keyring_add_file(ring, cfg->trusted_keys[i], why,
+	for (size_t i = 0; rc == 0 && i < repo->ntrusted_keys; i++) {
+		rc = pc_keyring_add_file(ring, repo->trusted_keys[i], why,
 					 sizeof(why));
 		if (rc < 0)
 			snprintf(err, errlen, "trusted_key: %s", why);
 	}
 	pc_keyring_free(ring);
+	return rc;
+}
+
+/* Every repository's mirrors and keys (pc_config.h: repos[]); a message
+ * names the section of a [repository NAME] one. */
+static int check_repos(const struct pc_config *cfg, char *err, size_t errlen)
+{
+	char why[640];
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < cfg->nrepos; i++) {
+		const struct pc_repo_config *repo = &cfg->repos[i];
+
+		rc = check_mirrors(repo, why, sizeof(why));
+		if (rc == 0)
+			rc = check_keys(repo, why, sizeof(why));
+		if (rc < 0 && cfg->repo_sections)
+			snprintf(err, errlen, "[repository %s]: %s", repo->name,
+				 why);
+		else if (rc < 0)
+			snprintf(err, errlen, "%s", why);
+	}
 	return rc;
 }
 
@@ -90,9 +114,7 @@ int pc_net_check_config(const struct pc_config *cfg, char *err, size_t errlen)
 	gid_t gid;
 	int rc;
 
-	rc = check_mirrors(cfg, err, errlen);
-	if (rc == 0)
-		rc = check_keys(cfg, err, errlen);
+	rc = check_repos(cfg, err, errlen);
 	if (rc == 0)
 		rc = check_peers(cfg, err, errlen);
 	if (rc == 0 && cfg->metrics_listen && cfg->metrics_listen[0])

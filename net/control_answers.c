@@ -115,7 +115,7 @@ void control_build_status(struct pc_net *net, struct pc_json *j)
 	enum pc_net_state state =
 		control_status(net, &st, reason, sizeof(reason));
 
-	pc_json_str(j, "repository", have ? v.name : cfg->repository);
+	pc_json_str(j, "repository", have ? v.name : cfg->repos[0].name);
 	pc_json_uint(j, "version", have ? v.version : 0);
 	pc_json_int(j, "published", have ? v.created : 0);
 	pc_json_int(j, "expires", have ? v.expires : 0);
@@ -132,7 +132,8 @@ void control_build_status(struct pc_net *net, struct pc_json *j)
 	pc_json_int(j, "installing_since", st.installing_since);
 	control_build_hold(net, j);
 	pc_json_int(j, "started", net->started_at);
-	pc_json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
+	pc_json_str_array(j, "mirrors", cfg->repos[0].mirrors,
+			  cfg->repos[0].nmirrors);
 	net_head_json(net, j);
 	net_health_json(net, j);
 }
@@ -289,10 +290,12 @@ void control_build_config(struct pc_net *net, struct pc_json *j)
 {
 	const struct pc_config *cfg = net->cfg;
 
-	pc_json_str(j, "repository", cfg->repository);
-	pc_json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
-	pc_json_str_array(j, "trusted_keys", cfg->trusted_keys,
-			  cfg->ntrusted_keys);
+	/* The one repository served (pc_config.h: repos[]). */
+	pc_json_str(j, "repository", cfg->repos[0].name);
+	pc_json_str_array(j, "mirrors", cfg->repos[0].mirrors,
+			  cfg->repos[0].nmirrors);
+	pc_json_str_array(j, "trusted_keys", cfg->repos[0].trusted_keys,
+			  cfg->repos[0].ntrusted_keys);
 	pc_json_str(j, "proxy", cfg->proxy);
 	pc_json_str(j, "ca_file", cfg->ca_file);
 	pc_json_uint(j, "connect_timeout", cfg->connect_timeout);

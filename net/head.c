@@ -203,7 +203,7 @@ static int judge(struct pc_net *net, const char *buf, size_t len,
 		 struct pc_head *head, char *why, size_t whylen)
 {
 	struct pc_head_rules rules = {
-		.repository = net->cfg->repository,
+		.repository = net->cfg->repos[0].name,
 		.highest = pc_store_highest_version(net->store),
 		.now = net_unix_now(),
 	};
@@ -639,7 +639,7 @@ void net_head_init(struct pc_net *net)
 
 void net_head_start(struct pc_net *net)
 {
-	uint64_t interval = net->cfg->poll_interval * 1000;
+	uint64_t interval = net->cfg->repos[0].poll_interval * 1000;
 
 	uv_timer_start(&net->head.timer, on_uv_head_timer, 0, interval);
 }

@@ -76,7 +76,8 @@ static void take_snapshot(struct net_metrics *m)
 		snap.accepted = v.accepted;
 	} else {
 		snprintf(snap.repository, sizeof(snap.repository), "%s",
-			 net->cfg->repository ? net->cfg->repository : "");
+			 net->cfg->repos[0].name ? net->cfg->repos[0].name
+						 : "");
 	}
 	snap.highest = pc_store_highest_version(net->store);
 	snap.held = pc_store_held_version(net->store);

@@ -104,13 +104,14 @@ static int mirror_init(struct net_source *src, const char *url, char *err,
 
 int net_mirrors_init(struct pc_net *net, char *err, size_t errlen)
 {
-	const struct pc_config *cfg = net->cfg;
+	/* The one repository served (pc_config.h: repos[]). */
+	const struct pc_repo_config *repo = &net->cfg->repos[0];
 	struct net_source src;
 	int rc;
 
-	for (size_t i = 0; i < cfg->nmirrors; i++) {
+	for (size_t i = 0; i < repo->nmirrors; i++) {
 		memset(&src, 0, sizeof(src));
-		rc = mirror_init(&src, cfg->mirrors[i], err, errlen);
+		rc = mirror_init(&src, repo->mirrors[i], err, errlen);
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
 		if (rc < 0)

@@ -598,6 +598,8 @@ void fx_set(struct net_fixture *fx, const char *key, const char *value)
 	char why[256] = "";
 
 	assert_ok(pc_config_set(&fx->cfg, key, value, why, sizeof(why)), why);
+	/* repos[0], which net/ reads, as pc_config_finish makes it. */
+	assert_int_equal(pc_config_resolve_repos(&fx->cfg), 0);
 }
 
 void fx_clear_mirrors(struct net_fixture *fx)
@@ -605,6 +607,7 @@ void fx_clear_mirrors(struct net_fixture *fx)
 	for (size_t i = 0; i < fx->cfg.nmirrors; i++)
 		free(fx->cfg.mirrors[i]);
 	fx->cfg.nmirrors = 0;
+	assert_int_equal(pc_config_resolve_repos(&fx->cfg), 0);
 }
 
 char *fx_copy_repo(struct net_fixture *fx, const char *name)

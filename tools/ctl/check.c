@@ -150,6 +150,10 @@ static int config_from_daemon(const char *reply, struct pc_config *cfg,
 		rc = pc_config_defaults(cfg);
 	for (size_t i = 0; rc == 0 && i < sizeof(keys) / sizeof(keys[0]); i++)
 		rc = set_from(cfg, &o, keys[i][0], keys[i][1], err, errlen);
+	if (rc == 0 && pc_config_resolve_repos(cfg) < 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+	}
 	json_free(&o);
 	return rc;
 }
@@ -384,7 +388,7 @@ static bool judge_head(struct target *t, const struct body *b,
 		       const struct pc_keyring *ring,
 		       const struct pc_config *cfg, const struct ctl *ctl)
 {
-	struct pc_head_rules rules = { .repository = cfg->repository };
+	struct pc_head_rules rules = { .repository = cfg->repos[0].name };
 	struct pc_store_version held;
 	struct pc_head head;
 	char why[256], when[32];
@@ -665,26 +669,27 @@ static void print_json(const struct report *r, int exit_code)
 static struct pc_keyring *load_keys(struct report *r,
 				    const struct pc_config *cfg)
 {
+	const struct pc_repo_config *repo = &cfg->repos[0];
 	struct target *t = add_target(r, "keys", "trusted_key");
 	struct pc_keyring *ring = pc_keyring_new();
 	char why[512];
 
-	for (size_t i = 0; ring && i < cfg->ntrusted_keys; i++) {
-		if (pc_keyring_add_file(ring, cfg->trusted_keys[i], why,
+	for (size_t i = 0; ring && i < repo->ntrusted_keys; i++) {
+		if (pc_keyring_add_file(ring, repo->trusted_keys[i], why,
 					sizeof(why)) < 0) {
 			add_step(t, "load", STEP_FAILED, -1, "%s", why);
 			pc_keyring_free(ring);
 			return NULL;
 		}
 	}
-	if (!ring || cfg->ntrusted_keys == 0) {
+	if (!ring || repo->ntrusted_keys == 0) {
 		add_step(t, "load", STEP_FAILED, -1,
 			 ring ? "no trusted_key configured" : "out of memory");
 		pc_keyring_free(ring);
 		return NULL;
 	}
-	add_step(t, "load", STEP_OK, -1, "%zu key%s", cfg->ntrusted_keys,
-		 cfg->ntrusted_keys == 1 ? "" : "s");
+	add_step(t, "load", STEP_OK, -1, "%zu key%s", repo->ntrusted_keys,
+		 repo->ntrusted_keys == 1 ? "" : "s");
 	return ring;
 }
 
@@ -694,13 +699,14 @@ static void run_checks(struct report *r, const struct ctl *ctl,
 	static const char no_cache[] = "Cache-Control: no-cache";
 	struct curl_slist *headers = curl_slist_append(NULL, no_cache);
 	struct pc_keyring *ring = load_keys(r, cfg);
+	const struct pc_repo_config *repo = &cfg->repos[0];
 
 	if (cfg->proxy && cfg->proxy[0])
 		check_proxy(add_target(r, "proxy", cfg->proxy), cfg);
-	for (size_t i = 0; i < cfg->nmirrors; i++)
+	for (size_t i = 0; i < repo->nmirrors; i++)
 		r->mirrors_ok +=
-			check_mirror(add_target(r, "mirror", cfg->mirrors[i]),
-				     ctl, cfg, ring, cfg->mirrors[i], headers);
+			check_mirror(add_target(r, "mirror", repo->mirrors[i]),
+				     ctl, cfg, ring, repo->mirrors[i], headers);
 	check_discovery(add_target(r, "discovery", "(LAN peers)"), ctl,
 			daemon_up);
 	for (size_t i = 0; i < r->ntargets; i++)
@@ -727,7 +733,7 @@ int ctl_check(const struct ctl *ctl)
 	if (load_sources(ctl, &cfg, r, &daemon_up, err, sizeof(err)) < 0) {
 		fprintf(stderr, "peercachectl: %s\n", err);
 		rc = EXIT_FAILED;
-	} else if (cfg.nmirrors == 0) {
+	} else if (cfg.repos[0].nmirrors == 0) {
 		fprintf(stderr,
 			"peercachectl: no mirror to check in %s (-c CONFIG "
 			"names the configuration)\n",

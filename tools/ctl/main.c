@@ -120,6 +120,11 @@ int ctl_load_config(const struct ctl *ctl, const char *fallback_path,
 		}
 		free(key);
 	}
+	/* repos[] as the daemon has it (pc_config.h). */
+	if (rc == 0 && pc_config_resolve_repos(cfg) < 0) {
+		snprintf(err, errlen, "out of memory");
+		rc = -ENOMEM;
+	}
 	if (rc < 0)
 		pc_config_free(cfg);
 	return rc;

@@ -48,7 +48,8 @@ static void write_status(struct pc_json *w, struct pc_store *store,
 	pc_json_int(w, "highest_version",
 		    (int64_t)pc_store_highest_version(store));
 	if (cfg)
-		pc_json_str_array(w, "mirrors", cfg->mirrors, cfg->nmirrors);
+		pc_json_str_array(w, "mirrors", cfg->repos[0].mirrors,
+				  cfg->repos[0].nmirrors);
 	pc_json_str(w, "daemon", "offline");
 }
 
