@@ -281,7 +281,7 @@ static int check_sections(struct line_reader *r)
 		for (size_t j = 0; j < 3; j++) {
 			const struct key *k = config_find_key(required[j]);
 
-			if (repo->keys_set & (KEY_BIT(k)))
+			if (repo->keys_set & KEY_BIT(k))
 				continue;
 			r->line = repo->line;
 			return refuse_at(r,

@@ -280,8 +280,7 @@ static int choose_mountpoint(const struct pc_config *cfg, struct options *opts)
 	if (!repo->mount_point && !opts->mountpoint) {
 		fprintf(stderr, "peercache: no MOUNTPOINT: give one, or a "
 				"[repository NAME] section with its "
-				"mount_point in "
-				"the configuration\n");
+				"mount_point in the configuration\n");
 		return 2;
 	}
 	if (repo->mount_point && opts->mountpoint &&
