@@ -417,6 +417,7 @@ int pc_config_set(struct pc_config *cfg, const char *key, const char *value,
 int config_set_repo_key(struct pc_repo_config *repo, const struct key *k,
 			const char *value, char *err, size_t errlen)
 {
+	char text[64];
 	int rc;
 
 	if (k->scope == SCOPE_SINGLE) {
@@ -431,6 +432,12 @@ int config_set_repo_key(struct pc_repo_config *repo, const struct key *k,
 			 "%s: host-wide key, not allowed in [repository %s]: "
 			 "put it in [peercache]",
 			 k->name, repo->name);
+		return -EINVAL;
+	}
+	/* Mounted by a daemon whose working directory is not the file's. */
+	if (k->scope == SCOPE_REPO && value[0] != '/') {
+		snprintf(err, errlen, "%s: '%s' is not an absolute path",
+			 k->name, config_shown(value, text, sizeof(text)));
 		return -EINVAL;
 	}
 	if (k->type == KEY_DURATION)

@@ -225,6 +225,12 @@ static void test_config_repos_mount_point_only_in_a_section(void **state)
 		 "mount_point: only in a [repository NAME] section");
 	load_bad("[peercache]\nquota = 1G\nmount_point = /srv/x\n", 3,
 		 "mount_point: only in a [repository NAME] section");
+	/* In a section: an absolute path (the daemon's working directory
+	 * is not the file's). */
+	load_bad("[repository av]\nmount_point = srv/x\n", 2,
+		 "mount_point: 'srv/x' is not an absolute path");
+	load_bad("[repository av]\nmount_point =\n", 2,
+		 "mount_point: '' is not an absolute path");
 	assert_ok(pc_config_defaults(&cfg), NULL);
 	assert_error(
 		pc_config_set(&cfg, "mount_point", "/srv/x", err, sizeof(err)),
