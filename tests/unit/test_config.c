@@ -13,7 +13,9 @@
  * The table of every key with its default lives in one place here
  * (key_names, test_config_defaults_are_the_documented_ones): a key added
  * to config.c fails test_config_print_names_every_key until it is added
- * here, with its default and its type's tests.
+ * here, with its default and its type's tests.  (Keys that only a
+ * [repository NAME] section takes, mount_point, are not printed at the
+ * top level: test_config_repos.c covers them.)
  */
 #include <errno.h>
 #include <setjmp.h>
