@@ -3,16 +3,26 @@
 # files in name order (the manifest's order, as xargs cat over a sorted
 # list does) gets the next files fetched ahead of it, so most of its opens
 # find their file cached; reading one file alone fetches that file only,
-# and so does reading files out of order.
+# and so does reading files out of order.  The read-ahead goes on into the
+# next directories of the tree when a directory ends, so a tree of small
+# directories read in order misses no more than one large directory.
 set -euo pipefail
 # shellcheck source=../mount/fixture.sh
 . "$(dirname "$0")/../mount/fixture.sh"
 pc_setup
 
-mkdir -p src/defs src/other
+# "alone" sorts before "defs", and "cross" between them: the walk of
+# defs/ never reaches the others, and that of cross/ only defs/ (read by
+# then).
+mkdir -p src/defs src/alone src/cross/d1 src/cross/d2 src/cross/d3
 for i in $(seq -w 1 40); do
 	pc_random "src/defs/f$i.bin" $((30 + 10#$i))K
-	pc_random "src/other/g$i.bin" $((30 + 10#$i))K
+	pc_random "src/alone/g$i.bin" $((30 + 10#$i))K
+done
+for d in 1 2 3; do
+	for i in $(seq 1 8); do
+		pc_random "src/cross/d$d/h$i.bin" $((20 + i))K
+	done
 done
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
@@ -53,9 +63,33 @@ echo "misses while reading 40 files in order: $misses"
 [ "$misses" -le 10 ] || fail "$misses of 40 files missed: no read-ahead"
 assert_eq 40 "$(gets defs/f 01 40)" "chunk GETs for 40 files (each once)"
 
-# One file alone, then files out of order: nothing else is fetched.
-cat mnt/other/g20.bin >/dev/null
-cat mnt/other/g30.bin mnt/other/g10.bin >/dev/null
+# Across directories: the first two files of cross/d1 are enough for the
+# window to go on into cross/d2 once d1 ends.
+cat mnt/cross/d1/h1.bin mnt/cross/d1/h2.bin >/dev/null
 sleep 1
-assert_eq 3 "$(gets other/g 01 40)" "chunk GETs in other/ after 3 files read"
+ahead=$(gets cross/d2/h 1 8)
+echo "fetched ahead in the next directory after two files: $ahead"
+[ "$ahead" -ge 4 ] || fail "the read-ahead stopped at the end of the directory"
+
+# The whole tree in order, by one process: the walk follows the reader
+# from directory to directory (a walk that started again in each one would
+# miss its first files there).
+misses=$(stat_of misses)
+(cd mnt && find cross -type f | sort | xargs cat) |
+	cmp - <(cd src && find cross -type f | sort | xargs cat) ||
+	fail "the files of cross/ read back wrong"
+misses=$(($(stat_of misses) - misses))
+echo "misses while reading 3 directories of 8 files in order: $misses"
+[ "$misses" -le 3 ] || fail "$misses of 24 files missed across directories"
+n=0
+for d in 1 2 3; do
+	n=$((n + $(gets "cross/d$d/h" 1 8)))
+done
+assert_eq 24 "$n" "chunk GETs for the 24 files of cross/ (each once)"
+
+# One file alone, then files out of order: nothing else is fetched.
+cat mnt/alone/g20.bin >/dev/null
+cat mnt/alone/g30.bin mnt/alone/g10.bin >/dev/null
+sleep 1
+assert_eq 3 "$(gets alone/g 01 40)" "chunk GETs in alone/ after 3 files read"
 echo "ok"
