@@ -12,8 +12,9 @@
  * read back, and the hashing overlaps the receiving on another core.  The
  * last job, queued when the transfer ends, finishes the digest and
  * compares it: on a match it tells the loop thread at once, which hands
- * the buffer to the readers waiting (they need not wait for the disk),
- * then renames the file into the store (group commit: no sync,
+ * the buffer to the readers waiting (they need not wait for the disk:
+ * the job writes its segment only then, creating the file if the chunk
+ * is that small), then renames the file into the store (group commit: no sync,
  * store/commit.c), after which the fetch ends.  A full disk (or any store
  * error) leaves the chunk uncached, but verified and delivered from
  * memory to the readers waiting for it.  A mismatch throws it all away.
@@ -155,23 +156,32 @@ static void rx_write(struct net_rx *rx, const uint8_t *segment, size_t n)
 	}
 }
 
-/* The last job: the verdict, and the rename into the store. */
-static void rx_finish(struct net_rx *rx)
+/* The last job's verdict, once its segment is hashed: true if the bytes
+ * are the chunk's, and then the readers waiting are told at once (before
+ * the segment is written and the file created and renamed: a reader of a
+ * small file would otherwise wait for the disk's metadata work). */
+static bool rx_judge(struct net_rx *rx)
 {
 	struct pc_hash actual;
-	int rc;
 
 	pc_sha256_final(rx->sha, &actual);
 	if (rx->job_to != rx->len || !pc_hash_equal(&actual, &rx->expected)) {
 		rx->verdict = -EBADMSG;
-		return;
+		return false;
 	}
 	rx->verdict = 0;
-	/* The readers need not wait for the disk: they get the bytes now. */
 	net_workers_post(rx->net, &rx->verified);
+	return true;
+}
+
+/* The last job, after its segment is written: the rename into the store. */
+static void rx_commit(struct net_rx *rx)
+{
+	int rc;
+
 	if (!rx->tmp)
 		return; /* store_err says why */
-	rc = pc_store_tmp_commit_hashed(rx->tmp, &actual);
+	rc = pc_store_tmp_commit_hashed(rx->tmp, &rx->expected);
 	rx->tmp = NULL;
 	if (rc < 0)
 		rx->store_err = rc;
@@ -190,9 +200,11 @@ static void rx_job_work(struct net_work *work)
 		return;
 	}
 	pc_sha256_update(rx->sha, segment, n);
+	if (rx->job_last && !rx_judge(rx))
+		return; /* wrong bytes: nothing more is written */
 	rx_write(rx, segment, n);
 	if (rx->job_last)
-		rx_finish(rx);
+		rx_commit(rx);
 }
 
 /* ---- back on the loop thread ------------------------------------------------- */

@@ -3,10 +3,11 @@
 # tests after tests/integration/lib/common.sh (and pc_setup).  See the top
 # of pc-crashfs.c for what a power cut keeps and drops.
 #
-#   crashfs_mount BACKING MNT [-o mode=zero|short]
+#   crashfs_mount BACKING MNT [-o mode=zero|short] [-o stall=FILE]
 #       starts `pc-crashfs -f` in the background and waits (10 s at most)
 #       until MNT is mounted; BACKING holds the durable state.  Sets
 #       CRASHFS_PID and CRASHFS_LOG.  Unmounted at exit (pc_on_exit).
+#       With stall=FILE, creating a file waits while FILE exists.
 #   crashfs_cut
 #       cuts the power: every write to MNT not made durable by fsync or
 #       fdatasync is dropped.  Returns once done.  Kill the processes that

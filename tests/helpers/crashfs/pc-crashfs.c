@@ -3,8 +3,8 @@
  * "cut the power", for crash tests on a kernel without device-mapper (no
  * dm-flakey, no dm-log-writes).  The idea is LazyFS's; the code is ours.
  *
- *   pc-crashfs [-f] [-d] [-o mode=zero|short] [-o FUSE option]... \
- *           BACKING_DIR MOUNTPOINT
+ *   pc-crashfs [-f] [-d] [-o mode=zero|short] [-o stall=FILE] \
+ *           [-o FUSE option]... BACKING_DIR MOUNTPOINT
  *
  * Every operation passes through to BACKING_DIR at once (create, mkdir,
  * mknod, rename, unlink, link, symlink, chmod, chown, utimens, truncate),
@@ -41,6 +41,10 @@
  *
  *   mode=zero   (default) its grown size, the unsynced range as zeros
  *   mode=short  the size of its last durable state
+ *
+ * With -o stall=FILE, creating a file waits for as long as FILE exists
+ * (a disk whose metadata work is slow: what a reader of a small file must
+ * not wait for).
  *
  * Not modelled: lost metadata (a rename survives without a directory
  * fsync), torn or reordered writes inside one file's synced data.
@@ -114,6 +118,7 @@ static struct {
 	int backing;	      /* O_PATH descriptor of BACKING_DIR */
 	const char *backing_path;
 	const char *mode_name;
+	const char *stall_path; /* creates wait while it exists; or NULL */
 	enum mode mode;
 	struct file *table[TABLE_SIZE];
 	size_t pending_bytes;
@@ -743,6 +748,8 @@ static int cf_open(const char *path, struct fuse_file_info *fi)
 
 static int cf_create(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
+	while (fs.stall_path && access(fs.stall_path, F_OK) == 0)
+		usleep(10000);
 	return attach(openat(fs.backing, rel(path),
 			     backing_flags(fi->flags) | O_CREAT, mode),
 		      fi);
@@ -865,6 +872,7 @@ static const struct fuse_operations operations = {
 
 static const struct fuse_opt options[] = {
 	{ "mode=%s", offsetof(__typeof__(fs), mode_name), 0 },
+	{ "stall=%s", offsetof(__typeof__(fs), stall_path), 0 },
 	FUSE_OPT_END,
 };
 
@@ -895,8 +903,8 @@ int main(int argc, char *argv[])
 		return 1;
 	if (!fs.backing_path) {
 		fprintf(stderr, "usage: pc-crashfs [-f] [-d] "
-				"[-o mode=zero|short] BACKING_DIR "
-				"MOUNTPOINT\n");
+				"[-o mode=zero|short] [-o stall=FILE] "
+				"BACKING_DIR MOUNTPOINT\n");
 		return 1;
 	}
 	if (!fs.mode_name || strcmp(fs.mode_name, "zero") == 0) {
