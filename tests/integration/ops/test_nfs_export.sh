@@ -11,7 +11,7 @@ set -eu
 pc_nfs_isolate "$@"
 pc_setup
 
-mkdir -p src/defs src/engine src/packages/win src/late src/emptydir
+mkdir -p src/defs src/engine src/packages/win src/aside src/emptydir
 for i in $(seq 1 12); do
 	head -c $((i * 3001)) /dev/urandom >"src/defs/def$i.dat"
 done
@@ -22,9 +22,11 @@ echo "engine 5.2" >src/engine/VERSION
 chmod 755 src/engine/VERSION
 pc_random src/engine/scan.bin 6M
 pc_random src/packages/full.pkg 4M
-# late/: read only through handles kept from the start, after restarts.
-pc_random src/late/late1.bin 5M
-pc_random src/late/late2.bin 3M
+# aside/: read only through handles kept from the start, after restarts
+# (its name sorts before the other directories: the read-ahead across
+# files, which goes on into the next directory, never reaches it).
+pc_random src/aside/late1.bin 5M
+pc_random src/aside/late2.bin 3M
 : >src/empty
 ln -s engine/scan.bin src/current
 pc_publish src repo
@@ -49,10 +51,10 @@ src_listing() {
 	(cd src && find . -mindepth 1 \( -type d -printf '%M %P\n' \) -o \
 		-printf '%M %s %P\n') | sort
 }
-# every_file VERS: nfs-cat each regular file of src (but late/) and compare.
+# every_file VERS: nfs-cat each regular file of src (but aside/) and compare.
 every_file() {
 	local path
-	for path in $(cd src && find . -type f ! -path './late/*' -printf '%P\n'); do
+	for path in $(cd src && find . -type f ! -path './aside/*' -printf '%P\n'); do
 		pc_nfs_cat "$1" "$path" out
 		cmp -s out "src/$path" || fail "$path differs over NFSv$1"
 	done
@@ -65,7 +67,7 @@ assert_eq "$(src_listing)" "$(pc_nfs_ls 4)" "tree over NFSv4"
 
 # A client that looks files up now and reads some of them only later.
 pc_nfs_hold_start 3
-for path in late/late1.bin late/late2.bin engine/scan.bin defs/def1.dat; do
+for path in aside/late1.bin aside/late2.bin engine/scan.bin defs/def1.dat; do
 	pc_nfs_hold open "/$path" || fail "$NFS_HOLD_REPLY"
 done
 
@@ -75,7 +77,7 @@ pc_nfs_cat 3 current out
 assert_file_same src/engine/scan.bin out
 pc_nfs_hold read /engine/scan.bin held || fail "$NFS_HOLD_REPLY"
 assert_file_same src/engine/scan.bin held
-assert_eq 0 "$(fetched_chunks_of late/late1.bin)" "late1.bin chunks fetched before the restart"
+assert_eq 0 "$(fetched_chunks_of aside/late1.bin)" "late1.bin chunks fetched before the restart"
 
 # Restart 1: the daemon stops cleanly and comes back.  ganesha still holds
 # the old, dead mount (its export root: every request fails until the
@@ -87,10 +89,10 @@ pc_mount_repo
 dev_after=$(stat -c %d mnt)
 [ "$dev_before" != "$dev_after" ] || fail "the new mount kept device $dev_before"
 pc_nfs_reload
-pc_nfs_hold read /late/late1.bin held || fail "held handle after a restart: $NFS_HOLD_REPLY"
-assert_file_same src/late/late1.bin held
-assert_eq "$(manifest_file_chunks "$(manifest_path repo)" late/late1.bin | wc -l)" \
-	"$(fetched_chunks_of late/late1.bin)" "late1.bin chunks fetched by the restarted daemon"
+pc_nfs_hold read /aside/late1.bin held || fail "held handle after a restart: $NFS_HOLD_REPLY"
+assert_file_same src/aside/late1.bin held
+assert_eq "$(manifest_file_chunks "$(manifest_path repo)" aside/late1.bin | wc -l)" \
+	"$(fetched_chunks_of aside/late1.bin)" "late1.bin chunks fetched by the restarted daemon"
 pc_nfs_hold read /defs/def1.dat held || fail "$NFS_HOLD_REPLY"
 assert_file_same src/defs/def1.dat held
 assert_eq "$(src_listing)" "$(pc_nfs_ls 3)" "tree over NFSv3 after a restart"
@@ -100,11 +102,11 @@ every_file 3
 # mount cached stay readable through it even after the crash, so the reads
 # here are of files that the current mount has not read: late2.bin was
 # never read at all, late1.bin only through the previous mount.)
-assert_eq 0 "$(fetched_chunks_of late/late2.bin)" "late2.bin chunks fetched before the crash"
+assert_eq 0 "$(fetched_chunks_of aside/late2.bin)" "late2.bin chunks fetched before the crash"
 pc_daemon_kill9
 pc_mount_repo
 pc_nfs_restart
-for path in late/late2.bin late/late1.bin; do
+for path in aside/late2.bin aside/late1.bin; do
 	pc_nfs_hold read "/$path" held || fail "held handle after a crash: $NFS_HOLD_REPLY"
 	assert_file_same "src/$path" held
 done
