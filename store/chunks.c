@@ -47,6 +47,7 @@ struct pc_store_tmp {
 	int fd;
 	int error;   /* first failed write; commit returns it */
 	bool purged; /* made room after ENOSPC once already */
+	bool direct; /* the fd has O_DIRECT on */
 	char name[PC_HASH_HEX_LEN + 1 + TMP_SUFFIX_LEN + 1];
 };
 
@@ -290,25 +291,42 @@ struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 	return tmp;
 }
 
-int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
+/* O_DIRECT on or off for @tmp's fd; true if it is as asked. */
+static bool direct_set(struct pc_store_tmp *tmp, bool on)
 {
-	const uint8_t *pos = data;
-	size_t left = len;
+	int flags = fcntl(tmp->fd, F_GETFL);
+
+	if (flags < 0)
+		return false;
+	flags = on ? flags | O_DIRECT : flags & ~O_DIRECT;
+	if (fcntl(tmp->fd, F_SETFL, flags) < 0)
+		return false;
+	tmp->direct = on;
+	return true;
+}
+
+static bool direct_off(struct pc_store_tmp *tmp)
+{
+	return direct_set(tmp, false);
+}
+
+/* Writes @len bytes at the end of the file; -errno, kept in tmp->error.
+ * An O_DIRECT write that the file system refuses (EINVAL: the alignment
+ * it wants is larger, or it has no direct I/O after all) goes on
+ * buffered: @tmp->direct says which way the bytes go. */
+static int write_all(struct pc_store_tmp *tmp, const uint8_t *pos, size_t left)
+{
 	ssize_t n;
 	int err;
 
-	if (tmp->error)
-		return tmp->error;
-	if (len > tmp->expected_len - tmp->written) {
-		tmp->error = -EFBIG;
-		return tmp->error;
-	}
 	while (left) {
 		n = write(tmp->fd, pos, left);
 		err = n < 0 ? errno : EIO;
 		if (n < 0 && err == EINTR)
 			continue;
 		if (n < 0 && err == ENOSPC && made_room(tmp))
+			continue;
+		if (n < 0 && err == EINVAL && tmp->direct && direct_off(tmp))
 			continue;
 		if (n <= 0) {
 			tmp->error = -err;
@@ -319,6 +337,44 @@ int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
 		tmp->written += (uint64_t)n;
 	}
 	return 0;
+}
+
+/* -EFBIG (kept) if @len more bytes would pass the expected length. */
+static int check_room(struct pc_store_tmp *tmp, size_t len)
+{
+	if (!tmp->error && len > tmp->expected_len - tmp->written)
+		tmp->error = -EFBIG;
+	return tmp->error;
+}
+
+int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
+{
+	int rc = check_room(tmp, len);
+
+	return rc < 0 ? rc : write_all(tmp, data, len);
+}
+
+int pc_store_tmp_write_direct(struct pc_store_tmp *tmp, const void *data,
+			      size_t len)
+{
+	size_t blocks = len / PC_STORE_DIRECT_ALIGN * PC_STORE_DIRECT_ALIGN;
+	const uint8_t *pos = data;
+	int rc = check_room(tmp, len);
+
+	if (rc < 0)
+		return rc;
+	if (blocks && tmp->written % PC_STORE_DIRECT_ALIGN == 0 &&
+	    (uintptr_t)pos % PC_STORE_DIRECT_ALIGN == 0 &&
+	    direct_set(tmp, true)) {
+		rc = write_all(tmp, pos, blocks);
+		if (tmp->direct)
+			direct_off(tmp); /* else the tail's write does */
+		if (rc < 0)
+			return rc;
+		pos += blocks;
+		len -= blocks;
+	}
+	return write_all(tmp, pos, len);
 }
 
 uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp)

@@ -229,6 +229,21 @@ struct pc_store_tmp *pc_store_tmp_begin(struct pc_store *store,
 /* -EFBIG if the data would exceed the expected length (the caller must
  * abort: the source is sending too much); -ENOSPC, -EIO from the disk. */
 int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len);
+/* What pc_store_tmp_write_direct() needs to bypass the page cache: the
+ * data's address, and the file's length so far, multiples of this. */
+#define PC_STORE_DIRECT_ALIGN 4096u
+/*
+ * As pc_store_tmp_write(), but the whole blocks of @data go to the disk
+ * with O_DIRECT, without a copy into the page cache (the rest, and
+ * everything where the file system refuses O_DIRECT, is written
+ * buffered).  For the bytes of a chunk that its readers already got from
+ * memory: a second copy in the page cache would cost a memcpy and the
+ * kernel's write-back, and hold the same bytes twice in RAM.  Durability
+ * is unchanged: the group commit still syncs the file.  Blocks the
+ * caller for the disk's write.
+ */
+int pc_store_tmp_write_direct(struct pc_store_tmp *tmp, const void *data,
+			      size_t len);
 uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp);
 /*
  * Verifies length and SHA-256 (reading the file: as long as hashing what
