@@ -3,8 +3,11 @@
  * each one's bytes are, and the one call that sends them.
  *
  * A chunk of a reply is either a chunk file (a cache hit, or a chunk that
- * was cached when its read was parked) or a verified memory buffer that a
- * fetch handed over (chunk_buf.c in net/).  The parts are opened or taken
+ * was cached when its read was parked) or a verified memory buffer: one
+ * that a fetch handed over (chunk_buf.c in net/), or one of the chunks
+ * fetched a moment ago (pc_net_chunk_recent), which large chunks were
+ * written to disk past the page cache and would otherwise be read back
+ * from the disk.  The parts are opened or taken
  * before the reply is built and held until it is sent, so a purge that
  * runs in between (it only unlinks) or a full disk that kept a chunk out
  * of the cache can never turn a read into an error.
@@ -106,6 +109,11 @@ int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
 	*nmissing = 0;
 	for (uint32_t i = first; i <= last; i++) {
 		parts[i - first] = (struct fs_part){ .buf = NULL, .fd = -1 };
+		/* Fetched a moment ago: in memory, not in the page cache. */
+		parts[i - first].buf =
+			pc_net_chunk_recent(fs->net, &of->chunks[i].hash);
+		if (parts[i - first].buf)
+			continue;
 		fd = open_chunk(fs, of, i);
 		if (fd == -EIO) {
 			fs_parts_release(parts, i - first);

@@ -8,6 +8,9 @@
  * purge, a full disk) can make them fail.  The last reference frees it, on
  * whichever thread drops it (the loop thread, a replier, a worker).
  *
+ * The bytes start on a block boundary, so that the store can write them
+ * to disk with O_DIRECT (pc_store_tmp_write_direct).
+ *
  * Writes happen only before a buffer is shared: the loop thread copies the
  * body in while the download owns the only reference, and workers read
  * the part already copied (chunk_rx.c).  Afterwards it is immutable, so
@@ -33,7 +36,8 @@ struct pc_chunk_buf {
 	atomic_uint refs;
 	size_t len;
 	size_t capacity;
-	uint8_t data[];
+	/* Aligned for pc_store_tmp_write_direct(). */
+	_Alignas(PC_STORE_DIRECT_ALIGN) uint8_t data[];
 };
 
 static struct {
@@ -97,7 +101,8 @@ struct pc_chunk_buf *net_chunk_buf_new(size_t len)
 	buf = pool_take(len);
 	if (!buf) {
 		capacity = (len + POOL_GRAIN - 1) / POOL_GRAIN * POOL_GRAIN;
-		buf = malloc(sizeof(*buf) + capacity);
+		buf = aligned_alloc(_Alignof(struct pc_chunk_buf),
+				    sizeof(*buf) + capacity);
 		if (!buf)
 			return NULL;
 		buf->capacity = capacity;
@@ -146,4 +151,92 @@ void net_chunk_buf_pool_drain(void)
 	while (pool.count)
 		free(pool.free[--pool.count]);
 	pthread_mutex_unlock(&pool.lock);
+}
+
+/* ---- recent chunks ------------------------------------------------------- */
+
+/*
+ * A chunk written to the store with O_DIRECT (chunk_rx.c) is not in the
+ * page cache, so a read that comes for it after its fetch ended would go
+ * to the disk.  On a cold sequential read that is most reads: the daemon
+ * fetches ahead of the kernel's read-ahead.  So the last verified chunks
+ * stay here, bounded (NET_RECENT_MAX, NET_RECENT_BYTES: about as much as
+ * the default read-ahead window), and the read path looks here before it
+ * opens a chunk file.  A few dozen entries: a linear search under a mutex
+ * costs less than the openat() it saves.
+ */
+
+void net_chunk_recent_init(struct pc_net *net)
+{
+	pthread_mutex_init(&net->chunks.recent_lock, NULL);
+}
+
+/* With recent_lock held: takes the oldest entry out; its buffer is the
+ * caller's to put. */
+static struct pc_chunk_buf *recent_pop_locked(struct net_chunks *chunks)
+{
+	struct net_recent *oldest = &chunks->recent[chunks->recent_first];
+	struct pc_chunk_buf *buf = oldest->buf;
+
+	chunks->recent_first = (chunks->recent_first + 1) % NET_RECENT_MAX;
+	chunks->recent_count--;
+	chunks->recent_bytes -= buf->len;
+	oldest->buf = NULL;
+	return buf;
+}
+
+void net_chunk_recent_free(struct pc_net *net)
+{
+	struct net_chunks *chunks = &net->chunks;
+
+	pthread_mutex_lock(&chunks->recent_lock);
+	while (chunks->recent_count)
+		pc_chunk_buf_put(recent_pop_locked(chunks));
+	pthread_mutex_unlock(&chunks->recent_lock);
+	pthread_mutex_destroy(&chunks->recent_lock);
+}
+
+void net_chunk_recent_add(struct pc_net *net, const struct pc_hash *hash,
+			  struct pc_chunk_buf *buf)
+{
+	struct net_chunks *chunks = &net->chunks;
+	struct pc_chunk_buf *gone[NET_RECENT_MAX];
+	unsigned ngone = 0, slot;
+
+	if (buf->len > NET_RECENT_BYTES)
+		return;
+	pthread_mutex_lock(&chunks->recent_lock);
+	while (chunks->recent_count == NET_RECENT_MAX ||
+	       chunks->recent_bytes + buf->len > NET_RECENT_BYTES)
+		gone[ngone++] = recent_pop_locked(chunks);
+	slot = (chunks->recent_first + chunks->recent_count) % NET_RECENT_MAX;
+	chunks->recent[slot].hash = *hash;
+	chunks->recent[slot].buf = pc_chunk_buf_ref(buf);
+	chunks->recent_count++;
+	chunks->recent_bytes += buf->len;
+	pthread_mutex_unlock(&chunks->recent_lock);
+	while (ngone) /* outside the lock: the last put takes the pool's */
+		pc_chunk_buf_put(gone[--ngone]);
+}
+
+struct pc_chunk_buf *pc_net_chunk_recent(struct pc_net *net,
+					 const struct pc_hash *hash)
+{
+	struct net_chunks *chunks;
+	struct pc_chunk_buf *buf = NULL;
+
+	if (!net) /* a file system without a net (tests) */
+		return NULL;
+	chunks = &net->chunks;
+	pthread_mutex_lock(&chunks->recent_lock);
+	for (unsigned i = 0; i < chunks->recent_count && !buf; i++) {
+		struct net_recent *entry =
+			&chunks->recent[(chunks->recent_first + i) %
+					NET_RECENT_MAX];
+
+		if (pc_hash_equal(&entry->hash, hash))
+			buf = pc_chunk_buf_ref(entry->buf);
+	}
+	pthread_mutex_unlock(&chunks->recent_lock);
+	return buf;
 }

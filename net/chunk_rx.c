@@ -7,17 +7,26 @@
  * (chunk_buf.c): the loop thread copies each piece that libcurl delivers.
  * As soon as NET_RX_SEGMENT_MIN bytes are waiting, the next segment goes
  * to a worker (workers.c), in order and one at a time per body: the worker
- * hashes it (SHA-256, OpenSSL EVP) and writes it to the store's tmp file
- * while it is in its cache.  So the bytes are hashed as they arrive, never
- * read back, and the hashing overlaps the receiving on another core.  The
- * last job, queued when the transfer ends, finishes the digest and
- * compares it: on a match it tells the loop thread at once, which hands
- * the buffer to the readers waiting (they need not wait for the disk:
- * the job writes its segment only then, creating the file if the chunk
- * is that small), then renames the file into the store (group commit: no sync,
- * store/commit.c), after which the fetch ends.  A full disk (or any store
- * error) leaves the chunk uncached, but verified and delivered from
- * memory to the readers waiting for it.  A mismatch throws it all away.
+ * hashes it (SHA-256, OpenSSL EVP).  So the bytes are hashed as they
+ * arrive, never read back, and the hashing overlaps the receiving on
+ * another core.  The last job, queued when the transfer ends, finishes the
+ * digest and compares it: on a match it tells the loop thread at once,
+ * which hands the buffer to the readers waiting (they need not wait for
+ * the disk), then writes the chunk to the store's tmp file in one write
+ * and renames it into the store (group commit: no sync, store/commit.c),
+ * after which the fetch ends.  A full disk (or any store error) leaves the
+ * chunk uncached, but verified and delivered from memory to the readers
+ * waiting for it.  A mismatch throws it all away, before anything was
+ * written.
+ *
+ * The write of a chunk of NET_RX_DIRECT_MIN bytes or more bypasses the
+ * page cache (O_DIRECT, pc_store_tmp_write_direct): its readers were
+ * answered from memory, and a buffered write cost a quarter of the
+ * daemon's CPU on a cold read (the copy into the page cache, its buffer
+ * heads and delayed allocation, then the write-back that the group
+ * commit's sync does anyway), while the mount's own page cache holds
+ * the bytes for the next reader.  The worker waits for the disk instead,
+ * which is why there are more workers than cores (workers.c).
  *
  * Larger objects (manifests) keep the older way: streamed into a tmp file
  * on the loop thread and committed on a libuv worker, which reads the file
@@ -58,7 +67,7 @@ struct net_rx {
 	uint64_t job_from, job_to;
 	bool job_last;
 	struct pc_sha256_ctx *sha;
-	struct pc_store_tmp *tmp; /* NULL until the first write */
+	struct pc_store_tmp *tmp; /* the last job's, while it stores */
 	int store_err;		  /* why the store did not keep it; 0 */
 	int verdict;		  /* last job: 0, -EBADMSG, -ENOMEM */
 };
@@ -115,10 +124,8 @@ static void rx_pump(struct net_rx *rx)
 	uint64_t waiting = rx->received - rx->handed,
 		 segment = NET_RX_SEGMENT_MIN;
 
-	/* A body of several segments starts with a short one: its tmp file
-	 * then exists from the first moments of the download (what a crash
-	 * leaves there is what start-up cleans), and the hashing starts
-	 * while the rest is on its way. */
+	/* A body of several segments starts with a short one: the hashing
+	 * starts while the rest is on its way. */
 	if (rx->handed == 0 && rx->len > NET_RX_SEGMENT_MIN)
 		segment = NET_RX_FIRST_SEGMENT;
 	if (rx->busy || (!rx->complete && waiting < segment))
@@ -133,22 +140,24 @@ static void rx_pump(struct net_rx *rx)
 
 /* ---- on a worker ------------------------------------------------------------ */
 
-static void rx_write(struct net_rx *rx, const uint8_t *segment, size_t n)
+/* The verified chunk into the store's tmp file, in one write: a chunk of
+ * NET_RX_DIRECT_MIN bytes or more goes to the disk without passing through
+ * the page cache (its readers had it from memory; see the top). */
+static void rx_store(struct net_rx *rx)
 {
+	const uint8_t *bytes = pc_chunk_buf_data(rx->buf);
 	int rc;
 
-	if (rx->store_err || n == 0)
-		return;
+	errno = 0;
+	rx->tmp = pc_store_tmp_begin(rx->net->store, &rx->expected, rx->len);
 	if (!rx->tmp) {
-		errno = 0;
-		rx->tmp = pc_store_tmp_begin(rx->net->store, &rx->expected,
-					     rx->len);
-		if (!rx->tmp) {
-			rx->store_err = errno ? -errno : -EIO;
-			return;
-		}
+		rx->store_err = errno ? -errno : -EIO;
+		return;
 	}
-	rc = pc_store_tmp_write(rx->tmp, segment, n);
+	if (rx->len >= NET_RX_DIRECT_MIN)
+		rc = pc_store_tmp_write_direct(rx->tmp, bytes, rx->len);
+	else
+		rc = pc_store_tmp_write(rx->tmp, bytes, rx->len);
 	if (rc < 0) {
 		rx->store_err = rc;
 		pc_store_tmp_abort(rx->tmp);
@@ -156,32 +165,24 @@ static void rx_write(struct net_rx *rx, const uint8_t *segment, size_t n)
 	}
 }
 
-/* The last job's verdict, once its segment is hashed: true if the bytes
- * are the chunk's, and then the readers waiting are told at once (before
- * the segment is written and the file created and renamed: a reader of a
- * small file would otherwise wait for the disk's metadata work). */
-static bool rx_judge(struct net_rx *rx)
+/* The last job: the verdict, and the rename into the store. */
+static void rx_finish(struct net_rx *rx)
 {
 	struct pc_hash actual;
+	int rc;
 
 	pc_sha256_final(rx->sha, &actual);
 	if (rx->job_to != rx->len || !pc_hash_equal(&actual, &rx->expected)) {
 		rx->verdict = -EBADMSG;
-		return false;
+		return;
 	}
 	rx->verdict = 0;
+	/* The readers need not wait for the disk: they get the bytes now. */
 	net_workers_post(rx->net, &rx->verified);
-	return true;
-}
-
-/* The last job, after its segment is written: the rename into the store. */
-static void rx_commit(struct net_rx *rx)
-{
-	int rc;
-
+	rx_store(rx);
 	if (!rx->tmp)
 		return; /* store_err says why */
-	rc = pc_store_tmp_commit_hashed(rx->tmp, &rx->expected);
+	rc = pc_store_tmp_commit_hashed(rx->tmp, &actual);
 	rx->tmp = NULL;
 	if (rc < 0)
 		rx->store_err = rc;
@@ -200,11 +201,8 @@ static void rx_job_work(struct net_work *work)
 		return;
 	}
 	pc_sha256_update(rx->sha, segment, n);
-	if (rx->job_last && !rx_judge(rx))
-		return; /* wrong bytes: nothing more is written */
-	rx_write(rx, segment, n);
 	if (rx->job_last)
-		rx_commit(rx);
+		rx_finish(rx);
 }
 
 /* ---- back on the loop thread ------------------------------------------------- */
@@ -262,6 +260,9 @@ static void rx_verified_after(struct net_work *work)
 {
 	struct net_rx *rx = container_of(work, struct net_rx, verified);
 
+	/* Written past the page cache: the reads that follow find it here. */
+	if (rx->len >= NET_RX_DIRECT_MIN)
+		net_chunk_recent_add(rx->net, &rx->expected, rx->buf);
 	if (rx->fetch)
 		net_fetch_verified(rx->net, rx->fetch, rx->buf);
 }

@@ -84,6 +84,7 @@ static int init_locks(struct pc_net *net)
 	pthread_mutex_init(&net->status.lock, NULL);
 	pthread_mutex_init(&net->queue.refresh_lock, NULL);
 	pthread_mutex_init(&net->peers.lock, NULL);
+	net_chunk_recent_init(net);
 	return 0;
 }
 
@@ -98,6 +99,7 @@ static void free_locks_and_net(struct pc_net *net)
 	pthread_mutex_destroy(&net->peers.lock);
 	pthread_cond_destroy(&net->queue.refresh_cond);
 	net_workers_free(net);
+	net_chunk_recent_free(net);
 	net_chunk_buf_pool_drain();
 	free(net);
 	curl_global_cleanup();

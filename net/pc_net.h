@@ -85,6 +85,13 @@ size_t pc_chunk_buf_len(const struct pc_chunk_buf *buf);
 struct pc_chunk_buf *pc_chunk_buf_ref(struct pc_chunk_buf *buf);
 /* Drops a reference (NULL: no-op); the last one frees the bytes. */
 void pc_chunk_buf_put(struct pc_chunk_buf *buf);
+/* A chunk fetched a moment ago, still in memory: a new reference to its
+ * verified bytes (the caller's to put), or NULL.  Any thread.  Large
+ * chunks go to the store's disk without a copy in the page cache, so a
+ * reader that comes for one soon after its fetch (the kernel's read-ahead
+ * behind the daemon's) gets it from here instead of from the disk. */
+struct pc_chunk_buf *pc_net_chunk_recent(struct pc_net *net,
+					 const struct pc_hash *hash);
 
 /*
  * Runs exactly once, on the loop thread.  Status as for pc_fetch_done,

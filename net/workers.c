@@ -4,8 +4,9 @@
  *
  * The loop thread drives every transfer; hashing (SHA-256 costs about as
  * much CPU as everything else on the miss path together) and the write to
- * the store would make it the bottleneck, so they run here, on one thread
- * per core, in parallel with receiving.  These are not libuv's pool: that
+ * the store would make it the bottleneck, so they run here, on two
+ * threads per core (one can wait for the disk while the other hashes),
+ * in parallel with receiving.  These are not libuv's pool: that
  * one is shared with version installs, `peercachectl verify`, purges and
  * index flushes, each of which can hold a thread for seconds, and a chunk
  * waiting behind them would stall its readers.
@@ -75,14 +76,17 @@ static void on_uv_work_done(uv_async_t *handle)
 	run_done(container_of(handle, struct net_workers, done_async));
 }
 
-/* One per core, at least 1, at most NET_WORKERS_MAX. */
+/* Two per core (at least 2, at most NET_WORKERS_MAX): a job that stores
+ * a chunk waits for the disk (chunk_rx.c writes past the page cache), and
+ * meanwhile another worker hashes on that core. */
 static unsigned worker_count(void)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	if (cores < 1)
-		return 1;
-	return cores > NET_WORKERS_MAX ? NET_WORKERS_MAX : (unsigned)cores;
+		return 2;
+	return 2 * cores > NET_WORKERS_MAX ? NET_WORKERS_MAX
+					   : 2 * (unsigned)cores;
 }
 
 int net_workers_init(struct pc_net *net, char *err, size_t errlen)

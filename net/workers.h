@@ -15,7 +15,7 @@ struct pc_net;
 
 /* ---- the data path's worker threads (workers.c) ------------------------ */
 
-#define NET_WORKERS_MAX 4
+#define NET_WORKERS_MAX 8
 
 /* A job for a worker: work() runs on a worker thread, then after() on the
  * loop thread.  The worker owns it in between, the loop thread otherwise. */
@@ -40,7 +40,7 @@ struct net_workers {
 	uv_async_t done_async;		    /* loop thread */
 };
 
-/* Before the loop runs: the threads (one per core) and the wake-up. */
+/* Before the loop runs: the threads (two per core) and the wake-up. */
 int net_workers_init(struct pc_net *net, char *err, size_t errlen);
 /* Loop thread. */
 void net_workers_queue(struct pc_net *net, struct net_work *work);
