@@ -27,8 +27,10 @@
  * fault per 4 KiB (and the kernel zeroing it) as the body is copied in,
  * about 5% of the daemon's CPU on a cold read.  At most this many, each
  * at most PC_CHUNK_MAX: the pool's memory stays under what max_fetches
- * downloads hold anyway (8 by default). */
-#define POOL_MAX 8
+ * downloads hold anyway (8 by default).  Four are enough on a cold read:
+ * the recent chunks (below) give their buffers back one by one as new
+ * ones come, and the daemon's peak RSS stays under 64 MiB with them. */
+#define POOL_MAX 4
 /* Capacities are rounded up to this, so that buffers fit many chunks. */
 #define POOL_GRAIN (256 * 1024)
 
