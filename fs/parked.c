@@ -192,6 +192,15 @@ static void answer(struct parked_read *p, int outcome, bool later)
 		send_answer(p);
 }
 
+/* The hash of the chunk that @slot waits for. */
+static const struct pc_hash *slot_hash(const struct parked_slot *slot)
+{
+	const struct parked_read *p = slot->read;
+
+	return &p->of->chunks[fs_chunk_at(p->of, (uint64_t)p->off) + slot->part]
+			.hash;
+}
+
 /* Loop thread: one of the chunks this read waits for arrived (or not),
  * with its bytes in @buf (borrowed) or in the file @fd (ours).  Also a
  * FUSE worker, from fs_park(), when a fetch cannot start. */
@@ -201,9 +210,19 @@ static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 	struct parked_slot *slot = arg;
 	struct parked_read *p = slot->read;
 	struct fs_part *part = &p->parts[slot->part];
+	struct pc_chunk_buf *recent = NULL;
 	unsigned left;
 	int failure;
 
+	/* A chunk stored by the time its fetch was asked for comes as its
+	 * file; if it was fetched a moment ago, its bytes are still in memory
+	 * (and its file, written past the page cache, is not). */
+	if (status == 0 && !buf && fd >= 0)
+		buf = recent = pc_net_chunk_recent(p->fs->net, slot_hash(slot));
+	if (recent) {
+		fs_part_fd_close(fd);
+		fd = -1;
+	}
 	pthread_mutex_lock(&p->lock);
 	if (status == 0) {
 		part->buf = buf ? pc_chunk_buf_ref(buf) : NULL;
@@ -216,6 +235,7 @@ static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 	left = --p->outstanding;
 	failure = p->status;
 	pthread_mutex_unlock(&p->lock);
+	pc_chunk_buf_put(recent);
 	if (left == 0 && parked_claim(p))
 		answer(p, failure < 0 ? -EIO : 0,
 		       failure == 0 && p->size > ANSWER_AT_ONCE_MAX);
