@@ -162,10 +162,12 @@ void net_chunk_buf_pool_drain(void)
  * page cache, so a read that comes for it after its fetch ended would go
  * to the disk.  On a cold sequential read that is most reads: the daemon
  * fetches ahead of the kernel's read-ahead.  So the last verified chunks
- * stay here, bounded (NET_RECENT_MAX, NET_RECENT_BYTES: about as much as
- * the default read-ahead window), and the read path looks here before it
- * opens a chunk file.  A few dozen entries: a linear search under a mutex
- * costs less than the openat() it saves.
+ * stay here, bounded (NET_RECENT_MAX, NET_RECENT_BYTES), and the read path
+ * looks here before it opens a chunk file.  The bound is the daemon's
+ * memory: 8 MiB (half the default read-ahead of 16 chunks) kept the peak
+ * RSS of a cold GiB at 48-53 MiB, and 3-10% of its bytes were read back
+ * from the disk; 12 MiB, 54-60 MiB and 3-5%.  A few dozen entries: a
+ * linear search under a mutex costs less than the openat() it saves.
  */
 
 void net_chunk_recent_init(struct pc_net *net)

@@ -11,9 +11,9 @@ set -euo pipefail
 pc_setup
 
 mkdir src
-# Smaller than the chunks kept in memory (NET_RECENT_BYTES, 12 MiB): every
+# Smaller than the chunks kept in memory (NET_RECENT_BYTES, 8 MiB): every
 # read is answered from memory, none from the disk.
-pc_random src/big.bin 8M
+pc_random src/big.bin 6M
 pc_publish src repo
 pc_slow_mirror_start "$PC_TMP/repo"
 pc_daemon_start "$PC_TMP/mnt" "$PC_TMP/cache" -o mirror="$SLOW_URL" \
