@@ -19,7 +19,7 @@
 #include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <sys/mman.h>
+#include <stdlib.h>
 
 #include "net.h"
 
@@ -47,16 +47,6 @@ static struct {
 	struct pc_chunk_buf *free[POOL_MAX]; /* lock */
 	size_t count;			     /* lock */
 } pool = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-/* Buffers are mapped, not malloc'ed: their memory goes back to the kernel
- * when they are freed.  Freed buffers of a few MiB in malloc's heaps
- * stayed resident and raised the daemon's peak RSS on a cold GiB from
- * 41-45 to 48-54 MiB.  (mmap also gives the block alignment.) */
-static void buf_unmap(struct pc_chunk_buf *buf)
-{
-	if (buf)
-		munmap(buf, sizeof(*buf) + buf->capacity);
-}
 
 /* The smallest pooled buffer of at least @len bytes, or NULL. */
 static struct pc_chunk_buf *pool_take(size_t len)
@@ -100,7 +90,7 @@ static void pool_give(struct pc_chunk_buf *buf)
 		}
 	}
 	pthread_mutex_unlock(&pool.lock);
-	buf_unmap(buf);
+	free(buf);
 }
 
 struct pc_chunk_buf *net_chunk_buf_new(size_t len)
@@ -113,10 +103,9 @@ struct pc_chunk_buf *net_chunk_buf_new(size_t len)
 	buf = pool_take(len);
 	if (!buf) {
 		capacity = (len + POOL_GRAIN - 1) / POOL_GRAIN * POOL_GRAIN;
-		buf = mmap(NULL, sizeof(*buf) + capacity,
-			   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-			   -1, 0);
-		if (buf == MAP_FAILED)
+		buf = aligned_alloc(_Alignof(struct pc_chunk_buf),
+				    sizeof(*buf) + capacity);
+		if (!buf)
 			return NULL;
 		buf->capacity = capacity;
 	}
@@ -162,7 +151,7 @@ void net_chunk_buf_pool_drain(void)
 {
 	pthread_mutex_lock(&pool.lock);
 	while (pool.count)
-		buf_unmap(pool.free[--pool.count]);
+		free(pool.free[--pool.count]);
 	pthread_mutex_unlock(&pool.lock);
 }
 
