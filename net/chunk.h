@@ -17,7 +17,7 @@ struct net_fetch;
 /* Verified chunks kept in memory after their fetch (chunk_buf.c): at most
  * this many, and this many bytes. */
 #define NET_RECENT_MAX 32
-#define NET_RECENT_BYTES (12u * 1024 * 1024)
+#define NET_RECENT_BYTES (8u * 1024 * 1024)
 
 struct net_recent {
 	struct pc_hash hash;

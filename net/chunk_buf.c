@@ -164,9 +164,9 @@ void net_chunk_buf_pool_drain(void)
  * fetches ahead of the kernel's read-ahead.  So the last verified chunks
  * stay here, bounded (NET_RECENT_MAX, NET_RECENT_BYTES), and the read path
  * looks here before it opens a chunk file.  The bound is the daemon's
- * memory: on a cold GiB at a load of 6, 12 MiB gave a peak RSS of 48-51
- * MiB and 4-6% of the bytes read back from the disk; 8 MiB, 41-45 MiB and
- * 7-9% (and 41 MiB before the recent chunks).  A few dozen entries: a
+ * memory: on a cold GiB (loads of 3 to 6), 8 MiB gave a peak RSS of 48-57
+ * MiB and 3-10% of the bytes read back from the disk; 12 MiB, 54-60 MiB
+ * and 3-5%; 37-42 MiB before the recent chunks.  A few dozen entries: a
  * linear search under a mutex costs less than the openat() it saves.
  */
 

@@ -11,7 +11,7 @@ set -euo pipefail
 pc_setup
 
 mkdir src
-# Smaller than the chunks kept in memory (NET_RECENT_BYTES, 12 MiB): every
+# Smaller than the chunks kept in memory (NET_RECENT_BYTES, 8 MiB): every
 # read is answered from memory, none from the disk.
 pc_random src/big.bin 6M
 pc_publish src repo
