@@ -109,15 +109,20 @@ int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
 	*nmissing = 0;
 	for (uint32_t i = first; i <= last; i++) {
 		parts[i - first] = (struct fs_part){ .buf = NULL, .fd = -1 };
-		/* Fetched a moment ago: in memory, not in the page cache. */
-		parts[i - first].buf =
-			pc_net_chunk_recent(fs->net, &of->chunks[i].hash);
-		if (parts[i - first].buf)
-			continue;
 		fd = open_chunk(fs, of, i);
 		if (fd == -EIO) {
 			fs_parts_release(parts, i - first);
 			return -EIO;
+		}
+		/* Fetched a moment ago: in memory, and not in the page cache.
+		 * Looked for after the open: a chunk is among the recent ones
+		 * before its file is renamed in. */
+		parts[i - first].buf =
+			pc_net_chunk_recent(fs->net, &of->chunks[i].hash);
+		if (parts[i - first].buf) {
+			if (fd >= 0)
+				fs_part_fd_close(fd);
+			continue;
 		}
 		if (fd < 0)
 			missing[(*nmissing)++] = i;

@@ -177,6 +177,11 @@ static void rx_finish(struct net_rx *rx)
 		return;
 	}
 	rx->verdict = 0;
+	/* Written past the page cache: the reads that follow find it among
+	 * the recent chunks, from before its file is renamed in (the read
+	 * path opens a chunk's file, then looks here). */
+	if (rx->len >= NET_RX_DIRECT_MIN)
+		net_chunk_recent_add(rx->net, &rx->expected, rx->buf);
 	/* The readers need not wait for the disk: they get the bytes now. */
 	net_workers_post(rx->net, &rx->verified);
 	rx_store(rx);
@@ -260,9 +265,6 @@ static void rx_verified_after(struct net_work *work)
 {
 	struct net_rx *rx = container_of(work, struct net_rx, verified);
 
-	/* Written past the page cache: the reads that follow find it here. */
-	if (rx->len >= NET_RX_DIRECT_MIN)
-		net_chunk_recent_add(rx->net, &rx->expected, rx->buf);
 	if (rx->fetch)
 		net_fetch_verified(rx->net, rx->fetch, rx->buf);
 }
