@@ -13,11 +13,10 @@
  * digest and compares it: on a match it tells the loop thread at once,
  * which hands the buffer to the readers waiting (they need not wait for
  * the disk), then writes the chunk to the store's tmp file in one write
- * and renames it into the store (group commit: no sync, store/commit.c),
- * after which the fetch ends.  A full disk (or any store error) leaves the
- * chunk uncached, but verified and delivered from memory to the readers
- * waiting for it.  A mismatch throws it all away, before anything was
- * written.
+ * (but see below) and renames it into the store (group commit: no sync,
+ * store/commit.c), after which the fetch ends.  A full disk (or any store
+ * error) leaves the chunk uncached, but verified and delivered from
+ * memory to the readers waiting for it.  A mismatch throws it all away.
  *
  * The write of a chunk of NET_RX_DIRECT_MIN bytes or more bypasses the
  * page cache (O_DIRECT, pc_store_tmp_write_direct): its readers were
@@ -25,8 +24,13 @@
  * daemon's CPU on a cold read (the copy into the page cache, its buffer
  * heads and delayed allocation, then the write-back that the group
  * commit's sync does anyway), while the mount's own page cache holds
- * the bytes for the next reader.  The worker waits for the disk instead,
- * which is why there are more workers than cores (workers.c).
+ * the bytes for the next reader, and the recent chunks (chunk_buf.c)
+ * the reads that come soon after.  The worker waits for the disk
+ * instead, which is why there are more workers than cores (workers.c).
+ * Smaller chunks (small files), and every chunk where the cache's file
+ * system keeps its files in memory anyway (tmpfs), take the older way:
+ * each segment is written to the tmp file right after it is hashed,
+ * while it is in the CPU's cache, before the verdict.
  *
  * Larger objects (manifests) keep the older way: streamed into a tmp file
  * on the loop thread and committed on a libuv worker, which reads the file
@@ -67,7 +71,8 @@ struct net_rx {
 	uint64_t job_from, job_to;
 	bool job_last;
 	struct pc_sha256_ctx *sha;
-	struct pc_store_tmp *tmp; /* the last job's, while it stores */
+	bool direct;		  /* written at the end, past the page cache */
+	struct pc_store_tmp *tmp; /* NULL until the first write */
 	int store_err;		  /* why the store did not keep it; 0 */
 	int verdict;		  /* last job: 0, -EBADMSG, -ENOMEM */
 };
@@ -140,24 +145,26 @@ static void rx_pump(struct net_rx *rx)
 
 /* ---- on a worker ------------------------------------------------------------ */
 
-/* The verified chunk into the store's tmp file, in one write: a chunk of
- * NET_RX_DIRECT_MIN bytes or more goes to the disk without passing through
- * the page cache (its readers had it from memory; see the top). */
-static void rx_store(struct net_rx *rx)
+/* @n bytes at @bytes to the tmp file (created by the first write): with
+ * @direct, past the page cache. */
+static void rx_write(struct net_rx *rx, const uint8_t *bytes, size_t n,
+		     bool direct)
 {
-	const uint8_t *bytes = pc_chunk_buf_data(rx->buf);
 	int rc;
 
-	errno = 0;
-	rx->tmp = pc_store_tmp_begin(rx->net->store, &rx->expected, rx->len);
-	if (!rx->tmp) {
-		rx->store_err = errno ? -errno : -EIO;
+	if (rx->store_err || n == 0)
 		return;
+	if (!rx->tmp) {
+		errno = 0;
+		rx->tmp = pc_store_tmp_begin(rx->net->store, &rx->expected,
+					     rx->len);
+		if (!rx->tmp) {
+			rx->store_err = errno ? -errno : -EIO;
+			return;
+		}
 	}
-	if (rx->len >= NET_RX_DIRECT_MIN)
-		rc = pc_store_tmp_write_direct(rx->tmp, bytes, rx->len);
-	else
-		rc = pc_store_tmp_write(rx->tmp, bytes, rx->len);
+	rc = direct ? pc_store_tmp_write_direct(rx->tmp, bytes, n)
+		    : pc_store_tmp_write(rx->tmp, bytes, n);
 	if (rc < 0) {
 		rx->store_err = rc;
 		pc_store_tmp_abort(rx->tmp);
@@ -180,11 +187,12 @@ static void rx_finish(struct net_rx *rx)
 	/* Written past the page cache: the reads that follow find it among
 	 * the recent chunks, from before its file is renamed in (the read
 	 * path opens a chunk's file, then looks here). */
-	if (rx->len >= NET_RX_DIRECT_MIN)
+	if (rx->direct)
 		net_chunk_recent_add(rx->net, &rx->expected, rx->buf);
 	/* The readers need not wait for the disk: they get the bytes now. */
 	net_workers_post(rx->net, &rx->verified);
-	rx_store(rx);
+	if (rx->direct)
+		rx_write(rx, pc_chunk_buf_data(rx->buf), rx->len, true);
 	if (!rx->tmp)
 		return; /* store_err says why */
 	rc = pc_store_tmp_commit_hashed(rx->tmp, &actual);
@@ -199,13 +207,18 @@ static void rx_job_work(struct net_work *work)
 	const uint8_t *segment = pc_chunk_buf_data(rx->buf) + rx->job_from;
 	size_t n = (size_t)(rx->job_to - rx->job_from);
 
-	if (!rx->sha)
+	if (!rx->sha) { /* the first job */
 		rx->sha = pc_sha256_new();
+		rx->direct = rx->len >= NET_RX_DIRECT_MIN &&
+			     pc_store_tmp_bypasses_cache(rx->net->store);
+	}
 	if (!rx->sha) {
 		rx->verdict = -ENOMEM;
 		return;
 	}
 	pc_sha256_update(rx->sha, segment, n);
+	if (!rx->direct) /* while the segment is in the CPU's cache */
+		rx_write(rx, segment, n, false);
 	if (rx->job_last)
 		rx_finish(rx);
 }

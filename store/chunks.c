@@ -32,8 +32,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "internal.h"
 
@@ -352,6 +355,15 @@ int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len)
 	int rc = check_room(tmp, len);
 
 	return rc < 0 ? rc : write_all(tmp, data, len);
+}
+
+bool pc_store_tmp_bypasses_cache(struct pc_store *store)
+{
+	struct statfs st;
+
+	if (fstatfs(store->tmp_fd, &st) < 0)
+		return false;
+	return st.f_type != TMPFS_MAGIC && st.f_type != RAMFS_MAGIC;
 }
 
 int pc_store_tmp_write_direct(struct pc_store_tmp *tmp, const void *data,

@@ -244,6 +244,11 @@ int pc_store_tmp_write(struct pc_store_tmp *tmp, const void *data, size_t len);
  */
 int pc_store_tmp_write_direct(struct pc_store_tmp *tmp, const void *data,
 			      size_t len);
+/* False where the cache's file system keeps every file in memory anyway
+ * (tmpfs, ramfs): there pc_store_tmp_write_direct() copies into the page
+ * cache like a buffered write, and a writer does better to write each
+ * piece while it is still in the CPU's cache. */
+bool pc_store_tmp_bypasses_cache(struct pc_store *store);
 uint64_t pc_store_tmp_written(const struct pc_store_tmp *tmp);
 /*
  * Verifies length and SHA-256 (reading the file: as long as hashing what
