@@ -114,14 +114,16 @@ int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
 			fs_parts_release(parts, i - first);
 			return -EIO;
 		}
-		/* Fetched a moment ago: in memory, and not in the page cache.
-		 * Looked for after the open: a chunk is among the recent ones
-		 * before its file is renamed in. */
-		parts[i - first].buf =
-			pc_net_chunk_recent(fs->net, &of->chunks[i].hash);
+		/* A file fetched a moment ago: its bytes are in memory, and
+		 * not in the page cache.  Looked for after the open (a chunk
+		 * is among the recent ones before its file is renamed in),
+		 * and only for a chunk the store has: one removed since (a
+		 * purge, peercachectl verify) is fetched again. */
+		if (fd >= 0)
+			parts[i - first].buf = pc_net_chunk_recent(
+				fs->net, &of->chunks[i].hash);
 		if (parts[i - first].buf) {
-			if (fd >= 0)
-				fs_part_fd_close(fd);
+			fs_part_fd_close(fd);
 			continue;
 		}
 		if (fd < 0)
