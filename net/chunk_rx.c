@@ -30,7 +30,9 @@
  * Smaller chunks (small files), and every chunk where the cache's file
  * system keeps its files in memory anyway (tmpfs), take the older way:
  * each segment is written to the tmp file right after it is hashed,
- * while it is in the CPU's cache, before the verdict.
+ * while it is in the CPU's cache, except the last, written after the
+ * verdict and the word to the readers (a one-segment chunk's file is
+ * created only then: its readers never wait for the disk).
  *
  * Larger objects (manifests) keep the older way: streamed into a tmp file
  * on the loop thread and committed on a libuv worker, which reads the file
@@ -172,8 +174,9 @@ static void rx_write(struct net_rx *rx, const uint8_t *bytes, size_t n,
 	}
 }
 
-/* The last job: the verdict, and the rename into the store. */
-static void rx_finish(struct net_rx *rx)
+/* The last job: the verdict, the last segment (@last, @n) or the whole
+ * chunk written, and the rename into the store. */
+static void rx_finish(struct net_rx *rx, const uint8_t *last, size_t n)
 {
 	struct pc_hash actual;
 	int rc;
@@ -193,6 +196,8 @@ static void rx_finish(struct net_rx *rx)
 	net_workers_post(rx->net, &rx->verified);
 	if (rx->direct)
 		rx_write(rx, pc_chunk_buf_data(rx->buf), rx->len, true);
+	else
+		rx_write(rx, last, n, false);
 	if (!rx->tmp)
 		return; /* store_err says why */
 	rc = pc_store_tmp_commit_hashed(rx->tmp, &actual);
@@ -217,10 +222,13 @@ static void rx_job_work(struct net_work *work)
 		return;
 	}
 	pc_sha256_update(rx->sha, segment, n);
-	if (!rx->direct) /* while the segment is in the CPU's cache */
+	/* While the segment is in the CPU's cache; the last one after the
+	 * verdict, so that the readers of a one-segment chunk (a small file)
+	 * need not wait for its file to be created. */
+	if (!rx->direct && !rx->job_last)
 		rx_write(rx, segment, n, false);
 	if (rx->job_last)
-		rx_finish(rx);
+		rx_finish(rx, segment, n);
 }
 
 /* ---- back on the loop thread ------------------------------------------------- */
