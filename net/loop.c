@@ -180,6 +180,7 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	net->cfg = cfg;
 	net->store = store;
 	net->ring = ring;
+	net->first_repo.net = net;
 	if (hooks)
 		net->hooks = *hooks;
 	net->status.st.state = PC_STATE_STARTING;

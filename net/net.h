@@ -34,6 +34,7 @@
 #include "peers.h"
 #include "prefetch.h"
 #include "queue.h"
+#include "repo.h"
 #include "source_health.h"
 #include "status.h"
 #include "upkeep.h"
@@ -55,19 +56,20 @@ struct pc_net {
 	/* Loop thread only (or the stopping thread when never started). */
 	bool shutting_down;
 
-	struct net_queue queue;	      /* queue.h: from other threads */
-	struct net_upkeep upkeep;     /* upkeep.h: the store's timers */
-	struct net_curl curl;	      /* curl_uv.h: transfers */
-	struct net_workers workers;   /* workers.h: hashing, writing */
-	struct net_chunks chunks;     /* chunk.h: the data path */
-	struct net_fetcher fetcher;   /* fetch.h: fetches, sources */
-	struct net_health health;     /* source_health.h */
-	struct net_head head;	      /* head.h: poller, install */
-	struct net_status status;     /* status.h: what polls found */
-	struct net_peers peers;	      /* peers.h: table, discovery */
-	struct net_peer_src peer_src; /* peer_source.h */
-	struct net_control control;   /* control.h */
-	struct net_metrics *metrics;  /* metrics.h; NULL: off */
+	struct net_queue queue;	       /* queue.h: from other threads */
+	struct net_upkeep upkeep;      /* upkeep.h: the store's timers */
+	struct net_curl curl;	       /* curl_uv.h: transfers */
+	struct net_workers workers;    /* workers.h: hashing, writing */
+	struct net_chunks chunks;      /* chunk.h: the data path */
+	struct net_fetcher fetcher;    /* fetch.h: fetches, sources */
+	struct net_health health;      /* source_health.h */
+	struct net_head head;	       /* head.h: poller, install */
+	struct net_status status;      /* status.h: what polls found */
+	struct net_peers peers;	       /* peers.h: table, discovery */
+	struct net_peer_src peer_src;  /* peer_source.h */
+	struct net_control control;    /* control.h */
+	struct net_metrics *metrics;   /* metrics.h; NULL: off */
+	struct pc_net_repo first_repo; /* repo.h: cfg->repos[0] */
 };
 
 /* True on the thread that runs @net's loop. */
