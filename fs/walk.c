@@ -154,7 +154,7 @@ static void ask_window(struct pc_fs *fs, uint64_t parent, const char *after,
 		return;
 	}
 	strcpy(start, first);
-	pc_net_prefetch(fs->net, refs, (size_t)n);
+	pc_net_repo_prefetch(fs_net_repo(fs), refs, (size_t)n);
 }
 
 void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid)

@@ -129,7 +129,9 @@ $PC_OUT"
 }
 M="$PC_TMP/m"
 { host "$PC_TMP/c2"; section a "$M/a"; section b "$M/b"; } >two.conf
-refused "two sections" "peercache: several repositories in one daemon: not built yet; run one instance per repository" two.conf
+# Two sections are served by one daemon (tests/integration/repos/), each
+# at its mount_point: a MOUNTPOINT on the command line is refused.
+refused "two sections and a MOUNTPOINT" "peercache: MOUNTPOINT $M/a: the configuration has 2 [repository NAME] sections, each mounted at its mount_point: give none" two.conf "$M/a"
 pc_run "$PEERCACHE" -c two.conf --print-config
 assert_eq 0 "$PC_RC" "--print-config of two sections: $PC_OUT"
 assert_contains "$PC_OUT" "[repository b]" "--print-config of two sections"
