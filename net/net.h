@@ -45,10 +45,12 @@
 struct pc_net {
 	/* Set by pc_net_new, read-only afterwards: any thread. */
 	const struct pc_config *cfg;
+	/* The first repository's handle.  Host-wide code uses it for chunk
+	 * calls only (every handle shares the one chunk store); a tree or
+	 * version call goes through its repository's (repo.h). */
 	struct pc_store *store;
-	const struct pc_keyring *ring;
-	struct pc_net_hooks hooks;
-	int64_t started_at; /* unix time of pc_net_new */
+	struct pc_net_hooks hooks; /* restart (version_switched: repo.h) */
+	int64_t started_at;	   /* unix time of pc_net_new */
 
 	uv_loop_t loop;
 	uv_thread_t thread; /* written before the loop runs, joined by stop */
@@ -56,20 +58,23 @@ struct pc_net {
 	/* Loop thread only (or the stopping thread when never started). */
 	bool shutting_down;
 
-	struct net_queue queue;	       /* queue.h: from other threads */
-	struct net_upkeep upkeep;      /* upkeep.h: the store's timers */
-	struct net_curl curl;	       /* curl_uv.h: transfers */
-	struct net_workers workers;    /* workers.h: hashing, writing */
-	struct net_chunks chunks;      /* chunk.h: the data path */
-	struct net_fetcher fetcher;    /* fetch.h: fetches, sources */
-	struct net_health health;      /* source_health.h */
-	struct net_head head;	       /* head.h: poller, install */
-	struct net_status status;      /* status.h: what polls found */
-	struct net_peers peers;	       /* peers.h: table, discovery */
-	struct net_peer_src peer_src;  /* peer_source.h */
-	struct net_control control;    /* control.h */
-	struct net_metrics *metrics;   /* metrics.h; NULL: off */
-	struct pc_net_repo first_repo; /* repo.h: cfg->repos[0] */
+	struct net_queue queue;	      /* queue.h: from other threads */
+	struct net_upkeep upkeep;     /* upkeep.h: the store's timers */
+	struct net_curl curl;	      /* curl_uv.h: transfers */
+	struct net_workers workers;   /* workers.h: hashing, writing */
+	struct net_chunks chunks;     /* chunk.h: the data path */
+	struct net_fetcher fetcher;   /* fetch.h: fetches, sources */
+	struct net_health health;     /* source_health.h */
+	struct net_peers peers;	      /* peers.h: table, discovery */
+	struct net_peer_src peer_src; /* peer_source.h */
+	struct net_control control;   /* control.h */
+	struct net_metrics *metrics;  /* metrics.h; NULL: off */
+	/* repo.h: what is per repository; [0] is cfg->repos[0], the one
+	 * pc_net_new serves.  Filled before the loop runs, read-only
+	 * afterwards (any thread); each owned. */
+	struct pc_net_repo *repos[PC_CONFIG_MAX_REPOS];
+	size_t nrepos;
+	struct net_switches switches; /* head.h: holding version switches */
 };
 
 /* True on the thread that runs @net's loop. */
