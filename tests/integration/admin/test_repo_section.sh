@@ -10,8 +10,8 @@
 #     section's mirror (check);
 #  4. a section whose NAME is not the head's: the head is refused, naming
 #     both;
-#  5. refused at once, nothing mounted, nothing asked of the mirror: two
-#     sections (not built yet), nested or equal mount points, a cache
+#  5. refused at once, nothing mounted, nothing asked of the mirror: a
+#     MOUNTPOINT beside two sections, nested or equal mount points, a cache
 #     inside a mount point, a MOUNTPOINT other than the section's, a
 #     top-level mirror beside a section, a host-wide key in a section.
 set -eu
