@@ -34,8 +34,9 @@ static const char usage_text[] =
 	"       peercache [-f] [-c CONFIG] [-o KEY=VALUE]...\n"
 	"       peercache [-c CONFIG] [-o KEY=VALUE]... --print-config\n"
 	"\n"
-	"Mounts a signed, published repository read-only at MOUNTPOINT, or at\n"
-	"the mount_point of the configuration's [repository NAME] section.\n"
+	"Mounts a signed, published repository read-only at MOUNTPOINT, or\n"
+	"each [repository NAME] section of the configuration at its\n"
+	"mount_point (then no MOUNTPOINT, or an empty one).\n"
 	"Reads resolve by content hash: the local cache, then the mirrors in\n"
 	"order; every byte is verified before it is served.\n"
 	"\n"
@@ -69,11 +70,12 @@ static const char usage_text[] =
 	"Under systemd (peercache@.service, -f, Type=notify) it reports\n"
 	"READY=1 once mounted and the version it serves in STATUS=, and\n"
 	"keeps the mount in systemd's fd store: after a crash the next\n"
-	"process serves the same mount.\n"
+	"process serves the same mount (one repository only).\n"
 	"Status, statistics, LAN peers: peercachectl status | stats | peers\n"
 	"(and refresh: check the mirrors now).  peercachectl restart (or\n"
 	"systemctl reload) hands the mount to a new process of the binary\n"
-	"now on disk: an upgrade without unmounting.\n";
+	"now on disk: an upgrade without unmounting (one repository only;\n"
+	"a daemon of several is stopped and started).\n";
 
 #ifdef PC_TEST_HOOKS
 /* peercache-next only: $PEERCACHE_TEST_HOOKS, "KEY=VALUE,..." with the
@@ -188,6 +190,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	}
 	opts->mountpoint =
 		opts->print_config || optind == argc ? NULL : argv[optind];
+	/* An empty MOUNTPOINT is none: the unit passes ${MOUNTPOINT}, which
+	 * NAME.env empties for a configuration of several sections. */
+	if (opts->mountpoint && !*opts->mountpoint)
+		opts->mountpoint = NULL;
 	return 0;
 }
 

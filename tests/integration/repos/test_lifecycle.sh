@@ -15,7 +15,8 @@
 #   5. a head signed by the other publisher's key is refused for a
 #      section (the keys are per repository): its mount stays empty
 #      while the other serves;
-#   6. SIGTERM ends the daemon and both mounts (started plainly).
+#   6. SIGTERM ends the daemon and both mounts (started plainly, with
+#      an empty MOUNTPOINT as the unit passes it: none).
 set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 . "$(dirname "$0")/../lib/restart.sh"
@@ -129,7 +130,8 @@ grep -q "EXIT status=0 clean=True" "$SV/notify.log" ||
 # --- 5. a head signed by the other repository's key: refused ------------------------
 rm -rf "$PC_DAEMON_CACHE"
 LOG2="$PC_TMP/daemon.forged.log"
-"$PEERCACHE" -f -c forged.conf >"$LOG2" 2>&1 &
+# An empty MOUNTPOINT, as the unit passes it with MOUNTPOINT= in NAME.env.
+"$PEERCACHE" -f -c forged.conf "" >"$LOG2" 2>&1 &
 pid=$!
 pc_on_exit "pc_daemon_cleanup $pid $AV $LOG2"
 mounted() { grep -q "^peercache: mounted on $ENGINE" "$LOG2"; }
