@@ -22,7 +22,8 @@ target_link_libraries(pc_test_net_harness
   PUBLIC pc_net PkgConfig::CMOCKA Threads::Threads)
 add_dependencies(pc_test_net_harness peercache-publish)
 
-foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline)
+foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline
+             test_net_repos)
   if(EXISTS ${PC_NET_TEST_DIR}/${name}.c)
     add_executable(${name} ${PC_NET_TEST_DIR}/${name}.c)
     target_link_libraries(${name} PRIVATE pc_test_net_harness)
