@@ -32,6 +32,13 @@ foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline
   endif()
 endforeach()
 
+# peercachectl -r NAME against a net of two repositories.
+if(TARGET test_net_repos)
+  target_compile_definitions(test_net_repos PRIVATE
+    PC_CTL_BIN="$<TARGET_FILE:peercachectl>")
+  add_dependencies(test_net_repos peercachectl)
+endif()
+
 # The daemon's head poll and peercachectl check judge the same heads.
 add_executable(test_head_judges ${PC_NET_TEST_DIR}/test_head_judges.c)
 target_link_libraries(test_head_judges PRIVATE pc_test_net_harness)

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -435,6 +436,71 @@ static void test_net_repos_control(void **state)
 	free(r);
 }
 
+/* peercachectl ARGS against the net's socket: its exit code, its output
+ * (stdout and stderr) in @out. */
+static int ctl(struct net_fixture *fx, const char *args, char *out, size_t len)
+{
+	char cmd[1024];
+	size_t n;
+	FILE *p;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", PC_CTL_BIN,
+		 fx->control, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	status = pclose(p);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* peercachectl lists every repository, and -r NAME (or --repository
+ * NAME) asks about one. */
+static void test_net_repos_peercachectl(void **state)
+{
+	static const char first_header[] =
+		"[repository " FX_REPO_NAME "]\nrepository:  " FX_REPO_NAME;
+	struct net_fixture *fx = *state;
+	struct second *s = live;
+	char out[32768];
+
+	pc_test_rmtree(strdup(s->repo));
+	publish_second(s, fx->key); /* the second one fails */
+	start_both(s);
+	assert_int_equal(
+		pc_net_repo_refresh(pc_net_first_repo(fx->net), true, 10000),
+		0);
+	assert_true(pc_net_repo_refresh(s->repo_net, true, 10000) < 0);
+
+	assert_int_equal(ctl(fx, "status", out, sizeof(out)), 4);
+	expect(out, "status:      failing (the worst of 2 repositories)");
+	expect(out, first_header);
+	expect(out, "[repository " SECOND "]");
+	assert_int_equal(
+		ctl(fx, "-r " FX_REPO_NAME " status", out, sizeof(out)), 0);
+	expect(out, "repository:  " FX_REPO_NAME);
+	expect_not(out, "[repository");
+	assert_int_equal(ctl(fx, "--repository " SECOND " --json status", out,
+			     sizeof(out)),
+			 4);
+	expect(out, s->url);
+	assert_int_equal(ctl(fx, "refresh", out, sizeof(out)), 1);
+	expect(out, "which repository?");
+	assert_int_equal(
+		ctl(fx, "-r " FX_REPO_NAME " refresh", out, sizeof(out)), 0);
+	assert_int_equal(ctl(fx, "-r nosuch status", out, sizeof(out)), 1);
+	expect(out, "no repository nosuch here");
+	assert_int_equal(ctl(fx, "-r ../x status", out, sizeof(out)), 2);
+	assert_int_equal(ctl(fx, "stats", out, sizeof(out)), 0);
+	expect(out, "status:             failing");
+	expect(out, "repository " SECOND);
+	assert_int_equal(ctl(fx, "--json stats", out, sizeof(out)), 0);
+	expect(out, "{\"version\":");
+	expect_not(out, "{\"status\":"); /* said once, at the end */
+}
+
 /* With one repository, a name is optional; the compatible form's
  * repository, configured with no name, goes by its head's. */
 static void test_net_repos_control_one(void **state)
@@ -491,6 +557,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_net_repos_control, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_control_one,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_repos_peercachectl,
 						setup, teardown),
 	};
 
