@@ -183,9 +183,9 @@ static void build_repo_status(struct pc_net_repo *repo, struct pc_json *j)
 
 /*
  * `status`: naming a repository (or with only one), its status as
- * build_repo_status says, then "repositories"; naming none among
- * several: the worst status word with every repository's reason, then
- * "repositories": each one's status object (with its "name").
+ * build_repo_status says; naming none among several: the worst status
+ * word with every repository's reason, then "repositories": each one's
+ * status object (with its "name").
  */
 void control_build_status(struct pc_net *net, struct pc_net_repo *repo,
 			  struct pc_json *j)
@@ -194,17 +194,15 @@ void control_build_status(struct pc_net *net, struct pc_net_repo *repo,
 
 	if (repo) {
 		build_repo_status(repo, j);
-	} else {
-		pc_json_str(j, "status",
-			    pc_net_state_name(control_worst_status(
-				    net, reason, sizeof(reason))));
-		pc_json_str(j, "reason", reason);
-		pc_json_int(j, "started", net->started_at);
+		return;
 	}
+	pc_json_str(j, "status",
+		    pc_net_state_name(
+			    control_worst_status(net, reason, sizeof(reason))));
+	pc_json_str(j, "reason", reason);
+	pc_json_int(j, "started", net->started_at);
 	pc_json_open(j, "repositories", '[');
 	for (size_t i = 0; i < net->nrepos; i++) {
-		if (repo && net->repos[i] != repo)
-			continue;
 		pc_json_open(j, NULL, '{');
 		pc_json_str(j, "name", net_repo_name(net->repos[i]));
 		build_repo_status(net->repos[i], j);

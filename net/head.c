@@ -64,7 +64,7 @@ void net_waiters_forget(struct net_poll_waiter *waiter, void *arg)
 
 void net_head_forget(struct pc_net_repo *repo, void *arg)
 {
-	NET_LOOP_ONLY(repo);
+	NET_LOOP_ONLY(repo->net);
 
 	net_waiters_forget(repo->head.current, arg);
 	net_waiters_forget(repo->head.next, arg);
@@ -629,7 +629,7 @@ int net_head_request(struct pc_net_repo *repo, net_poll_done done, void *arg)
 	struct net_head *h = &repo->head;
 	struct net_poll_waiter *waiter, **tail = &h->next;
 
-	NET_LOOP_ONLY(repo);
+	NET_LOOP_ONLY(repo->net);
 	net_install_resume(repo); /* one that waited for a restart's end */
 	if (done) {
 		waiter = calloc(1, sizeof(*waiter));

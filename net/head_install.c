@@ -291,7 +291,7 @@ int net_install_start(struct pc_net_repo *repo, const struct pc_head *head,
 	struct net_install_job *old = repo->head.job;
 	int rc;
 
-	NET_LOOP_ONLY(repo);
+	NET_LOOP_ONLY(repo->net);
 	if (!job)
 		return -ENOMEM;
 	if (old && old->on_worker) {

@@ -68,14 +68,20 @@ const char *net_repo_name(const struct pc_net_repo *repo)
 
 void net_repo_names(struct pc_net *net, char *out, size_t len)
 {
+	struct pc_store_version v;
+	const char *name;
 	size_t used;
 
 	out[0] = '\0';
 	for (size_t i = 0; i < net->nrepos; i++) {
+		name = net_repo_name(net->repos[i]);
+		/* Unnamed (the compatible form): its head's name. */
+		if (!name[0] && pc_store_current(net->repos[i]->store, &v) == 0)
+			name = v.name;
 		used = strlen(out);
 		if (used < len)
 			snprintf(out + used, len - used, "%s%s", i ? ", " : "",
-				 net_repo_name(net->repos[i]));
+				 name);
 	}
 }
 

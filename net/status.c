@@ -38,7 +38,7 @@ void pc_net_repo_status(struct pc_net_repo *repo, struct pc_net_status *out)
 
 void net_status_poll_started(struct pc_net_repo *repo)
 {
-	NET_LOOP_ONLY(repo);
+	NET_LOOP_ONLY(repo->net);
 
 	pthread_mutex_lock(&repo->status.lock);
 	repo->status.st.last_poll = net_unix_now();
@@ -48,7 +48,7 @@ void net_status_poll_started(struct pc_net_repo *repo)
 void net_status_poll_ended(struct pc_net_repo *repo, int result,
 			   const char *error, const char *source)
 {
-	NET_LOOP_ONLY(repo);
+	NET_LOOP_ONLY(repo->net);
 
 	pthread_mutex_lock(&repo->status.lock);
 	if (result == 0) {
