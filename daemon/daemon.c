@@ -3,21 +3,24 @@
  * comes to serve a mount, the request loop, a restart without unmount,
  * and its orderly end.  main.c reads the options and daemonizes.
  *
- * A mount is served in one of three ways:
- *   - fresh: keys → the mount point (startup.c: a dead mount cleared, the
- *     cache kept out of it, created if missing) → store (the cache lock
- *     refuses a second instance) →
- *     net (fetcher, head poller, control socket) → on a fresh node, the
- *     first head poll, bounded by fetch_timeout, so that it mounts with
- *     its tree present → mount;
+ * It serves one mount per repository of the configuration (repos.c);
+ * with several, only fresh mounts (below), each session on a thread of
+ * its own.  A mount is served in one of three ways:
+ *   - fresh: keys → the mount points (startup.c: a dead mount cleared,
+ *     the cache kept out of it, created if missing) → store and each
+ *     repository's trees in it (the cache lock refuses a second
+ *     instance) → net (fetcher, head pollers, control socket) → for each
+ *     repository new to this node, the first head poll, bounded by
+ *     fetch_timeout, so that it mounts with its tree present → mounts;
  *   - resumed from systemd's fd store (fdstore.c): a daemon before this
  *     one died and left its /dev/fuse fd there; the same mount is served
  *     again and the requests it had read are queued again;
  *   - taken over ($PEERCACHE_TAKEOVER_FD, takeover.c): a running daemon
  *     started this binary to hand its mount over (peercachectl restart).
- * Only then does the parent of a daemonizing run exit, with 0.  Under
- * systemd (Type=notify, -f) the same moment is READY=1, and STATUS= names
- * the version served, at the mount and at every switch.  Notifications go
+ * Only then (every mount served) does the parent of a daemonizing run
+ * exit, with 0.  Under systemd (Type=notify, -f) the same moment is
+ * READY=1, and STATUS= names the versions served, at the mount and at
+ * every switch.  Notifications go
  * through libsystemd (sd_notify: nothing without $NOTIFY_SOCKET).
  *
  * The request loop ends for a stop signal, or for a takeover: then the
