@@ -61,8 +61,8 @@ extern char **environ;
 
 /* The control threads' pipes, one per session of the daemon (a daemon
  * serves one mount per repository): a stop signal wakes every one.  The
- * handler reads them; control start and stop, on the main thread, set
- * them. */
+ * handler reads them; control start and stop set them, from the threads
+ * that run the sessions (compare-and-swap: they may do so at once). */
 static atomic_int signal_wake_fds[PC_FS_MAX_SESSIONS] = {
 	[0 ... PC_FS_MAX_SESSIONS - 1] = -1
 };
@@ -505,7 +505,7 @@ static void *control_main(void *arg)
 	}
 }
 
-/* The main thread: @fd into a free slot of signal_wake_fds. */
+/* @fd into a free slot of signal_wake_fds (any thread). */
 static int wake_fd_add(int fd)
 {
 	for (int i = 0; i < PC_FS_MAX_SESSIONS; i++) {
@@ -518,8 +518,8 @@ static int wake_fd_add(int fd)
 	return -EMFILE;
 }
 
-/* The main thread: @fd out of signal_wake_fds; true if it was the last
- * one (no session left to stop). */
+/* @fd out of signal_wake_fds (any thread); true if it was the last one
+ * (no session left to stop). */
 static bool wake_fd_remove(int fd)
 {
 	bool last = true;
