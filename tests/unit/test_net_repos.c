@@ -323,6 +323,37 @@ static void test_net_repos_fetch_uses_own_mirrors(void **state)
 	fx_calls_destroy(&calls);
 }
 
+/* A chunk the second repository's mirror lacks (404) while its fetch
+ * retries: the first repository wants it too, joins the one flight, and
+ * the first repository's mirror delivers it to both. */
+static void test_net_repos_second_joins_flight(void **state)
+{
+	struct net_fixture *fx = *state;
+	struct second *s = live;
+	const struct pc_chunk_ref *big;
+	struct fx_calls calls;
+	struct fx_call one = { .calls = &calls }, two = { .calls = &calls };
+	char rel[160], needle[200];
+
+	big = first_chunk(fx->manifest, FX_BIG_FILE);
+	fx_chunk_path(&big->hash, rel, sizeof(rel));
+	start_both(s);
+	fx_calls_init(&calls);
+	assert_int_equal(
+		pc_net_repo_fetch(s->repo_net, big, fx_fetch_done, &two), 0);
+	/* Its own mirror answered 404: it waits to try again. */
+	snprintf(needle, sizeof(needle), "/%s/%s", SECOND, rel);
+	assert_true(fx_access_count(fx, needle) >= 1);
+	assert_int_equal(fx_calls_done(&calls), 0);
+	assert_int_equal(pc_net_fetch(fx->net, big, fx_fetch_done, &one), 0);
+	assert_true(fx_calls_wait(&calls, 2, 10));
+	assert_int_equal(one.status, 0);
+	assert_int_equal(two.status, 0);
+	snprintf(needle, sizeof(needle), "/repo/%s", rel);
+	assert_int_equal(fx_access_count_now(fx, needle), 1); /* one flight */
+	fx_calls_destroy(&calls);
+}
+
 /* ---- the control socket ---------------------------------------------- */
 
 static char *ask(struct net_fixture *fx, const char *request)
@@ -554,6 +585,8 @@ int main(void)
 			test_net_repos_other_key_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_repos_fetch_uses_own_mirrors, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_repos_second_joins_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_control, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_control_one,
