@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -86,6 +88,24 @@ static void load_second_manifest(struct second *s)
 	free(buf);
 }
 
+/* A loopback port free now. */
+static int free_port(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t len = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	port = ntohs(addr.sin_port);
+	close(fd);
+	return port;
+}
+
+static int metrics_port;
+
 /* The configuration of both repositories, in [repository NAME] sections,
  * replaces the harness's. */
 static void configure(struct second *s)
@@ -99,13 +119,14 @@ static void configure(struct second *s)
 	snprintf(text, sizeof(text),
 		 "cache_dir = %s\ncontrol_socket = %s\npoll_interval = 1h\n"
 		 "fetch_timeout = 5s\ndiscovery = off\npeer_server = off\n"
-		 "log_level = debug\n"
+		 "log_level = debug\nmetrics_listen = 127.0.0.1:%d\n"
 		 "[repository %s]\nmount_point = %s/mnt1\nmirror = %s\n"
 		 "trusted_key = %s\n"
 		 "[repository %s]\nmount_point = %s/mnt2\nmirror = %s\n"
 		 "trusted_key = %s\n",
-		 fx->cache, fx->control, FX_REPO_NAME, fx->dir, fx->repo_url,
-		 pub1, SECOND, fx->dir, s->url, pub2);
+		 fx->cache, fx->control, metrics_port = free_port(),
+		 FX_REPO_NAME, fx->dir, fx->repo_url, pub1, SECOND, fx->dir,
+		 s->url, pub2);
 	free(pub1);
 	free(pub2);
 	f = fopen(s->conf, "w");
@@ -532,6 +553,72 @@ static void test_net_repos_peercachectl(void **state)
 	expect_not(out, "{\"status\":"); /* said once, at the end */
 }
 
+/* GET /metrics: the whole answer (caller frees). */
+static char *scrape(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	static const char get[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	size_t len = 0, cap = 1 << 18;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t got;
+
+	assert_non_null(buf);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addr.sin_port = htons((uint16_t)metrics_port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
+			 0);
+	assert_int_equal(write(fd, get, sizeof(get) - 1),
+			 (ssize_t)sizeof(get) - 1);
+	while (poll(&pfd, 1, 10000) > 0 &&
+	       (got = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)got;
+		assert_true(len < cap - 1);
+	}
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* The figures of each repository carry its name as a label. */
+static void test_net_repos_metrics(void **state)
+{
+	/* FX_REPO_NAME and SECOND, spelt out. */
+	static const char first_up[] = "peercache_status{repository="
+				       "\"testrepo\",status=\"up_to_date\"} 1";
+	static const char second_failing[] = "peercache_status{repository="
+					     "\"second\",status=\"failing\"} 1";
+	struct net_fixture *fx = *state;
+	struct second *s = live;
+	char *text = NULL;
+
+	pc_test_rmtree(strdup(s->repo));
+	publish_second(s, fx->key); /* the second one fails */
+	start_both(s);
+	assert_int_equal(
+		pc_net_repo_refresh(pc_net_first_repo(fx->net), true, 10000),
+		0);
+	assert_true(pc_net_repo_refresh(s->repo_net, true, 10000) < 0);
+	/* The loop copies its figures once a second. */
+	for (int i = 0; i < 50; i++) {
+		free(text);
+		text = scrape();
+		if (strstr(text, "peercache_version{repository=\"" FX_REPO_NAME
+				 "\"} 1"))
+			break;
+		usleep(100 * 1000);
+	}
+	expect(text, "peercache_info{repository=\"" FX_REPO_NAME "\"} 1");
+	expect(text, "peercache_info{repository=\"" SECOND "\"} 1");
+	expect(text, "peercache_version{repository=\"" FX_REPO_NAME "\"} 1");
+	expect(text, "peercache_version{repository=\"" SECOND "\"} 0");
+	expect(text, first_up);
+	expect(text, second_failing);
+	expect_not(text, "\npeercache_version ");
+	free(text);
+}
+
 /* With one repository, a name is optional; the compatible form's
  * repository, configured with no name, goes by its head's. */
 static void test_net_repos_control_one(void **state)
@@ -593,6 +680,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_peercachectl,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_repos_metrics, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
