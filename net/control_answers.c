@@ -337,8 +337,20 @@ void control_build_peers(struct pc_net *net, struct pc_json *j)
 	free(table);
 }
 
-/* "status" and "repositories" of `stats`: the health word (the worst
- * repository's, or the one named) and each repository's version. */
+/* The health word of `stats`: the one `status` shows (the worst
+ * repository's, without one named). */
+static const char *stats_status(struct pc_net *net, struct pc_net_repo *repo)
+{
+	struct pc_net_status st;
+	char reason[4096];
+
+	return pc_net_state_name(
+		repo ? control_status(repo, &st, reason, sizeof(reason))
+		     : control_worst_status(net, reason, sizeof(reason)));
+}
+
+/* "repositories" of `stats`: each repository's version and status (only
+ * the one named, if one is). */
 static void build_repo_stats(struct pc_net *net, struct pc_net_repo *repo,
 			     struct pc_json *j)
 {
@@ -346,12 +358,6 @@ static void build_repo_stats(struct pc_net *net, struct pc_net_repo *repo,
 	struct pc_net_status st;
 	char reason[4096];
 
-	pc_json_str(
-		j, "status",
-		pc_net_state_name(
-			repo ? control_status(repo, &st, reason, sizeof(reason))
-			     : control_worst_status(net, reason,
-						    sizeof(reason))));
 	pc_json_open(j, "repositories", '[');
 	for (size_t i = 0; i < net->nrepos; i++) {
 		struct pc_net_repo *r = net->repos[i];
@@ -380,6 +386,7 @@ void control_build_stats(struct pc_net *net, struct pc_net_repo *repo,
 	struct pc_store_usage usage = { 0, 0 };
 	struct pc_store_version v;
 
+	pc_json_str(j, "status", stats_status(net, repo));
 	pc_json_uint(j, "version",
 		     pc_store_current(shown->store, &v) == 0 ? v.version : 0);
 	pc_store_usage(net->store, &usage);

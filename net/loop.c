@@ -229,7 +229,8 @@ int pc_net_start(struct pc_net *net)
 	/* The loop is not running yet: arming its timers here is safe. */
 	net_upkeep_start(net);
 	for (size_t i = 0; i < net->nrepos; i++)
-		net_head_start(net->repos[i]);
+		if (!net->repos[i]->dead)
+			net_head_start(net->repos[i]);
 	rc = uv_thread_create(&net->thread, loop_main, net);
 	if (rc < 0) {
 		net_upkeep_stop(net);

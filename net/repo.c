@@ -27,9 +27,10 @@ int net_repo_init(struct pc_net *net, struct pc_net_repo *repo, size_t index,
 	repo->cfg = &net->cfg->repos[index];
 	repo->store = store;
 	repo->ring = ring;
-	if (hooks)
-		repo->hooks.version_switched = hooks->version_switched,
+	if (hooks) { /* restart is the net's (the first repository's) */
+		repo->hooks.version_switched = hooks->version_switched;
 		repo->hooks.arg = hooks->arg;
+	}
 	repo->status.st.state = PC_STATE_STARTING;
 	pthread_mutex_init(&repo->status.lock, NULL);
 	repo->first_source = net->fetcher.nsources;

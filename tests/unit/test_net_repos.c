@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -86,6 +88,24 @@ static void load_second_manifest(struct second *s)
 	free(buf);
 }
 
+/* A loopback port free now. */
+static int free_port(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	socklen_t len = sizeof(addr);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	port = ntohs(addr.sin_port);
+	close(fd);
+	return port;
+}
+
+static int metrics_port;
+
 /* The configuration of both repositories, in [repository NAME] sections,
  * replaces the harness's. */
 static void configure(struct second *s)
@@ -99,13 +119,14 @@ static void configure(struct second *s)
 	snprintf(text, sizeof(text),
 		 "cache_dir = %s\ncontrol_socket = %s\npoll_interval = 1h\n"
 		 "fetch_timeout = 5s\ndiscovery = off\npeer_server = off\n"
-		 "log_level = debug\n"
+		 "log_level = debug\nmetrics_listen = 127.0.0.1:%d\n"
 		 "[repository %s]\nmount_point = %s/mnt1\nmirror = %s\n"
 		 "trusted_key = %s\n"
 		 "[repository %s]\nmount_point = %s/mnt2\nmirror = %s\n"
 		 "trusted_key = %s\n",
-		 fx->cache, fx->control, FX_REPO_NAME, fx->dir, fx->repo_url,
-		 pub1, SECOND, fx->dir, s->url, pub2);
+		 fx->cache, fx->control, metrics_port = free_port(),
+		 FX_REPO_NAME, fx->dir, fx->repo_url, pub1, SECOND, fx->dir,
+		 s->url, pub2);
 	free(pub1);
 	free(pub2);
 	f = fopen(s->conf, "w");
@@ -323,6 +344,37 @@ static void test_net_repos_fetch_uses_own_mirrors(void **state)
 	fx_calls_destroy(&calls);
 }
 
+/* A chunk the second repository's mirror lacks (404) while its fetch
+ * retries: the first repository wants it too, joins the one flight, and
+ * the first repository's mirror delivers it to both. */
+static void test_net_repos_second_joins_flight(void **state)
+{
+	struct net_fixture *fx = *state;
+	struct second *s = live;
+	const struct pc_chunk_ref *big;
+	struct fx_calls calls;
+	struct fx_call one = { .calls = &calls }, two = { .calls = &calls };
+	char rel[160], needle[200];
+
+	big = first_chunk(fx->manifest, FX_BIG_FILE);
+	fx_chunk_path(&big->hash, rel, sizeof(rel));
+	start_both(s);
+	fx_calls_init(&calls);
+	assert_int_equal(
+		pc_net_repo_fetch(s->repo_net, big, fx_fetch_done, &two), 0);
+	/* Its own mirror answered 404: it waits to try again. */
+	snprintf(needle, sizeof(needle), "/%s/%s", SECOND, rel);
+	assert_true(fx_access_count(fx, needle) >= 1);
+	assert_int_equal(fx_calls_done(&calls), 0);
+	assert_int_equal(pc_net_fetch(fx->net, big, fx_fetch_done, &one), 0);
+	assert_true(fx_calls_wait(&calls, 2, 10));
+	assert_int_equal(one.status, 0);
+	assert_int_equal(two.status, 0);
+	snprintf(needle, sizeof(needle), "/repo/%s", rel);
+	assert_int_equal(fx_access_count_now(fx, needle), 1); /* one flight */
+	fx_calls_destroy(&calls);
+}
+
 /* ---- the control socket ---------------------------------------------- */
 
 static char *ask(struct net_fixture *fx, const char *request)
@@ -436,6 +488,15 @@ static void test_net_repos_control(void **state)
 	free(r);
 }
 
+static int count(const char *text, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
 /* peercachectl ARGS against the net's socket: its exit code, its output
  * (stdout and stderr) in @out. */
 static int ctl(struct net_fixture *fx, const char *args, char *out, size_t len)
@@ -497,8 +558,75 @@ static void test_net_repos_peercachectl(void **state)
 	expect(out, "status:             failing");
 	expect(out, "repository " SECOND);
 	assert_int_equal(ctl(fx, "--json stats", out, sizeof(out)), 0);
-	expect(out, "{\"version\":");
-	expect_not(out, "{\"status\":"); /* said once, at the end */
+	expect(out, "{\"status\":\"failing\",\"version\":"); /* the worst */
+	/* Said once, and once per repository. */
+	assert_int_equal(count(out, "\"status\":"), 3);
+}
+
+/* GET /metrics: the whole answer (caller frees). */
+static char *scrape(void)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	static const char get[] = "GET /metrics HTTP/1.0\r\n\r\n";
+	size_t len = 0, cap = 1 << 18;
+	char *buf = malloc(cap);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ssize_t got;
+
+	assert_non_null(buf);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	addr.sin_port = htons((uint16_t)metrics_port);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
+			 0);
+	assert_int_equal(write(fd, get, sizeof(get) - 1),
+			 (ssize_t)sizeof(get) - 1);
+	while (poll(&pfd, 1, 10000) > 0 &&
+	       (got = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)got;
+		assert_true(len < cap - 1);
+	}
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* The figures of each repository carry its name as a label. */
+static void test_net_repos_metrics(void **state)
+{
+	/* FX_REPO_NAME and SECOND, spelt out. */
+	static const char first_up[] = "peercache_status{repository="
+				       "\"testrepo\",status=\"up_to_date\"} 1";
+	static const char second_failing[] = "peercache_status{repository="
+					     "\"second\",status=\"failing\"} 1";
+	struct net_fixture *fx = *state;
+	struct second *s = live;
+	char *text = NULL;
+
+	pc_test_rmtree(strdup(s->repo));
+	publish_second(s, fx->key); /* the second one fails */
+	start_both(s);
+	assert_int_equal(
+		pc_net_repo_refresh(pc_net_first_repo(fx->net), true, 10000),
+		0);
+	assert_true(pc_net_repo_refresh(s->repo_net, true, 10000) < 0);
+	/* The loop copies its figures once a second. */
+	for (int i = 0; i < 50; i++) {
+		free(text);
+		text = scrape();
+		if (strstr(text, "peercache_version{repository=\"" FX_REPO_NAME
+				 "\"} 1"))
+			break;
+		usleep(100 * 1000);
+	}
+	expect(text, "peercache_info{repository=\"" FX_REPO_NAME "\"} 1");
+	expect(text, "peercache_info{repository=\"" SECOND "\"} 1");
+	expect(text, "peercache_version{repository=\"" FX_REPO_NAME "\"} 1");
+	expect(text, "peercache_version{repository=\"" SECOND "\"} 0");
+	expect(text, first_up);
+	expect(text, second_failing);
+	expect_not(text, "\npeercache_version ");
+	free(text);
 }
 
 /* With one repository, a name is optional; the compatible form's
@@ -554,12 +682,16 @@ int main(void)
 			test_net_repos_other_key_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_repos_fetch_uses_own_mirrors, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_repos_second_joins_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_control, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_control_one,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_peercachectl,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_repos_metrics, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
