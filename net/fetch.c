@@ -609,9 +609,13 @@ void net_fetch_prefetch(struct pc_net *net, struct pc_net_repo *repo,
 	/* After a full disk, what read-ahead fetched could not be kept. */
 	if (uv_now(&net->loop) < net->chunks.store_full_until)
 		return;
+	f = table_find(net, &ref->hash);
+	if (f) { /* under way: its mirrors may help */
+		fetch_wanted_by(net, f, repo);
+		return;
+	}
 	if (ref->len == 0 || ref->len > PC_CHUNK_MAX ||
 	    net->fetcher.prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
-	    table_find(net, &ref->hash) ||
 	    pc_store_chunk_present(net->store, &ref->hash))
 		return;
 	f = fetch_new(net, &ref->hash, ref->len);

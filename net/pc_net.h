@@ -190,12 +190,16 @@ struct pc_net_repo;
 
 /*
  * pc_net_new() serves cfg->repos[0] from its @store with its @ring and
- * @hooks: the "first repository".  More are added before pc_net_start():
- * cfg->repos[@index], its store handle (pc_store_open_repo on the same
- * cache), its keyring, its hooks (version_switched only: restart stays
- * host-wide, the first repository's hooks.restart).  @store, @ring and
- * @hooks->arg are borrowed and must outlive the net.  NULL with @err set
- * (index out of range or already added, bad mirror URL, started already).
+ * @hooks: the "first repository".  Its handle is also the one host-wide
+ * code uses for chunk calls (every handle shares the chunk store); a
+ * peer's GET /head and mirror_serve serve its head only.  More are added
+ * before pc_net_start(): cfg->repos[@index], its store handle
+ * (pc_store_open_repo on the same cache), its keyring, its hooks
+ * (version_switched only: restart stays host-wide, the first
+ * repository's hooks.restart).  @store, @ring and @hooks->arg are
+ * borrowed and must outlive the net.  NULL with @err set: index out of
+ * range or added already, started already, a bad mirror URL, more than
+ * 63 mirrors in all repositories; the net is then to be freed.
  */
 struct pc_net_repo *pc_net_add_repo(struct pc_net *net, size_t index,
 				    struct pc_store *store,
