@@ -3,21 +3,24 @@
  * comes to serve a mount, the request loop, a restart without unmount,
  * and its orderly end.  main.c reads the options and daemonizes.
  *
- * A mount is served in one of three ways:
- *   - fresh: keys → the mount point (startup.c: a dead mount cleared, the
- *     cache kept out of it, created if missing) → store (the cache lock
- *     refuses a second instance) →
- *     net (fetcher, head poller, control socket) → on a fresh node, the
- *     first head poll, bounded by fetch_timeout, so that it mounts with
- *     its tree present → mount;
+ * It serves one mount per repository of the configuration (repos.c);
+ * with several, only fresh mounts (below), each session on a thread of
+ * its own.  A mount is served in one of three ways:
+ *   - fresh: keys → the mount points (startup.c: a dead mount cleared,
+ *     the cache kept out of it, created if missing) → store and each
+ *     repository's trees in it (the cache lock refuses a second
+ *     instance) → net (fetcher, head pollers, control socket) → for each
+ *     repository new to this node, the first head poll, bounded by
+ *     fetch_timeout, so that it mounts with its tree present → mounts;
  *   - resumed from systemd's fd store (fdstore.c): a daemon before this
  *     one died and left its /dev/fuse fd there; the same mount is served
  *     again and the requests it had read are queued again;
  *   - taken over ($PEERCACHE_TAKEOVER_FD, takeover.c): a running daemon
  *     started this binary to hand its mount over (peercachectl restart).
- * Only then does the parent of a daemonizing run exit, with 0.  Under
- * systemd (Type=notify, -f) the same moment is READY=1, and STATUS= names
- * the version served, at the mount and at every switch.  Notifications go
+ * Only then (every mount served) does the parent of a daemonizing run
+ * exit, with 0.  Under systemd (Type=notify, -f) the same moment is
+ * READY=1, and STATUS= names the versions served, at the mount and at
+ * every switch.  Notifications go
  * through libsystemd (sd_notify: nothing without $NOTIFY_SOCKET).
  *
  * The request loop ends for a stop signal, or for a takeover: then the
@@ -37,26 +40,8 @@
 #include "handover.h"
 #include "pc_fs.h"
 #include "mounts.h"
+#include "repos.h"
 #include "startup.h"
-
-/* The fs hook wrapped, so that systemd hears of every version switch. */
-struct switch_notifier {
-	struct pc_net_hooks fs_hooks;
-	struct pc_store *store;
-	const char *mountpoint;
-};
-
-struct daemon {
-	const struct daemon_args *args;
-	const struct pc_config *cfg;
-	struct pc_keyring *ring;
-	struct pc_store *store;
-	struct pc_net *net;
-	struct pc_fs *fs;
-	struct switch_notifier notifier;
-	struct pc_net_hooks hooks;
-	char why[512];
-};
 
 static void report_ready(int ready_fd, char status)
 {
@@ -81,62 +66,6 @@ static void report_ready(int ready_fd, char status)
 	close(ready_fd);
 }
 
-/* STATUS= for `systemctl status`: what the mount serves right now.  From
- * the loop thread too: libsystemd's send blocks only if systemd's queue
- * of notifications is full. */
-static void notify_serving(struct pc_store *store, const char *mountpoint)
-{
-	struct pc_store_version cur;
-
-	if (pc_store_current(store, &cur) == 0)
-		sd_notifyf(0, "STATUS=serving %s version %llu on %s", cur.name,
-			   (unsigned long long)cur.version, mountpoint);
-	else
-		sd_notifyf(0,
-			   "STATUS=mounted on %s, waiting for a first "
-			   "version from the mirrors",
-			   mountpoint);
-}
-
-/* Loop thread (pc_net_hooks.version_switched). */
-static void on_version_switched(void *arg, uint64_t version,
-				const struct pc_store_changes *changes)
-{
-	struct switch_notifier *notifier = arg;
-
-	if (notifier->fs_hooks.version_switched)
-		notifier->fs_hooks.version_switched(notifier->fs_hooks.arg,
-						    version, changes);
-	notify_serving(notifier->store, notifier->mountpoint);
-}
-
-/* Loop thread (pc_net_hooks.restart). */
-static void on_restart(void *arg, int client_fd)
-{
-	struct switch_notifier *notifier = arg;
-
-	notifier->fs_hooks.restart(notifier->fs_hooks.arg, client_fd);
-}
-
-/* The trusted keys of the one repository served (repos[0]: main.c
- * refuses several). */
-static struct pc_keyring *load_keyring(const struct pc_config *cfg)
-{
-	const struct pc_repo_config *repo = &cfg->repos[0];
-	struct pc_keyring *ring = pc_keyring_new();
-	char why[512];
-
-	for (size_t i = 0; ring && i < repo->ntrusted_keys; i++) {
-		if (pc_keyring_add_file(ring, repo->trusted_keys[i], why,
-					sizeof(why)) < 0) {
-			fprintf(stderr, "peercache: trusted_key: %s\n", why);
-			pc_keyring_free(ring);
-			return NULL;
-		}
-	}
-	return ring;
-}
-
 /* The store's log lines (purges, recovery) in the daemon's format. */
 static void store_log(void *arg, enum pc_log_level level, const char *line)
 {
@@ -146,6 +75,7 @@ static void store_log(void *arg, enum pc_log_level level, const char *line)
 		pc_log_write(level, "store", line);
 }
 
+/* The store, and each repository's trees in it (repos.c). */
 static int open_store(struct daemon *d)
 {
 	struct pc_store_options opts = {
@@ -158,18 +88,13 @@ static int open_store(struct daemon *d)
 	if (pc_store_open_with(d->cfg->cache_dir, &opts, &d->store, d->why,
 			       sizeof(d->why)) < 0)
 		return -EIO;
-	d->notifier.store = d->store;
-	pc_fs_set_store(d->fs, d->store);
-	return 0;
+	return repos_open_stores(d);
 }
 
 static int start_net(struct daemon *d)
 {
-	d->net = pc_net_new(d->cfg, d->store, d->ring, &d->hooks, d->why,
-			    sizeof(d->why));
-	if (!d->net)
+	if (repos_new_net(d) < 0)
 		return -EIO;
-	pc_fs_set_net(d->fs, d->net);
 	if (pc_net_start(d->net) < 0) {
 		snprintf(d->why, sizeof(d->why),
 			 "cannot start the network thread");
@@ -178,16 +103,17 @@ static int start_net(struct daemon *d)
 	return 0;
 }
 
-/* The store and the net go (a takeover); the fs lets go of the store. */
+/* The store and the net go (a takeover: one repository); the fs lets go
+ * of the store. */
 static void stop_net_and_store(struct daemon *d)
 {
 	if (d->net)
 		pc_net_stop(d->net); /* answers parked reads (left to RESEND) */
-	pc_fs_detach_store(d->fs);
+	pc_fs_detach_store(d->sessions[0].fs);
 	pc_net_free(d->net);
 	d->net = NULL;
-	pc_store_close(d->store);
-	d->store = NULL;
+	if (d->store)
+		repos_close_stores(d);
 }
 
 /* A node that has a version serves it at once; only a fresh one waits for
@@ -199,38 +125,65 @@ static bool has_version(struct pc_store *store)
 	return pc_store_current(store, &cur) == 0;
 }
 
+/* Each repository new to this node: its first head, bounded by
+ * fetch_timeout (the polls run at once for all of them). */
+static void first_versions(struct daemon *d)
+{
+	uint64_t timeout_ms = (d->cfg->fetch_timeout + 5) * 1000;
+
+	for (size_t i = 0; i < d->nsessions; i++) {
+		struct session *s = &d->sessions[i];
+		struct pc_net_status st;
+
+		if (has_version(s->store) ||
+		    pc_net_repo_refresh(repos_net_repo(s), true, timeout_ms) ==
+			    0)
+			continue;
+		pc_net_repo_status(repos_net_repo(s), &st);
+		if (d->nsessions == 1)
+			pc_log(PC_LOG_WARN, "main",
+			       "first update check failed (%s); mounting "
+			       "an empty tree until a version arrives",
+			       st.last_error);
+		else
+			pc_log(PC_LOG_WARN, "main",
+			       "%s: first update check failed (%s); mounting "
+			       "an empty tree until a version arrives",
+			       s->repo->name, st.last_error);
+	}
+}
+
 static int start_fresh(struct daemon *d)
 {
 	const struct pc_config *cfg = d->cfg;
 
-	/* Before anything is opened or fetched: the mount point ready (a
+	/* Before anything is opened or fetched: each mount point ready (a
 	 * dead mount cleared, the cache kept out of it), or a refusal that
 	 * says why (startup.c).  Not for a mount taken over or resumed:
 	 * that one is alive, and ours. */
-	if (startup_prepare(d->args->mountpoint, cfg, d->why, sizeof(d->why)) <
-	    0)
-		return -EINVAL;
+	for (size_t i = 0; i < d->nsessions; i++)
+		if (startup_prepare(d->sessions[i].mountpoint, cfg, d->why,
+				    sizeof(d->why)) < 0)
+			return -EINVAL;
 	if (open_store(d) < 0)
 		return -EIO;
-	/* A new mount: no handle or resume of an earlier one matters. */
+	/* New mounts: no handle or resume of an earlier one matters. */
 	pc_fs_resume_forget(cfg->cache_dir);
-	if (pc_store_held_clear(d->store) < 0)
-		pc_log(PC_LOG_WARN, "main", "cannot clear the held inodes");
+	for (size_t i = 0; i < d->nsessions; i++)
+		if (pc_store_held_clear(d->sessions[i].store) < 0)
+			pc_log(PC_LOG_WARN, "main",
+			       "cannot clear the held inodes");
 	if (start_net(d) < 0)
 		return -EIO;
-	if (!has_version(d->store) &&
-	    pc_net_refresh(d->net, true, (cfg->fetch_timeout + 5) * 1000) < 0) {
-		struct pc_net_status st;
+	first_versions(d);
+	for (size_t i = 0; i < d->nsessions; i++) {
+		struct session *s = &d->sessions[i];
 
-		pc_net_status(d->net, &st);
-		pc_log(PC_LOG_WARN, "main",
-		       "first update check failed (%s); mounting "
-		       "an empty tree until a version arrives",
-		       st.last_error);
+		if (pc_fs_mount(s->fs, s->mountpoint, d->why, sizeof(d->why)) <
+		    0)
+			return -EIO;
+		fprintf(stderr, "peercache: mounted on %s\n", s->mountpoint);
 	}
-	if (pc_fs_mount(d->fs, d->args->mountpoint, d->why, sizeof(d->why)) < 0)
-		return -EIO;
-	fprintf(stderr, "peercache: mounted on %s\n", d->args->mountpoint);
 	return 0;
 }
 
@@ -253,10 +206,46 @@ static void drop_stored_mount(const struct pc_fs_state *st,
 	free(ours);
 }
 
+/*
+ * Several repositories: systemd's fd store is not used (a crash ends
+ * every mount, and the next start clears them: startup.c).  One mount
+ * from a run that served one repository may be there: unmounted if it is
+ * on one of our mount points, so that a fresh one can go there.
+ */
+static void drop_any_stored(struct daemon *d)
+{
+	const char *on = d->sessions[0].mountpoint;
+	struct pc_fs_state st;
+	int fd, rc;
+
+	rc = pc_fs_fdstore_take(&fd, &st, d->why, sizeof(d->why));
+	if (rc < 0)
+		fprintf(stderr, "peercache: the fd store: %s\n", d->why);
+	if (rc <= 0)
+		return;
+	close(fd);
+	for (size_t i = 0; i < d->nsessions; i++) {
+		char *path = realpath(d->sessions[i].mountpoint, NULL);
+
+		if (path && strcmp(path, st.mountpoint) == 0)
+			on = d->sessions[i].mountpoint;
+		free(path);
+	}
+	fprintf(stderr,
+		"peercache: systemd's fd store keeps the mount on %s of a "
+		"daemon that served one repository; this one serves %zu and "
+		"does not resume it: mounting afresh\n",
+		st.mountpoint, d->nsessions);
+	drop_stored_mount(&st, on);
+	pc_fs_state_free(&st);
+}
+
 /* The mount a daemon before this one left in systemd's fd store, or a
- * fresh one if there is none (or it cannot be served). */
+ * fresh one if there is none (or it cannot be served).  One
+ * repository. */
 static int start_stored(struct daemon *d)
 {
+	struct session *s = &d->sessions[0];
 	struct pc_fs_state st;
 	int fd, rc;
 
@@ -277,24 +266,23 @@ static int start_stored(struct daemon *d)
 		close(fd);
 		rc = -ESTALE;
 	} else {
-		rc = pc_fs_adopt(d->fs, d->args->mountpoint, fd, &st, true,
-				 d->why, sizeof(d->why));
+		rc = pc_fs_adopt(s->fs, s->mountpoint, fd, &st, true, d->why,
+				 sizeof(d->why));
 	}
 	if (rc < 0) {
 		fprintf(stderr,
 			"peercache: cannot serve the stored mount: %s; "
 			"mounting afresh\n",
 			d->why);
-		drop_stored_mount(&st, d->args->mountpoint);
+		drop_stored_mount(&st, s->mountpoint);
 		pc_fs_state_free(&st);
-		pc_store_close(d->store);
-		d->store = NULL;
+		repos_close_stores(d);
 		return start_fresh(d);
 	}
 	pc_fs_state_free(&st);
 	/* The dead process's open files are adopted on first use: until
 	 * then their inodes are kept as their versions drop. */
-	if (pc_store_held_presume(d->store) < 0)
+	if (pc_store_held_presume(s->store) < 0)
 		pc_log(PC_LOG_WARN, "main",
 		       "cannot keep the inodes of files "
 		       "open before the crash");
@@ -302,15 +290,15 @@ static int start_stored(struct daemon *d)
 		return -EIO;
 	/* Counted before the requests come again: a crash loop they feed
 	 * is broken (resume.c). */
-	if (pc_fs_resume_start(d->fs, d->cfg->cache_dir) < 0)
+	if (pc_fs_resume_start(s->fs, d->cfg->cache_dir) < 0)
 		pc_log(PC_LOG_WARN, "main",
 		       "resumes are not counted: out of "
 		       "memory");
-	pc_fs_requeue(d->fs);
+	pc_fs_requeue(s->fs);
 	fprintf(stderr,
 		"peercache: serving the mount on %s again (from "
 		"systemd's fd store)\n",
-		d->args->mountpoint);
+		s->mountpoint);
 	return 0;
 }
 
@@ -325,24 +313,33 @@ static void test_delay(const char *what, unsigned ms)
 
 /* The new process of a takeover: the old one's mount, or exit.  After
  * GO, a failure closes the store and the net before it is reported, so
- * that the old process can open them again. */
+ * that the old process can open them again.  One repository (a daemon
+ * of several refuses restarts; one whose configuration has several now
+ * refuses the mount before READY, and the old one goes on). */
 static int start_takeover(struct daemon *d)
 {
+	struct session *s = &d->sessions[0];
 	uint32_t generation;
 	int rc;
 
+	if (d->nsessions > 1) {
+		snprintf(d->why, sizeof(d->why),
+			 "restart hands over one mount; the configuration "
+			 "now has %zu repositories: stop and start the daemon",
+			 d->nsessions);
+		return -EINVAL;
+	}
 	/* A stop signal from now on stops the mount cleanly once this
 	 * process serves (pc_fs_run): one the old daemon passes on right
 	 * after SERVING must not kill it and leave the mount dead. */
-	if (pc_fs_control_start(d->fs) < 0) {
+	if (pc_fs_control_start(s->fs) < 0) {
 		snprintf(d->why, sizeof(d->why), "cannot start a thread");
 		return -ENOMEM;
 	}
-	if (pc_fs_takeover_accept(d->fs, d->args->takeover_chan,
-				  d->args->mountpoint, d->why,
-				  sizeof(d->why)) < 0)
+	if (pc_fs_takeover_accept(s->fs, d->args->takeover_chan, s->mountpoint,
+				  d->why, sizeof(d->why)) < 0)
 		return -EPROTO;
-	if (pc_fs_takeover_ready(d->fs, &generation) < 0) {
+	if (pc_fs_takeover_ready(s->fs, &generation) < 0) {
 		snprintf(d->why, sizeof(d->why),
 			 "the old daemon called the takeover off");
 		return -ECONNRESET;
@@ -354,20 +351,20 @@ static int start_takeover(struct daemon *d)
 		rc = -ESTALE;
 	}
 	if (rc == 0)
-		pc_fs_takeover_adopt(d->fs); /* pinned before any purge */
+		pc_fs_takeover_adopt(s->fs); /* pinned before any purge */
 	if (rc == 0)
 		rc = start_net(d);
 	if (rc < 0) {
 		stop_net_and_store(d);
-		pc_fs_takeover_done(d->fs, d->why);
+		pc_fs_takeover_done(s->fs, d->why);
 		return rc;
 	}
 	test_delay("serving", d->args->test_hooks
 				      ? d->args->test_hooks->serve_delay_ms
 				      : 0);
-	pc_fs_takeover_done(d->fs, NULL);
+	pc_fs_takeover_done(s->fs, NULL);
 	fprintf(stderr, "peercache: took the mount on %s over\n",
-		d->args->mountpoint);
+		s->mountpoint);
 	return 0;
 }
 
@@ -376,11 +373,12 @@ static int start_takeover(struct daemon *d)
  * kernel at once).  0 or -EIO. */
 static int serve_again(struct daemon *d)
 {
+	struct pc_fs *fs = d->sessions[0].fs;
 	int rc = open_store(d);
 
 	if (rc == 0)
-		rc = pc_fs_attach_store(d->fs, d->store);
-	pc_fs_restart_resume(d->fs);
+		rc = pc_fs_attach_store(fs, d->sessions[0].store);
+	pc_fs_restart_resume(fs);
 	if (rc == 0)
 		rc = start_net(d);
 	if (rc < 0)
@@ -389,49 +387,45 @@ static int serve_again(struct daemon *d)
 }
 
 /* The loop, until a stop (0), a failure (-EIO), or a takeover that
- * succeeds (0, *@handed_over). */
+ * succeeds (0, *@handed_over).  Several repositories: repos_run(). */
 static int run(struct daemon *d, bool *handed_over)
 {
+	struct pc_fs *fs = d->sessions[0].fs;
 	bool handing_over;
 	int rc;
 
 	*handed_over = false;
+	if (d->nsessions > 1)
+		return repos_run(d);
 	for (;;) {
-		rc = pc_fs_run(d->fs, &handing_over);
+		rc = pc_fs_run(fs, &handing_over);
 		if (!handing_over)
 			return rc < 0 ? -EIO : 0;
 		stop_net_and_store(d);
-		rc = pc_fs_restart_finish(d->fs);
+		rc = pc_fs_restart_finish(fs);
 		*handed_over = rc == 0;
 		if (rc == 0 || rc == -ECANCELED) /* served, or a stop */
 			return 0;
 		/* The new process did not take over: serve again. */
 		if (serve_again(d) < 0)
 			return -EIO;
-		if (pc_fs_stop_requested(d->fs))
+		if (pc_fs_stop_requested(fs))
 			return 0;
 	}
 }
 
 static int start(struct daemon *d)
 {
-	const struct daemon_args *a = d->args;
+	int rc = repos_setup(d);
 
-	d->fs = pc_fs_new(d->cfg, NULL, d->why, sizeof(d->why));
-	if (!d->fs)
-		return -ENOMEM;
-	pc_fs_set_command(d->fs, a->exe, a->exe_why, a->argv, a->cwd,
-			  a->version);
-	pc_fs_set_test_hooks(d->fs, a->test_hooks);
-	d->notifier.fs_hooks = pc_fs_net_hooks(d->fs);
-	d->notifier.mountpoint = a->mountpoint;
-	d->hooks = (struct pc_net_hooks){
-		.version_switched = on_version_switched,
-		.restart = on_restart,
-		.arg = &d->notifier,
-	};
-	if (a->takeover_chan >= 0)
+	if (rc < 0)
+		return rc;
+	if (d->args->takeover_chan >= 0)
 		return start_takeover(d);
+	if (d->nsessions > 1) {
+		drop_any_stored(d);
+		return start_fresh(d);
+	}
 	return start_stored(d);
 }
 
@@ -441,9 +435,6 @@ int daemon_serve(const struct daemon_args *args)
 	int ready_fd = args->ready_fd, rc = 1;
 	bool handed_over;
 
-	d.ring = load_keyring(d.cfg);
-	if (!d.ring)
-		goto out;
 	if (start(&d) < 0) {
 		fprintf(stderr, "peercache: %s\n", d.why);
 		goto out;
@@ -453,7 +444,7 @@ int daemon_serve(const struct daemon_args *args)
 	if (args->takeover_chan >= 0 && !args->foreground &&
 	    chdir("/") < 0) /* as the daemon it replaces did */
 		fprintf(stderr, "peercache: chdir /: %s\n", strerror(errno));
-	notify_serving(d.store, args->mountpoint);
+	repos_notify_serving(&d);
 	sd_notify(0, "READY=1");
 	rc = run(&d, &handed_over);
 	if (handed_over) { /* a new process serves the mount */
@@ -463,16 +454,14 @@ int daemon_serve(const struct daemon_args *args)
 	rc = rc < 0 ? 1 : 0;
 	sd_notify(0, "STOPPING=1");
 	pc_fs_fdstore_forget();
-	fprintf(stderr, "peercache: unmounting %s\n", args->mountpoint);
+	for (size_t i = 0; i < d.nsessions; i++)
+		fprintf(stderr, "peercache: unmounting %s\n",
+			d.sessions[i].mountpoint);
 out:
 	report_ready(ready_fd, 1);
 	if (d.net)
 		pc_net_stop(
 			d.net); /* answers parked reads before the unmount */
-	pc_fs_free(d.fs);
-	pc_net_free(d.net);
-	if (d.store)
-		pc_store_close(d.store);
-	pc_keyring_free(d.ring);
+	repos_free(&d);
 	return rc;
 }

@@ -34,8 +34,9 @@ static const char usage_text[] =
 	"       peercache [-f] [-c CONFIG] [-o KEY=VALUE]...\n"
 	"       peercache [-c CONFIG] [-o KEY=VALUE]... --print-config\n"
 	"\n"
-	"Mounts a signed, published repository read-only at MOUNTPOINT, or at\n"
-	"the mount_point of the configuration's [repository NAME] section.\n"
+	"Mounts a signed, published repository read-only at MOUNTPOINT, or\n"
+	"each [repository NAME] section of the configuration at its\n"
+	"mount_point (then no MOUNTPOINT, or an empty one).\n"
 	"Reads resolve by content hash: the local cache, then the mirrors in\n"
 	"order; every byte is verified before it is served.\n"
 	"\n"
@@ -52,7 +53,7 @@ static const char usage_text[] =
 	"  the repository:  mirror, trusted_key, repository\n"
 	"                   at the top level, or a [repository NAME] section\n"
 	"                   of mount_point, mirror, trusted_key and\n"
-	"                   poll_interval (one section per daemon for now)\n"
+	"                   poll_interval; one daemon serves every section\n"
 	"  mirrors, trust:  proxy, ca_file\n"
 	"  cache:           cache_dir, quota, max_age, purge_interval\n"
 	"  updates, reads:  poll_interval, fetch_timeout, connect_timeout,\n"
@@ -69,11 +70,12 @@ static const char usage_text[] =
 	"Under systemd (peercache@.service, -f, Type=notify) it reports\n"
 	"READY=1 once mounted and the version it serves in STATUS=, and\n"
 	"keeps the mount in systemd's fd store: after a crash the next\n"
-	"process serves the same mount.\n"
+	"process serves the same mount (one repository only).\n"
 	"Status, statistics, LAN peers: peercachectl status | stats | peers\n"
 	"(and refresh: check the mirrors now).  peercachectl restart (or\n"
 	"systemctl reload) hands the mount to a new process of the binary\n"
-	"now on disk: an upgrade without unmounting.\n";
+	"now on disk: an upgrade without unmounting (one repository only;\n"
+	"a daemon of several is stopped and started).\n";
 
 #ifdef PC_TEST_HOOKS
 /* peercache-next only: $PEERCACHE_TEST_HOOKS, "KEY=VALUE,..." with the
@@ -188,6 +190,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	}
 	opts->mountpoint =
 		opts->print_config || optind == argc ? NULL : argv[optind];
+	/* An empty MOUNTPOINT is none: the unit passes ${MOUNTPOINT}, which
+	 * NAME.env empties for a configuration of several sections. */
+	if (opts->mountpoint && !*opts->mountpoint)
+		opts->mountpoint = NULL;
 	return 0;
 }
 
@@ -242,7 +248,7 @@ static int daemonize(void)
 
 /* What start-up refuses in the mount points of the configuration's
  * sections (startup.c): same or nested ones, the cache inside one.  For
- * --print-config, and before the refusal of several.  0, or 2 with the
+ * --print-config, and before several are served.  0, or 2 with the
  * reason said. */
 static int check_mount_points(const struct pc_config *cfg)
 {
@@ -258,12 +264,12 @@ static int check_mount_points(const struct pc_config *cfg)
 /*
  * The mount point to serve, into opts->mountpoint: the command line's,
  * or the mount_point of the one [repository NAME] section (the command
- * line may name the same directory: the unit always gives one).  A
- * daemon serves one repository for now (issue 14, stage 3 lifts that):
- * this is the one place that refuses several.  0, or 2 (exit status)
- * with the reason said.  The mount point served is checked against the
- * cache at start (startup_prepare), not here: a mount resumed or taken
- * over is alive, and not to be looked at.
+ * line may name the same directory: the unit always gives one).  With
+ * several sections, each is mounted at its own mount_point (daemon.c):
+ * they are checked here, and a MOUNTPOINT is refused.  0, or 2 (exit
+ * status) with the reason said.  The mount point served is checked
+ * against the cache at start (startup_prepare), not here: a mount
+ * resumed or taken over is alive, and not to be looked at.
  */
 static int choose_mountpoint(const struct pc_config *cfg, struct options *opts)
 {
@@ -272,10 +278,15 @@ static int choose_mountpoint(const struct pc_config *cfg, struct options *opts)
 	if (cfg->nrepos > 1) {
 		if (check_mount_points(cfg))
 			return 2;
-		fprintf(stderr, "peercache: several repositories in one "
-				"daemon: not built yet; run one instance per "
-				"repository\n");
-		return 2;
+		if (opts->mountpoint) {
+			fprintf(stderr,
+				"peercache: MOUNTPOINT %s: the configuration "
+				"has %zu [repository NAME] sections, each "
+				"mounted at its mount_point: give none\n",
+				opts->mountpoint, cfg->nrepos);
+			return 2;
+		}
+		return 0;
 	}
 	if (!repo->mount_point && !opts->mountpoint) {
 		fprintf(stderr, "peercache: no MOUNTPOINT: give one, or a "

@@ -23,6 +23,7 @@
  * path that exists.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -126,12 +127,16 @@ static bool path_within(const char *inner, const char *outer)
 
 /* ---- dead mounts ----------------------------------------------------------- */
 
-/* stat(@path) in a child, within PROBE_DEADLINE_MS: 0, a negative errno,
- * or -ETIMEDOUT when the filesystem does not answer. */
+/* A stat of @path that the filesystem itself answers, in a child, within
+ * PROBE_DEADLINE_MS: 0, a negative errno, or -ETIMEDOUT when the
+ * filesystem does not answer.  Forced past the kernel's attribute cache:
+ * our mounts' attributes are cached for a day (PC_FS_ENTRY_TIMEOUT), and
+ * a dead mount whose root was looked at before its daemon died answers a
+ * plain stat() from that cache, as if it were alive. */
 static int probe_path(const char *path)
 {
 	struct timespec pause = { 0, 10 * 1000 * 1000 };
-	struct stat st;
+	struct statx stx;
 	int status, waited;
 	pid_t pid;
 
@@ -139,7 +144,10 @@ static int probe_path(const char *path)
 	if (pid < 0)
 		return -errno;
 	if (pid == 0)
-		_exit(stat(path, &st) == 0 ? 0 : (errno & 0xff));
+		_exit(statx(AT_FDCWD, path, AT_STATX_FORCE_SYNC,
+			    STATX_BASIC_STATS, &stx) == 0
+			      ? 0
+			      : (errno & 0xff));
 	for (waited = 0; waited < PROBE_DEADLINE_MS; waited += 10) {
 		if (waitpid(pid, &status, WNOHANG) == pid)
 			return WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;

@@ -38,6 +38,7 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 	}
 	fs->cfg = cfg;
 	fs->store = store;
+	fs->fdstore = true;
 	fs->walk = fs_walk_new(); /* NULL: no read-ahead across files */
 	pthread_mutex_init(&fs->open_lock, NULL);
 	pc_list_init(&fs->open_files);
@@ -61,6 +62,12 @@ void pc_fs_set_store(struct pc_fs *fs, struct pc_store *store)
 void pc_fs_set_net(struct pc_fs *fs, struct pc_net *net)
 {
 	fs->net = net;
+	fs->net_repo = NULL;
+}
+
+void pc_fs_set_net_repo(struct pc_fs *fs, struct pc_net_repo *repo)
+{
+	fs->net_repo = repo;
 }
 
 /* Loop thread, after a switch: drop the kernel's cached names that now
@@ -159,7 +166,7 @@ static void on_init(struct pc_fs *fs)
 {
 	struct pc_fs_state st;
 
-	if (pc_fs_state_get(fs, &st) < 0)
+	if (!fs->fdstore || pc_fs_state_get(fs, &st) < 0)
 		return;
 	pc_fs_fdstore_save(fuse_session_fd(fs->session), &st);
 	pc_fs_state_free(&st);
@@ -338,6 +345,7 @@ void pc_fs_detach_store(struct pc_fs *fs)
 	fs_files_unpin(fs);
 	fs->store = NULL;
 	fs->net = NULL;
+	fs->net_repo = NULL;
 }
 
 int pc_fs_attach_store(struct pc_fs *fs, struct pc_store *store)

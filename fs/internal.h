@@ -75,7 +75,10 @@ struct fs_walk;
 struct pc_fs {
 	const struct pc_config *cfg;
 	struct pc_store *store;
-	struct pc_net *net;   /* set before mount, then read-only */
+	struct pc_net *net; /* set before mount, then read-only */
+	/* The repository whose fetches the fs asks for (set with net); NULL:
+	 * the net's first.  fs_net_repo() gives the one to use. */
+	struct pc_net_repo *net_repo;
 	struct fs_walk *walk; /* walk.c; NULL: no read-ahead across files */
 	struct fuse_session *session;
 	char *mountpoint;
@@ -109,6 +112,9 @@ struct pc_fs {
 	uint32_t dev_major, dev_minor; /* the mount's device */
 	bool adopted;	  /* the mount is another process's: ours to end */
 	bool handed_over; /* a new process serves it: never unmount */
+	/* Keep the mount in systemd's fd store (pc_fs_set_sessions: not when
+	 * the daemon serves several).  Set before the mount. */
+	bool fdstore;
 };
 
 /* An open regular file: its chunk list with cumulative offsets, copied
@@ -135,6 +141,12 @@ struct open_file {
 	atomic_uint_fast64_t failures[4];
 	atomic_uint failure_next;
 };
+
+/* The repository of the net that serves this fs's misses. */
+static inline struct pc_net_repo *fs_net_repo(const struct pc_fs *fs)
+{
+	return fs->net_repo ? fs->net_repo : pc_net_first_repo(fs->net);
+}
 
 /* ops.c */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -363,8 +363,9 @@ void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
 	list_deadline(fs, p);
 	for (unsigned i = 0; i < nmissing; i++) {
 		struct parked_slot *slot = &p->slots[missing[i] - first];
-		int rc = pc_net_fetch_data(fs->net, &of->chunks[missing[i]],
-					   on_chunk_data, slot);
+		int rc = pc_net_repo_fetch_data(fs_net_repo(fs),
+						&of->chunks[missing[i]],
+						on_chunk_data, slot);
 
 		if (rc < 0)
 			on_chunk_data(slot, rc, NULL, -1);

@@ -28,6 +28,21 @@ struct pc_fs *pc_fs_new(const struct pc_config *cfg, struct pc_store *store,
 void pc_fs_set_store(struct pc_fs *fs, struct pc_store *store);
 /* The net that serves misses; set once, before pc_fs_mount(). */
 void pc_fs_set_net(struct pc_fs *fs, struct pc_net *net);
+/* Which of the net's repositories serves this fs's misses (its mirrors,
+ * pc_net_add_repo); NULL, or never called: the first.  After
+ * pc_fs_set_net(), before pc_fs_mount(). */
+void pc_fs_set_net_repo(struct pc_fs *fs, struct pc_net_repo *repo);
+
+/* A daemon serves at most this many mounts, one per repository. */
+#define PC_FS_MAX_SESSIONS PC_CONFIG_MAX_REPOS
+/* This fs is one of the daemon's @count sessions (one per repository),
+ * before pc_fs_run().  With more than one, a restart is refused at once
+ * (it hands over one mount) and the mount is not kept in systemd's fd
+ * store (a crash ends every mount; the next start clears them). */
+void pc_fs_set_sessions(struct pc_fs *fs, size_t count);
+/* Ends pc_fs_run() as a stop signal would, from any thread (another
+ * session of the daemon that ended); not once pc_fs_free() has begun. */
+void pc_fs_stop(struct pc_fs *fs);
 /* Hooks to give pc_net_new(): kernel cache invalidation on a switch, and
  * the control socket's "restart". */
 struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs);

@@ -269,10 +269,10 @@ static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 		/* One reader of the file announces each window. */
 		if (atomic_compare_exchange_strong(&of->asked_until, &asked,
 						   chunk + 1 + ahead))
-			pc_net_lookahead(fs->net, &of->chunks[chunk + 1],
-					 ahead);
+			pc_net_repo_lookahead(fs_net_repo(fs),
+					      &of->chunks[chunk + 1], ahead);
 	}
-	pc_net_prefetch(fs->net, &of->chunks[chunk + 1], count);
+	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[chunk + 1], count);
 }
 
 /* How many chunks [off, off + size) touches (off < size). */

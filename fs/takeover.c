@@ -59,7 +59,13 @@
 
 extern char **environ;
 
-static int signal_wake_fd = -1; /* the control thread's pipe */
+/* The control threads' pipes, one per session of the daemon (a daemon
+ * serves one mount per repository): a stop signal wakes every one.  The
+ * handler reads them; control start and stop set them, from the threads
+ * that run the sessions (compare-and-swap: they may do so at once). */
+static atomic_int signal_wake_fds[PC_FS_MAX_SESSIONS] = {
+	[0 ... PC_FS_MAX_SESSIONS - 1] = -1
+};
 /* A stop signal came: set by the handler itself, so that the main thread
  * sees it at once (the control thread may be busy with a restart). */
 static atomic_bool stop_signalled;
@@ -499,6 +505,37 @@ static void *control_main(void *arg)
 	}
 }
 
+/* @fd into a free slot of signal_wake_fds (any thread). */
+static int wake_fd_add(int fd)
+{
+	for (int i = 0; i < PC_FS_MAX_SESSIONS; i++) {
+		int free_slot = -1;
+
+		if (atomic_compare_exchange_strong(&signal_wake_fds[i],
+						   &free_slot, fd))
+			return 0;
+	}
+	return -EMFILE;
+}
+
+/* @fd out of signal_wake_fds (any thread); true if it was the last one
+ * (no session left to stop). */
+static bool wake_fd_remove(int fd)
+{
+	bool last = true;
+
+	for (int i = 0; i < PC_FS_MAX_SESSIONS; i++) {
+		int slot = fd;
+
+		if (fd < 0 || !atomic_compare_exchange_strong(
+				      &signal_wake_fds[i], &slot, -1)) {
+			if (atomic_load(&signal_wake_fds[i]) >= 0)
+				last = false;
+		}
+	}
+	return last;
+}
+
 static void on_stop_signal(int sig)
 {
 	int saved = errno;
@@ -506,8 +543,12 @@ static void on_stop_signal(int sig)
 
 	(void)sig;
 	atomic_store(&stop_signalled, true); /* lock-free: signal-safe */
-	if (write(signal_wake_fd, &c, 1) < 0) {
-		/* a full pipe already holds a stop */
+	for (int i = 0; i < PC_FS_MAX_SESSIONS; i++) {
+		int fd = atomic_load(&signal_wake_fds[i]);
+
+		if (fd >= 0 && write(fd, &c, 1) < 0) {
+			/* a full pipe already holds a stop */
+		}
 	}
 	errno = saved;
 }
@@ -525,7 +566,8 @@ int pc_fs_control_start(struct pc_fs *fs)
 		return 0;
 	if (pipe2(r->wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		return -errno;
-	signal_wake_fd = r->wake[1];
+	if (wake_fd_add(r->wake[1]) < 0)
+		return -EMFILE; /* more sessions than a daemon has */
 	/* A shell starts background jobs with SIGINT ignored: these three
 	 * always mean "stop". */
 	sigemptyset(&sa.sa_mask);
@@ -573,11 +615,15 @@ void pc_fs_control_stop(struct pc_fs *fs)
 		pthread_join(r->thread, NULL);
 		atomic_store(&r->running, false);
 		forward_stop(r);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		signal(SIGHUP, SIG_DFL);
+		/* The daemon's other sessions still stop on a signal. */
+		if (wake_fd_remove(r->wake[1])) {
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
+			signal(SIGHUP, SIG_DFL);
+		}
+	} else {
+		wake_fd_remove(r->wake[1]);
 	}
-	signal_wake_fd = -1;
 	for (int i = 0; i < 2; i++)
 		if (r->wake[i] >= 0)
 			close(r->wake[i]);
@@ -605,7 +651,9 @@ void pc_fs_restart_request(struct pc_fs *fs, int client_fd)
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	if (r->busy || r->queued >= 0)
+	if (r->refusal)
+		refusal = r->refusal;
+	else if (r->busy || r->queued >= 0)
 		refusal = "a restart is already under way";
 	else if (!atomic_load(&r->loop_running)) /* starting */
 		refusal = "the daemon is not ready yet (it is starting, or "

@@ -57,7 +57,11 @@ struct fs_restart {
 	pthread_mutex_t lock;
 	int queued;	  /* a request's client fd, or -1; lock */
 	bool busy;	  /* a restart is under way; lock */
-	atomic_bool stop; /* a signal asked the daemon to stop */
+	atomic_bool stop; /* a signal (or pc_fs_stop) asked to stop */
+	/* Set before the loop (pc_fs_set_sessions), read-only then: why a
+	 * restart is refused at once, or NULL. */
+	const char *refusal;
+	char refusal_text[160];
 	/* The session a stop ends: published by fs_control_publish() once
 	 * it is set up (the control thread runs before a takeover's new
 	 * process has adopted its session). */

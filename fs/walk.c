@@ -307,7 +307,7 @@ static void ask_window(struct pc_fs *fs, const struct walk_pos *from,
 		w->exhausted = true;
 		return;
 	}
-	pc_net_prefetch(fs->net, refs, nrefs);
+	pc_net_repo_prefetch(fs_net_repo(fs), refs, nrefs);
 }
 
 void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid)

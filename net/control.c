@@ -79,8 +79,10 @@ static void client_close(struct control_client *c)
 	if (c->closing)
 		return;
 	c->closing = true;
-	net_head_forget(c->net, c); /* a refresh it waited for */
-	if (c->op) {		    /* it finishes without an answer */
+	for (size_t i = 0; i < c->net->nrepos;
+	     i++) /* a refresh it waited for */
+		net_head_forget(c->net->repos[i], c);
+	if (c->op) { /* it finishes without an answer */
 		c->op->client = NULL;
 		if (!c->op->external)
 			free(c->op);
@@ -172,8 +174,8 @@ static void on_uv_refresh_deadline(uv_timer_t *timer)
 
 	if (c->closing || c->reply)
 		return; /* answered meanwhile */
-	state = control_status(net, &st, reason, sizeof(reason));
-	net_head_forget(net, c);
+	state = control_status(c->repo, &st, reason, sizeof(reason));
+	net_head_forget(c->repo, c);
 	snprintf(error, sizeof(error),
 		 "still in progress after %llu s%s%s; peercachectl status "
 		 "shows the outcome",
@@ -182,7 +184,7 @@ static void on_uv_refresh_deadline(uv_timer_t *timer)
 	pc_json_str(&j, "result", "pending");
 	pc_json_str(&j, "error", error);
 	pc_json_uint(&j, "version",
-		     pc_store_current(net->store, &v) == 0 ? v.version : 0);
+		     pc_store_current(c->repo->store, &v) == 0 ? v.version : 0);
 	pc_json_str(&j, "status", pc_net_state_name(state));
 	pc_json_str(&j, "reason", reason);
 	control_reply(c, &j);
@@ -191,19 +193,18 @@ static void on_uv_refresh_deadline(uv_timer_t *timer)
 static void on_refreshed(void *arg, int result, const char *error)
 {
 	struct control_client *c = arg;
-	struct pc_net *net = c->net;
 	struct pc_store_version v;
 	struct pc_net_status st;
 	struct pc_json j = { 0 };
 	char reason[2048];
 	enum pc_net_state state =
-		control_status(net, &st, reason, sizeof(reason));
+		control_status(c->repo, &st, reason, sizeof(reason));
 
 	uv_timer_stop(&c->idle);
 	pc_json_str(&j, "result", result == 0 ? "ok" : "error");
 	pc_json_str(&j, "error", result == 0 ? "" : error);
 	pc_json_uint(&j, "version",
-		     pc_store_current(net->store, &v) == 0 ? v.version : 0);
+		     pc_store_current(c->repo->store, &v) == 0 ? v.version : 0);
 	pc_json_str(&j, "status", pc_net_state_name(state));
 	pc_json_str(&j, "reason", reason);
 	control_reply(c, &j);
@@ -252,15 +253,80 @@ static void control_hand_over(struct control_client *c)
 
 /* ---- requests --------------------------------------------------------------- */
 
-typedef void (*build_fn)(struct pc_net *net, struct pc_json *j);
+typedef void (*build_fn)(struct pc_net *net, struct pc_net_repo *repo,
+			 struct pc_json *j);
 
 static void reply_built(struct control_client *c, build_fn build)
 {
 	struct pc_json j = { 0 };
 
-	build(c->net, &j);
+	build(c->net, c->repo, &j);
 	control_reply(c, &j);
 }
+
+static void build_peers(struct pc_net *net, struct pc_net_repo *repo,
+			struct pc_json *j)
+{
+	(void)repo; /* the peers are the host's */
+	control_build_peers(net, j);
+}
+
+/*
+ * "repository NAME COMMAND...": the repository the command is about.
+ * Returns the command; sets c->repo (left as it is, the only one or NULL,
+ * when the line names none).  NULL with an error sent: no such
+ * repository.
+ */
+static char *take_repository(struct control_client *c, char *line)
+{
+	static const char prefix[] = "repository ";
+	char *name, *end, names[PC_CONFIG_MAX_REPOS * 70], error[1400];
+
+	if (strncmp(line, prefix, sizeof(prefix) - 1) != 0)
+		return line;
+	name = line + sizeof(prefix) - 1;
+	end = strchr(name, ' ');
+	if (end)
+		*end = '\0';
+	c->repo = net_repo_find(c->net, name);
+	/* The one repository of a configuration without sections may have
+	 * no configured name (the first head's): its head's name counts. */
+	if (!c->repo && c->net->nrepos == 1) {
+		struct pc_store_version v;
+
+		if (pc_store_current(c->net->repos[0]->store, &v) == 0 &&
+		    strcmp(v.name, name) == 0)
+			c->repo = c->net->repos[0];
+	}
+	if (!c->repo) {
+		net_repo_names(c->net, names, sizeof(names));
+		snprintf(error, sizeof(error),
+			 "no repository %.64s here; this daemon serves: %s",
+			 name, names);
+		control_reply_error(c, error);
+		return NULL;
+	}
+	return end ? end + 1 : name + strlen(name);
+}
+
+/* A command about one repository, where the line named none among
+ * several: refused, naming them.  True if refused. */
+static bool needs_repository(struct control_client *c, const char *command)
+{
+	char names[PC_CONFIG_MAX_REPOS * 70], error[1400];
+
+	if (c->repo)
+		return false;
+	net_repo_names(c->net, names, sizeof(names));
+	snprintf(error, sizeof(error),
+		 "%s: which repository? this daemon serves %zu: %s "
+		 "(peercachectl -r NAME; on the socket: repository NAME %s)",
+		 command, c->net->nrepos, names, command);
+	control_reply_error(c, error);
+	return true;
+}
+
+static void repository_request(struct control_client *c, char *line);
 
 static void client_request(struct control_client *c)
 {
@@ -278,38 +344,58 @@ static void client_request(struct control_client *c)
 	line[len] = '\0';
 	while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
 		line[--len] = '\0';
+	line = take_repository(c, line);
+	if (!line)
+		return;
 	if (strcmp(line, "status") == 0)
 		reply_built(c, control_build_status);
 	else if (strcmp(line, "stats") == 0)
 		reply_built(c, control_build_stats);
 	else if (strcmp(line, "peers") == 0)
-		reply_built(c, control_build_peers);
+		reply_built(c, build_peers);
 	else if (strcmp(line, "config") == 0)
 		reply_built(c, control_build_config);
-	else if (strcmp(line, "refresh") == 0) {
-		if (net_head_request(c->net, on_refreshed, c) < 0)
-			control_reply_error(c, "out of memory");
-		else if (!c->closing && !c->reply) /* not answered at once */
-			uv_timer_start(&c->idle, on_uv_refresh_deadline,
-				       refresh_deadline_ms(c->net), 0);
-	} else if (strcmp(line, "purge") == 0)
+	else if (strcmp(line, "purge") == 0)
 		control_start_purge(c, "");
 	else if (strncmp(line, "purge ", 6) == 0)
 		control_start_purge(c, line + 6);
 	else if (strcmp(line, "verify") == 0)
 		control_start_verify(c);
-	else if (strcmp(line, "rollback") == 0)
+	else if (strcmp(line, "restart") == 0)
+		control_hand_over(c);
+	else
+		repository_request(c, line);
+}
+
+/* The commands about one repository. */
+static void repository_request(struct control_client *c, char *line)
+{
+	bool known =
+		strcmp(line, "refresh") == 0 || strcmp(line, "rollback") == 0 ||
+		strcmp(line, "unpin") == 0 || strcmp(line, "discover") == 0 ||
+		(strncmp(line, "prefetch ", 9) == 0 && line[9]);
+
+	if (!known) {
+		control_reply_error(c, "unknown command");
+		return;
+	}
+	if (needs_repository(c, strncmp(line, "prefetch ", 9) == 0 ? "prefetch"
+								   : line))
+		return;
+	if (strcmp(line, "refresh") == 0) {
+		if (net_head_request(c->repo, on_refreshed, c) < 0)
+			control_reply_error(c, "out of memory");
+		else if (!c->closing && !c->reply) /* not answered at once */
+			uv_timer_start(&c->idle, on_uv_refresh_deadline,
+				       refresh_deadline_ms(c->net), 0);
+	} else if (strcmp(line, "rollback") == 0)
 		control_start_switch(c, OP_ROLLBACK);
 	else if (strcmp(line, "unpin") == 0)
 		control_start_switch(c, OP_UNPIN);
 	else if (strcmp(line, "discover") == 0)
 		control_start_discover(c);
-	else if (strncmp(line, "prefetch ", 9) == 0 && line[9])
-		control_start_prefetch(c, line + 9);
-	else if (strcmp(line, "restart") == 0)
-		control_hand_over(c);
 	else
-		control_reply_error(c, "unknown command");
+		control_start_prefetch(c, line + 9);
 }
 
 static void on_uv_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -441,6 +527,7 @@ static void on_uv_connection(uv_stream_t *server, int status)
 		return;
 	}
 	c->net = net;
+	c->repo = net->nrepos == 1 ? net->repos[0] : NULL;
 	uv_pipe_init(&net->loop, &c->pipe, 0);
 	uv_timer_init(&net->loop, &c->idle);
 	c->handles_open = 2;

@@ -53,6 +53,9 @@ struct control_op;
 /* One connection; loop thread only. */
 struct control_client {
 	struct pc_net *net;
+	/* The repository the request names (the first when it names none
+	 * and there is one); NULL: it named none among several. */
+	struct pc_net_repo *repo;
 	uv_pipe_t pipe;
 	uv_timer_t idle; /* closes a client that does not send its line */
 	uv_write_t write_req;
@@ -84,6 +87,7 @@ enum control_op_kind {
 
 struct control_op {
 	struct pc_net *net;
+	struct pc_net_repo *repo;      /* the client's: rollback, unpin */
 	struct control_client *client; /* NULL once it went away */
 	enum control_op_kind kind;
 	bool external; /* a worker, poll or ask still holds it */
@@ -121,16 +125,24 @@ void control_watch_hangup(struct control_client *c);
 /* ---- control_answers.c --------------------------------------------------- */
 
 /* The hold of a rollback: held, held_version, available_version. */
-void control_build_hold(struct pc_net *net, struct pc_json *j);
-/* The members of the answers to status, stats, peers and config. */
-void control_build_status(struct pc_net *net, struct pc_json *j);
-void control_build_stats(struct pc_net *net, struct pc_json *j);
+void control_build_hold(struct pc_net_repo *repo, struct pc_json *j);
+/* The members of the answers to status, stats, peers and config; @repo is
+ * the repository the request named (NULL: none, among several). */
+void control_build_status(struct pc_net *net, struct pc_net_repo *repo,
+			  struct pc_json *j);
+void control_build_stats(struct pc_net *net, struct pc_net_repo *repo,
+			 struct pc_json *j);
 void control_build_peers(struct pc_net *net, struct pc_json *j);
-void control_build_config(struct pc_net *net, struct pc_json *j);
-/* The status to show, with every reason for it in @reason (also fills
- * @st with the poller's own). */
-enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
-				 char *reason, size_t len);
+void control_build_config(struct pc_net *net, struct pc_net_repo *repo,
+			  struct pc_json *j);
+/* @repo's status to show, with every reason for it in @reason (also
+ * fills @st with the poller's own). */
+enum pc_net_state control_status(struct pc_net_repo *repo,
+				 struct pc_net_status *st, char *reason,
+				 size_t len);
+/* The worst of every repository's, with their reasons ("NAME: ..."). */
+enum pc_net_state control_worst_status(struct pc_net *net, char *reason,
+				       size_t len);
 
 /* ---- control_ops.c -------------------------------------------------------- */
 

@@ -66,20 +66,22 @@ static void installing_reason(const struct pc_net_status *st, char *out,
  * mirrors demoted; head.c: an equivocation), with every reason in one
  * sentence.  Loop thread.
  */
-enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
-				 char *reason, size_t len)
+enum pc_net_state control_status(struct pc_net_repo *repo,
+				 struct pc_net_status *st, char *reason,
+				 size_t len)
 {
 	struct pc_store_version v;
-	bool have = pc_store_current(net->store, &v) == 0;
+	bool have = pc_store_current(repo->store, &v) == 0;
 	char polled[sizeof(st->last_error) + 128], health[1024], alert[600];
 	enum pc_net_state state;
 
-	pc_net_status(net, st);
+	pc_net_repo_status(repo, st);
 	status_reason(st, &v, have, polled, sizeof(polled));
 	if (st->installing)
 		installing_reason(st, polled, sizeof(polled));
-	state = net_health_state(net, st->state, health, sizeof(health));
-	if (net_head_alert(net, alert, sizeof(alert)) &&
+	state = net_health_state(repo->net, repo, st->state, health,
+				 sizeof(health));
+	if (net_head_alert(repo, alert, sizeof(alert)) &&
 	    state == PC_STATE_UP_TO_DATE)
 		state = PC_STATE_DEGRADED;
 	snprintf(reason, len, "%s%s%s%s%s", polled,
@@ -91,13 +93,13 @@ enum pc_net_state control_status(struct pc_net *net, struct pc_net_status *st,
 /* The hold of peercachectl rollback: the version held, and the newest one
  * unpin would return to (a newer retained version or the last head
  * found). */
-void control_build_hold(struct pc_net *net, struct pc_json *j)
+void control_build_hold(struct pc_net_repo *repo, struct pc_json *j)
 {
-	uint64_t held = pc_store_held_version(net->store);
-	uint64_t available = held ? net->head.held_available : 0;
+	uint64_t held = pc_store_held_version(repo->store);
+	uint64_t available = held ? repo->head.held_available : 0;
 	struct pc_store_version prev;
 
-	if (held && pc_store_previous(net->store, &prev) == 0 &&
+	if (held && pc_store_previous(repo->store, &prev) == 0 &&
 	    prev.version > available)
 		available = prev.version;
 	pc_json_bool(j, "held", held != 0);
@@ -105,17 +107,59 @@ void control_build_hold(struct pc_net *net, struct pc_json *j)
 	pc_json_uint(j, "available_version", available > held ? available : 0);
 }
 
-void control_build_status(struct pc_net *net, struct pc_json *j)
+/* How bad a state is, for the worst of several repositories. */
+static int badness(enum pc_net_state state)
 {
-	const struct pc_config *cfg = net->cfg;
+	switch (state) {
+	case PC_STATE_UP_TO_DATE:
+		return 0;
+	case PC_STATE_STARTING:
+		return 1;
+	case PC_STATE_DEGRADED:
+		return 2;
+	case PC_STATE_STALE:
+		return 3;
+	case PC_STATE_FAILING:
+		return 4;
+	}
+	return 4;
+}
+
+enum pc_net_state control_worst_status(struct pc_net *net, char *reason,
+				       size_t len)
+{
+	enum pc_net_state worst = PC_STATE_UP_TO_DATE, state;
+	struct pc_net_status st;
+	char one[2048];
+	size_t used;
+
+	reason[0] = '\0';
+	for (size_t i = 0; i < net->nrepos; i++) {
+		state = control_status(net->repos[i], &st, one, sizeof(one));
+		if (badness(state) > badness(worst))
+			worst = state;
+		used = strlen(reason);
+		if (one[0] && used < len)
+			snprintf(reason + used, len - used, "%s%s: %s",
+				 used ? "; " : "", net_repo_name(net->repos[i]),
+				 one);
+	}
+	return worst;
+}
+
+/* One repository's status: the answer to `status` naming it. */
+static void build_repo_status(struct pc_net_repo *repo, struct pc_json *j)
+{
+	struct pc_net *net = repo->net;
+	const struct pc_repo_config *cfg = repo->cfg;
 	struct pc_store_version v;
 	struct pc_net_status st;
-	bool have = pc_store_current(net->store, &v) == 0;
+	bool have = pc_store_current(repo->store, &v) == 0;
 	char reason[2048];
 	enum pc_net_state state =
-		control_status(net, &st, reason, sizeof(reason));
+		control_status(repo, &st, reason, sizeof(reason));
 
-	pc_json_str(j, "repository", have ? v.name : cfg->repos[0].name);
+	pc_json_str(j, "repository", have ? v.name : cfg->name);
 	pc_json_uint(j, "version", have ? v.version : 0);
 	pc_json_int(j, "published", have ? v.created : 0);
 	pc_json_int(j, "expires", have ? v.expires : 0);
@@ -130,12 +174,41 @@ void control_build_status(struct pc_net *net, struct pc_json *j)
 	pc_json_int(j, "last_poll_ok", st.last_poll_ok);
 	pc_json_uint(j, "installing", st.installing);
 	pc_json_int(j, "installing_since", st.installing_since);
-	control_build_hold(net, j);
+	control_build_hold(repo, j);
 	pc_json_int(j, "started", net->started_at);
-	pc_json_str_array(j, "mirrors", cfg->repos[0].mirrors,
-			  cfg->repos[0].nmirrors);
-	net_head_json(net, j);
-	net_health_json(net, j);
+	pc_json_str_array(j, "mirrors", cfg->mirrors, cfg->nmirrors);
+	net_head_json(repo, j);
+	net_health_json(net, repo, j);
+}
+
+/*
+ * `status`: naming a repository (or with only one), its status as
+ * build_repo_status says; naming none among several: the worst status
+ * word with every repository's reason, then "repositories": each one's
+ * status object (with its "name").
+ */
+void control_build_status(struct pc_net *net, struct pc_net_repo *repo,
+			  struct pc_json *j)
+{
+	char reason[4096];
+
+	if (repo) {
+		build_repo_status(repo, j);
+		return;
+	}
+	pc_json_str(j, "status",
+		    pc_net_state_name(
+			    control_worst_status(net, reason, sizeof(reason))));
+	pc_json_str(j, "reason", reason);
+	pc_json_int(j, "started", net->started_at);
+	pc_json_open(j, "repositories", '[');
+	for (size_t i = 0; i < net->nrepos; i++) {
+		pc_json_open(j, NULL, '{');
+		pc_json_str(j, "name", net_repo_name(net->repos[i]));
+		build_repo_status(net->repos[i], j);
+		pc_json_close(j);
+	}
+	pc_json_close(j);
 }
 
 /* The LAN side: the peer server's refusals, discovery's drops. */
@@ -264,13 +337,58 @@ void control_build_peers(struct pc_net *net, struct pc_json *j)
 	free(table);
 }
 
-void control_build_stats(struct pc_net *net, struct pc_json *j)
+/* The health word of `stats`: the one `status` shows (the worst
+ * repository's, without one named). */
+static const char *stats_status(struct pc_net *net, struct pc_net_repo *repo)
 {
+	struct pc_net_status st;
+	char reason[4096];
+
+	return pc_net_state_name(
+		repo ? control_status(repo, &st, reason, sizeof(reason))
+		     : control_worst_status(net, reason, sizeof(reason)));
+}
+
+/* "repositories" of `stats`: each repository's version and status (only
+ * the one named, if one is). */
+static void build_repo_stats(struct pc_net *net, struct pc_net_repo *repo,
+			     struct pc_json *j)
+{
+	struct pc_store_version v;
+	struct pc_net_status st;
+	char reason[4096];
+
+	pc_json_open(j, "repositories", '[');
+	for (size_t i = 0; i < net->nrepos; i++) {
+		struct pc_net_repo *r = net->repos[i];
+
+		if (repo && r != repo)
+			continue;
+		pc_json_open(j, NULL, '{');
+		pc_json_str(j, "name", net_repo_name(r));
+		pc_json_uint(j, "version",
+			     pc_store_current(r->store, &v) == 0 ? v.version
+								 : 0);
+		pc_json_str(j, "status",
+			    pc_net_state_name(control_status(r, &st, reason,
+							     sizeof(reason))));
+		pc_json_close(j);
+	}
+	pc_json_close(j);
+}
+
+/* The counters are the host's (one chunk store); "version" is the named
+ * repository's (or the first's). */
+void control_build_stats(struct pc_net *net, struct pc_net_repo *repo,
+			 struct pc_json *j)
+{
+	struct pc_net_repo *shown = repo ? repo : net->repos[0];
 	struct pc_store_usage usage = { 0, 0 };
 	struct pc_store_version v;
 
+	pc_json_str(j, "status", stats_status(net, repo));
 	pc_json_uint(j, "version",
-		     pc_store_current(net->store, &v) == 0 ? v.version : 0);
+		     pc_store_current(shown->store, &v) == 0 ? v.version : 0);
 	pc_store_usage(net->store, &usage);
 	pc_json_uint(j, "cache_bytes", usage.bytes);
 	pc_json_uint(j, "chunks", usage.chunks);
@@ -283,19 +401,22 @@ void control_build_stats(struct pc_net *net, struct pc_json *j)
 	pc_json_int(j, "uptime", net_unix_now() - net->started_at);
 	build_peer_stats(net, j);
 	build_mirror_serve_stats(net, j);
+	build_repo_stats(net, repo, j);
 }
 
 /* What peercachectl check needs to test the daemon's own sources. */
-void control_build_config(struct pc_net *net, struct pc_json *j)
+/* The repository named (the first if none) at the top, as with one;
+ * every repository's in "repositories", at the end. */
+void control_build_config(struct pc_net *net, struct pc_net_repo *repo,
+			  struct pc_json *j)
 {
 	const struct pc_config *cfg = net->cfg;
+	const struct pc_repo_config *rc = (repo ? repo : net->repos[0])->cfg;
 
-	/* The one repository served (pc_config.h: repos[]). */
-	pc_json_str(j, "repository", cfg->repos[0].name);
-	pc_json_str_array(j, "mirrors", cfg->repos[0].mirrors,
-			  cfg->repos[0].nmirrors);
-	pc_json_str_array(j, "trusted_keys", cfg->repos[0].trusted_keys,
-			  cfg->repos[0].ntrusted_keys);
+	pc_json_str(j, "repository", rc->name);
+	pc_json_str_array(j, "mirrors", rc->mirrors, rc->nmirrors);
+	pc_json_str_array(j, "trusted_keys", rc->trusted_keys,
+			  rc->ntrusted_keys);
 	pc_json_str(j, "proxy", cfg->proxy);
 	pc_json_str(j, "ca_file", cfg->ca_file);
 	pc_json_uint(j, "connect_timeout", cfg->connect_timeout);
@@ -305,4 +426,15 @@ void control_build_config(struct pc_net *net, struct pc_json *j)
 	pc_json_str(j, "peer_server", cfg->peer_server ? "on" : "off");
 	pc_json_str(j, "metrics_listen", cfg->metrics_listen);
 	pc_json_str(j, "control_group", cfg->control_group);
+	pc_json_open(j, "repositories", '[');
+	for (size_t i = 0; i < net->nrepos; i++) {
+		rc = net->repos[i]->cfg;
+		pc_json_open(j, NULL, '{');
+		pc_json_str(j, "name", net_repo_name(net->repos[i]));
+		pc_json_str_array(j, "mirrors", rc->mirrors, rc->nmirrors);
+		pc_json_str_array(j, "trusted_keys", rc->trusted_keys,
+				  rc->ntrusted_keys);
+		pc_json_close(j);
+	}
+	pc_json_close(j);
 }

@@ -24,7 +24,11 @@
 static void work_op(uv_work_t *work)
 {
 	struct control_op *op = container_of(work, struct control_op, work);
-	struct pc_store *store = op->net->store;
+	/* Purge and verify act on the one chunk store, through any
+	 * handle; a rollback or unpin on the repository's versions. */
+	struct pc_store *store = op->kind == OP_ROLLBACK || op->kind == OP_UNPIN
+					 ? op->repo->store
+					 : op->net->store;
 
 	switch (op->kind) {
 	case OP_PURGE:
@@ -73,28 +77,30 @@ static void more_version(struct control_op *op, struct pc_json *j)
 	struct pc_store_version v;
 
 	pc_json_uint(j, "version",
-		     pc_store_current(op->net->store, &v) == 0 ? v.version : 0);
-	control_build_hold(op->net, j);
+		     pc_store_current(op->repo->store, &v) == 0 ? v.version
+								: 0);
+	control_build_hold(op->repo, j);
 }
 
 /* Loop thread: a rollback or unpin switched versions: the kernel forgets
  * what changed, the status the expiry of what is served now. */
 static void versions_swapped(struct control_op *op)
 {
+	struct pc_net_repo *repo = op->repo;
 	struct pc_net *net = op->net;
 	struct pc_store_version v;
 	void (*hook)(void *, uint64_t, const struct pc_store_changes *) =
-		net->hooks.version_switched;
+		repo->hooks.version_switched;
 
-	if (pc_store_current(net->store, &v) < 0 ||
+	if (pc_store_current(repo->store, &v) < 0 ||
 	    v.version == op->version_before)
 		return;
-	net_status_set_current(net, v.expires);
+	net_status_set_current(repo, v.expires);
 	pc_log(PC_LOG_INFO, "net", "%s: version %llu served: %zu names changed",
 	       op->kind == OP_ROLLBACK ? "rollback" : "unpin",
 	       (unsigned long long)v.version, op->changes.count);
 	if (hook && !net->shutting_down)
-		hook(net->hooks.arg, v.version, &op->changes);
+		hook(repo->hooks.arg, v.version, &op->changes);
 }
 
 static void more_unpin(struct control_op *op, struct pc_json *j)
@@ -153,10 +159,11 @@ static void after_op(uv_work_t *work, int status)
 		net_switch_end(net); /* the hook has run */
 	}
 	if (op->kind == OP_UNPIN && op->rc == 0) {
-		net->head.held_available = 0;
+		op->repo->head.held_available = 0;
 		/* Anything newer than what it returned to comes now. */
 		if (!net->shutting_down &&
-		    net_head_request(net, op->client ? on_unpin_polled : NULL,
+		    net_head_request(op->repo,
+				     op->client ? on_unpin_polled : NULL,
 				     op) == 0 &&
 		    op->client) {
 			op->external = true;
@@ -187,6 +194,7 @@ static struct control_op *op_new(struct control_client *c,
 		return NULL;
 	}
 	op->net = c->net;
+	op->repo = c->repo;
 	op->client = c;
 	op->kind = kind;
 	return op;
@@ -274,7 +282,7 @@ void control_start_switch(struct control_client *c, enum control_op_kind kind)
 				       "running");
 		return;
 	}
-	if (c->net->head.job) {
+	if (c->repo->head.job) {
 		control_reply_error(c, "a new version is being installed; try "
 				       "again "
 				       "when it is done");
@@ -283,7 +291,7 @@ void control_start_switch(struct control_client *c, enum control_op_kind kind)
 	op = op_new(c, kind);
 	if (!op)
 		return;
-	op->version_before = pc_store_current(c->net->store, &current) == 0
+	op->version_before = pc_store_current(c->repo->store, &current) == 0
 				     ? current.version
 				     : 0;
 	op_start(c, op);
@@ -405,7 +413,7 @@ void control_start_discover(struct control_client *c)
 	op = op_new(c, OP_DISCOVER);
 	if (!op)
 		return;
-	if (pc_store_current(net->store, &op->asked_for) < 0) {
+	if (pc_store_current(op->repo->store, &op->asked_for) < 0) {
 		free(op);
 		control_reply_error(c, "no version installed yet: nothing to "
 				       "ask for");
@@ -464,7 +472,7 @@ void control_start_prefetch(struct control_client *c, const char *path)
 {
 	int rc;
 
-	c->prefetch = net_prefetch_start(c->net, path, on_prefetched, c, &rc);
+	c->prefetch = net_prefetch_start(c->repo, path, on_prefetched, c, &rc);
 	if (!c->prefetch)
 		control_reply_error(c, rc == -ENAMETOOLONG ? "path too long"
 							   : "out of memory");

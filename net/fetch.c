@@ -246,13 +246,28 @@ static void fetch_finish(struct pc_net *net, struct net_fetch *f, int status)
 
 static bool source_usable(const struct net_fetch *f, size_t i)
 {
-	return !(f->bad_sources & (1u << i));
+	return !(f->bad_sources & ((uint64_t)1 << i));
+}
+
+uint64_t net_fetch_foreign(const struct pc_net *net, const struct net_fetch *f)
+{
+	uint64_t mask = 0;
+
+	for (size_t i = 0; i < net->fetcher.nsources; i++) {
+		const struct pc_net_repo *repo = net->fetcher.sources[i].repo;
+
+		if (repo && !(f->repos & (UINT32_C(1) << repo->index)))
+			mask |= (uint64_t)1 << i;
+	}
+	return mask;
 }
 
 bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f)
 {
-	return net_health_next(net, f->tried | f->bad_sources, false) <
-	       net->fetcher.nsources;
+	uint64_t excluded =
+		f->tried | f->bad_sources | net_fetch_foreign(net, f);
+
+	return net_health_next(net, excluded, false) < net->fetcher.nsources;
 }
 
 /* The deadline has come: readers get -ETIMEDOUT. */
@@ -278,10 +293,12 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
 {
 	uint64_t pause = BACKOFF_FIRST_MS, now;
 	uint64_t retry_end = f->deadline - size_allowance_ms(f->len);
+	uint64_t foreign = net_fetch_foreign(net, f);
 	bool any_usable = false;
 
 	for (size_t i = 0; i < net->fetcher.nsources; i++)
-		any_usable |= source_usable(f, i);
+		any_usable |=
+			!(foreign & ((uint64_t)1 << i)) && source_usable(f, i);
 	uv_update_time(&net->loop);
 	now = uv_now(&net->loop);
 	if (any_usable && now + ATTEMPT_MIN_MS > f->deadline) {
@@ -313,18 +330,18 @@ static void round_failed(struct pc_net *net, struct net_fetch *f)
  * given its share of the time left. */
 static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 {
-	uint32_t excluded;
+	uint64_t excluded, foreign = net_fetch_foreign(net, f);
 	uint64_t now, left;
 	int rc;
 
 	for (;;) {
-		excluded = f->tried | f->bad_sources;
+		excluded = f->tried | f->bad_sources | foreign;
 		f->source = net_health_next(net, excluded, true);
 		if (f->source >= net->fetcher.nsources) {
 			round_failed(net, f);
 			return;
 		}
-		f->tried |= 1u << f->source;
+		f->tried |= (uint64_t)1 << f->source;
 		now = uv_now(&net->loop);
 		left = f->deadline > now ? f->deadline - now : 0;
 		if (left < ATTEMPT_MIN_MS) {
@@ -333,7 +350,8 @@ static void fetch_attempt(struct pc_net *net, struct net_fetch *f)
 		}
 		f->attempt_start = now ? now : 1;
 		f->attempt_budget = net_health_budget(
-			net, f->source, f->tried | f->bad_sources, left);
+			net, f->source, f->tried | f->bad_sources | foreign,
+			left);
 		f->wake_at = 0; /* a wake-up is the attempt's own */
 		rc = net->fetcher.sources[f->source].ops->start(
 			net, &net->fetcher.sources[f->source], f,
@@ -443,7 +461,7 @@ void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *f,
 		return;
 	case NET_ATTEMPT_BAD:
 		pc_store_count(net->store, src->ops->bad_counter, 1);
-		f->bad_sources |= 1u << f->source;
+		f->bad_sources |= (uint64_t)1 << f->source;
 		break;
 	case NET_ATTEMPT_FAILED:
 		break;
@@ -473,6 +491,14 @@ static void promote(struct pc_net *net, struct net_fetch *f)
 		net_fetch_rearm(net, f); /* a peer wait may end sooner */
 }
 
+/* @repo (NULL: the first) wants @f: its mirrors may be asked too. */
+static void fetch_wanted_by(struct pc_net *net, struct net_fetch *f,
+			    const struct pc_net_repo *repo)
+{
+	f->repos |= UINT32_C(1) << (repo ? repo->index : 0);
+	(void)net;
+}
+
 static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
 		      uint64_t len, struct net_req *waiter)
 {
@@ -484,6 +510,7 @@ static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
 		return;
 	}
 	if (f) {
+		fetch_wanted_by(net, f, waiter->repo);
 		if (f->prefetch)
 			promote(net, f);
 		add_waiter(f, waiter);
@@ -506,6 +533,7 @@ static void fetch_get(struct pc_net *net, const struct pc_hash *hash,
 		net_waiter_complete(net, waiter, -EIO, NULL, false);
 		return;
 	}
+	fetch_wanted_by(net, f, waiter->repo);
 	add_waiter(f, waiter);
 	enqueue(net, f, false);
 	fetch_pump(net);
@@ -519,8 +547,9 @@ void net_fetch_waiter(struct pc_net *net, struct net_req *waiter)
 	fetch_get(net, &hash, waiter->ref.len, waiter);
 }
 
-int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
-		     uint64_t len, pc_fetch_done done, void *arg)
+int net_fetch_object(struct pc_net *net, struct pc_net_repo *repo,
+		     const struct pc_hash *hash, uint64_t len,
+		     pc_fetch_done done, void *arg)
 {
 	struct net_req *waiter = calloc(1, sizeof(*waiter));
 
@@ -528,14 +557,16 @@ int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
 	if (!waiter)
 		return -ENOMEM;
 	waiter->kind = NET_REQ_FETCH;
+	waiter->repo = repo;
 	waiter->done = done;
 	waiter->arg = arg;
 	fetch_get(net, hash, len, waiter);
 	return 0;
 }
 
-int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
-			 pc_fetch_done done, void *arg)
+int net_fetch_background(struct pc_net *net, struct pc_net_repo *repo,
+			 const struct pc_chunk_ref *ref, pc_fetch_done done,
+			 void *arg)
 {
 	struct net_req *waiter;
 	struct net_fetch *f;
@@ -553,6 +584,7 @@ int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
 	waiter->arg = arg;
 	f = table_find(net, &ref->hash);
 	if (f) {
+		fetch_wanted_by(net, f, repo);
 		add_waiter(f, waiter);
 		return 0;
 	}
@@ -561,6 +593,7 @@ int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
 		free(waiter);
 		return -ENOMEM;
 	}
+	fetch_wanted_by(net, f, repo);
 	f->prefetch = true;
 	add_waiter(f, waiter);
 	enqueue(net, f, false);
@@ -568,21 +601,27 @@ int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
 	return 0;
 }
 
-void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref)
+void net_fetch_prefetch(struct pc_net *net, struct pc_net_repo *repo,
+			const struct pc_chunk_ref *ref)
 {
 	struct net_fetch *f;
 
 	/* After a full disk, what read-ahead fetched could not be kept. */
 	if (uv_now(&net->loop) < net->chunks.store_full_until)
 		return;
+	f = table_find(net, &ref->hash);
+	if (f) { /* under way: its mirrors may help */
+		fetch_wanted_by(net, f, repo);
+		return;
+	}
 	if (ref->len == 0 || ref->len > PC_CHUNK_MAX ||
 	    net->fetcher.prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
-	    table_find(net, &ref->hash) ||
 	    pc_store_chunk_present(net->store, &ref->hash))
 		return;
 	f = fetch_new(net, &ref->hash, ref->len);
 	if (!f)
 		return;
+	fetch_wanted_by(net, f, repo);
 	f->prefetch = true;
 	enqueue(net, f, false);
 	fetch_pump(net);

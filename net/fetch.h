@@ -16,7 +16,9 @@
 #include "queue.h"
 
 /* Sources a chunk can come from: the LAN peers, then the mirrors. */
-#define NET_MAX_SOURCES (PC_CONFIG_MAX_MIRRORS + 1)
+/* The peers (source 0), then every repository's mirrors: one bit each in
+ * a uint64_t (pc_net_add_repo refuses more). */
+#define NET_MAX_SOURCES 64
 #define NET_FETCH_BUCKETS 256
 /* Prefetches waiting for a transfer slot; more are dropped. */
 #define NET_PREFETCH_QUEUE_MAX 64
@@ -66,6 +68,9 @@ struct net_source {
 		       "LAN peers" (owned) */
 	char scheme[8];	  /* "http", "https" or "file": redirects stay in it */
 	bool serves_head; /* a mirror: the head poller asks it too */
+	/* The repository whose mirror it is; NULL: the peers (every
+	 * repository's). */
+	struct pc_net_repo *repo;
 	size_t state_offset; /* of its per-fetch state in a fetch */
 };
 
@@ -97,8 +102,11 @@ struct net_fetch {
 	uv_timer_t timer;     /* the deadline, a pause, or wake_at */
 	size_t source;	      /* index in net->sources being tried */
 	unsigned round;	      /* completed rounds over all sources */
-	uint32_t bad_sources; /* bit i: source i sent wrong bytes */
-	uint32_t tried;	      /* bit i: source i tried in this round */
+	uint64_t bad_sources; /* bit i: source i sent wrong bytes */
+	uint64_t tried;	      /* bit i: source i tried in this round */
+	/* Bit r: repository r wants the chunk, so its mirrors may be asked
+	 * (in configured order: the first repository's before the next's). */
+	uint32_t repos;
 	/* Of the attempt in progress (source_health.c): when it began
 	 * (uv_now() ms; 0: not to be judged) and the time it was given. */
 	uint64_t attempt_start;
@@ -133,6 +141,8 @@ struct net_fetch *net_fetch_find(struct pc_net *net,
 /* Calls @fn for every fetch in the table. */
 void net_fetch_each(struct pc_net *net, void (*fn)(struct net_fetch *, void *),
 		    void *arg);
+/* Bit i: source i is a mirror of no repository that wants @f. */
+uint64_t net_fetch_foreign(const struct pc_net *net, const struct net_fetch *f);
 /* True if a source after the one being tried may still be asked. */
 bool net_fetch_another_source(struct pc_net *net, const struct net_fetch *f);
 /* Gives @waiter its outcome and frees it: a reader (done_data) gets @buf,
@@ -175,15 +185,21 @@ int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
 			 char *err, size_t errlen);
 /* Before the loop runs: a source for each configured mirror, in order.
  * 0, or -EINVAL (-ENOMEM) with @err set. */
-int net_mirrors_init(struct pc_net *net, char *err, size_t errlen);
+int net_mirrors_init(struct pc_net *net, struct pc_net_repo *repo, char *err,
+		     size_t errlen);
 void net_fetch_init(struct pc_net *net);
-/* Takes ownership of @waiter (a NET_REQ_FETCH request). */
+/* Takes ownership of @waiter (a NET_REQ_FETCH request).  Fetches are
+ * shared by hash across repositories: each that wants one (@repo, or
+ * waiter->repo; NULL: the first) adds its mirrors to those the fetch may
+ * ask, in the sources' order (repositories in configured order). */
 void net_fetch_waiter(struct pc_net *net, struct net_req *waiter);
 /* The same for callers on the loop thread; @len may exceed PC_CHUNK_MAX
  * (manifests).  0 or -ENOMEM. */
-int net_fetch_object(struct pc_net *net, const struct pc_hash *hash,
-		     uint64_t len, pc_fetch_done done, void *arg);
-void net_fetch_prefetch(struct pc_net *net, const struct pc_chunk_ref *ref);
+int net_fetch_object(struct pc_net *net, struct pc_net_repo *repo,
+		     const struct pc_hash *hash, uint64_t len,
+		     pc_fetch_done done, void *arg);
+void net_fetch_prefetch(struct pc_net *net, struct pc_net_repo *repo,
+			const struct pc_chunk_ref *ref);
 void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *fetch,
 			    enum net_attempt outcome);
 /* Completes every fetch with -ECANCELED. */
@@ -192,8 +208,9 @@ void net_fetch_shutdown(struct pc_net *net);
  * a new fetch queues as read-ahead: readers' fetches go first.  0, or
  * -EINVAL, -ENOMEM, -ECANCELED (shutting down): @done never runs then.
  * @done may run before this returns. */
-int net_fetch_background(struct pc_net *net, const struct pc_chunk_ref *ref,
-			 pc_fetch_done done, void *arg);
+int net_fetch_background(struct pc_net *net, struct pc_net_repo *repo,
+			 const struct pc_chunk_ref *ref, pc_fetch_done done,
+			 void *arg);
 
 /* The fetcher; loop thread only.  @sources is set before the loop runs
  * and read-only afterwards. */

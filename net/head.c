@@ -32,10 +32,10 @@
 #include "pc_util.h"
 #include "pc_json.h"
 
-static void poll_start(struct pc_net *net);
-static void ask_mirror(struct pc_net *net);
-static void ask_peer(struct pc_net *net);
-static int ask_holders(struct pc_net *net);
+static void poll_start(struct pc_net_repo *repo);
+static void ask_mirror(struct pc_net_repo *repo);
+static void ask_peer(struct pc_net_repo *repo);
+static int ask_holders(struct pc_net_repo *repo);
 
 /* How long a poll listens for neighbours holding the current version. */
 #define HOLDERS_WAIT_MS 500
@@ -62,31 +62,31 @@ void net_waiters_forget(struct net_poll_waiter *waiter, void *arg)
 			waiter->done = NULL;
 }
 
-void net_head_forget(struct pc_net *net, void *arg)
+void net_head_forget(struct pc_net_repo *repo, void *arg)
 {
-	NET_LOOP_ONLY(net);
+	NET_LOOP_ONLY(repo->net);
 
-	net_waiters_forget(net->head.current, arg);
-	net_waiters_forget(net->head.next, arg);
-	net_install_forget(net, arg);
+	net_waiters_forget(repo->head.current, arg);
+	net_waiters_forget(repo->head.next, arg);
+	net_install_forget(repo, arg);
 }
 
 /* A poll may start: none runs, and no install is on the worker (judging
  * heads against a version being written would race it). */
-static bool may_poll(struct pc_net *net)
+static bool may_poll(struct pc_net_repo *repo)
 {
 	bool on_worker;
 
-	net_install_version(net, &on_worker);
-	return !net->shutting_down && !net->head.running && !on_worker;
+	net_install_version(repo, &on_worker);
+	return !repo->net->shutting_down && !repo->head.running && !on_worker;
 }
 
-void net_head_resume(struct pc_net *net)
+void net_head_resume(struct pc_net_repo *repo)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 
-	if (may_poll(net) && (h->again || h->next))
-		poll_start(net);
+	if (may_poll(repo) && (h->again || h->next))
+		poll_start(repo);
 }
 
 /* A poll succeeded: the refusal logged last is logged at once if it
@@ -98,19 +98,19 @@ static void forget_refusal(struct net_head *h)
 	h->last_warning[0] = '\0';
 }
 
-static void poll_end(struct pc_net *net, int result, const char *error,
+static void poll_end(struct pc_net_repo *repo, int result, const char *error,
 		     const char *source)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_poll_waiter *waiters = h->current;
 
 	h->running = false;
 	h->current = NULL;
 	if (result == 0)
 		forget_refusal(h);
-	net_status_poll_ended(net, result, error, source);
+	net_status_poll_ended(repo, result, error, source);
 	net_call_waiters(waiters, result, error);
-	net_head_resume(net);
+	net_head_resume(repo);
 }
 
 /*
@@ -119,45 +119,46 @@ static void poll_end(struct pc_net *net, int result, const char *error,
  * mirror and found a valid head; the status says that version is being
  * installed until the install ends.
  */
-static void hand_over(struct pc_net *net, const struct pc_head *head,
+static void hand_over(struct pc_net_repo *repo, const struct pc_head *head,
 		      const char *source, const char *body, size_t len)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_poll_waiter *waiters = h->current;
 	bool on_worker;
-	uint64_t installing = net_install_version(net, &on_worker);
+	uint64_t installing = net_install_version(repo, &on_worker);
 	int rc = 0;
 
 	h->current = NULL;
 	if (installing && head->version <= installing) {
 		/* That version (or a newer one) is being installed. */
-		net_install_join(net, waiters);
+		net_install_join(repo, waiters);
 	} else {
 		pc_log(PC_LOG_INFO, "net",
 		       "head version %" PRIu64 " from %s accepted",
 		       head->version, source);
-		rc = net_install_start(net, head, source, body, len, waiters);
+		rc = net_install_start(repo, head, source, body, len, waiters);
 	}
 	if (rc < 0) {
 		h->current = waiters;
-		poll_end(net, rc, "out of memory", source);
+		poll_end(repo, rc, "out of memory", source);
 		return;
 	}
 	h->running = false;
 	forget_refusal(h);
-	net_status_poll_ended(net, 0, "", source);
-	net_head_resume(net);
+	net_status_poll_ended(repo, 0, "", source);
+	net_head_resume(repo);
 }
 
 /* ---- judging a head ----------------------------------------------------------- */
 
 /* The retained version record of @version, if any. */
-static bool retained(struct pc_net *net, uint64_t version,
+static bool retained(struct pc_net_repo *repo, uint64_t version,
 		     struct pc_store_version *v)
 {
-	return (pc_store_current(net->store, v) == 0 &&
+	return (pc_store_current(repo->store, v) == 0 &&
 		v->version == version) ||
-	       (pc_store_previous(net->store, v) == 0 && v->version == version);
+	       (pc_store_previous(repo->store, v) == 0 &&
+		v->version == version);
 }
 
 /*
@@ -167,17 +168,17 @@ static bool retained(struct pc_net *net, uint64_t version,
  * the retained version's fields): two signed heads of one version are an
  * equivocation, a signing key misused or stolen.  The first one stays.
  */
-static int same_version(struct pc_net *net, const struct pc_head *head,
+static int same_version(struct pc_net_repo *repo, const struct pc_head *head,
 			char *why, size_t whylen)
 {
 	struct pc_store_version v;
 	struct pc_hash recorded;
 	char hex[PC_HASH_HEX_LEN + 1], key[2 * PC_KEYID_LEN + 1];
 
-	if (pc_store_head_digest(net->store, head->version, &recorded) == 0) {
+	if (pc_store_head_digest(repo->store, head->version, &recorded) == 0) {
 		if (pc_hash_equal(&recorded, &head->digest))
 			return 0;
-	} else if (!retained(net, head->version, &v) ||
+	} else if (!retained(repo, head->version, &v) ||
 		   (pc_hash_equal(&v.manifest, &head->manifest) &&
 		    v.manifest_size == head->manifest_size &&
 		    v.created == head->created && v.expires == head->expires)) {
@@ -199,30 +200,31 @@ static int same_version(struct pc_net *net, const struct pc_head *head,
  * 1: a new version to install; 0: the version already accepted; < 0:
  * refused, with the reason in @why.
  */
-static int judge(struct pc_net *net, const char *buf, size_t len,
+static int judge(struct pc_net_repo *repo, const char *buf, size_t len,
 		 struct pc_head *head, char *why, size_t whylen)
 {
 	struct pc_head_rules rules = {
-		.repository = net->cfg->repos[0].name,
-		.highest = pc_store_highest_version(net->store),
+		.repository = repo->cfg->name,
+		.highest = pc_store_highest_version(repo->store),
 		.now = net_unix_now(),
 	};
 	struct pc_store_version current;
 	int rc;
 
-	if (pc_store_current(net->store, &current) == 0)
+	if (pc_store_current(repo->store, &current) == 0)
 		rules.current = current.name;
 	/* The policy peercachectl check applies too (format/head.c). */
-	rc = pc_head_accept(buf, len, net->ring, &rules, head, why, whylen);
-	return rc == 0 ? same_version(net, head, why, whylen) : rc;
+	rc = pc_head_accept(buf, len, repo->ring, &rules, head, why, whylen);
+	return rc == 0 ? same_version(repo, head, why, whylen) : rc;
 }
 
 /* ---- equivocation: kept for the status until the daemon restarts ----------- */
 
-static void equivocation_seen(struct pc_net *net, const struct pc_head *head,
-			      const char *source, const char *why)
+static void equivocation_seen(struct pc_net_repo *repo,
+			      const struct pc_head *head, const char *source,
+			      const char *why)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	char cause[128], hex[PC_HASH_HEX_LEN + 1];
 
 	pc_hash_to_hex(&head->digest, hex);
@@ -238,9 +240,9 @@ static void equivocation_seen(struct pc_net *net, const struct pc_head *head,
 		 "%.450s (from %.200s)", why, source);
 }
 
-bool net_head_alert(struct pc_net *net, char *out, size_t len)
+bool net_head_alert(struct pc_net_repo *repo, char *out, size_t len)
 {
-	const struct net_head *h = &net->head;
+	const struct net_head *h = &repo->head;
 	char first[32], last[32];
 
 	out[0] = '\0';
@@ -255,9 +257,9 @@ bool net_head_alert(struct pc_net *net, char *out, size_t len)
 	return true;
 }
 
-void net_head_json(struct pc_net *net, struct pc_json *j)
+void net_head_json(struct pc_net_repo *repo, struct pc_json *j)
 {
-	const struct net_head *h = &net->head;
+	const struct net_head *h = &repo->head;
 
 	pc_json_uint(j, "equivocations", h->equivocations);
 	pc_json_int(j, "equivocation_at", h->equivocation_last);
@@ -273,20 +275,20 @@ void net_head_json(struct pc_net *net, struct pc_json *j)
  * for the status.  The same while a rollback or unpin switches versions on
  * a worker (the unpin polls again when it is done).
  */
-static bool held_back(struct pc_net *net, const struct pc_head *head,
+static bool held_back(struct pc_net_repo *repo, const struct pc_head *head,
 		      const char *source)
 {
-	uint64_t held = pc_store_held_version(net->store);
+	uint64_t held = pc_store_held_version(repo->store);
 
-	if (!held && !net->control.switch_busy)
+	if (!held && !repo->net->control.switch_busy)
 		return false;
-	if (held && head->version != net->head.held_available)
+	if (held && head->version != repo->head.held_available)
 		pc_log(PC_LOG_INFO, "net",
 		       "head version %llu from %s not installed: version "
 		       "%llu is held (peercachectl unpin releases it)",
 		       (unsigned long long)head->version, source,
 		       (unsigned long long)held);
-	net->head.held_available = head->version;
+	repo->head.held_available = head->version;
 	return true;
 }
 
@@ -294,10 +296,10 @@ static bool held_back(struct pc_net *net, const struct pc_head *head,
 
 /* Keeps the poll's first refusal for its outcome; @log: a warning, once
  * per cause (an equivocation is logged at error by its own path). */
-static void refused(struct pc_net *net, const char *mirror, int rc,
+static void refused(struct pc_net_repo *repo, const char *mirror, int rc,
 		    const char *why, bool log)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	char line[sizeof(h->refusal_msg)];
 
 	snprintf(line, sizeof(line), "%s (from %s)", why, mirror);
@@ -319,9 +321,10 @@ static void unreachable_cause(const char *mirror, char *out, size_t len)
 	snprintf(out, len, "head-unreachable %s", mirror);
 }
 
-static void unreachable(struct pc_net *net, const char *mirror, const char *why)
+static void unreachable(struct pc_net_repo *repo, const char *mirror,
+			const char *why)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	char cause[600];
 
 	/* A mirror skipped is a warning, once while it lasts. */
@@ -367,36 +370,36 @@ static bool head_on_data(struct net_xfer *xfer, const void *buf, size_t len)
  * version) or refused.  True when that ends the poll (a new version went
  * to the install, or the node is up to date); false: ask the next source.
  */
-static bool head_arrived(struct pc_net *net, const char *mirror)
+static bool head_arrived(struct pc_net_repo *repo, const char *mirror)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct pc_head head;
 	char why[512];
 	int rc;
 
-	rc = judge(net, h->body, h->body_len, &head, why, sizeof(why));
-	if (rc > 0 && held_back(net, &head, mirror)) {
-		poll_end(net, 0, "", mirror);
+	rc = judge(repo, h->body, h->body_len, &head, why, sizeof(why));
+	if (rc > 0 && held_back(repo, &head, mirror)) {
+		poll_end(repo, 0, "", mirror);
 		return true;
 	}
 	if (rc > 0) {
-		hand_over(net, &head, mirror, h->body, h->body_len);
+		hand_over(repo, &head, mirror, h->body, h->body_len);
 		return true;
 	}
 	if (rc == 0) {
 		pc_log(PC_LOG_DEBUG, "net",
 		       "head version %" PRIu64 " from %s: up to date",
 		       head.version, mirror);
-		poll_end(net, 0, "", mirror);
+		poll_end(repo, 0, "", mirror);
 		return true;
 	}
 	if (rc == -EEXIST)
-		equivocation_seen(net, &head, mirror, why);
+		equivocation_seen(repo, &head, mirror, why);
 	if (h->asking_peers && rc == -ESTALE)
 		/* A neighbour still on an older version: normal. */
 		pc_log(PC_LOG_DEBUG, "net", "head from %s: %s", mirror, why);
 	else
-		refused(net, mirror, rc, why, rc != -EEXIST);
+		refused(repo, mirror, rc, why, rc != -EEXIST);
 	return false;
 }
 
@@ -404,9 +407,9 @@ static void head_on_done(struct net_xfer *xfer,
 			 const struct net_xfer_result *res)
 {
 	struct net_head *h = xfer->ctx;
-	struct pc_net *net = container_of(h, struct pc_net, head);
+	struct pc_net_repo *repo = container_of(h, struct pc_net_repo, head);
 	const char *mirror = h->source_name;
-	uint64_t elapsed = uv_now(&net->loop) - h->asked_at;
+	uint64_t elapsed = uv_now(&repo->net->loop) - h->asked_at;
 	char why[512];
 
 	h->xfer = NULL;
@@ -414,30 +417,30 @@ static void head_on_done(struct net_xfer *xfer,
 	 * stalled head request is a stalled mirror. */
 	if (!h->asking_peers &&
 	    (res->err || (res->status != 200 && res->status != 0)))
-		net_health_head_failed(net, h->mirror, elapsed,
+		net_health_head_failed(repo->net, h->mirror, elapsed,
 				       res->err ? res->message : "HTTP error",
 				       res->err != 0);
 	else if (!h->asking_peers) {
-		net_health_head_ok(net, h->mirror);
+		net_health_head_ok(repo->net, h->mirror);
 		reachable(mirror);
 	}
 	if (h->too_large) {
 		snprintf(why, sizeof(why), "head too large: more than %d bytes",
 			 PC_HEAD_MAX);
-		refused(net, mirror, -EFBIG, why, true);
+		refused(repo, mirror, -EFBIG, why, true);
 	} else if (res->status != 200 && res->status != 0) {
 		snprintf(why, sizeof(why), "HTTP status %ld", res->status);
-		unreachable(net, mirror, why);
+		unreachable(repo, mirror, why);
 	} else if (res->err) {
-		unreachable(net, mirror, res->message);
-	} else if (head_arrived(net, mirror)) {
+		unreachable(repo, mirror, res->message);
+	} else if (head_arrived(repo, mirror)) {
 		return;
 	}
 	if (h->asking_peers) {
 		h->peer_head++;
-		ask_peer(net);
+		ask_peer(repo);
 	} else {
-		ask_mirror(net);
+		ask_mirror(repo);
 	}
 }
 
@@ -446,24 +449,27 @@ static const struct net_xfer_ops head_xfer_ops = {
 	.done = head_on_done,
 };
 
-/* The sources that are not mirrors (the LAN peers): no head there. */
-static uint32_t not_mirrors(const struct pc_net *net)
+/* The sources that are not @repo's mirrors (the LAN peers, the other
+ * repositories' mirrors): not asked for its head. */
+static uint64_t not_mirrors(const struct pc_net_repo *repo)
 {
-	uint32_t mask = 0;
+	const struct net_fetcher *fetcher = &repo->net->fetcher;
+	uint64_t mask = 0;
 
-	for (size_t i = 0; i < net->fetcher.nsources; i++)
-		if (!net->fetcher.sources[i].serves_head)
-			mask |= 1u << i;
+	for (size_t i = 0; i < fetcher->nsources; i++)
+		if (!fetcher->sources[i].serves_head ||
+		    fetcher->sources[i].repo != repo)
+			mask |= (uint64_t)1 << i;
 	return mask;
 }
 
 /* Asks the next mirror not asked in this poll, healthy ones first
  * (source_health.c); when none is left, the neighbours. */
-static void ask_mirror(struct pc_net *net)
+static void ask_mirror(struct pc_net_repo *repo)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_xfer_opts opts = {
-		.timeout_ms = net->cfg->fetch_timeout * 1000,
+		.timeout_ms = repo->net->cfg->fetch_timeout * 1000,
 		.no_cache = true,
 	};
 	const struct net_source *src;
@@ -471,47 +477,55 @@ static void ask_mirror(struct pc_net *net)
 	int rc;
 
 	for (;;) {
-		h->mirror = net_health_next(net, h->asked | not_mirrors(net),
-					    false);
-		if (h->mirror >= net->fetcher.nsources)
+		h->mirror = net_health_next(
+			repo->net, h->asked | not_mirrors(repo), false);
+		if (h->mirror >= repo->net->fetcher.nsources)
 			break;
-		h->asked |= 1u << h->mirror;
-		src = &net->fetcher.sources[h->mirror];
+		h->asked |= (uint64_t)1 << h->mirror;
+		src = &repo->net->fetcher.sources[h->mirror];
 		if (asprintf(&url, "%s/head", src->base) < 0) {
-			unreachable(net, src->base, "out of memory");
+			unreachable(repo, src->base, "out of memory");
 			continue;
 		}
 		opts.url = url;
 		opts.scheme = src->scheme;
 		h->body_len = 0;
 		h->too_large = false;
-		h->asked_at = uv_now(&net->loop);
+		h->asked_at = uv_now(&repo->net->loop);
 		snprintf(h->source_name, sizeof(h->source_name), "%s",
 			 src->base);
-		h->xfer = net_xfer_start(net, &opts, &head_xfer_ops, h, &rc);
+		h->xfer = net_xfer_start(repo->net, &opts, &head_xfer_ops, h,
+					 &rc);
 		free(url);
 		if (h->xfer)
 			return;
-		unreachable(net, src->base, strerror(-rc));
+		unreachable(repo, src->base, strerror(-rc));
 	}
 	/* No mirror had a new head: perhaps a neighbour has (a subnet
-	 * where one node reaches the mirror stays up to date). */
+	 * where one node reaches the mirror stays up to date).  A peer's
+	 * /head is its first repository's (peer_server.c): only the first
+	 * repository asks there. */
 	h->asking_peers = true;
 	h->peer_head = 0;
-	h->npeer_heads = net_peers_recent(net, h->peer_heads,
+	h->npeer_heads = 0;
+	if (repo->index != 0) {
+		ask_peer(repo); /* ends the poll */
+		return;
+	}
+	h->npeer_heads = net_peers_recent(repo->net, h->peer_heads,
 					  sizeof(h->peer_heads) /
 						  sizeof(h->peer_heads[0]));
-	if (h->npeer_heads == 0 && ask_holders(net) == 0)
+	if (h->npeer_heads == 0 && ask_holders(repo) == 0)
 		return; /* ask_peer follows the answer */
-	ask_peer(net);
+	ask_peer(repo);
 }
 
 /* Neighbours heard: whoever holds our current manifest runs the same
  * repository. */
 static void on_holders(void *arg, const struct pc_disc_result *r)
 {
-	struct pc_net *net = arg;
-	struct net_head *h = &net->head;
+	struct pc_net_repo *repo = arg;
+	struct net_head *h = &repo->head;
 	size_t max = sizeof(h->peer_heads) / sizeof(h->peer_heads[0]);
 
 	if (!h->asking_disc)
@@ -520,20 +534,20 @@ static void on_holders(void *arg, const struct pc_disc_result *r)
 	for (size_t p = 0; p < r->npeers && h->npeer_heads < max; p++)
 		if (r->have[0] & (1u << p))
 			h->peer_heads[h->npeer_heads++] = r->peers[p];
-	ask_peer(net);
+	ask_peer(repo);
 }
 
 /* No neighbour heard lately: asks the subnet who has the current
  * manifest.  0 if the answer will come to on_holders. */
-static int ask_holders(struct pc_net *net)
+static int ask_holders(struct pc_net_repo *repo)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct pc_store_version v;
 
-	if (!net->peers.disc || pc_store_current(net->store, &v) < 0)
+	if (!repo->net->peers.disc || pc_store_current(repo->store, &v) < 0)
 		return -ENOENT;
-	if (pc_disc_ask(net->peers.disc, &v.manifest, 1, HOLDERS_WAIT_MS,
-			on_holders, net) < 0)
+	if (pc_disc_ask(repo->net->peers.disc, &v.manifest, 1, HOLDERS_WAIT_MS,
+			on_holders, repo) < 0)
 		return -ENOENT;
 	h->asking_disc = true;
 	return 0;
@@ -544,9 +558,9 @@ static int ask_holders(struct pc_net *net)
 
 /* Asks neighbour h->peer_head for its head, or the next one; ends the
  * poll when none is left. */
-static void ask_peer(struct pc_net *net)
+static void ask_peer(struct pc_net_repo *repo)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_xfer_opts opts = {
 		.scheme = "http",
 		.timeout_ms = PEER_HEAD_TIMEOUT_MS,
@@ -568,22 +582,23 @@ static void ask_peer(struct pc_net *net)
 		opts.url = url;
 		h->body_len = 0;
 		h->too_large = false;
-		h->xfer = net_xfer_start(net, &opts, &head_xfer_ops, h, &rc);
+		h->xfer = net_xfer_start(repo->net, &opts, &head_xfer_ops, h,
+					 &rc);
 		if (h->xfer)
 			return;
 	}
 	if (h->refusal)
-		poll_end(net, h->refusal, h->refusal_msg, "");
+		poll_end(repo, h->refusal, h->refusal_msg, "");
 	else
-		poll_end(net, -EHOSTUNREACH,
+		poll_end(repo, -EHOSTUNREACH,
 			 h->transport_msg[0] ? h->transport_msg
 					     : "no mirror configured",
 			 "");
 }
 
-static void poll_start(struct pc_net *net)
+static void poll_start(struct pc_net_repo *repo)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 
 	h->running = true;
 	h->again = false;
@@ -594,27 +609,28 @@ static void poll_start(struct pc_net *net)
 	h->refusal = 0;
 	h->refusal_msg[0] = '\0';
 	h->transport_msg[0] = '\0';
-	net_status_poll_started(net);
-	ask_mirror(net);
+	net_status_poll_started(repo);
+	ask_mirror(repo);
 }
 
 static void on_uv_head_timer(uv_timer_t *timer)
 {
-	struct pc_net *net = container_of(timer, struct pc_net, head.timer);
+	struct pc_net_repo *repo =
+		container_of(timer, struct pc_net_repo, head.timer);
 
-	if (may_poll(net))
-		poll_start(net);
+	if (may_poll(repo))
+		poll_start(repo);
 	else
-		net->head.again = true;
+		repo->head.again = true;
 }
 
-int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
+int net_head_request(struct pc_net_repo *repo, net_poll_done done, void *arg)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_poll_waiter *waiter, **tail = &h->next;
 
-	NET_LOOP_ONLY(net);
-	net_install_resume(net); /* one that waited for a restart's end */
+	NET_LOOP_ONLY(repo->net);
+	net_install_resume(repo); /* one that waited for a restart's end */
 	if (done) {
 		waiter = calloc(1, sizeof(*waiter));
 		if (!waiter)
@@ -625,40 +641,40 @@ int net_head_request(struct pc_net *net, net_poll_done done, void *arg)
 			tail = &(*tail)->next;
 		*tail = waiter;
 	}
-	if (may_poll(net))
-		poll_start(net);
+	if (may_poll(repo))
+		poll_start(repo);
 	else
 		h->again = true;
 	return 0;
 }
 
-void net_head_init(struct pc_net *net)
+void net_head_init(struct pc_net_repo *repo)
 {
-	uv_timer_init(&net->loop, &net->head.timer);
+	uv_timer_init(&repo->net->loop, &repo->head.timer);
 }
 
-void net_head_start(struct pc_net *net)
+void net_head_start(struct pc_net_repo *repo)
 {
-	uint64_t interval = net->cfg->repos[0].poll_interval * 1000;
+	uint64_t interval = repo->cfg->poll_interval * 1000;
 
-	uv_timer_start(&net->head.timer, on_uv_head_timer, 0, interval);
+	uv_timer_start(&repo->head.timer, on_uv_head_timer, 0, interval);
 }
 
-void net_head_shutdown(struct pc_net *net)
+void net_head_shutdown(struct pc_net_repo *repo)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_poll_waiter *next = h->next;
 
 	uv_close((uv_handle_t *)&h->timer, NULL);
 	h->next = NULL;
 	if (h->asking_disc) {
 		h->asking_disc = false; /* on_holders ignores the answer */
-		poll_end(net, -ECANCELED, "shutting down", "");
+		poll_end(repo, -ECANCELED, "shutting down", "");
 	} else if (h->xfer) {
 		net_xfer_cancel(h->xfer);
 		h->xfer = NULL;
-		poll_end(net, -ECANCELED, "shutting down", "");
+		poll_end(repo, -ECANCELED, "shutting down", "");
 	}
-	net_install_shutdown(net);
+	net_install_shutdown(repo);
 	net_call_waiters(next, -ECANCELED, "shutting down");
 }

@@ -17,6 +17,7 @@
 #include "pc_net.h"
 
 struct pc_net;
+struct pc_net_repo;
 struct net_xfer;
 
 /* ---- head poller (head.c) ------------------------------------------------- */
@@ -39,7 +40,7 @@ struct net_head {			 /* loop thread only */
 	struct net_poll_waiter *current; /* told when this poll ends */
 	struct net_poll_waiter *next;	 /* told when the next one ends */
 	size_t mirror;			 /* index being asked */
-	uint32_t asked;			 /* bit i: source i asked already */
+	uint64_t asked;			 /* bit i: source i asked already */
 	uint64_t asked_at;		 /* uv_now() ms of the request */
 	/* After the mirrors: peers heard lately (their /head). */
 	bool asking_peers;
@@ -65,21 +66,24 @@ struct net_head {			 /* loop thread only */
 	/* A newer version the last poll found but did not install (held);
 	 * 0: none. */
 	uint64_t held_available;
-	/* switch_hold.c: a restart holds version switches (any thread
-	 * sets it); switches from net_switch_begin() to net_switch_end()
-	 * (loop thread).  Sequentially consistent atomics: a holder that
-	 * sees no switch running knows that the next begin sees the
-	 * hold. */
-	atomic_bool switch_hold;
-	atomic_int switches_running;
 };
 
-void net_head_init(struct pc_net *net);
-void net_head_start(struct pc_net *net);
+/* switch_hold.c, host-wide (every repository's switches): a restart
+ * holds version switches (any thread sets it); switches from
+ * net_switch_begin() to net_switch_end() (loop thread).  Sequentially
+ * consistent atomics: a holder that sees no switch running knows that the
+ * next begin sees the hold. */
+struct net_switches {
+	atomic_bool hold;
+	atomic_int running;
+};
+
+void net_head_init(struct pc_net_repo *repo);
+void net_head_start(struct pc_net_repo *repo);
 /* Runs a poll (now, or right after the one in progress); @done may be
  * NULL.  0 or -ENOMEM. */
-int net_head_request(struct pc_net *net, net_poll_done done, void *arg);
-void net_head_shutdown(struct pc_net *net);
+int net_head_request(struct pc_net_repo *repo, net_poll_done done, void *arg);
+void net_head_shutdown(struct pc_net_repo *repo);
 /* Every waiter in the list hears @result, once (a forgotten one not), and
  * is freed. */
 void net_call_waiters(struct net_poll_waiter *waiter, int result,
@@ -88,31 +92,32 @@ void net_call_waiters(struct net_poll_waiter *waiter, int result,
  * away). */
 void net_waiters_forget(struct net_poll_waiter *waiter, void *arg);
 /* Every waiter of a poll or install whose arg is @arg: the same. */
-void net_head_forget(struct pc_net *net, void *arg);
+void net_head_forget(struct pc_net_repo *repo, void *arg);
 /* A poll that was asked for meanwhile starts now if it may. */
-void net_head_resume(struct pc_net *net);
+void net_head_resume(struct pc_net_repo *repo);
 
 /* ---- the install of an accepted head (head_install.c) ------------------- */
 
 /* Fetches and installs @head's manifest; @waiters (taken) hear the end.
  * An install still fetching an older manifest is superseded (its waiters
  * move to this one).  0, or -ENOMEM (nothing taken). */
-int net_install_start(struct pc_net *net, const struct pc_head *head,
+int net_install_start(struct pc_net_repo *repo, const struct pc_head *head,
 		      const char *source, const char *body, size_t body_len,
 		      struct net_poll_waiter *waiters);
 /* The version being installed (0: none); @on_worker: it is written to
  * the store now and cannot be superseded. */
-uint64_t net_install_version(struct pc_net *net, bool *on_worker);
+uint64_t net_install_version(struct pc_net_repo *repo, bool *on_worker);
 /* @hash is the manifest of the install in progress. */
-bool net_install_wants(struct pc_net *net, const struct pc_hash *hash);
+bool net_install_wants(struct pc_net_repo *repo, const struct pc_hash *hash);
 /* @waiters (taken) hear when the install in progress ends. */
-void net_install_join(struct pc_net *net, struct net_poll_waiter *waiters);
-void net_install_forget(struct pc_net *net, void *arg);
+void net_install_join(struct pc_net_repo *repo,
+		      struct net_poll_waiter *waiters);
+void net_install_forget(struct pc_net_repo *repo, void *arg);
 /* Shutting down: its waiters hear -ECANCELED now. */
-void net_install_shutdown(struct pc_net *net);
+void net_install_shutdown(struct pc_net_repo *repo);
 /* An install whose manifest arrived while switches were held
  * (switch_hold.c) goes on now, unless they still are. */
-void net_install_resume(struct pc_net *net);
+void net_install_resume(struct pc_net_repo *repo);
 
 /* ---- holding version switches for a restart (switch_hold.c) ------------- */
 
@@ -125,8 +130,8 @@ void net_switch_end(struct pc_net *net);
 
 struct pc_json;
 /* An equivocation was seen: true, with a sentence for the status. */
-bool net_head_alert(struct pc_net *net, char *out, size_t len);
+bool net_head_alert(struct pc_net_repo *repo, char *out, size_t len);
 /* "equivocations", "equivocation_at", "equivocation" for the status. */
-void net_head_json(struct pc_net *net, struct pc_json *j);
+void net_head_json(struct pc_net_repo *repo, struct pc_json *j);
 
 #endif /* PC_NET_HEAD_H */

@@ -35,7 +35,7 @@
 #include "net.h"
 
 struct net_install_job {
-	struct pc_net *net;
+	struct pc_net_repo *repo;
 	uv_work_t work;
 	struct pc_head head;
 	char source[512];	/* the mirror (or peer) the head came from */
@@ -62,25 +62,25 @@ static void waiters_append(struct net_poll_waiter **list,
 }
 
 /* The install has ended (or was dropped): status, waiters, the next poll. */
-static void job_end(struct pc_net *net, struct net_install_job *job)
+static void job_end(struct pc_net_repo *repo, struct net_install_job *job)
 {
-	struct net_head *h = &net->head;
+	struct net_head *h = &repo->head;
 	struct net_poll_waiter *waiters = job->waiters;
 
-	pc_store_unpin(net->store, &job->head.manifest);
+	pc_store_unpin(repo->store, &job->head.manifest);
 	if (job->dropped) {
 		net_call_waiters(waiters, -ECANCELED, "superseded");
 		free(job);
 		return;
 	}
 	h->job = NULL;
-	net_status_installing(net, 0);
+	net_status_installing(repo, 0);
 	if (job->result != -ECANCELED)
-		net_status_poll_ended(net, job->result, job->error,
+		net_status_poll_ended(repo, job->result, job->error,
 				      job->source);
 	net_call_waiters(waiters, job->result, job->error);
 	free(job);
-	net_head_resume(net);
+	net_head_resume(repo);
 }
 
 /* The manifest being installed, mapped, and how far the stream got. */
@@ -112,7 +112,7 @@ static void work_install(uv_work_t *work)
 {
 	struct net_install_job *job =
 		container_of(work, struct net_install_job, work);
-	struct pc_store *store = job->net->store;
+	struct pc_store *store = job->repo->store;
 	struct mapped_manifest mm = { 0 };
 	char hex[PC_HASH_HEX_LEN + 1], why[256] = "";
 	struct stat st;
@@ -153,8 +153,9 @@ static void work_install(uv_work_t *work)
 			&job->changes, why, sizeof(why));
 	pc_manifest_stream_free(mm.stream);
 	munmap(mm.map, mm.len);
-	if (job->result == 0) /* neighbours may ask us for it */
-		net_peers_save_head(job->net, job->body, job->body_len);
+	/* Neighbours may ask us for it: /head is the first repository's. */
+	if (job->result == 0 && job->repo->index == 0)
+		net_peers_save_head(job->repo->net, job->body, job->body_len);
 	if (job->result < 0 && why[0])
 		snprintf(job->error, sizeof(job->error),
 			 "version %" PRIu64 ": manifest %s: %s",
@@ -174,34 +175,34 @@ static void after_install(uv_work_t *work, int status)
 {
 	struct net_install_job *job =
 		container_of(work, struct net_install_job, work);
-	struct pc_net *net = job->net;
+	struct pc_net_repo *repo = job->repo;
 	void (*hook)(void *, uint64_t, const struct pc_store_changes *) =
-		net->hooks.version_switched;
+		repo->hooks.version_switched;
 
 	if (status == UV_ECANCELED) {
 		job->result = -ECANCELED;
 		snprintf(job->error, sizeof(job->error), "shutting down");
 	}
 	if (job->result == 0) {
-		net_status_set_current(net, job->head.expires);
+		net_status_set_current(repo, job->head.expires);
 		pc_log(PC_LOG_INFO, "net",
 		       "version %" PRIu64 " installed: %zu names changed",
 		       job->head.version, job->changes.count);
-		if (hook && !net->shutting_down)
-			hook(net->hooks.arg, job->head.version, &job->changes);
+		if (hook && !repo->net->shutting_down)
+			hook(repo->hooks.arg, job->head.version, &job->changes);
 		pc_store_changes_free(&job->changes);
 	} else if (job->result != -ECANCELED) {
 		pc_log(PC_LOG_ERROR, "net", "%s", job->error);
 	}
-	net_switch_end(net); /* the hook has run */
-	job_end(net, job);
+	net_switch_end(repo->net); /* the hook has run */
+	job_end(repo, job);
 }
 
 /* The manifest is here: the install goes to a worker, or waits while a
  * restart holds version switches (net_install_resume).  0 or -ENOMEM. */
-static int queue_install(struct pc_net *net, struct net_install_job *job)
+static int queue_install(struct pc_net_repo *repo, struct net_install_job *job)
 {
-	if (!net_switch_begin(net)) {
+	if (!net_switch_begin(repo->net)) {
 		if (!job->deferred)
 			pc_log(PC_LOG_INFO, "net",
 			       "version %" PRIu64 ": installed once the "
@@ -211,38 +212,38 @@ static int queue_install(struct pc_net *net, struct net_install_job *job)
 		return 0;
 	}
 	job->deferred = false;
-	if (uv_queue_work(&net->loop, &job->work, work_install, after_install) <
-	    0) {
-		net_switch_end(net);
+	if (uv_queue_work(&repo->net->loop, &job->work, work_install,
+			  after_install) < 0) {
+		net_switch_end(repo->net);
 		return -ENOMEM;
 	}
 	job->on_worker = true;
 	return 0;
 }
 
-void net_install_resume(struct pc_net *net)
+void net_install_resume(struct pc_net_repo *repo)
 {
-	struct net_install_job *job = net->head.job;
+	struct net_install_job *job = repo->head.job;
 
-	if (!job || !job->deferred || queue_install(net, job) == 0)
+	if (!job || !job->deferred || queue_install(repo, job) == 0)
 		return;
 	job->result = -ENOMEM;
 	snprintf(job->error, sizeof(job->error),
 		 "version %" PRIu64 ": cannot start a worker",
 		 job->head.version);
 	pc_log(PC_LOG_ERROR, "net", "%s", job->error);
-	job_end(net, job);
+	job_end(repo, job);
 }
 
 static void on_manifest_fetched(void *arg, int status)
 {
 	struct net_install_job *job = arg;
-	struct pc_net *net = job->net;
+	struct pc_net_repo *repo = job->repo;
 	char hex[PC_HASH_HEX_LEN + 1];
 	int rc;
 
 	if (status == 0 && !job->dropped) {
-		rc = queue_install(net, job);
+		rc = queue_install(repo, job);
 		if (rc == 0)
 			return;
 		status = rc;
@@ -257,58 +258,58 @@ static void on_manifest_fetched(void *arg, int status)
 					: strerror(-status));
 	if (status != -ECANCELED && !job->dropped)
 		pc_log_cause(PC_LOG_WARN, "net", job->error, "%s", job->error);
-	job_end(net, job);
+	job_end(repo, job);
 }
 
-bool net_install_wants(struct pc_net *net, const struct pc_hash *hash)
+bool net_install_wants(struct pc_net_repo *repo, const struct pc_hash *hash)
 {
-	return net->head.job &&
-	       pc_hash_equal(&net->head.job->head.manifest, hash);
+	return repo->head.job &&
+	       pc_hash_equal(&repo->head.job->head.manifest, hash);
 }
 
-uint64_t net_install_version(struct pc_net *net, bool *on_worker)
+uint64_t net_install_version(struct pc_net_repo *repo, bool *on_worker)
 {
-	struct net_install_job *job = net->head.job;
+	struct net_install_job *job = repo->head.job;
 
 	*on_worker = job && job->on_worker;
 	return job ? job->head.version : 0;
 }
 
-void net_install_join(struct pc_net *net, struct net_poll_waiter *waiters)
+void net_install_join(struct pc_net_repo *repo, struct net_poll_waiter *waiters)
 {
-	if (net->head.job)
-		waiters_append(&net->head.job->waiters, waiters);
+	if (repo->head.job)
+		waiters_append(&repo->head.job->waiters, waiters);
 	else
 		net_call_waiters(waiters, 0, "");
 }
 
-int net_install_start(struct pc_net *net, const struct pc_head *head,
+int net_install_start(struct pc_net_repo *repo, const struct pc_head *head,
 		      const char *source, const char *body, size_t body_len,
 		      struct net_poll_waiter *waiters)
 {
 	struct net_install_job *job = calloc(1, sizeof(*job));
-	struct net_install_job *old = net->head.job;
+	struct net_install_job *old = repo->head.job;
 	int rc;
 
-	NET_LOOP_ONLY(net);
+	NET_LOOP_ONLY(repo->net);
 	if (!job)
 		return -ENOMEM;
 	if (old && old->on_worker) {
 		free(job);
 		return -EBUSY; /* never: no poll runs meanwhile */
 	}
-	job->net = net;
+	job->repo = repo;
 	job->head = *head;
 	job->started = net_unix_now();
 	snprintf(job->source, sizeof(job->source), "%s", source);
 	memcpy(job->body, body, body_len);
 	job->body_len = body_len;
 	/* Not retained until installed: keep a purge off it meanwhile. */
-	pc_store_pin(net->store, &head->manifest);
-	rc = net_fetch_object(net, &head->manifest, head->manifest_size,
-			      on_manifest_fetched, job);
+	pc_store_pin(repo->store, &head->manifest);
+	rc = net_fetch_object(repo->net, repo, &head->manifest,
+			      head->manifest_size, on_manifest_fetched, job);
 	if (rc < 0) {
-		pc_store_unpin(net->store, &head->manifest);
+		pc_store_unpin(repo->store, &head->manifest);
 		free(job);
 		return rc;
 	}
@@ -323,34 +324,34 @@ int net_install_start(struct pc_net *net, const struct pc_head *head,
 		waiters_append(&job->waiters, old->waiters);
 		old->waiters = NULL;
 		if (old->deferred) /* its fetch has ended: nothing else frees it */
-			job_end(net, old);
+			job_end(repo, old);
 	}
 	waiters_append(&job->waiters, waiters);
-	net->head.job = job;
-	net_status_installing(net, head->version);
+	repo->head.job = job;
+	net_status_installing(repo, head->version);
 	return 0;
 }
 
-void net_install_forget(struct pc_net *net, void *arg)
+void net_install_forget(struct pc_net_repo *repo, void *arg)
 {
-	if (net->head.job)
-		net_waiters_forget(net->head.job->waiters, arg);
+	if (repo->head.job)
+		net_waiters_forget(repo->head.job->waiters, arg);
 }
 
-void net_install_shutdown(struct pc_net *net)
+void net_install_shutdown(struct pc_net_repo *repo)
 {
-	struct net_install_job *job = net->head.job;
+	struct net_install_job *job = repo->head.job;
 
 	if (!job)
 		return;
 	/* Installing on a worker: it cannot be stopped midway, so the loop
 	 * runs until after_install has freed it. */
-	net->head.job = NULL;
+	repo->head.job = NULL;
 	job->dropped = true;
 	net_call_waiters(job->waiters, -ECANCELED, "shutting down");
 	job->waiters = NULL;
 	if (job->on_worker)
 		uv_cancel((uv_req_t *)&job->work);
 	else if (job->deferred) /* waits for no callback */
-		job_end(net, job);
+		job_end(repo, job);
 }

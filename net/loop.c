@@ -44,7 +44,8 @@ void net_loop_shutdown(struct pc_net *net)
 	net->shutting_down = true;
 	net_fetch_shutdown(net);
 	net_workers_shutdown(net);
-	net_head_shutdown(net);
+	for (size_t i = 0; i < net->nrepos; i++)
+		net_head_shutdown(net->repos[i]);
 	net_health_shutdown(net);
 	net_peers_shutdown(net);
 	net_control_shutdown(net);
@@ -81,7 +82,6 @@ static int init_locks(struct pc_net *net)
 	if (rc != 0)
 		return -rc;
 	pthread_mutex_init(&net->queue.lock, NULL);
-	pthread_mutex_init(&net->status.lock, NULL);
 	pthread_mutex_init(&net->queue.refresh_lock, NULL);
 	pthread_mutex_init(&net->peers.lock, NULL);
 	net_chunk_recent_init(net);
@@ -94,7 +94,8 @@ static void free_locks_and_net(struct pc_net *net)
 	net_sources_free(net);
 	curl_slist_free_all(net->curl.no_cache_headers);
 	pthread_mutex_destroy(&net->queue.lock);
-	pthread_mutex_destroy(&net->status.lock);
+	for (size_t i = 0; i < net->nrepos; i++)
+		net_repo_free(net->repos[i]);
 	pthread_mutex_destroy(&net->queue.refresh_lock);
 	pthread_mutex_destroy(&net->peers.lock);
 	pthread_cond_destroy(&net->queue.refresh_cond);
@@ -131,19 +132,12 @@ static int init_handles(struct pc_net *net)
 	net_upkeep_init(net);
 	uv_timer_init(&net->loop, &net->curl.timer);
 	net_fetch_init(net);
-	net_head_init(net);
+	net->repos[0]->net = net;
+	net_head_init(net->repos[0]);
 	net_health_init(net);
 	pc_list_init(&net->curl.socks);
 	pc_list_init(&net->control.clients);
 	return 0;
-}
-
-static void read_current_version(struct pc_net *net)
-{
-	struct pc_store_version current;
-
-	if (pc_store_current(net->store, &current) == 0)
-		net_status_set_current(net, current.expires);
 }
 
 /*
@@ -181,10 +175,15 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	}
 	net->cfg = cfg;
 	net->store = store;
-	net->ring = ring;
+	net->repos[0] = calloc(1, sizeof(*net->repos[0]));
+	if (!net->repos[0]) {
+		free_locks_and_net(net);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	net->nrepos = 1;
 	if (hooks)
 		net->hooks = *hooks;
-	net->status.st.state = PC_STATE_STARTING;
 	/* Head polls ask caches and proxies in between to revalidate. */
 	net->curl.no_cache_headers = curl_slist_append(NULL, NO_CACHE);
 	rc = init_handles(net);
@@ -200,11 +199,11 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 	if (net_workers_init(net, err, errlen) < 0 ||
 	    net_peers_init(net, err, errlen) < 0 ||
 	    net_peer_src_init(net, err, errlen) < 0 || /* peers first */
-	    net_mirrors_init(net, err, errlen) < 0 ||
+	    net_repo_init(net, net->repos[0], 0, store, ring, hooks, err,
+			  errlen) < 0 ||
 	    net_curl_init(net, err, errlen) < 0 ||
 	    net_control_init(net, err, errlen) < 0)
 		goto fail;
-	read_current_version(net);
 	return net;
 fail:
 	pthread_mutex_lock(&net->queue.lock);
@@ -231,11 +230,14 @@ int pc_net_start(struct pc_net *net)
 		goto out;
 	/* The loop is not running yet: arming its timers here is safe. */
 	net_upkeep_start(net);
-	net_head_start(net);
+	for (size_t i = 0; i < net->nrepos; i++)
+		if (!net->repos[i]->dead)
+			net_head_start(net->repos[i]);
 	rc = uv_thread_create(&net->thread, loop_main, net);
 	if (rc < 0) {
 		net_upkeep_stop(net);
-		uv_timer_stop(&net->head.timer);
+		for (size_t i = 0; i < net->nrepos; i++)
+			uv_timer_stop(&net->repos[i]->head.timer);
 		goto out;
 	}
 	net->queue.started = true;

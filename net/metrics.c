@@ -34,17 +34,23 @@
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* What the loop thread copies for the server; guarded by net_metrics.lock. */
-struct metrics_snapshot {
+struct metrics_repo {
 	char repository[PC_REPO_NAME_MAX + 1];
 	uint64_t version, highest, held;
 	int64_t published, expires, accepted;
 	struct pc_net_status status;
 	enum pc_net_state state; /* as `status` shows it (control_status) */
+	uint64_t equivocations;
+};
+
+struct metrics_snapshot {
+	struct metrics_repo repos[PC_CONFIG_MAX_REPOS];
+	size_t nrepos;
 	bool discovery_on;
 	struct pc_disc_counters disc;
 	struct net_source_health health[NET_HEALTH_SOURCES];
 	bool demoted[NET_HEALTH_SOURCES];
-	uint64_t read_failures, equivocations;
+	uint64_t read_failures;
 };
 
 struct net_metrics {
@@ -60,34 +66,40 @@ struct net_metrics {
 
 /* ---- the snapshot (loop thread) -------------------------------------------- */
 
+static void snapshot_repo(struct pc_net_repo *repo, struct metrics_repo *s)
+{
+	struct pc_store_version v;
+	char reason[2048];
+
+	if (pc_store_current(repo->store, &v) == 0) {
+		snprintf(s->repository, sizeof(s->repository), "%s", v.name);
+		s->version = v.version;
+		s->published = v.created;
+		s->expires = v.expires;
+		s->accepted = v.accepted;
+	} else {
+		snprintf(s->repository, sizeof(s->repository), "%s",
+			 net_repo_name(repo));
+	}
+	s->highest = pc_store_highest_version(repo->store);
+	s->held = pc_store_held_version(repo->store);
+	s->state = control_status(repo, &s->status, reason, sizeof(reason));
+	s->equivocations = repo->head.equivocations;
+}
+
 static void take_snapshot(struct net_metrics *m)
 {
 	struct pc_net *net = m->net;
 	struct metrics_snapshot snap = { 0 };
-	struct pc_store_version v;
-	char reason[2048];
 
-	if (pc_store_current(net->store, &v) == 0) {
-		snprintf(snap.repository, sizeof(snap.repository), "%s",
-			 v.name);
-		snap.version = v.version;
-		snap.published = v.created;
-		snap.expires = v.expires;
-		snap.accepted = v.accepted;
-	} else {
-		snprintf(snap.repository, sizeof(snap.repository), "%s",
-			 net->cfg->repos[0].name ? net->cfg->repos[0].name
-						 : "");
-	}
-	snap.highest = pc_store_highest_version(net->store);
-	snap.held = pc_store_held_version(net->store);
-	snap.state = control_status(net, &snap.status, reason, sizeof(reason));
+	snap.nrepos = net->nrepos;
+	for (size_t i = 0; i < net->nrepos; i++)
+		snapshot_repo(net->repos[i], &snap.repos[i]);
 	memcpy(snap.health, net->health.src, sizeof(snap.health));
 	for (size_t i = 0; i < net->fetcher.nsources && i < NET_HEALTH_SOURCES;
 	     i++)
 		snap.demoted[i] = net_health_demoted(net, i);
 	snap.read_failures = net->health.read_failures;
-	snap.equivocations = net->head.equivocations;
 	snap.discovery_on = net->peers.disc != NULL;
 	if (net->peers.disc)
 		pc_disc_get_counters(net->peers.disc, &snap.disc);
@@ -181,6 +193,76 @@ static uint64_t nonneg(int64_t value)
 	return value > 0 ? (uint64_t)value : 0;
 }
 
+/* A figure of each repository: unlabelled with one repository (as before
+ * several could be served), with a repository label with several. */
+static void per_repo(struct text *t, const struct metrics_snapshot *s,
+		     const char *name, const char *help,
+		     uint64_t (*value)(const struct metrics_repo *))
+{
+	size_t len = strlen(name);
+	const char *type = len > 6 && strcmp(name + len - 6, "_total") == 0
+				   ? "counter"
+				   : "gauge";
+
+	put(t, "# HELP peercache_%s %s\n# TYPE peercache_%s %s\n", name, help,
+	    name, type);
+	for (size_t r = 0; r < s->nrepos; r++) {
+		if (s->nrepos == 1) {
+			put(t, "peercache_%s", name);
+		} else {
+			put(t, "peercache_%s{repository=\"", name);
+			put_label(t, s->repos[r].repository);
+			put(t, "\"}");
+		}
+		put(t, " %llu\n", (unsigned long long)value(&s->repos[r]));
+	}
+}
+
+static uint64_t r_version(const struct metrics_repo *r)
+{
+	return r->version;
+}
+
+static uint64_t r_highest(const struct metrics_repo *r)
+{
+	return r->highest;
+}
+
+static uint64_t r_held(const struct metrics_repo *r)
+{
+	return r->held;
+}
+
+static uint64_t r_published(const struct metrics_repo *r)
+{
+	return nonneg(r->published);
+}
+
+static uint64_t r_expires(const struct metrics_repo *r)
+{
+	return nonneg(r->expires);
+}
+
+static uint64_t r_accepted(const struct metrics_repo *r)
+{
+	return nonneg(r->accepted);
+}
+
+static uint64_t r_last_poll(const struct metrics_repo *r)
+{
+	return nonneg(r->status.last_poll);
+}
+
+static uint64_t r_last_poll_ok(const struct metrics_repo *r)
+{
+	return nonneg(r->status.last_poll_ok);
+}
+
+static uint64_t r_equivocations(const struct metrics_repo *r)
+{
+	return r->equivocations;
+}
+
 static void write_version(struct text *t, const struct metrics_snapshot *s,
 			  int64_t started_at)
 {
@@ -189,34 +271,45 @@ static void write_version(struct text *t, const struct metrics_snapshot *s,
 		PC_STATE_FAILING, PC_STATE_DEGRADED
 	};
 
-	put(t, "# HELP peercache_info The repository served (always 1).\n"
-	       "# TYPE peercache_info gauge\npeercache_info{repository=\"");
-	put_label(t, s->repository);
-	put(t, "\"} 1\n");
-	gauge(t, "version", "Version served now (0: none yet).", s->version);
-	gauge(t, "highest_version", "Highest version ever accepted.",
-	      s->highest);
-	gauge(t, "held_version",
-	      "Version held by peercachectl rollback (0: none).", s->held);
-	gauge(t, "published_timestamp_seconds",
-	      "When the version served was published.", nonneg(s->published));
-	gauge(t, "expires_timestamp_seconds",
-	      "When the head of the version served expires.",
-	      nonneg(s->expires));
-	gauge(t, "accepted_timestamp_seconds",
-	      "When this node installed the version served.",
-	      nonneg(s->accepted));
+	put(t, "# HELP peercache_info The repositories served (always 1).\n"
+	       "# TYPE peercache_info gauge\n");
+	for (size_t r = 0; r < s->nrepos; r++) {
+		put(t, "peercache_info{repository=\"");
+		put_label(t, s->repos[r].repository);
+		put(t, "\"} 1\n");
+	}
+	per_repo(t, s, "version", "Version served now (0: none yet).",
+		 r_version);
+	per_repo(t, s, "highest_version", "Highest version ever accepted.",
+		 r_highest);
+	per_repo(t, s, "held_version",
+		 "Version held by peercachectl rollback (0: none).", r_held);
+	per_repo(t, s, "published_timestamp_seconds",
+		 "When the version served was published.", r_published);
+	per_repo(t, s, "expires_timestamp_seconds",
+		 "When the head of the version served expires.", r_expires);
+	per_repo(t, s, "accepted_timestamp_seconds",
+		 "When this node installed the version served.", r_accepted);
 	put(t, "# HELP peercache_status The poller's status (1: current).\n"
 	       "# TYPE peercache_status gauge\n");
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		put(t, "peercache_status{status=\"%s\"} %d\n",
-		    pc_net_state_name(states[i]), s->state == states[i]);
-	gauge(t, "last_poll_timestamp_seconds",
-	      "When the last poll of the head started.",
-	      nonneg(s->status.last_poll));
-	gauge(t, "last_poll_success_timestamp_seconds",
-	      "When the last successful poll ended.",
-	      nonneg(s->status.last_poll_ok));
+	for (size_t r = 0; r < s->nrepos; r++) {
+		for (size_t i = 0; i < sizeof(states) / sizeof(states[0]);
+		     i++) {
+			put(t, "peercache_status{");
+			if (s->nrepos > 1) {
+				put(t, "repository=\"");
+				put_label(t, s->repos[r].repository);
+				put(t, "\",");
+			}
+			put(t, "status=\"%s\"} %d\n",
+			    pc_net_state_name(states[i]),
+			    s->repos[r].state == states[i]);
+		}
+	}
+	per_repo(t, s, "last_poll_timestamp_seconds",
+		 "When the last poll of the head started.", r_last_poll);
+	per_repo(t, s, "last_poll_success_timestamp_seconds",
+		 "When the last successful poll ended.", r_last_poll_ok);
 	gauge(t, "start_time_seconds", "When the daemon started.",
 	      nonneg(started_at));
 }
@@ -425,10 +518,10 @@ static void write_sources(struct text *t, struct pc_net *net,
 	counter(t, "read_failures_total",
 		"Readers' fetches that failed (EIO to the reader).",
 		s->read_failures);
-	counter(t, "equivocations_total",
-		"Heads refused: a second, different head of an accepted "
-		"version.",
-		s->equivocations);
+	per_repo(t, s, "equivocations_total",
+		 "Heads refused: a second, different head of an accepted "
+		 "version.",
+		 r_equivocations);
 }
 
 /* Peers known and banned, from the table (any thread). */

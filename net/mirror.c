@@ -102,20 +102,28 @@ static int mirror_init(struct net_source *src, const char *url, char *err,
 	return 0;
 }
 
-int net_mirrors_init(struct pc_net *net, char *err, size_t errlen)
+int net_mirrors_init(struct pc_net *net, struct pc_net_repo *repo, char *err,
+		     size_t errlen)
 {
-	/* The one repository served (pc_config.h: repos[]). */
-	const struct pc_repo_config *repo = &net->cfg->repos[0];
+	const struct pc_repo_config *cfg = repo->cfg;
 	struct net_source src;
 	int rc;
 
-	for (size_t i = 0; i < repo->nmirrors; i++) {
+	if (net->fetcher.nsources + cfg->nmirrors > NET_MAX_SOURCES) {
+		snprintf(err, errlen,
+			 "repository %s: more than %d mirrors in all "
+			 "repositories",
+			 cfg->name ? cfg->name : "", NET_MAX_SOURCES - 1);
+		return -E2BIG;
+	}
+	for (size_t i = 0; i < cfg->nmirrors; i++) {
 		memset(&src, 0, sizeof(src));
-		rc = mirror_init(&src, repo->mirrors[i], err, errlen);
+		rc = mirror_init(&src, cfg->mirrors[i], err, errlen);
 		if (rc == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
 		if (rc < 0)
 			return rc;
+		src.repo = repo;
 		net_source_add(net, &src);
 	}
 	return 0;

@@ -34,6 +34,7 @@
 #include "peers.h"
 #include "prefetch.h"
 #include "queue.h"
+#include "repo.h"
 #include "source_health.h"
 #include "status.h"
 #include "upkeep.h"
@@ -44,10 +45,12 @@
 struct pc_net {
 	/* Set by pc_net_new, read-only afterwards: any thread. */
 	const struct pc_config *cfg;
+	/* The first repository's handle.  Host-wide code uses it for chunk
+	 * calls only (every handle shares the one chunk store); a tree or
+	 * version call goes through its repository's (repo.h). */
 	struct pc_store *store;
-	const struct pc_keyring *ring;
-	struct pc_net_hooks hooks;
-	int64_t started_at; /* unix time of pc_net_new */
+	struct pc_net_hooks hooks; /* restart (version_switched: repo.h) */
+	int64_t started_at;	   /* unix time of pc_net_new */
 
 	uv_loop_t loop;
 	uv_thread_t thread; /* written before the loop runs, joined by stop */
@@ -62,12 +65,16 @@ struct pc_net {
 	struct net_chunks chunks;     /* chunk.h: the data path */
 	struct net_fetcher fetcher;   /* fetch.h: fetches, sources */
 	struct net_health health;     /* source_health.h */
-	struct net_head head;	      /* head.h: poller, install */
-	struct net_status status;     /* status.h: what polls found */
 	struct net_peers peers;	      /* peers.h: table, discovery */
 	struct net_peer_src peer_src; /* peer_source.h */
 	struct net_control control;   /* control.h */
 	struct net_metrics *metrics;  /* metrics.h; NULL: off */
+	/* repo.h: what is per repository; [0] is cfg->repos[0], the one
+	 * pc_net_new serves.  Filled before the loop runs, read-only
+	 * afterwards (any thread); each owned. */
+	struct pc_net_repo *repos[PC_CONFIG_MAX_REPOS];
+	size_t nrepos;
+	struct net_switches switches; /* head.h: holding version switches */
 };
 
 /* True on the thread that runs @net's loop. */

@@ -184,4 +184,56 @@ struct pc_net_status {
 void pc_net_status(struct pc_net *net, struct pc_net_status *out);
 const char *pc_net_state_name(enum pc_net_state state); /* "up_to_date".. */
 
+/* ---- several repositories -------------------------------------------------- */
+
+/*
+ * One repository the net serves: its store handle, keyring, mirrors (and
+ * their health), head poller, status and version_switched hook.  The
+ * rest is host-wide: the loop, the fetch table (single flight by hash),
+ * the peers, discovery, the peer server, the control socket, metrics.
+ * Owned by the net; valid until pc_net_free().
+ */
+struct pc_net_repo;
+
+/*
+ * pc_net_new() serves cfg->repos[0] from its @store with its @ring and
+ * @hooks: the "first repository".  Its handle is also the one host-wide
+ * code uses for chunk calls (every handle shares the chunk store); a
+ * peer's GET /head and mirror_serve serve its head only.  More are added
+ * before pc_net_start(): cfg->repos[@index], its store handle
+ * (pc_store_open_repo on the same cache), its keyring, its hooks
+ * (version_switched only: restart stays host-wide, the first
+ * repository's hooks.restart).  @store, @ring and @hooks->arg are
+ * borrowed and must outlive the net.  NULL with @err set: index out of
+ * range or added already, started already, a bad mirror URL, more than
+ * 63 mirrors in all repositories; the net is then to be freed.
+ */
+struct pc_net_repo *pc_net_add_repo(struct pc_net *net, size_t index,
+				    struct pc_store *store,
+				    const struct pc_keyring *ring,
+				    const struct pc_net_hooks *hooks, char *err,
+				    size_t errlen);
+/* The repository pc_net_new() serves (cfg->repos[0]).  Never NULL. */
+struct pc_net_repo *pc_net_first_repo(struct pc_net *net);
+
+/*
+ * The repository's entry points, as their pc_net_* counterparts above
+ * (which act on the first repository).  A fetch chooses the repository's
+ * mirrors; two repositories wanting one hash share one download.
+ */
+int pc_net_repo_fetch(struct pc_net_repo *repo, const struct pc_chunk_ref *ref,
+		      pc_fetch_done done, void *arg);
+int pc_net_repo_fetch_data(struct pc_net_repo *repo,
+			   const struct pc_chunk_ref *ref,
+			   pc_fetch_data_done done, void *arg);
+void pc_net_repo_prefetch(struct pc_net_repo *repo,
+			  const struct pc_chunk_ref *refs, size_t count);
+void pc_net_repo_lookahead(struct pc_net_repo *repo,
+			   const struct pc_chunk_ref *refs, size_t count);
+int pc_net_repo_refresh(struct pc_net_repo *repo, bool wait,
+			uint64_t timeout_ms);
+void pc_net_repo_status(struct pc_net_repo *repo, struct pc_net_status *out);
+/* pc_net_hold_switches / pc_net_release_switches are host-wide: they hold
+ * every repository's switches. */
+
 #endif /* PC_NET_H */

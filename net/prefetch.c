@@ -22,7 +22,8 @@
 
 struct net_prefetch_job {
 	struct pc_net *net;
-	net_prefetch_done done; /* NULL once abandoned */
+	struct pc_net_repo *repo; /* whose tree, whose mirrors */
+	net_prefetch_done done;	  /* NULL once abandoned */
 	void *arg;
 	uv_work_t work;
 	char path[NET_PREFETCH_PATH_MAX + 1];
@@ -46,7 +47,7 @@ struct net_prefetch_job {
 static int add_file(struct net_prefetch_job *job, uint64_t ino)
 {
 	struct pc_inode inode;
-	int rc = pc_store_inode(job->net->store, ino, &inode);
+	int rc = pc_store_inode(job->repo->store, ino, &inode);
 
 	if (rc < 0)
 		return rc;
@@ -69,7 +70,7 @@ static int add_file(struct net_prefetch_job *job, uint64_t ino)
 	}
 	/* Only what is missing goes to the loop: no disk check there. */
 	for (uint32_t i = 0; i < inode.nchunks; i++) {
-		if (pc_store_chunk_present(job->net->store,
+		if (pc_store_chunk_present(job->repo->store,
 					   &inode.chunks[i].hash))
 			job->cached++;
 		else
@@ -87,7 +88,7 @@ static int add_tree(struct net_prefetch_job *job, uint64_t dir, unsigned depth)
 
 	if (depth > NET_PREFETCH_DEPTH_MAX)
 		return -ELOOP;
-	rc = pc_store_list(job->net->store, job->version, dir, &listing);
+	rc = pc_store_list(job->repo->store, job->version, dir, &listing);
 	if (rc < 0)
 		return rc;
 	for (size_t i = 0; rc == 0 && i < listing.count; i++) {
@@ -104,7 +105,7 @@ static int add_tree(struct net_prefetch_job *job, uint64_t dir, unsigned depth)
 
 static int walk(struct net_prefetch_job *job)
 {
-	struct pc_store *store = job->net->store;
+	struct pc_store *store = job->repo->store;
 	struct pc_store_version current;
 	struct pc_inode inode = { .ino = PC_ROOT_INO, .type = PC_ENTRY_DIR };
 	char path[sizeof(job->path)], *name, *save = NULL;
@@ -227,7 +228,8 @@ static void pump(struct net_prefetch_job *job)
 		}
 		ref = &job->refs[job->next++];
 		job->inflight++;
-		if (net_fetch_background(net, ref, on_chunk, job) < 0) {
+		if (net_fetch_background(net, job->repo, ref, on_chunk, job) <
+		    0) {
 			job->inflight--;
 			job->res.failed++;
 		}
@@ -256,7 +258,7 @@ static void after_walk(uv_work_t *work, int status)
 	pump(job);
 }
 
-struct net_prefetch_job *net_prefetch_start(struct pc_net *net,
+struct net_prefetch_job *net_prefetch_start(struct pc_net_repo *repo,
 					    const char *path,
 					    net_prefetch_done done, void *arg,
 					    int *err)
@@ -272,13 +274,15 @@ struct net_prefetch_job *net_prefetch_start(struct pc_net *net,
 		*err = -ENOMEM;
 		return NULL;
 	}
-	job->net = net;
+	job->net = repo->net;
+	job->repo = repo;
 	job->done = done;
 	job->arg = arg;
 	snprintf(job->path, sizeof(job->path), "%s", path);
-	job->started_ms = uv_now(&net->loop);
+	job->started_ms = uv_now(&repo->net->loop);
 	job->walking = true;
-	*err = uv_queue_work(&net->loop, &job->work, work_walk, after_walk);
+	*err = uv_queue_work(&repo->net->loop, &job->work, work_walk,
+			     after_walk);
 	if (*err < 0) {
 		free(job);
 		return NULL;

@@ -32,7 +32,8 @@ typedef void (*net_prefetch_done)(void *arg,
 /* Fetches every chunk of the file or tree at @path ("/" separated, from
  * the mount's root) in the current version.  NULL with *@err set
  * (-ENAMETOOLONG, -ENOMEM). */
-struct net_prefetch_job *net_prefetch_start(struct pc_net *net,
+struct pc_net_repo;
+struct net_prefetch_job *net_prefetch_start(struct pc_net_repo *repo,
 					    const char *path,
 					    net_prefetch_done done, void *arg,
 					    int *err);

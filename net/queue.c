@@ -60,7 +60,7 @@ static void run_request(struct pc_net *net, struct net_req *req, bool cancel)
 		return;
 	case NET_REQ_PREFETCH:
 		for (size_t i = 0; i < req->count && !cancel; i++)
-			net_fetch_prefetch(net, &req->refs[i]);
+			net_fetch_prefetch(net, req->repo, &req->refs[i]);
 		free(req->refs);
 		break;
 	case NET_REQ_LOOKAHEAD:
@@ -70,9 +70,10 @@ static void run_request(struct pc_net *net, struct net_req *req, bool cancel)
 		break;
 	case NET_REQ_REFRESH:
 		rc = cancel ? -ECANCELED
-			    : net_head_request(
-				      net, req->wait ? refresh_wait_done : NULL,
-				      req->wait);
+			    : net_head_request(req->repo,
+					       req->wait ? refresh_wait_done
+							 : NULL,
+					       req->wait);
 		if (rc < 0 && req->wait)
 			refresh_wait_done(req->wait, rc, "");
 		break;
@@ -122,10 +123,11 @@ void net_queue_run(struct pc_net *net)
 /* ---- entry points for other threads --------------------------------------- */
 
 /* A fetch request with one of the two callbacks. */
-static int fetch_request(struct pc_net *net, const struct pc_chunk_ref *ref,
-			 pc_fetch_done done, pc_fetch_data_done done_data,
-			 void *arg)
+static int fetch_request(struct pc_net_repo *repo,
+			 const struct pc_chunk_ref *ref, pc_fetch_done done,
+			 pc_fetch_data_done done_data, void *arg)
 {
+	struct pc_net *net = repo->net;
 	struct net_req *req;
 	int rc;
 
@@ -135,6 +137,7 @@ static int fetch_request(struct pc_net *net, const struct pc_chunk_ref *ref,
 	if (!req)
 		return -ENOMEM;
 	req->kind = NET_REQ_FETCH;
+	req->repo = repo;
 	req->ref = *ref;
 	req->done = done;
 	req->done_data = done_data;
@@ -145,22 +148,24 @@ static int fetch_request(struct pc_net *net, const struct pc_chunk_ref *ref,
 	return rc;
 }
 
-int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
-		 pc_fetch_done done, void *arg)
+int pc_net_repo_fetch(struct pc_net_repo *repo, const struct pc_chunk_ref *ref,
+		      pc_fetch_done done, void *arg)
 {
-	return fetch_request(net, ref, done, NULL, arg);
+	return fetch_request(repo, ref, done, NULL, arg);
 }
 
-int pc_net_fetch_data(struct pc_net *net, const struct pc_chunk_ref *ref,
-		      pc_fetch_data_done done, void *arg)
+int pc_net_repo_fetch_data(struct pc_net_repo *repo,
+			   const struct pc_chunk_ref *ref,
+			   pc_fetch_data_done done, void *arg)
 {
-	return fetch_request(net, ref, NULL, done, arg);
+	return fetch_request(repo, ref, NULL, done, arg);
 }
 
 /* Best effort: a request that cannot be made is dropped. */
-static void enqueue_refs(struct pc_net *net, enum net_req_kind kind,
+static void enqueue_refs(struct pc_net_repo *repo, enum net_req_kind kind,
 			 const struct pc_chunk_ref *refs, size_t count)
 {
+	struct pc_net *net = repo->net;
 	struct net_req *req;
 
 	if (count == 0)
@@ -169,6 +174,7 @@ static void enqueue_refs(struct pc_net *net, enum net_req_kind kind,
 	if (!req)
 		return;
 	req->kind = kind;
+	req->repo = repo;
 	req->refs = malloc(count * sizeof(*refs));
 	if (!req->refs) {
 		free(req);
@@ -182,9 +188,10 @@ static void enqueue_refs(struct pc_net *net, enum net_req_kind kind,
 	}
 }
 
-void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
-		     size_t count)
+void pc_net_repo_prefetch(struct pc_net_repo *repo,
+			  const struct pc_chunk_ref *refs, size_t count)
 {
+	struct pc_net *net = repo->net;
 	size_t room;
 
 	pthread_mutex_lock(&net->queue.lock);
@@ -194,17 +201,17 @@ void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
 	pthread_mutex_unlock(&net->queue.lock);
 	if (count > room)
 		count = room; /* the loop is behind: read-ahead can wait */
-	enqueue_refs(net, NET_REQ_PREFETCH, refs, count);
+	enqueue_refs(repo, NET_REQ_PREFETCH, refs, count);
 }
 
-void pc_net_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,
-		      size_t count)
+void pc_net_repo_lookahead(struct pc_net_repo *repo,
+			   const struct pc_chunk_ref *refs, size_t count)
 {
-	if (!net->cfg->discovery)
+	if (!repo->net->cfg->discovery)
 		return;
 	if (count > PC_DISC_MAX_HASHES)
 		count = PC_DISC_MAX_HASHES;
-	enqueue_refs(net, NET_REQ_LOOKAHEAD, refs, count);
+	enqueue_refs(repo, NET_REQ_LOOKAHEAD, refs, count);
 }
 
 /* Loop thread: a poll that a blocking refresh waits for has ended. */
@@ -239,8 +246,10 @@ static struct timespec deadline_after(uint64_t ms)
 	return ts;
 }
 
-int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms)
+int pc_net_repo_refresh(struct pc_net_repo *repo, bool wait,
+			uint64_t timeout_ms)
 {
+	struct pc_net *net = repo->net;
 	struct net_refresh_wait *waiter = NULL;
 	struct timespec deadline;
 	struct net_req *req;
@@ -257,6 +266,7 @@ int pc_net_refresh(struct pc_net *net, bool wait, uint64_t timeout_ms)
 		return -ENOMEM;
 	}
 	req->kind = NET_REQ_REFRESH;
+	req->repo = repo;
 	req->wait = waiter;
 	if (waiter)
 		waiter->net = net;

@@ -36,12 +36,13 @@ struct net_refresh_wait;
 struct net_req {
 	struct net_req *next; /* request queue, then the fetch's waiters */
 	enum net_req_kind kind;
-	struct pc_chunk_ref ref;       /* FETCH */
-	pc_fetch_done done;	       /* FETCH: one of these two */
-	pc_fetch_data_done done_data;  /* FETCH: a reader of the bytes */
-	void *arg;		       /* FETCH */
-	struct pc_chunk_ref *refs;     /* PREFETCH, LOOKAHEAD: owned */
-	size_t count;		       /* PREFETCH, LOOKAHEAD */
+	struct pc_net_repo *repo;     /* whose request: its mirrors, its head */
+	struct pc_chunk_ref ref;      /* FETCH */
+	pc_fetch_done done;	      /* FETCH: one of these two */
+	pc_fetch_data_done done_data; /* FETCH: a reader of the bytes */
+	void *arg;		      /* FETCH */
+	struct pc_chunk_ref *refs;    /* PREFETCH, LOOKAHEAD: owned */
+	size_t count;		      /* PREFETCH, LOOKAHEAD */
 	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */
 };
 

@@ -73,7 +73,7 @@ static bool probe_busy(const struct pc_net *net,
 
 /* ---- picking a source ------------------------------------------------------ */
 
-size_t net_health_next(struct pc_net *net, uint32_t excluded, bool take)
+size_t net_health_next(struct pc_net *net, uint64_t excluded, bool take)
 {
 	struct net_health *health = &net->health;
 	uint64_t now = uv_now(&net->loop);
@@ -82,7 +82,7 @@ size_t net_health_next(struct pc_net *net, uint32_t excluded, bool take)
 	for (size_t i = 0; i < net->fetcher.nsources; i++) {
 		struct net_source_health *h = &health->src[i];
 
-		if (excluded & (1u << i))
+		if (excluded & ((uint64_t)1 << i))
 			continue;
 		if (!judged(net, i) || h->demoted_until == 0)
 			return i;
@@ -100,7 +100,7 @@ size_t net_health_next(struct pc_net *net, uint32_t excluded, bool take)
 	return demoted;
 }
 
-uint64_t net_health_budget(struct pc_net *net, size_t src, uint32_t excluded,
+uint64_t net_health_budget(struct pc_net *net, size_t src, uint64_t excluded,
 			   uint64_t left)
 {
 	uint64_t share, others = 0;
@@ -108,7 +108,8 @@ uint64_t net_health_budget(struct pc_net *net, size_t src, uint32_t excluded,
 	if (!judged(net, src))
 		return left; /* the peers bound their own time */
 	for (size_t i = 0; i < net->fetcher.nsources; i++)
-		if (i != src && judged(net, i) && !(excluded & (1u << i)))
+		if (i != src && judged(net, i) &&
+		    !(excluded & ((uint64_t)1 << i)))
 			others++;
 	if (others == 0)
 		return left;
@@ -286,9 +287,11 @@ void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
 {
 	struct net_health *health = &net->health;
 
-	if (f->prefetch || status == -ECANCELED || status >= 0 ||
-	    net_install_wants(net, &f->hash))
-		return; /* read-ahead, shutting down, a manifest */
+	if (f->prefetch || status == -ECANCELED || status >= 0)
+		return; /* read-ahead, shutting down */
+	for (size_t i = 0; i < net->nrepos; i++)
+		if (net_install_wants(net->repos[i], &f->hash))
+			return; /* a manifest */
 	health->read_failures++;
 	health->last_read_failure = net_unix_now();
 	snprintf(health->last_read_error, sizeof(health->last_read_error),
@@ -311,7 +314,7 @@ static void schedule_move(struct pc_net *net, size_t i)
 
 	if (net->shutting_down)
 		return;
-	health->move_sources |= 1u << i;
+	health->move_sources |= (uint64_t)1 << i;
 	health->demoted_at[i] = uv_now(&net->loop);
 	uv_timer_start(&health->move_timer, on_uv_move, 0, 0);
 }
@@ -335,10 +338,11 @@ struct stuck_list {
 static void find_stuck(struct net_fetch *f, void *arg)
 {
 	struct stuck_list *list = arg;
-	uint32_t moving = list->health->move_sources;
+	uint64_t moving = list->health->move_sources;
 
 	if (f->state != FETCH_RUNNING || !f->xfer || f->attempt_start == 0 ||
-	    f->source >= NET_HEALTH_SOURCES || !(moving & (1u << f->source)) ||
+	    f->source >= NET_HEALTH_SOURCES ||
+	    !(moving & ((uint64_t)1 << f->source)) ||
 	    f->attempt_start > list->health->demoted_at[f->source] ||
 	    !net_fetch_another_source(f->net, f) || list->n == list->cap)
 		return;
@@ -425,8 +429,19 @@ static void describe(struct pc_net *net, size_t i, char *out, size_t len)
 			 utc(h->since, since, sizeof(since)), h->last_error);
 }
 
-enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
-				   char *reason, size_t len)
+/* Source @i is of @repo (the peers are everyone's). */
+static bool of_repo(const struct pc_net *net, size_t i,
+		    const struct pc_net_repo *repo)
+{
+	const struct pc_net_repo *owner = net->fetcher.sources[i].repo;
+
+	return !repo || !owner || owner == repo;
+}
+
+enum pc_net_state net_health_state(struct pc_net *net,
+				   const struct pc_net_repo *repo,
+				   enum pc_net_state polled, char *reason,
+				   size_t len)
 {
 	const struct net_health *health = &net->health;
 	int64_t now = net_unix_now();
@@ -447,7 +462,7 @@ enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
 			 utc(health->last_read_failure, when, sizeof(when)),
 			 health->last_read_error);
 	for (size_t i = 0; i < net->fetcher.nsources; i++) {
-		if (!judged(net, i))
+		if (!judged(net, i) || !of_repo(net, i, repo))
 			continue;
 		mirrors++;
 		if (still_troubled(net, &health->src[i])) {
@@ -470,7 +485,8 @@ enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
 	return polled;
 }
 
-void net_health_json(struct pc_net *net, struct pc_json *j)
+void net_health_json(struct pc_net *net, const struct pc_net_repo *repo,
+		     struct pc_json *j)
 {
 	const struct net_health *health = &net->health;
 	uint64_t now_ms = uv_now(&net->loop);
@@ -484,6 +500,8 @@ void net_health_json(struct pc_net *net, struct pc_json *j)
 					? (h->demoted_until - now_ms) / 1000
 					: 0;
 
+		if (!of_repo(net, i, repo))
+			continue;
 		pc_json_open(j, NULL, '{');
 		pc_json_str(j, "source", net->fetcher.sources[i].base);
 		pc_json_str(j, "kind", net->fetcher.sources[i].ops->kind);

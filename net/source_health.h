@@ -33,11 +33,12 @@
 #define NET_HEALTH_READ_WINDOW_S 600
 /* One attempt gets at least this much of a fetch's time (if it has it). */
 #define NET_HEALTH_ATTEMPT_MIN_MS 1000
-#define NET_HEALTH_SOURCES (PC_CONFIG_MAX_MIRRORS + 1)
+#define NET_HEALTH_SOURCES 64 /* NET_MAX_SOURCES */
 
 struct pc_net;
 struct net_fetch;
 struct pc_json;
+struct pc_net_repo;
 
 enum net_health_trouble {
 	NET_TROUBLE_NONE,
@@ -67,7 +68,7 @@ struct net_health {
 	 * the next source, from a timer (never from inside a callback of
 	 * the fetch that reported it). */
 	uv_timer_t move_timer;
-	uint32_t move_sources; /* bit i: move attempts off source i */
+	uint64_t move_sources; /* bit i: move attempts off source i */
 	uint64_t demoted_at[NET_HEALTH_SOURCES]; /* uv_now() ms */
 	/* Readers' fetches that failed (not read-ahead). */
 	uint64_t read_failures;
@@ -82,11 +83,11 @@ void net_health_shutdown(struct pc_net *net);
  * then the demoted ones; none of @excluded (bit i: source i).
  * net->nsources if none is left.  @take: the pick is used (a source whose
  * demotion ran out becomes this fetch's probe). */
-size_t net_health_next(struct pc_net *net, uint32_t excluded, bool take);
+size_t net_health_next(struct pc_net *net, uint64_t excluded, bool take);
 /* How long an attempt at @src may take out of @left ms: a share, while
  * other sources not in @excluded remain, so that a source that stalls
  * leaves time for them. */
-uint64_t net_health_budget(struct pc_net *net, size_t src, uint32_t excluded,
+uint64_t net_health_budget(struct pc_net *net, size_t src, uint64_t excluded,
 			   uint64_t left);
 /* An attempt of @f at f->source ended with @outcome (enum net_attempt). */
 void net_health_report(struct pc_net *net, struct net_fetch *f, int outcome);
@@ -101,16 +102,21 @@ void net_health_head_ok(struct pc_net *net, size_t src);
 void net_health_fetch_failed(struct pc_net *net, const struct net_fetch *f,
 			     int status);
 
-/* The status as the sources make it: @polled (the head poller's) turned
+/* The status as @repo's sources (and the peers) make it (NULL: every
+ * source): @polled (the head poller's) turned
  * into failing when readers' fetches failed lately or no mirror is usable,
  * or degraded when a mirror is demoted; the sentence in @reason ("" if
  * nothing to add). */
-enum pc_net_state net_health_state(struct pc_net *net, enum pc_net_state polled,
-				   char *reason, size_t len);
+enum pc_net_state net_health_state(struct pc_net *net,
+				   const struct pc_net_repo *repo,
+				   enum pc_net_state polled, char *reason,
+				   size_t len);
 /* Source @i counts as demoted for the status: demoted now, or on
  * probation with its trouble less than NET_HEALTH_DEMOTE_MAX_MS old. */
 bool net_health_demoted(struct pc_net *net, size_t i);
-/* "sources":[{...}] and "read_failures" for the status answer. */
-void net_health_json(struct pc_net *net, struct pc_json *j);
+/* "sources":[{...}] (the peers and @repo's mirrors; NULL: all) and
+ * "read_failures" (host-wide) for the status answer. */
+void net_health_json(struct pc_net *net, const struct pc_net_repo *repo,
+		     struct pc_json *j);
 
 #endif /* PC_NET_SOURCE_HEALTH_H */

@@ -25,57 +25,57 @@ const char *pc_net_state_name(enum pc_net_state state)
 	return "unknown";
 }
 
-void pc_net_status(struct pc_net *net, struct pc_net_status *out)
+void pc_net_repo_status(struct pc_net_repo *repo, struct pc_net_status *out)
 {
-	pthread_mutex_lock(&net->status.lock);
-	*out = net->status.st;
+	pthread_mutex_lock(&repo->status.lock);
+	*out = repo->status.st;
 	/* Up to date with a head that has since expired: stale. */
-	if (out->state == PC_STATE_UP_TO_DATE && net->status.current_expires &&
-	    net_unix_now() >= net->status.current_expires)
+	if (out->state == PC_STATE_UP_TO_DATE && repo->status.current_expires &&
+	    net_unix_now() >= repo->status.current_expires)
 		out->state = PC_STATE_STALE;
-	pthread_mutex_unlock(&net->status.lock);
+	pthread_mutex_unlock(&repo->status.lock);
 }
 
-void net_status_poll_started(struct pc_net *net)
+void net_status_poll_started(struct pc_net_repo *repo)
 {
-	NET_LOOP_ONLY(net);
+	NET_LOOP_ONLY(repo->net);
 
-	pthread_mutex_lock(&net->status.lock);
-	net->status.st.last_poll = net_unix_now();
-	pthread_mutex_unlock(&net->status.lock);
+	pthread_mutex_lock(&repo->status.lock);
+	repo->status.st.last_poll = net_unix_now();
+	pthread_mutex_unlock(&repo->status.lock);
 }
 
-void net_status_poll_ended(struct pc_net *net, int result, const char *error,
-			   const char *source)
+void net_status_poll_ended(struct pc_net_repo *repo, int result,
+			   const char *error, const char *source)
 {
-	NET_LOOP_ONLY(net);
+	NET_LOOP_ONLY(repo->net);
 
-	pthread_mutex_lock(&net->status.lock);
+	pthread_mutex_lock(&repo->status.lock);
 	if (result == 0) {
-		net->status.st.state = PC_STATE_UP_TO_DATE;
-		net->status.st.last_poll_ok = net_unix_now();
-		net->status.st.last_error[0] = '\0';
-		snprintf(net->status.st.source, sizeof(net->status.st.source),
+		repo->status.st.state = PC_STATE_UP_TO_DATE;
+		repo->status.st.last_poll_ok = net_unix_now();
+		repo->status.st.last_error[0] = '\0';
+		snprintf(repo->status.st.source, sizeof(repo->status.st.source),
 			 "%s", source);
 	} else if (result != -ECANCELED) {
-		net->status.st.state = PC_STATE_FAILING;
-		snprintf(net->status.st.last_error,
-			 sizeof(net->status.st.last_error), "%s", error);
+		repo->status.st.state = PC_STATE_FAILING;
+		snprintf(repo->status.st.last_error,
+			 sizeof(repo->status.st.last_error), "%s", error);
 	}
-	pthread_mutex_unlock(&net->status.lock);
+	pthread_mutex_unlock(&repo->status.lock);
 }
 
-void net_status_set_current(struct pc_net *net, int64_t expires)
+void net_status_set_current(struct pc_net_repo *repo, int64_t expires)
 {
-	pthread_mutex_lock(&net->status.lock);
-	net->status.current_expires = expires;
-	pthread_mutex_unlock(&net->status.lock);
+	pthread_mutex_lock(&repo->status.lock);
+	repo->status.current_expires = expires;
+	pthread_mutex_unlock(&repo->status.lock);
 }
 
-void net_status_installing(struct pc_net *net, uint64_t version)
+void net_status_installing(struct pc_net_repo *repo, uint64_t version)
 {
-	pthread_mutex_lock(&net->status.lock);
-	net->status.st.installing = version;
-	net->status.st.installing_since = version ? net_unix_now() : 0;
-	pthread_mutex_unlock(&net->status.lock);
+	pthread_mutex_lock(&repo->status.lock);
+	repo->status.st.installing = version;
+	repo->status.st.installing_since = version ? net_unix_now() : 0;
+	pthread_mutex_unlock(&repo->status.lock);
 }

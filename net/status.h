@@ -17,11 +17,11 @@ struct net_status {
 };
 
 /* Fills the status fields after a poll (any thread that owns no lock). */
-void net_status_poll_started(struct pc_net *net);
-void net_status_poll_ended(struct pc_net *net, int result, const char *error,
-			   const char *source);
-void net_status_set_current(struct pc_net *net, int64_t expires);
+void net_status_poll_started(struct pc_net_repo *repo);
+void net_status_poll_ended(struct pc_net_repo *repo, int result,
+			   const char *error, const char *source);
+void net_status_set_current(struct pc_net_repo *repo, int64_t expires);
 /* The status's "installing" (0: none). */
-void net_status_installing(struct pc_net *net, uint64_t version);
+void net_status_installing(struct pc_net_repo *repo, uint64_t version);
 
 #endif /* PC_NET_STATUS_H */

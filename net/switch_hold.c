@@ -30,16 +30,16 @@
 
 bool net_switch_begin(struct pc_net *net)
 {
-	atomic_fetch_add(&net->head.switches_running, 1);
-	if (!atomic_load(&net->head.switch_hold))
+	atomic_fetch_add(&net->switches.running, 1);
+	if (!atomic_load(&net->switches.hold))
 		return true;
-	atomic_fetch_sub(&net->head.switches_running, 1);
+	atomic_fetch_sub(&net->switches.running, 1);
 	return false;
 }
 
 void net_switch_end(struct pc_net *net)
 {
-	int before = atomic_fetch_sub(&net->head.switches_running, 1);
+	int before = atomic_fetch_sub(&net->switches.running, 1);
 
 	assert(before > 0); /* every end has its begin */
 	(void)before;
@@ -49,8 +49,8 @@ int pc_net_hold_switches(struct pc_net *net, int timeout_ms)
 {
 	int64_t deadline = pc_monotonic_ns() + (int64_t)timeout_ms * 1000000;
 
-	atomic_store(&net->head.switch_hold, true);
-	while (atomic_load(&net->head.switches_running) > 0) {
+	atomic_store(&net->switches.hold, true);
+	while (atomic_load(&net->switches.running) > 0) {
 		if (pc_monotonic_ns() >= deadline) {
 			pc_net_release_switches(net);
 			return -EBUSY;
@@ -62,8 +62,9 @@ int pc_net_hold_switches(struct pc_net *net, int timeout_ms)
 
 void pc_net_release_switches(struct pc_net *net)
 {
-	atomic_store(&net->head.switch_hold, false);
+	atomic_store(&net->switches.hold, false);
 	/* A poll on the loop thread, which starts an install that waited
-	 * (net_head_request). */
-	pc_net_refresh(net, false, 0);
+	 * (net_head_request), in every repository. */
+	for (size_t i = 0; i < net->nrepos; i++)
+		pc_net_repo_refresh(net->repos[i], false, 0);
 }

@@ -22,7 +22,8 @@ target_link_libraries(pc_test_net_harness
   PUBLIC pc_net PkgConfig::CMOCKA Threads::Threads)
 add_dependencies(pc_test_net_harness peercache-publish)
 
-foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline)
+foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline
+             test_net_repos)
   if(EXISTS ${PC_NET_TEST_DIR}/${name}.c)
     add_executable(${name} ${PC_NET_TEST_DIR}/${name}.c)
     target_link_libraries(${name} PRIVATE pc_test_net_harness)
@@ -30,6 +31,13 @@ foreach(name test_net_fetch test_net_head test_net_control test_net_pipeline)
     set_tests_properties(${name} PROPERTIES LABELS unit TIMEOUT 300)
   endif()
 endforeach()
+
+# peercachectl -r NAME against a net of two repositories.
+if(TARGET test_net_repos)
+  target_compile_definitions(test_net_repos PRIVATE
+    PC_CTL_BIN="$<TARGET_FILE:peercachectl>")
+  add_dependencies(test_net_repos peercachectl)
+endif()
 
 # The daemon's head poll and peercachectl check judge the same heads.
 add_executable(test_head_judges ${PC_NET_TEST_DIR}/test_head_judges.c)

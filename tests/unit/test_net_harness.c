@@ -90,6 +90,15 @@ void fx_keygen(const char *path)
 	assert_int_equal(fx_run(argv), 0);
 }
 
+void fx_publish_from(const char *src, const char *key, const char *name,
+		     const char *repo)
+{
+	const char *argv[] = { PC_PUBLISH_BIN,	"--key", key,  "--name", name,
+			       "--no-progress", src,	 repo, NULL };
+
+	assert_int_equal(fx_run(argv), 0);
+}
+
 void fx_publish(struct net_fixture *fx, const char *key, const char *name,
 		const char *valid_for, const char *repo)
 {
@@ -281,6 +290,12 @@ static int access_lines(struct net_fixture *fx, const char *needle)
  * can be missing from the log for a moment (a loaded machine: 0 lines
  * where 1 was due).  So wait up to 5 s for a first line, then 100 ms more
  * for any late duplicate, and count. */
+int fx_access_count_now(struct net_fixture *fx, const char *needle)
+{
+	usleep(100 * 1000); /* nginx writes its line after the answer */
+	return access_lines(fx, needle);
+}
+
 int fx_access_count(struct net_fixture *fx, const char *needle)
 {
 	for (int i = 0; i < 500 && access_lines(fx, needle) == 0; i++)

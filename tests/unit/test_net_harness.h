@@ -67,6 +67,9 @@ int fx_run(const char *const argv[]);
  * fx->src @repo; fails the test unless it succeeds. */
 void fx_publish(struct net_fixture *fx, const char *key, const char *name,
 		const char *valid_for, const char *repo);
+/* peercache-publish --key @key --name @name @src @repo. */
+void fx_publish_from(const char *src, const char *key, const char *name,
+		     const char *repo);
 /* A new key pair at @path (and @path.pub). */
 void fx_keygen(const char *path);
 
@@ -92,6 +95,8 @@ bool fx_store_has(struct net_fixture *fx, const struct pc_chunk_ref *ref,
  * least one is there (up to 5 s) and 100 ms more have passed: for counts
  * that should be at least 1. */
 int fx_access_count(struct net_fixture *fx, const char *needle);
+/* The same, now (100 ms after the call): for counts that should be 0. */
+int fx_access_count_now(struct net_fixture *fx, const char *needle);
 /* "chunks/ab/<hex>" of @hash. */
 void fx_chunk_path(const struct pc_hash *hash, char *out, size_t len);
 

@@ -17,6 +17,17 @@
 
 #define REPLY_MAX (1 << 20)
 
+int ctl_request_line(const struct ctl *ctl, const char *command, char *out,
+		     size_t len)
+{
+	int n = ctl->repository ? snprintf(out, len, "repository %s %s",
+					   ctl->repository, command)
+				: snprintf(out, len, "%s", command);
+
+	/* The daemon reads at most 256 bytes (docs/CONTROL.md). */
+	return n < 0 || (size_t)n >= len || n > 256 ? -ENAMETOOLONG : 0;
+}
+
 bool ctl_daemon_absent(int rc)
 {
 	return rc == -ENOENT || rc == -ECONNREFUSED;

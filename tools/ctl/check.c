@@ -168,10 +168,12 @@ static int load_sources(const struct ctl *ctl, struct pc_config *cfg,
 			size_t errlen)
 {
 	const char *fallback;
-	char *reply = NULL;
+	char *reply = NULL, line[400];
 	int rc;
 
-	rc = ctl_ask(ctl->socket_path, "config", CONFIG_TIMEOUT_MS, &reply);
+	rc = ctl_request_line(ctl, "config", line, sizeof(line));
+	if (rc == 0)
+		rc = ctl_ask(ctl->socket_path, line, CONFIG_TIMEOUT_MS, &reply);
 	*daemon_up = rc == 0;
 	if (rc == 0 && !ctl->config_path && !ctl->noverrides) {
 		rc = config_from_daemon(reply, cfg, err, errlen);
@@ -371,14 +373,23 @@ static bool node_state(const struct ctl *ctl, const struct pc_config *cfg,
 	struct pc_store *store = NULL;
 	char err[256];
 
+	struct pc_store *repo;
+	bool own;
+
 	memset(held, 0, sizeof(*held));
 	*highest = 0;
 	if (!dir || !dir[0] ||
 	    pc_store_open_readonly(dir, &store, err, sizeof(err)) < 0)
 		return false;
-	if (pc_store_current(store, held) < 0)
+	if (ctl_repo_store(ctl, store, &repo, &own, err, sizeof(err)) < 0) {
+		pc_store_close(store);
+		return false;
+	}
+	if (pc_store_current(repo, held) < 0)
 		memset(held, 0, sizeof(*held));
-	*highest = pc_store_highest_version(store);
+	*highest = pc_store_highest_version(repo);
+	if (own)
+		pc_store_close(repo);
 	pc_store_close(store);
 	return true;
 }

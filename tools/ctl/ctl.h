@@ -38,6 +38,7 @@ struct ctl {
 	bool cache_dir_given;
 	const char *config_path;     /* -c, or NULL */
 	const char *instance;	     /* -i NAME, or NULL */
+	const char *repository;	     /* -r NAME, or NULL */
 	const char *instance_config; /* the configuration of the instance
 					found (instances.c), or NULL */
 	const char *overrides[CTL_MAX_OVERRIDES]; /* -o KEY=VALUE */
@@ -62,6 +63,20 @@ int ctl_ask(const char *socket_path, const char *command, int timeout_ms,
 	    char **reply);
 /* The connect error means that no daemon is there (not: it refused). */
 bool ctl_daemon_absent(int rc);
+/* The request line of @command ("status", "prefetch PATH", ...) about
+ * -r NAME: "repository NAME COMMAND" (docs/CONTROL.md), or @command as it
+ * is.  0, or -ENAMETOOLONG: over the socket's 256 bytes. */
+int ctl_request_line(const struct ctl *ctl, const char *command, char *out,
+		     size_t len);
+
+struct pc_store;
+/* The handle of -r NAME's trees in the cache open as @store (read-only):
+ * @store itself when its default trees hold NAME's head (the daemon
+ * serves one repository from them), else a repository handle (close it
+ * before @store; *@own says so).  Without -r: @store.  0 or -errno with
+ * @err set. */
+int ctl_repo_store(const struct ctl *ctl, struct pc_store *store,
+		   struct pc_store **out, bool *own, char *err, size_t errlen);
 
 /* ---- instances.c ------------------------------------------------------------ */
 
@@ -94,7 +109,9 @@ const char *ctl_instance_label(const struct ctl_instance *in);
 /*
  * The configuration as the daemon would read it: -c (or @fallback_path
  * when no -c was given; NULL: none), then -o overrides.  Not "finished":
- * no mirror or key is required.  0 or -errno with @err set.
+ * no mirror or key is required.  With -r NAME, that repository's section
+ * comes first in repos[] (what check and offline answers read); -ENOENT
+ * if the file has none of that name.  0 or -errno with @err set.
  */
 int ctl_load_config(const struct ctl *ctl, const char *fallback_path,
 		    struct pc_config *cfg, char *err, size_t errlen);

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "pc_format.h"
+#include "pc_store.h"
 #include "pc_util.h"
 
 static const char usage_text[] =
@@ -50,6 +52,11 @@ static const char usage_text[] =
 	"                   NAME.conf); without -i, --socket, --cache-dir\n"
 	"                   or -c: the one instance of this host (several:\n"
 	"                   they are listed)\n"
+	"  -r NAME, --repository NAME\n"
+	"                   the repository NAME of a daemon that serves\n"
+	"                   several ([repository NAME] sections): needed by\n"
+	"                   refresh, prefetch, rollback and unpin there;\n"
+	"                   status and stats without it list them all\n"
 	"  --socket PATH    the daemon's control socket\n"
 	"  --cache-dir DIR  use DIR/control.sock and DIR's index\n"
 	"  -c CONFIG        the daemon's configuration file: the instance\n"
@@ -89,6 +96,30 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+/* -r @name's repository first in @cfg->repos[] (the rest follow, in
+ * order); -ENOENT if the file (@path) names none such.  A file without
+ * sections describes one repository, whose name may be left to its head. */
+static int select_repository(const char *name, const char *path,
+			     struct pc_config *cfg, char *err, size_t errlen)
+{
+	struct pc_repo_config chosen;
+
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		const char *have = cfg->repos[i].name ? cfg->repos[i].name : "";
+
+		if (strcmp(have, name) != 0 && (cfg->repo_sections || have[0]))
+			continue;
+		chosen = cfg->repos[i];
+		memmove(&cfg->repos[1], &cfg->repos[0],
+			i * sizeof(cfg->repos[0]));
+		cfg->repos[0] = chosen;
+		return 0;
+	}
+	snprintf(err, errlen, "-r %s: %s has no [repository %s]", name,
+		 path ? path : "the configuration", name);
+	return -ENOENT;
+}
+
 int ctl_load_config(const struct ctl *ctl, const char *fallback_path,
 		    struct pc_config *cfg, char *err, size_t errlen)
 {
@@ -125,9 +156,25 @@ int ctl_load_config(const struct ctl *ctl, const char *fallback_path,
 		snprintf(err, errlen, "out of memory");
 		rc = -ENOMEM;
 	}
+	if (rc == 0 && ctl->repository)
+		rc = select_repository(ctl->repository, path, cfg, err, errlen);
 	if (rc < 0)
 		pc_config_free(cfg);
 	return rc;
+}
+
+int ctl_repo_store(const struct ctl *ctl, struct pc_store *store,
+		   struct pc_store **out, bool *own, char *err, size_t errlen)
+{
+	struct pc_store_version v;
+
+	*out = store;
+	*own = false;
+	if (!ctl->repository || (pc_store_current(store, &v) == 0 &&
+				 strcmp(v.name, ctl->repository) == 0))
+		return 0;
+	*own = true;
+	return pc_store_open_repo(store, ctl->repository, out, err, errlen);
 }
 
 /* The line sent for `purge` with its options. */
@@ -200,15 +247,22 @@ static int json_exit(const char *command, const struct json_object *o)
  * answer to that, @reply is returned as it came.  Frees or returns
  * @reply.
  */
-static char *with_status_word(const char *socket_path, char *reply)
+static char *with_status_word(const struct ctl *ctl, char *reply)
 {
 	const int timeout_ms = find_command("status")->timeout_ms;
-	char *status_reply = NULL, *joined = NULL;
+	char *status_reply = NULL, *joined = NULL, line[320];
 	struct json_object o;
 	const char *word;
+	bool has_word = false;
 
-	if (reply[0] != '{' ||
-	    ctl_ask(socket_path, "status", timeout_ms, &status_reply) < 0)
+	/* A daemon that serves several repositories says it itself. */
+	if (json_parse_object(reply, &o) == 0) {
+		has_word = json_get(&o, "status") != NULL;
+		json_free(&o);
+	}
+	if (reply[0] != '{' || has_word ||
+	    ctl_request_line(ctl, "status", line, sizeof(line)) < 0 ||
+	    ctl_ask(ctl->socket_path, line, timeout_ms, &status_reply) < 0)
 		return reply;
 	if (json_parse_object(status_reply, &o) == 0) {
 		word = json_get(&o, "status");
@@ -273,6 +327,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 		{ "cache-dir", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "instance", required_argument, NULL, 'i' },
+		{ "repository", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "to", required_argument, NULL, 't' },
 		{ "all", no_argument, NULL, 'a' },
@@ -281,7 +336,7 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 	};
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "c:i:o:h", longopts, NULL)) !=
+	while ((opt = getopt_long(argc, argv, "c:i:o:r:h", longopts, NULL)) !=
 	       -1) {
 		switch (opt) {
 		case 's':
@@ -297,6 +352,9 @@ static int parse_args(int argc, char **argv, struct ctl *ctl,
 			break;
 		case 'i':
 			ctl->instance = optarg;
+			break;
+		case 'r':
+			ctl->repository = optarg;
 			break;
 		case 'o':
 			if (ctl->noverrides == CTL_MAX_OVERRIDES)
@@ -333,6 +391,13 @@ static int check_args(int argc, char **argv, struct ctl *ctl,
 	*command = argv[optind];
 	if ((ctl->purge_to || ctl->purge_all) && strcmp(*command, "purge")) {
 		fprintf(stderr, "peercachectl: --to and --all are for purge\n");
+		return EXIT_USAGE;
+	}
+	if (ctl->repository && !pc_repo_name_valid(ctl->repository)) {
+		fprintf(stderr,
+			"peercachectl: -r %s: not a repository name (1-64 of "
+			"A-Z a-z 0-9 . _ -, not starting with '.')\n",
+			ctl->repository);
 		return EXIT_USAGE;
 	}
 	if (ctl->instance && (ctl->socket_given || ctl->cache_dir_given)) {
@@ -438,7 +503,7 @@ static int ask_daemon(const struct ctl *ctl, const char *command,
 		rc = EXIT_FAILED;
 	} else {
 		if (strcmp(command, "stats") == 0)
-			reply = with_status_word(ctl->socket_path, reply);
+			reply = with_status_word(ctl, reply);
 		rc = report(ctl, command, reply);
 	}
 	free(reply);
@@ -451,7 +516,7 @@ int main(int argc, char **argv)
 	struct ctl_instance chosen = { 0 };
 	const struct command *cmd;
 	const char *command = NULL;
-	char *path = NULL, line[320];
+	char *path = NULL, line[320], request[400];
 	int rc;
 
 	rc = parse_args(argc, argv, &ctl, &command);
@@ -492,8 +557,14 @@ int main(int argc, char **argv)
 		rc = EXIT_USAGE;
 	} else if (strcmp(command, "check") == 0) {
 		rc = ctl_check(&ctl);
+	} else if (ctl_request_line(&ctl, line, request, sizeof(request)) < 0) {
+		fprintf(stderr,
+			"peercachectl: %s: the request is longer than "
+			"the daemon reads (256 bytes)\n",
+			command);
+		rc = EXIT_USAGE;
 	} else {
-		rc = ask_daemon(&ctl, command, line, cmd->timeout_ms);
+		rc = ask_daemon(&ctl, command, request, cmd->timeout_ms);
 	}
 out:
 	free(path);

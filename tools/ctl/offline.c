@@ -95,7 +95,8 @@ static char *answer(const char *command, struct pc_store *store,
 int ctl_offline(const struct ctl *ctl, const char *command, int why)
 {
 	struct pc_config cfg, *have_cfg = NULL;
-	struct pc_store *store = NULL;
+	struct pc_store *store = NULL, *repo;
+	bool own;
 	struct json_object obj;
 	char err[512], reason[600];
 	char *text;
@@ -117,7 +118,17 @@ int ctl_offline(const struct ctl *ctl, const char *command, int why)
 		rc = EXIT_FAILED;
 		goto out;
 	}
-	text = answer(command, store, reason, have_cfg);
+	rc = ctl_repo_store(ctl, store, &repo, &own, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "peercachectl: %s; -r %s: %s\n", reason,
+			ctl->repository, err);
+		pc_store_close(store);
+		rc = EXIT_FAILED;
+		goto out;
+	}
+	text = answer(command, repo, reason, have_cfg);
+	if (own)
+		pc_store_close(repo);
 	pc_store_close(store);
 	if (!text || json_parse_object(text, &obj) < 0) {
 		fprintf(stderr, "peercachectl: out of memory\n");

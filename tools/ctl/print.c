@@ -158,7 +158,45 @@ static void print_alerts(const struct json_object *o)
 		       text_or(o, "equivocation", "?"));
 }
 
+static int print_one_status(const struct json_object *o);
+
+/*
+ * A daemon of several repositories asked about none: the worst status,
+ * then each repository's status under its name.  The exit code is the
+ * worst's.
+ */
+static int print_every_status(const struct json_object *o,
+			      const struct json_field *repos)
+{
+	struct json_object one;
+	char a[64];
+
+	printf("status:      %s (the worst of %zu repositories)\n",
+	       text_or(o, "status", "unknown"), repos->nitems);
+	if (json_get_int(o, "started", 0) > 0)
+		printf("daemon:      running for %s\n",
+		       ctl_duration(time(NULL) - json_get_int(o, "started", 0),
+				    a, sizeof(a)));
+	for (size_t i = 0; i < repos->nitems; i++) {
+		if (json_parse_object(repos->items[i], &one) < 0)
+			continue;
+		printf("\n[repository %s]\n", text_or(&one, "name", "?"));
+		print_one_status(&one);
+		json_free(&one);
+	}
+	return ctl_status_exit(o);
+}
+
 int ctl_print_status(const struct json_object *o)
+{
+	const struct json_field *repos = json_get_field(o, "repositories");
+
+	if (!json_get(o, "repository") && repos && repos->is_array)
+		return print_every_status(o, repos);
+	return print_one_status(o);
+}
+
+static int print_one_status(const struct json_object *o)
 {
 	const char *state = text_or(o, "status", "unknown");
 	bool offline = strcmp(state, "offline") == 0;
@@ -239,6 +277,25 @@ static void print_cache(const struct json_object *o)
 		printf(", quota unknown (give -c CONFIG)\n");
 }
 
+/* Each repository's version and status, when the daemon serves several. */
+static void print_repositories(const struct json_object *o)
+{
+	const struct json_field *repos = json_get_field(o, "repositories");
+	struct json_object one;
+
+	if (!repos || !repos->is_array || repos->nitems < 2)
+		return;
+	for (size_t i = 0; i < repos->nitems; i++) {
+		if (json_parse_object(repos->items[i], &one) < 0)
+			continue;
+		printf("repository %-8s version %lld, %s\n",
+		       text_or(&one, "name", "?"),
+		       (long long)json_get_int(&one, "version", 0),
+		       text_or(&one, "status", "unknown"));
+		json_free(&one);
+	}
+}
+
 int ctl_print_stats(const struct json_object *o)
 {
 	int64_t hits = json_get_int(o, "hits", 0);
@@ -279,6 +336,7 @@ int ctl_print_stats(const struct json_object *o)
 	       "(rejected)\n",
 	       (long long)json_get_int(o, "bad_from_mirror", 0),
 	       (long long)json_get_int(o, "bad_from_peers", 0));
+	print_repositories(o);
 	return EXIT_OK;
 }
 

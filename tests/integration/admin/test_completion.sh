@@ -59,7 +59,7 @@ offers "peercachectl -i " av-updates engines
 offers "peercachectl --instance e" engines
 offers "peercachectl -o max_" max_age= max_fetches= max_uploads=
 offers "peercachectl -o peer_p" peer_port=
-offers "peercachectl -i engines purge --" --all --cache-dir --config --help --instance --json --socket --to
+offers "peercachectl -i engines purge --" --all --cache-dir --config --help --instance --json --repository --socket --to
 offers "peercachectl status --t"
 offers "peercachectl -i av-updates s" stats status
 offers "peercache-publish ke" keygen keys # commands, or a SOURCE_DIR

@@ -10,8 +10,8 @@
 #     section's mirror (check);
 #  4. a section whose NAME is not the head's: the head is refused, naming
 #     both;
-#  5. refused at once, nothing mounted, nothing asked of the mirror: two
-#     sections (not built yet), nested or equal mount points, a cache
+#  5. refused at once, nothing mounted, nothing asked of the mirror: a
+#     MOUNTPOINT beside two sections, nested or equal mount points, a cache
 #     inside a mount point, a MOUNTPOINT other than the section's, a
 #     top-level mirror beside a section, a host-wide key in a section.
 set -eu
@@ -129,7 +129,9 @@ $PC_OUT"
 }
 M="$PC_TMP/m"
 { host "$PC_TMP/c2"; section a "$M/a"; section b "$M/b"; } >two.conf
-refused "two sections" "peercache: several repositories in one daemon: not built yet; run one instance per repository" two.conf
+# Two sections are served by one daemon (tests/integration/repos/), each
+# at its mount_point: a MOUNTPOINT on the command line is refused.
+refused "two sections and a MOUNTPOINT" "peercache: MOUNTPOINT $M/a: the configuration has 2 [repository NAME] sections, each mounted at its mount_point: give none" two.conf "$M/a"
 pc_run "$PEERCACHE" -c two.conf --print-config
 assert_eq 0 "$PC_RC" "--print-config of two sections: $PC_OUT"
 assert_contains "$PC_OUT" "[repository b]" "--print-config of two sections"
