@@ -134,8 +134,8 @@ static void hand_over(struct pc_net_repo *repo, const struct pc_head *head,
 		net_install_join(repo, waiters);
 	} else {
 		pc_log(PC_LOG_INFO, "net",
-		       "head version %" PRIu64 " from %s accepted",
-		       head->version, source);
+		       "%shead version %" PRIu64 " from %s accepted",
+		       net_repo_log_prefix(repo), head->version, source);
 		rc = net_install_start(repo, head, source, body, len, waiters);
 	}
 	if (rc < 0) {

@@ -186,8 +186,9 @@ static void after_install(uv_work_t *work, int status)
 	if (job->result == 0) {
 		net_status_set_current(repo, job->head.expires);
 		pc_log(PC_LOG_INFO, "net",
-		       "version %" PRIu64 " installed: %zu names changed",
-		       job->head.version, job->changes.count);
+		       "%sversion %" PRIu64 " installed: %zu names changed",
+		       net_repo_log_prefix(repo), job->head.version,
+		       job->changes.count);
 		if (hook && !repo->net->shutting_down)
 			hook(repo->hooks.arg, job->head.version, &job->changes);
 		pc_store_changes_free(&job->changes);

@@ -31,6 +31,8 @@ int net_repo_init(struct pc_net *net, struct pc_net_repo *repo, size_t index,
 		repo->hooks.version_switched = hooks->version_switched;
 		repo->hooks.arg = hooks->arg;
 	}
+	snprintf(repo->log_prefix, sizeof(repo->log_prefix),
+		 "repository %s: ", repo->cfg->name ? repo->cfg->name : "");
 	repo->status.st.state = PC_STATE_STARTING;
 	pthread_mutex_init(&repo->status.lock, NULL);
 	repo->first_source = net->fetcher.nsources;
@@ -60,6 +62,11 @@ struct pc_net_repo *net_repo_find(struct pc_net *net, const char *name)
 		    strcmp(net->repos[i]->cfg->name, name) == 0)
 			return net->repos[i];
 	return NULL;
+}
+
+const char *net_repo_log_prefix(const struct pc_net_repo *repo)
+{
+	return repo->net->nrepos > 1 ? repo->log_prefix : "";
 }
 
 const char *net_repo_name(const struct pc_net_repo *repo)

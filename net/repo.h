@@ -35,6 +35,7 @@ struct pc_net_repo {
 	struct pc_net_hooks hooks;	 /* version_switched */
 	size_t first_source, end_source; /* its mirrors in net's sources */
 	bool dead; /* pc_net_add_repo failed: never polled */
+	char log_prefix[PC_CONFIG_REPO_NAME_MAX + 16]; /* "repository NAME: " */
 
 	struct net_head head;	  /* head.h: loop thread only */
 	struct net_status status; /* status.h: its own lock */
@@ -51,6 +52,9 @@ void net_repo_free(struct pc_net_repo *repo);
 struct pc_net_repo *net_repo_find(struct pc_net *net, const char *name);
 /* Its name as configured ("" when the first head names it). */
 const char *net_repo_name(const struct pc_net_repo *repo);
+/* "repository NAME: " when the net serves several (for log lines), else
+ * "".  Valid as long as the net. */
+const char *net_repo_log_prefix(const struct pc_net_repo *repo);
 /* The names of every repository, ", " separated, into @out. */
 void net_repo_names(struct pc_net *net, char *out, size_t len);
 
