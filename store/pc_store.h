@@ -155,6 +155,33 @@ uint32_t pc_store_generation(const struct pc_store *store);
  */
 int pc_store_open_repo(struct pc_store *store, const char *name,
 		       struct pc_store **out, char *err, size_t errlen);
+/*
+ * Which of the repositories @names[0 .. @count-1] (a configuration's, in
+ * its order) a daemon that serves them serves from the store's default
+ * repository; every other one gets a named handle (pc_store_open_repo).
+ * The one copy of the rule, so that the daemon and the tools agree:
+ *  - one repository whose name is not configured (@count 1, @names[0]
+ *    NULL or ""): it, always (as before repositories);
+ *  - the default has a current version: the repository of that
+ *    version's name, if it is one of @names; else none (the default
+ *    holds another repository's trees, never served as this one's);
+ *  - no current version: the first of @names the index does not record
+ *    (a fresh cache: the first); else none.
+ * Returns its index, -ENOENT if none of them, or another negative errno.
+ */
+int pc_store_default_owner(struct pc_store *store, const char *const names[],
+			   size_t count);
+/*
+ * The handle of @names[@which] as a daemon serving @names opens it (the
+ * rule above): the store's default handle, the one @store came from
+ * (*@own false), or a named handle (*@own true: close it before the
+ * store).  For the tools, which read what the
+ * daemon serves.  0, or a negative errno with @err set (in a read-only
+ * view -ENOENT for a name the index does not record).
+ */
+int pc_store_open_served(struct pc_store *store, const char *const names[],
+			 size_t count, size_t which, struct pc_store **out,
+			 bool *own, char *err, size_t errlen);
 /* @store's repository name; "" for the default repository.  Borrowed,
  * valid as long as the handle. */
 const char *pc_store_repo_name(const struct pc_store *store);

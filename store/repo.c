@@ -348,6 +348,67 @@ const char *pc_store_repo_name(const struct pc_store *store)
 	return store->repo.name;
 }
 
+/* ---- which repository the default serves ----------------------------------------- */
+
+static bool names_have(const char *const names[], size_t count,
+		       const char *name)
+{
+	for (size_t i = 0; i < count; i++)
+		if (names[i] && strcmp(names[i], name) == 0)
+			return true;
+	return false;
+}
+
+int pc_store_default_owner(struct pc_store *store, const char *const names[],
+			   size_t count)
+{
+	struct pc_store_repo_list known = { 0 };
+	struct pc_store_version cur;
+	int chosen = -ENOENT, rc;
+
+	if (count == 1 && (!names[0] || !names[0][0]))
+		return 0;
+	rc = pc_store_current(store->base, &cur);
+	if (rc == 0) {
+		for (size_t i = 0; i < count && chosen < 0; i++)
+			if (names[i] && strcmp(cur.name, names[i]) == 0)
+				chosen = (int)i;
+		return chosen;
+	}
+	if (rc != -ENOENT)
+		return rc;
+	rc = pc_store_list_repos(store, &known);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < count && chosen < 0; i++)
+		if (names[i] && names[i][0] &&
+		    !names_have((const char *const *)known.names, known.count,
+				names[i]))
+			chosen = (int)i;
+	pc_store_repo_list_free(&known);
+	return chosen;
+}
+
+int pc_store_open_served(struct pc_store *store, const char *const names[],
+			 size_t count, size_t which, struct pc_store **out,
+			 bool *own, char *err, size_t errlen)
+{
+	int owner = pc_store_default_owner(store, names, count);
+
+	*out = NULL;
+	*own = false;
+	if (owner < 0 && owner != -ENOENT)
+		return pc_set_err(owner, err, errlen,
+				  "reading the cache's repositories: %s",
+				  strerror(-owner));
+	if (owner == (int)which) {
+		*out = store->base;
+		return 0;
+	}
+	*own = true;
+	return pc_store_open_repo(store, names[which], out, err, errlen);
+}
+
 /* ---- the list for tools ------------------------------------------------------- */
 
 static int list_add(void *arg, const char *name)

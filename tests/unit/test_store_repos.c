@@ -7,7 +7,8 @@
  * survives a reopen; the default repository keeps today's database names,
  * so a cache written before repositories existed opens unchanged (checked
  * on the LMDB environment itself); bad names are refused; a read-only
- * view opens a repository too.
+ * view opens a repository too; which repository the default trees serve
+ * (pc_store_default_owner) follows the names.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -756,6 +757,52 @@ static void test_store_repos_readonly_view_finds_a_new_one(void **state)
 	pc_store_close(view);
 }
 
+/* ---- which repository the default serves ---------------------------------------- */
+
+static void test_store_repos_default_owner_by_name(void **state)
+{
+	struct pc_store *store = store_test_open(*state);
+	struct pc_store *alpha, *served = NULL;
+	const char *unnamed[] = { "" }, *none[] = { NULL };
+	const char *fresh[] = { "test-repo", "alpha" };
+	const char *alpha_first[] = { "alpha", "test-repo" };
+	const char *only_alpha[] = { "alpha" }, *only_beta[] = { "beta" };
+	char err[256] = "";
+	bool own = true;
+
+	/* No version in the default: the first name the index does not
+	 * record (a fresh cache: the first), else none. */
+	assert_rc(pc_store_default_owner(store, fresh, 2), 0);
+	alpha = open_repo(store, "alpha");
+	assert_rc(pc_store_default_owner(store, alpha_first, 2), 1);
+	assert_rc(pc_store_default_owner(store, only_alpha, 1), -ENOENT);
+	assert_rc(pc_store_default_owner(store, only_beta, 1), 0);
+	/* The default holds test-repo's version: test-repo's, and no other
+	 * name's, also alone (asked through any handle). */
+	assert_rc(store_test_install(store, beta_tree, 2, 2, NULL), 0);
+	assert_rc(pc_store_default_owner(alpha, alpha_first, 2), 1);
+	assert_rc(pc_store_default_owner(store, only_alpha, 1), -ENOENT);
+	assert_rc(pc_store_default_owner(store, only_beta, 1), -ENOENT);
+	/* One repository of no configured name: the default, always. */
+	assert_rc(pc_store_default_owner(store, unnamed, 1), 0);
+	assert_rc(pc_store_default_owner(store, none, 1), 0);
+
+	/* The handle as the tools get it. */
+	assert_ok(pc_store_open_served(store, fresh, 2, 0, &served, &own, err,
+				       sizeof(err)),
+		  err);
+	assert_true(served == store);
+	assert_false(own);
+	pc_store_close(alpha);
+	assert_ok(pc_store_open_served(store, fresh, 2, 1, &served, &own, err,
+				       sizeof(err)),
+		  err);
+	assert_true(own);
+	assert_string_equal(pc_store_repo_name(served), "alpha");
+	pc_store_close(served);
+	pc_store_close(store);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -770,6 +817,7 @@ int main(void)
 		store_unit_test(test_store_repos_refuse_bad_names),
 		store_unit_test(test_store_repos_readonly_view),
 		store_unit_test(test_store_repos_readonly_view_finds_a_new_one),
+		store_unit_test(test_store_repos_default_owner_by_name),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
