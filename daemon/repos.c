@@ -12,9 +12,10 @@
  * a session that ends on its own (its mount unmounted from outside) stops
  * the others: the daemon serves all of its repositories or none.
  *
- * With one repository everything is as before repositories: the store's
- * default handle, the session on the main thread, restarts and the fd
- * store (daemon.c).
+ * With one repository everything is as before repositories: the session
+ * on the main thread, restarts and the fd store (daemon.c), and the
+ * store's default handle unless the repository is named and the default
+ * holds another one's trees (default_session).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -100,45 +101,24 @@ int repos_setup(struct daemon *d)
 	return 0;
 }
 
-static bool name_listed(const struct pc_store_repo_list *list, const char *name)
-{
-	for (size_t i = 0; i < list->count; i++)
-		if (strcmp(list->names[i], name) == 0)
-			return true;
-	return false;
-}
-
 /*
- * Which session serves the store's default repository, or -1: none.
- * One repository: always it (as before repositories).  Several: the one
- * named as the default's current version, so that a host that served one
- * repository and now serves more keeps that one's inode numbers (which
- * NFS clients' file handles hold) and its versions; with no version in
- * the default, the first repository the index does not know by name (a
- * fresh cache: the first section).  Every other repository has a named
- * handle.
+ * Which session serves the store's default repository: -ENOENT for none,
+ * another negative errno if the index cannot be read.  The rule is the
+ * store's (pc_store_default_owner, which peercachectl follows too): one
+ * unnamed repository always has it, as before repositories; a named one,
+ * or several, by the name of the default's current version, so that a
+ * host that served one repository and now serves more keeps that one's
+ * inode numbers (which NFS clients' file handles hold) and its versions,
+ * and a repository never gets the trees of another.  Every other
+ * repository has a named handle.
  */
 static int default_session(struct daemon *d)
 {
-	struct pc_store_repo_list known = { 0 };
-	struct pc_store_version cur;
-	int chosen = -1;
+	const char *names[PC_CONFIG_MAX_REPOS];
 
-	if (d->nsessions == 1)
-		return 0;
-	if (pc_store_current(d->store, &cur) == 0) {
-		for (size_t i = 0; i < d->nsessions; i++)
-			if (strcmp(cur.name, d->sessions[i].repo->name) == 0)
-				return (int)i;
-		return -1;
-	}
-	if (pc_store_list_repos(d->store, &known) < 0)
-		return -1;
-	for (size_t i = 0; i < d->nsessions && chosen < 0; i++)
-		if (!name_listed(&known, d->sessions[i].repo->name))
-			chosen = (int)i;
-	pc_store_repo_list_free(&known);
-	return chosen;
+	for (size_t i = 0; i < d->nsessions; i++)
+		names[i] = d->sessions[i].repo->name;
+	return pc_store_default_owner(d->store, names, d->nsessions);
 }
 
 int repos_open_stores(struct daemon *d)
@@ -146,6 +126,12 @@ int repos_open_stores(struct daemon *d)
 	int dflt = default_session(d);
 	char reason[400];
 
+	if (dflt < 0 && dflt != -ENOENT) {
+		snprintf(d->why, sizeof(d->why),
+			 "reading the repositories of the cache %s: %s",
+			 pc_store_dir(d->store), strerror(-dflt));
+		return -EIO;
+	}
 	for (size_t i = 0; i < d->nsessions; i++) {
 		struct session *s = &d->sessions[i];
 
@@ -163,11 +149,12 @@ int repos_open_stores(struct daemon *d)
 		}
 		pc_fs_set_store(s->fs, s->store);
 	}
-	if (d->nsessions > 1)
+	if (d->nsessions > 1 || dflt < 0)
 		pc_log(PC_LOG_INFO, "main",
-		       "%zu repositories in %s; the cache's default trees "
+		       "%zu repositor%s in %s; the cache's default trees "
 		       "serve %s",
-		       d->nsessions, pc_store_dir(d->store),
+		       d->nsessions, d->nsessions == 1 ? "y" : "ies",
+		       pc_store_dir(d->store),
 		       dflt >= 0 ? d->sessions[dflt].repo->name : "none");
 	return 0;
 }
