@@ -381,7 +381,8 @@ static bool node_state(const struct ctl *ctl, const struct pc_config *cfg,
 	if (!dir || !dir[0] ||
 	    pc_store_open_readonly(dir, &store, err, sizeof(err)) < 0)
 		return false;
-	if (ctl_repo_store(ctl, store, &repo, &own, err, sizeof(err)) < 0) {
+	if (ctl_repo_store(ctl, cfg, store, &repo, &own, err, sizeof(err)) <
+	    0) {
 		pc_store_close(store);
 		return false;
 	}

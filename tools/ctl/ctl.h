@@ -70,13 +70,16 @@ int ctl_request_line(const struct ctl *ctl, const char *command, char *out,
 		     size_t len);
 
 struct pc_store;
-/* The handle of -r NAME's trees in the cache open as @store (read-only):
- * @store itself when its default trees hold NAME's head (the daemon
- * serves one repository from them), else a repository handle (close it
- * before @store; *@own says so).  Without -r: @store.  0 or -errno with
- * @err set. */
-int ctl_repo_store(const struct ctl *ctl, struct pc_store *store,
-		   struct pc_store **out, bool *own, char *err, size_t errlen);
+/* The trees the daemon serves for repository NAME, from the cache open
+ * as @store (read-only), chosen by the daemon's rule
+ * (pc_store_open_served): NAME is @cfg's repos[0] (-r NAME, or the first
+ * section), among @cfg's repositories in the file's order; without @cfg,
+ * -r NAME alone; without either, @store.  @store itself, or a repository
+ * handle (close it before @store; *@own says so).  0 or -errno with @err
+ * set. */
+int ctl_repo_store(const struct ctl *ctl, const struct pc_config *cfg,
+		   struct pc_store *store, struct pc_store **out, bool *own,
+		   char *err, size_t errlen);
 
 /* ---- instances.c ------------------------------------------------------------ */
 

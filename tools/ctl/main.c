@@ -163,18 +163,48 @@ int ctl_load_config(const struct ctl *ctl, const char *fallback_path,
 	return rc;
 }
 
-int ctl_repo_store(const struct ctl *ctl, struct pc_store *store,
-		   struct pc_store **out, bool *own, char *err, size_t errlen)
+/* @cfg's repository names in the file's order, the daemon's (with -r,
+ * select_repository moved the chosen one first); returns how many, and
+ * in *@chosen where repos[0] is. */
+static size_t names_in_file_order(const struct pc_config *cfg,
+				  const char *names[], size_t *chosen)
 {
-	struct pc_store_version v;
+	size_t order[PC_CONFIG_MAX_REPOS];
+
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		size_t at = i;
+
+		for (; at > 0 &&
+		       cfg->repos[order[at - 1]].line > cfg->repos[i].line;
+		     at--)
+			order[at] = order[at - 1];
+		order[at] = i;
+	}
+	for (size_t i = 0; i < cfg->nrepos; i++) {
+		names[i] = cfg->repos[order[i]].name;
+		if (order[i] == 0)
+			*chosen = i;
+	}
+	return cfg->nrepos;
+}
+
+int ctl_repo_store(const struct ctl *ctl, const struct pc_config *cfg,
+		   struct pc_store *store, struct pc_store **out, bool *own,
+		   char *err, size_t errlen)
+{
+	const char *names[PC_CONFIG_MAX_REPOS];
+	size_t count = 0, which = 0;
 
 	*out = store;
 	*own = false;
-	if (!ctl->repository || (pc_store_current(store, &v) == 0 &&
-				 strcmp(v.name, ctl->repository) == 0))
+	if (cfg && cfg->nrepos)
+		count = names_in_file_order(cfg, names, &which);
+	else if (ctl->repository)
+		names[count++] = ctl->repository;
+	else
 		return 0;
-	*own = true;
-	return pc_store_open_repo(store, ctl->repository, out, err, errlen);
+	return pc_store_open_served(store, names, count, which, out, own, err,
+				    errlen);
 }
 
 /* The line sent for `purge` with its options. */

@@ -96,7 +96,7 @@ int ctl_offline(const struct ctl *ctl, const char *command, int why)
 {
 	struct pc_config cfg, *have_cfg = NULL;
 	struct pc_store *store = NULL, *repo;
-	bool own;
+	bool own, named;
 	struct json_object obj;
 	char err[512], reason[600];
 	char *text;
@@ -105,10 +105,14 @@ int ctl_offline(const struct ctl *ctl, const char *command, int why)
 	snprintf(reason, sizeof(reason),
 		 "the daemon does not answer on %s (%s)", ctl->socket_path,
 		 strerror(-why));
-	/* The quota and mirrors only if a configuration was named. */
-	if ((ctl->config_path || ctl->noverrides) &&
-	    ctl_load_config(ctl, NULL, &cfg, err, sizeof(err)) == 0)
+	/* The configuration (the instance's if none was named) for which
+	 * trees the daemon serves; the quota and mirrors only if one was
+	 * named. */
+	if ((ctl->config_path || ctl->noverrides || ctl->instance_config) &&
+	    ctl_load_config(ctl, ctl->instance_config, &cfg, err,
+			    sizeof(err)) == 0)
 		have_cfg = &cfg;
+	named = ctl->config_path || ctl->noverrides;
 	rc = pc_store_open_readonly(ctl->cache_dir, &store, err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr,
@@ -118,15 +122,17 @@ int ctl_offline(const struct ctl *ctl, const char *command, int why)
 		rc = EXIT_FAILED;
 		goto out;
 	}
-	rc = ctl_repo_store(ctl, store, &repo, &own, err, sizeof(err));
+	rc = ctl_repo_store(ctl, have_cfg, store, &repo, &own, err,
+			    sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "peercachectl: %s; -r %s: %s\n", reason,
-			ctl->repository, err);
+		fprintf(stderr, "peercachectl: %s; repository %s: %s\n", reason,
+			have_cfg ? have_cfg->repos[0].name : ctl->repository,
+			err);
 		pc_store_close(store);
 		rc = EXIT_FAILED;
 		goto out;
 	}
-	text = answer(command, repo, reason, have_cfg);
+	text = answer(command, repo, reason, named ? have_cfg : NULL);
 	if (own)
 		pc_store_close(repo);
 	pc_store_close(store);
