@@ -34,7 +34,10 @@ struct net_control {
 	bool group_set;	  /* read-only after init */
 	gid_t gid;	  /* control_group; read-only after init */
 	bool verify_busy; /* a verify runs on a worker */
-	bool switch_busy; /* a rollback or unpin runs on a worker */
+	/* The repository whose rollback or unpin runs on a worker, or
+	 * NULL: one at a time in the host, and only its heads are held
+	 * back meanwhile. */
+	struct pc_net_repo *switching;
 };
 
 /* ---- control socket (control.c) ------------------------------------------ */

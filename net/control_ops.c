@@ -152,7 +152,7 @@ static void after_op(uv_work_t *work, int status)
 	if (op->kind == OP_VERIFY)
 		net->control.verify_busy = false;
 	if (op->kind == OP_ROLLBACK || op->kind == OP_UNPIN) {
-		net->control.switch_busy = false;
+		net->control.switching = NULL;
 		if (op->rc == 0)
 			versions_swapped(op);
 		pc_store_changes_free(&op->changes);
@@ -224,7 +224,7 @@ static void op_start(struct control_client *c, struct control_op *op)
 	if (op->kind == OP_VERIFY)
 		c->net->control.verify_busy = true;
 	if (op->kind == OP_ROLLBACK || op->kind == OP_UNPIN)
-		c->net->control.switch_busy = true;
+		c->net->control.switching = c->repo;
 }
 
 /* "purge", "purge all", "purge to BYTES". */
@@ -277,7 +277,7 @@ void control_start_switch(struct control_client *c, enum control_op_kind kind)
 	struct pc_store_version current;
 	struct control_op *op;
 
-	if (c->net->control.switch_busy) {
+	if (c->net->control.switching) {
 		control_reply_error(c, "a rollback or unpin is already "
 				       "running");
 		return;

@@ -272,15 +272,18 @@ void net_head_json(struct pc_net_repo *repo, struct pc_json *j)
  * peercachectl rollback holds a version until unpin (pc_store_held_version,
  * persisted).  Meanwhile a newer head is judged as usual but not
  * installed: the poll counts as a success, and the version found is kept
- * for the status.  The same while a rollback or unpin switches versions on
- * a worker (the unpin polls again when it is done).
+ * for the status.  The same while a rollback or unpin of this repository
+ * switches versions on a worker (the unpin polls again when it is done).
+ * Another repository's switch holds nothing back here: its versions are
+ * its own handle's, and were a head of this one held back for it, nothing
+ * would poll again before poll_interval while the status said up to date.
  */
 static bool held_back(struct pc_net_repo *repo, const struct pc_head *head,
 		      const char *source)
 {
 	uint64_t held = pc_store_held_version(repo->store);
 
-	if (!held && !repo->net->control.switch_busy)
+	if (!held && repo->net->control.switching != repo)
 		return false;
 	if (held && head->version != repo->head.held_available)
 		pc_log(PC_LOG_INFO, "net",

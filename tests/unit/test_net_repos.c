@@ -5,7 +5,8 @@
  * installs its own repository into its own handle and calls its own hook;
  * a head signed with the other repository's key is refused; a chunk of
  * the second repository is fetched from its mirrors only; the status and
- * the control socket answer per repository.
+ * the control socket answer per repository; a rollback of one holds
+ * back no new version of the other.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,9 +21,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include <cmocka.h>
 
@@ -488,6 +494,175 @@ static void test_net_repos_control(void **state)
 	free(r);
 }
 
+/* ---- a switch kept running ------------------------------------------- */
+
+/* libuv's thread pool is the process's: it is made this size (main) and
+ * the test fills every thread, so that a rollback queued behind them
+ * stays running (queued on a worker) until they are let go. */
+#define POOL_THREADS 4
+
+struct pool_block {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int started; /* guarded by lock */
+	bool go;     /* guarded by lock */
+	uv_loop_t loop;
+	uv_work_t work[POOL_THREADS];
+};
+
+/* Worker thread: waits to be let go, for 30 s at most. */
+static void block_work(uv_work_t *work)
+{
+	struct pool_block *b = work->data;
+	struct timespec until;
+	int rc = 0;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 30;
+	pthread_mutex_lock(&b->lock);
+	b->started++;
+	pthread_cond_broadcast(&b->cond);
+	while (!b->go && rc == 0)
+		rc = pthread_cond_timedwait(&b->cond, &b->lock, &until);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Every thread of the pool busy in block_work. */
+static void pool_block(struct pool_block *b)
+{
+	struct timespec until;
+	int rc = 0;
+
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->cond, NULL);
+	assert_int_equal(uv_loop_init(&b->loop), 0);
+	for (int i = 0; i < POOL_THREADS; i++) {
+		b->work[i].data = b;
+		assert_int_equal(
+			uv_queue_work(&b->loop, &b->work[i], block_work, NULL),
+			0);
+	}
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 10;
+	pthread_mutex_lock(&b->lock);
+	while (b->started < POOL_THREADS && rc == 0)
+		rc = pthread_cond_timedwait(&b->cond, &b->lock, &until);
+	pthread_mutex_unlock(&b->lock);
+	assert_int_equal(rc, 0);
+}
+
+static void pool_release(struct pool_block *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->go = true;
+	pthread_cond_broadcast(&b->cond);
+	pthread_mutex_unlock(&b->lock);
+	assert_int_equal(uv_run(&b->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&b->loop), 0);
+	pthread_cond_destroy(&b->cond);
+	pthread_mutex_destroy(&b->lock);
+}
+
+/* Sends @request on a new control connection without waiting for its
+ * answer; returns once the daemon has read it (nothing left in the
+ * socket's queue), which is when it has acted on it: the request is
+ * handled in the read callback itself. */
+static int send_request(struct net_fixture *fx, const char *request)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), queued = 1;
+	double deadline = fx_now() + 10;
+
+	assert_true(fd >= 0);
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", fx->control);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)),
+			 0);
+	assert_int_equal(write(fd, request, strlen(request)),
+			 (ssize_t)strlen(request));
+	while (fx_now() < deadline) {
+		assert_int_equal(ioctl(fd, SIOCOUTQ, &queued), 0);
+		if (queued == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(queued, 0);
+	return fd;
+}
+
+/* The answer on @fd (caller frees), then closes it. */
+static char *answer(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	ssize_t got;
+
+	assert_non_null(buf);
+	for (;;) {
+		if (poll(&pfd, 1, 30000) <= 0)
+			fail_msg("no answer");
+		got = read(fd, buf + len, cap - len - 1);
+		if (got <= 0)
+			break;
+		len += (size_t)got;
+		assert_true(len < cap - 1);
+	}
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* While a rollback of the first repository runs on a worker, a new
+ * version of the second is found by its refresh: it is not held back
+ * for the other repository's switch (its status says it is installing,
+ * not up to date), and is installed as soon as a worker is free, not a
+ * poll_interval later (1 h here). */
+static void test_net_repos_switch_holds_back_only_its_own(void **state)
+{
+	struct net_fixture *fx = *state;
+	struct second *s = live;
+	struct pc_net_status st;
+	struct pool_block block = { .started = 0 };
+	char name[80], *r;
+	double deadline;
+	int fd;
+
+	start_both(s);
+	assert_int_equal(
+		pc_net_repo_refresh(pc_net_first_repo(fx->net), true, 10000),
+		0);
+	assert_int_equal(pc_net_repo_refresh(s->repo_net, true, 10000), 0);
+	fx_publish(fx, fx->key, FX_REPO_NAME, NULL, fx->repo);
+	assert_int_equal(
+		pc_net_repo_refresh(pc_net_first_repo(fx->net), true, 10000),
+		0);
+	assert_int_equal(current_version(fx->store, name, sizeof(name)), 2);
+
+	pool_block(&block);
+	fd = send_request(fx, "repository " FX_REPO_NAME " rollback\n");
+	publish_second(s, s->key); /* version 2 */
+	assert_int_equal(pc_net_repo_refresh(s->repo_net, false, 0), 0);
+	deadline = fx_now() + 10;
+	do {
+		usleep(20 * 1000);
+		pc_net_repo_status(s->repo_net, &st);
+	} while (st.installing != 2 && fx_now() < deadline);
+	pool_release(&block);
+	assert_int_equal(st.installing, 2);
+
+	r = answer(fd);
+	expect(r, "\"result\":\"ok\"");
+	free(r);
+	assert_int_equal(current_version(fx->store, name, sizeof(name)), 1);
+	deadline = fx_now() + 10;
+	while (current_version(s->store, name, sizeof(name)) != 2 &&
+	       fx_now() < deadline)
+		usleep(20 * 1000);
+	assert_int_equal(current_version(s->store, name, sizeof(name)), 2);
+	pc_net_repo_status(s->repo_net, &st);
+	assert_int_equal(st.installing, 0);
+}
+
 static int count(const char *text, const char *needle)
 {
 	int n = 0;
@@ -692,7 +867,12 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_repos_metrics, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_repos_switch_holds_back_only_its_own, setup,
+			teardown),
 	};
 
+	/* Before libuv's pool starts: pool_block fills all of it. */
+	setenv("UV_THREADPOOL_SIZE", "4", 1); /* POOL_THREADS */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
