@@ -53,15 +53,22 @@ static int check_keys(const struct pc_repo_config *repo, char *err,
 }
 
 /* Every repository's mirrors and keys (pc_config.h: repos[]); a message
- * names the section of a [repository NAME] one. */
+ * names the section of a [repository NAME] one.  The mirrors of all
+ * repositories share the fetcher's sources, after the LAN peers' one when
+ * discovery is on (net_peer_src_init), counted in start-up's order. */
 static int check_repos(const struct pc_config *cfg, char *err, size_t errlen)
 {
+	size_t used = cfg->discovery ? 1 : 0;
 	char why[640];
 	int rc = 0;
 
 	for (size_t i = 0; rc == 0 && i < cfg->nrepos; i++) {
 		const struct pc_repo_config *repo = &cfg->repos[i];
 
+		rc = net_mirrors_fit(used, repo, err, errlen);
+		if (rc < 0)
+			return rc; /* start-up's message, as it is */
+		used += repo->nmirrors;
 		rc = check_mirrors(repo, why, sizeof(why));
 		if (rc == 0)
 			rc = check_keys(repo, why, sizeof(why));

@@ -183,8 +183,13 @@ void net_sources_free(struct pc_net *net);
  * (-ENOMEM) with @err set.  The one check of start-up and --print-config. */
 int net_mirror_url_check(const char *url, char scheme[8], size_t *prefix_len,
 			 char *err, size_t errlen);
+/* The mirrors of @repo fit in the fetcher's sources after @used ones
+ * (the LAN peers' source, the repositories before it): 0, or -E2BIG with
+ * @err set.  The one check of start-up and --print-config. */
+int net_mirrors_fit(size_t used, const struct pc_repo_config *repo, char *err,
+		    size_t errlen);
 /* Before the loop runs: a source for each configured mirror, in order.
- * 0, or -EINVAL (-ENOMEM) with @err set. */
+ * 0, or -EINVAL (-E2BIG, -ENOMEM) with @err set. */
 int net_mirrors_init(struct pc_net *net, struct pc_net_repo *repo, char *err,
 		     size_t errlen);
 void net_fetch_init(struct pc_net *net);

@@ -102,6 +102,17 @@ static int mirror_init(struct net_source *src, const char *url, char *err,
 	return 0;
 }
 
+int net_mirrors_fit(size_t used, const struct pc_repo_config *repo, char *err,
+		    size_t errlen)
+{
+	if (used + repo->nmirrors <= NET_MAX_SOURCES)
+		return 0;
+	snprintf(err, errlen,
+		 "repository %s: more than %d mirrors in all repositories",
+		 repo->name ? repo->name : "", NET_MAX_SOURCES - 1);
+	return -E2BIG;
+}
+
 int net_mirrors_init(struct pc_net *net, struct pc_net_repo *repo, char *err,
 		     size_t errlen)
 {
@@ -109,13 +120,9 @@ int net_mirrors_init(struct pc_net *net, struct pc_net_repo *repo, char *err,
 	struct net_source src;
 	int rc;
 
-	if (net->fetcher.nsources + cfg->nmirrors > NET_MAX_SOURCES) {
-		snprintf(err, errlen,
-			 "repository %s: more than %d mirrors in all "
-			 "repositories",
-			 cfg->name ? cfg->name : "", NET_MAX_SOURCES - 1);
-		return -E2BIG;
-	}
+	rc = net_mirrors_fit(net->fetcher.nsources, cfg, err, errlen);
+	if (rc < 0)
+		return rc;
 	for (size_t i = 0; i < cfg->nmirrors; i++) {
 		memset(&src, 0, sizeof(src));
 		rc = mirror_init(&src, cfg->mirrors[i], err, errlen);

@@ -47,7 +47,8 @@ struct pc_net *pc_net_new(const struct pc_config *cfg, struct pc_store *store,
 			  size_t errlen);
 /*
  * What start-up would refuse in @cfg (a finished configuration), checked
- * with the same functions but nothing started: mirror URLs, trusted keys
+ * with the same functions but nothing started: mirror URLs, the number
+ * of mirrors in all repositories (as start-up counts them), trusted keys
  * (each file read and parsed), and, as start-up reads them, peer_allow,
  * fleet_key_file, metrics_listen and control_group.  Not what needs the
  * network (static peer names, ports in use).  0, or -errno with @err set.

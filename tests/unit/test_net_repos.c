@@ -6,7 +6,9 @@
  * a head signed with the other repository's key is refused; a chunk of
  * the second repository is fetched from its mirrors only; the status and
  * the control socket answer per repository; a rollback of one holds
- * back no new version of the other.
+ * back no new version of the other; the mirrors of all repositories are
+ * counted against the fetcher's limit by --print-config's check as at
+ * start-up.
  */
 #include <errno.h>
 #include <poll.h>
@@ -663,6 +665,78 @@ static void test_net_repos_switch_holds_back_only_its_own(void **state)
 	assert_int_equal(st.installing, 0);
 }
 
+/* ---- the mirrors of every repository ----------------------------------- */
+
+#define MANY_REPOS 5 /* of 16 mirrors each: 80, more than the fetcher has */
+
+/* --print-config's check refuses more mirrors in all repositories than
+ * the fetcher has sources for, with start-up's message (each repository
+ * is within its own limit of 16). */
+static void test_net_repos_check_config_counts_all_mirrors(void **state)
+{
+	struct net_fixture *fx = *state;
+	struct pc_store *stores[MANY_REPOS] = { NULL };
+	char text[16384], checked[512] = "", started[512] = "", *pub;
+	struct pc_repo_config *repo;
+	struct pc_net_repo *added = NULL;
+	size_t len;
+
+	pub = pc_test_path(fx->dir, "key.pub");
+	len = (size_t)snprintf(text, sizeof(text),
+			       "cache_dir = %s\ncontrol_socket = %s\n"
+			       "discovery = off\npeer_server = off\n",
+			       fx->cache, fx->control);
+	for (int r = 1; r <= MANY_REPOS; r++) {
+		len += (size_t)snprintf(text + len, sizeof(text) - len,
+					"[repository many%d]\nmount_point = "
+					"%s/mnt%d\ntrusted_key = %s\n",
+					r, fx->dir, r, pub);
+		for (int m = 0; m < PC_CONFIG_MAX_MIRRORS; m++)
+			len += (size_t)snprintf(text + len, sizeof(text) - len,
+						"mirror = "
+						"http://127.0.0.1:9/many%d/"
+						"%d\n",
+						r, m);
+		assert_true(len < sizeof(text));
+	}
+	free(pub);
+	pc_test_write_file(live->conf, text, len);
+	pc_config_free(&fx->cfg);
+	assert_int_equal(pc_config_defaults(&fx->cfg), 0);
+	assert_ok(pc_config_load_file(&fx->cfg, live->conf, true, checked,
+				      sizeof(checked)),
+		  checked);
+	assert_ok(pc_config_finish(&fx->cfg, checked, sizeof(checked)),
+		  checked);
+	assert_int_equal(fx->cfg.nrepos, MANY_REPOS);
+
+	assert_int_equal(
+		pc_net_check_config(&fx->cfg, checked, sizeof(checked)),
+		-E2BIG);
+	/* Start-up refuses the repository that overflows, and says so in
+	 * the same words. */
+	fx->net = pc_net_new(&fx->cfg, fx->store, fx->ring, &fx->hooks, started,
+			     sizeof(started));
+	assert_non_null(fx->net);
+	for (size_t i = 1; i < MANY_REPOS; i++) {
+		repo = &fx->cfg.repos[i];
+		assert_ok(pc_store_open_repo(fx->store, repo->name, &stores[i],
+					     started, sizeof(started)),
+			  started);
+		added = pc_net_add_repo(fx->net, i, stores[i], fx->ring,
+					&fx->hooks, started, sizeof(started));
+		if (!added)
+			break;
+	}
+	assert_null(added);
+	assert_string_equal(checked, started);
+	expect(checked, "more than 63 mirrors in all repositories");
+	fx_stop_net(fx);
+	for (size_t i = 1; i < MANY_REPOS; i++)
+		if (stores[i])
+			pc_store_close(stores[i]);
+}
+
 static int count(const char *text, const char *needle)
 {
 	int n = 0;
@@ -869,6 +943,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_repos_switch_holds_back_only_its_own, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_repos_check_config_counts_all_mirrors, setup,
 			teardown),
 	};
 
