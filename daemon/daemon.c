@@ -9,9 +9,10 @@
  *   - fresh: keys → the mount points (startup.c: a dead mount cleared,
  *     the cache kept out of it, created if missing) → store and each
  *     repository's trees in it (the cache lock refuses a second
- *     instance) → net (fetcher, head pollers, control socket) → for each
- *     repository new to this node, the first head poll, bounded by
- *     fetch_timeout, so that it mounts with its tree present → mounts;
+ *     instance) → net (fetcher, head pollers, control socket) → for the
+ *     repositories new to this node, their first head polls, all at once
+ *     and bounded together by fetch_timeout, so that each mounts with
+ *     its tree present → mounts;
  *   - resumed from systemd's fd store (fdstore.c): a daemon before this
  *     one died and left its /dev/fuse fd there; the same mount is served
  *     again and the requests it had read are queued again;
@@ -29,9 +30,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -125,31 +128,77 @@ static bool has_version(struct pc_store *store)
 	return pc_store_current(store, &cur) == 0;
 }
 
-/* Each repository new to this node: its first head, bounded by
- * fetch_timeout (the polls run at once for all of them). */
+/* One repository's first-version wait, on a thread of its own. */
+struct first_wait {
+	struct pc_net_repo *repo;
+	struct timespec deadline; /* CLOCK_MONOTONIC, shared by all */
+	pthread_t thread;
+	bool started;
+	int rc;
+};
+
+static void *first_wait_main(void *arg)
+{
+	struct first_wait *w = arg;
+	struct timespec now;
+	int64_t ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (int64_t)(w->deadline.tv_sec - now.tv_sec) * 1000 +
+	     (w->deadline.tv_nsec - now.tv_nsec) / 1000000;
+	w->rc = ms > 0 ? pc_net_repo_refresh(w->repo, true, (uint64_t)ms)
+		       : -ETIMEDOUT;
+	return NULL;
+}
+
+static void first_wait_failed(struct daemon *d, struct session *s)
+{
+	struct pc_net_status st;
+
+	pc_net_repo_status(repos_net_repo(s), &st);
+	if (d->nsessions == 1)
+		pc_log(PC_LOG_WARN, "main",
+		       "first update check failed (%s); mounting "
+		       "an empty tree until a version arrives",
+		       st.last_error);
+	else
+		pc_log(PC_LOG_WARN, "main",
+		       "%s: first update check failed (%s); mounting "
+		       "an empty tree until a version arrives",
+		       s->repo->name, st.last_error);
+}
+
+/*
+ * Each repository new to this node: its first head, all of them at once
+ * (a thread each blocks in its refresh) against one deadline,
+ * fetch_timeout and a margin from now.  One after another, N repositories
+ * whose mirrors stall would take N waits: beyond systemd's start timeout
+ * for a few, and the unit killed before READY=1, again and again.
+ */
 static void first_versions(struct daemon *d)
 {
-	uint64_t timeout_ms = (d->cfg->fetch_timeout + 5) * 1000;
+	struct first_wait waits[PC_CONFIG_MAX_REPOS] = { 0 };
+	struct timespec deadline;
 
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += (time_t)(d->cfg->fetch_timeout + 5);
 	for (size_t i = 0; i < d->nsessions; i++) {
-		struct session *s = &d->sessions[i];
-		struct pc_net_status st;
+		struct first_wait *w = &waits[i];
 
-		if (has_version(s->store) ||
-		    pc_net_repo_refresh(repos_net_repo(s), true, timeout_ms) ==
-			    0)
+		if (has_version(d->sessions[i].store))
 			continue;
-		pc_net_repo_status(repos_net_repo(s), &st);
-		if (d->nsessions == 1)
-			pc_log(PC_LOG_WARN, "main",
-			       "first update check failed (%s); mounting "
-			       "an empty tree until a version arrives",
-			       st.last_error);
-		else
-			pc_log(PC_LOG_WARN, "main",
-			       "%s: first update check failed (%s); mounting "
-			       "an empty tree until a version arrives",
-			       s->repo->name, st.last_error);
+		w->repo = repos_net_repo(&d->sessions[i]);
+		w->deadline = deadline;
+		w->started = pthread_create(&w->thread, NULL, first_wait_main,
+					    w) == 0;
+		if (!w->started) /* no thread: waits here, the others run */
+			first_wait_main(w);
+	}
+	for (size_t i = 0; i < d->nsessions; i++) {
+		if (waits[i].started)
+			pthread_join(waits[i].thread, NULL);
+		if (waits[i].rc < 0)
+			first_wait_failed(d, &d->sessions[i]);
 	}
 }
 
