@@ -202,6 +202,15 @@ static void first_versions(struct daemon *d)
 	}
 }
 
+/* A test build holds this moment (pc_fs_test_hooks). */
+static void test_delay(const char *what, unsigned ms)
+{
+	if (!ms)
+		return;
+	fprintf(stderr, "peercache: test hook: %s in %u ms\n", what, ms);
+	usleep(ms * 1000);
+}
+
 static int start_fresh(struct daemon *d)
 {
 	const struct pc_config *cfg = d->cfg;
@@ -228,11 +237,23 @@ static int start_fresh(struct daemon *d)
 	for (size_t i = 0; i < d->nsessions; i++) {
 		struct session *s = &d->sessions[i];
 
+		/* A stop signal from the first mount on ends the daemon
+		 * cleanly, every mount unmounted: the request loops (one
+		 * thread each with several) start only after READY, and the
+		 * signal's default action would leave dead mounts. */
+		if (pc_fs_control_start(s->fs) < 0) {
+			snprintf(d->why, sizeof(d->why),
+				 "cannot start a thread");
+			return -ENOMEM;
+		}
 		if (pc_fs_mount(s->fs, s->mountpoint, d->why, sizeof(d->why)) <
 		    0)
 			return -EIO;
 		fprintf(stderr, "peercache: mounted on %s\n", s->mountpoint);
 	}
+	test_delay("mounted, serving",
+		   d->args->test_hooks ? d->args->test_hooks->mounted_delay_ms
+				       : 0);
 	return 0;
 }
 
@@ -303,6 +324,13 @@ static int start_stored(struct daemon *d)
 		fprintf(stderr, "peercache: the fd store: %s\n", d->why);
 	if (rc <= 0)
 		return start_fresh(d);
+	/* A stop signal from now on unmounts (see start_fresh). */
+	if (pc_fs_control_start(s->fs) < 0) {
+		pc_fs_state_free(&st);
+		close(fd);
+		snprintf(d->why, sizeof(d->why), "cannot start a thread");
+		return -ENOMEM;
+	}
 	if (open_store(d) < 0) {
 		pc_fs_state_free(&st);
 		close(fd);
@@ -349,15 +377,6 @@ static int start_stored(struct daemon *d)
 		"systemd's fd store)\n",
 		s->mountpoint);
 	return 0;
-}
-
-/* A test build holds this moment (pc_fs_test_hooks). */
-static void test_delay(const char *what, unsigned ms)
-{
-	if (!ms)
-		return;
-	fprintf(stderr, "peercache: test hook: %s in %u ms\n", what, ms);
-	usleep(ms * 1000);
 }
 
 /* The new process of a takeover: the old one's mount, or exit.  After

@@ -99,6 +99,9 @@ static void read_test_hooks(struct pc_fs_test_hooks *t)
 		else if (strcmp(item, "mainpid_delay_ms") == 0)
 			t->mainpid_delay_ms =
 				(unsigned)strtoul(value, NULL, 10);
+		else if (strcmp(item, "mounted_delay_ms") == 0)
+			t->mounted_delay_ms =
+				(unsigned)strtoul(value, NULL, 10);
 		else if (strcmp(item, "crash_lookup") == 0)
 			snprintf(t->crash_lookup, sizeof(t->crash_lookup), "%s",
 				 value);

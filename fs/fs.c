@@ -380,7 +380,9 @@ int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 	int rc;
 
 	*handing_over = false;
-	/* SIGTERM, SIGINT and SIGHUP end the loop from now on. */
+	/* SIGTERM, SIGINT and SIGHUP end the loop from now on; a daemon
+	 * that started this before its mount (then this does nothing) has
+	 * them end it from the mount on. */
 	if (pc_fs_control_start(fs) < 0)
 		return -EIO;
 	/* The session is set up: a stop may end it from now on (before,

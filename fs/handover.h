@@ -102,7 +102,10 @@ void pc_fs_requeue(struct pc_fs *fs);
 void pc_fs_set_command(struct pc_fs *fs, const char *exe, const char *exe_why,
 		       char *const *argv, const char *cwd, const char *version);
 /* Starts the thread that serves restart requests and stop signals
- * (SIGTERM, SIGINT, SIGHUP end the loop).  0 or a negative errno. */
+ * (SIGTERM, SIGINT, SIGHUP end the loop).  Once started, a stop signal
+ * that comes before pc_fs_run() makes it return at once: called before
+ * the mount, no signal leaves it dead.  Again (pc_fs_run() calls it):
+ * nothing.  0 or a negative errno. */
 int pc_fs_control_start(struct pc_fs *fs);
 void pc_fs_control_stop(struct pc_fs *fs);
 /* A restart request (the control socket's "restart", loop thread): the

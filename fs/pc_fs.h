@@ -56,8 +56,8 @@ int pc_fs_mount(struct pc_fs *fs, const char *mountpoint, char *err,
  * negative errno. */
 int pc_fs_run(struct pc_fs *fs, bool *handing_over);
 /*
- * Moments of a restart held long enough for a test to act in them, and a
- * request that crashes the daemon.  Only a test build reads them
+ * Moments of a start or restart held long enough for a test to act in
+ * them, and a request that crashes the daemon.  Only a test build reads them
  * ($PEERCACHE_TEST_HOOKS, in peercache-next); all 0 in the daemon that is
  * installed.
  */
@@ -65,6 +65,7 @@ struct pc_fs_test_hooks {
 	unsigned pause_ms;	   /* old process: workers paused, net on */
 	unsigned serve_delay_ms;   /* new process: net started, no SERVING */
 	unsigned mainpid_delay_ms; /* old process: SERVING, no MAINPID= yet */
+	unsigned mounted_delay_ms; /* fresh start: mounted, no request loop */
 	char crash_lookup[64];	   /* abort() on a LOOKUP of this name */
 };
 /* Before pc_fs_run(); @hooks is copied. */
