@@ -19,9 +19,11 @@ pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 STALL=$PC_TMP/stall
 crashfs_mount "$PC_TMP/backing" "$PC_TMP/cachefs" -o "stall=$STALL"
-pc_on_exit "rm -f '$STALL'" # never leave the daemon stuck at exit
 pc_daemon_start "$PC_TMP/mnt" "$PC_TMP/cachefs/cache" -o mirror="$NGINX_URL" \
 	-o trusted_key="$PC_TMP/key.pub"
+# Never leave the daemon stuck at exit: registered after the daemon's own
+# cleanup, so that it runs before it (cleanups run newest first).
+pc_on_exit "rm -f '$STALL'"
 ls "$PC_TMP/mnt" >/dev/null # the version is installed
 
 touch "$STALL"
