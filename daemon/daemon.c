@@ -313,6 +313,20 @@ static void drop_any_stored(struct daemon *d)
 /* The mount a daemon before this one left in systemd's fd store, or a
  * fresh one if there is none (or it cannot be served).  One
  * repository. */
+/* The mount from the fd store cannot be served (why in d->why): it is
+ * dropped, and the daemon starts afresh. */
+static int stored_mount_failed(struct daemon *d, struct pc_fs_state *st)
+{
+	fprintf(stderr,
+		"peercache: cannot serve the stored mount: %s; "
+		"mounting afresh\n",
+		d->why);
+	drop_stored_mount(st, d->sessions[0].mountpoint);
+	pc_fs_state_free(st);
+	repos_close_stores(d);
+	return start_fresh(d);
+}
+
 static int start_stored(struct daemon *d)
 {
 	struct session *s = &d->sessions[0];
@@ -346,16 +360,8 @@ static int start_stored(struct daemon *d)
 		rc = pc_fs_adopt(s->fs, s->mountpoint, fd, &st, true, d->why,
 				 sizeof(d->why));
 	}
-	if (rc < 0) {
-		fprintf(stderr,
-			"peercache: cannot serve the stored mount: %s; "
-			"mounting afresh\n",
-			d->why);
-		drop_stored_mount(&st, s->mountpoint);
-		pc_fs_state_free(&st);
-		repos_close_stores(d);
-		return start_fresh(d);
-	}
+	if (rc < 0)
+		return stored_mount_failed(d, &st);
 	pc_fs_state_free(&st);
 	/* The dead process's open files are adopted on first use: until
 	 * then their inodes are kept as their versions drop. */
