@@ -73,23 +73,6 @@ static int refuse_at(struct line_reader *r, const char *fmt, ...)
 	return r->rc;
 }
 
-/* A repository name: the rule of a signed head's name (pc_repo_name_valid
- * in format/, which common/ does not link). */
-static bool repo_name_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > PC_CONFIG_REPO_NAME_MAX || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* [repository NAME] (@name, @len bytes): a new entry of repos[]. */
 static int begin_repo(struct line_reader *r, const char *name, size_t len)
 {
@@ -102,7 +85,7 @@ static int begin_repo(struct line_reader *r, const char *name, size_t len)
 		return refuse_at(r, "[repository] needs a name: "
 				    "[repository NAME], NAME being the "
 				    "repository name its head carries");
-	if (!repo_name_valid(name, len))
+	if (!pc_repo_name_valid_len(name, len))
 		return refuse_at(r,
 				 "[repository %s]: a repository name is 1 to "
 				 "%d characters of A-Z a-z 0-9 . _ - and does "

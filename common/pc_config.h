@@ -25,14 +25,15 @@
 #include <stdint.h>
 
 #include "pc_log.h"
+#include "pc_util.h"
 
 #define PC_CONFIG_MAX_MIRRORS 16
 #define PC_CONFIG_MAX_KEYS 16
 /* [repository NAME] sections in one configuration, at most. */
 #define PC_CONFIG_MAX_REPOS 16
-/* A repository name: 1 to 64 of [A-Za-z0-9._-], not starting with '.'
- * (the rule of a signed head's name, pc_repo_name_valid in pc_format.h). */
-#define PC_CONFIG_REPO_NAME_MAX 64
+/* A repository name: pc_repo_name_valid_len (pc_util.h), the rule of a
+ * signed head's name too. */
+#define PC_CONFIG_REPO_NAME_MAX PC_REPO_NAME_MAX
 #define PC_DEFAULT_CONFIG "/etc/peercache/peercache.conf"
 #define PC_DEFAULT_CACHE_DIR "/var/cache/peercache"
 /* A configuration file is read whole: at most this many bytes. */

@@ -6,6 +6,7 @@
 #ifndef PC_UTIL_H
 #define PC_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,5 +32,11 @@ double pc_now_monotonic(void);
 /* CLOCK_MONOTONIC in nanoseconds: deadlines and what one process tells
  * another (one clock for the whole machine).  Divide for ms. */
 int64_t pc_monotonic_ns(void);
+
+/* The one rule of repository names (a signed head's, a [repository NAME]
+ * section's): 1 to PC_REPO_NAME_MAX characters of A-Z a-z 0-9 . _ -, not
+ * starting with '.'.  @name need not be NUL-terminated. */
+#define PC_REPO_NAME_MAX 64
+bool pc_repo_name_valid_len(const char *name, size_t len);
 
 #endif

@@ -24,19 +24,7 @@
 
 bool pc_repo_name_valid(const char *name)
 {
-	size_t len = strlen(name);
-
-	if (len == 0 || len > PC_REPO_NAME_MAX || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	return true;
+	return pc_repo_name_valid_len(name, strlen(name));
 }
 
 /* Splits @buf into the signed part and the parsed signature line. */

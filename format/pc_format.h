@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "pc_util.h" /* PC_REPO_NAME_MAX, the name rule */
+
 /* ---- content hashes --------------------------------------------------- */
 
 #define PC_HASH_LEN 32
@@ -182,7 +184,6 @@ void pc_keyring_free(struct pc_keyring *ring);
 
 #define PC_HEAD_FORMAT 1
 #define PC_HEAD_MAX 4096 /* bytes; a larger head is refused unread */
-#define PC_REPO_NAME_MAX 64
 
 struct pc_head {
 	uint32_t format;
