@@ -179,8 +179,10 @@ int pc_store_flush(struct pc_store *store)
 		mdb_txn_abort(txn);
 	else
 		rc = store_txn_commit(txn, "flushing the cache index");
-	if (rc == 0)
+	if (rc == 0) {
 		memcpy(store->ctr_flushed, totals, sizeof(totals));
+		store_warm_entry(store);
+	}
 out:
 	if (rc < 0 && nchunks) {
 		requeue(store, chunks, nchunks);

@@ -317,6 +317,9 @@ int store_repo_meta_read(struct pc_store *store, const char *key,
 			 uint64_t fallback, uint64_t *value);
 int store_repo_meta_put(struct pc_store *store, MDB_txn *txn, const char *key,
 			uint64_t value);
+/* Maps the pages a lookup starts from, which a commit just rewrote
+ * (warm.c); @base: the base store.  Best effort. */
+void store_warm_entry(struct pc_store *base);
 /* Adds @delta to "usage.chunks" and "usage.bytes" (never below 0). */
 int store_usage_apply(struct pc_store *store, MDB_txn *txn,
 		      const struct store_usage_delta *delta);

@@ -479,6 +479,12 @@ struct pc_store_version {
 	uint64_t bytes; /* their total size */
 };
 
+/* Maps the current version's tree (within a bound) into this process's
+ * view of the index, so that lookups after the page cache was dropped do
+ * not wait for the disk (warm.c).  An install, a rollback and a release
+ * do it themselves; the daemon calls it at start.  Any thread; best
+ * effort. */
+void pc_store_warm(struct pc_store *store);
 /* The version reads use now, and the one before it.  -ENOENT if none. */
 int pc_store_current(struct pc_store *store, struct pc_store_version *out);
 int pc_store_previous(struct pc_store *store, struct pc_store_version *out);

@@ -276,6 +276,8 @@ static int remove_batch(struct purge_run *run)
 		rc = store_txn_commit(txn, "purging chunks");
 	else
 		mdb_txn_abort(txn);
+	if (rc >= 0)
+		store_warm_entry(store->base);
 	/* The files are gone even if the entries are not: the next purge
 	 * (unlink: ENOENT) or start drops those. */
 	report_batch(run);
