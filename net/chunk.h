@@ -71,6 +71,9 @@ void net_chunk_reset(struct net_fetch *f);
 #define NET_RX_SEGMENT_MIN (256 * 1024)
 /* ... except the first segment of a body longer than that. */
 #define NET_RX_FIRST_SEGMENT (32 * 1024)
+/* A whole body of at most this many bytes is hashed on the loop thread
+ * when the workers are idle (chunk_rx.c: rx_verify_here). */
+#define NET_RX_HERE_MAX (64 * 1024)
 /* Chunks of at least this many bytes are written to the store with
  * O_DIRECT; smaller ones (small files) through the page cache, where a
  * write costs less than waiting for the disk. */

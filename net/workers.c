@@ -67,6 +67,10 @@ static void run_done(struct net_workers *w)
 	pthread_mutex_unlock(&w->lock);
 	for (; work; work = next) {
 		next = work->next;
+		if (work->queued) {
+			work->queued = false;
+			w->outstanding--;
+		}
 		work->after(work);
 	}
 }
@@ -126,11 +130,15 @@ void net_workers_queue(struct pc_net *net, struct net_work *work)
 	struct net_workers *w = &net->workers;
 
 	work->next = NULL;
+	work->queued = true;
+	w->outstanding++;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping) { /* no worker left: nothing queues this late */
 		pthread_mutex_unlock(&w->lock);
 		work->work(work);
 		run_done(w); /* what work() posted comes first */
+		work->queued = false;
+		w->outstanding--;
 		work->after(work);
 		return;
 	}
@@ -138,6 +146,11 @@ void net_workers_queue(struct pc_net *net, struct net_work *work)
 	w->todo_tail = &work->next;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
+}
+
+bool net_workers_idle(const struct pc_net *net)
+{
+	return net->workers.outstanding == 0;
 }
 
 void net_workers_post(struct pc_net *net, struct net_work *work)
