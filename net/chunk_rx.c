@@ -345,12 +345,18 @@ static void rx_conclude(struct net_rx *rx)
 static bool rx_verify_here(struct net_rx *rx)
 {
 	struct net_fetch *f = rx->fetch;
+	struct pc_sha256_ctx *sha;
 	struct pc_hash actual;
 
 	if (!rx->complete || rx->handed != 0 || rx->len > NET_RX_HERE_MAX ||
 	    !net_workers_idle(rx->net))
 		return false;
-	pc_sha256(pc_chunk_buf_data(rx->buf), (size_t)rx->received, &actual);
+	sha = pc_sha256_new();
+	if (!sha)
+		return false; /* a worker says why */
+	pc_sha256_update(sha, pc_chunk_buf_data(rx->buf), (size_t)rx->received);
+	pc_sha256_final(sha, &actual);
+	pc_sha256_free(sha);
 	rx->job_from = 0;
 	rx->job_to = rx->handed = rx->received;
 	rx->job_last = true;
@@ -361,8 +367,10 @@ static bool rx_verify_here(struct net_rx *rx)
 	}
 	rx->verdict = 0;
 	rx->verified_here = true;
-	net_fetch_verified(rx->net, f, rx->buf);
+	/* Busy from here: a reader's callback that ended the attempt would
+	 * detach it, not free it; the job below frees it then. */
 	rx->busy = true;
+	net_fetch_verified(rx->net, f, rx->buf);
 	net_workers_queue(rx->net, &rx->work); /* to store it */
 	return true;
 }

@@ -101,6 +101,7 @@ static void versions_swapped(struct control_op *op)
 	       (unsigned long long)v.version, op->changes.count);
 	if (hook && !net->shutting_down)
 		hook(repo->hooks.arg, v.version, &op->changes);
+	net_upkeep_warm(net);
 }
 
 static void more_unpin(struct control_op *op, struct pc_json *j)

@@ -661,7 +661,6 @@ void net_head_start(struct pc_net_repo *repo)
 	uint64_t interval = repo->cfg->poll_interval * 1000;
 
 	uv_timer_start(&repo->head.timer, on_uv_head_timer, 0, interval);
-	net_install_warm(repo);
 }
 
 void net_head_shutdown(struct pc_net_repo *repo)

@@ -118,9 +118,6 @@ void net_install_shutdown(struct pc_net_repo *repo);
 /* An install whose manifest arrived while switches were held
  * (switch_hold.c) goes on now, unless they still are. */
 void net_install_resume(struct pc_net_repo *repo);
-/* Maps the current tree's index pages on a libuv worker (pc_store_warm),
- * as each install does itself: at start. */
-void net_install_warm(struct pc_net_repo *repo);
 
 /* ---- holding version switches for a restart (switch_hold.c) ------------- */
 

@@ -192,6 +192,7 @@ static void after_install(uv_work_t *work, int status)
 		if (hook && !repo->net->shutting_down)
 			hook(repo->hooks.arg, job->head.version, &job->changes);
 		pc_store_changes_free(&job->changes);
+		net_upkeep_warm(repo->net);
 	} else if (job->result != -ECANCELED) {
 		pc_log(PC_LOG_ERROR, "net", "%s", job->error);
 	}
@@ -234,28 +235,6 @@ void net_install_resume(struct pc_net_repo *repo)
 		 job->head.version);
 	pc_log(PC_LOG_ERROR, "net", "%s", job->error);
 	job_end(repo, job);
-}
-
-static void work_warm(uv_work_t *work)
-{
-	pc_store_warm(work->data);
-}
-
-static void after_warm(uv_work_t *work, int status)
-{
-	(void)status;
-	free(work);
-}
-
-void net_install_warm(struct pc_net_repo *repo)
-{
-	uv_work_t *work = calloc(1, sizeof(*work));
-
-	if (!work)
-		return; /* best effort: lookups read the disk instead */
-	work->data = repo->store;
-	if (uv_queue_work(&repo->net->loop, work, work_warm, after_warm) < 0)
-		free(work);
 }
 
 static void on_manifest_fetched(void *arg, int status)

@@ -593,9 +593,7 @@ static int install_from(struct pc_store *store, const struct pc_head *head,
 			  "version %llu is installed, but dropping older "
 			  "versions failed: %s",
 			  (unsigned long long)in.version, strerror(-rc));
-	/* What the install mapped goes; the new tree comes back in. */
 	store_map_trim(store);
-	pc_store_warm(store);
 	return 0;
 }
 
@@ -731,8 +729,6 @@ static int change_hold(struct pc_store *store, bool rollback,
 	if (rc == 0 && mdb_env_sync(store->base->env, 1) != 0)
 		store_log(store, PC_LOG_WARN,
 			  "the hold is changed but not synced");
-	if (rc == 0)
-		pc_store_warm(store);
 	if (rc == 0)
 		store_log(store, PC_LOG_INFO,
 			  rollback ? "rolled back to version %llu, held"

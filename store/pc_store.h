@@ -37,6 +37,7 @@
 #ifndef PC_STORE_H
 #define PC_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -481,10 +482,11 @@ struct pc_store_version {
 
 /* Maps the current version's tree (within a bound) into this process's
  * view of the index, so that lookups after the page cache was dropped do
- * not wait for the disk (warm.c).  An install, a rollback and a release
- * do it themselves; the daemon calls it at start.  Any thread; best
- * effort. */
-void pc_store_warm(struct pc_store *store);
+ * not wait for the disk (warm.c).  For after an install, a rollback or a
+ * release, which drop this process's view of the whole index (every
+ * repository's tree), and at start.  Any thread; best effort; returns
+ * early once *@stop is set. */
+void pc_store_warm(struct pc_store *store, const atomic_bool *stop);
 /* The version reads use now, and the one before it.  -ENOENT if none. */
 int pc_store_current(struct pc_store *store, struct pc_store_version *out);
 int pc_store_previous(struct pc_store *store, struct pc_store_version *out);

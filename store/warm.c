@@ -11,6 +11,9 @@
  * of a first byte here, more on a busy disk.  Reading the tree once
  * through the map after each install (and at start) maps its pages; they
  * stay until memory is really short, when the kernel may still take them.
+ * An install, a rollback or a release drops the process's view of the
+ * whole index on its way (store_map_trim): net/ warms every repository
+ * after each, on a libuv worker, once the file system has been told.
  *
  * The pages every lookup starts from change with every commit, a group
  * commit of the chunk index included: LMDB's catalog of databases and the
@@ -24,7 +27,9 @@
  * pages count in the daemon's RSS (as file pages, which the kernel can
  * reclaim).
  */
+#include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -45,22 +50,30 @@ static uint8_t touch(const MDB_val *val)
 	return sum;
 }
 
-/* Reads @dbi's records from @from (@from_len bytes; the first record if
- * 0), within *@budget bytes, which it counts off. */
-static void warm_dbi(MDB_txn *txn, MDB_dbi dbi, const uint8_t *from,
-		     size_t from_len, size_t *budget, volatile uint8_t *sink)
+/* Reads @dbi's records: from the first, or with @prefix (@len bytes) those
+ * whose keys start with it; within *@budget bytes, which it counts off,
+ * until *@stop. */
+static void warm_dbi(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix,
+		     size_t len, size_t *budget, const atomic_bool *stop,
+		     volatile uint8_t *sink)
 {
-	MDB_val key = { from_len, (void *)from }, val;
+	MDB_val key = { len, (void *)prefix }, val;
+	MDB_cursor_op op = len ? MDB_SET_RANGE : MDB_FIRST;
 	MDB_cursor *cursor;
-	MDB_cursor_op op = from_len ? MDB_SET_RANGE : MDB_FIRST;
+	unsigned n = 0;
 
 	if (mdb_cursor_open(txn, dbi, &cursor) != 0)
 		return;
 	while (*budget > 0 && mdb_cursor_get(cursor, &key, &val, op) == 0) {
-		size_t n = key.mv_size + val.mv_size;
+		size_t bytes = key.mv_size + val.mv_size;
 
+		if (len && (key.mv_size < len ||
+			    memcmp(key.mv_data, prefix, len) != 0))
+			break;
+		if (++n % 256 == 0 && atomic_load(stop))
+			break;
 		*sink ^= touch(&key) ^ touch(&val);
-		*budget = n < *budget ? *budget - n : 0;
+		*budget = bytes < *budget ? *budget - bytes : 0;
 		op = MDB_NEXT;
 	}
 	mdb_cursor_close(cursor);
@@ -92,7 +105,7 @@ void store_warm_entry(struct pc_store *base)
 	pthread_mutex_unlock(&base->repos_lock);
 }
 
-void pc_store_warm(struct pc_store *store)
+void pc_store_warm(struct pc_store *store, const atomic_bool *stop)
 {
 	const struct store_repo_dbis *dbi = &store->repo.dbi;
 	volatile uint8_t sink = 0;
@@ -109,10 +122,10 @@ void pc_store_warm(struct pc_store *store)
 		return;
 	}
 	store_be64_put(from, current);
-	warm_dbi(txn, dbi->meta, NULL, 0, &budget, &sink);
-	warm_dbi(txn, dbi->versions, NULL, 0, &budget, &sink);
-	warm_dbi(txn, dbi->dirattr, from, sizeof(from), &budget, &sink);
-	warm_dbi(txn, dbi->dirents, from, sizeof(from), &budget, &sink);
-	warm_dbi(txn, dbi->inodes, NULL, 0, &budget, &sink);
+	warm_dbi(txn, dbi->meta, NULL, 0, &budget, stop, &sink);
+	warm_dbi(txn, dbi->versions, NULL, 0, &budget, stop, &sink);
+	warm_dbi(txn, dbi->dirattr, from, sizeof(from), &budget, stop, &sink);
+	warm_dbi(txn, dbi->dirents, from, sizeof(from), &budget, stop, &sink);
+	warm_dbi(txn, dbi->inodes, NULL, 0, &budget, stop, &sink);
 	mdb_txn_abort(txn);
 }
