@@ -33,8 +33,21 @@
 
 #include "internal.h"
 
-/* Record bytes read at most: a tree of ~50,000 entries. */
-#define STORE_WARM_MAX (16u << 20)
+/* Record bytes read at most: a tree of ~4,000 entries, the top of a larger
+ * one.  Each page read maps up to 64 KiB of the index around it that is
+ * in the page cache (the kernel's fault-around), and a tree that has seen
+ * many versions has its pages all over the file: the mapped total can be
+ * up to 16 times this (ops/big_manifest_memory bounds it). */
+#define STORE_WARM_MAX (512u << 10)
+
+/* One warm-up: its transaction, what is left of its budget. */
+struct warm {
+	MDB_txn *txn;
+	MDB_dbi inodes;
+	size_t budget;
+	const atomic_bool *stop;
+	volatile uint8_t sink; /* the reads must happen */
+};
 
 /* Reads a byte of every page of @val: enough to map them all. */
 static uint8_t touch(const MDB_val *val)
@@ -50,31 +63,46 @@ static uint8_t touch(const MDB_val *val)
 	return sum;
 }
 
-/* Reads @dbi's records: from the first, or with @prefix (@len bytes) those
- * whose keys start with it; within *@budget bytes, which it counts off,
- * until *@stop. */
-static void warm_dbi(MDB_txn *txn, MDB_dbi dbi, const uint8_t *prefix,
-		     size_t len, size_t *budget, const atomic_bool *stop,
-		     volatile uint8_t *sink)
+/* @val read, counted off the budget. */
+static void warm_record(struct warm *w, const MDB_val *key, const MDB_val *val)
 {
-	MDB_val key = { len, (void *)prefix }, val;
+	size_t bytes = key->mv_size + val->mv_size;
+
+	w->sink ^= touch(key) ^ touch(val);
+	w->budget = bytes < w->budget ? w->budget - bytes : 0;
+}
+
+/* Reads @dbi's records: from the first, or with @prefix (@len bytes) those
+ * whose keys start with it; with @children (directory entries), the
+ * inode of each entry too.  Within the budget, until *stop. */
+static void warm_dbi(struct warm *w, MDB_dbi dbi, const uint8_t *prefix,
+		     size_t len, bool children)
+{
+	MDB_val key = { len, (void *)prefix }, val, ikey, ival;
 	MDB_cursor_op op = len ? MDB_SET_RANGE : MDB_FIRST;
+	enum pc_entry_type type;
 	MDB_cursor *cursor;
+	uint8_t ino_key[8];
+	uint64_t child;
 	unsigned n = 0;
 
-	if (mdb_cursor_open(txn, dbi, &cursor) != 0)
+	if (mdb_cursor_open(w->txn, dbi, &cursor) != 0)
 		return;
-	while (*budget > 0 && mdb_cursor_get(cursor, &key, &val, op) == 0) {
-		size_t bytes = key.mv_size + val.mv_size;
-
+	while (w->budget > 0 && mdb_cursor_get(cursor, &key, &val, op) == 0) {
 		if (len && (key.mv_size < len ||
 			    memcmp(key.mv_data, prefix, len) != 0))
 			break;
-		if (++n % 256 == 0 && atomic_load(stop))
+		if (++n % 256 == 0 && atomic_load(w->stop))
 			break;
-		*sink ^= touch(&key) ^ touch(&val);
-		*budget = bytes < *budget ? *budget - bytes : 0;
+		warm_record(w, &key, &val);
 		op = MDB_NEXT;
+		if (!children ||
+		    store_dirent_val_decode(&val, &child, &type) < 0)
+			continue;
+		store_be64_put(ino_key, child);
+		ikey = (MDB_val){ sizeof(ino_key), ino_key };
+		if (mdb_get(w->txn, w->inodes, &ikey, &ival) == 0)
+			warm_record(w, &ikey, &ival);
 	}
 	mdb_cursor_close(cursor);
 }
@@ -108,24 +136,25 @@ void store_warm_entry(struct pc_store *base)
 void pc_store_warm(struct pc_store *store, const atomic_bool *stop)
 {
 	const struct store_repo_dbis *dbi = &store->repo.dbi;
-	volatile uint8_t sink = 0;
-	size_t budget = STORE_WARM_MAX;
-	uint8_t from[8];
+	struct warm w = { .inodes = dbi->inodes,
+			  .budget = STORE_WARM_MAX,
+			  .stop = stop };
 	uint64_t current = 0;
-	MDB_txn *txn;
+	uint8_t from[8];
 
-	if (store_txn_begin(store, MDB_RDONLY, &txn) < 0)
+	if (store_txn_begin(store, MDB_RDONLY, &w.txn) < 0)
 		return;
-	if (store_repo_meta_get(store, txn, META_CURRENT, 0, &current) < 0 ||
+	if (store_repo_meta_get(store, w.txn, META_CURRENT, 0, &current) < 0 ||
 	    current == 0) {
-		mdb_txn_abort(txn);
+		mdb_txn_abort(w.txn);
 		return;
 	}
 	store_be64_put(from, current);
-	warm_dbi(txn, dbi->meta, NULL, 0, &budget, stop, &sink);
-	warm_dbi(txn, dbi->versions, NULL, 0, &budget, stop, &sink);
-	warm_dbi(txn, dbi->dirattr, from, sizeof(from), &budget, stop, &sink);
-	warm_dbi(txn, dbi->dirents, from, sizeof(from), &budget, stop, &sink);
-	warm_dbi(txn, dbi->inodes, NULL, 0, &budget, stop, &sink);
-	mdb_txn_abort(txn);
+	warm_dbi(&w, dbi->meta, NULL, 0, false);
+	warm_dbi(&w, dbi->versions, NULL, 0, false);
+	warm_dbi(&w, dbi->dirattr, from, sizeof(from), false);
+	/* The root's entries first, then each directory's in inode order:
+	 * a huge tree keeps its top. */
+	warm_dbi(&w, dbi->dirents, from, sizeof(from), true);
+	mdb_txn_abort(w.txn);
 }
