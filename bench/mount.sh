@@ -28,8 +28,9 @@
 #   small        every file of the tree with a fresh cache, by one reader
 #                (`xargs cat`) and by 8 (`xargs -P 8 cat`), against curl
 #                over one keep-alive connection and `curl --parallel`; the
-#                first byte of one file (open + 1-byte read) against curl's
-#                time to first byte
+#                first byte of a file (open + 1-byte read) against curl's
+#                time to first byte: the median of 5 files far apart in
+#                the tree, each with the page cache dropped before it
 #   fio          `fio --rw=randread --bs=64k --numjobs=4` over the 300 MiB
 #                file with a fresh cache, against the same on a copy of it
 #                in a plain directory on the caches' disk, page cache cold
@@ -293,7 +294,11 @@ PY
 	tree_bytes=$(cd "$src" && xargs -a "$list" stat -c %s |
 		awk '{ n += $1 } END { print n }')
 	(cd "$src" && xargs -a "$list" sha256sum) >"$PC_TMP/tree.sha"
-	first_small=$(head -n 1 "$list")
+	# The first-byte files: 5 far apart (other directories, out of
+	# any read-ahead's way).
+	ttfb_files=$(awk -v n="$nfiles" \
+		'BEGIN { step = int(n / 5); if (step < 1) step = 1 }
+		(NR - 1) % step == 0' "$list" | head -n 5)
 fi
 
 echo "publishing..."
@@ -433,11 +438,32 @@ round_httpdirfs() {
 	httpdirfs_rss=$other_rss httpdirfs_note=""
 }
 
+# median: the median of the numbers on stdin, one a line.
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2)
+		print (NR % 2) ? v[m] : sprintf("%.2f", (v[m] + v[m + 1]) / 2) }'
+}
+
+# ttfb_median COMMAND...: the median of COMMAND FILE's milliseconds over
+# the first-byte files, the page cache dropped before each.
+ttfb_median() {
+	local f
+	for f in $ttfb_files; do
+		drop_caches
+		"$@" "$f"
+	done | median
+}
+
+curl_ttfb() {
+	curl -sf -o /dev/null -w '%{time_starttransfer}' "$src_url/$1" |
+		awk '{ printf "%.2f\n", $1 * 1000 }'
+}
+
+mount_ttfb() { first_byte "$mnt/$1"; }
+
 # One round of small files: first byte, one reader, $readers readers.
 round_small() {
-	drop_caches
-	best curl_ttfb_ms "$(curl -sf -o /dev/null -w '%{time_starttransfer}' \
-		"$src_url/$first_small" | awk '{ printf "%.2f", $1 * 1000 }')"
+	best curl_ttfb_ms "$(ttfb_median curl_ttfb)"
 	drop_caches
 	best curl_serial_s "$(timeit curl -sf -K "$PC_TMP/curl.tree")"
 	drop_caches
@@ -445,8 +471,7 @@ round_small() {
 		--parallel --parallel-max "$readers" -K "$PC_TMP/curl.tree")"
 
 	mount_fresh "small1-$1"
-	drop_caches
-	best pc_ttfb_ms "$(first_byte "$mnt/$first_small")"
+	best pc_ttfb_ms "$(ttfb_median mount_ttfb)"
 	drop_caches
 	best pc_serial_s "$(timeit read_list "$mnt" 1)"
 	check_tree "peercache-small-serial" "$mnt"
@@ -570,7 +595,7 @@ if want small; then
 		"$(fps "$curl_parallel_s")" "$(mbs "$tree_bytes" "$curl_parallel_s")"
 	row "peercache, $readers readers (xargs -P $readers cat)" "$pc_parallel_s" \
 		"$(fps "$pc_parallel_s")" "$(mbs "$tree_bytes" "$pc_parallel_s")"
-	row "first byte of one small file, cold" ms "" ""
+	row "first byte of a small file, cold (median of 5)" ms "" ""
 	row "curl (time_starttransfer)" "$curl_ttfb_ms" "" ""
 	row "peercache (open + 1-byte read)" "$pc_ttfb_ms" "" ""
 fi
