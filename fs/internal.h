@@ -140,9 +140,6 @@ struct open_file {
 	 * page, and the retries must not wait out fetch_timeout again. */
 	atomic_uint_fast64_t failures[4];
 	atomic_uint failure_next;
-	/* Chunk 0's file, opened at open for the read that follows (the
-	 * read takes it), or -1 (read.c: open_ahead). */
-	atomic_int first_fd;
 };
 
 /* The repository of the net that serves this fs's misses. */

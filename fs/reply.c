@@ -58,8 +58,7 @@ __attribute__((noinline)) void fs_part_fd_close(int fd)
 	close(fd);
 }
 
-/* A chunk file's length, -2 if it was removed from the store since it was
- * opened (a purge, `peercachectl verify`), or -1: fstat(2), in a
+/* A chunk file's length, or -1: fstat(2) of a descriptor just opened, in a
  * function of its own for the same reason (tests/tsan.supp: Debian's
  * libtsan does not intercept openat(2) either, so it takes the fstat of a
  * new chunk file for a race with libuv's accept4 of an old socket that had
@@ -68,9 +67,7 @@ static __attribute__((noinline)) off_t fs_part_fd_size(int fd)
 {
 	struct stat st;
 
-	if (fstat(fd, &st) < 0)
-		return -1;
-	return st.st_nlink == 0 ? -2 : st.st_size;
+	return fstat(fd, &st) == 0 ? st.st_size : -1;
 }
 
 void fs_parts_release(struct fs_part *parts, unsigned n)
@@ -91,23 +88,18 @@ void fs_parts_release(struct fs_part *parts, unsigned n)
  * and fetched again (-ENOENT), or -EIO if the discard failed.  (Rare: the
  * discard's LMDB write may wait behind a version install.)
  */
-static int open_chunk(struct pc_fs *fs, struct open_file *of, uint32_t i)
+static int open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 {
 	char hex[PC_HASH_HEX_LEN + 1];
-	/* Chunk 0's file may have been opened by the open (read.c). */
-	int fd = i == 0 ? atomic_exchange(&of->first_fd, -1) : -1;
+	int fd = pc_store_chunk_open(fs->store, &of->chunks[i].hash);
 	off_t size;
 
-	if (fd < 0)
-		fd = pc_store_chunk_open(fs->store, &of->chunks[i].hash);
 	if (fd < 0)
 		return -ENOENT;
 	size = fs_part_fd_size(fd);
 	if (size >= 0 && (uint64_t)size == of->chunks[i].len)
 		return fd;
 	fs_part_fd_close(fd);
-	if (size == -2) /* removed since: fetched again */
-		return -ENOENT;
 	pc_hash_to_hex(&of->chunks[i].hash, hex);
 	pc_log_cause(PC_LOG_WARN, "fs", "damaged chunk files",
 		     "chunk %s: the cached file has the wrong length; "

@@ -2,10 +2,10 @@
 # An open starts the fetch of the file's first chunk (fs/read.c:
 # open_ahead), before the first read asks: a process that opens a file and
 # reads nothing yet has made the daemon fetch exactly that chunk, no more.
-# A cached first chunk's file is opened by the open and handed to the
-# first read; if the store removed it meanwhile (here `peercachectl
-# verify`, after damage on the disk), the read fetches it again and never
-# serves the removed file's bytes.
+# The open keeps nothing open for the read: a cached first chunk that the
+# store removes between the open and the read (here `peercachectl verify`,
+# after damage on the disk) is fetched again, and the read gets the right
+# bytes, never the removed file's.
 set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 pc_setup
