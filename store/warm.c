@@ -72,17 +72,31 @@ static void warm_record(struct warm *w, const MDB_val *key, const MDB_val *val)
 	w->budget = bytes < w->budget ? w->budget - bytes : 0;
 }
 
+/* Inode @ino's record: its first page only (a large file's record lists
+ * every chunk, 36 bytes a MiB: the tree comes first). */
+static void warm_inode(struct warm *w, uint64_t ino)
+{
+	uint8_t buf[8];
+	MDB_val key = { sizeof(buf), buf }, val;
+
+	store_be64_put(buf, ino);
+	if (mdb_get(w->txn, w->inodes, &key, &val) != 0)
+		return;
+	if (val.mv_size > 4096)
+		val.mv_size = 4096;
+	warm_record(w, &key, &val);
+}
+
 /* Reads @dbi's records: from the first, or with @prefix (@len bytes) those
  * whose keys start with it; with @children (directory entries), the
  * inode of each entry too.  Within the budget, until *stop. */
 static void warm_dbi(struct warm *w, MDB_dbi dbi, const uint8_t *prefix,
 		     size_t len, bool children)
 {
-	MDB_val key = { len, (void *)prefix }, val, ikey, ival;
+	MDB_val key = { len, (void *)prefix }, val;
 	MDB_cursor_op op = len ? MDB_SET_RANGE : MDB_FIRST;
 	enum pc_entry_type type;
 	MDB_cursor *cursor;
-	uint8_t ino_key[8];
 	uint64_t child;
 	unsigned n = 0;
 
@@ -96,13 +110,9 @@ static void warm_dbi(struct warm *w, MDB_dbi dbi, const uint8_t *prefix,
 			break;
 		warm_record(w, &key, &val);
 		op = MDB_NEXT;
-		if (!children ||
-		    store_dirent_val_decode(&val, &child, &type) < 0)
-			continue;
-		store_be64_put(ino_key, child);
-		ikey = (MDB_val){ sizeof(ino_key), ino_key };
-		if (mdb_get(w->txn, w->inodes, &ikey, &ival) == 0)
-			warm_record(w, &ikey, &ival);
+		if (children &&
+		    store_dirent_val_decode(&val, &child, &type) == 0)
+			warm_inode(w, child);
 	}
 	mdb_cursor_close(cursor);
 }
@@ -153,6 +163,7 @@ void pc_store_warm(struct pc_store *store, const atomic_bool *stop)
 	warm_dbi(&w, dbi->meta, NULL, 0, false);
 	warm_dbi(&w, dbi->versions, NULL, 0, false);
 	warm_dbi(&w, dbi->dirattr, from, sizeof(from), false);
+	warm_inode(&w, PC_ROOT_INO); /* nobody's entry */
 	/* The root's entries first, then each directory's in inode order:
 	 * a huge tree keeps its top. */
 	warm_dbi(&w, dbi->dirents, from, sizeof(from), true);
