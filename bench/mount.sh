@@ -29,8 +29,11 @@
 #                (`xargs cat`) and by 8 (`xargs -P 8 cat`), against curl
 #                over one keep-alive connection and `curl --parallel`; the
 #                first byte of a file (open + 1-byte read) against curl's
-#                time to first byte: the median of 5 files far apart in
-#                the tree, each with the page cache dropped before it
+#                time from its request to the first byte (its TCP connect
+#                left out: the daemon's connection is open already): the
+#                median of 5 files far apart in the tree (in other
+#                directories with 500 files or more), each with the page
+#                cache dropped before it
 #   fio          `fio --rw=randread --bs=64k --numjobs=4` over the 300 MiB
 #                file with a fresh cache, against the same on a copy of it
 #                in a plain directory on the caches' disk, page cache cold
@@ -438,32 +441,42 @@ round_httpdirfs() {
 	httpdirfs_rss=$other_rss httpdirfs_note=""
 }
 
-# median: the median of the numbers on stdin, one a line.
+# median N: the median of the N numbers on stdin, one a line; fails if
+# there are not N.
 median() {
-	sort -g | awk '{ v[NR] = $1 } END { m = int((NR + 1) / 2)
+	sort -g | awk -v n="$1" '{ v[NR] = $1 } END { if (NR != n) exit 1
+		m = int((NR + 1) / 2)
 		print (NR % 2) ? v[m] : sprintf("%.2f", (v[m] + v[m + 1]) / 2) }'
 }
 
 # ttfb_median COMMAND...: the median of COMMAND FILE's milliseconds over
-# the first-byte files, the page cache dropped before each.
+# the first-byte files, the page cache dropped before each; fails if one
+# of them failed.
 ttfb_median() {
 	local f
 	for f in $ttfb_files; do
 		drop_caches
-		"$@" "$f"
-	done | median
+		"$@" "$f" || return 1
+	done | median "$(echo "$ttfb_files" | wc -w)"
 }
 
+# curl_ttfb FILE: curl's time from its request to the first byte of FILE,
+# in ms: without the TCP connect, since the daemon's request goes on the
+# connection it already has.
 curl_ttfb() {
-	curl -sf -o /dev/null -w '%{time_starttransfer}' "$src_url/$1" |
-		awk '{ printf "%.2f\n", $1 * 1000 }'
+	local t
+	t=$(curl -sf -o /dev/null -w '%{time_starttransfer} %{time_connect}' \
+		"$src_url/$1") || return 1
+	echo "$t" | awk '{ printf "%.2f\n", ($1 - $2) * 1000 }'
 }
 
 mount_ttfb() { first_byte "$mnt/$1"; }
 
 # One round of small files: first byte, one reader, $readers readers.
 round_small() {
-	best curl_ttfb_ms "$(ttfb_median curl_ttfb)"
+	local ms
+	ms=$(ttfb_median curl_ttfb) || fail "curl's first bytes failed"
+	best curl_ttfb_ms "$ms"
 	drop_caches
 	best curl_serial_s "$(timeit curl -sf -K "$PC_TMP/curl.tree")"
 	drop_caches
@@ -471,7 +484,8 @@ round_small() {
 		--parallel --parallel-max "$readers" -K "$PC_TMP/curl.tree")"
 
 	mount_fresh "small1-$1"
-	best pc_ttfb_ms "$(ttfb_median mount_ttfb)"
+	ms=$(ttfb_median mount_ttfb) || fail "first bytes through the mount failed"
+	best pc_ttfb_ms "$ms"
 	drop_caches
 	best pc_serial_s "$(timeit read_list "$mnt" 1)"
 	check_tree "peercache-small-serial" "$mnt"
@@ -596,7 +610,7 @@ if want small; then
 	row "peercache, $readers readers (xargs -P $readers cat)" "$pc_parallel_s" \
 		"$(fps "$pc_parallel_s")" "$(mbs "$tree_bytes" "$pc_parallel_s")"
 	row "first byte of a small file, cold (median of 5)" ms "" ""
-	row "curl (time_starttransfer)" "$curl_ttfb_ms" "" ""
+	row "curl (request to first byte, no connect)" "$curl_ttfb_ms" "" ""
 	row "peercache (open + 1-byte read)" "$pc_ttfb_ms" "" ""
 fi
 if want fio; then
