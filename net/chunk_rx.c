@@ -131,9 +131,10 @@ static void rx_detach(struct net_rx *rx)
 		rx_free(rx);
 }
 
-/* Hands the bytes waiting to a worker, if it is time. */
 static bool rx_verify_here(struct net_rx *rx);
 
+/* Hands the bytes waiting to a worker, if it is time (or verifies a small
+ * body here: rx_verify_here). */
 static void rx_pump(struct net_rx *rx)
 {
 	uint64_t waiting = rx->received - rx->handed,
