@@ -11,14 +11,14 @@ set -eu
 pc_setup
 
 mkdir src
-pc_random src/a.bin 3M
+pc_random src/a.bin 6M # two chunks at least (at most 4 MiB each)
 pc_random src/b.bin 10M
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 pc_mount_repo
 first=$(manifest_file_chunks "$(manifest_path repo)" a.bin | head -n 1)
-[ "$(manifest_file_chunks "$(manifest_path repo)" a.bin | wc -l)" -ge 3 ] ||
-	fail "a.bin has fewer than 3 chunks"
+[ "$(manifest_file_chunks "$(manifest_path repo)" a.bin | wc -l)" -ge 2 ] ||
+	fail "a.bin has one chunk"
 
 chunk_gets() { pc_nginx_count "GET /chunks/.* 200"; }
 
