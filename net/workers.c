@@ -46,6 +46,7 @@ static void *worker_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 		work->work(work);
 		pthread_mutex_lock(&w->lock);
+		w->outstanding--;
 		work->next = NULL;
 		*w->done_tail = work;
 		w->done_tail = &work->next;
@@ -67,10 +68,6 @@ static void run_done(struct net_workers *w)
 	pthread_mutex_unlock(&w->lock);
 	for (; work; work = next) {
 		next = work->next;
-		if (work->queued) {
-			work->queued = false;
-			w->outstanding--;
-		}
 		work->after(work);
 	}
 }
@@ -130,27 +127,30 @@ void net_workers_queue(struct pc_net *net, struct net_work *work)
 	struct net_workers *w = &net->workers;
 
 	work->next = NULL;
-	work->queued = true;
-	w->outstanding++;
 	pthread_mutex_lock(&w->lock);
 	if (w->stopping) { /* no worker left: nothing queues this late */
 		pthread_mutex_unlock(&w->lock);
 		work->work(work);
 		run_done(w); /* what work() posted comes first */
-		work->queued = false;
-		w->outstanding--;
 		work->after(work);
 		return;
 	}
 	*w->todo_tail = work;
 	w->todo_tail = &work->next;
+	w->outstanding++;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 
-bool net_workers_idle(const struct pc_net *net)
+bool net_workers_idle(struct pc_net *net)
 {
-	return net->workers.outstanding == 0;
+	struct net_workers *w = &net->workers;
+	bool idle;
+
+	pthread_mutex_lock(&w->lock);
+	idle = w->outstanding == 0;
+	pthread_mutex_unlock(&w->lock);
+	return idle;
 }
 
 void net_workers_post(struct pc_net *net, struct net_work *work)

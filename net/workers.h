@@ -23,21 +23,20 @@ struct net_work {
 	struct net_work *next; /* workers.c's lists */
 	void (*work)(struct net_work *work);
 	void (*after)(struct net_work *work);
-	bool queued; /* by net_workers_queue, until after(); loop thread */
 };
 
 struct net_workers {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;	     /* idle workers wait here */
-	struct net_work *todo_head;  /* lock */
-	struct net_work **todo_tail; /* lock */
-	struct net_work *done_head;  /* lock */
-	struct net_work **done_tail; /* lock */
-	bool stopping;		     /* lock */
-	bool initialized;	     /* set once, before the loop runs */
-	bool async_open;	     /* loop thread */
-	unsigned nthreads;	     /* started; loop thread */
-	unsigned outstanding;	     /* queued, not back yet; loop thread */
+	pthread_cond_t cond;		    /* idle workers wait here */
+	struct net_work *todo_head;	    /* lock */
+	struct net_work **todo_tail;	    /* lock */
+	struct net_work *done_head;	    /* lock */
+	struct net_work **done_tail;	    /* lock */
+	bool stopping;			    /* lock */
+	bool initialized;		    /* set once, before the loop runs */
+	bool async_open;		    /* loop thread */
+	unsigned nthreads;		    /* started; loop thread */
+	unsigned outstanding;		    /* waiting or running; lock */
 	pthread_t threads[NET_WORKERS_MAX]; /* joined at shutdown */
 	uv_async_t done_async;		    /* loop thread */
 };
@@ -46,8 +45,8 @@ struct net_workers {
 int net_workers_init(struct pc_net *net, char *err, size_t errlen);
 /* Loop thread. */
 void net_workers_queue(struct pc_net *net, struct net_work *work);
-/* Loop thread: no queued work is out (none waiting, none running). */
-bool net_workers_idle(const struct pc_net *net);
+/* No work waits for a worker or runs on one. */
+bool net_workers_idle(struct pc_net *net);
 /* A worker, during a work(): @work's after() (only) runs on the loop
  * thread soon, before the after() of the work being done. */
 void net_workers_post(struct pc_net *net, struct net_work *work);
