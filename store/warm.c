@@ -117,27 +117,21 @@ static void warm_dbi(struct warm *w, MDB_dbi dbi, const uint8_t *prefix,
 	mdb_cursor_close(cursor);
 }
 
-/* Maps the catalog's and @dbi's meta pages that a lookup reads first. */
-static void warm_meta(MDB_txn *txn, const struct store_repo_dbis *dbi,
-		      volatile uint8_t *sink)
-{
-	MDB_val key = { sizeof(META_CURRENT) - 1, (void *)META_CURRENT }, val;
-
-	if (mdb_get(txn, dbi->meta, &key, &val) == 0)
-		*sink ^= touch(&val);
-}
-
 void store_warm_entry(struct pc_store *base)
 {
-	volatile uint8_t sink = 0;
+	uint64_t current;
 	MDB_txn *txn;
 
-	/* Under the lock, as store_retained_manifests() says why. */
+	/* Reading "current" maps the catalog's page and the meta page, as a
+	 * lookup's first read does.  Under the lock, as
+	 * store_retained_manifests() says why. */
 	pthread_mutex_lock(&base->repos_lock);
 	if (store_txn_begin(base, MDB_RDONLY, &txn) == 0) {
-		warm_meta(txn, &base->repo.dbi, &sink);
+		store_meta_get_in(txn, base->repo.dbi.meta, META_CURRENT, 0,
+				  &current);
 		for (size_t i = 0; i < base->nknown; i++)
-			warm_meta(txn, &base->known[i].dbi, &sink);
+			store_meta_get_in(txn, base->known[i].dbi.meta,
+					  META_CURRENT, 0, &current);
 		mdb_txn_abort(txn);
 	}
 	pthread_mutex_unlock(&base->repos_lock);
