@@ -310,9 +310,6 @@ static void drop_any_stored(struct daemon *d)
 	pc_fs_state_free(&st);
 }
 
-/* The mount a daemon before this one left in systemd's fd store, or a
- * fresh one if there is none (or it cannot be served).  One
- * repository. */
 /* The mount from the fd store cannot be served (why in d->why): it is
  * dropped, and the daemon starts afresh. */
 static int stored_mount_failed(struct daemon *d, struct pc_fs_state *st)
@@ -327,6 +324,9 @@ static int stored_mount_failed(struct daemon *d, struct pc_fs_state *st)
 	return start_fresh(d);
 }
 
+/* The mount a daemon before this one left in systemd's fd store, or a
+ * fresh one if there is none (or it cannot be served).  One
+ * repository. */
 static int start_stored(struct daemon *d)
 {
 	struct session *s = &d->sessions[0];
