@@ -221,10 +221,11 @@ void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid);
 /* parked.c */
 /* Answers @req later: when the @nmissing chunks have been fetched, or with
  * EIO at fetch_timeout, or EINTR when interrupted.  Takes @parts (the
- * chunk files of the range that were open already). */
+ * chunk files of the range that were open already).  @random_read: a read
+ * that starts a new run (PC_FETCH_RANDOM for its fetches). */
 void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
 	     size_t size, struct fs_part *parts, const uint32_t *missing,
-	     unsigned nmissing);
+	     unsigned nmissing, bool random_read);
 /* The lock and (monotonic) condition variable of the parked list. */
 int fs_parked_init(struct pc_fs *fs);
 /* Starts the PC_FS_REPLIERS threads; 0 or a negative errno (those that

@@ -343,7 +343,7 @@ static void list_deadline(struct pc_fs *fs, struct parked_read *p)
 
 void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
 	     size_t size, struct fs_part *parts, const uint32_t *missing,
-	     unsigned nmissing)
+	     unsigned nmissing, bool random_read)
 {
 	struct parked_read *p = parked_new(fs, req, of, off, size, parts);
 	uint32_t first = fs_chunk_at(of, (uint64_t)off);
@@ -363,9 +363,9 @@ void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
 	list_deadline(fs, p);
 	for (unsigned i = 0; i < nmissing; i++) {
 		struct parked_slot *slot = &p->slots[missing[i] - first];
-		int rc = pc_net_repo_fetch_data(fs_net_repo(fs),
-						&of->chunks[missing[i]],
-						on_chunk_data, slot);
+		int rc = pc_net_repo_fetch_data(
+			fs_net_repo(fs), &of->chunks[missing[i]],
+			random_read ? PC_FETCH_RANDOM : 0, on_chunk_data, slot);
 
 		if (rc < 0)
 			on_chunk_data(slot, rc, NULL, -1);

@@ -243,6 +243,39 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
 							"leaves read-ahead "
 							"room for one chunk");
 
+/* How far behind the furthest chunk read a READ may start and still
+ * count as part of the run: the kernel's asynchronous read-ahead has
+ * READs in flight that parallel workers may take in any order. */
+#define REORDER_CHUNKS (2 * PC_FS_MAX_SPAN)
+
+enum run_step {
+	RUN_SAME,    /* within the run, past no chunk not read before */
+	RUN_ADVANCE, /* the run goes on past the furthest chunk read */
+	RUN_NEW	     /* a jump: a new run (a random read) */
+};
+
+/* Where a READ over chunks [first, last] stands to the file's run, whose
+ * furthest chunk read is last_chunk (UINT32_MAX: none yet). */
+static enum run_step run_step(struct open_file *of, uint32_t first,
+			      uint32_t last)
+{
+	uint_fast32_t furthest = atomic_load(&of->last_chunk);
+
+	do {
+		if (furthest != UINT32_MAX && last <= furthest)
+			break;
+	} while (!atomic_compare_exchange_weak(&of->last_chunk, &furthest,
+					       last));
+	if (furthest == UINT32_MAX) /* the first read: from chunk 0? */
+		return first == 0 ? RUN_ADVANCE : RUN_NEW;
+	if (last > furthest) /* a READ may begin in the last chunk read */
+		return first <= furthest + 1 ? RUN_ADVANCE : RUN_NEW;
+	if (furthest - first < REORDER_CHUNKS)
+		return RUN_SAME;
+	atomic_store(&of->last_chunk, last); /* a jump back */
+	return RUN_NEW;
+}
+
 /*
  * Sequential readers: fetch the next chunks before they are asked for,
  * and before the read-ahead reaches chunks not yet announced, announce the
@@ -252,22 +285,26 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
  * (a header, a signature check) does not pull a whole prefetch window
  * over a thin link, and grows as the run goes on: deep enough to keep the
  * LAN or the mirror busy while the reader catches up, and never more
- * than the cache can hold for it (within_quota).
+ * than the cache can hold for it (within_quota).  A READ spans chunks
+ * [first, last]; the run is followed by the last chunk each READ
+ * touches (a READ of 960 KiB may cover a small chunk whole).  Returns
+ * false for a read that starts a new run: a random read
+ * (PC_FETCH_RANDOM).
  */
-static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
-			   uint32_t chunk)
+static bool maybe_prefetch(struct pc_fs *fs, struct open_file *of,
+			   uint32_t first, uint32_t last)
 {
-	uint32_t previous = atomic_exchange(&of->last_chunk, chunk);
+	enum run_step step = run_step(of, first, last);
 	uint32_t count = (uint32_t)fs->cfg->prefetch;
 	uint_fast32_t asked = atomic_load(&of->asked_until), run;
 	uint32_t ahead;
 
-	if (previous == chunk)
-		return;
-	if (previous + 1 != chunk) { /* a new run announces afresh */
+	if (step == RUN_SAME)
+		return true;
+	if (step == RUN_NEW) { /* a new run announces afresh */
 		atomic_store(&of->run, 0);
 		atomic_store(&of->asked_until, 0);
-		return;
+		return false;
 	}
 	run = atomic_fetch_add(&of->run, 1) + 1;
 	if (2 * run < count)
@@ -275,22 +312,23 @@ static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 						 : PREFETCH_START;
 	if (count > (uint32_t)fs->cfg->prefetch)
 		count = (uint32_t)fs->cfg->prefetch;
-	if (count == 0 || chunk + 1 >= of->nchunks)
-		return;
-	if (count > of->nchunks - chunk - 1)
-		count = of->nchunks - chunk - 1;
-	count = within_quota(fs, of, chunk + 1, count);
-	if (chunk + count >= asked) {
-		ahead = of->nchunks - chunk - 1;
+	if (count == 0 || last + 1 >= of->nchunks)
+		return true;
+	if (count > of->nchunks - last - 1)
+		count = of->nchunks - last - 1;
+	count = within_quota(fs, of, last + 1, count);
+	if (last + count >= asked) {
+		ahead = of->nchunks - last - 1;
 		if (ahead > LOOKAHEAD_CHUNKS)
 			ahead = LOOKAHEAD_CHUNKS;
 		/* One reader of the file announces each window. */
 		if (atomic_compare_exchange_strong(&of->asked_until, &asked,
-						   chunk + 1 + ahead))
+						   last + 1 + ahead))
 			pc_net_repo_lookahead(fs_net_repo(fs),
-					      &of->chunks[chunk + 1], ahead);
+					      &of->chunks[last + 1], ahead);
 	}
-	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[chunk + 1], count);
+	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[last + 1], count);
+	return true;
 }
 
 /* How many chunks [off, off + size) touches (off < size). */
@@ -328,6 +366,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs_part parts[PC_FS_MAX_SPAN];
 	uint32_t missing[PC_FS_MAX_SPAN], first;
 	unsigned nmissing;
+	uint64_t end;
+	bool sequential;
 
 	if (!of) { /* an earlier process's file that is gone */
 		fuse_reply_err(req, EIO);
@@ -346,7 +386,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		goto out;
 	}
 	first = fs_chunk_at(of, (uint64_t)off);
-	maybe_prefetch(fs, of, first);
+	end = (uint64_t)off + size < of->size ? (uint64_t)off + size : of->size;
+	sequential = maybe_prefetch(fs, of, first, fs_chunk_at(of, end - 1));
 	if (fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
 			  &nmissing) < 0) {
 		fuse_reply_err(req, EIO);
@@ -356,7 +397,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fs_parts_release(parts, span(of, (uint64_t)off, size));
 		fuse_reply_err(req, EIO);
 	} else {
-		fs_park(fs, req, of, off, size, parts, missing, nmissing);
+		fs_park(fs, req, of, off, size, parts, missing, nmissing,
+			!sequential);
 	}
 out:
 	fs_open_file_put(of);

@@ -75,8 +75,9 @@ void net_chunk_reset(struct net_fetch *f);
  * when the workers are idle (chunk_rx.c: rx_verify_here). */
 #define NET_RX_HERE_MAX (64 * 1024)
 /* Chunks of at least this many bytes are written to the store with
- * O_DIRECT; smaller ones (small files) through the page cache, where a
- * write costs less than waiting for the disk. */
+ * O_DIRECT, unless a random reader waits for them (PC_FETCH_RANDOM);
+ * smaller ones (small files) through the page cache, where a write costs
+ * less than waiting for the disk. */
 #define NET_RX_DIRECT_MIN (256 * 1024)
 
 #endif /* PC_NET_CHUNK_H */

@@ -140,6 +140,8 @@ static struct net_fetch *fetch_new(struct pc_net *net,
 
 static void add_waiter(struct net_fetch *f, struct net_req *waiter)
 {
+	if (waiter->flags & PC_FETCH_RANDOM)
+		f->random = true;
 	waiter->next = NULL;
 	*f->waiters_tail = waiter;
 	f->waiters_tail = &waiter->next;

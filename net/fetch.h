@@ -96,6 +96,7 @@ struct net_fetch {
 	struct pc_list queue_link; /* in a queue while FETCH_QUEUED */
 	enum net_fetch_state state;
 	bool prefetch;		 /* nobody waits for it (yet) */
+	bool random;		 /* a random reader waits (PC_FETCH_RANDOM) */
 	struct net_req *waiters; /* FIFO, owned */
 	struct net_req **waiters_tail;
 	uint64_t deadline;    /* uv_now() milliseconds */

@@ -124,8 +124,9 @@ void net_queue_run(struct pc_net *net)
 
 /* A fetch request with one of the two callbacks. */
 static int fetch_request(struct pc_net_repo *repo,
-			 const struct pc_chunk_ref *ref, pc_fetch_done done,
-			 pc_fetch_data_done done_data, void *arg)
+			 const struct pc_chunk_ref *ref, unsigned flags,
+			 pc_fetch_done done, pc_fetch_data_done done_data,
+			 void *arg)
 {
 	struct pc_net *net = repo->net;
 	struct net_req *req;
@@ -142,6 +143,7 @@ static int fetch_request(struct pc_net_repo *repo,
 	req->done = done;
 	req->done_data = done_data;
 	req->arg = arg;
+	req->flags = flags;
 	rc = enqueue(net, req);
 	if (rc < 0)
 		free(req);
@@ -151,14 +153,14 @@ static int fetch_request(struct pc_net_repo *repo,
 int pc_net_repo_fetch(struct pc_net_repo *repo, const struct pc_chunk_ref *ref,
 		      pc_fetch_done done, void *arg)
 {
-	return fetch_request(repo, ref, done, NULL, arg);
+	return fetch_request(repo, ref, 0, done, NULL, arg);
 }
 
 int pc_net_repo_fetch_data(struct pc_net_repo *repo,
-			   const struct pc_chunk_ref *ref,
+			   const struct pc_chunk_ref *ref, unsigned flags,
 			   pc_fetch_data_done done, void *arg)
 {
-	return fetch_request(repo, ref, NULL, done, arg);
+	return fetch_request(repo, ref, flags, NULL, done, arg);
 }
 
 /* Best effort: a request that cannot be made is dropped. */

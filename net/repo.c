@@ -157,7 +157,7 @@ int pc_net_fetch(struct pc_net *net, const struct pc_chunk_ref *ref,
 int pc_net_fetch_data(struct pc_net *net, const struct pc_chunk_ref *ref,
 		      pc_fetch_data_done done, void *arg)
 {
-	return pc_net_repo_fetch_data(net->repos[0], ref, done, arg);
+	return pc_net_repo_fetch_data(net->repos[0], ref, 0, done, arg);
 }
 
 void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
