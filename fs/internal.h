@@ -132,6 +132,7 @@ struct open_file {
 	struct pc_chunk_ref *chunks;
 	uint64_t *offsets;		  /* nchunks + 1 entries */
 	atomic_uint_fast32_t last_chunk;  /* sequential-read detection */
+	atomic_uint_fast32_t furthest;	  /* the furthest chunk read (jumped) */
 	atomic_uint_fast32_t run;	  /* chunks read in sequence so far */
 	atomic_uint_fast32_t asked_until; /* chunks before this one were
 					     handed to pc_net_lookahead */

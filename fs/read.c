@@ -99,6 +99,7 @@ struct open_file *fs_file_open(struct pc_fs *fs, uint64_t ino, int *error)
 	for (uint32_t i = 0; i < of->nchunks; i++)
 		of->offsets[i + 1] = of->offsets[i] + of->chunks[i].len;
 	atomic_init(&of->last_chunk, UINT32_MAX);
+	atomic_init(&of->furthest, UINT32_MAX);
 	atomic_init(&of->asked_until, 0);
 	atomic_init(&of->run, 0);
 	for (unsigned i = 0; i < 4; i++)
@@ -243,37 +244,35 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
 							"leaves read-ahead "
 							"room for one chunk");
 
-/* How far behind the furthest chunk read a READ may start and still
- * count as part of the run: the kernel's asynchronous read-ahead has
+/* How far behind or past the furthest chunk read a READ may start and
+ * still count as sequential: the kernel's asynchronous read-ahead has
  * READs in flight that parallel workers may take in any order. */
 #define REORDER_CHUNKS (2 * PC_FS_MAX_SPAN)
 
-enum run_step {
-	RUN_SAME,    /* within the run, past no chunk not read before */
-	RUN_ADVANCE, /* the run goes on past the furthest chunk read */
-	RUN_NEW	     /* a jump: a new run (a random read) */
-};
-
-/* Where a READ over chunks [first, last] stands to the file's run, whose
- * furthest chunk read is last_chunk (UINT32_MAX: none yet). */
-static enum run_step run_step(struct open_file *of, uint32_t first,
-			      uint32_t last)
+/*
+ * Whether a READ over chunks [first, last] jumped: a random read, whose
+ * fetches ask for PC_FETCH_RANDOM.  Followed by the furthest chunk read
+ * (a READ of 960 KiB may cover a small chunk whole), with READs taken out
+ * of order by a few chunks still counted as sequential: with the rule of
+ * maybe_prefetch() (the next chunk or the same), more than half of a cold
+ * 1 GiB read by cat was taken for random reads.
+ */
+static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
 {
-	uint_fast32_t furthest = atomic_load(&of->last_chunk);
+	uint_fast32_t furthest = atomic_load(&of->furthest);
 
 	do {
 		if (furthest != UINT32_MAX && last <= furthest)
 			break;
-	} while (!atomic_compare_exchange_weak(&of->last_chunk, &furthest,
-					       last));
+	} while (!atomic_compare_exchange_weak(&of->furthest, &furthest, last));
 	if (furthest == UINT32_MAX) /* the first read: from chunk 0? */
-		return first == 0 ? RUN_ADVANCE : RUN_NEW;
-	if (last > furthest) /* a READ may begin in the last chunk read */
-		return first <= furthest + 1 ? RUN_ADVANCE : RUN_NEW;
+		return first != 0;
+	if (last > furthest)
+		return first > furthest + 1 + REORDER_CHUNKS;
 	if (furthest - first < REORDER_CHUNKS)
-		return RUN_SAME;
-	atomic_store(&of->last_chunk, last); /* a jump back */
-	return RUN_NEW;
+		return false;
+	atomic_store(&of->furthest, last); /* a jump back */
+	return true;
 }
 
 /*
@@ -285,26 +284,22 @@ static enum run_step run_step(struct open_file *of, uint32_t first,
  * (a header, a signature check) does not pull a whole prefetch window
  * over a thin link, and grows as the run goes on: deep enough to keep the
  * LAN or the mirror busy while the reader catches up, and never more
- * than the cache can hold for it (within_quota).  A READ spans chunks
- * [first, last]; the run is followed by the last chunk each READ
- * touches (a READ of 960 KiB may cover a small chunk whole).  Returns
- * false for a read that starts a new run: a random read
- * (PC_FETCH_RANDOM).
+ * than the cache can hold for it (within_quota).
  */
-static bool maybe_prefetch(struct pc_fs *fs, struct open_file *of,
-			   uint32_t first, uint32_t last)
+static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
+			   uint32_t chunk)
 {
-	enum run_step step = run_step(of, first, last);
+	uint32_t previous = atomic_exchange(&of->last_chunk, chunk);
 	uint32_t count = (uint32_t)fs->cfg->prefetch;
 	uint_fast32_t asked = atomic_load(&of->asked_until), run;
 	uint32_t ahead;
 
-	if (step == RUN_SAME)
-		return true;
-	if (step == RUN_NEW) { /* a new run announces afresh */
+	if (previous == chunk)
+		return;
+	if (previous + 1 != chunk) { /* a new run announces afresh */
 		atomic_store(&of->run, 0);
 		atomic_store(&of->asked_until, 0);
-		return false;
+		return;
 	}
 	run = atomic_fetch_add(&of->run, 1) + 1;
 	if (2 * run < count)
@@ -312,23 +307,22 @@ static bool maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 						 : PREFETCH_START;
 	if (count > (uint32_t)fs->cfg->prefetch)
 		count = (uint32_t)fs->cfg->prefetch;
-	if (count == 0 || last + 1 >= of->nchunks)
-		return true;
-	if (count > of->nchunks - last - 1)
-		count = of->nchunks - last - 1;
-	count = within_quota(fs, of, last + 1, count);
-	if (last + count >= asked) {
-		ahead = of->nchunks - last - 1;
+	if (count == 0 || chunk + 1 >= of->nchunks)
+		return;
+	if (count > of->nchunks - chunk - 1)
+		count = of->nchunks - chunk - 1;
+	count = within_quota(fs, of, chunk + 1, count);
+	if (chunk + count >= asked) {
+		ahead = of->nchunks - chunk - 1;
 		if (ahead > LOOKAHEAD_CHUNKS)
 			ahead = LOOKAHEAD_CHUNKS;
 		/* One reader of the file announces each window. */
 		if (atomic_compare_exchange_strong(&of->asked_until, &asked,
-						   last + 1 + ahead))
+						   chunk + 1 + ahead))
 			pc_net_repo_lookahead(fs_net_repo(fs),
-					      &of->chunks[last + 1], ahead);
+					      &of->chunks[chunk + 1], ahead);
 	}
-	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[last + 1], count);
-	return true;
+	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[chunk + 1], count);
 }
 
 /* How many chunks [off, off + size) touches (off < size). */
@@ -367,7 +361,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	uint32_t missing[PC_FS_MAX_SPAN], first;
 	unsigned nmissing;
 	uint64_t end;
-	bool sequential;
+	bool random_read;
 
 	if (!of) { /* an earlier process's file that is gone */
 		fuse_reply_err(req, EIO);
@@ -387,7 +381,8 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	first = fs_chunk_at(of, (uint64_t)off);
 	end = (uint64_t)off + size < of->size ? (uint64_t)off + size : of->size;
-	sequential = maybe_prefetch(fs, of, first, fs_chunk_at(of, end - 1));
+	random_read = jumped(of, first, fs_chunk_at(of, end - 1));
+	maybe_prefetch(fs, of, first);
 	if (fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
 			  &nmissing) < 0) {
 		fuse_reply_err(req, EIO);
@@ -398,7 +393,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EIO);
 	} else {
 		fs_park(fs, req, of, off, size, parts, missing, nmissing,
-			!sequential);
+			random_read);
 	}
 out:
 	fs_open_file_put(of);
