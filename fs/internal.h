@@ -223,7 +223,7 @@ void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid);
 /* Answers @req later: when the @nmissing chunks have been fetched, or with
  * EIO at fetch_timeout, or EINTR when interrupted.  Takes @parts (the
  * chunk files of the range that were open already).  @random_read: a read
- * that starts a new run (PC_FETCH_RANDOM for its fetches). */
+ * that jumped (read.c: jumped(); PC_FETCH_RANDOM for its fetches). */
 void fs_park(struct pc_fs *fs, fuse_req_t req, struct open_file *of, off_t off,
 	     size_t size, struct fs_part *parts, const uint32_t *missing,
 	     unsigned nmissing, bool random_read);

@@ -244,18 +244,20 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
 							"leaves read-ahead "
 							"room for one chunk");
 
-/* How far behind or past the furthest chunk read a READ may start and
- * still count as sequential: the kernel's asynchronous read-ahead has
- * READs in flight that parallel workers may take in any order. */
-#define REORDER_CHUNKS (2 * PC_FS_MAX_SPAN)
+/* How far before or past the furthest chunk read a READ may start and
+ * still count as sequential: the kernel's asynchronous read-ahead has up
+ * to two READs in flight, which parallel workers may take in any order. */
+#define REORDER_BYTES (2 * (uint64_t)PC_FS_READ_SIZE)
 
 /*
  * Whether a READ over chunks [first, last] jumped: a random read, whose
  * fetches ask for PC_FETCH_RANDOM.  Followed by the furthest chunk read
  * (a READ of 960 KiB may cover a small chunk whole), with READs taken out
- * of order by a few chunks still counted as sequential: with the rule of
- * maybe_prefetch() (the next chunk or the same), more than half of a cold
- * 1 GiB read by cat was taken for random reads.
+ * of order within REORDER_BYTES still counted as sequential: with the rule
+ * of maybe_prefetch() (the next chunk or the same), more than half of a
+ * cold 1 GiB read by cat was taken for random reads.  One position per
+ * open file: readers that share one (an NFS server's file cache, a fork)
+ * far apart from each other look like random readers.
  */
 static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
 {
@@ -267,11 +269,14 @@ static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
 	} while (!atomic_compare_exchange_weak(&of->furthest, &furthest, last));
 	if (furthest == UINT32_MAX) /* the first read: from chunk 0? */
 		return first != 0;
-	if (last > furthest)
-		return first > furthest + 1 + REORDER_CHUNKS;
-	if (furthest - first < REORDER_CHUNKS)
+	if (last > furthest) /* past the end of the furthest chunk? */
+		return of->offsets[first] >
+		       of->offsets[furthest + 1] + REORDER_BYTES;
+	if (of->offsets[first + 1] + REORDER_BYTES >= of->offsets[furthest])
 		return false;
-	atomic_store(&of->furthest, last); /* a jump back */
+	/* A jump back: the run goes on from here (unless another reader
+	 * of the open file moved it meanwhile). */
+	atomic_compare_exchange_strong(&of->furthest, &furthest, last);
 	return true;
 }
 

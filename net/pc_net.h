@@ -225,10 +225,11 @@ struct pc_net_repo *pc_net_first_repo(struct pc_net *net);
 int pc_net_repo_fetch(struct pc_net_repo *repo, const struct pc_chunk_ref *ref,
 		      pc_fetch_done done, void *arg);
 /* @flags of pc_net_repo_fetch_data: a hint from a reader that jumped
- * (not the next chunk of a sequential run), which will come back for the
- * rest of the chunk in any order: the chunk's file is written through the
- * page cache (chunk_rx.c), if its download has not handed its first bytes
- * to a worker yet.  Changes how the bytes are written, nothing else. */
+ * (fs/read.c: jumped()), which will come back for the rest of the chunk
+ * in any order: the chunk's file is written through the page cache, and
+ * not kept among the recent chunks (chunk_rx.c), if its download has not
+ * handed its first bytes to a worker yet.  What is verified and what
+ * readers get do not change. */
 #define PC_FETCH_RANDOM 1u
 int pc_net_repo_fetch_data(struct pc_net_repo *repo,
 			   const struct pc_chunk_ref *ref, unsigned flags,

@@ -15,7 +15,7 @@ tmpfs | ramfs) echo "skipped: $PC_TMP is on $(stat -f -c %T "$PC_TMP")"; exit 77
 esac
 
 mkdir src
-pc_random src/r.bin 24M
+pc_random src/r.bin 64M # chunks of 1 MiB on average
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 pc_mount_repo
@@ -75,6 +75,7 @@ PY
 coproc reader { python3 read.py mnt/r.bin src/r.bin; }
 # Copies: bash drops the coproc's variables once it has reaped it.
 reader_pid=$reader_PID
+pc_on_exit "kill $reader_pid 2>/dev/null || true"
 exec {to_reader}>&"${reader[1]}" {from_reader}<&"${reader[0]}"
 exec {reader[1]}>&- {reader[0]}<&-
 # ask WHAT: one request to the reader, which must answer "ok".
