@@ -33,16 +33,16 @@ static void *worker_main(void *arg)
 	pthread_setname_np(pthread_self(), "pc-worker");
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		work = w->todo_head;
+		work = w->queue_head;
 		if (!work) {
 			if (w->stopping)
 				break;
 			pthread_cond_wait(&w->cond, &w->lock);
 			continue;
 		}
-		w->todo_head = work->next;
-		if (!w->todo_head)
-			w->todo_tail = &w->todo_head;
+		w->queue_head = work->next;
+		if (!w->queue_head)
+			w->queue_tail = &w->queue_head;
 		pthread_mutex_unlock(&w->lock);
 		work->work(work);
 		pthread_mutex_lock(&w->lock);
@@ -98,7 +98,7 @@ int net_workers_init(struct pc_net *net, char *err, size_t errlen)
 
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->cond, NULL);
-	w->todo_tail = &w->todo_head;
+	w->queue_tail = &w->queue_head;
 	w->done_tail = &w->done_head;
 	w->initialized = true;
 	rc = uv_async_init(&net->loop, &w->done_async, on_uv_work_done);
@@ -135,8 +135,8 @@ void net_workers_queue(struct pc_net *net, struct net_work *work)
 		work->after(work);
 		return;
 	}
-	*w->todo_tail = work;
-	w->todo_tail = &work->next;
+	*w->queue_tail = work;
+	w->queue_tail = &work->next;
 	w->outstanding++;
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);

@@ -28,8 +28,8 @@ struct net_work {
 struct net_workers {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;		    /* idle workers wait here */
-	struct net_work *todo_head;	    /* lock */
-	struct net_work **todo_tail;	    /* lock */
+	struct net_work *queue_head;	    /* lock */
+	struct net_work **queue_tail;	    /* lock */
 	struct net_work *done_head;	    /* lock */
 	struct net_work **done_tail;	    /* lock */
 	bool stopping;			    /* lock */
