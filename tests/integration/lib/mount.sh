@@ -8,6 +8,8 @@
 #   pc_daemon_stop       SIGTERM, wait, check the mount is gone
 #   pc_daemon_kill9      SIGKILL and clean the dead mount up
 #   pc_ctl ARGS...       peercachectl against the running daemon's cache
+#   pc_unmount_each MNT...  lazily unmounts those of MNT... still mounted
+#       (cleanup of a daemon that serves several mounts)
 
 PEERCACHE="$PC_BIN/peercache"
 PEERCACHECTL="$PC_BIN/peercachectl"
@@ -83,6 +85,13 @@ pc_daemon_kill9() {
 	kill -KILL "$PC_DAEMON_PID"
 	wait "$PC_DAEMON_PID" 2>/dev/null || true
 	fusermount3 -u -z "$PC_DAEMON_MNT" 2>/dev/null || umount -l "$PC_DAEMON_MNT"
+}
+
+pc_unmount_each() {
+	local mnt
+	for mnt in "$@"; do
+		! pc_is_mounted "$mnt" || fusermount3 -u -z "$mnt" || umount -l "$mnt"
+	done
 }
 
 pc_ctl() {

@@ -13,20 +13,16 @@ set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 . "$(dirname "$0")/../lib/restart.sh"
 pc_setup
+. "$(dirname "$0")/loopback.sh" # pc_publish_as
 
 mkdir -p src-a src-b www
 echo "repository A, file 1" >src-a/a.txt
 head -c 300000 /dev/urandom >src-a/big.bin
 echo "repository B, version 1" >src-b/b.txt
-publish() { # NAME KEY SRC DIR
-	[ -f "$2" ] || pc_keygen "$2"
-	"$PUBLISH" --key "$2" --name "$1" --no-progress "$3" "$4" >publish.log 2>&1 ||
-		fail "publish of $1 failed: $(cat publish.log)"
-}
 # A's version (3) is above B's (1, then 2): judged by A's highest, B's
 # heads would be refused as a rollback.
-for _ in 1 2 3; do publish A a.key src-a www/a; done
-publish B b.key src-b www/b
+for _ in 1 2 3; do pc_publish_as A a.key src-a www/a; done
+pc_publish_as B b.key src-b www/b
 pc_nginx_start "$PC_TMP/www"
 
 PC_DAEMON_LOG="$PC_TMP/run1.log"
@@ -42,13 +38,7 @@ section() { # NAME MNT DIR KEY
 { host; section A "$MA" a a.key; section B "$MB" b b.key; } >both.conf
 { host; section B "$MB" b b.key; } >b.conf
 
-unmount_all() {
-	local mnt
-	for mnt in "$MA" "$MB"; do
-		! pc_is_mounted "$mnt" || fusermount3 -u -z "$mnt" || umount -l "$mnt"
-	done
-}
-pc_on_exit unmount_all
+pc_on_exit 'pc_unmount_each "$MA" "$MB"'
 # run CONF LOG MNT...: the daemon with CONF until every MNT is mounted.
 run() {
 	local conf=$1 log=$2 mnt
@@ -90,7 +80,7 @@ assert_eq 1 "$(pc_json_get "$PC_OUT" version)" "live status -r B: version"
 # B's version 2 installs.
 echo "repository B, version 2" >src-b/b.txt
 echo "new in B 2" >src-b/new.txt
-publish B b.key src-b www/b
+pc_publish_as B b.key src-b www/b
 pc_run ctl -c b.conf -r B refresh
 assert_eq "repository B, version 2" "$(cat "$MB/b.txt")" "B after its version 2"
 assert_eq "new in B 2" "$(cat "$MB/new.txt")" "B's new file in version 2"

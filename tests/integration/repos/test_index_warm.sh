@@ -10,6 +10,7 @@ set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 . "$(dirname "$0")/../lib/restart.sh" # pc_wait_for
 pc_setup
+. "$(dirname "$0")/loopback.sh"
 
 mkdir -p www
 # tree DIR N: N files of a few bytes in 10 directories.
@@ -24,46 +25,18 @@ for i in range(n):
         f.write("%d\n" % i)
 PY
 }
-publish() { # NAME KEY SRC DIR
-	[ -f "$2" ] || pc_keygen "$2"
-	"$PUBLISH" --key "$2" --name "$1" --no-progress "$3" "$4" >publish.log 2>&1 ||
-		fail "publish of $1 failed: $(cat publish.log)"
-}
 tree src-av 2500
 tree src-engine 200
-publish av-defs av.key src-av www/av
-publish engine engine.key src-engine www/engine
+pc_publish_as av-defs av.key src-av www/av
+pc_publish_as engine engine.key src-engine www/engine
 pc_nginx_start "$PC_TMP/www"
 
-AV="$PC_TMP/srv/av-defs" ENGINE="$PC_TMP/srv/engine"
 mkdir -p "$AV" "$ENGINE" cache
-cat >node.conf <<CONF
-[peercache]
-cache_dir = $PC_TMP/cache
-poll_interval = 1h
-discovery = off
-peer_server = off
-
-[repository av-defs]
-mount_point = $AV
-mirror = $NGINX_URL/av
-trusted_key = $PC_TMP/av.key.pub
-
-[repository engine]
-mount_point = $ENGINE
-mirror = $NGINX_URL/engine
-trusted_key = $PC_TMP/engine.key.pub
-CONF
+pc_two_repos_conf node.conf engine
 PC_DAEMON_LOG="$PC_TMP/daemon.log"
 "$PEERCACHE" -f -c node.conf >>"$PC_DAEMON_LOG" 2>&1 &
 PC_DAEMON_PID=$!
-unmount_both() {
-	local mnt
-	for mnt in "$AV" "$ENGINE"; do
-		! pc_is_mounted "$mnt" || fusermount3 -u -z "$mnt" || umount -l "$mnt"
-	done
-}
-pc_on_exit unmount_both
+pc_on_exit 'pc_unmount_each "$AV" "$ENGINE"'
 pc_on_exit 'pc_daemon_cleanup "$PC_DAEMON_PID" "$AV" "$PC_DAEMON_LOG"'
 installed() { # NAME VERSION
 	grep -q "$1.*version $2 installed" "$PC_DAEMON_LOG"
@@ -73,7 +46,7 @@ pc_wait_for "engine version 1 not installed" installed engine 1
 
 # engine: version 2, installed while av-defs was never looked up.
 echo "new" >src-engine/new.txt
-publish engine engine.key src-engine www/engine
+pc_publish_as engine engine.key src-engine www/engine
 pc_run "$PEERCACHECTL" --cache-dir "$PC_TMP/cache" -r engine refresh
 assert_contains "$PC_OUT" "version 2" "engine's refresh"
 sleep 1 # the warm-up after the switch, and a group commit

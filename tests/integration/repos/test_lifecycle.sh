@@ -21,54 +21,22 @@ set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 . "$(dirname "$0")/../lib/restart.sh"
 pc_setup
+. "$(dirname "$0")/loopback.sh"
 
 mkdir -p src-av src-engine src-forged www
 echo "av definitions 1" >src-av/defs.txt
 echo "engine 7" >src-engine/engine.txt
 echo "forged engine" >src-forged/engine.txt
-publish() { # NAME KEY SRC DIR
-	[ -f "$2" ] || pc_keygen "$2"
-	"$PUBLISH" --key "$2" --name "$1" --no-progress "$3" "$4" >publish.log 2>&1 ||
-		fail "publish of $1 failed: $(cat publish.log)"
-}
-publish av-defs av.key src-av www/av
-publish engine engine.key src-engine www/engine
+pc_publish_as av-defs av.key src-av www/av
+pc_publish_as engine engine.key src-engine www/engine
 # The av publisher signs a head that names "engine": a key that is
 # trusted, but for the other repository.
-publish engine av.key src-forged www/forged
+pc_publish_as engine av.key src-forged www/forged
 pc_nginx_start "$PC_TMP/www"
 
-AV="$PC_TMP/srv/av-defs" ENGINE="$PC_TMP/srv/engine"
-# conf FILE ENGINE_DIR: av-defs and engine, engine's mirror from ENGINE_DIR.
-conf() {
-	cat >"$1" <<CONF
-[peercache]
-cache_dir = $PC_TMP/cache
-poll_interval = 1h
-fetch_timeout = 5s
-discovery = off
-peer_server = off
+pc_two_repos_conf good.conf engine
+pc_two_repos_conf forged.conf forged
 
-[repository av-defs]
-mount_point = $AV
-mirror = $NGINX_URL/av
-trusted_key = $PC_TMP/av.key.pub
-
-[repository engine]
-mount_point = $ENGINE
-mirror = $NGINX_URL/$2
-trusted_key = $PC_TMP/engine.key.pub
-CONF
-}
-conf good.conf engine
-conf forged.conf forged
-
-unmount_both() {
-	local mnt
-	for mnt in "$AV" "$ENGINE"; do
-		! pc_is_mounted "$mnt" || fusermount3 -u -z "$mnt" || umount -l "$mnt"
-	done
-}
 both_mounted() { pc_is_mounted "$AV" && pc_is_mounted "$ENGINE"; }
 none_mounted() { ! pc_is_mounted "$AV" && ! pc_is_mounted "$ENGINE"; }
 
@@ -79,7 +47,7 @@ mkdir -p "$SV" "$PC_DAEMON_CACHE"
 python3 "$PC_SRC/tests/integration/restart/fdstore_supervisor.py" "$SV" -- \
 	"$PEERCACHE" -f -c good.conf >>"$PC_DAEMON_LOG" 2>&1 &
 SUPERVISOR_PID=$!
-pc_on_exit unmount_both
+pc_on_exit 'pc_unmount_each "$AV" "$ENGINE"'
 pc_on_exit 'pc_daemon_cleanup "$(cat "$SV/pid" 2>/dev/null || echo 0)" "$AV" "$PC_DAEMON_LOG"'
 pc_on_exit "kill $SUPERVISOR_PID 2>/dev/null; wait $SUPERVISOR_PID 2>/dev/null || true"
 ready() { grep -qx "READY=1" "$SV/notify.log" 2>/dev/null; }

@@ -23,13 +23,7 @@ conf() {
 			"$n" "$PC_TMP/srv/$n" "$n" "$PC_TMP/key.pub"
 	done
 }
-unmount_all() {
-	local mnt
-	for mnt in "$PC_TMP"/srv/*; do
-		! pc_is_mounted "$mnt" || fusermount3 -u -z "$mnt" || umount -l "$mnt"
-	done
-}
-pc_on_exit unmount_all
+pc_on_exit 'pc_unmount_each "$PC_TMP"/srv/*'
 
 # stopped_at_start NAME...: the daemon with these sections, SIGTERM once
 # it is held after its mounts.
