@@ -80,7 +80,11 @@ stat_at_least() {
 }
 stat_at_least purged_chunks 5 ||
 	fail "purged_chunks $(stat_of purged_chunks), expected at least 5"
-stat_at_least purged_bytes $((5 * 3 * 1024 * 1024)) ||
+# At least what had to go for 30 MiB read to fit in 16 MiB: the purge
+# takes whole chunks down to the watermark, and the last files may fit
+# without one, so "five whole files" (15 MiB) is not certain (a CI run
+# counted 14713463 bytes).
+stat_at_least purged_bytes $(((30 - 16) * 1024 * 1024)) ||
 	fail "purged_bytes $(stat_of purged_bytes)"
 grep -qE 'purged content \(hash = [0-9a-f]{64}, size = [0-9]+\)' "$PC_DAEMON_LOG" ||
 	fail "no 'purged content' line in the log"
