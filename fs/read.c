@@ -244,10 +244,12 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
 							"leaves read-ahead "
 							"room for one chunk");
 
-/* How far before or past the furthest chunk read a READ may start and
- * still count as sequential: the kernel's asynchronous read-ahead has up
- * to two READs in flight, which parallel workers may take in any order. */
-#define REORDER_BYTES (2 * (uint64_t)PC_FS_READ_SIZE)
+/* How far before or past the furthest chunk read (or the file's start,
+ * before any) a READ may start and still count as sequential: the
+ * kernel's read-ahead has READs in flight, which parallel workers may
+ * take in any order (with two READs' worth, a cold cat under TSan had a
+ * chunk taken for a random read's). */
+#define REORDER_BYTES (4 * (uint64_t)PC_FS_READ_SIZE)
 
 /*
  * Whether a READ over chunks [first, last] jumped: a random read, whose
@@ -267,8 +269,8 @@ static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
 		if (furthest != UINT32_MAX && last <= furthest)
 			break;
 	} while (!atomic_compare_exchange_weak(&of->furthest, &furthest, last));
-	if (furthest == UINT32_MAX) /* the first read: from chunk 0? */
-		return first != 0;
+	if (furthest == UINT32_MAX) /* the first read: near the start? */
+		return of->offsets[first] > REORDER_BYTES;
 	if (last > furthest) /* past the end of the furthest chunk? */
 		return of->offsets[first] >
 		       of->offsets[furthest + 1] + REORDER_BYTES;
