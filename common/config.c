@@ -86,6 +86,8 @@ const struct key config_keys[] = {
 	  HOST_ONLY },
 	{ "peer_ban_time", KEY_DURATION, FIELD(peer_ban_time), 0, 1, 30 * DAY,
 	  "10m", HOST_ONLY },
+	{ "passthrough", KEY_BOOL, FIELD(passthrough), 0, 0, 0, "on",
+	  HOST_ONLY },
 	{ "mirror_serve", KEY_BOOL, FIELD(mirror_serve), 0, 0, 0, "off",
 	  HOST_ONLY },
 	{ "mirror_allow", KEY_STRING, FIELD(mirror_allow), 0, 0, 0, "",

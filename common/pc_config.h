@@ -108,6 +108,8 @@ struct pc_config {
 	uint64_t peer_port;	    /* default 8081 */
 	uint64_t max_uploads;	    /* chunk bodies sent at once, default 50 */
 	uint64_t peer_ban_time;	    /* seconds, default 600 */
+	bool passthrough;	    /* files of one chunk read by the kernel
+				       from the chunk file, default on */
 	bool mirror_serve;	    /* serve /head and /chunks/ to other sites
 			       (net/mirror_serve.c), default off */
 	char *mirror_allow;	    /* CIDR list of who may use it; "" = nobody

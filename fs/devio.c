@@ -44,6 +44,7 @@
 
 #include "devio.h"
 #include "internal.h"
+#include "pc_log.h"
 #include "pc_util.h"
 #include "resume.h"
 
@@ -319,6 +320,45 @@ static void note_reply(struct fs_devio *io, const struct iovec *iov, int count)
 	atomic_store(&io->init_done, true);
 }
 
+/* The registration the calling worker's next OPEN reply names (0: none):
+ * fs_devio_open_backing(). */
+static __thread uint32_t open_backing;
+
+void fs_devio_open_backing(uint32_t backing)
+{
+	open_backing = backing;
+}
+
+/* The first process's INIT reply: passthrough is asked for if the kernel
+ * offers it, the configuration allows it, this process may use it and
+ * its table is ready (before the reply: the first OPEN may come at once).
+ * @copy holds the rewritten struct. */
+static void init_passthrough(struct fs_devio *io, struct iovec *iov, int count,
+			     char *copy, size_t room)
+{
+	struct pc_fs *fs = io->fs;
+
+	if (!fs->cfg->passthrough)
+		return;
+	if (!fs_pt_offered(io->init_req, io->init_req_len)) {
+		pc_log(PC_LOG_INFO, "fs",
+		       "the kernel offers no FUSE passthrough (Linux 6.9): "
+		       "files are read through the daemon");
+		return;
+	}
+	if (!fs_pt_capable()) {
+		pc_log(PC_LOG_INFO, "fs",
+		       "FUSE passthrough needs CAP_SYS_ADMIN: files are "
+		       "read through the daemon");
+		return;
+	}
+	if (fs_pt_start(fs, io->fd, true, false,
+			pc_store_generation(fs->store)) < 0)
+		return;
+	if (!fs_pt_ask(iov, count, copy, room))
+		fs_pt_stop(fs);
+}
+
 /* A reply may go out: true, and it counts as being written until the
  * caller subtracts it; false once the cut came (the reply is left to
  * RESEND). */
@@ -337,13 +377,24 @@ static ssize_t devio_writev(int fd, struct iovec *iov, int count,
 	struct fs_devio *io = ((struct pc_fs *)userdata)->devio;
 	const struct fuse_out_header *out = iov[0].iov_base;
 	uint64_t init = atomic_load(&io->init_unique);
+	struct fuse_open_out open_copy;
+	char init_copy[INIT_MAX];
 	ssize_t n;
 	int err;
 
-	if (init && out->unique == init && io->replaying)
+	if (init && out->unique == init && io->replaying) {
+		/* The recorded reply asked for passthrough if this build's
+		 * first process did: so would this one. */
+		if (fs_pt_in_reply(io->init_reply, io->init_reply_len))
+			fs_pt_ask(iov, count, init_copy, sizeof(init_copy));
 		return replayed_reply(io, iov, count);
+	}
 	if (out->unique == 0) /* a notification, not a reply */
 		return writev(fd, iov, count);
+	if (init && out->unique == init)
+		init_passthrough(io, iov, count, init_copy, sizeof(init_copy));
+	if (open_backing)
+		fs_pt_open_reply(iov, count, &open_copy, open_backing);
 	if (!reply_begin(io)) {
 		errno = ENOENT; /* as for an interrupted request: quiet */
 		return -1;
@@ -392,6 +443,11 @@ static const struct fuse_custom_io devio_ops = {
 	.writev = devio_writev,
 	.splice_send = devio_splice_send,
 };
+
+int fs_devio_fd(struct pc_fs *fs)
+{
+	return fs->devio->fd;
+}
 
 int fs_devio_attach(struct pc_fs *fs, struct fuse_session *se, int fd)
 {

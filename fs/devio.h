@@ -56,6 +56,12 @@ int fs_devio_replay_init(struct pc_fs *fs, struct fuse_session *se,
 			 const void *req, size_t req_len, const void *reply,
 			 size_t reply_len, char *err, size_t errlen);
 
+/* The session's /dev/fuse fd (set by fs_devio_attach). */
+int fs_devio_fd(struct pc_fs *fs);
+/* The calling worker's next OPEN reply opens the file in passthrough mode
+ * on registration @backing (passthrough.c); 0 after the reply. */
+void fs_devio_open_backing(uint32_t backing);
+
 /* The workers stop reading: 0 once none holds a request it read (each
  * waits in devio, reading nothing), -ETIMEDOUT after @timeout_ms (they
  * read again then). */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "devio.h"
+#include "pc_log.h"
 #include "handover.h"
 #include "internal.h"
 #include "mounts.h"
@@ -298,6 +299,32 @@ static int adopt_session(struct pc_fs *fs, int fd, const struct pc_fs_state *st,
 	return 0;
 }
 
+/* The earlier process's passthrough table, if it had one: files it opened
+ * may still be open in the kernel, in passthrough mode on its
+ * registrations, and every new open of those must name the same.  Without
+ * the table that cannot be promised: the mount is not taken. */
+static int adopt_passthrough(struct pc_fs *fs, const struct pc_fs_state *st,
+			     bool died, char *err, size_t errlen)
+{
+	int rc;
+
+	if (!fs_pt_in_reply(st->init_reply, st->init_reply_len)) {
+		if (fs->cfg->passthrough)
+			pc_log(PC_LOG_INFO, "fs",
+			       "the mount was made without FUSE passthrough: "
+			       "files are read through the daemon until it is "
+			       "mounted again");
+		return 0;
+	}
+	rc = fs_pt_start(fs, fs_devio_fd(fs), false, died, st->generation);
+	if (rc < 0)
+		snprintf(err, errlen,
+			 "the earlier process's passthrough "
+			 "table: %s",
+			 strerror(-rc));
+	return rc;
+}
+
 int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
 		const struct pc_fs_state *st, bool need_resend, char *err,
 		size_t errlen)
@@ -316,13 +343,16 @@ int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
 		goto out;
 	rc = adopt_session(fs, fd, st, need_resend, err, errlen);
 	fd = -1; /* the session's, closed with it */
+	if (rc == 0) {
+		fs->dev_major = st->dev_major;
+		fs->dev_minor = st->dev_minor;
+		rc = adopt_passthrough(fs, st, need_resend, err, errlen);
+	}
 	if (rc == 0 && fs_replier_start(fs) < 0) {
 		snprintf(err, errlen, "cannot start a thread");
 		rc = -EAGAIN;
 	}
 	if (rc == 0) {
-		fs->dev_major = st->dev_major;
-		fs->dev_minor = st->dev_minor;
 		fs->mounted = true;
 		fs->adopted = true;
 	}
@@ -330,6 +360,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (rc < 0) { /* back to a fresh fs: the caller may mount instead */
+		fs_pt_stop(fs);
 		if (fs->session)
 			fuse_session_destroy(fs->session);
 		fs->session = NULL;
@@ -448,6 +479,7 @@ void pc_fs_free(struct pc_fs *fs)
 	if (fs->session) /* closes the fd: the new process has its own */
 		fuse_session_destroy(fs->session);
 	fs_devio_free(fs);
+	fs_pt_stop(fs);
 	pthread_mutex_destroy(&fs->open_lock);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_cond_destroy(&fs->parked_cond);

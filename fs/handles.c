@@ -289,6 +289,8 @@ static void *adopt(struct pc_fs *fs, enum handle_kind kind, uint64_t ino,
 		return NULL;
 	}
 	*h = (struct handle){ .id = fh, .ino = ino, .kind = kind, .obj = obj };
+	if (kind == HANDLE_FILE)
+		fs_pt_adopted(fs, obj);
 	kept = insert(fs->handles, h, true, &inserted);
 	if (inserted) {
 		note_open(fs, ino);
@@ -316,6 +318,12 @@ struct open_dir *fs_dir_get(struct pc_fs *fs, uint64_t ino, uint64_t fh)
 	struct open_dir *dir = lookup(fs, HANDLE_DIR, ino, fh, &known);
 
 	return dir || known ? dir : adopt(fs, HANDLE_DIR, ino, fh);
+}
+
+struct open_file *fs_file_find(struct pc_fs *fs, uint64_t ino, uint64_t fh,
+			       bool *known)
+{
+	return lookup(fs, HANDLE_FILE, ino, fh, known);
 }
 
 void fs_file_release(struct pc_fs *fs, uint64_t fh)

@@ -35,6 +35,10 @@ uint64_t fs_file_handle(struct pc_fs *fs, struct open_file *of);
  * neither works (@fh names another inode, the inode is gone).
  */
 struct open_file *fs_file_get(struct pc_fs *fs, uint64_t ino, uint64_t fh);
+/* The same without adopting: NULL for a handle this process never gave
+ * out (*@known false) or that names another inode (*@known true). */
+struct open_file *fs_file_find(struct pc_fs *fs, uint64_t ino, uint64_t fh,
+			       bool *known);
 /* The kernel released @fh: the table's reference goes (unknown: none). */
 void fs_file_release(struct pc_fs *fs, uint64_t fh);
 

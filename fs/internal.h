@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/uio.h>
 
 #include <fuse_lowlevel.h>
 
@@ -71,6 +72,7 @@ _Static_assert((PC_FS_BLKSIZE & (PC_FS_BLKSIZE - 1)) == 0 &&
 
 struct parked_read;
 struct fs_walk;
+struct fs_pt;
 
 struct pc_fs {
 	const struct pc_config *cfg;
@@ -115,6 +117,13 @@ struct pc_fs {
 	/* Keep the mount in systemd's fd store (pc_fs_set_sessions: not when
 	 * the daemon serves several).  Set before the mount. */
 	bool fdstore;
+	/* Files of one chunk read straight from their chunk file
+	 * (passthrough.c); NULL: every file through the daemon.  Set before
+	 * the first OPEN (by the worker that answers the INIT, or at
+	 * adoption), then left alone until pc_fs_free(): atomic because the
+	 * order between the INIT and an OPEN goes through /dev/fuse, out of
+	 * ThreadSanitizer's sight. */
+	_Atomic(struct fs_pt *) pt;
 };
 
 /* An open regular file: its chunk list with cumulative offsets, copied
@@ -141,6 +150,9 @@ struct open_file {
 	 * page, and the retries must not wait out fetch_timeout again. */
 	atomic_uint_fast64_t failures[4];
 	atomic_uint failure_next;
+	/* Counted in the passthrough table (passthrough.c): its RELEASE
+	 * takes it out. */
+	atomic_bool pt_counted;
 };
 
 /* The repository of the net that serves this fs's misses. */
@@ -236,5 +248,40 @@ int fs_replier_start(struct pc_fs *fs);
  * EIO, and joins the threads.  Call once no fetch can call back any more
  * (after pc_net_stop()). */
 void fs_replier_stop(struct pc_fs *fs);
+
+/* passthrough.c: files of one chunk read by the kernel from the chunk file.
+ * The INIT exchange: whether the kernel offers passthrough, whether a
+ * reply asked for it, and asking for it in libfuse's reply (@iov as
+ * libfuse writes it; iov[1] is pointed at @copy, @room bytes). */
+bool fs_pt_offered(const void *req, size_t len);
+bool fs_pt_in_reply(const void *reply, size_t len);
+bool fs_pt_ask(struct iovec *iov, int count, char *copy, size_t room);
+/* libfuse's OPEN reply (@iov) made a passthrough open on @backing (libfuse
+ * 3.14 knows no FOPEN_PASSTHROUGH): iov[1] is pointed at @copy. */
+struct fuse_open_out;
+void fs_pt_open_reply(struct iovec *iov, int count, struct fuse_open_out *copy,
+		      uint32_t backing);
+/* Whether this process may register backing files (CAP_SYS_ADMIN). */
+bool fs_pt_capable(void);
+/* The table of inodes with opens, on @fuse_fd's connection: a new one for
+ * a fresh mount, the previous process's otherwise (it must be of the
+ * mount's device, fs->dev_*, and of the index's @generation; rebuilt if
+ * that process @died).  0 or a negative errno (then fs->pt stays NULL). */
+int fs_pt_start(struct pc_fs *fs, int fuse_fd, bool fresh, bool died,
+		uint32_t generation);
+void fs_pt_stop(struct pc_fs *fs);
+/* Whether passthrough is on for this mount. */
+bool fs_pt_on(struct pc_fs *fs);
+/* An open of @of with the open(2) @flags: *@backing is the registration
+ * to answer with, or 0 to go through the page cache.  0, or -ENFILE (the
+ * table is full). */
+int fs_pt_open(struct pc_fs *fs, struct open_file *of, int flags,
+	       uint32_t *backing);
+/* An earlier process's open of @of, adopted: it was counted. */
+void fs_pt_adopted(struct pc_fs *fs, struct open_file *of);
+/* The RELEASE of @of (or an open whose reply never reached the kernel);
+ * of an earlier process's open of @ino that this one never used. */
+void fs_pt_release(struct pc_fs *fs, struct open_file *of);
+void fs_pt_release_unknown(struct pc_fs *fs, uint64_t ino);
 
 #endif

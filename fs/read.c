@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devio.h"
 #include "internal.h"
 
 /* How long a chunk whose read failed fails again at once for the same open
@@ -140,6 +141,7 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct pc_fs *fs = fuse_req_userdata(req);
 	struct open_file *of;
+	uint32_t backing;
 	pid_t pid;
 	int error;
 
@@ -161,10 +163,23 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	fi->keep_cache = 1; /* an inode's content never changes */
-	open_ahead(fs, of);
+	error = -fs_pt_open(fs, of, fi->flags, &backing);
+	if (error) {
+		fs_file_release(fs, fi->fh);
+		fuse_reply_err(req, error);
+		return;
+	}
+	/* An inode's content never changes; a passthrough open may not
+	 * say so (its pages are the chunk file's). */
+	fi->keep_cache = !backing;
+	if (!backing)
+		open_ahead(fs, of);
 	pid = fuse_req_ctx(req)->pid; /* the request goes with the reply */
-	if (fuse_reply_open(req, fi) != 0) { /* the kernel gave up on it */
+	fs_devio_open_backing(backing);
+	error = fuse_reply_open(req, fi);
+	fs_devio_open_backing(0);
+	if (error != 0) { /* the kernel gave up on it */
+		fs_pt_release(fs, of);
 		fs_file_release(fs, fi->fh);
 		return;
 	}
@@ -173,9 +188,23 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	fs_file_release(fuse_req_userdata(req), fi->fh);
-	fuse_reply_err(req, 0);
+	struct pc_fs *fs = fuse_req_userdata(req);
+	bool known = true;
+	struct open_file *of =
+		fs_pt_on(fs) ? fs_file_find(fs, ino, fi->fh, &known) : NULL;
+
+	/* The passthrough table counts the open out once the kernel has
+	 * the answer: a RELEASE that it sends again to the next process
+	 * (this one died before answering) is counted out there, once. */
+	if (fuse_reply_err(req, 0) == 0) {
+		if (of)
+			fs_pt_release(fs, of);
+		else if (!known) /* an earlier process's, unused here */
+			fs_pt_release_unknown(fs, ino);
+	}
+	if (of)
+		fs_open_file_put(of);
+	fs_file_release(fs, fi->fh);
 }
 
 static uint64_t now_seconds(void)

@@ -50,10 +50,10 @@ static const char *const key_names[] = {
 	"fleet_key_file", "discovery_timeout",
 	"peer_server",	  "peer_port",
 	"max_uploads",	  "peer_ban_time",
-	"mirror_serve",	  "mirror_allow",
-	"quota",	  "max_age",
-	"purge_interval", "metrics_listen",
-	"control_group",
+	"passthrough",	  "mirror_serve",
+	"mirror_allow",	  "quota",
+	"max_age",	  "purge_interval",
+	"metrics_listen", "control_group",
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -231,6 +231,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 	assert_int_equal(cfg.peer_port, 8081);
 	assert_int_equal(cfg.max_uploads, 50);
 	assert_int_equal(cfg.peer_ban_time, 600);
+	assert_true(cfg.passthrough);
 	assert_false(cfg.mirror_serve);
 	assert_string_equal(cfg.mirror_allow, "");
 	assert_int_equal(cfg.quota, 512 * MIB);
@@ -366,13 +367,16 @@ static void test_config_on_off_takes_the_usual_words(void **state)
 					  "0",	 "OFF", "False" };
 	static const char *const bad[] = { "",	  "maybe",   "2",
 					   "onn", "enabled", "o" };
-	const char *const keys[] = { "discovery", "peer_server" };
+	const char *const keys[] = { "discovery", "peer_server",
+				     "passthrough" };
 	struct pc_config cfg;
 
 	(void)state;
 	defaults(&cfg);
 	for (size_t k = 0; k < N(keys); k++) {
-		bool *field = k == 0 ? &cfg.discovery : &cfg.peer_server;
+		bool *field = k == 0   ? &cfg.discovery
+			      : k == 1 ? &cfg.peer_server
+				       : &cfg.passthrough;
 
 		for (size_t i = 0; i < N(no); i++) {
 			*field = true;
@@ -840,6 +844,7 @@ static void set_everything(struct pc_config *cfg)
 		{ "peer_port", "9081" },
 		{ "max_uploads", "200" },
 		{ "peer_ban_time", "1h" },
+		{ "passthrough", "off" },
 		{ "mirror_serve", "off" }, /* on needs peer_server */
 		{ "mirror_allow", "10.40.0.0/16, 10.41.0.0/16" },
 		{ "quota", "5G" },
@@ -881,6 +886,7 @@ static void check_round_trip(struct pc_config *cfg)
 	assert_int_equal(again.quota, cfg->quota);
 	assert_int_equal(again.discovery, cfg->discovery);
 	assert_int_equal(again.peer_server, cfg->peer_server);
+	assert_int_equal(again.passthrough, cfg->passthrough);
 	assert_int_equal(again.log_level, cfg->log_level);
 
 	free(first);

@@ -4,8 +4,9 @@ through the same descriptors, whenever the test asks.
 
     hold_open.py STATE_DIR FILE=SOURCE... DIR=NAME,NAME,...
 
-It opens each FILE (O_DIRECT: every read is a request to the daemon,
-never the page cache) and each DIR (O_DIRECTORY), writes STATE_DIR/ready,
+It opens each FILE (O_DIRECT: every read of a file the daemon serves
+through the page cache is a request to it; HOLD_BUFFERED=1 in the
+environment opens them without O_DIRECT) and each DIR (O_DIRECTORY), writes STATE_DIR/ready,
 then for each STATE_DIR/check.N that appears reads every FILE whole from
 its descriptor (pread from 0) and compares it with SOURCE, lists every
 DIR from its descriptor (from its start) and compares the names, and
@@ -50,8 +51,10 @@ def main():
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
             dirs.append((fd, path, sorted(what.split(","))))
         else:
-            files.append((os.open(path, os.O_RDONLY | os.O_DIRECT), path,
-                          what))
+            flags = os.O_RDONLY
+            if os.environ.get("HOLD_BUFFERED") != "1":
+                flags |= os.O_DIRECT
+            files.append((os.open(path, flags), path, what))
     open(os.path.join(state, "ready"), "w").close()
     n = 1
     deadline = time.time() + 600

@@ -3,11 +3,13 @@
 # why.  The binary on disk is replaced by
 #   1. a script that exits 1 at once: `peercachectl restart` exits 1 and
 #      names the status; nothing was paused;
-#   2. the real daemon with a cache_dir it cannot open: it takes the fd
-#      and the state, says it is ready, and fails once the old daemon has
-#      stopped its net and closed its store; the old daemon opens them
-#      again and serves the reads it had left to the new one (queued
-#      again with FUSE_NOTIFY_RESEND).
+#   2. the real daemon with a cache_dir whose index it cannot open (a
+#      file where the index directory goes; the mount's passthrough table
+#      is there, a copy, as the adoption wants it): it takes the fd, the
+#      state and the table, says it is ready, and fails once the old
+#      daemon has stopped its net and closed its store; the old daemon
+#      opens them again and serves the reads it had left to the new one
+#      (queued again with FUSE_NOTIFY_RESEND).
 # Through both, a reader of a cold file from a slow mirror gets every byte
 # right and no error, the same daemon (pid and `started`) serves, and the
 # mount is there at every 10 ms sample.
@@ -39,8 +41,11 @@ printf '#!/bin/sh\nexit 1\n' >exits.sh
 pc_install_binary exits.sh
 failed_restart "exited with status 1 before it was ready" "a binary that exits"
 
-printf '#!/bin/sh\nexec "%s" "$@" -o cache_dir=/proc/peercache-nowhere\n' \
-	"$PC_BIN/peercache" >no-cache.sh
+mkdir bad-cache
+cp "$PC_DAEMON_CACHE"/passthrough.* bad-cache/ 2>/dev/null || true
+echo "not an index" >bad-cache/index
+printf '#!/bin/sh\nexec "%s" "$@" -o cache_dir=%s\n' \
+	"$PC_BIN/peercache" "$PC_TMP/bad-cache" >no-cache.sh
 pc_install_binary no-cache.sh
 failed_restart "could not take over" "a daemon that fails after the handover began"
 grep -q "this daemon goes on serving" "$PC_DAEMON_LOG" ||

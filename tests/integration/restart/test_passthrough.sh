@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Files of one chunk are read by the kernel straight from the chunk file
+# (FUSE passthrough), and every open of such a file works, whatever other
+# opens of it the kernel holds, across a restart and a crash.
+#
+# The kernel fails with EIO an open that mixes modes on one inode (a
+# passthrough open while it is open through the page cache, or the other
+# way round) or names another registration than the inode's open files
+# do; the daemon's table of open inodes (fs/passthrough.c) prevents both,
+# and outlives the process.  The test:
+#   - a cached file of one chunk, read again after drop_caches, sends the
+#     daemon no read (hits do not move), and its bytes are right, by
+#     read(2) and by mmap(2) (the first open of a file decides its mode,
+#     and the RELEASE of the one before is asynchronous: pt_read tries a
+#     few times);
+#   - s2 is held open from before its chunk was cached (through the page
+#     cache), s3 from after (passthrough); opening and reading each again
+#     works, in the daemon that made them, after `peercachectl restart`
+#     and after a kill -9 (the fd-store supervisor resumes the mount), and
+#     the holders' own descriptors read right all along; while s3 is
+#     held, a new open of it is in passthrough at the first try, also
+#     once one of its two holders from before the crash has closed it
+#     (counted out once, by a process that never saw that open);
+#   - a file of several chunks reads right (never passthrough);
+#   - the control: with passthrough = off, the same read after
+#     drop_caches reaches the daemon, so the first check can fail.
+set -eu
+. "$(dirname "$0")/../mount/fixture.sh"
+. "$(dirname "$0")/../lib/restart.sh"
+pc_setup
+
+mkdir src
+for i in 1 2 3 4; do pc_random "src/s$i.bin" 100K; done
+pc_random src/big.bin 6M
+pc_publish src repo
+pc_nginx_start "$PC_TMP/repo"
+pc_supervised_start "$PC_TMP/mnt"
+
+stat_of() { pc_json_get "$(pc_ctl stats --json)" "$1"; }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# same NAME WHEN: mnt/NAME reads as src/NAME (a new open).
+same() {
+	local got
+	got=$(sha256sum <"mnt/$1") || fail "$2: reading $1 failed (EIO: an open in the wrong mode?)"
+	assert_eq "$(pc_sha "src/$1")" "${got%% *}" "$2: $1"
+}
+# pt_read NAME WHEN [TRIES]: mnt/NAME reads right, after drop_caches,
+# without a read reaching the daemon (within TRIES opens, 30 by default).
+pt_read() {
+	local try hits
+	for try in $(seq "${3:-30}"); do
+		drop_caches
+		hits=$(stat_of hits)
+		same "$1" "$2"
+		[ "$(stat_of hits)" != "$hits" ] || return 0
+		sleep 0.1
+	done
+	fail "$2: every read of $1 reached the daemon (not in passthrough)"
+}
+# hold NAME FILE: hold_open.py in $PC_TMP/NAME, FILE of the mount open
+# (without O_DIRECT: the first O_DIRECT open of a file is never a
+# passthrough one).
+hold() {
+	local dir="$PC_TMP/$1"
+	mkdir -p "$dir"
+	HOLD_BUFFERED=1 python3 "$PC_SRC/tests/integration/restart/hold_open.py" "$dir" \
+		"$PC_TMP/mnt/$2=$PC_TMP/src/$2" >"$dir/out" 2>&1 &
+	echo $! >"$dir/pid"
+	pc_on_exit "touch $dir/stop; wait $! 2>/dev/null || true"
+	pc_wait_for "the holder did not open $2" test -e "$dir/ready"
+}
+# held NAME WHEN: that holder reads through its descriptor: all right.
+held() {
+	local dir="$PC_TMP/$1" n
+	n=$(($(cat "$dir/checks" 2>/dev/null || echo 0) + 1))
+	echo "$n" >"$dir/checks"
+	touch "$dir/check.$n"
+	pc_wait_for "holder $1 did not check ($2)" test -e "$dir/result.$n"
+	assert_eq ok "$(cat "$dir/result.$n")" "$2: what $1's descriptor reads"
+}
+
+# Passthrough: a cached file's read never reaches the daemon.
+same s1.bin "cold"
+# Only a kernel without passthrough (before Linux 6.9) is a reason to
+# skip; on any other, a daemon that says it cannot use it fails below.
+IFS=. read -r major minor _ <<<"$(uname -r)"
+if [ "$major" -lt 6 ] || { [ "$major" = 6 ] && [ "$minor" -lt 9 ]; }; then
+	echo "skipped: Linux $(uname -r) has no FUSE passthrough (6.9)"
+	exit 77
+fi
+pt_read s1.bin "cached, after drop_caches"
+got=$(python3 -c 'import mmap, sys
+with open(sys.argv[1], "rb") as f:
+    sys.stdout.buffer.write(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:])' mnt/s1.bin | sha256sum | cut -d' ' -f1)
+assert_eq "$(pc_sha src/s1.bin)" "$got" "s1.bin by mmap"
+same big.bin "a file of several chunks"
+
+# s2 open through the page cache (its chunk was not cached), s3 in
+# passthrough (cat cached it first).
+hold through_cache s2.bin
+same s3.bin "s3, cold"
+pt_read s3.bin "s3, cached"
+hold passthrough s3.bin
+hold passthrough2 s3.bin
+for when in "the same daemon" "after a restart" "after a crash"; do
+	case $when in
+	"after a restart") pc_restart ;;
+	"after a crash") pc_crash 2 ;;
+	esac
+	held through_cache "$when"
+	held passthrough "$when"
+	held passthrough2 "$when"
+	same s2.bin "$when, s2 held open through the page cache"
+	pt_read s3.bin "$when, s3 held open in passthrough" 1
+	same s4.bin "$when, s4"
+	echo "$when: every open of s2 and s3 works"
+done
+# stop_holder NAME: it closes its files, and ends well.
+stop_holder() {
+	touch "$PC_TMP/$1/stop"
+	wait "$(cat "$PC_TMP/$1/pid")" || fail "holder $1 failed: $(cat "$PC_TMP/$1/out")"
+}
+# One of s3's two opens from before the crash closes (its RELEASE comes to
+# a process that never saw it): the other keeps the registration, which
+# a new open must still name.
+stop_holder passthrough
+pt_read s3.bin "s3, one of its two holders gone" 1
+held passthrough2 "one of s3's two holders gone"
+stop_holder passthrough2
+stop_holder through_cache
+# Once their last opens are released, the inodes may change modes.
+same s2.bin "s2 after its holder closed it"
+same s3.bin "s3 after its holder closed it"
+PC_DAEMON_PID=$(cat "$SV/pid")
+kill -TERM "$PC_DAEMON_PID"
+pc_wait_for "the supervisor did not end after a clean stop" eval '! kill -0 $SUPERVISOR_PID 2>/dev/null'
+pc_sanitizer_check
+
+# The control: through the daemon, the same read reaches it.
+pc_mount_repo -o passthrough=off
+pc_restart_track
+same s1.bin "passthrough off"
+drop_caches
+hits=$(stat_of hits)
+same s1.bin "passthrough off, after drop_caches"
+[ "$(stat_of hits)" -gt "$hits" ] ||
+	fail "with passthrough off, a read after drop_caches did not reach the daemon: the check above cannot fail"
+echo "passthrough: cached files of one chunk read without the daemon; mixed and held opens work across a restart and a crash"
