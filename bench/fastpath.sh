@@ -148,6 +148,9 @@ if want small; then
 		mount.serial_s mount.curl_serial_s ">=" 0.5
 	speed "small files, 8 readers vs curl --parallel-max 8" \
 		mount.parallel_s mount.curl_parallel_s ">=" 0.5
+	speed "small files from the cache vs cat of their chunk files" \
+		mount.small_hit_s mount.small_chunks_s "" "" \
+		"page cache dropped; not one of the issue's figures"
 	row "first byte of a small file, times curl's (at most)" \
 		"$(ratio "$(f mount.ttfb_ms)" "$(f mount.curl_ttfb_ms)")" "<=" 2 \
 		"$(f mount.ttfb_ms) ms / $(f mount.curl_ttfb_ms) ms"

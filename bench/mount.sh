@@ -52,7 +52,9 @@
 # caches' disk for every cache of the run (about 4 GiB by default: they
 # are removed at exit, see unmount_checked).  PC_BENCH_MIB,
 # PC_BENCH_FILES and PC_BENCH_FIO_MIB change the size of the file, the
-# number of small files and the size of fio's file.  PC_BENCH_RESULTS=FILE
+# number of small files and the size of fio's file.
+# PC_BENCH_DAEMON_OPTS adds options to every mount of the daemon (an A/B of
+# one setting: "-o passthrough=off").  PC_BENCH_RESULTS=FILE
 # appends the figures to FILE for bench/fastpath.sh.  Run it on an
 # otherwise idle machine: the load average before and after is printed
 # with the table.
@@ -191,8 +193,10 @@ mount_fresh() {
 	cache=${2:-$PC_TMP}/cache-$1
 	# The quota above the data: the read-from-cache figure needs every
 	# chunk still there.
+	# shellcheck disable=SC2086 # options, split on purpose
 	pc_daemon_start "$mnt" "$cache" -o mirror="$NGINX_URL/repo" \
-		-o trusted_key="$PC_TMP/key.pub" -o quota=64G
+		-o trusted_key="$PC_TMP/key.pub" -o quota=64G \
+		${PC_BENCH_DAEMON_OPTS:-}
 }
 
 # unmount_checked: stops the daemon (it must exit 0 and unmount) and keeps
@@ -308,6 +312,15 @@ echo "publishing..."
 pc_keygen "$PC_TMP/key"
 "$PUBLISH" --key "$PC_TMP/key" --name bench --no-progress "$src" "$repo" \
 	>"$PC_TMP/publish.log"
+if want small; then
+	# The chunk ids of the small files, in the manifest's (the list's)
+	# order: the baseline of the read from the cache.
+	mapfile -t small_chunks < <(awk '
+		$1 == "F" { n = index($6, "tree/") == 1 ? $5 : 0; next }
+		n > 0 { print $1; n-- }' "$(manifest_path "$repo")")
+	[ "${#small_chunks[@]}" -ge "$nfiles" ] ||
+		fail "no chunks for the small files in the manifest"
+fi
 if want big; then
 	mapfile -t big_chunks < <(manifest_file_chunks \
 		"$(manifest_path "$repo")" big.bin)
@@ -338,7 +351,7 @@ src_url=$NGINX_URL/src
 curl_s="" curl_file_s="" pc_cold_s="" pc_warm_s="" native_warm_s=""
 pc_hit_s="" chunks_s="" pc_cold_cpu="" pc_cold_loop_cpu="" pc_hit_cpu=""
 curl_ttfb_ms="" curl_serial_s="" curl_parallel_s=""
-pc_ttfb_ms="" pc_serial_s="" pc_parallel_s=""
+pc_ttfb_ms="" pc_serial_s="" pc_parallel_s="" pc_small_hit_s="" small_chunks_s=""
 pc_fio_s="" plain_fio_s="" pc_tmpfs_s="" pc_tmpfs_cpu=""
 pc_rss=0 from_mirror=-
 
@@ -489,6 +502,18 @@ round_small() {
 	drop_caches
 	best pc_serial_s "$(timeit read_list "$mnt" 1)"
 	check_tree "peercache-small-serial" "$mnt"
+	# In the cache, page cache cold: a file of one chunk is read
+	# straight from its chunk file (passthrough) or through the daemon;
+	# the baseline reads those chunk files in the same order.
+	drop_caches
+	best pc_small_hit_s "$(timeit read_list "$mnt" 1)"
+	check_tree "peercache-small-in-cache" "$mnt"
+	local id files=()
+	for id in "${small_chunks[@]}"; do
+		files+=("$cache/chunks/${id:0:2}/$id")
+	done
+	drop_caches
+	best small_chunks_s "$(timeit cat "${files[@]}")"
 	unmount_checked
 
 	mount_fresh "small$readers-$1"
@@ -609,6 +634,10 @@ if want small; then
 		"$(fps "$curl_parallel_s")" "$(mbs "$tree_bytes" "$curl_parallel_s")"
 	row "peercache, $readers readers (xargs -P $readers cat)" "$pc_parallel_s" \
 		"$(fps "$pc_parallel_s")" "$(mbs "$tree_bytes" "$pc_parallel_s")"
+	row "peercache, one reader, from the cache" "$pc_small_hit_s" \
+		"$(fps "$pc_small_hit_s")" "$(mbs "$tree_bytes" "$pc_small_hit_s")"
+	row "cat of their chunk files" "$small_chunks_s" \
+		"$(fps "$small_chunks_s")" "$(mbs "$tree_bytes" "$small_chunks_s")"
 	row "first byte of a small file, cold (median of 5)" ms "" ""
 	row "curl (request to first byte, no connect)" "$curl_ttfb_ms" "" ""
 	row "peercache (open + 1-byte read)" "$pc_ttfb_ms" "" ""
@@ -647,6 +676,8 @@ if want small; then
 		"of curl, one connection" "target >= 0.5x"
 	ratio_row "small files, $readers readers" "$pc_parallel_s" \
 		"$curl_parallel_s" "of curl --parallel-max $readers" "target >= 0.5x"
+	ratio_row "small files from the cache, page cache cold" \
+		"$pc_small_hit_s" "$small_chunks_s" "of cat of the chunk files" ""
 	ratio_row "first byte" "$pc_ttfb_ms" "$curl_ttfb_ms" \
 		"of curl's time to first byte" "target >= 0.5x (at most 2x its time)"
 fi
@@ -705,6 +736,8 @@ result mount.curl_serial_s "$curl_serial_s"
 result mount.serial_s "$pc_serial_s"
 result mount.curl_parallel_s "$curl_parallel_s"
 result mount.parallel_s "$pc_parallel_s"
+result mount.small_hit_s "$pc_small_hit_s"
+result mount.small_chunks_s "$small_chunks_s"
 result mount.curl_ttfb_ms "$curl_ttfb_ms"
 result mount.ttfb_ms "$pc_ttfb_ms"
 result mount.fio_s "$pc_fio_s"
