@@ -183,6 +183,8 @@ void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_file_release(fs, fi->fh);
 		return;
 	}
+	if (backing)
+		pc_store_count(fs->store, PC_CTR_PASSTHROUGH_OPENS, 1);
 	fs_walk_open(fs, ino, pid);
 }
 

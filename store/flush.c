@@ -29,6 +29,7 @@ static const char *const counter_names[PC_CTR_COUNT] = {
 	[PC_CTR_BAD_FROM_PEERS] = "bad_from_peers",
 	[PC_CTR_PURGED_CHUNKS] = "purged_chunks",
 	[PC_CTR_PURGED_BYTES] = "purged_bytes",
+	[PC_CTR_PASSTHROUGH_OPENS] = "passthrough_opens",
 };
 
 /* "ctr.<name>" of counter @c in "meta". */

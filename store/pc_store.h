@@ -336,6 +336,10 @@ enum pc_counter {
 	PC_CTR_BAD_FROM_PEERS,
 	PC_CTR_PURGED_CHUNKS,
 	PC_CTR_PURGED_BYTES,
+	/* opens of cached files of one chunk that the kernel reads from the
+	 * chunk file, never asking the daemon (fs/passthrough.c): each one
+	 * a hit that is not among PC_CTR_HITS */
+	PC_CTR_PASSTHROUGH_OPENS,
 	PC_CTR_COUNT
 };
 

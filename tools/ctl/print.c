@@ -321,6 +321,9 @@ int ctl_print_stats(const struct json_object *o)
 	       "rate)\n",
 	       (long long)hits, (long long)misses,
 	       percent(hits, hits + misses));
+	printf("passthrough:        %lld opens of cached files read by the "
+	       "kernel itself\n",
+	       (long long)json_get_int(o, "passthrough_opens", 0));
 	print_bytes("from cache:", o, "bytes_from_cache");
 	print_bytes("from peers:", o, "bytes_from_peers");
 	print_bytes("from mirror:", o, "bytes_from_mirror");
