@@ -21,7 +21,8 @@
 #     held, a new open of it is in passthrough at the first try, also
 #     once one of its two holders from before the crash has closed it
 #     (counted out once, by a process that never saw that open);
-#   - a file of several chunks reads right (never passthrough);
+#   - a file of several chunks reads right (never passthrough), and so
+#     does a file whose first open is O_DIRECT (through the daemon);
 #   - the control: with passthrough = off, the same read after
 #     drop_caches reaches the daemon, so the first check can fail.
 set -eu
@@ -30,7 +31,7 @@ set -eu
 pc_setup
 
 mkdir src
-for i in 1 2 3 4; do pc_random "src/s$i.bin" 100K; done
+for i in 1 2 3 4 5; do pc_random "src/s$i.bin" 100K; done
 pc_random src/big.bin 6M
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
@@ -100,6 +101,21 @@ with open(sys.argv[1], "rb") as f:
     sys.stdout.buffer.write(mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)[:])' mnt/s1.bin | sha256sum | cut -d' ' -f1)
 assert_eq "$(pc_sha src/s1.bin)" "$got" "s1.bin by mmap"
 same big.bin "a file of several chunks"
+# A first open with O_DIRECT goes through the daemon (the chunk file read
+# O_DIRECT would have its alignment rules), and reads right.
+pc_run pc_ctl prefetch s5.bin # cached, never opened
+assert_eq 0 "$PC_RC" "prefetch of s5.bin: $PC_OUT"
+drop_caches
+hits=$(stat_of hits)
+opens=$(stat_of passthrough_opens)
+got=$(python3 -c 'import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 256 * 1024)
+n = os.preadv(fd, [buf], 0)
+sys.stdout.buffer.write(buf[:n])' mnt/s5.bin | sha256sum | cut -d' ' -f1)
+assert_eq "$(pc_sha src/s5.bin)" "$got" "s5.bin by O_DIRECT"
+assert_eq "$opens" "$(stat_of passthrough_opens)" "passthrough opens after a first O_DIRECT open"
+[ "$(stat_of hits)" -gt "$hits" ] || fail "an O_DIRECT first open did not read through the daemon"
 
 # s2 open through the page cache (its chunk was not cached), s3 in
 # passthrough (cat cached it first).
