@@ -379,7 +379,6 @@ static uint32_t register_chunk(struct pc_fs *fs, struct fs_pt *pt,
 			       const struct open_file *of)
 {
 	struct backing_map map = { .fd = -1 };
-	struct stat st;
 	int id, err;
 
 	map.fd = pc_store_chunk_open(fs->store, &of->chunks[0].hash);
@@ -387,8 +386,7 @@ static uint32_t register_chunk(struct pc_fs *fs, struct fs_pt *pt,
 		return 0;
 	/* As read.c checks it before a splice: a file of the wrong length
 	 * is left to the READ path, which fetches it again. */
-	if (fstat(map.fd, &st) < 0 ||
-	    (uint64_t)st.st_size != of->chunks[0].len) {
+	if (fs_part_fd_size(map.fd) != (off_t)of->chunks[0].len) {
 		fs_part_fd_close(map.fd);
 		return 0;
 	}

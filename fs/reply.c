@@ -63,7 +63,7 @@ __attribute__((noinline)) void fs_part_fd_close(int fd)
  * libtsan does not intercept openat(2) either, so it takes the fstat of a
  * new chunk file for a race with libuv's accept4 of an old socket that had
  * the number). */
-static __attribute__((noinline)) off_t fs_part_fd_size(int fd)
+__attribute__((noinline)) off_t fs_part_fd_size(int fd)
 {
 	struct stat st;
 

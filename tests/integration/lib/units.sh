@@ -66,6 +66,11 @@ unit_env_file() {
 unit_environment() {
 	local line file
 	UNIT_ENV=("PATH=$PC_UNIT_PATH" "LANG=C.UTF-8")
+	# A sanitizer build's options (make test-asan, test-tsan: the
+	# suppressions of known false positives) reach the services too.
+	for line in ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS; do
+		[ -z "${!line:-}" ] || UNIT_ENV+=("$line=${!line}")
+	done
 	while IFS= read -r line; do
 		UNIT_ENV+=("$line")
 	done < <(unit_values Environment)
@@ -238,7 +243,7 @@ pc_unit_stop() {
 	fi
 	if grep -qE 'Sanitizer|runtime error' "$UNIT_STATE/log" 2>/dev/null; then
 		fail "$UNIT_NAME: a sanitizer report in its log:
-$(grep -E -A40 'ERROR: [A-Za-z]+Sanitizer|runtime error' "$UNIT_STATE/log" | head -80)"
+$(grep -E -A40 'ERROR: [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer|runtime error' "$UNIT_STATE/log" | head -80)"
 	fi
 	unit_environment
 	unit_run_lines ExecStopPost || true
