@@ -369,7 +369,9 @@ static void refuse_locked(struct fs_pt *pt, int err)
 		pc_log(PC_LOG_WARN, "fs",
 		       "the kernel does not register chunk files for "
 		       "passthrough (%s): files are read through the daemon",
-		       strerror(err));
+		       err == ELOOP ? "the cache directory is on a stacked "
+				      "file system, such as overlayfs"
+				    : strerror(err));
 	pt->refused = true;
 }
 
