@@ -212,9 +212,9 @@ int fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
 		   size_t size, const struct fs_part *parts);
 /* Closes a part's chunk file (see reply.c on ThreadSanitizer). */
 void fs_part_fd_close(int fd);
-/* A chunk file's length (fstat), or -1: in a function of its own for
- * ThreadSanitizer, as fs_part_fd_close() (tests/tsan.supp). */
-off_t fs_part_fd_size(int fd);
+/* Chunk @i's file of @of, open, or -ENOENT (not cached, or damaged and
+ * discarded: fetched again), -EIO (damaged, and the discard failed). */
+int fs_open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i);
 /* Closes the fds and drops the buffers of @n parts. */
 void fs_parts_release(struct fs_part *parts, unsigned n);
 /* Remembers that a read of @of at @off just failed (see read.c). */

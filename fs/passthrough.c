@@ -97,8 +97,7 @@ struct fs_pt {
 	pthread_mutex_t lock;
 	struct table_header *header; /* the mapping; lock */
 	struct pt_slot *slots;	     /* header->nslots of them; lock */
-	size_t map_len;
-	int fuse_fd;	  /* the session's /dev/fuse fd */
+	int fuse_fd;		     /* the session's /dev/fuse fd */
 	bool refused;	  /* the kernel refused a registration: none from now
 			     on; lock */
 	bool warned_full; /* lock */
@@ -322,12 +321,11 @@ int fs_pt_start(struct pc_fs *fs, int fuse_fd, bool fresh, bool died,
 		return -err;
 	}
 	pt->slots = (struct pt_slot *)(pt->header + 1);
-	pt->map_len = table_len();
 	/* Every page in the map now: a page that is in no process's map is
 	 * what `echo 3 > drop_caches` (or memory pressure) drops first, and
 	 * an open would wait for the disk to read its slot back (0.1-0.2 ms
 	 * of a first byte here).  1 MiB, counted in RssFile. */
-	madvise(pt->header, pt->map_len, MADV_POPULATE_WRITE);
+	madvise(pt->header, table_len(), MADV_POPULATE_WRITE);
 	pt->fuse_fd = fuse_fd;
 	pthread_mutex_init(&pt->lock, NULL);
 	atomic_store(&fs->pt, pt);
@@ -340,7 +338,7 @@ void fs_pt_stop(struct pc_fs *fs)
 
 	if (!pt)
 		return;
-	munmap(pt->header, pt->map_len);
+	munmap(pt->header, table_len());
 	pthread_mutex_destroy(&pt->lock);
 	free(pt);
 }
@@ -383,15 +381,9 @@ static uint32_t register_chunk(struct pc_fs *fs, struct fs_pt *pt,
 	struct backing_map map = { .fd = -1 };
 	int id, err;
 
-	map.fd = pc_store_chunk_open(fs->store, &of->chunks[0].hash);
-	if (map.fd < 0)
+	map.fd = fs_open_chunk(fs, of, 0);
+	if (map.fd < 0) /* the READs fetch it */
 		return 0;
-	/* As read.c checks it before a splice: a file of the wrong length
-	 * is left to the READ path, which fetches it again. */
-	if (fs_part_fd_size(map.fd) != (off_t)of->chunks[0].len) {
-		fs_part_fd_close(map.fd);
-		return 0;
-	}
 	id = ioctl(pt->fuse_fd, IOC_BACKING_OPEN, &map);
 	err = errno;
 	fs_part_fd_close(map.fd);

@@ -63,7 +63,7 @@ __attribute__((noinline)) void fs_part_fd_close(int fd)
  * libtsan does not intercept openat(2) either, so it takes the fstat of a
  * new chunk file for a race with libuv's accept4 of an old socket that had
  * the number). */
-__attribute__((noinline)) off_t fs_part_fd_size(int fd)
+static __attribute__((noinline)) off_t fs_part_fd_size(int fd)
 {
 	struct stat st;
 
@@ -82,13 +82,13 @@ void fs_parts_release(struct fs_part *parts, unsigned n)
 }
 
 /*
- * Chunk @i's file, open, or -ENOENT.  A chunk file is verified before it
- * is renamed in; its length is checked again here (cheap), so that a file
- * damaged on disk since is never served short or long: it is discarded
- * and fetched again (-ENOENT), or -EIO if the discard failed.  (Rare: the
- * discard's LMDB write may wait behind a version install.)
+ * A chunk file is verified before it is renamed in; its length is checked
+ * again here (cheap), so that a file damaged on disk since is never served
+ * short or long (spliced, or read by the kernel in passthrough): it is
+ * discarded and fetched again.  (The discard's LMDB write may wait behind
+ * a version install: rare.)
  */
-static int open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
+int fs_open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 {
 	char hex[PC_HASH_HEX_LEN + 1];
 	int fd = pc_store_chunk_open(fs->store, &of->chunks[i].hash);
@@ -122,7 +122,7 @@ int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
 	*nmissing = 0;
 	for (uint32_t i = first; i <= last; i++) {
 		parts[i - first] = (struct fs_part){ .buf = NULL, .fd = -1 };
-		fd = open_chunk(fs, of, i);
+		fd = fs_open_chunk(fs, of, i);
 		if (fd == -EIO) {
 			fs_parts_release(parts, i - first);
 			return -EIO;
