@@ -53,6 +53,13 @@
 #   pc_wait_for MESSAGE CMD...
 #                           until CMD succeeds (30 s), or fail with
 #                           MESSAGE, the daemon log and the notifications
+#   pc_hold NAME WHAT...    hold_open.py in $PC_TMP/NAME holding WHAT
+#                           (FILE=SOURCE, DIR=NAME,NAME) of the mount
+#                           open, until the test ends or pc_hold_stop NAME
+#                           (which fails the test if the holder failed);
+#                           HOLD_BUFFERED=1 in its environment: no O_DIRECT
+#   pc_held NAME STEP       that holder reads through its descriptors and
+#                           finds what it opened, or the test fails
 #   pc_crash STARTS         SIGKILL to the main process; the supervisor's
 #                           STARTS-th start serves the mount again with
 #                           the stored fds; PC_DAEMON_PID becomes it
@@ -298,4 +305,30 @@ pc_crash() {
 	}
 	pc_wait_for "daemon $1 did not resume the mount" resumed $(($1 - 1))
 	echo "crash: pid $killed killed, pid $PC_DAEMON_PID serves the same mount"
+}
+
+pc_hold() {
+	local dir="$PC_TMP/$1"
+	shift
+	mkdir -p "$dir"
+	python3 "$PC_SRC/tests/integration/restart/hold_open.py" "$dir" "$@" \
+		>"$dir/out" 2>&1 &
+	echo $! >"$dir/pid"
+	pc_on_exit "touch $dir/stop; wait $! 2>/dev/null || true"
+	pc_wait_for "the holder did not open the files" test -e "$dir/ready"
+}
+
+pc_held() {
+	local dir="$PC_TMP/$1" n
+	n=$(($(cat "$dir/checks" 2>/dev/null || echo 0) + 1))
+	echo "$n" >"$dir/checks"
+	touch "$dir/check.$n"
+	pc_wait_for "holder $1 did not check ($2)" test -e "$dir/result.$n"
+	assert_eq ok "$(cat "$dir/result.$n")" "$2: what $1's open descriptors read"
+	echo "$2: $1's descriptors read what they opened"
+}
+
+pc_hold_stop() {
+	touch "$PC_TMP/$1/stop"
+	wait "$(cat "$PC_TMP/$1/pid")" || fail "holder $1 failed: $(cat "$PC_TMP/$1/out")"
 }

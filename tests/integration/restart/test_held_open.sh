@@ -26,28 +26,7 @@ cp src/a.txt a1.txt
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 pc_supervised_start "$PC_TMP/mnt"
-# hold NAME WHAT...: hold_open.py in $PC_TMP/NAME, its files open.
-hold() {
-	local dir="$PC_TMP/$1"
-	shift
-	mkdir -p "$dir"
-	python3 "$PC_SRC/tests/integration/restart/hold_open.py" "$dir" "$@" \
-		>"$dir/out" 2>&1 &
-	echo $! >"$dir/pid"
-	pc_on_exit "touch $dir/stop; wait $! 2>/dev/null || true"
-	pc_wait_for "the holder did not open the files" test -e "$dir/ready"
-}
-# held NAME STEP: that holder reads through its descriptors: all right.
-held() {
-	local dir="$PC_TMP/$1" n
-	n=$(($(cat "$dir/checks" 2>/dev/null || echo 0) + 1))
-	echo "$n" >"$dir/checks"
-	touch "$dir/check.$n"
-	pc_wait_for "holder $1 did not check ($2)" test -e "$dir/result.$n"
-	assert_eq ok "$(cat "$dir/result.$n")" "$2: what $1's open descriptors read"
-	echo "$2: $1's descriptors read what they opened"
-}
-hold first "$PC_TMP/mnt/a.txt=$PC_TMP/a1.txt" "$PC_TMP/mnt/d=x.txt,y.txt"
+pc_hold first "$PC_TMP/mnt/a.txt=$PC_TMP/a1.txt" "$PC_TMP/mnt/d=x.txt,y.txt"
 # publish_version N: the next version, installed by the daemon.
 publish_version() {
 	echo "version $1 of a" >src/a.txt
@@ -62,23 +41,21 @@ publish_version() {
 
 publish_version 2
 publish_version 3
-held first "versions 1 and 2 dropped, the same daemon"
+pc_held first "versions 1 and 2 dropped, the same daemon"
 sleep 1.1
 pc_restart
-held first "after a restart"
+pc_held first "after a restart"
 publish_version 4
-held first "after version 4, installed by the new daemon"
+pc_held first "after version 4, installed by the new daemon"
 cp src/c.txt c4.txt
-hold second "$PC_TMP/mnt/c.txt=$PC_TMP/c4.txt"
+pc_hold second "$PC_TMP/mnt/c.txt=$PC_TMP/c4.txt"
 pc_crash 2
 publish_version 5
 publish_version 6
-held second "c.txt of version 4 after a crash and versions 5 and 6"
-held first "after a crash and versions 5 and 6"
-for holder in first second; do
-	touch "$PC_TMP/$holder/stop"
-	wait "$(cat "$PC_TMP/$holder/pid")" || fail "holder $holder failed: $(cat "$PC_TMP/$holder/out")"
-done
+pc_held second "c.txt of version 4 after a crash and versions 5 and 6"
+pc_held first "after a crash and versions 5 and 6"
+pc_hold_stop first
+pc_hold_stop second
 PC_DAEMON_PID=$(cat "$SV/pid")
 kill -TERM "$PC_DAEMON_PID"
 pc_wait_for "the supervisor did not end after a clean stop" eval '! kill -0 $SUPERVISOR_PID 2>/dev/null'

@@ -64,26 +64,10 @@ pt_read() {
 	done
 	fail "$2: every read of $1 reached the daemon (not in passthrough)"
 }
-# hold NAME FILE: hold_open.py in $PC_TMP/NAME, FILE of the mount open
-# (without O_DIRECT: the first O_DIRECT open of a file is never a
-# passthrough one).
+# hold NAME FILE: pc_hold of FILE, without O_DIRECT (the first O_DIRECT
+# open of a file is never a passthrough one).
 hold() {
-	local dir="$PC_TMP/$1"
-	mkdir -p "$dir"
-	HOLD_BUFFERED=1 python3 "$PC_SRC/tests/integration/restart/hold_open.py" "$dir" \
-		"$PC_TMP/mnt/$2=$PC_TMP/src/$2" >"$dir/out" 2>&1 &
-	echo $! >"$dir/pid"
-	pc_on_exit "touch $dir/stop; wait $! 2>/dev/null || true"
-	pc_wait_for "the holder did not open $2" test -e "$dir/ready"
-}
-# held NAME WHEN: that holder reads through its descriptor: all right.
-held() {
-	local dir="$PC_TMP/$1" n
-	n=$(($(cat "$dir/checks" 2>/dev/null || echo 0) + 1))
-	echo "$n" >"$dir/checks"
-	touch "$dir/check.$n"
-	pc_wait_for "holder $1 did not check ($2)" test -e "$dir/result.$n"
-	assert_eq ok "$(cat "$dir/result.$n")" "$2: what $1's descriptor reads"
+	HOLD_BUFFERED=1 pc_hold "$1" "$PC_TMP/mnt/$2=$PC_TMP/src/$2"
 }
 
 # Passthrough: a cached file's read never reaches the daemon.
@@ -129,27 +113,22 @@ for when in "the same daemon" "after a restart" "after a crash"; do
 	"after a restart") pc_restart ;;
 	"after a crash") pc_crash 2 ;;
 	esac
-	held through_cache "$when"
-	held passthrough "$when"
-	held passthrough2 "$when"
+	pc_held through_cache "$when"
+	pc_held passthrough "$when"
+	pc_held passthrough2 "$when"
 	same s2.bin "$when, s2 held open through the page cache"
 	pt_read s3.bin "$when, s3 held open in passthrough" 1
 	same s4.bin "$when, s4"
 	echo "$when: every open of s2 and s3 works"
 done
-# stop_holder NAME: it closes its files, and ends well.
-stop_holder() {
-	touch "$PC_TMP/$1/stop"
-	wait "$(cat "$PC_TMP/$1/pid")" || fail "holder $1 failed: $(cat "$PC_TMP/$1/out")"
-}
 # One of s3's two opens from before the crash closes (its RELEASE comes to
 # a process that never saw it): the other keeps the registration, which
 # a new open must still name.
-stop_holder passthrough
+pc_hold_stop passthrough
 pt_read s3.bin "s3, one of its two holders gone" 1
-held passthrough2 "one of s3's two holders gone"
-stop_holder passthrough2
-stop_holder through_cache
+pc_held passthrough2 "one of s3's two holders gone"
+pc_hold_stop passthrough2
+pc_hold_stop through_cache
 # Once their last opens are released, the inodes may change modes.
 same s2.bin "s2 after its holder closed it"
 same s3.bin "s3 after its holder closed it"
