@@ -32,7 +32,9 @@ $SCRAPE"
 }
 
 mkdir src
-pc_random src/a.bin 2M
+# More than PC_CHUNK_MAX (4 MiB): a file of one chunk would be read by
+# passthrough once cached, and its reads never reach the daemon to count.
+pc_random src/a.bin 5M
 pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 
