@@ -20,7 +20,9 @@
 #                            no repeated chunk)
 #   machine_report DIR       lines that describe the machine: CPUs, SHA-NI,
 #                            the rate of `openssl dgst -sha256` on tmpfs,
-#                            the disk that holds DIR, the load average
+#                            the disk that holds DIR, the load average;
+#                            records machine.cpus and machine.sha256_mbs
+#                            (result) for the ceilings of fastpath.sh
 #   result KEY VALUE         records a figure for bench/fastpath.sh: appends
 #                            "KEY VALUE" to $PC_BENCH_RESULTS, if set
 #   best VAR SECONDS         VAR becomes the smaller of its value and SECONDS
@@ -82,6 +84,8 @@ machine_report() {
 	echo "machine: $(nproc) CPUs, $(cpu_model), SHA-NI $sha_ni;"
 	echo "  openssl dgst -sha256 of 512 MiB on tmpfs: $s s," \
 		"$(rate $((512 * 1048576)) "$s") MB/s ($(openssl version | cut -d' ' -f1-2))"
+	result machine.cpus "$(nproc)"
+	result machine.sha256_mbs "$(rate $((512 * 1048576)) "$s")"
 	echo "  $1 is on $dev ($(findmnt -no FSTYPE -T "$1")," \
 		"$(lsblk -dno SIZE "$dev" 2>/dev/null | tr -d ' ') disk," \
 		"rotational $(lsblk -dno ROTA "$dev" 2>/dev/null | tr -d ' ')," \
