@@ -11,7 +11,7 @@ libfuse3-dev fuse3 libcurl4-openssl-dev liblmdb-dev lmdb-utils libssl-dev
 libuv1-dev libmicrohttpd-dev libinih-dev libcmocka-dev libsystemd-dev
 libjansson-dev
 nginx-light squid curl openssl iproute2 util-linux procps psmisc python3
-attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils
+attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils strace
 scdoc man-db bash-completion debhelper dpkg-dev fakeroot lintian
 "
 

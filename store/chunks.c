@@ -4,7 +4,8 @@
  *
  * A chunk's file is the truth about whether it is cached: readers do one
  * openat() of chunks/ab/<hex> and never touch LMDB, so a cache hit costs a
- * single syscall.  A download is written to tmp/ and only renamed into
+ * single syscall, and a miss none when the store's filter (present.c)
+ * knows the chunk never had a file.  A download is written to tmp/ and only renamed into
  * chunks/ once its length and SHA-256 are checked, so a reader can never
  * open a partial or unverified file.  Chunks (net/ hashes them in memory
  * as it writes them) take pc_store_tmp_commit_hashed: renamed in with no
@@ -92,6 +93,8 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
 
 	store = store->base; /* chunk-level: any repository's handle */
 
+	if (!store_present_maybe(store, hash))
+		return -ENOENT;
 	store_chunk_path(hash, path);
 	fd = openat(store->chunks_fd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -107,6 +110,8 @@ bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 
 	store = store->base; /* chunk-level: any repository's handle */
 
+	if (!store_present_maybe(store, hash))
+		return false;
 	store_chunk_path(hash, path);
 	return faccessat(store->chunks_fd, path, F_OK, 0) == 0;
 }
@@ -119,6 +124,8 @@ int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 
 	store = store->base; /* chunk-level: any repository's handle */
 
+	if (!store_present_maybe(store, hash))
+		return -ENOENT;
 	store_chunk_path(hash, path);
 	if (fstatat(store->chunks_fd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
@@ -436,6 +443,7 @@ void store_queue_new_chunk(struct pc_store *store, const struct pc_hash *hash,
 		grown = realloc(store->new_chunks, cap * sizeof(*grown));
 		if (!grown) {
 			pthread_mutex_unlock(&store->queue_lock);
+			atomic_store(&store->index_incomplete, true);
 			store_log(store, PC_LOG_WARN,
 				  "out of memory: a new chunk is indexed at "
 				  "the next start");
@@ -464,7 +472,7 @@ static int rename_noreplace(struct pc_store *store, const char *name,
 /* Renames the verified file into chunks/ab/<hex> (making ab/ the first
  * time it is missing).  Returns 1 if the chunk was already there (a
  * concurrent download won the race). */
-static int move_into_place(struct pc_store_tmp *tmp)
+static int rename_into_place(struct pc_store_tmp *tmp)
 {
 	struct pc_store *store = tmp->store;
 	char path[STORE_CHUNK_PATH_LEN];
@@ -493,6 +501,18 @@ static int move_into_place(struct pc_store_tmp *tmp)
 	return renameat(store->tmp_fd, tmp->name, store->chunks_fd, path) < 0
 		       ? -errno
 		       : 0;
+}
+
+/* rename_into_place, then the chunk's bits in the filter (present.c) once
+ * its file is there: a set bit never names a file not yet in place (a
+ * lookup in between finds it missing, as one just before would). */
+static int move_into_place(struct pc_store_tmp *tmp)
+{
+	int rc = rename_into_place(tmp);
+
+	if (rc >= 0)
+		store_present_mark(tmp->store, &tmp->hash);
+	return rc;
 }
 
 /* Renames @tmp in (a full disk purges once); 0, 1 if the chunk was there

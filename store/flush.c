@@ -87,6 +87,7 @@ static void requeue(struct pc_store *store, struct store_new_chunk *chunks,
 	if (!merged) {
 		/* The files are in chunks/; reconcile indexes them at the
 		 * next start. */
+		atomic_store(&store->index_incomplete, true);
 		store_log(store, PC_LOG_WARN,
 			  "out of memory: %zu new chunks stay unindexed until "
 			  "the next start",

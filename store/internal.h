@@ -232,6 +232,18 @@ struct pc_store {
 	_Atomic uint64_t usage_chunks;
 	_Atomic uint64_t usage_bytes;
 
+	/* Which chunks may have a file (present.c): built in open (rw
+	 * stores), bits set by any thread (atomics); NULL: none, every
+	 * lookup goes to the file system. */
+	_Atomic uint64_t *present;
+	/* The open's reconcile could not read a chunk directory: no filter
+	 * (its files are not in the index).  Set in open only. */
+	bool files_unread;
+	/* A chunk file was left without its index entry (out of memory):
+	 * the close leaves no clean mark, so that the next open reconciles
+	 * (indexes it), as the filter it builds needs.  Atomic. */
+	_Atomic bool index_incomplete;
+
 	_Atomic uint64_t quota;	   /* bytes, 0 = none; atomic */
 	_Atomic uint64_t max_age;  /* seconds, 0 = none; atomic */
 	int64_t (*now)(void *arg); /* set in open, never changed */
@@ -397,6 +409,18 @@ int store_reconcile(struct pc_store *store);
 /* The same after a clean close (store.c's mark): every file in chunks/
  * is indexed and synced already; only tmp/ is emptied. */
 int store_reconcile_clean(struct pc_store *store);
+/* ---- present.c --------------------------------------------------------- */
+
+/* The filter of the chunks that may have a file, from the index (open,
+ * after the reconcile); -errno, and then no filter. */
+int store_present_build(struct pc_store *store);
+/* @hash's file may exist from now on: once it is renamed in. */
+void store_present_mark(struct pc_store *store, const struct pc_hash *hash);
+/* False: no file of @hash can exist, no need to look.  True without a
+ * filter. */
+bool store_present_maybe(struct pc_store *store, const struct pc_hash *hash);
+void store_present_free(struct pc_store *store);
+
 /* SHA-256 of the regular file @name under @dirfd; *@size gets the bytes
  * read (may be NULL). */
 int store_hash_file(int dirfd, const char *name, struct pc_hash *out,

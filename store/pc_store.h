@@ -202,13 +202,17 @@ void pc_store_repo_list_free(struct pc_store_repo_list *list);
  * Opens chunk @hash for reading (O_RDONLY|O_CLOEXEC).  Returns an fd the
  * caller closes, or -ENOENT when the chunk is not cached.  Records the
  * access (batched; written at the next flush; not in a read-only view).
- * This is the read hot path: one open(2), no LMDB transaction.
+ * This is the read hot path: one open(2), no LMDB transaction; none for a
+ * chunk that the store knows never had a file (its filter of present
+ * chunks, built from the index at open: a chunk file put in chunks/ by
+ * anyone but this store is not seen until the store commits that chunk
+ * itself).  The same for _present and _size.
  */
 int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
 /* Size of cached chunk @hash in *@size, from an fstatat() of its file (the
- * file is the truth, as for pc_store_chunk_open; the index may lag it by
- * a flush).  -ENOENT if not cached.  No LMDB, no access recorded. */
+ * file is the truth, as for pc_store_chunk_open, filter included; the
+ * index may lag it by a flush).  -ENOENT if not cached.  No LMDB, no access recorded. */
 int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 			uint64_t *size);
 /* Removes chunk @hash (file and index entry), e.g. one found damaged on

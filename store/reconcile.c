@@ -233,6 +233,8 @@ static int reconcile_files(struct pc_store *store, MDB_txn *txn,
 			      ? open_subdir(store->chunks_fd, sub->d_name)
 			      : NULL;
 		if (!dir) {
+			if (is_prefix_dir(sub->d_name))
+				store->files_unread = true;
 			store_log(store, PC_LOG_WARN, "ignoring chunks/%s: %s",
 				  sub->d_name,
 				  is_prefix_dir(sub->d_name) ? strerror(errno)

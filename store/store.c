@@ -268,6 +268,7 @@ static void store_free(struct pc_store *store)
 		close(store->tmp_fd);
 	if (store->lock_fd >= 0)
 		close(store->lock_fd); /* releases the flock */
+	store_present_free(store);
 	pthread_mutex_destroy(&store->queue_lock);
 	pthread_mutex_destroy(&store->flush_lock);
 	pthread_mutex_destroy(&store->log_lock);
@@ -653,6 +654,11 @@ int pc_store_open_with(const char *cache_dir,
 			pc_set_err(rc, err, errlen, "cannot reconcile %s: %s",
 				   cache_dir, strerror(-rc));
 	}
+	/* Without every chunk file in the index, no filter (present.c). */
+	if (rc == 0 && !store->files_unread && store_present_build(store) < 0)
+		store_log(store, PC_LOG_WARN,
+			  "cannot list the cached chunks: every chunk that is "
+			  "not cached is looked up on the disk");
 	if (rc < 0) {
 		store_free(store);
 		return rc;
@@ -704,7 +710,7 @@ void pc_store_close(struct pc_store *store)
 			store_log(store, PC_LOG_ERROR,
 				  "final flush of the cache index failed: %s",
 				  strerror(-rc));
-		else
+		else if (!atomic_load(&store->index_incomplete))
 			mark_clean(store);
 	}
 	store_free(store);

@@ -344,6 +344,47 @@ static void test_store_reconcile_after_crash(void **state)
 	free(tmpdir);
 }
 
+/*
+ * The filter of present chunks (present.c): a chunk never committed is
+ * absent without a lookup, a committed one is found, also after a reopen
+ * (the filter is built from the index); a file planted behind the store's
+ * back is not seen until the chunk is committed again (a duplicate).
+ */
+static void test_store_present_filter(void **state)
+{
+	const char *dir = *state;
+	uint8_t *a = store_test_bytes(3000, 20),
+		*b = store_test_bytes(4000, 21);
+	struct pc_hash a_h, b_h;
+	struct pc_store *store = store_test_open(dir);
+	uint64_t size;
+	char *planted;
+
+	pc_sha256(a, 3000, &a_h);
+	assert_false(pc_store_chunk_present(store, &a_h));
+	assert_rc(pc_store_chunk_open(store, &a_h), -ENOENT);
+	store_test_commit(store, a, 3000, NULL);
+	assert_true(pc_store_chunk_present(store, &a_h));
+	assert_chunk_content(store, &a_h, a, 3000);
+
+	pc_sha256(b, 4000, &b_h);
+	planted = plant_chunk_file(dir, &b_h, b, 4000);
+	assert_false(pc_store_chunk_present(store, &b_h));
+	assert_rc(pc_store_chunk_size(store, &b_h, &size), -ENOENT);
+	store_test_commit(store, b, 4000, NULL); /* finds the file there */
+	assert_true(pc_store_chunk_present(store, &b_h));
+	assert_chunk_content(store, &b_h, b, 4000);
+	assert_rc(pc_store_flush(store), 0);
+	pc_store_close(store);
+
+	store = store_test_open(dir);
+	assert_chunk_content(store, &a_h, a, 3000);
+	pc_store_close(store);
+	free(planted);
+	free(a);
+	free(b);
+}
+
 static void test_store_counters_persist(void **state)
 {
 	const char *dir = *state;
@@ -488,6 +529,7 @@ int main(void)
 			test_store_chunk_commit_verifies_hash_and_length),
 		store_unit_test(test_store_second_open_is_refused),
 		store_unit_test(test_store_reconcile_after_crash),
+		store_unit_test(test_store_present_filter),
 		store_unit_test(test_store_counters_persist),
 		store_unit_test(test_store_readonly_view),
 	};
