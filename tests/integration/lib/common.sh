@@ -29,6 +29,7 @@ pc_cleanup() {
 	local status=$? i
 	trap - ERR
 	set +e
+	PC_CLEANING=1 # a fail() from here on reports and goes on (fail)
 	for ((i = ${#PC_CLEANUPS[@]} - 1; i >= 0; i--)); do
 		eval "${PC_CLEANUPS[i]}" ||
 			echo "warning: cleanup step failed: ${PC_CLEANUPS[i]}" >&2
@@ -38,6 +39,8 @@ pc_cleanup() {
 		cd /
 		rm -rf "$PC_TMP"
 	fi
+	# A check that failed during the cleanup fails the test.
+	[ "$status" -ne 0 ] || [ -z "${PC_CLEANUP_FAILED:-}" ] || exit 1
 	return "$status"
 }
 
@@ -87,9 +90,17 @@ pc_on_exit() {
 	PC_CLEANUPS+=("$1")
 }
 
-# fail MESSAGE: report where and stop the test.
+# fail MESSAGE: report where and stop the test.  During the cleanup (a
+# check of a cleanup step, e.g. pc_unit_stop's sanitizer report), it
+# returns 1 instead and the test fails at the end of the cleanup: an exit
+# there would skip the steps left (nginx, mounts), whose processes would
+# hold ctest's pipe open until its timeout.
 fail() {
 	echo "FAIL: $(pc_caller): $*" >&2
+	if [ -n "${PC_CLEANING:-}" ]; then
+		PC_CLEANUP_FAILED=1
+		return 1
+	fi
 	exit 1
 }
 

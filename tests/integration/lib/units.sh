@@ -237,7 +237,10 @@ pc_unit_stop() {
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -0 "$pid" 2>/dev/null && fail "$UNIT_NAME did not stop on SIGTERM"
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -KILL "$pid" 2>/dev/null
+			fail "$UNIT_NAME did not stop on SIGTERM (killed)"
+		fi
 		wait "$pid" 2>/dev/null || true
 		rm -f "$UNIT_STATE/pid"
 	fi
