@@ -119,8 +119,11 @@ nfs_wait_for() {
 			fail "ganesha exited; log:
 $(tail -30 "$NFS_LOG" 2>/dev/null)"
 		fi
-		[ $SECONDS -lt $deadline ] || fail "$3; log:
-$(tail -30 "$NFS_LOG" 2>/dev/null)"
+		[ $SECONDS -lt $deadline ] || fail "$3; log (without its
+'svc_vc_wait ... will set dead' lines, one per client that gave up):
+$(grep -v 'svc_vc_wait.*will set dead' "$NFS_LOG" 2>/dev/null | tail -40)
+nfs-ls says: $(timeout 10 nfs-ls "$(pc_nfs_url 3 '')" 2>&1 | tail -5)
+the daemon's log: $(tail -20 "${PC_DAEMON_LOG:-/dev/null}" 2>/dev/null)"
 		sleep 0.1
 	done
 }
