@@ -12,6 +12,7 @@ peers_setup
 
 mkdir src
 pc_random src/a.bin 8M
+pc_random src/b.bin 8M
 peers_serve src
 pc_node_start 1
 
@@ -33,6 +34,22 @@ done
 
 peers_read 1 a.bin "$(pc_sha src/a.bin)"
 redirects=$(grep -c ': 302$' fake.log || true)
+# A node that has heard nobody yet does not wait for answers (an empty
+# subnet, presumed after one silent probe): if the read-ahead had sent
+# every probe of a.bin before the fake peer's first answer came back, the
+# node asked it nothing.  Once the node has heard it, a second file's
+# probes wait for its answers.
+if [ "$redirects" -eq 0 ]; then
+	heard_by=$((SECONDS + 5))
+	until [ $(($(pc_node_stat 1 discovery_answers_received) +
+		$(pc_node_stat 1 discovery_answers_late))) -ge 1 ]; do
+		[ $SECONDS -lt $heard_by ] ||
+			fail "node 1 never heard the fake peer's answers"
+		sleep 0.2
+	done
+	peers_read 1 b.bin "$(pc_sha src/b.bin)"
+	redirects=$(grep -c ': 302$' fake.log || true)
+fi
 echo "the fake peer sent $redirects redirects"
 [ "$redirects" -ge 1 ] || fail "the node asked the fake peer nothing: the test tested nothing"
 assert_eq 0 "$(grep -cE 'fake-peer: (GET|HEAD) ' loopback.log || true)" \
