@@ -5,9 +5,9 @@
  * A chunk's file is the truth about whether it is cached: readers do one
  * openat() of chunks/ab/<hex> and never touch LMDB, so a cache hit costs a
  * single syscall, and a miss none when the store's filter (present.c)
- * knows the chunk never had a file.  A download is written to tmp/ and only renamed into
- * chunks/ once its length and SHA-256 are checked, so a reader can never
- * open a partial or unverified file.  Chunks (net/ hashes them in memory
+ * knows the chunk never had a file.  A download is written to tmp/ and
+ * only renamed into chunks/ once its length and SHA-256 are checked, so a
+ * reader can never open a partial or unverified file.  Chunks (net/ hashes them in memory
  * as it writes them) take pc_store_tmp_commit_hashed: renamed in with no
  * sync, made durable and indexed in batches by the group commit
  * (commit.c).  Larger objects take pc_store_tmp_commit: read back, hashed,

@@ -212,7 +212,8 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
 /* Size of cached chunk @hash in *@size, from an fstatat() of its file (the
  * file is the truth, as for pc_store_chunk_open, filter included; the
- * index may lag it by a flush).  -ENOENT if not cached.  No LMDB, no access recorded. */
+ * index may lag it by a flush).  -ENOENT if not cached.  No LMDB, no
+ * access recorded. */
 int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 			uint64_t *size);
 /* Removes chunk @hash (file and index entry), e.g. one found damaged on
