@@ -210,8 +210,6 @@ int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
  * not here. */
 int fs_reply_parts(fuse_req_t req, const struct open_file *of, uint64_t off,
 		   size_t size, const struct fs_part *parts);
-/* Closes a part's chunk file (see reply.c on ThreadSanitizer). */
-void fs_part_fd_close(int fd);
 /* Chunk @i's file of @of, open, or -ENOENT (not cached, or damaged and
  * discarded: fetched again), -EIO (damaged, and the discard failed). */
 int fs_open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i);

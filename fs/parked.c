@@ -220,7 +220,7 @@ static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 	if (status == 0 && !buf && fd >= 0)
 		buf = recent = pc_net_chunk_recent(p->fs->net, slot_hash(slot));
 	if (recent) {
-		fs_part_fd_close(fd);
+		pc_store_fd_close(fd);
 		fd = -1;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -228,7 +228,7 @@ static void on_chunk_data(void *arg, int status, struct pc_chunk_buf *buf,
 		part->buf = buf ? pc_chunk_buf_ref(buf) : NULL;
 		part->fd = fd;
 	} else if (fd >= 0) {
-		fs_part_fd_close(fd);
+		pc_store_fd_close(fd);
 	}
 	if (status < 0 && p->status == 0)
 		p->status = status;

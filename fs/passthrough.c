@@ -386,7 +386,7 @@ static uint32_t register_chunk(struct pc_fs *fs, struct fs_pt *pt,
 		return 0;
 	id = ioctl(pt->fuse_fd, IOC_BACKING_OPEN, &map);
 	err = errno;
-	fs_part_fd_close(map.fd);
+	pc_store_fd_close(map.fd);
 	if (id > 0)
 		return (uint32_t)id;
 	pthread_mutex_lock(&pt->lock);

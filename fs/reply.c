@@ -24,7 +24,6 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -46,35 +45,11 @@ uint32_t fs_chunk_at(const struct open_file *of, uint64_t off)
 	return lo;
 }
 
-/*
- * Closes a chunk file's descriptor.  A function of its own for
- * ThreadSanitizer (tests/tsan.supp): libuv closes its descriptors with a
- * raw syscall that TSan does not see, so when the kernel hands the same
- * number to a chunk file, TSan takes this close for a race with libuv's
- * epoll_ctl on the old descriptor.
- */
-__attribute__((noinline)) void fs_part_fd_close(int fd)
-{
-	close(fd);
-}
-
-/* A chunk file's length, or -1: fstat(2) of a descriptor just opened, in a
- * function of its own for the same reason (tests/tsan.supp: Debian's
- * libtsan does not intercept openat(2) either, so it takes the fstat of a
- * new chunk file for a race with libuv's accept4 of an old socket that had
- * the number). */
-static __attribute__((noinline)) off_t fs_part_fd_size(int fd)
-{
-	struct stat st;
-
-	return fstat(fd, &st) == 0 ? st.st_size : -1;
-}
-
 void fs_parts_release(struct fs_part *parts, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		if (parts[i].fd >= 0)
-			fs_part_fd_close(parts[i].fd);
+			pc_store_fd_close(parts[i].fd);
 		pc_chunk_buf_put(parts[i].buf);
 		parts[i].fd = -1;
 		parts[i].buf = NULL;
@@ -96,10 +71,10 @@ int fs_open_chunk(struct pc_fs *fs, const struct open_file *of, uint32_t i)
 
 	if (fd < 0)
 		return -ENOENT;
-	size = fs_part_fd_size(fd);
+	size = pc_store_fd_size(fd);
 	if (size >= 0 && (uint64_t)size == of->chunks[i].len)
 		return fd;
-	fs_part_fd_close(fd);
+	pc_store_fd_close(fd);
 	pc_hash_to_hex(&of->chunks[i].hash, hex);
 	pc_log_cause(PC_LOG_WARN, "fs", "damaged chunk files",
 		     "chunk %s: the cached file has the wrong length; "
@@ -136,7 +111,7 @@ int fs_open_parts(struct pc_fs *fs, struct open_file *of, uint64_t off,
 			parts[i - first].buf = pc_net_chunk_recent(
 				fs->net, &of->chunks[i].hash);
 		if (parts[i - first].buf) {
-			fs_part_fd_close(fd);
+			pc_store_fd_close(fd);
 			continue;
 		}
 		if (fd < 0)

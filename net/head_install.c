@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,24 +106,6 @@ static void drop_consumed(void *arg)
 	}
 }
 
-/*
- * The manifest's file descriptor, opened by pc_store_chunk_open() with
- * openat(2), which Debian's libtsan does not intercept: ThreadSanitizer
- * still takes its number for the descriptor that had it before (an epoll
- * or a socket of libuv's) and reports the fstat and the close as races
- * with it (tests/tsan.supp names these two functions, which do nothing
- * else).
- */
-static __attribute__((noinline)) int manifest_fd_stat(int fd, struct stat *st)
-{
-	return fstat(fd, st);
-}
-
-static __attribute__((noinline)) void manifest_fd_close(int fd)
-{
-	close(fd);
-}
-
 /* Worker thread: read and install the manifest, streaming. */
 static void work_install(uv_work_t *work)
 {
@@ -133,7 +114,7 @@ static void work_install(uv_work_t *work)
 	struct pc_store *store = job->repo->store;
 	struct mapped_manifest mm = { 0 };
 	char hex[PC_HASH_HEX_LEN + 1], why[256] = "";
-	struct stat st;
+	off_t size;
 	int fd;
 
 	pc_hash_to_hex(&job->head.manifest, hex);
@@ -144,18 +125,18 @@ static void work_install(uv_work_t *work)
 			 strerror(-fd));
 		return;
 	}
-	if (manifest_fd_stat(fd, &st) < 0 || st.st_size <= 0 ||
-	    (uint64_t)st.st_size != job->head.manifest_size) {
-		manifest_fd_close(fd);
+	size = pc_store_fd_size(fd);
+	if (size <= 0 || (uint64_t)size != job->head.manifest_size) {
+		pc_store_fd_close(fd);
 		job->result = -EBADMSG;
 		snprintf(job->error, sizeof(job->error),
 			 "manifest %s: not %" PRIu64 " bytes as the head says",
 			 hex, job->head.manifest_size);
 		return;
 	}
-	mm.len = (size_t)st.st_size;
+	mm.len = (size_t)size;
 	mm.map = mmap(NULL, mm.len, PROT_READ, MAP_PRIVATE, fd, 0);
-	manifest_fd_close(fd);
+	pc_store_fd_close(fd);
 	if (mm.map == MAP_FAILED) {
 		job->result = -errno;
 		snprintf(job->error, sizeof(job->error), "manifest %s: %s", hex,

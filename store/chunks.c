@@ -104,6 +104,18 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
 	return fd;
 }
 
+__attribute__((noinline)) off_t pc_store_fd_size(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 ? st.st_size : -1;
+}
+
+__attribute__((noinline)) void pc_store_fd_close(int fd)
+{
+	close(fd);
+}
+
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 {
 	char path[STORE_CHUNK_PATH_LEN];

@@ -89,16 +89,6 @@ static bool due_locked(struct pc_store *store)
 		(quota && atomic_load(&store->usage_bytes) > quota));
 }
 
-/* Closes the fd of a chunk file that was waiting for a sync point.  A
- * function of its own for ThreadSanitizer (tests/tsan.supp): the file was
- * opened with openat(2), which Debian's libtsan does not intercept, so
- * TSan takes its number for the socket libuv had under it before and
- * reports this close as a race with libuv's epoll_ctl. */
-static __attribute__((noinline)) void unsynced_fd_close(int fd)
-{
-	close(fd);
-}
-
 /* Syncs @items and closes their fds; those that reached the disk get
  * their index entries queued, the others are removed (after a failed
  * write-back their bytes cannot be trusted to be on disk). */
@@ -112,7 +102,7 @@ static void sync_items(struct pc_store *store, struct store_unsynced *items,
 	for (size_t i = 0; i < count; i++) {
 		int rc = fdatasync(items[i].fd) < 0 ? -errno : 0;
 
-		unsynced_fd_close(items[i].fd);
+		pc_store_fd_close(items[i].fd);
 		if (rc == 0) {
 			store_queue_new_chunk(store, &items[i].hash,
 					      items[i].size, items[i].atime);
@@ -278,7 +268,7 @@ void store_commit_free(struct pc_store *store)
 	struct store_commit *c = &store->commit;
 
 	for (size_t i = 0; i < c->count; i++)
-		unsynced_fd_close(c->batch[i].fd);
+		pc_store_fd_close(c->batch[i].fd);
 	free(c->batch);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->sync_lock);

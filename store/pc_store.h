@@ -41,6 +41,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h> /* off_t */
 
 #include "pc_config.h" /* enum pc_log_level */
 #include "pc_format.h"
@@ -209,6 +210,19 @@ void pc_store_repo_list_free(struct pc_store_repo_list *list);
  * itself).  The same for _present and _size.
  */
 int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
+/*
+ * The length (fstat) and the close of a descriptor of one of the store's
+ * files: a chunk from pc_store_chunk_open, or the store's own tmp files.
+ * Every module does these through this pair, which does nothing else, so
+ * that tests/tsan.supp names them once: the files are opened with
+ * openat(2), which Debian's libtsan does not intercept, and libuv closes
+ * its own descriptors with a raw syscall that it does not see either; so
+ * ThreadSanitizer takes a new file's number for the socket or epoll that
+ * had it before and reports these calls as races with libuv's use of it.
+ * pc_store_fd_size returns -1 (errno set) if fstat fails.
+ */
+off_t pc_store_fd_size(int fd);
+void pc_store_fd_close(int fd);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
 /* Size of cached chunk @hash in *@size, from an fstatat() of its file (the
  * file is the truth, as for pc_store_chunk_open, filter included; the
