@@ -96,9 +96,9 @@ static void sock_close(struct curl_sock *sock)
 /* ---- easy handles, kept for reuse ------------------------------------------ */
 
 /* An idle handle (reset) or a new one; NULL if out of memory.  A reused
- * one keeps its receive buffer (CURLOPT_BUFFERSIZE, allocated at its first
- * transfer): a small file's transfer would otherwise pay the handle's
- * set-up and the buffer's allocation and page faults. */
+ * one spares a small file's transfer the handle's set-up.  Not its receive
+ * buffer: libcurl 7.88 allocates that (CURLOPT_BUFFERSIZE) at each
+ * transfer's start and frees it at its end, whatever the handle. */
 static CURL *easy_take(struct pc_net *net)
 {
 	CURL *easy;
