@@ -39,7 +39,9 @@
 #                verified first byte: curl's time to the file's last byte
 #                plus the SHA-256 of its bytes (a small file is one chunk,
 #                and no byte of a chunk is served before all of it is
-#                checked)
+#                checked); after the rounds, the work floor of the small
+#                files (the CPU seconds that any verifying cache spends
+#                on them, over every CPU: see there)
 #   fio          `fio --rw=randread --bs=64k --numjobs=4` over the 300 MiB
 #                file with a fresh cache, against the same on a copy of it
 #                in a plain directory on the caches' disk, page cache cold
@@ -363,6 +365,7 @@ pc_ttfb_ms="" pc_serial_s="" pc_parallel_s="" pc_small_hit_s="" small_chunks_s="
 pc_fio_s="" plain_fio_s="" pc_tmpfs_s="" pc_tmpfs_cpu=""
 ttfb_floor_ms="" pc_serial_tmpfs_s="" pc_parallel_tmpfs_s=""
 pc_rss=0 from_mirror=-
+mount_readers_serial_cpu="" mount_readers_parallel_cpu=""
 
 # curl_then_hash: the naive way, a download onto the caches' disk, then
 # its SHA-256.
@@ -519,6 +522,17 @@ print("%.2f" % ((total - connect + best) * 1000))
 PY
 }
 
+# mount_readers_cpu NAME READERS VAR: the machine's busy CPU seconds of
+# READERS readers of every small file through a new mount of the full cache
+# of mount NAME, whose chunk files are in the page cache: every lookup and
+# open again, but nothing to fetch (for the work floor, below); VAR keeps
+# the least.
+mount_readers_cpu() {
+	mount_fresh "$1" # the same cache again
+	best "$3" "$(busyit read_list "$mnt" "$2")"
+	unmount_checked
+}
+
 # One round of small files: first byte, one reader, $readers readers.
 round_small() {
 	local ms
@@ -551,12 +565,14 @@ round_small() {
 	drop_caches
 	best small_chunks_s "$(timeit cat "${files[@]}")"
 	unmount_checked
+	mount_readers_cpu "small1-$1" 1 mount_readers_serial_cpu
 
 	mount_fresh "small$readers-$1"
 	drop_caches
 	best pc_parallel_s "$(timeit read_list "$mnt" "$readers")"
 	check_tree "peercache-small-parallel" "$mnt"
 	unmount_checked
+	mount_readers_cpu "small$readers-$1" "$readers" mount_readers_parallel_cpu
 }
 
 # fio_randread DIR: fio's random reads over DIR/fio.bin, page cache cold;
@@ -628,6 +644,86 @@ for round in $(seq "$rounds"); do
 		fi
 	fi
 done
+
+# ---- the work floor of the small files ----------------------------------------
+#
+# What any cache that checks every byte has to spend on the small files, in
+# CPU seconds, each part measured without peercache: the network's (the
+# baseline's own transfer of every file: curl, nginx and the kernel, the
+# machine's busy time over it), the SHA-256 of every byte (in memory,
+# OpenSSL through Python's hashlib), storing them (the kernel's time to
+# write them as new files on the caches' disk, from memory and without a
+# sync: less than a cache that survives a crash spends) and the readers'
+# (the same xargs cat of the source tree, which is in memory).  Spread
+# over every CPU with nothing else to do, their sum takes the "work floor"
+# seconds: no reader through any verifying cache can be faster here, FUSE
+# and its lookups left aside.  The mount's work floor puts in place of the
+# readers' part their CPU seconds through a new peercache mount of a full
+# cache whose chunk files are in memory (every lookup, open and release of
+# the cold read, the daemon's share included, but nothing to fetch;
+# measured in the rounds): the best the fetch pipeline could give a cold
+# read through this FUSE path.  Measured after the timed rounds (the files
+# it writes would be on the caches' disk during them, and are removed only
+# at the exit: see unmount_checked); the least of 3.
+net_serial_cpu="" net_parallel_cpu="" readers_serial_cpu=""
+readers_parallel_cpu="" hash_cpu="" store_cpu=""
+floor_serial_s="" floor_parallel_s=""
+mount_floor_serial_s="" mount_floor_parallel_s=""
+
+# hash_and_store DIR: "HASH STORE": the CPU seconds (user and system) of
+# hashing the small files in memory, and the system seconds of writing them
+# as new files under DIR (the user seconds are Python's own).
+hash_and_store() {
+	python3 - "$src" "$list" "$1" <<'PY'
+import hashlib, os, sys
+src, listing, dest = sys.argv[1:]
+names = [n for n in open(listing).read().split("\n") if n]
+data = [open(os.path.join(src, n), "rb").read() for n in names]
+for d in {os.path.dirname(n) for n in names}:
+    os.makedirs(os.path.join(dest, d), exist_ok=True)
+t = os.times()
+for d in data:
+    hashlib.sha256(d).digest()
+u = os.times()
+for n, d in zip(names, data):
+    with open(os.path.join(dest, n), "wb") as f:
+        f.write(d)
+s = os.times()
+print("%.3f %.3f" % (u.user + u.system - t.user - t.system,
+                     s.system - u.system))
+PY
+}
+
+# work_floor NET READERS: the work floor, in seconds, of a run whose network
+# and readers take NET and READERS CPU seconds.
+work_floor() {
+	awk -v n="$1" -v r="$2" -v h="$hash_cpu" -v s="$store_cpu" \
+		-v c="$(nproc)" 'BEGIN { printf "%.3f", (n + h + s + r) / c }'
+}
+
+small_work() {
+	local i hs
+	for i in 1 2 3; do
+		best net_serial_cpu "$(busyit curl -sf -K "$PC_TMP/curl.tree")"
+		best net_parallel_cpu "$(busyit curl -sf --no-progress-meter \
+			--parallel --parallel-max "$readers" -K "$PC_TMP/curl.tree")"
+		best readers_serial_cpu "$(busyit read_list "$src" 1)"
+		best readers_parallel_cpu "$(busyit read_list "$src" "$readers")"
+		hs=$(hash_and_store "$PC_TMP/store-probe-$i")
+		best hash_cpu "${hs% *}"
+		best store_cpu "${hs#* }"
+	done
+	floor_serial_s=$(work_floor "$net_serial_cpu" "$readers_serial_cpu")
+	floor_parallel_s=$(work_floor "$net_parallel_cpu" "$readers_parallel_cpu")
+	mount_floor_serial_s=$(work_floor "$net_serial_cpu" \
+		"$mount_readers_serial_cpu")
+	mount_floor_parallel_s=$(work_floor "$net_parallel_cpu" \
+		"$mount_readers_parallel_cpu")
+}
+if want small; then
+	echo "small files: the work floor..."
+	small_work
+fi
 # ---- the table -------------------------------------------------------------------
 
 mbs() {
@@ -705,6 +801,21 @@ if want small; then
 	row "curl (request to first byte, no connect)" "$curl_ttfb_ms" "" ""
 	row "peercache (open + 1-byte read)" "$pc_ttfb_ms" "" ""
 	row "floor: curl to the last byte + SHA-256" "$ttfb_floor_ms" "" ""
+	row "work floor, one reader (below)" "$floor_serial_s" \
+		"$(fps "$floor_serial_s")" "$(mbs "$tree_bytes" "$floor_serial_s")"
+	row "work floor, $readers readers" "$floor_parallel_s" \
+		"$(fps "$floor_parallel_s")" "$(mbs "$tree_bytes" "$floor_parallel_s")"
+	row "the mount's work floor, one reader" "$mount_floor_serial_s" \
+		"$(fps "$mount_floor_serial_s")" \
+		"$(mbs "$tree_bytes" "$mount_floor_serial_s")"
+	row "the mount's work floor, $readers readers" "$mount_floor_parallel_s" \
+		"$(fps "$mount_floor_parallel_s")" \
+		"$(mbs "$tree_bytes" "$mount_floor_parallel_s")"
+	echo "  work floor: (network + SHA-256 + store + readers) / $(nproc) CPUs, CPU seconds:"
+	echo "    one reader ($net_serial_cpu + $hash_cpu + $store_cpu + $readers_serial_cpu) / $(nproc)," \
+		"$readers readers ($net_parallel_cpu + $hash_cpu + $store_cpu + $readers_parallel_cpu) / $(nproc);"
+	echo "    the mount's: readers through a mount of a full cache, $mount_readers_serial_cpu" \
+		"and $mount_readers_parallel_cpu CPU seconds"
 fi
 if want fio; then
 	fio_bytes=$((4 * fio_mib * 1048576))
@@ -754,6 +865,15 @@ if want small; then
 		"of curl's time to first byte" "target >= 0.5x (at most 2x its time)"
 	ratio_row "first byte's floor" "$ttfb_floor_ms" "$curl_ttfb_ms" \
 		"of curl's time to first byte" "(the best a verifying reader can do)"
+	ratio_row "small files' work floor, one reader" "$floor_serial_s" \
+		"$curl_serial_s" "of curl, one connection" "(the best any verifying cache can do)"
+	ratio_row "small files' work floor, $readers readers" "$floor_parallel_s" \
+		"$curl_parallel_s" "of curl --parallel-max $readers" "(the same)"
+	ratio_row "the mount's work floor, one reader" "$mount_floor_serial_s" \
+		"$curl_serial_s" "of curl, one connection" "(the best through this FUSE path)"
+	ratio_row "the mount's work floor, $readers readers" \
+		"$mount_floor_parallel_s" "$curl_parallel_s" \
+		"of curl --parallel-max $readers" "(the same)"
 fi
 ! want fio || ratio_row "fio random reads" "$pc_fio_s" "$plain_fio_s" \
 	"of the plain directory" "target >= 0.6x"
@@ -816,6 +936,10 @@ result mount.curl_ttfb_ms "$curl_ttfb_ms"
 result mount.ttfb_ms "$pc_ttfb_ms"
 result mount.ttfb_floor_ms "$ttfb_floor_ms"
 result mount.tree_bytes "${tree_bytes:-}"
+result mount.small_floor_serial_s "$floor_serial_s"
+result mount.small_floor_parallel_s "$floor_parallel_s"
+result mount.small_mount_floor_serial_s "$mount_floor_serial_s"
+result mount.small_mount_floor_parallel_s "$mount_floor_parallel_s"
 result mount.serial_tmpfs_s "$pc_serial_tmpfs_s"
 result mount.parallel_tmpfs_s "$pc_parallel_tmpfs_s"
 result mount.fio_s "$pc_fio_s"

@@ -16,6 +16,12 @@
 #   cpu_model                the CPU's model name
 #   cpu_s PID                CPU seconds (user + system, all threads) that
 #                            process PID has used so far
+#   busy_s                   CPU seconds the machine's CPUs have been busy
+#                            since boot (user, nice, system, irq, softirq
+#                            of /proc/stat; not idle, iowait or steal)
+#   busyit COMMAND...        runs COMMAND with stdout to /dev/null, prints
+#                            the machine's busy CPU seconds over it (every
+#                            process's, the kernel's included)
 #   random_file FILE MIB     MIB MiB of fresh random data (incompressible,
 #                            no repeated chunk)
 #   machine_report DIR       lines that describe the machine: CPUs, SHA-NI,
@@ -63,6 +69,18 @@ cpu_model() {
 cpu_s() {
 	sed 's/.*) //' "/proc/$1/stat" |
 		awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / hz }'
+}
+
+busy_s() {
+	awk -v hz="$(getconf CLK_TCK)" \
+		'/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat
+}
+
+busyit() {
+	local b0
+	b0=$(busy_s)
+	"$@" >/dev/null || return
+	minus "$(busy_s)" "$b0"
 }
 
 # AES-CTR over zeros with a random key: random enough for chunking and
