@@ -660,12 +660,19 @@ static void test_net_repos_switch_holds_back_only_its_own(void **state)
 	expect(r, "\"result\":\"ok\"");
 	free(r);
 	assert_int_equal(current_version(fx->store, name, sizeof(name)), 1);
+	/* The store switches on the worker; the status stops saying
+	 * "installing" a moment later, when the loop thread takes the
+	 * worker's result: both are waited for. */
 	deadline = fx_now() + 10;
-	while (current_version(s->store, name, sizeof(name)) != 2 &&
-	       fx_now() < deadline)
+	for (;;) {
+		pc_net_repo_status(s->repo_net, &st);
+		if ((current_version(s->store, name, sizeof(name)) == 2 &&
+		     st.installing == 0) ||
+		    fx_now() >= deadline)
+			break;
 		usleep(20 * 1000);
+	}
 	assert_int_equal(current_version(s->store, name, sizeof(name)), 2);
-	pc_net_repo_status(s->repo_net, &st);
 	assert_int_equal(st.installing, 0);
 }
 
