@@ -10,6 +10,18 @@ pc_keygen() {
 		fail "peercache-publish keygen $1 failed"
 }
 
+# pc_publish_as NAME KEY SRC DIR [publisher options...]: SRC published
+# quietly as repository NAME into DIR, signed with KEY (made if missing);
+# the test fails with the publisher's output if it fails.
+pc_publish_as() {
+	local name=$1 key=$2 src=$3 dir=$4
+	shift 4
+	[ -f "$key" ] || pc_keygen "$key"
+	"$PUBLISH" --key "$key" --name "$name" --no-progress "$@" "$src" "$dir" \
+		>"$PC_TMP/publish.$name.log" 2>&1 ||
+		fail "publish of $name failed: $(cat "$PC_TMP/publish.$name.log")"
+}
+
 # head_field REPO FIELD: the value of one line "FIELD VALUE" of REPO/head.
 head_field() {
 	local value

@@ -10,10 +10,7 @@
 pc_publish() {
 	local src=$1 repo=$2
 	shift 2
-	[ -f "$PC_TMP/key" ] || pc_keygen "$PC_TMP/key"
-	"$PUBLISH" --key "$PC_TMP/key" --name test --no-progress "$@" "$src" "$repo" \
-		>"$PC_TMP/publish.log" 2>&1 ||
-		fail "publish failed: $(cat "$PC_TMP/publish.log")"
+	pc_publish_as test "$PC_TMP/key" "$src" "$repo" "$@"
 }
 
 # pc_random FILE SIZE: SIZE bytes of random data (SIZE as for head -c).

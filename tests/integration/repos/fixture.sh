@@ -16,16 +16,6 @@
 REPOS=(av-defs engine)
 declare -a REPOS_PID REPOS_LOG REPOS_CONF
 
-# repos_publish NAME KEY SRC DIR: SRC as repository NAME signed with KEY
-# (made if missing) into DIR.
-repos_publish() {
-	local name=$1 key=$2 src=$3 dir=$4
-	[ -f "$key" ] || pc_keygen "$key"
-	"$PUBLISH" --key "$key" --name "$name" --no-progress "$src" "$dir" \
-		>"$PC_TMP/publish.$name.log" 2>&1 ||
-		fail "publish of $name failed: $(cat "$PC_TMP/publish.$name.log")"
-}
-
 # repos_setup: the LAN, the mirror's namespace, and nginx serving
 # $PC_TMP/www (publish into $PC_TMP/www/NAME before reading).
 repos_setup() {

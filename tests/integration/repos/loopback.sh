@@ -6,8 +6,8 @@
 #   pc_two_repos_conf FILE DIR writes the daemon's configuration: av-defs
 #       from $NGINX_URL/av, engine from $NGINX_URL/DIR, each with its key
 #       ($PC_TMP/av.key.pub, $PC_TMP/engine.key.pub); no peers
-#   pc_publish_as NAME KEY SRC DIR  publishes SRC into DIR as repository
-#       NAME, signed with KEY (made if missing)
+#
+# The repositories are published with pc_publish_as (lib/repo.sh).
 
 AV="$PC_TMP/srv/av-defs"
 ENGINE="$PC_TMP/srv/engine"
@@ -31,10 +31,4 @@ mount_point = $ENGINE
 mirror = $NGINX_URL/$2
 trusted_key = $PC_TMP/engine.key.pub
 CONF
-}
-
-pc_publish_as() {
-	[ -f "$2" ] || pc_keygen "$2"
-	"$PUBLISH" --key "$2" --name "$1" --no-progress "$3" "$4" >publish.log 2>&1 ||
-		fail "publish of $1 failed: $(cat publish.log)"
 }

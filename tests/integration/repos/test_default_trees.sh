@@ -13,7 +13,7 @@ set -eu
 . "$(dirname "$0")/../mount/fixture.sh"
 . "$(dirname "$0")/../lib/restart.sh"
 pc_setup
-. "$(dirname "$0")/loopback.sh" # pc_publish_as
+. "$(dirname "$0")/loopback.sh"
 
 mkdir -p src-a src-b www
 echo "repository A, file 1" >src-a/a.txt

@@ -23,8 +23,7 @@ echo "engine 7" >src-engine/engine.txt
 for r in av-defs:av engine:engine; do
 	name=${r%%:*} dir=${r#*:}
 	pc_keygen "$dir.key"
-	"$PUBLISH" --key "$dir.key" --name "$name" --no-progress "src-$dir" "www/$dir" \
-		>publish.log 2>&1 || fail "publish of $name failed: $(cat publish.log)"
+	pc_publish_as "$name" "$dir.key" "src-$dir" "www/$dir"
 done
 pc_nginx_start "$PC_TMP/www"
 

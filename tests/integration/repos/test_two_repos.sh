@@ -23,8 +23,8 @@ echo "engine 7" >src-engine/VERSION
 pc_random common.bin 2M # in both repositories
 cp common.bin src-av/common.bin
 cp common.bin src-engine/bin/common.bin
-repos_publish av-defs "$PC_TMP/av.key" src-av "$PC_TMP/www/av"
-repos_publish engine "$PC_TMP/engine.key" src-engine "$PC_TMP/www/engine"
+pc_publish_as av-defs "$PC_TMP/av.key" src-av "$PC_TMP/www/av"
+pc_publish_as engine "$PC_TMP/engine.key" src-engine "$PC_TMP/www/engine"
 SECTIONS=(av-defs av "$PC_TMP/av.key.pub" engine engine "$PC_TMP/engine.key.pub")
 
 # read_all I: node I reads every file of both repositories, and sees

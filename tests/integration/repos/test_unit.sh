@@ -31,9 +31,7 @@ install -d -m 0755 /etc/peercache
 for r in av-updates:src-av engines:src-engine; do
 	name=${r%%:*}
 	pc_keygen "/etc/peercache/$name.key"
-	"$PUBLISH" --key "/etc/peercache/$name.key" --name "$name" --no-progress \
-		"${r#*:}" "www/$name" >publish.log 2>&1 ||
-		fail "publish of $name failed: $(cat publish.log)"
+	pc_publish_as "$name" "/etc/peercache/$name.key" "${r#*:}" "www/$name"
 done
 pc_nginx_start "$PC_TMP/www"
 cat >/etc/peercache/host.conf <<EOF
