@@ -528,8 +528,11 @@ PY
 # open again, but nothing to fetch (for the work floor, below); VAR keeps
 # the least.
 mount_readers_cpu() {
+	local t
 	mount_fresh "$1" # the same cache again
-	best "$3" "$(busyit read_list "$mnt" "$2")"
+	t=$(busyit read_list "$mnt" "$2") ||
+		fail "reading the small files through a new mount of $1 failed"
+	best "$3" "$t"
 	unmount_checked
 }
 
@@ -702,14 +705,22 @@ work_floor() {
 }
 
 small_work() {
-	local i hs
+	local i t hs
 	for i in 1 2 3; do
-		best net_serial_cpu "$(busyit curl -sf -K "$PC_TMP/curl.tree")"
-		best net_parallel_cpu "$(busyit curl -sf --no-progress-meter \
-			--parallel --parallel-max "$readers" -K "$PC_TMP/curl.tree")"
-		best readers_serial_cpu "$(busyit read_list "$src" 1)"
-		best readers_parallel_cpu "$(busyit read_list "$src" "$readers")"
-		hs=$(hash_and_store "$PC_TMP/store-probe-$i")
+		t=$(busyit curl -sf -K "$PC_TMP/curl.tree") ||
+			fail "curl of the small files failed"
+		best net_serial_cpu "$t"
+		t=$(busyit curl -sf --no-progress-meter --parallel \
+			--parallel-max "$readers" -K "$PC_TMP/curl.tree") ||
+			fail "curl --parallel of the small files failed"
+		best net_parallel_cpu "$t"
+		t=$(busyit read_list "$src" 1) || fail "cat of the small files failed"
+		best readers_serial_cpu "$t"
+		t=$(busyit read_list "$src" "$readers") ||
+			fail "cat of the small files failed"
+		best readers_parallel_cpu "$t"
+		hs=$(hash_and_store "$PC_TMP/store-probe-$i") ||
+			fail "hashing and storing the small files failed"
 		best hash_cpu "${hs% *}"
 		best store_cpu "${hs#* }"
 	done
