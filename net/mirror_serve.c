@@ -206,7 +206,7 @@ static void req_put_locked(struct mirror_req *req)
 		req->next->prev = req->prev;
 	pc_chunk_buf_put(req->buf);
 	if (req->fd >= 0)
-		close(req->fd);
+		pc_store_fd_close(req->fd);
 	free(req);
 }
 
@@ -236,17 +236,17 @@ static void req_end(struct mirror_req *req)
 static int open_cached(struct mirror_serve *ms, const struct pc_hash *hash,
 		       uint64_t *size)
 {
-	struct stat st;
 	int fd = pc_store_chunk_open(ms->store, hash);
+	off_t len;
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-	    (uint64_t)st.st_size <= PC_MANIFEST_MAX) {
-		*size = (uint64_t)st.st_size;
+	len = pc_store_fd_size(fd);
+	if (len > 0 && (uint64_t)len <= PC_MANIFEST_MAX) {
+		*size = (uint64_t)len;
 		return fd;
 	}
-	close(fd);
+	pc_store_fd_close(fd);
 	return -ENOENT;
 }
 
@@ -257,7 +257,7 @@ static enum MHD_Result answer_fd(struct MHD_Connection *conn, int fd,
 	enum MHD_Result ret;
 
 	if (!response) {
-		close(fd);
+		pc_store_fd_close(fd);
 		return MHD_NO;
 	}
 	ret = MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -326,7 +326,7 @@ static void on_fetched(void *arg, int status, struct pc_chunk_buf *buf, int fd)
 	}
 	pthread_mutex_unlock(&ms->lock);
 	if (fd >= 0)
-		close(fd);
+		pc_store_fd_close(fd);
 	/* Still suspended until this: libmicrohttpd cannot have let go of
 	 * the connection. */
 	if (resume)
@@ -423,7 +423,7 @@ enum MHD_Result mirror_serve_resumed(struct mirror_serve *ms,
 	struct mirror_req *req = req_cls;
 	struct pc_chunk_buf *buf;
 	enum req_state state;
-	struct stat st;
+	off_t len;
 	int fd;
 
 	pthread_mutex_lock(&ms->lock);
@@ -442,12 +442,13 @@ enum MHD_Result mirror_serve_resumed(struct mirror_serve *ms,
 			req->size = req->head ? 0 : pc_chunk_buf_len(buf);
 			return answer_buf(conn, buf);
 		}
-		if (fstat(fd, &st) < 0 || st.st_size <= 0) {
-			close(fd);
+		len = pc_store_fd_size(fd);
+		if (len <= 0) {
+			pc_store_fd_close(fd);
 			return MHD_NO;
 		}
-		req->size = req->head ? 0 : (uint64_t)st.st_size;
-		return answer_fd(conn, fd, (uint64_t)st.st_size);
+		req->size = req->head ? 0 : (uint64_t)len;
+		return answer_fd(conn, fd, (uint64_t)len);
 	case REQ_LATE:
 		return canned_answer(conn, MHD_HTTP_GATEWAY_TIMEOUT,
 				     ms->resp_late, &ms->timeouts);
@@ -656,7 +657,7 @@ void mirror_serve_free(struct mirror_serve *ms)
 		next = r->next;
 		pc_chunk_buf_put(r->buf);
 		if (r->fd >= 0)
-			close(r->fd);
+			pc_store_fd_close(r->fd);
 		free(r);
 	}
 	destroy_canned(ms);

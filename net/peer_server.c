@@ -300,17 +300,17 @@ static int open_chunk(struct pc_peer_server *server, const struct pc_hash *hash,
 		      uint64_t *size)
 {
 	char hex[PC_HASH_HEX_LEN + 1];
-	struct stat st;
 	int fd = pc_store_chunk_open(server->store, hash);
+	off_t len;
 
 	if (fd < 0)
 		return fd;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-	    (uint64_t)st.st_size <= PC_MANIFEST_MAX) {
-		*size = (uint64_t)st.st_size;
+	len = pc_store_fd_size(fd);
+	if (len > 0 && (uint64_t)len <= PC_MANIFEST_MAX) {
+		*size = (uint64_t)len;
 		return fd;
 	}
-	close(fd);
+	pc_store_fd_close(fd);
 	pc_hash_to_hex(hash, hex);
 	pc_log(PC_LOG_ERROR, "net",
 	       "peer server: chunk %s is damaged (not a regular file of "
@@ -328,7 +328,7 @@ static enum MHD_Result answer_chunk(struct MHD_Connection *conn, int fd,
 	enum MHD_Result ret;
 
 	if (!response) {
-		close(fd);
+		pc_store_fd_close(fd);
 		return MHD_NO;
 	}
 	/* From here the response owns @fd and closes it when destroyed. */
@@ -362,12 +362,12 @@ static enum MHD_Result serve_chunk(struct pc_peer_server *server,
 	if (head) /* no body: no slot, nothing served */
 		return answer_chunk(conn, fd, size);
 	if (!take_upload_slot(server)) {
-		close(fd);
+		pc_store_fd_close(fd);
 		return answer_busy(server, conn);
 	}
 	upload = malloc(sizeof(*upload));
 	if (!upload) {
-		close(fd);
+		pc_store_fd_close(fd);
 		release_upload_slot(server);
 		return MHD_NO;
 	}

@@ -108,7 +108,9 @@ __attribute__((noinline)) off_t pc_store_fd_size(int fd)
 {
 	struct stat st;
 
-	return fstat(fd, &st) == 0 ? st.st_size : -1;
+	if (fstat(fd, &st) < 0)
+		return -1;
+	return S_ISREG(st.st_mode) ? st.st_size : -1;
 }
 
 __attribute__((noinline)) void pc_store_fd_close(int fd)
@@ -238,7 +240,7 @@ static uint64_t tmp_suffix(void)
 static void tmp_free(struct pc_store_tmp *tmp)
 {
 	if (tmp->fd >= 0)
-		close(tmp->fd);
+		pc_store_fd_close(tmp->fd);
 	free(tmp);
 }
 

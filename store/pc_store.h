@@ -213,13 +213,16 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
 /*
  * The length (fstat) and the close of a descriptor of one of the store's
  * files: a chunk from pc_store_chunk_open, or the store's own tmp files.
- * Every module does these through this pair, which does nothing else, so
- * that tests/tsan.supp names them once: the files are opened with
+ * Every module does these through this pair once threads run (the FUSE
+ * threads, the workers, the servers' threads, the loop; only the
+ * reconcile at open, before any, does its own), and the pair does nothing
+ * else, so that tests/tsan.supp names them once: the files are opened with
  * openat(2), which Debian's libtsan does not intercept, and libuv closes
  * its own descriptors with a raw syscall that it does not see either; so
  * ThreadSanitizer takes a new file's number for the socket or epoll that
  * had it before and reports these calls as races with libuv's use of it.
- * pc_store_fd_size returns -1 (errno set) if fstat fails.
+ * pc_store_fd_size gives a regular file's length, or -1 (fstat failed,
+ * or not a regular file: something put in chunks/ by hand).
  */
 off_t pc_store_fd_size(int fd);
 void pc_store_fd_close(int fd);

@@ -385,6 +385,41 @@ static void test_store_present_filter(void **state)
 	free(b);
 }
 
+/* pc_store_fd_size gives the length of a regular file only: whatever
+ * else stands where a chunk file should (a directory, a FIFO) is no
+ * chunk, for the readers and the servers alike. */
+static void test_store_fd_size_regular_files_only(void **state)
+{
+	const char *dir = *state;
+	uint8_t *a = store_test_bytes(3000, 30);
+	struct pc_store *store = store_test_open(dir);
+	char *fifo = pc_test_path(dir, "fifo");
+	struct pc_hash a_h;
+	int fd;
+
+	pc_sha256(a, 3000, &a_h);
+	store_test_commit(store, a, 3000, NULL);
+	fd = pc_store_chunk_open(store, &a_h);
+	assert_true(fd >= 0);
+	assert_int_equal(pc_store_fd_size(fd), 3000);
+	pc_store_fd_close(fd);
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pc_store_fd_size(fd), -1);
+	pc_store_fd_close(fd);
+
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(pc_store_fd_size(fd), -1);
+	pc_store_fd_close(fd);
+
+	pc_store_close(store);
+	free(fifo);
+	free(a);
+}
+
 static void test_store_counters_persist(void **state)
 {
 	const char *dir = *state;
@@ -530,6 +565,7 @@ int main(void)
 		store_unit_test(test_store_second_open_is_refused),
 		store_unit_test(test_store_reconcile_after_crash),
 		store_unit_test(test_store_present_filter),
+		store_unit_test(test_store_fd_size_regular_files_only),
 		store_unit_test(test_store_counters_persist),
 		store_unit_test(test_store_readonly_view),
 	};
