@@ -40,7 +40,8 @@
 #                plus the SHA-256 of its bytes (a small file is one chunk,
 #                and no byte of a chunk is served before all of it is
 #                checked); after the rounds, the work floor of the small
-#                files (the CPU seconds that any verifying cache spends
+#                files (the CPU seconds that a verifying cache built like
+#                peercache, a curl transfer and a file per chunk, spends
 #                on them, over every CPU: see there)
 #   fio          `fio --rw=randread --bs=64k --numjobs=4` over the 300 MiB
 #                file with a fresh cache, against the same on a copy of it
@@ -59,7 +60,8 @@
 # script exit 1 after printing the table.  Prints figures and ratios;
 # asserts nothing about time (a benchmark is not a test).  Needs root
 # (mounts, drop_caches), nginx, curl, python3 and fio, and room on the
-# caches' disk for every cache of the run (about 4 GiB by default: they
+# caches' disk for every cache of the run and the work floor's files
+# (about 4.6 GiB by default: they
 # are removed at exit, see unmount_checked).  PC_BENCH_MIB,
 # PC_BENCH_FILES and PC_BENCH_FIO_MIB change the size of the file, the
 # number of small files and the size of fio's file.
@@ -529,11 +531,14 @@ PY
 # the least.
 mount_readers_cpu() {
 	local t
-	mount_fresh "$1" # the same cache again
+	mount_fresh "$1" # the same cache again (its log goes on: see below)
+	sleep 1 # the start-up's own work (the head's poll) out of the way
 	t=$(busyit read_list "$mnt" "$2") ||
 		fail "reading the small files through a new mount of $1 failed"
 	best "$3" "$t"
-	unmount_checked
+	# Not unmount_checked: the log holds the cold read's lines too,
+	# which it has counted already.
+	pc_daemon_stop
 }
 
 # One round of small files: first byte, one reader, $readers readers.
@@ -650,8 +655,10 @@ done
 
 # ---- the work floor of the small files ----------------------------------------
 #
-# What any cache that checks every byte has to spend on the small files, in
-# CPU seconds, each part measured without peercache: the network's (the
+# What a cache that checks every byte has to spend on the small files if it
+# is built like peercache (a transfer per chunk, as curl makes it, and a
+# file per chunk), in CPU seconds, each part measured without peercache:
+# the network's (the
 # baseline's own transfer of every file: curl, nginx and the kernel, the
 # machine's busy time over it), the SHA-256 of every byte (in memory,
 # OpenSSL through Python's hashlib), storing them (the kernel's time to
@@ -659,8 +666,12 @@ done
 # sync: less than a cache that survives a crash spends) and the readers'
 # (the same xargs cat of the source tree, which is in memory).  Spread
 # over every CPU with nothing else to do, their sum takes the "work floor"
-# seconds: no reader through any verifying cache can be faster here, FUSE
-# and its lookups left aside.  The mount's work floor puts in place of the
+# seconds: no reader through such a cache can be faster here, FUSE and its
+# lookups left aside (a leaner HTTP client than curl's command line, or
+# chunks packed into fewer files, could spend less).  Each part is the
+# least of 3 runs, taken while nothing else runs; the floor is measured
+# minutes after the curl baselines it is compared with, on a host whose
+# speed can move between them.  The mount's work floor puts in place of the
 # readers' part their CPU seconds through a new peercache mount of a full
 # cache whose chunk files are in memory (every lookup, open and release of
 # the cold read, the daemon's share included, but nothing to fetch;
@@ -700,8 +711,11 @@ PY
 # work_floor NET READERS: the work floor, in seconds, of a run whose network
 # and readers take NET and READERS CPU seconds.
 work_floor() {
-	awk -v n="$1" -v r="$2" -v h="$hash_cpu" -v s="$store_cpu" \
-		-v c="$(nproc)" 'BEGIN { printf "%.3f", (n + h + s + r) / c }'
+	case "-$1-$2-$hash_cpu-$store_cpu-" in
+	*--*) echo - ;;
+	*) awk -v n="$1" -v r="$2" -v h="$hash_cpu" -v s="$store_cpu" \
+		-v c="$(nproc)" 'BEGIN { printf "%.3f", (n + h + s + r) / c }' ;;
+	esac
 }
 
 small_work() {
@@ -877,7 +891,7 @@ if want small; then
 	ratio_row "first byte's floor" "$ttfb_floor_ms" "$curl_ttfb_ms" \
 		"of curl's time to first byte" "(the best a verifying reader can do)"
 	ratio_row "small files' work floor, one reader" "$floor_serial_s" \
-		"$curl_serial_s" "of curl, one connection" "(the best any verifying cache can do)"
+		"$curl_serial_s" "of curl, one connection" "(the best a cache built this way can do)"
 	ratio_row "small files' work floor, $readers readers" "$floor_parallel_s" \
 		"$curl_parallel_s" "of curl --parallel-max $readers" "(the same)"
 	ratio_row "the mount's work floor, one reader" "$mount_floor_serial_s" \
