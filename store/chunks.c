@@ -7,14 +7,15 @@
  * single syscall, and a miss none when the store's filter (present.c)
  * knows the chunk never had a file.  A download is written to tmp/ and
  * only renamed into chunks/ once its length and SHA-256 are checked, so a
- * reader can never open a partial or unverified file.  Chunks (net/ hashes them in memory
- * as it writes them) take pc_store_tmp_commit_hashed: renamed in with no
- * sync, made durable and indexed in batches by the group commit
- * (commit.c).  Larger objects take pc_store_tmp_commit: read back, hashed,
- * synced, renamed; their index entry waits for the next flush.  Either way
- * no index entry names a file whose data was not synced, and until the
- * entry is there only the purge's view of the chunk lags, never a
- * reader's (every purge runs a sync point first).
+ * reader can never open a partial or unverified file.  Chunks (net/
+ * hashes them in memory as it writes them) take
+ * pc_store_tmp_commit_hashed: renamed in with no sync, made durable and
+ * indexed in batches by the group commit (commit.c).  Larger objects
+ * take pc_store_tmp_commit: read back, hashed, synced, renamed; their
+ * index entry waits for the next flush.  Either way no index entry names
+ * a file whose data was not synced, and until the entry is there only the
+ * purge's view of the chunk lags, never a reader's (every purge runs a
+ * sync point first).
 
  * The live usage (bytes and files in chunks/) changes exactly where files
  * do: a rename that put a new file in place adds, an unlink that removed
