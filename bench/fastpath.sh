@@ -150,9 +150,9 @@ ceiling() {
 	echo "hash ceiling ${c}x"
 }
 # work_ceiling FLOOR BASE: "work ceiling R": BASE's seconds / FLOOR's (keys
-# of the figures; FLOOR a work floor of mount.sh: the CPU seconds every
-# verifying cache spends, network, SHA-256, store and readers, over every
-# CPU).
+# of the figures; FLOOR a work floor of mount.sh: the CPU seconds a
+# verifying cache built like peercache spends, network, SHA-256, store and
+# readers, over every CPU).
 work_ceiling() {
 	echo "work ceiling $(ratio "$(f "$2")" "$(f "$1")")x"
 }

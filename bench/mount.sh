@@ -658,9 +658,9 @@ done
 # What a cache that checks every byte has to spend on the small files if it
 # is built like peercache (a transfer per chunk, as curl makes it, and a
 # file per chunk), in CPU seconds, each part measured without peercache:
-# the network's (the
-# baseline's own transfer of every file: curl, nginx and the kernel, the
-# machine's busy time over it), the SHA-256 of every byte (in memory,
+# the network's (the baseline's own transfer of every file: curl, nginx
+# and the kernel, the machine's busy time over it), the SHA-256 of every
+# byte (in memory,
 # OpenSSL through Python's hashlib), storing them (the kernel's time to
 # write them as new files on the caches' disk, from memory and without a
 # sync: less than a cache that survives a crash spends) and the readers'
@@ -675,10 +675,10 @@ done
 # readers' part their CPU seconds through a new peercache mount of a full
 # cache whose chunk files are in memory (every lookup, open and release of
 # the cold read, the daemon's share included, but nothing to fetch;
-# measured in the rounds): the best the fetch pipeline could give a cold
-# read through this FUSE path.  Measured after the timed rounds (the files
-# it writes would be on the caches' disk during them, and are removed only
-# at the exit: see unmount_checked); the least of 3.
+# measured in each round, the least kept): the best the fetch pipeline
+# could give a cold read through this FUSE path.  The rest is measured
+# after the timed rounds (the files it writes would be on the caches' disk
+# during them, and are removed only at the exit: see unmount_checked).
 net_serial_cpu="" net_parallel_cpu="" readers_serial_cpu=""
 readers_parallel_cpu="" hash_cpu="" store_cpu=""
 floor_serial_s="" floor_parallel_s=""
