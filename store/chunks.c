@@ -131,6 +131,25 @@ bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 	return faccessat(store->chunks_fd, path, F_OK, 0) == 0;
 }
 
+bool pc_store_chunk_read_ahead(struct pc_store *store,
+			       const struct pc_hash *hash)
+{
+	char path[STORE_CHUNK_PATH_LEN];
+	int fd;
+
+	store = store->base; /* chunk-level: any repository's handle */
+
+	if (!store_present_maybe(store, hash))
+		return false;
+	store_chunk_path(hash, path);
+	fd = openat(store->chunks_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED); /* a hint */
+	pc_store_fd_close(fd);
+	return true;
+}
+
 int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,
 			uint64_t *size)
 {

@@ -227,6 +227,15 @@ int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash);
 off_t pc_store_fd_size(int fd);
 void pc_store_fd_close(int fd);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
+/*
+ * Whether chunk @hash is cached, like pc_store_chunk_present, and if it
+ * is, asks the kernel to read its file into the page cache in the
+ * background (POSIX_FADV_WILLNEED; the call does not wait for the disk):
+ * for a reader about to open it.  Records no access: the reader's open
+ * will.
+ */
+bool pc_store_chunk_read_ahead(struct pc_store *store,
+			       const struct pc_hash *hash);
 /* Size of cached chunk @hash in *@size, from an fstatat() of its file (the
  * file is the truth, as for pc_store_chunk_open, filter included; the
  * index may lag it by a flush).  -ENOENT if not cached.  No LMDB, no

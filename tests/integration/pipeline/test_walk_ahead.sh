@@ -92,4 +92,34 @@ cat mnt/alone/g20.bin >/dev/null
 cat mnt/alone/g30.bin mnt/alone/g10.bin >/dev/null
 sleep 1
 assert_eq 3 "$(gets alone/g 01 40)" "chunk GETs in alone/ after 3 files read"
+
+# Cached files out of memory: the walk reads the next files' chunk files
+# from the disk ahead of the reader.  defs/ is all cached; its chunk
+# files' pages are dropped (POSIX_FADV_DONTNEED), then a new process
+# reads its first two files.
+chunk_files() { # DIR/PREFIX FIRST LAST: those files' chunk files
+	local i id
+	for i in $(seq -w "$2" "$3"); do
+		id=$(manifest_file_chunks "$MANIFEST" "$1$i.bin")
+		echo "$PC_TMP/cache/chunks/${id:0:2}/$id"
+	done
+}
+in_memory() { # DIR/PREFIX FIRST LAST: how many have pages in memory
+	chunk_files "$@" | xargs fincore -n -o PAGES | awk '$1 > 0' | wc -l
+}
+sync
+chunk_files defs/f 01 40 | python3 -c '
+import os, sys
+for path in sys.stdin.read().split():
+    fd = os.open(path, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)'
+assert_eq 0 "$(in_memory defs/f 01 40)" "chunk files of defs/ in memory after dropping them"
+cat mnt/defs/f01.bin mnt/defs/f02.bin >/dev/null
+sleep 1
+ahead=$(in_memory defs/f 03 40)
+echo "cached files read from the disk ahead after two files: $ahead"
+[ "$ahead" -ge 8 ] || fail "only $ahead cached files read ahead of the reader"
+[ "$ahead" -le 32 ] || fail "$ahead cached files read ahead: more than two windows"
+assert_eq 40 "$(gets defs/f 01 40)" "chunk GETs for defs/ (nothing fetched again)"
 echo "ok"
