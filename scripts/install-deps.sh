@@ -10,7 +10,8 @@ build-essential cmake pkg-config clang libclang-rt-dev clang-format
 libfuse3-dev fuse3 libcurl4-openssl-dev liblmdb-dev lmdb-utils libssl-dev
 libuv1-dev libmicrohttpd-dev libinih-dev libcmocka-dev libsystemd-dev
 libjansson-dev
-nginx-light squid curl openssl iproute2 util-linux procps psmisc python3
+nginx-light squid curl openssl iproute2 util-linux util-linux-extra procps
+psmisc python3 fio
 attr systemd nfs-ganesha nfs-ganesha-vfs libnfs-utils strace
 scdoc man-db bash-completion debhelper dpkg-dev fakeroot lintian
 "
