@@ -134,7 +134,7 @@ static void open_ahead(struct pc_fs *fs, struct open_file *of)
 {
 	if (of->nchunks > 0 &&
 	    !pc_store_chunk_present(fs->store, &of->chunks[0].hash))
-		pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[0], 1, 0);
+		pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[0], 1);
 }
 
 void fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -360,7 +360,7 @@ static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
 			pc_net_repo_lookahead(fs_net_repo(fs),
 					      &of->chunks[chunk + 1], ahead);
 	}
-	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[chunk + 1], count, 0);
+	pc_net_repo_prefetch(fs_net_repo(fs), &of->chunks[chunk + 1], count);
 }
 
 /* How many chunks [off, off + size) touches (off < size). */

@@ -604,7 +604,7 @@ int net_fetch_background(struct pc_net *net, struct pc_net_repo *repo,
 }
 
 void net_fetch_prefetch(struct pc_net *net, struct pc_net_repo *repo,
-			const struct pc_chunk_ref *ref, unsigned flags)
+			const struct pc_chunk_ref *ref)
 {
 	struct net_fetch *f;
 
@@ -616,14 +616,9 @@ void net_fetch_prefetch(struct pc_net *net, struct pc_net_repo *repo,
 		fetch_wanted_by(net, f, repo);
 		return;
 	}
-	if (ref->len == 0 || ref->len > PC_CHUNK_MAX)
-		return;
-	/* Cached already: perhaps read from the disk ahead of the reader. */
-	if ((flags & PC_PREFETCH_READ_AHEAD)
-		    ? pc_store_chunk_read_ahead(net->store, &ref->hash)
-		    : pc_store_chunk_present(net->store, &ref->hash))
-		return;
-	if (net->fetcher.prefetch_queued >= NET_PREFETCH_QUEUE_MAX)
+	if (ref->len == 0 || ref->len > PC_CHUNK_MAX ||
+	    net->fetcher.prefetch_queued >= NET_PREFETCH_QUEUE_MAX ||
+	    pc_store_chunk_present(net->store, &ref->hash))
 		return;
 	f = fetch_new(net, &ref->hash, ref->len);
 	if (!f)

@@ -204,9 +204,8 @@ void net_fetch_waiter(struct pc_net *net, struct net_req *waiter);
 int net_fetch_object(struct pc_net *net, struct pc_net_repo *repo,
 		     const struct pc_hash *hash, uint64_t len,
 		     pc_fetch_done done, void *arg);
-/* Read-ahead of @ref (pc_net_repo_prefetch, @flags PC_PREFETCH_*). */
 void net_fetch_prefetch(struct pc_net *net, struct pc_net_repo *repo,
-			const struct pc_chunk_ref *ref, unsigned flags);
+			const struct pc_chunk_ref *ref);
 void net_fetch_attempt_done(struct pc_net *net, struct net_fetch *fetch,
 			    enum net_attempt outcome);
 /* Completes every fetch with -ECANCELED. */

@@ -234,16 +234,8 @@ int pc_net_repo_fetch(struct pc_net_repo *repo, const struct pc_chunk_ref *ref,
 int pc_net_repo_fetch_data(struct pc_net_repo *repo,
 			   const struct pc_chunk_ref *ref, unsigned flags,
 			   pc_fetch_data_done done, void *arg);
-/* @flags of pc_net_repo_prefetch: a reader will open these chunks' files
- * soon, one after the other (the next files of a directory: fs/walk.c):
- * those already cached are read from the disk into the page cache ahead
- * of it (pc_store_chunk_read_ahead), as the missing ones are fetched.
- * Without it the reader of cached small files waits for the disk at every
- * file. */
-#define PC_PREFETCH_READ_AHEAD 1u
 void pc_net_repo_prefetch(struct pc_net_repo *repo,
-			  const struct pc_chunk_ref *refs, size_t count,
-			  unsigned flags);
+			  const struct pc_chunk_ref *refs, size_t count);
 void pc_net_repo_lookahead(struct pc_net_repo *repo,
 			   const struct pc_chunk_ref *refs, size_t count);
 int pc_net_repo_refresh(struct pc_net_repo *repo, bool wait,

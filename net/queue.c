@@ -60,8 +60,7 @@ static void run_request(struct pc_net *net, struct net_req *req, bool cancel)
 		return;
 	case NET_REQ_PREFETCH:
 		for (size_t i = 0; i < req->count && !cancel; i++)
-			net_fetch_prefetch(net, req->repo, &req->refs[i],
-					   req->flags);
+			net_fetch_prefetch(net, req->repo, &req->refs[i]);
 		free(req->refs);
 		break;
 	case NET_REQ_LOOKAHEAD:
@@ -166,8 +165,7 @@ int pc_net_repo_fetch_data(struct pc_net_repo *repo,
 
 /* Best effort: a request that cannot be made is dropped. */
 static void enqueue_refs(struct pc_net_repo *repo, enum net_req_kind kind,
-			 const struct pc_chunk_ref *refs, size_t count,
-			 unsigned flags)
+			 const struct pc_chunk_ref *refs, size_t count)
 {
 	struct pc_net *net = repo->net;
 	struct net_req *req;
@@ -179,7 +177,6 @@ static void enqueue_refs(struct pc_net_repo *repo, enum net_req_kind kind,
 		return;
 	req->kind = kind;
 	req->repo = repo;
-	req->flags = flags;
 	req->refs = malloc(count * sizeof(*refs));
 	if (!req->refs) {
 		free(req);
@@ -194,8 +191,7 @@ static void enqueue_refs(struct pc_net_repo *repo, enum net_req_kind kind,
 }
 
 void pc_net_repo_prefetch(struct pc_net_repo *repo,
-			  const struct pc_chunk_ref *refs, size_t count,
-			  unsigned flags)
+			  const struct pc_chunk_ref *refs, size_t count)
 {
 	struct pc_net *net = repo->net;
 	size_t room;
@@ -207,7 +203,7 @@ void pc_net_repo_prefetch(struct pc_net_repo *repo,
 	pthread_mutex_unlock(&net->queue.lock);
 	if (count > room)
 		count = room; /* the loop is behind: read-ahead can wait */
-	enqueue_refs(repo, NET_REQ_PREFETCH, refs, count, flags);
+	enqueue_refs(repo, NET_REQ_PREFETCH, refs, count);
 }
 
 void pc_net_repo_lookahead(struct pc_net_repo *repo,
@@ -217,7 +213,7 @@ void pc_net_repo_lookahead(struct pc_net_repo *repo,
 		return;
 	if (count > PC_DISC_MAX_HASHES)
 		count = PC_DISC_MAX_HASHES;
-	enqueue_refs(repo, NET_REQ_LOOKAHEAD, refs, count, 0);
+	enqueue_refs(repo, NET_REQ_LOOKAHEAD, refs, count);
 }
 
 /* Loop thread: a poll that a blocking refresh waits for has ended. */

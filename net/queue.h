@@ -41,7 +41,7 @@ struct net_req {
 	pc_fetch_done done;	      /* FETCH: one of these two */
 	pc_fetch_data_done done_data; /* FETCH: a reader of the bytes */
 	void *arg;		      /* FETCH */
-	unsigned flags;		      /* FETCH, PREFETCH: their flags */
+	unsigned flags;		      /* FETCH: PC_FETCH_* */
 	struct pc_chunk_ref *refs;    /* PREFETCH, LOOKAHEAD: owned */
 	size_t count;		      /* PREFETCH, LOOKAHEAD */
 	struct net_refresh_wait *wait; /* REFRESH: NULL unless blocking */

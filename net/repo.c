@@ -163,7 +163,7 @@ int pc_net_fetch_data(struct pc_net *net, const struct pc_chunk_ref *ref,
 void pc_net_prefetch(struct pc_net *net, const struct pc_chunk_ref *refs,
 		     size_t count)
 {
-	pc_net_repo_prefetch(net->repos[0], refs, count, 0);
+	pc_net_repo_prefetch(net->repos[0], refs, count);
 }
 
 void pc_net_lookahead(struct pc_net *net, const struct pc_chunk_ref *refs,

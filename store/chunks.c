@@ -87,20 +87,27 @@ static void record_access(struct pc_store *store, const struct pc_hash *hash)
 	pthread_mutex_unlock(&store->queue_lock);
 }
 
-int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
+/* Chunk @hash's file, open for reading: an fd, -ENOENT, or -errno. */
+static int chunk_file_open(struct pc_store *store, const struct pc_hash *hash)
 {
 	char path[STORE_CHUNK_PATH_LEN];
 	int fd;
-
-	store = store->base; /* chunk-level: any repository's handle */
 
 	if (!store_present_maybe(store, hash))
 		return -ENOENT;
 	store_chunk_path(hash, path);
 	fd = openat(store->chunks_fd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (!store->readonly)
+	return fd < 0 ? -errno : fd;
+}
+
+int pc_store_chunk_open(struct pc_store *store, const struct pc_hash *hash)
+{
+	int fd;
+
+	store = store->base; /* chunk-level: any repository's handle */
+
+	fd = chunk_file_open(store, hash);
+	if (fd >= 0 && !store->readonly)
 		record_access(store, hash);
 	return fd;
 }
@@ -131,23 +138,19 @@ bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash)
 	return faccessat(store->chunks_fd, path, F_OK, 0) == 0;
 }
 
-bool pc_store_chunk_read_ahead(struct pc_store *store,
-			       const struct pc_hash *hash)
+int pc_store_chunk_read_ahead(struct pc_store *store,
+			      const struct pc_hash *hash)
 {
-	char path[STORE_CHUNK_PATH_LEN];
 	int fd;
 
 	store = store->base; /* chunk-level: any repository's handle */
 
-	if (!store_present_maybe(store, hash))
-		return false;
-	store_chunk_path(hash, path);
-	fd = openat(store->chunks_fd, path, O_RDONLY | O_CLOEXEC);
+	fd = chunk_file_open(store, hash);
 	if (fd < 0)
-		return false;
+		return fd;
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED); /* a hint */
 	pc_store_fd_close(fd);
-	return true;
+	return 0;
 }
 
 int pc_store_chunk_size(struct pc_store *store, const struct pc_hash *hash,

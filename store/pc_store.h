@@ -228,14 +228,16 @@ off_t pc_store_fd_size(int fd);
 void pc_store_fd_close(int fd);
 bool pc_store_chunk_present(struct pc_store *store, const struct pc_hash *hash);
 /*
- * Whether chunk @hash is cached, like pc_store_chunk_present, and if it
- * is, asks the kernel to read its file into the page cache in the
- * background (POSIX_FADV_WILLNEED; the call does not wait for the disk):
- * for a reader about to open it.  Records no access: the reader's open
- * will.
+ * For a reader about to open chunk @hash: if it is cached, has the kernel
+ * start reading its file into the page cache (POSIX_FADV_WILLNEED: from
+ * its start, up to the disk's read-ahead size: all of a small file) and
+ * returns 0, without waiting for the data (the call may still wait for
+ * memory, or for room in the disk's queue).  -ENOENT if it is not cached;
+ * another -errno if its file could not be opened (cached or not: ask the
+ * usual way).  Records no access: the reader's open will.
  */
-bool pc_store_chunk_read_ahead(struct pc_store *store,
-			       const struct pc_hash *hash);
+int pc_store_chunk_read_ahead(struct pc_store *store,
+			      const struct pc_hash *hash);
 /* Size of cached chunk @hash in *@size, from an fstatat() of its file (the
  * file is the truth, as for pc_store_chunk_open, filter included; the
  * index may lag it by a flush).  -ENOENT if not cached.  No LMDB, no

@@ -363,14 +363,17 @@ static void test_store_present_filter(void **state)
 	pc_sha256(a, 3000, &a_h);
 	assert_false(pc_store_chunk_present(store, &a_h));
 	assert_rc(pc_store_chunk_open(store, &a_h), -ENOENT);
+	assert_rc(pc_store_chunk_read_ahead(store, &a_h), -ENOENT);
 	store_test_commit(store, a, 3000, NULL);
 	assert_true(pc_store_chunk_present(store, &a_h));
+	assert_rc(pc_store_chunk_read_ahead(store, &a_h), 0);
 	assert_chunk_content(store, &a_h, a, 3000);
 
 	pc_sha256(b, 4000, &b_h);
 	planted = plant_chunk_file(dir, &b_h, b, 4000);
 	assert_false(pc_store_chunk_present(store, &b_h));
 	assert_rc(pc_store_chunk_size(store, &b_h, &size), -ENOENT);
+	assert_rc(pc_store_chunk_read_ahead(store, &b_h), -ENOENT);
 	store_test_commit(store, b, 4000, NULL); /* finds the file there */
 	assert_true(pc_store_chunk_present(store, &b_h));
 	assert_chunk_content(store, &b_h, b, 4000);
@@ -379,6 +382,10 @@ static void test_store_present_filter(void **state)
 
 	store = store_test_open(dir);
 	assert_chunk_content(store, &a_h, a, 3000);
+	/* A file gone since (by hand): not cached, for the read-ahead too. */
+	assert_rc(unlink(planted), 0);
+	assert_rc(pc_store_chunk_read_ahead(store, &b_h), -ENOENT);
+	assert_rc(pc_store_chunk_read_ahead(store, &a_h), 0);
 	pc_store_close(store);
 	free(planted);
 	free(a);
