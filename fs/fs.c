@@ -7,9 +7,10 @@
  * Mount options: read-only, allow_other (agents run as many users) with
  * default_permissions (the kernel checks modes), and the filesystem named
  * "peercache" in /proc/mounts.  Read requests are at most PC_FS_READ_SIZE
- * (max_read here, max_readahead in op_init), and the readahead of the
- * mount's bdi is raised to that size when we can (root), so that a
- * sequential read goes out in requests of that size.
+ * (max_read here and in op_init), and the readahead of the mount's bdi is
+ * raised to PC_FS_READAHEAD when we can (root; max_readahead in op_init),
+ * so that a sequential read goes out in requests of that size, several at
+ * once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,7 +119,7 @@ struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs)
 }
 
 /*
- * Raise the bdi readahead of our mount to the request size (root only;
+ * Raise the bdi readahead of our mount to PC_FS_READAHEAD (root only;
  * failure is harmless: reads are just smaller).  The device number comes
  * from mountinfo: a stat() of the mount point would be a request to
  * ourselves before the request loop runs, and hang.
@@ -133,7 +134,7 @@ static void raise_readahead(struct pc_fs *fs)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	snprintf(value, sizeof(value), "%d", PC_FS_READ_SIZE / 1024);
+	snprintf(value, sizeof(value), "%d", PC_FS_READAHEAD / 1024);
 	if (write(fd, value, strlen(value)) < 0)
 		fprintf(stderr, "peercache: cannot raise readahead (%s)\n",
 			strerror(errno));

@@ -478,7 +478,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Content never changes under an inode: no data invalidation. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	conn->max_readahead = PC_FS_READ_SIZE;
+	conn->max_readahead = PC_FS_READAHEAD;
 	conn->max_read = PC_FS_READ_SIZE; /* as the max_read mount option */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;

@@ -4,9 +4,10 @@
 # splits into requests of at most max_read and sends concurrently) across
 # chunk boundaries and past the end get the source's bytes, as parked reads
 # answered by the replier threads.  Read requests are capped at 960 KiB
-# (max_read, bdi readahead) so that libfuse can splice every reply into a
-# 1 MiB pipe: a file served from the cache is not read by the daemon through
-# read/pread (it would be, in full, if libfuse fell back to copying).
+# (max_read) so that libfuse can splice every reply into a 1 MiB pipe: a
+# file served from the cache is not read by the daemon through read/pread
+# (it would be, in full, if libfuse fell back to copying); the bdi's
+# readahead is four of them, which the kernel sends at once.
 set -eu
 . "$(dirname "$0")/fixture.sh"
 pc_setup
@@ -17,12 +18,13 @@ pc_publish src repo
 pc_nginx_start "$PC_TMP/repo"
 pc_mount_repo
 
-# The request size: max_read in the mount options, the bdi's readahead.
+# The request size: max_read in the mount options; the bdi's readahead,
+# four requests.
 assert_contains "$(grep " $PC_TMP/mnt fuse" /proc/mounts)" "max_read=983040" \
 	"max_read of the mount"
 dev=$(awk -v m="$PC_TMP/mnt" '$5 == m { print $3 }' /proc/self/mountinfo)
 [ -n "$dev" ] || fail "no mountinfo line for $PC_TMP/mnt"
-assert_eq 960 "$(cat "/sys/class/bdi/$dev/read_ahead_kb")" "bdi read_ahead_kb"
+assert_eq 3840 "$(cat "/sys/class/bdi/$dev/read_ahead_kb")" "bdi read_ahead_kb"
 
 # Chunk boundaries of big.bin (chunk lines are "<hex> <length>").
 awk '$1 == "F" && $6 == "big.bin" { n = $5; next }
