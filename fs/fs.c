@@ -8,8 +8,9 @@
  * default_permissions (the kernel checks modes), and the filesystem named
  * "peercache" in /proc/mounts.  Read requests are at most PC_FS_READ_SIZE
  * (max_read here and in op_init), and the readahead of the mount's bdi is
- * raised to PC_FS_READAHEAD when we can (root; max_readahead in op_init),
- * so that a sequential read goes out in requests of that size, several at
+ * raised to PC_FS_READAHEAD when we can (root), once INIT is answered (the
+ * kernel lowers it to max_readahead then) or when a mount is adopted, so
+ * that a sequential read goes out in requests of that size, several at
  * once.
  */
 #include <errno.h>
@@ -162,21 +163,25 @@ static struct fuse_session *session_new(struct pc_fs *fs)
 	return se;
 }
 
-/* A FUSE worker, once the kernel's INIT is answered: the mount can be
- * kept in systemd's fd store now that its state is complete. */
+/* A FUSE worker, once the kernel's INIT is answered: the read-ahead can be
+ * raised past max_readahead, and the mount kept in systemd's fd store now
+ * that its state is complete. */
 static void on_init(struct pc_fs *fs)
 {
 	struct pc_fs_state st;
 
+	if (fs->dev_major || fs->dev_minor)
+		raise_readahead(fs);
 	if (!fs->fdstore || pc_fs_state_get(fs, &st) < 0)
 		return;
 	pc_fs_fdstore_save(fuse_session_fd(fs->session), &st);
 	pc_fs_state_free(&st);
 }
 
-/* The device of the mount just made: its bdi's readahead is raised, and
- * it is what ties a stored fd to this mount (state.c).  A mount not found
- * in mountinfo serves, but can be neither restarted nor resumed. */
+/* The device of the mount just made: its bdi's readahead is raised (at
+ * INIT), and it is what ties a stored fd to this mount (state.c).  A mount
+ * not found in mountinfo serves, but can be neither restarted nor
+ * resumed. */
 static void note_device(struct pc_fs *fs)
 {
 	struct pc_fs_mount_info mount;
@@ -185,7 +190,6 @@ static void note_device(struct pc_fs *fs)
 	    strcmp(mount.fstype, PC_FS_TYPE) == 0) {
 		fs->dev_major = mount.dev_major;
 		fs->dev_minor = mount.dev_minor;
-		raise_readahead(fs);
 		return;
 	}
 	pc_log(PC_LOG_WARN, "fs",
@@ -347,6 +351,7 @@ int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
 	if (rc == 0) {
 		fs->dev_major = st->dev_major;
 		fs->dev_minor = st->dev_minor;
+		raise_readahead(fs); /* an earlier build's may be lower */
 		rc = adopt_passthrough(fs, st, need_resend, err, errlen);
 	}
 	if (rc == 0 && fs_replier_start(fs) < 0) {
@@ -431,7 +436,7 @@ int pc_fs_run(struct pc_fs *fs, bool *handing_over)
 	 * which devio's pause relies on (each worker comes back for the
 	 * next request). */
 	fuse_loop_cfg_set_clone_fd(loop, 0);
-	fuse_loop_cfg_set_max_threads(loop, 10);
+	fuse_loop_cfg_set_max_threads(loop, 16);
 	fuse_loop_cfg_set_idle_threads(loop, 16);
 	fs_loop_running(fs, true);
 	rc = fuse_session_loop_mt(fs->session, loop);

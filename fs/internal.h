@@ -26,12 +26,13 @@
 #define PC_FS_NEGATIVE_TIMEOUT 3600.0
 
 /*
- * The largest read request (max_read): 960 KiB, not 1 MiB, so that libfuse can splice every
- * reply.  fuse_send_data_iov() (libfuse 3.14, lib/fuse_lowlevel.c) wants a
- * pipe of a page per iovec and per buffer, plus one, plus the header and
- * the data; a pipe larger than /proc/sys/fs/pipe-max-size (1 MiB by
- * default) takes CAP_SYS_RESOURCE, and a reply that needs one is copied
- * through a fresh buffer (pread + writev) instead: every 1 MiB reply was.
+ * The largest read request (max_read): 960 KiB, not 1 MiB, so that
+ * libfuse can splice every reply.  fuse_send_data_iov() (libfuse 3.14,
+ * lib/fuse_lowlevel.c) wants a pipe of a page per iovec and per buffer,
+ * plus one, plus the header and the data; a pipe larger than
+ * /proc/sys/fs/pipe-max-size (1 MiB by default) takes CAP_SYS_RESOURCE,
+ * and a reply that needs one is copied through a fresh buffer (pread +
+ * writev) instead: every 1 MiB reply was.
  * The worst case here, 960 KiB over PC_FS_MAX_SPAN buffers, needs
  * 4096 * (1 + 5 + 1) + 16 + 983040 = 1011728 bytes: it fits in 1 MiB.
  * Raising pipe-max-size instead would work as well (docs/BENCHMARKS.md
@@ -39,14 +40,17 @@
  */
 #define PC_FS_READ_SIZE (960 * 1024)
 /*
- * The kernel's read-ahead on the mount (max_readahead, the bdi's
- * read_ahead_kb): four requests.  The kernel splits a read-ahead window
- * into requests of PC_FS_READ_SIZE and sends them at once, so a sequential
- * reader has four in flight, which the FUSE workers answer in parallel
- * (the copy of the data into the reader's pages is the kernel's work, on
- * the worker's CPU).  With one request a window, a read of a cached 1 GiB
- * file waited for each request in turn: 1.2-1.5 s instead of 1.8-3.2
- * (fresh mounts, page cache dropped, a host with slow memory copies).
+ * The kernel's read-ahead on the mount (the bdi's read_ahead_kb, raised
+ * once INIT is answered: fs.c): four requests.  The kernel splits a
+ * read-ahead window into requests of PC_FS_READ_SIZE and sends them at
+ * once, so a sequential reader has a window's four in flight (eight when
+ * the next window goes out before the last is answered), which the FUSE
+ * workers answer in parallel, each reading its chunk files and copying
+ * into the reader's pages.  With one request a window, a read of a cached
+ * 1 GiB file took 1.8-3.2 s instead of 1.2-1.5 (fresh mounts, page cache
+ * dropped, a host with slow memory copies).  Mapped files read this much
+ * around a page fault too, until the kernel sees that they are read at
+ * random.
  */
 #define PC_FS_READAHEAD (4 * PC_FS_READ_SIZE)
 /* st_blksize, the I/O size readers are told to use.  A power of two: the

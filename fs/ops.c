@@ -478,7 +478,12 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Content never changes under an inode: no data invalidation. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	conn->max_readahead = PC_FS_READAHEAD;
+	/* Not PC_FS_READAHEAD: the INIT reply must stay as earlier builds
+	 * sent it, since a new process replays the mount's INIT and checks
+	 * that its own reply is the same (devio.c), or an upgrade without
+	 * unmount is refused.  The bdi's read-ahead is raised past it once
+	 * INIT is answered (fs.c: on_init). */
+	conn->max_readahead = PC_FS_READ_SIZE;
 	conn->max_read = PC_FS_READ_SIZE; /* as the max_read mount option */
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;

@@ -318,9 +318,7 @@ static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
  * Sequential readers: fetch the next chunks before they are asked for,
  * and before the read-ahead reaches chunks not yet announced, announce the
  * next LOOKAHEAD_CHUNKS to the net (pc_net_lookahead: one probe learns who
- * has them all).  A READ that did not jump (jumped(): the READs in flight
- * are taken in any order) moves the window on when it is past the
- * furthest chunk that moved it; one that jumped starts a new run.  The
+ * has them all).  The first read of chunk 0 counts as sequential.  The
  * window starts small, so that a reader that stops after the first chunks
  * (a header, a signature check) does not pull a whole prefetch window
  * over a thin link, and grows as the run goes on: deep enough to keep the
@@ -328,25 +326,20 @@ static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
  * than the cache can hold for it (within_quota).
  */
 static void maybe_prefetch(struct pc_fs *fs, struct open_file *of,
-			   uint32_t chunk, bool random_read)
+			   uint32_t chunk)
 {
-	uint_fast32_t previous = atomic_load(&of->last_chunk);
+	uint32_t previous = atomic_exchange(&of->last_chunk, chunk);
 	uint32_t count = (uint32_t)fs->cfg->prefetch;
-	uint_fast32_t asked, run;
+	uint_fast32_t asked = atomic_load(&of->asked_until), run;
 	uint32_t ahead;
 
-	if (random_read) { /* a new run announces afresh */
-		atomic_store(&of->last_chunk, chunk);
+	if (previous == chunk)
+		return;
+	if (previous + 1 != chunk) { /* a new run announces afresh */
 		atomic_store(&of->run, 0);
 		atomic_store(&of->asked_until, 0);
 		return;
 	}
-	do {
-		if (previous != UINT32_MAX && chunk <= previous)
-			return; /* nothing new ahead */
-	} while (!atomic_compare_exchange_weak(&of->last_chunk, &previous,
-					       chunk));
-	asked = atomic_load(&of->asked_until);
 	run = atomic_fetch_add(&of->run, 1) + 1;
 	if (2 * run < count)
 		count = 2 * run > PREFETCH_START ? (uint32_t)(2 * run)
@@ -428,7 +421,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	first = fs_chunk_at(of, (uint64_t)off);
 	end = (uint64_t)off + size < of->size ? (uint64_t)off + size : of->size;
 	random_read = jumped(of, first, fs_chunk_at(of, end - 1));
-	maybe_prefetch(fs, of, first, random_read);
+	maybe_prefetch(fs, of, first);
 	if (fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
 			  &nmissing) < 0) {
 		fuse_reply_err(req, EIO);
