@@ -106,6 +106,21 @@ static void drop_consumed(void *arg)
 	}
 }
 
+/*
+ * What an install freed goes back to the system, from every arena (worker
+ * threads allocate from arenas of their own).  Not under a sanitizer: its
+ * allocator is not glibc's, whose arenas are then set up by the first
+ * malloc_trim, and two first calls at once (two repositories installing)
+ * crashed in mtrim under TSan.
+ */
+static void give_back_memory(void)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
+	!defined(__SANITIZE_THREAD__)
+	malloc_trim(0);
+#endif
+}
+
 /* Worker thread: read and install the manifest, streaming. */
 static void work_install(uv_work_t *work)
 {
@@ -163,15 +178,7 @@ static void work_install(uv_work_t *work)
 		snprintf(job->error, sizeof(job->error),
 			 "installing version %" PRIu64 ": %s",
 			 job->head.version, strerror(-job->result));
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && \
-	!defined(__SANITIZE_THREAD__)
-	/* What the install freed goes back to the system, from every
-	 * arena (worker threads allocate from arenas of their own).  Not
-	 * under a sanitizer: its allocator is not glibc's, whose arenas are
-	 * then set up by the first malloc_trim, and two first calls at once
-	 * (two repositories installing) crashed in mtrim under TSan. */
-	malloc_trim(0);
-#endif
+	give_back_memory();
 }
 
 static void after_install(uv_work_t *work, int status)
