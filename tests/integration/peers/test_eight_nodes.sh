@@ -43,8 +43,15 @@ total=$(pc_mirror_chunk_bytes)
 for i in $(seq 8); do
 	echo "node $i: $(pc_node_stat "$i" bytes_from_peers) bytes from peers," \
 		"$(pc_node_stat "$i" bytes_from_mirror) from the mirror," \
-		"$(pc_node_stat "$i" bytes_served_peers) served to peers"
+		"$(pc_node_stat "$i" bytes_served_peers) served to peers;" \
+		"claims won $(pc_node_stat "$i" claims_won)," \
+		"lost $(pc_node_stat "$i" claims_lost);" \
+		"discovery packets dropped $(pc_node_stat "$i" discovery_dropped)"
 done
 echo "the mirror sent $total bytes of chunks (file: $size bytes)"
+# On a miss, which chunks went twice and to whom (the mirror's log: path,
+# client), for whoever reads the nodes' logs below.
 [ "$total" -le $((size * 11 / 10)) ] ||
-	fail "the mirror sent $total bytes for a $size-byte file read by 8 nodes (limit 1.1x)"
+	fail "the mirror sent $total bytes for a $size-byte file read by 8 nodes (limit 1.1x); chunks sent more than once, with their clients:
+$(pc_mirror_chunk_gets | awk '{ n[$1]++; who[$1] = who[$1] " " $2 "@" $3 }
+	END { for (c in n) if (n[c] > 1) print c ":" who[c] }' | sort)"
