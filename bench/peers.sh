@@ -166,6 +166,7 @@ b_from_mirror=0
 b_fetch() {
 	local secs_var=$1 cpu_var=$2 what=$3 s cpu0
 	fleet_node_start $b
+	warm_memory
 	cpu0=$(cpu_s "${PC_NODE_PID[b]}")
 	s=$(timeit "$4") ||
 		fail "node B: $what failed"
@@ -192,6 +193,7 @@ prefetch_read() { b_fetch p p_cpu prefetch b_prefetch; }
 # address; prints seconds.
 curl_read() {
 	pc_ns_exists n$b || pc_ns_add n$b "$(pc_node_addr $b)/24"
+	warm_memory
 	timeit pc_ns_exec n$b curl -sf --max-time "$read_limit" -K curl.list
 }
 
@@ -206,6 +208,7 @@ curl_verify_read() {
 	local s
 	pc_ns_exists n$b || pc_ns_add n$b "$(pc_node_addr $b)/24"
 	rm -rf verify && mkdir verify
+	warm_memory
 	s=$(timeit curl_verify) || return 1
 	rm -rf verify
 	echo "$s"

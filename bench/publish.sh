@@ -36,6 +36,7 @@ mkdir "$work/src"
 timed() {
 	local name=$1 t0 t1
 	shift
+	warm_memory
 	t0=$(now)
 	/usr/bin/time -f '%U %S' -o "$work/$name.time" "$@" >"$work/$name.out"
 	t1=$(now)

@@ -12,7 +12,14 @@
 #                            how many seconds it took; fails as COMMAND
 #                            does (even where set -e is off)
 #   drop_caches              writes dirty pages back, then empties the page,
-#                            dentry and inode caches (root only)
+#                            dentry and inode caches (root only); then
+#                            warm_memory, and half a second for the
+#                            kernel to settle (a first byte measured at
+#                            once took 1-20 ms instead of about 1.3)
+#   warm_memory              writes PC_BENCH_WARM_MIB MiB (3072; 0: off)
+#                            into a file on /dev/shm and removes it, so
+#                            that the next pages handed out are ones the
+#                            host backs (see below); prints nothing
 #   cpu_model                the CPU's model name
 #   cpu_s PID                CPU seconds (user + system, all threads) that
 #                            process PID has used so far
@@ -58,6 +65,28 @@ timeit() {
 drop_caches() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
+	warm_memory
+	sleep 0.5
+}
+
+# A virtual machine's host may take back memory its guest left free or
+# idle (a balloon's free page reporting, reclaim on the host); the guest's
+# first touch of such a page then waits for the host to fault it in
+# again.  On the AMD host of 2026-12-07 that cost 3.5-4 s per GiB (14 us a
+# page), against 0.5 s per GiB for memory touched in the minute before
+# (the "memory" line of machine_report measures it).  A step that fills
+# new pages in the guest (a FUSE file's page cache, a cache on tmpfs)
+# paid it, and its baseline, whose pages the disk's or the network's
+# DMA fills on the host's side, did not: the read from the cache measured
+# 0.42x of `cat` of its chunk files that way, 1.3x after a warm-up.  So
+# the benchmarks touch enough memory for a step before it, and free it:
+# the page allocator hands out the pages freed last first.
+warm_memory() {
+	local mib=${PC_BENCH_WARM_MIB:-3072} f
+	[ "$mib" -gt 0 ] || return 0
+	f=$(mktemp /dev/shm/pc-bench-warm.XXXXXX) || return 0
+	dd if=/dev/zero of="$f" bs=1M count="$mib" status=none 2>/dev/null || true
+	rm -f "$f"
 }
 
 cpu_model() {
@@ -108,6 +137,10 @@ machine_report() {
 		"$(lsblk -dno SIZE "$dev" 2>/dev/null | tr -d ' ') disk," \
 		"rotational $(lsblk -dno ROTA "$dev" 2>/dev/null | tr -d ' ')," \
 		"model '$(lsblk -dno MODEL "$dev" 2>/dev/null)')"
+	[ "${PC_BENCH_WARM_MIB:-3072}" -gt 0 ] && s=$(timeit warm_memory) &&
+		echo "  memory: $s s to touch ${PC_BENCH_WARM_MIB:-3072} MiB of free" \
+			"memory on tmpfs (about 0.6 s per GiB where the host backs" \
+			"it, 3.5-4 s where it took it back)"
 	echo "  load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
