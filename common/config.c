@@ -64,6 +64,8 @@ const struct key config_keys[] = {
 	{ "max_fetches", KEY_COUNT, FIELD(max_fetches), 0, 1, 256, "8",
 	  HOST_ONLY },
 	{ "prefetch", KEY_COUNT, FIELD(prefetch), 0, 1, 64, "16", HOST_ONLY },
+	{ "read_ahead", KEY_SIZE, FIELD(read_ahead), 0, 128 * 1024, 16 << 20,
+	  "3840K", HOST_ONLY },
 	{ "log_level", KEY_LOGLEVEL, FIELD(log_level), 0, 0, 0, "info",
 	  HOST_ONLY },
 	{ "discovery", KEY_BOOL, FIELD(discovery), 0, 0, 0, "on", HOST_ONLY },

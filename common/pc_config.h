@@ -88,7 +88,10 @@ struct pc_config {
 				      this many seconds, default 10 */
 	uint64_t max_fetches;	  /* parallel chunk downloads, default 8 */
 	uint64_t prefetch;	  /* chunks read ahead for sequential readers,
-				      default 4 */
+				      default 16 */
+	uint64_t read_ahead;	  /* the mount's read-ahead (the kernel's,
+				      read_ahead_kb of its bdi), bytes,
+				      default 3840K */
 	enum pc_log_level log_level; /* error|warn|info|debug, default info */
 
 	/* LAN peers (docs/PROTOCOL.md). */

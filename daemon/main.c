@@ -58,7 +58,7 @@ static const char usage_text[] =
 	"  cache:           cache_dir, quota, max_age, purge_interval\n"
 	"  updates, reads:  poll_interval, fetch_timeout, connect_timeout,\n"
 	"                   low_speed_time, max_fetches, prefetch,\n"
-	"                   passthrough\n"
+	"                   read_ahead, passthrough\n"
 	"  LAN peers:       discovery, discovery_port, interfaces,\n"
 	"                   discovery_group, peers, peer_allow,\n"
 	"                   fleet_key_file, discovery_timeout,\n"

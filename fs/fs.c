@@ -8,7 +8,7 @@
  * default_permissions (the kernel checks modes), and the filesystem named
  * "peercache" in /proc/mounts.  Read requests are at most PC_FS_READ_SIZE
  * (max_read here and in op_init), and the readahead of the mount's bdi is
- * raised to PC_FS_READAHEAD when we can (root), once INIT is answered (the
+ * set to the read_ahead key when we can (root), once INIT is answered (the
  * kernel lowers it to max_readahead then) or when a mount is adopted, so
  * that a sequential read goes out in requests of that size, several at
  * once.
@@ -120,8 +120,8 @@ struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs)
 }
 
 /*
- * Raise the bdi readahead of our mount to PC_FS_READAHEAD (root only;
- * failure is harmless: reads are just smaller).  The device number comes
+ * Set the bdi readahead of our mount to the read_ahead key (root only;
+ * failure is harmless: reads are just smaller, or larger).  The device number comes
  * from mountinfo: a stat() of the mount point would be a request to
  * ourselves before the request loop runs, and hang.
  */
@@ -135,9 +135,10 @@ static void raise_readahead(struct pc_fs *fs)
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	snprintf(value, sizeof(value), "%d", PC_FS_READAHEAD / 1024);
+	snprintf(value, sizeof(value), "%llu",
+		 (unsigned long long)(fs->cfg->read_ahead / 1024));
 	if (write(fd, value, strlen(value)) < 0)
-		fprintf(stderr, "peercache: cannot raise readahead (%s)\n",
+		fprintf(stderr, "peercache: cannot set the read-ahead (%s)\n",
 			strerror(errno));
 	close(fd);
 }

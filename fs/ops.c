@@ -478,7 +478,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
 	/* Content never changes under an inode: no data invalidation. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
-	/* Not PC_FS_READAHEAD: the INIT reply must stay as earlier builds
+	/* Not the read_ahead key: the INIT reply must stay as earlier builds
 	 * sent it, since a new process replays the mount's INIT and checks
 	 * that its own reply is the same (devio.c), or an upgrade without
 	 * unmount is refused.  The bdi's read-ahead is raised past it once

@@ -277,36 +277,44 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
 
 /* How far before or past the furthest chunk read (or the file's start,
  * before any) a READ may start and still count as sequential: the
- * kernel's read-ahead has up to two windows of READs in flight (the one
- * the reader is in and the next), which parallel workers may take in any
- * order (with two READs' worth, a cold cat under TSan had a chunk taken
+ * kernel's read-ahead (read_ahead, at least one request) has up to two
+ * windows of READs in flight (the one the reader is in and the next),
+ * which parallel workers may take in any order (with two READs' worth, a cold cat under TSan had a chunk taken
  * for a random read's). */
-#define REORDER_BYTES (2 * (uint64_t)PC_FS_READAHEAD)
+static uint64_t reorder_bytes(const struct pc_fs *fs)
+{
+	uint64_t window = fs->cfg->read_ahead > PC_FS_READ_SIZE
+				  ? fs->cfg->read_ahead
+				  : PC_FS_READ_SIZE;
+
+	return 2 * window;
+}
 
 /*
  * Whether a READ over chunks [first, last] jumped: a random read, whose
  * fetches ask for PC_FETCH_RANDOM.  Followed by the furthest chunk read
  * (a READ of 960 KiB may cover a small chunk whole), with READs taken out
- * of order within REORDER_BYTES still counted as sequential: with the rule
+ * of order within reorder_bytes() still counted as sequential: with the rule
  * of maybe_prefetch() (the next chunk or the same), more than half of a
  * cold 1 GiB read by cat was taken for random reads.  One position per
  * open file: readers that share one (an NFS server's file cache, a fork)
  * far apart from each other look like random readers.
  */
-static bool jumped(struct open_file *of, uint32_t first, uint32_t last)
+static bool jumped(const struct pc_fs *fs, struct open_file *of, uint32_t first,
+		   uint32_t last)
 {
 	uint_fast32_t furthest = atomic_load(&of->furthest);
+	uint64_t reorder = reorder_bytes(fs);
 
 	do {
 		if (furthest != UINT32_MAX && last <= furthest)
 			break;
 	} while (!atomic_compare_exchange_weak(&of->furthest, &furthest, last));
 	if (furthest == UINT32_MAX) /* the first read: near the start? */
-		return of->offsets[first] > REORDER_BYTES;
+		return of->offsets[first] > reorder;
 	if (last > furthest) /* past the end of the furthest chunk? */
-		return of->offsets[first] >
-		       of->offsets[furthest + 1] + REORDER_BYTES;
-	if (of->offsets[first + 1] + REORDER_BYTES >= of->offsets[furthest])
+		return of->offsets[first] > of->offsets[furthest + 1] + reorder;
+	if (of->offsets[first + 1] + reorder >= of->offsets[furthest])
 		return false;
 	/* A jump back: the run goes on from here (unless another reader
 	 * of the open file moved it meanwhile). */
@@ -420,7 +428,7 @@ void fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	first = fs_chunk_at(of, (uint64_t)off);
 	end = (uint64_t)off + size < of->size ? (uint64_t)off + size : of->size;
-	random_read = jumped(of, first, fs_chunk_at(of, end - 1));
+	random_read = jumped(fs, of, first, fs_chunk_at(of, end - 1));
 	maybe_prefetch(fs, of, first);
 	if (fs_open_parts(fs, of, (uint64_t)off, size, parts, missing,
 			  &nmissing) < 0) {

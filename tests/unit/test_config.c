@@ -37,23 +37,41 @@
 
 /* Every key config.c knows, in its table's order. */
 static const char *const key_names[] = {
-	"mirror",	  "trusted_key",
-	"repository",	  "cache_dir",
-	"control_socket", "proxy",
-	"ca_file",	  "poll_interval",
-	"fetch_timeout",  "connect_timeout",
-	"low_speed_time", "max_fetches",
-	"prefetch",	  "log_level",
-	"discovery",	  "discovery_port",
-	"interfaces",	  "discovery_group",
-	"peers",	  "peer_allow",
-	"fleet_key_file", "discovery_timeout",
-	"peer_server",	  "peer_port",
-	"max_uploads",	  "peer_ban_time",
-	"passthrough",	  "mirror_serve",
-	"mirror_allow",	  "quota",
-	"max_age",	  "purge_interval",
-	"metrics_listen", "control_group",
+	"mirror",
+	"trusted_key",
+	"repository",
+	"cache_dir",
+	"control_socket",
+	"proxy",
+	"ca_file",
+	"poll_interval",
+	"fetch_timeout",
+	"connect_timeout",
+	"low_speed_time",
+	"max_fetches",
+	"prefetch",
+	"read_ahead",
+	"log_level",
+	"discovery",
+	"discovery_port",
+	"interfaces",
+	"discovery_group",
+	"peers",
+	"peer_allow",
+	"fleet_key_file",
+	"discovery_timeout",
+	"peer_server",
+	"peer_port",
+	"max_uploads",
+	"peer_ban_time",
+	"passthrough",
+	"mirror_serve",
+	"mirror_allow",
+	"quota",
+	"max_age",
+	"purge_interval",
+	"metrics_listen",
+	"control_group",
 };
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -108,6 +126,7 @@ static uint64_t *number_field(struct pc_config *cfg, const char *key)
 		  offsetof(struct pc_config, low_speed_time) },
 		{ "max_fetches", offsetof(struct pc_config, max_fetches) },
 		{ "prefetch", offsetof(struct pc_config, prefetch) },
+		{ "read_ahead", offsetof(struct pc_config, read_ahead) },
 		{ "discovery_port",
 		  offsetof(struct pc_config, discovery_port) },
 		{ "discovery_timeout",
@@ -218,6 +237,7 @@ static void test_config_defaults_are_the_documented_ones(void **state)
 	assert_int_equal(cfg.low_speed_time, 10);
 	assert_int_equal(cfg.max_fetches, 8);
 	assert_int_equal(cfg.prefetch, 16);
+	assert_int_equal(cfg.read_ahead, 3840 * 1024);
 	assert_int_equal(cfg.log_level, PC_LOG_INFO);
 	assert_true(cfg.discovery);
 	assert_int_equal(cfg.discovery_port, 8082);
@@ -304,17 +324,25 @@ static void test_config_sizes_take_binary_units(void **state)
 		{ "quota", "16384KiB", 16 * MIB },
 		{ "quota", "1T", 1024 * 1024 * MIB },
 		{ "quota", "2gb", 2048 * MIB },
+		{ "read_ahead", "960K", 960 * 1024 },
+		{ "read_ahead", "128K", 128 * 1024 },
+		{ "read_ahead", "16M", 16 * MIB },
 	};
 	static const char *const bad[] = {
 		"0", "", "lots", "-1", "5X", "1.5G", "12P", "0x10", "M",
 	};
 	/* Sizes, but below what one read needs (PC_CONFIG_QUOTA_MIN). */
 	static const char *const small[] = { "1", "4096", "64KiB", "16777215" };
+	/* The mount's read-ahead: from 128K to 16M. */
+	static const char *const read_ahead_out[] = { "4096", "127K", "17M",
+						      "1G" };
 
 	(void)state;
 	check_numbers_good(good, N(good));
 	check_numbers_bad("quota", bad, N(bad));
 	check_numbers_bad("quota", small, N(small));
+	check_numbers_bad("read_ahead", bad, N(bad));
+	check_numbers_bad("read_ahead", read_ahead_out, N(read_ahead_out));
 }
 
 static void test_config_counts_stay_within_their_bounds(void **state)
@@ -693,6 +721,7 @@ static void test_config_numbers_stay_within_their_bounds(void **state)
 		{ "max_age", "3650d", "3651d", "from 1s to 3650d" },
 		{ "purge_interval", "30d", "31d", "from 1s to 30d" },
 		{ "quota", "1024T", "1025T", "from 16M to 1024T" },
+		{ "read_ahead", "16M", "16385K", "from 128K to 16M" },
 	};
 	struct pc_config cfg;
 	char err[256] = "";
@@ -831,6 +860,7 @@ static void set_everything(struct pc_config *cfg)
 		{ "low_speed_time", "20s" },
 		{ "max_fetches", "16" },
 		{ "prefetch", "8" },
+		{ "read_ahead", "960K" },
 		{ "log_level", "debug" },
 		{ "discovery", "off" },
 		{ "discovery_port", "9082" },
