@@ -24,10 +24,11 @@ pc_mount_repo
 awk -v p=r.bin '$1 == "F" && $6 == p { n = $5; next }
 	n > 0 { print off, $2, $1; off += $2; n-- }' off=0 \
 	"$(manifest_path repo)" >chunks
-# A chunk of 1 MiB or more from 8 MiB on (the random read's: a first read
-# near the start of a file counts as sequential), followed
-# by one of 512 KiB or more (the sequential read's).
-read -r off len off2 len2 < <(awk 'NR > 2 && prev_off >= 8388608 &&
+# A chunk of 1 MiB or more from 16 MiB on (the random read's: a first read
+# within twice the mount's read-ahead of the start, 7.5 MiB by default,
+# counts as sequential), followed by one of 512 KiB or more (the
+# sequential read's).
+read -r off len off2 len2 < <(awk 'NR > 2 && prev_off >= 16777216 &&
 	prev_len >= 1048576 &&
 	$2 >= 524288 { print prev_off, prev_len, $1, $2; exit }
 	{ prev_off = $1; prev_len = $2 }' chunks) || true
