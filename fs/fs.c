@@ -121,11 +121,12 @@ struct pc_net_hooks pc_fs_net_hooks(struct pc_fs *fs)
 
 /*
  * Set the bdi readahead of our mount to the read_ahead key (root only;
- * failure is harmless: reads are just smaller, or larger).  The device number comes
- * from mountinfo: a stat() of the mount point would be a request to
- * ourselves before the request loop runs, and hang.
+ * failure is harmless: reads are just smaller, or larger).  The device
+ * number comes from mountinfo: a stat() of the mount point would be a
+ * request to ourselves before the request loop runs, and hang.  Files
+ * already open keep the read-ahead they were opened with.
  */
-static void raise_readahead(struct pc_fs *fs)
+static void set_readahead(struct pc_fs *fs)
 {
 	char path[128], value[32];
 	int fd;
@@ -165,14 +166,14 @@ static struct fuse_session *session_new(struct pc_fs *fs)
 }
 
 /* A FUSE worker, once the kernel's INIT is answered: the read-ahead can be
- * raised past max_readahead, and the mount kept in systemd's fd store now
+ * set past max_readahead, and the mount kept in systemd's fd store now
  * that its state is complete. */
 static void on_init(struct pc_fs *fs)
 {
 	struct pc_fs_state st;
 
 	if (fs->dev_major || fs->dev_minor)
-		raise_readahead(fs);
+		set_readahead(fs);
 	if (!fs->fdstore || pc_fs_state_get(fs, &st) < 0)
 		return;
 	pc_fs_fdstore_save(fuse_session_fd(fs->session), &st);
@@ -352,7 +353,7 @@ int pc_fs_adopt(struct pc_fs *fs, const char *mountpoint, int fd,
 	if (rc == 0) {
 		fs->dev_major = st->dev_major;
 		fs->dev_minor = st->dev_minor;
-		raise_readahead(fs); /* an earlier build's may be lower */
+		set_readahead(fs); /* an earlier process's may differ */
 		rc = adopt_passthrough(fs, st, need_resend, err, errlen);
 	}
 	if (rc == 0 && fs_replier_start(fs) < 0) {

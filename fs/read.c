@@ -279,8 +279,11 @@ _Static_assert(PC_CONFIG_QUOTA_MIN / 4 >= PC_CHUNK_MAX, "the least quota "
  * before any) a READ may start and still count as sequential: the
  * kernel's read-ahead (read_ahead, at least one request) has up to two
  * windows of READs in flight (the one the reader is in and the next),
- * which parallel workers may take in any order (with two READs' worth, a cold cat under TSan had a chunk taken
- * for a random read's). */
+ * which parallel workers may take in any order (with two READs' worth, a
+ * cold cat under TSan had a chunk taken for a random read's).  After a
+ * restart with a lower read_ahead, files opened before keep their larger
+ * windows until reopened: some of their READs may count as random (a
+ * fetch asked for as random: written through the page cache). */
 static uint64_t reorder_bytes(const struct pc_fs *fs)
 {
 	uint64_t window = fs->cfg->read_ahead > PC_FS_READ_SIZE

@@ -13,13 +13,15 @@
 #                            does (even where set -e is off)
 #   drop_caches              writes dirty pages back, then empties the page,
 #                            dentry and inode caches (root only); then
-#                            warm_memory, and half a second for the
-#                            kernel to settle (a first byte measured at
-#                            once took 1-20 ms instead of about 1.3)
-#   warm_memory              writes PC_BENCH_WARM_MIB MiB (3072; 0: off)
-#                            into a file on /dev/shm and removes it, so
-#                            that the next pages handed out are ones the
-#                            host backs (see below); prints nothing
+#                            warm_memory
+#   warm_memory              touches PC_BENCH_WARM_MIB MiB (three times
+#                            PC_BENCH_MIB, 3072 by default; 0: off) of
+#                            free memory in a short-lived process, so that
+#                            the next pages handed out are ones the host
+#                            backs (see below), then waits half a second
+#                            for the kernel to settle (a first byte
+#                            measured at once took 1-20 ms instead of
+#                            about 1.3); prints nothing
 #   cpu_model                the CPU's model name
 #   cpu_s PID                CPU seconds (user + system, all threads) that
 #                            process PID has used so far
@@ -33,7 +35,8 @@
 #                            no repeated chunk)
 #   machine_report DIR       lines that describe the machine: CPUs, SHA-NI,
 #                            the rate of `openssl dgst -sha256` on tmpfs,
-#                            the disk that holds DIR, the load average;
+#                            the disk that holds DIR, how long the
+#                            first warm_memory took, the load average;
 #                            records machine.cpus and machine.sha256_mbs
 #                            (result) for the ceilings of fastpath.sh
 #   result KEY VALUE         records a figure for bench/fastpath.sh: appends
@@ -66,27 +69,46 @@ drop_caches() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
 	warm_memory
-	sleep 0.5
 }
 
 # A virtual machine's host may take back memory its guest left free or
 # idle (a balloon's free page reporting, reclaim on the host); the guest's
 # first touch of such a page then waits for the host to fault it in
 # again.  On the AMD host of 2026-12-07 that cost 3.5-4 s per GiB (14 us a
-# page), against 0.5 s per GiB for memory touched in the minute before
-# (the "memory" line of machine_report measures it).  A step that fills
-# new pages in the guest (a FUSE file's page cache, a cache on tmpfs)
-# paid it, and its baseline, whose pages the disk's or the network's
-# DMA fills on the host's side, did not: the read from the cache measured
-# 0.42x of `cat` of its chunk files that way, 1.3x after a warm-up.  So
-# the benchmarks touch enough memory for a step before it, and free it:
-# the page allocator hands out the pages freed last first.
+# page), against 0.5-0.6 s per GiB for memory touched in the minute
+# before (the "memory" line of machine_report measures it).  A step that
+# fills new pages in the guest (a FUSE file's page cache, a cache on
+# tmpfs) paid it, and its baseline, whose pages the disk's or the
+# network's DMA fills on the host's side, did not: the read from the
+# cache measured 0.42x of `cat` of its chunk files that way, 1.43x in the
+# first run with a warm-up.  So the benchmarks touch enough memory for a
+# step before it, and free it: the page allocator hands out the pages
+# freed last first.  Only memory that is free is touched (MemFree less
+# 256 MiB), as anonymous memory of a python3 process that exits: nothing
+# is evicted, nothing stays behind if the benchmark is interrupted.
 warm_memory() {
-	local mib=${PC_BENCH_WARM_MIB:-3072} f
+	local mib=${PC_BENCH_WARM_MIB:-$((${PC_BENCH_MIB:-1024} * 3))}
+	case $mib in
+	'' | *[!0-9]*)
+		echo "warm_memory: PC_BENCH_WARM_MIB='$mib' is not a number of MiB" >&2
+		return 1
+		;;
+	esac
 	[ "$mib" -gt 0 ] || return 0
-	f=$(mktemp /dev/shm/pc-bench-warm.XXXXXX) || return 0
-	dd if=/dev/zero of="$f" bs=1M count="$mib" status=none 2>/dev/null || true
-	rm -f "$f"
+	python3 - "$mib" <<'PY'
+import mmap, sys
+mib = 1 << 20
+free = 0
+with open("/proc/meminfo") as f:
+    for line in f:
+        if line.startswith("MemFree:"):
+            free = int(line.split()[1]) * 1024
+n = min(int(sys.argv[1]) * mib, max(free - 256 * mib, 0)) // mib * mib
+if n:  # the kernel allocates and zeroes every page, without a fault each
+    mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS |
+              mmap.MAP_POPULATE).close()
+PY
+	sleep 0.5
 }
 
 cpu_model() {
@@ -121,8 +143,12 @@ random_file() {
 }
 
 machine_report() {
-	local probe dev sha_ni=no s
+	local probe dev sha_ni=no s warm=""
 	grep -qw sha_ni /proc/cpuinfo && sha_ni=yes
+	# First, before the probe below touches memory of its own.
+	if [ "${PC_BENCH_WARM_MIB:-1}" != 0 ]; then
+		warm=$(timeit warm_memory)
+	fi
 	probe=$(mktemp /dev/shm/pc-bench-probe.XXXXXX)
 	random_file "$probe" 512
 	s=$(timeit openssl dgst -sha256 "$probe")
@@ -137,10 +163,12 @@ machine_report() {
 		"$(lsblk -dno SIZE "$dev" 2>/dev/null | tr -d ' ') disk," \
 		"rotational $(lsblk -dno ROTA "$dev" 2>/dev/null | tr -d ' ')," \
 		"model '$(lsblk -dno MODEL "$dev" 2>/dev/null)')"
-	[ "${PC_BENCH_WARM_MIB:-3072}" -gt 0 ] && s=$(timeit warm_memory) &&
-		echo "  memory: $s s to touch ${PC_BENCH_WARM_MIB:-3072} MiB of free" \
-			"memory on tmpfs (about 0.6 s per GiB where the host backs" \
-			"it, 3.5-4 s where it took it back)"
+	if [ -n "$warm" ]; then
+		echo "  memory: $warm s to touch" \
+			"${PC_BENCH_WARM_MIB:-$((${PC_BENCH_MIB:-1024} * 3))} MiB" \
+			"of free memory, and 0.5 s of rest (about 0.6 s per GiB" \
+			"where the host backs it, 3.5-4 s where it took it back)"
+	fi
 	echo "  load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
