@@ -14,6 +14,7 @@
 #   drop_caches              writes dirty pages back, then empties the page,
 #                            dentry and inode caches (root only); then
 #                            warm_memory
+#   warm_mib                 the MiB warm_memory touches
 #   warm_memory              touches PC_BENCH_WARM_MIB MiB (three times
 #                            PC_BENCH_MIB, 3072 by default; 0: off) of
 #                            free memory in a short-lived process, so that
@@ -86,8 +87,11 @@ drop_caches() {
 # freed last first.  Only memory that is free is touched (MemFree less
 # 256 MiB), as anonymous memory of a python3 process that exits: nothing
 # is evicted, nothing stays behind if the benchmark is interrupted.
+warm_mib() { echo "${PC_BENCH_WARM_MIB:-$((${PC_BENCH_MIB:-1024} * 3))}"; }
+
 warm_memory() {
-	local mib=${PC_BENCH_WARM_MIB:-$((${PC_BENCH_MIB:-1024} * 3))}
+	local mib
+	mib=$(warm_mib)
 	case $mib in
 	'' | *[!0-9]*)
 		echo "warm_memory: PC_BENCH_WARM_MIB='$mib' is not a number of MiB" >&2
@@ -146,7 +150,7 @@ machine_report() {
 	local probe dev sha_ni=no s warm=""
 	grep -qw sha_ni /proc/cpuinfo && sha_ni=yes
 	# First, before the probe below touches memory of its own.
-	if [ "${PC_BENCH_WARM_MIB:-1}" != 0 ]; then
+	if [ "$(warm_mib)" != 0 ]; then
 		warm=$(timeit warm_memory)
 	fi
 	probe=$(mktemp /dev/shm/pc-bench-probe.XXXXXX)
@@ -164,10 +168,9 @@ machine_report() {
 		"rotational $(lsblk -dno ROTA "$dev" 2>/dev/null | tr -d ' ')," \
 		"model '$(lsblk -dno MODEL "$dev" 2>/dev/null)')"
 	if [ -n "$warm" ]; then
-		echo "  memory: $warm s to touch" \
-			"${PC_BENCH_WARM_MIB:-$((${PC_BENCH_MIB:-1024} * 3))} MiB" \
-			"of free memory, and 0.5 s of rest (about 0.6 s per GiB" \
-			"where the host backs it, 3.5-4 s where it took it back)"
+		echo "  memory: $warm s to touch $(warm_mib) MiB of free memory," \
+			"and 0.5 s of rest (about 0.6 s per GiB where the host" \
+			"backs it, 3.5-4 s where it took it back)"
 	fi
 	echo "  load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }

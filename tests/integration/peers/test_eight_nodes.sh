@@ -40,13 +40,15 @@ for i in $(seq 8); do
 done
 
 total=$(pc_mirror_chunk_bytes)
+# One stats call a node (each is a peercachectl and a python3).
 for i in $(seq 8); do
-	echo "node $i: $(pc_node_stat "$i" bytes_from_peers) bytes from peers," \
-		"$(pc_node_stat "$i" bytes_from_mirror) from the mirror," \
-		"$(pc_node_stat "$i" bytes_served_peers) served to peers;" \
-		"claims won $(pc_node_stat "$i" claims_won)," \
-		"lost $(pc_node_stat "$i" claims_lost);" \
-		"discovery packets dropped $(pc_node_stat "$i" discovery_dropped)"
+	pc_node_ctl "$i" stats --json | python3 -c 'import json, sys
+s = json.load(sys.stdin)
+print("node %s: %d bytes from peers, %d from the mirror, %d served to "
+      "peers; claims won %d, lost %d; discovery packets dropped %d" % (
+          sys.argv[1], s["bytes_from_peers"], s["bytes_from_mirror"],
+          s["bytes_served_peers"], s["claims_won"], s["claims_lost"],
+          s["discovery_dropped"]))' "$i" || fail "stats of node $i failed"
 done
 echo "the mirror sent $total bytes of chunks (file: $size bytes)"
 # On a miss, which chunks went twice and to whom (the mirror's log: path,
